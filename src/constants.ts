@@ -1,0 +1,23 @@
+/** Names and defaults shared across modules. @module */
+
+/** The load-balancing policy name, as used in a service config's `loadBalancingConfig`. */
+export const POLICY_NAME = 'traffic_split';
+
+/** The URI scheme of `TrafficSplit.target`. */
+export const TARGET_SCHEME = 'traffic-split';
+
+/** Default for `reresolveIntervalMs`: how often every subset's resolver is asked again. */
+export const DEFAULT_RERESOLVE_INTERVAL_MS = 30_000;
+
+/** Largest accepted weight: keeps sums and deadlines far from float overflow. */
+export const MAX_WEIGHT = 1e9;
+
+/** Most subsets in one split. */
+export const MAX_SUBSETS = 1024;
+
+/** Subset names: they appear in metadata, metric labels and logs. A leading letter also keeps
+ * JavaScript from reordering integer-like keys, so declaration order is preserved. */
+export const SUBSET_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+/** Child policy of every subset unless configured. */
+export const DEFAULT_CHILD_POLICY = Object.freeze([Object.freeze({ round_robin: Object.freeze({}) })]);

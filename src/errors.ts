@@ -1,0 +1,75 @@
+/**
+ * Error types. Synchronous misuse of the API throws one of these; nothing on the call path throws
+ * (call-path failures are pick results with a gRPC status).
+ * @module
+ */
+
+/** Stable, documented error codes, safe to branch on. */
+export type TrafficSplitErrorCode =
+  /** A constructor option, a service-config field or a weight is invalid. */
+  | 'ERR_SPLIT_INVALID_CONFIG'
+  /** The split was used after `close()`. */
+  | 'ERR_SPLIT_CLOSED';
+
+/** A wrong type: a non-object, a string where a number belongs, an unknown key. */
+export class TrafficSplitTypeError extends TypeError {
+  readonly code: TrafficSplitErrorCode;
+  constructor(message: string, code: TrafficSplitErrorCode = 'ERR_SPLIT_INVALID_CONFIG') {
+    super(message);
+    this.name = 'TrafficSplitTypeError';
+    this.code = code;
+  }
+}
+
+/** A value of the right type but out of range: a negative weight, all weights zero. */
+export class TrafficSplitRangeError extends RangeError {
+  readonly code: TrafficSplitErrorCode;
+  constructor(message: string, code: TrafficSplitErrorCode = 'ERR_SPLIT_INVALID_CONFIG') {
+    super(message);
+    this.name = 'TrafficSplitRangeError';
+    this.code = code;
+  }
+}
+
+/** A call on a split after its `close()`. */
+export class TrafficSplitClosedError extends Error {
+  readonly code: TrafficSplitErrorCode = 'ERR_SPLIT_CLOSED';
+  constructor(splitName: string, operation: string) {
+    super(`traffic split "${splitName}" is closed; ${operation} is not possible`);
+    this.name = 'TrafficSplitClosedError';
+  }
+}
+
+/**
+ * Renders a rejected value for an error message: short, unambiguous about its type, never
+ * throwing (values may be proxies, cyclic, or huge).
+ */
+export function describeValue(value: unknown): string {
+  let shown: string;
+  try {
+    if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+      shown = String(value);
+    } else if (typeof value === 'symbol' || typeof value === 'function') {
+      shown = typeof value === 'symbol' ? value.toString() : `function ${value.name || '(anonymous)'}`;
+    } else if (value === undefined) {
+      return 'undefined';
+    } else {
+      shown = JSON.stringify(value) ?? String(value);
+    }
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${shown}\` (${kind})`;
+}
+
+/** `<field>: expected <expectation>, got <value>` as a TypeError. */
+export function typeErrorAt(field: string, expectation: string, value: unknown): TrafficSplitTypeError {
+  return new TrafficSplitTypeError(`${field}: expected ${expectation}, got ${describeValue(value)}`);
+}
+
+/** `<field>: expected <expectation>, got <value>` as a RangeError. */
+export function rangeErrorAt(field: string, expectation: string, value: unknown): TrafficSplitRangeError {
+  return new TrafficSplitRangeError(`${field}: expected ${expectation}, got ${describeValue(value)}`);
+}

@@ -1,0 +1,14 @@
+/** Tracing under grpc-js's own switch: `GRPC_TRACE=traffic_split GRPC_VERBOSITY=DEBUG`. @module */
+import { LogVerbosity, trace as grpcTrace, log as grpcLog } from './grpc.js';
+
+export const TRACER_NAME = 'traffic_split';
+
+/** A debug line under the `traffic_split` tracer. Never called from `pick()`. */
+export function trace(text: string): void {
+  grpcTrace(LogVerbosity.DEBUG, TRACER_NAME, text);
+}
+
+/** An error line that is printed at grpc-js's default verbosity. */
+export function logError(text: string): void {
+  grpcLog(LogVerbosity.ERROR, `${TRACER_NAME}: ${text}`);
+}

@@ -1,0 +1,246 @@
+/**
+ * The `traffic_split` load-balancing policy: one child per subset, each resolving its own target,
+ * all kept connected; every call is routed by the split's shared schedule.
+ * @module
+ */
+import { configToJson, parseSplitConfig, type ParsedSplitConfig } from './config.js';
+import { POLICY_NAME } from './constants.js';
+import {
+  ConnectivityState,
+  type ChannelControlHelper,
+  type ChannelOptions,
+  type Endpoint,
+  type LoadBalancer,
+  type StatusOr,
+  type TypedLoadBalancingConfig,
+} from './grpc.js';
+import { logError, trace } from './logging.js';
+import { closedResult, QUEUE_RESULT, TrafficSplitPicker, unavailableResult, type FixedPickResult } from './picker.js';
+import { SplitState, STATE_ATTRIBUTE, type ChannelView } from './split-state.js';
+import { SubsetChild } from './subset-child.js';
+
+/** The parsed policy config, as grpc-js's service-config machinery holds it. */
+export class TrafficSplitLoadBalancingConfig implements TypedLoadBalancingConfig {
+  constructor(readonly config: ParsedSplitConfig) {}
+
+  getLoadBalancerName(): string {
+    return POLICY_NAME;
+  }
+
+  toJsonObject(): object {
+    return { [POLICY_NAME]: configToJson(this.config) };
+  }
+
+  /** Called by grpc-js for every `{"traffic_split": ...}` entry of a service config. */
+  static createFromJson(obj: unknown): TrafficSplitLoadBalancingConfig {
+    try {
+      return new TrafficSplitLoadBalancingConfig(parseSplitConfig(obj));
+    } catch (error) {
+      // grpc-js logs a rejected entry only at DEBUG and moves on to the next entry (or to
+      // pick_first), which would hide a broken split; say it where an operator will see it.
+      logError(`service config rejected: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+}
+
+export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
+  private children: SubsetChild[] = [];
+  private config: ParsedSplitConfig | null = null;
+  private state: SplitState | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private reresolveTimer: NodeJS.Timeout | null = null;
+  private reresolveIntervalMs = 0;
+  /** Set while several children change at once, so the channel sees one state update. */
+  private updatesPaused = false;
+  private destroyed = false;
+
+  constructor(private readonly helper: ChannelControlHelper) {}
+
+  updateAddressList(
+    _channelEndpoints: StatusOr<Endpoint[]>,
+    lbConfig: TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    _resolutionNote: string,
+  ): boolean {
+    // The channel's own endpoints are not used: every subset resolves its own target.
+    if (this.destroyed || !(lbConfig instanceof TrafficSplitLoadBalancingConfig)) return false;
+    const config = lbConfig.config;
+    const shared = options[STATE_ATTRIBUTE];
+    this.updatesPaused = true;
+    try {
+      this.adoptState(config, shared instanceof SplitState ? shared : null);
+      this.config = config;
+      this.syncChildren(config, options);
+      this.scheduleReresolution(config.reresolveIntervalMs);
+    } finally {
+      this.updatesPaused = false;
+    }
+    this.calculateAndUpdateState();
+    return true;
+  }
+
+  exitIdle(): void {
+    for (const child of this.children) child.exitIdle();
+  }
+
+  resetBackoff(): void {
+    for (const child of this.children) child.resetBackoff();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.detachState();
+    this.releaseChildren();
+  }
+
+  getTypeName(): string {
+    return POLICY_NAME;
+  }
+
+  subsetState(subset: number): ConnectivityState {
+    return this.children[subset]?.state ?? ConnectivityState.IDLE;
+  }
+
+  subsetEndpointCount(subset: number): number {
+    return this.children[subset]?.endpointCount ?? 0;
+  }
+
+  /**
+   * A split's channels share its state (live weights, schedule, counters); a channel configured
+   * by JSON alone owns a private one, whose weights follow each new service config.
+   */
+  private adoptState(config: ParsedSplitConfig, shared: SplitState | null): void {
+    if (shared !== null) {
+      if (shared !== this.state) this.attachState(shared);
+      return;
+    }
+    const own = this.state;
+    if (own !== null && own.subsetNames.join('\0') === config.subsetNames.join('\0')) {
+      own.applyWeights(config.weights);
+      return;
+    }
+    this.attachState(new SplitState('service-config', config.subsetNames, config.weights));
+  }
+
+  private attachState(state: SplitState): void {
+    this.detachState();
+    this.state = state;
+    state.addChannel(this);
+    this.unsubscribe = state.onWeightsChange(() => this.calculateAndUpdateState());
+  }
+
+  private detachState(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.state?.removeChannel(this);
+  }
+
+  /** Keeps children whose name and target are unchanged; creates and removes the others. */
+  private syncChildren(config: ParsedSplitConfig, options: ChannelOptions): void {
+    const previous = new Map(this.children.map((child) => [child.name, child]));
+    const childPolicyJson = JSON.stringify(config.childPolicy.toJsonObject());
+    const changedPolicy = this.childPolicyJson !== childPolicyJson;
+    this.childPolicyJson = childPolicyJson;
+    const created: SubsetChild[] = [];
+    this.children = config.subsetNames.map((name, i) => {
+      const target = config.targets[i]!;
+      const existing = previous.get(name);
+      if (existing !== undefined && existing.target === target) {
+        previous.delete(name);
+        if (changedPolicy) existing.updateConfig(config.childPolicy, options);
+        return existing;
+      }
+      const child = new SubsetChild(name, target, config.childPolicy, options, this.helper, this, (c) =>
+        this.onChildUpdate(c),
+      );
+      created.push(child);
+      return child;
+    });
+    for (const removed of previous.values()) removed.destroy();
+    for (const child of created) child.start();
+  }
+
+  private childPolicyJson = '';
+
+  private onChildUpdate(child: SubsetChild): void {
+    const index = this.children.indexOf(child);
+    if (index >= 0) this.state?.subsetStateChanged(index);
+    this.calculateAndUpdateState();
+  }
+
+  private scheduleReresolution(intervalMs: number): void {
+    if (this.reresolveTimer !== null && this.reresolveIntervalMs === intervalMs) return;
+    if (this.reresolveTimer !== null) clearInterval(this.reresolveTimer);
+    this.reresolveTimer = null;
+    this.reresolveIntervalMs = intervalMs;
+    if (intervalMs === 0) return;
+    // Catches scale-up that no connection event would reveal (a new pod behind a DNS name).
+    this.reresolveTimer = setInterval(() => {
+      for (const child of this.children) child.reresolve();
+    }, intervalMs);
+    this.reresolveTimer.unref();
+  }
+
+  private releaseChildren(): void {
+    if (this.reresolveTimer !== null) clearInterval(this.reresolveTimer);
+    this.reresolveTimer = null;
+    for (const child of this.children) child.destroy();
+    this.children = [];
+  }
+
+  /** Recomputes the channel's state and picker from all children and the weights in force. */
+  private calculateAndUpdateState(): void {
+    const state = this.state;
+    const config = this.config;
+    if (this.updatesPaused || this.destroyed || state === null || config === null) return;
+    if (state.closed) {
+      this.releaseChildren();
+      const result = closedResult(state.name);
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new TrafficSplitPicker([], null, result, state.counters), result.status!.details);
+      return;
+    }
+    const weights = state.weights;
+    const readyWeighted: number[] = [];
+    const readyUnweighted: number[] = [];
+    let connecting = false;
+    this.children.forEach((child, i) => {
+      const ready = child.state === ConnectivityState.READY;
+      if (weights[i]! > 0) {
+        if (ready) readyWeighted.push(i);
+        else if (child.state === ConnectivityState.CONNECTING || child.state === ConnectivityState.IDLE) connecting = true;
+      } else if (ready) {
+        readyUnweighted.push(i);
+      }
+    });
+    const pickers = this.children.map((child) => child.picker);
+    let schedule = null;
+    let fallback: FixedPickResult = QUEUE_RESULT;
+    let aggregate: ConnectivityState = ConnectivityState.READY;
+    if (readyWeighted.length > 0) {
+      schedule = state.scheduleFor(readyWeighted, false);
+    } else if (config.fallbackToZeroWeight && readyUnweighted.length > 0) {
+      schedule = state.scheduleFor(readyUnweighted, true);
+    } else if (connecting) {
+      aggregate = ConnectivityState.CONNECTING;
+    } else {
+      aggregate = ConnectivityState.TRANSIENT_FAILURE;
+      fallback = unavailableResult(this.describeNoReadySubset(weights));
+    }
+    trace(`${state.name}: ${ConnectivityState[aggregate]}, READY weighted subsets [${readyWeighted.join(',')}]`);
+    this.helper.updateState(
+      aggregate,
+      new TrafficSplitPicker(pickers, schedule, fallback, state.counters),
+      aggregate === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null,
+    );
+  }
+
+  /** `traffic_split: no weighted subset is READY; v1 (weight 90): TRANSIENT_FAILURE (...)`. */
+  private describeNoReadySubset(weights: readonly number[]): string {
+    const parts = this.children.map((child, i) => {
+      const error = child.lastError === null ? '' : ` (last error: ${child.lastError})`;
+      return `${child.name} (weight ${weights[i]}): ${ConnectivityState[child.state]}${error}`;
+    });
+    return `${POLICY_NAME}: no weighted subset is READY; ${parts.join('; ')}`;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * One subset inside one channel: its own grpc-js resolver for the subset's target, and a child
+ * policy (round_robin by default) over the endpoints that resolver finds. The child reports its
+ * state and picker up through `onUpdate`; the parent policy aggregates.
+ * @internal
+ * @module
+ */
+import {
+  BackoffTimeout,
+  ChildLoadBalancerHandler,
+  ConnectivityState,
+  createChildChannelControlHelper,
+  createTargetResolver,
+  QueuePicker,
+  type ChannelControlHelper,
+  type ChannelOptions,
+  type Endpoint,
+  type LoadBalancer,
+  type Picker,
+  type Resolver,
+  type StatusOr,
+  type TypedLoadBalancingConfig,
+} from './grpc.js';
+import { trace } from './logging.js';
+
+/** Retry of a failed resolution: grpc-js's channel does this for its own resolver, and our
+ * subsets' resolvers sit below the channel, so we do it for them. */
+const RESOLUTION_BACKOFF = { initialDelay: 1_000, maxDelay: 120_000 };
+
+export class SubsetChild {
+  state: ConnectivityState = ConnectivityState.CONNECTING;
+  picker: Picker;
+  lastError: string | null = null;
+  endpointCount = 0;
+  private readonly handler: InstanceType<typeof ChildLoadBalancerHandler>;
+  private readonly resolver: Resolver;
+  private readonly resolutionBackoff: InstanceType<typeof BackoffTimeout>;
+  private destroyed = false;
+
+  constructor(
+    readonly name: string,
+    readonly target: string,
+    private childConfig: TypedLoadBalancingConfig,
+    private options: ChannelOptions,
+    parentHelper: ChannelControlHelper,
+    owner: LoadBalancer,
+    private readonly onUpdate: (child: SubsetChild) => void,
+  ) {
+    this.picker = new QueuePicker(owner);
+    this.handler = new ChildLoadBalancerHandler(
+      createChildChannelControlHelper(parentHelper, {
+        updateState: (state, picker, errorMessage) => this.onChildState(state, picker, errorMessage),
+        // The channel's own re-resolution triggers (a connection lost, a subchannel in
+        // TRANSIENT_FAILURE) reach this subset's resolver, not the channel's.
+        requestReresolution: () => this.reresolve(),
+      }),
+    );
+    this.resolutionBackoff = new BackoffTimeout(() => this.reresolve(), RESOLUTION_BACKOFF);
+    this.resolutionBackoff.unref();
+    this.resolver = createTargetResolver(target, this.onResolution, options);
+  }
+
+  /** Starts the first resolution; results arrive asynchronously. */
+  start(): void {
+    this.resolver.updateResolution();
+  }
+
+  reresolve(): void {
+    if (!this.destroyed) this.resolver.updateResolution();
+  }
+
+  /** A new child policy or channel options; endpoints come with the next resolution. */
+  updateConfig(childConfig: TypedLoadBalancingConfig, options: ChannelOptions): void {
+    this.childConfig = childConfig;
+    this.options = options;
+    this.reresolve();
+  }
+
+  exitIdle(): void {
+    this.handler.exitIdle();
+  }
+
+  resetBackoff(): void {
+    this.handler.resetBackoff();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.resolutionBackoff.stop();
+    this.resolver.destroy();
+    this.handler.destroy();
+  }
+
+  private readonly onResolution = (
+    endpoints: StatusOr<Endpoint[]>,
+    attributes: { [key: string]: unknown },
+    _serviceConfig: unknown,
+    resolutionNote: string,
+  ): boolean => {
+    if (this.destroyed) return true;
+    if (endpoints.ok) {
+      this.resolutionBackoff.stop();
+      this.resolutionBackoff.reset();
+      this.endpointCount = endpoints.value.length;
+      trace(`subset ${this.name}: resolved ${endpoints.value.length} endpoint(s) for ${this.target}`);
+    } else {
+      trace(`subset ${this.name}: resolving ${this.target} failed: ${endpoints.error.details}`);
+      if (!this.resolutionBackoff.isRunning()) this.resolutionBackoff.runOnce();
+    }
+    // The child keeps its previous endpoints on an error, as grpc-js's own policies do.
+    this.handler.updateAddressList(endpoints, this.childConfig, { ...this.options, ...attributes }, resolutionNote);
+    return true;
+  };
+
+  private onChildState(state: ConnectivityState, picker: Picker, errorMessage: string | null): void {
+    if (this.destroyed) return;
+    this.state = state;
+    this.picker = picker;
+    if (errorMessage !== null) this.lastError = errorMessage;
+    if (state === ConnectivityState.IDLE) {
+      // Every subset stays connected, weight 0 included, so that raising a weight needs no
+      // connect. Deferred: a policy must not be re-entered from its own state callback.
+      queueMicrotask(() => {
+        if (!this.destroyed && this.state === ConnectivityState.IDLE) this.handler.exitIdle();
+      });
+    }
+    this.onUpdate(this);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * A small gRPC service with one method of each kind, serialized as JSON so no protobuf tooling
+ * is needed. Every reply names the server (subset) that produced it.
+ */
+import * as grpc from '@grpc/grpc-js';
+
+export interface EchoRequest {
+  text?: string;
+  /** Ask the server to fail the call with this status code. */
+  failWith?: number;
+  /** Server-streaming: how many replies. */
+  count?: number;
+}
+
+export interface EchoReply {
+  server: string;
+  text?: string;
+  /** The metadata keys the server received, sorted (for "no routing hint leaks" checks). */
+  metadataKeys?: string[];
+  index?: number;
+}
+
+const json = {
+  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
+  deserialize: (bytes: Buffer): any => JSON.parse(bytes.toString()),
+};
+
+function method(path: string, requestStream: boolean, responseStream: boolean) {
+  return {
+    path: `/test.Echo/${path}`,
+    requestStream,
+    responseStream,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  };
+}
+
+export const echoService = {
+  echo: method('Echo', false, false),
+  stream: method('Stream', false, true),
+  collect: method('Collect', true, false),
+  chat: method('Chat', true, true),
+} satisfies grpc.ServiceDefinition;
+
+export const EchoClient = grpc.makeGenericClientConstructor(echoService, 'test.Echo');
+export type EchoClientInstance = InstanceType<typeof EchoClient> & {
+  echo(request: EchoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<EchoReply>): grpc.ClientUnaryCall;
+  echo(request: EchoRequest, callback: grpc.requestCallback<EchoReply>): grpc.ClientUnaryCall;
+  stream(request: EchoRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<EchoReply>;
+  collect(callback: grpc.requestCallback<EchoReply>): grpc.ClientWritableStream<EchoRequest>;
+  chat(): grpc.ClientDuplexStream<EchoRequest, EchoReply>;
+};
+
+/** Builds a client; the cast gives the dynamic methods their types. */
+export function echoClient(target: string, options: grpc.ChannelOptions = {}, credentials = grpc.credentials.createInsecure()): EchoClientInstance {
+  return new EchoClient(target, credentials, options) as EchoClientInstance;
+}
+
+/** Handlers of a server named `server`. */
+export function echoHandlers(server: string): grpc.UntypedServiceImplementation {
+  const fail = (request: EchoRequest): grpc.ServiceError | null =>
+    request.failWith ? Object.assign(new Error(`${server} fails with ${request.failWith}`), { code: request.failWith, details: `${server} fails with ${request.failWith}`, metadata: new grpc.Metadata() }) : null;
+  return {
+    echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
+      const error = fail(call.request);
+      if (error) return callback(error);
+      const metadataKeys = Object.keys(call.metadata.getMap()).sort();
+      callback(null, { server, text: call.request.text, metadataKeys });
+    },
+    stream: (call: grpc.ServerWritableStream<EchoRequest, EchoReply>) => {
+      const count = call.request.count ?? 3;
+      for (let index = 0; index < count; index++) call.write({ server, index });
+      call.end();
+    },
+    collect: (call: grpc.ServerReadableStream<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
+      const texts: string[] = [];
+      call.on('data', (request: EchoRequest) => texts.push(request.text ?? ''));
+      call.on('end', () => callback(null, { server, text: texts.join(',') }));
+    },
+    chat: (call: grpc.ServerDuplexStream<EchoRequest, EchoReply>) => {
+      let index = 0;
+      call.on('data', (request: EchoRequest) => call.write({ server, text: request.text, index: index++ }));
+      call.on('end', () => call.end());
+    },
+  };
+}
+
+/** One unary call as a promise. */
+export function callEcho(client: EchoClientInstance, request: EchoRequest = {}, metadata = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<EchoReply> {
+  return new Promise((resolve, reject) => {
+    client.echo(request, metadata, options, (error, reply) => (error ? reject(error) : resolve(reply!)));
+  });
+}
