@@ -27,6 +27,14 @@ import { trace } from './logging.js';
  * subsets' resolvers sit below the channel, so we do it for them. */
 const RESOLUTION_BACKOFF = { initialDelay: 1_000, maxDelay: 120_000 };
 
+/**
+ * Least time between two resolutions that child policies ask for. round_robin asks whenever a
+ * child leaves READY while it is READY, which includes every new endpoint still connecting, and
+ * grpc-js counts on resolvers to rate-limit that; resolvers that answer at once (ipv4:, custom
+ * schemes) do not, so without this a scale-up turns into a resolution loop.
+ */
+const MIN_REQUESTED_RESOLUTION_INTERVAL_MS = 1_000;
+
 export class SubsetChild {
   state: ConnectivityState = ConnectivityState.CONNECTING;
   picker: Picker;
@@ -35,6 +43,8 @@ export class SubsetChild {
   private readonly handler: InstanceType<typeof ChildLoadBalancerHandler>;
   private readonly resolver: Resolver;
   private readonly resolutionBackoff: InstanceType<typeof BackoffTimeout>;
+  private lastResolutionAt = -Infinity;
+  private holdoffTimer: NodeJS.Timeout | null = null;
   private destroyed = false;
 
   constructor(
@@ -52,7 +62,7 @@ export class SubsetChild {
         updateState: (state, picker, errorMessage) => this.onChildState(state, picker, errorMessage),
         // The channel's own re-resolution triggers (a connection lost, a subchannel in
         // TRANSIENT_FAILURE) reach this subset's resolver, not the channel's.
-        requestReresolution: () => this.reresolve(),
+        requestReresolution: () => this.requestReresolution(),
       }),
     );
     this.resolutionBackoff = new BackoffTimeout(() => this.reresolve(), RESOLUTION_BACKOFF);
@@ -65,8 +75,26 @@ export class SubsetChild {
     this.resolver.updateResolution();
   }
 
+  /** Resolves again now (the periodic timer, a config change, the failure backoff). */
   reresolve(): void {
-    if (!this.destroyed) this.resolver.updateResolution();
+    if (this.destroyed) return;
+    this.lastResolutionAt = performance.now();
+    this.resolver.updateResolution();
+  }
+
+  /** A child policy's request: honoured at most once per MIN_REQUESTED_RESOLUTION_INTERVAL_MS. */
+  private requestReresolution(): void {
+    if (this.destroyed || this.holdoffTimer !== null) return;
+    const waitMs = this.lastResolutionAt + MIN_REQUESTED_RESOLUTION_INTERVAL_MS - performance.now();
+    if (waitMs <= 0) {
+      this.reresolve();
+      return;
+    }
+    this.holdoffTimer = setTimeout(() => {
+      this.holdoffTimer = null;
+      this.reresolve();
+    }, waitMs);
+    this.holdoffTimer.unref();
   }
 
   /** A new child policy or channel options; endpoints come with the next resolution. */
@@ -87,6 +115,7 @@ export class SubsetChild {
   destroy(): void {
     this.destroyed = true;
     this.resolutionBackoff.stop();
+    if (this.holdoffTimer !== null) clearTimeout(this.holdoffTimer);
     this.resolver.destroy();
     this.handler.destroy();
   }
