@@ -12,6 +12,8 @@ import {
   SUBSET_NAME_PATTERN,
 } from './constants.js';
 import { describeValue, rangeErrorAt, typeErrorAt, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { rejectUnknownKeys, requireObject } from './config-helpers.js';
+import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from './rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from './grpc.js';
 
 /**
@@ -32,6 +34,10 @@ export interface TrafficSplitConfigJson {
   reresolveIntervalMs?: number;
   /** When no weighted subset is READY, serve from READY weight-0 subsets. @default false */
   fallbackToZeroWeight?: boolean;
+  /** Metadata key whose value pins a call to a subset by weighted rendezvous hashing. */
+  stickyKey?: string;
+  /** Explicit routes by header, first match wins; they apply at any weight, 0 included. */
+  rules?: RouteRuleJson[];
 }
 
 /** A validated, frozen config. `weights[i]` belongs to `subsetNames[i]`. */
@@ -42,28 +48,11 @@ export interface ParsedSplitConfig {
   readonly childPolicy: TypedLoadBalancingConfig;
   readonly reresolveIntervalMs: number;
   readonly fallbackToZeroWeight: boolean;
+  readonly stickyKey: string | null;
+  readonly rules: readonly RouteRule[];
 }
 
-const CONFIG_KEYS: readonly string[] = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight'];
-
-/** A non-null, non-array object, read through its own keys only. */
-export function requireObject(value: unknown, field: string, expectation: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw typeErrorAt(field, expectation, value);
-  }
-  return value as Record<string, unknown>;
-}
-
-/** Rejects keys outside `allowed`: a typo such as `weigths` must not pass silently. */
-export function rejectUnknownKeys(obj: Record<string, unknown>, allowed: readonly string[], prefix: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      throw new TrafficSplitTypeError(
-        `${prefix}${key}: unknown option (known: ${allowed.join(', ')}), got ${describeValue(obj[key])}`,
-      );
-    }
-  }
-}
+const CONFIG_KEYS: readonly string[] = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight', 'stickyKey', 'rules'];
 
 /** Validates the `subsets` map: names and target strings, in declaration order. */
 export function parseSubsets(raw: unknown): { names: string[]; targets: string[] } {
@@ -162,6 +151,8 @@ export function parseSplitConfig(raw: unknown, extraKeys: readonly string[] = []
     childPolicy: parseChildPolicy(obj['childPolicy']),
     reresolveIntervalMs: parseInterval(obj['reresolveIntervalMs']),
     fallbackToZeroWeight: parseBoolean(obj['fallbackToZeroWeight'], 'fallbackToZeroWeight', false),
+    stickyKey: obj['stickyKey'] === undefined ? null : parseMetadataKey(obj['stickyKey'], 'stickyKey'),
+    rules: parseRules(obj['rules'], names),
   });
 }
 
@@ -173,6 +164,8 @@ export function configToJson(config: ParsedSplitConfig): TrafficSplitConfigJson 
     childPolicy: [config.childPolicy.toJsonObject() as LoadBalancingConfigJson],
     reresolveIntervalMs: config.reresolveIntervalMs,
     fallbackToZeroWeight: config.fallbackToZeroWeight,
+    ...(config.stickyKey === null ? {} : { stickyKey: config.stickyKey }),
+    ...(config.rules.length === 0 ? {} : { rules: config.rules.map((rule) => rule.json) }),
   };
 }
 

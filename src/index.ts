@@ -10,7 +10,11 @@ export type {
   SubsetStats,
   ConnectivityStateName,
   StatusName,
+  StatsMark,
 } from './traffic-split.js';
+export type { RouteRequest } from './interceptor.js';
+export type { RouteRuleJson } from './rules.js';
+export { STICKY_HASH_VERSION } from './sticky-hash.js';
 export { register } from './register.js';
 export { parseConfig } from './config.js';
 export type { TrafficSplitConfigJson } from './config.js';

@@ -1,12 +1,16 @@
 /**
- * The per-call pick: the split's shared schedule chooses a subset, that subset's child picker
- * chooses the endpoint. Never throws; failures are pick results.
+ * The per-call pick, in the order of the routing semantics: explicit route (a hint from
+ * `split.route({ subset })`), header rule, sticky key, weighted schedule. The chosen subset's
+ * child picker chooses the endpoint. Never throws; failures are pick results.
  * @internal
  * @module
  */
 import { Metadata, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
+import { KEY_HINT_KEY, SUBSET_HINT_KEY } from './interceptor.js';
 import type { SubsetCounters } from './counters.js';
+import type { RouteRule } from './rules.js';
 import type { WeightedSchedule } from './scheduler.js';
+import { rendezvousPick } from './sticky-hash.js';
 
 /** A pick result the picker returns as is for every call: queue, or fail with UNAVAILABLE. */
 export type FixedPickResult = PickResult & { subchannel: null; onCallStarted: null; onCallEnded: null };
@@ -19,10 +23,9 @@ export const QUEUE_RESULT: FixedPickResult = Object.freeze({
   onCallEnded: null,
 });
 
-/** An UNAVAILABLE failure; under wait-for-ready grpc-js queues the call instead. */
-export function unavailableResult(details: string): FixedPickResult {
+function failure(type: PickResult['pickResultType'], details: string): FixedPickResult {
   return Object.freeze({
-    pickResultType: PickResultType.TRANSIENT_FAILURE,
+    pickResultType: type,
     subchannel: null,
     status: { code: Status.UNAVAILABLE, details, metadata: new Metadata() },
     onCallStarted: null,
@@ -30,35 +33,100 @@ export function unavailableResult(details: string): FixedPickResult {
   });
 }
 
-export class TrafficSplitPicker implements Picker {
-  /**
-   * @param childPickers the current picker of every subset, by subset index
-   * @param schedule the shared schedule over the subsets this channel may use now, or null
-   * @param fallback what every keyless call gets when `schedule` is null
-   */
-  constructor(
-    private readonly childPickers: readonly Picker[],
-    private readonly schedule: WeightedSchedule | null,
-    private readonly fallback: FixedPickResult,
-    private readonly counters: SubsetCounters,
-  ) {}
-
-  pick(args: PickArgs): PickResult {
-    const schedule = this.schedule;
-    if (schedule === null) return this.fallback;
-    const subset = schedule.next();
-    const result = this.childPickers[subset]!.pick(args);
-    return result.pickResultType === PickResultType.COMPLETE ? this.counters.attach(subset, result) : result;
-  }
+/** An UNAVAILABLE failure; under wait-for-ready grpc-js queues the call instead. */
+export function unavailableResult(details: string): FixedPickResult {
+  return failure(PickResultType.TRANSIENT_FAILURE, details);
 }
 
 /** Calls of a closed split fail at once, wait-for-ready or not: the split will not come back. */
 export function closedResult(splitName: string): FixedPickResult {
-  return Object.freeze({
-    pickResultType: PickResultType.DROP,
-    subchannel: null,
-    status: { code: Status.UNAVAILABLE, details: `traffic_split: split "${splitName}" is closed`, metadata: new Metadata() },
-    onCallStarted: null,
-    onCallEnded: null,
-  });
+  return failure(PickResultType.DROP, `traffic_split: split "${splitName}" is closed`);
+}
+
+/** The per-call routing inputs that do not change with connectivity. */
+export interface RoutingTable {
+  /** Hints must start with `<token>:`. */
+  readonly token: string;
+  readonly subsetNames: readonly string[];
+  readonly rules: readonly RouteRule[];
+  readonly stickyKey: string | null;
+  readonly seeds: Uint32Array;
+}
+
+export interface PickerParts {
+  /** The current picker of every subset, by subset index. */
+  readonly childPickers: readonly Picker[];
+  /** Per subset: null when READY, else what a call routed to it gets (queue, or a failure
+   * naming it). */
+  readonly notReady: readonly (FixedPickResult | null)[];
+  /** The shared schedule over the subsets keyless calls may use now, or null. */
+  readonly schedule: WeightedSchedule | null;
+  /** Subsets a sticky key may map to now (READY, weighted), and the weights in force. */
+  readonly stickyCandidates: Int32Array;
+  readonly weights: readonly number[];
+  /** What a call gets when no subset can take it. */
+  readonly fallback: FixedPickResult;
+  readonly counters: SubsetCounters;
+  /** Null when nothing can route a call explicitly: the keyless fast path. */
+  readonly routing: RoutingTable | null;
+}
+
+export class TrafficSplitPicker implements Picker {
+  constructor(private readonly parts: PickerParts) {}
+
+  pick(args: PickArgs): PickResult {
+    const { parts } = this;
+    if (parts.routing !== null) {
+      const routed = this.pickRouted(args, parts.routing);
+      if (routed !== null) return routed;
+    }
+    if (parts.schedule === null) return parts.fallback;
+    return this.pickSubset(parts.schedule.next(), args);
+  }
+
+  private pickSubset(subset: number, args: PickArgs): PickResult {
+    const notReady = this.parts.notReady[subset];
+    if (notReady !== null && notReady !== undefined) return notReady;
+    const result = this.parts.childPickers[subset]!.pick(args);
+    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result) : result;
+  }
+
+  /** Explicit route, rule or sticky key; null when none applies to this call. */
+  private pickRouted(args: PickArgs, routing: RoutingTable): PickResult | null {
+    const metadata = args.metadata;
+    const subsetHint = readHint(metadata, SUBSET_HINT_KEY, routing.token);
+    if (subsetHint !== null) {
+      const subset = routing.subsetNames.indexOf(subsetHint);
+      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${subsetHint}" (subsets: ${routing.subsetNames.join(', ')})`);
+      return this.pickSubset(subset, args);
+    }
+    let key = readHint(metadata, KEY_HINT_KEY, routing.token);
+    for (const rule of routing.rules) {
+      for (const value of metadata.get(rule.header)) {
+        if (typeof value === 'string' && rule.matches(value)) return this.pickSubset(rule.subset, args);
+      }
+    }
+    if (key === null && routing.stickyKey !== null) {
+      const value = metadata.get(routing.stickyKey)[0];
+      if (typeof value === 'string') key = value;
+    }
+    if (key === null) return null;
+    const subset = rendezvousPick(key, this.parts.stickyCandidates, this.parts.weights, routing.seeds);
+    return subset < 0 ? this.parts.fallback : this.pickSubset(subset, args);
+  }
+}
+
+/** Reads and removes a routing hint, so it never reaches the server; null when absent or not
+ * carrying this split's token. */
+function readHint(metadata: Metadata, key: string, token: string): string | null {
+  const values = metadata.get(key);
+  if (values.length === 0) return null;
+  metadata.remove(key);
+  const value = values[0];
+  if (typeof value !== 'string' || !value.startsWith(`${token}:`)) return null;
+  try {
+    return decodeURIComponent(value.slice(token.length + 1));
+  } catch {
+    return null;
+  }
 }

@@ -15,7 +15,15 @@ import {
   type TypedLoadBalancingConfig,
 } from './grpc.js';
 import { logError, trace } from './logging.js';
-import { closedResult, QUEUE_RESULT, TrafficSplitPicker, unavailableResult, type FixedPickResult } from './picker.js';
+import {
+  closedResult,
+  QUEUE_RESULT,
+  TrafficSplitPicker,
+  unavailableResult,
+  type FixedPickResult,
+  type RoutingTable,
+} from './picker.js';
+import { subsetSeeds } from './sticky-hash.js';
 import { SplitState, STATE_ATTRIBUTE, type ChannelView } from './split-state.js';
 import { SubsetChild } from './subset-child.js';
 
@@ -197,7 +205,17 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     if (state.closed) {
       this.releaseChildren();
       const result = closedResult(state.name);
-      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new TrafficSplitPicker([], null, result, state.counters), result.status!.details);
+      const picker = new TrafficSplitPicker({
+        childPickers: [],
+        notReady: [],
+        schedule: null,
+        stickyCandidates: new Int32Array(0),
+        weights: state.weights,
+        fallback: result,
+        counters: state.counters,
+        routing: null,
+      });
+      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, picker, result.status!.details);
       return;
     }
     const weights = state.weights;
@@ -213,7 +231,6 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
         readyUnweighted.push(i);
       }
     });
-    const pickers = this.children.map((child) => child.picker);
     let schedule = null;
     let fallback: FixedPickResult = QUEUE_RESULT;
     let aggregate: ConnectivityState = ConnectivityState.READY;
@@ -228,12 +245,54 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
       fallback = unavailableResult(this.describeNoReadySubset(weights));
     }
     trace(`${state.name}: ${ConnectivityState[aggregate]}, READY weighted subsets [${readyWeighted.join(',')}]`);
-    this.helper.updateState(
-      aggregate,
-      new TrafficSplitPicker(pickers, schedule, fallback, state.counters),
-      aggregate === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null,
-    );
+    const picker = new TrafficSplitPicker({
+      childPickers: this.children.map((child) => child.picker),
+      notReady: this.children.map((child) => this.notReadyResult(child)),
+      schedule,
+      stickyCandidates: Int32Array.from(readyWeighted),
+      weights,
+      fallback,
+      counters: state.counters,
+      routing: this.routingTable(state, config),
+    });
+    this.helper.updateState(aggregate, picker, aggregate === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null);
   }
+
+  /** What a call routed explicitly to `child` gets while it is not READY. */
+  private notReadyResult(child: SubsetChild): FixedPickResult | null {
+    switch (child.state) {
+      case ConnectivityState.READY:
+        return null;
+      case ConnectivityState.CONNECTING:
+      case ConnectivityState.IDLE:
+        return QUEUE_RESULT;
+      default: {
+        const error = child.lastError === null ? '' : `; last error: ${child.lastError}`;
+        return unavailableResult(`${POLICY_NAME}: subset "${child.name}" has no READY endpoints (${ConnectivityState[child.state]})${error}`);
+      }
+    }
+  }
+
+  /** The routing inputs, rebuilt only when the config or the state changes. */
+  private routingTable(state: SplitState, config: ParsedSplitConfig): RoutingTable | null {
+    if (config.rules.length === 0 && config.stickyKey === null && !state.routesInUse) return null;
+    if (this.routing === null || this.routingFor !== config || this.routingState !== state) {
+      this.routing = Object.freeze({
+        token: state.token,
+        subsetNames: state.subsetNames,
+        rules: config.rules,
+        stickyKey: config.stickyKey,
+        seeds: subsetSeeds(state.subsetNames),
+      });
+      this.routingFor = config;
+      this.routingState = state;
+    }
+    return this.routing;
+  }
+
+  private routing: RoutingTable | null = null;
+  private routingFor: ParsedSplitConfig | null = null;
+  private routingState: SplitState | null = null;
 
   /** `traffic_split: no weighted subset is READY; v1 (weight 90): TRANSIENT_FAILURE (...)`. */
   private describeNoReadySubset(weights: readonly number[]): string {

@@ -5,6 +5,7 @@
  * @internal
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { validateWeights } from './config.js';
 import { SubsetCounters } from './counters.js';
 import { ConnectivityState, SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from './grpc.js';
@@ -47,6 +48,9 @@ export class SplitState {
   private readonly channels = new Set<ChannelView>();
   private readonly weightListeners = new Set<() => void>();
   private closedFlag = false;
+  /** Routing hints must carry this; a header from elsewhere cannot pass for one. */
+  readonly token = randomBytes(12).toString('base64url');
+  private routeRequested = false;
 
   constructor(
     readonly name: string,
@@ -103,6 +107,19 @@ export class SplitState {
       this.schedules.set(key, schedule);
     }
     return schedule;
+  }
+
+  /** True once `route()` has been used: pickers then look for routing hints. */
+  get routesInUse(): boolean {
+    return this.routeRequested;
+  }
+
+  /** Makes every channel look for routing hints from now on (until then, keyless calls skip
+   * all metadata work). */
+  armRoutes(): void {
+    if (this.routeRequested) return;
+    this.routeRequested = true;
+    for (const listener of [...this.weightListeners]) listener();
   }
 
   /** Calls `listener` after every weight change; returns the unsubscribe function. */

@@ -4,13 +4,18 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { parseSplitConfig, requireObject, weightsToRecord, configToJson, type TrafficSplitConfigJson } from './config.js';
+import { parseSplitConfig, weightsToRecord, configToJson, type TrafficSplitConfigJson } from './config.js';
+import { requireObject } from './config-helpers.js';
 import { POLICY_NAME, TARGET_SCHEME } from './constants.js';
 import { TrafficSplitClosedError, typeErrorAt } from './errors.js';
-import { ConnectivityState, defaultAuthorityOf, Status, type ChannelOptions } from './grpc.js';
+import { ConnectivityState, defaultAuthorityOf, Status } from './grpc.js';
 import { register } from './register.js';
 import { registerSplit, unregisterSplit } from './resolver.js';
 import { SplitState, type SplitStateEvent } from './split-state.js';
+import type { CountersMark } from './counters.js';
+import { createInterceptor, routeOptions, type RouteRequest } from './interceptor.js';
+import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
+import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
 export interface TrafficSplitOptions extends TrafficSplitConfigJson {
@@ -43,6 +48,9 @@ export interface SubsetStats {
   inFlight: number;
   /** Finished calls by status code name. */
   codes: Partial<Record<StatusName, number>>;
+  /** Latency of finished calls, from the stream's start to its status, in milliseconds
+   * (null before any call finished); accurate to about 9%. */
+  latencyMs: { p50: number | null; p90: number | null; p99: number | null };
 }
 
 /** A plain, JSON-able snapshot. */
@@ -50,6 +58,8 @@ export interface SplitStats {
   name: string;
   target: string;
   closed: boolean;
+  /** Milliseconds the figures cover: since the split was created, or since the mark. */
+  periodMs: number;
   weights: Record<string, number>;
   /** Channels currently built from the split. */
   channels: number;
@@ -63,6 +73,9 @@ export interface TrafficSplitEvents {
   /** A subset changed state in one of the split's channels. */
   subsetState: [change: { subset: string; state: ConnectivityStateName }];
 }
+
+/** A point in a split's counters, from `split.mark()`. */
+export type StatsMark = CountersMark;
 
 const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 let nextSplitNumber = 1;
@@ -82,13 +95,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   readonly name: string;
   /** The channel target: `traffic-split:///<name>-<n>`. Valid in this process only. */
   readonly target: string;
-  /** Options to pass when building a client or channel from `target`. */
-  readonly channelOptions: Readonly<ChannelOptions>;
+  /** Options to pass when building a client from `target`: they install `interceptor`. */
+  readonly channelOptions: Readonly<ClientOptions>;
+  /** The interceptor that turns `route()` call options into routing hints. */
+  readonly interceptor: Interceptor;
   /** The subset names, in declaration order. */
   readonly subsets: readonly string[];
   private readonly targets: readonly string[];
   private readonly state: SplitState;
   private readonly id: string;
+  private readonly seeds: Uint32Array;
+  private readonly createdAt = Date.now();
 
   constructor(options: TrafficSplitOptions) {
     super();
@@ -101,7 +118,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
-    this.channelOptions = Object.freeze({});
+    this.interceptor = createInterceptor();
+    this.channelOptions = Object.freeze({ interceptors: [this.interceptor] });
+    this.seeds = subsetSeeds(this.subsets);
     register();
     registerSplit(this.id, {
       state: this.state,
@@ -128,35 +147,77 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     return weightsToRecord(this.subsets, this.state.weights);
   }
 
-  /** A plain, JSON-able snapshot of weights, states and call counts per subset. */
-  stats(): SplitStats {
-    const { counters } = this.state;
+  /**
+   * A plain, JSON-able snapshot of weights, states and call figures per subset: for the split's
+   * lifetime, or, with `since`, for the calls that finished after that mark (what a rollout
+   * step is judged on).
+   * @example
+   * const mark = split.mark();
+   * // ... one rollout step later
+   * const step = split.stats({ since: mark });
+   */
+  stats(options: { since?: StatsMark } = {}): SplitStats {
+    const since = options.since ?? null;
     const subsets: Record<string, SubsetStats> = {};
     this.subsets.forEach((name, i) => {
+      const figures = this.state.counters.figures(i, since);
       const codes: Partial<Record<StatusName, number>> = {};
-      for (const [code, count] of counters.codesOf(i)) codes[Status[code] as StatusName] = count;
-      const started = counters.started[i]!;
-      const finished = counters.finished[i]!;
+      for (const [code, count] of figures.codes) codes[Status[code] as StatusName] = count;
       subsets[name] = {
         weight: this.state.weights[i]!,
         target: this.targets[i]!,
         state: ConnectivityState[this.state.subsetState(i)] as ConnectivityStateName,
         channels: this.state.subsetStateCounts(i),
         endpoints: this.state.subsetEndpointCount(i),
-        started,
-        finished,
-        inFlight: started - finished,
+        started: figures.started,
+        finished: figures.finished,
+        inFlight: this.state.counters.started[i]! - this.state.counters.finished[i]!,
         codes,
+        latencyMs: figures.latencyMs,
       };
     });
     return {
       name: this.name,
       target: this.target,
       closed: this.state.closed,
+      periodMs: Date.now() - (since?.at ?? this.createdAt),
       weights: this.getWeights(),
       channels: this.state.channelCount,
       subsets,
     };
+  }
+
+  /** Marks the counters now; pass the mark to `stats({ since })`. */
+  mark(): StatsMark {
+    return this.state.counters.mark();
+  }
+
+  /**
+   * Call options that route one call: `{ subset }` pins it to that subset (any weight, failing
+   * with UNAVAILABLE naming the subset if it has no READY endpoint), `{ key }` gives it a
+   * sticky key. Needs a client built with `channelOptions` (or `interceptor`).
+   * @example client.getReport(request, split.route({ subset: 'v2' }), callback);
+   */
+  route(route: RouteRequest): CallOptions {
+    const raw = requireObject(route, 'route', 'an object with "subset" or "key"');
+    const hasSubset = raw['subset'] !== undefined;
+    if (hasSubset === (raw['key'] !== undefined)) throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);
+    if (hasSubset && !this.subsets.includes(raw['subset'] as string)) {
+      throw typeErrorAt('route.subset', `one of the subsets ${this.subsets.join(', ')}`, raw['subset']);
+    }
+    if (!hasSubset && typeof raw['key'] !== 'string') throw typeErrorAt('route.key', 'a string', raw['key']);
+    this.state.armRoutes();
+    return routeOptions(this.state.token, route);
+  }
+
+  /**
+   * The subset a sticky key maps to under the weights in force (every weighted subset counted,
+   * whatever its state): for logs, previews and tests.
+   */
+  subsetFor(key: string): string {
+    if (typeof key !== 'string') throw typeErrorAt('key', 'a string', key);
+    const all = Int32Array.from(this.subsets.keys());
+    return this.subsets[rendezvousPick(key, all, this.state.weights, this.seeds)]!;
   }
 
   /** True after `close()`. */

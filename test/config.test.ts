@@ -15,7 +15,7 @@ const invalid: Case[] = [
   { name: 'non-object', input: 'v1=90', kind: TypeError, error: 'config: expected an object with "subsets" and "weights", got `"v1=90"` (string)' },
   { name: 'null', input: null, kind: TypeError, error: 'config: expected an object with "subsets" and "weights", got `null` (null)' },
   { name: 'array', input: [], kind: TypeError, error: 'config: expected an object with "subsets" and "weights", got `[]` (array)' },
-  { name: 'unknown key', input: { subsets, weigths: { v1: 1 } }, kind: TypeError, error: /^weigths: unknown option \(known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight\), got `\{"v1":1\}` \(object\)$/ },
+  { name: 'unknown key', input: { subsets, weigths: { v1: 1 } }, kind: TypeError, error: /^weigths: unknown option \(known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules\), got `\{"v1":1\}` \(object\)$/ },
   { name: 'no subsets', input: { subsets: {}, weights: {} }, kind: TypeError, error: 'subsets: expected at least one subset, got `{}` (object)' },
   { name: 'bad subset name', input: { subsets: { '1x': 'a' }, weights: {} }, kind: TypeError, error: /^subsets: expected subset names matching .*, got `"1x"` \(string\)$/ },
   { name: 'bad target', input: { subsets: { v1: 5 }, weights: { v1: 1 } }, kind: TypeError, error: 'subsets.v1: expected a non-empty target URI string, got `5` (number)' },
@@ -88,7 +88,7 @@ describe('TrafficSplit options', () => {
   it('rejects an unknown option key, listing the known ones', () => {
     assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, wieghts: {} } as never), {
       name: 'TrafficSplitTypeError',
-      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, name, authority), got `{}` (object)',
+      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules, name, authority), got `{}` (object)',
     });
   });
 

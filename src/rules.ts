@@ -1,0 +1,77 @@
+/**
+ * Header rules: explicit routes configured once, matched per call. First match wins.
+ * @module
+ */
+import { requireObject, rejectUnknownKeys } from './config-helpers.js';
+import { typeErrorAt, TrafficSplitTypeError } from './errors.js';
+
+/** One rule as written in options or service-config JSON. Exactly one matcher. */
+export interface RouteRuleJson {
+  /** Metadata key to read (lower case, not `-bin`). */
+  header: string;
+  /** The value equals this string. */
+  equals?: string;
+  /** The value starts with this string. */
+  prefix?: string;
+  /** The value matches this JavaScript regular expression (not anchored unless you anchor it). */
+  regex?: string;
+  /** The subset the matching calls go to, whatever its weight. */
+  subset: string;
+}
+
+/** A validated rule; `subset` is the subset's index. */
+export interface RouteRule {
+  readonly header: string;
+  readonly matches: (value: string) => boolean;
+  readonly subset: number;
+  readonly json: RouteRuleJson;
+}
+
+/** Metadata keys a routing option may read: ASCII, lower case, text-valued, not reserved. */
+const METADATA_KEY = /^(?!grpc-)[0-9a-z_.-]+$/;
+
+export function parseMetadataKey(raw: unknown, field: string): string {
+  if (typeof raw !== 'string' || !METADATA_KEY.test(raw) || raw.endsWith('-bin')) {
+    throw typeErrorAt(field, 'a lower-case metadata key such as "x-user-id" (not "grpc-*", not "-bin")', raw);
+  }
+  return raw;
+}
+
+const MATCHERS = ['equals', 'prefix', 'regex'] as const;
+
+function parseRule(raw: unknown, field: string, subsetNames: readonly string[]): RouteRule {
+  const obj = requireObject(raw, field, 'a rule such as {"header": "x-canary", "equals": "always", "subset": "v2"}');
+  rejectUnknownKeys(obj, ['header', ...MATCHERS, 'subset'], `${field}.`);
+  const header = parseMetadataKey(obj['header'], `${field}.header`);
+  const given = MATCHERS.filter((m) => obj[m] !== undefined);
+  if (given.length !== 1) {
+    throw new TrafficSplitTypeError(`${field}: expected exactly one of equals, prefix, regex, got ${given.length === 0 ? 'none' : given.join(' and ')}`);
+  }
+  const kind = given[0]!;
+  const value = obj[kind];
+  if (typeof value !== 'string') throw typeErrorAt(`${field}.${kind}`, 'a string', value);
+  const subset = subsetNames.indexOf(obj['subset'] as string);
+  if (typeof obj['subset'] !== 'string' || subset < 0) {
+    throw typeErrorAt(`${field}.subset`, `one of the subsets ${subsetNames.join(', ')}`, obj['subset']);
+  }
+  let matches: (v: string) => boolean;
+  if (kind === 'equals') matches = (v) => v === value;
+  else if (kind === 'prefix') matches = (v) => v.startsWith(value);
+  else {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(value);
+    } catch (error) {
+      throw typeErrorAt(`${field}.regex`, `a valid regular expression (${(error as Error).message})`, value);
+    }
+    matches = (v) => pattern.test(v);
+  }
+  return Object.freeze({ header, matches, subset, json: { header, [kind]: value, subset: subsetNames[subset]! } as RouteRuleJson });
+}
+
+/** Validates the `rules` list. */
+export function parseRules(raw: unknown, subsetNames: readonly string[]): readonly RouteRule[] {
+  if (raw === undefined) return Object.freeze([]);
+  if (!Array.isArray(raw)) throw typeErrorAt('rules', 'a list of rules', raw);
+  return Object.freeze(raw.map((rule, i) => parseRule(rule, `rules[${i}]`, subsetNames)));
+}

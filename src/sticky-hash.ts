@@ -1,0 +1,133 @@
+/**
+ * Sticky-key hashing, version 1: weighted rendezvous hashing over MurmurHash3 (x86, 32-bit).
+ *
+ * Specification (any implementation that follows it maps keys identically):
+ * 1. `seed_i = murmur3_x86_32(utf8(subsetName_i), 0)`.
+ * 2. `h_i = murmur3_x86_32(utf8(key), seed_i)`, read as an unsigned 32-bit integer.
+ * 3. `u_i = (h_i + 0.5) / 2^32`, a number strictly between 0 and 1.
+ * 4. Among the candidate subsets with weight > 0, the key goes to the one with the largest
+ *    `score_i = w_i / -ln(u_i)`; equal scores go to the lower index.
+ *
+ * Why this shape: the subset is a pure function of (key, weights, subset names), so every
+ * process and replica agrees with no shared state. Each subset's probability is exactly its
+ * share of the weights. And it is monotone: raising w_j raises only score_j, so keys can only move
+ * to j; lowering it, keys can only leave j. (A cumulative interval over one hash has that property
+ * for two subsets only.) Test vectors: test/sticky-hash.test.ts.
+ * @module
+ */
+
+/** Bumped whenever the mapping of any key could change. */
+export const STICKY_HASH_VERSION = 1;
+
+let scratch = new Uint8Array(256);
+
+/** UTF-8 encodes `text` into the shared scratch buffer (no allocation once it is large enough);
+ * returns the byte length. Lone surrogates become U+FFFD, as TextEncoder does. */
+function encodeUtf8(text: string): number {
+  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
+  const out = scratch;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      out[n++] = c;
+      continue;
+    }
+    if (c < 0x800) {
+      out[n++] = 0xc0 | (c >> 6);
+      out[n++] = 0x80 | (c & 0x3f);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+        i++;
+        out[n++] = 0xf0 | (cp >> 18);
+        out[n++] = 0x80 | ((cp >> 12) & 0x3f);
+        out[n++] = 0x80 | ((cp >> 6) & 0x3f);
+        out[n++] = 0x80 | (cp & 0x3f);
+        continue;
+      }
+      c = 0xfffd;
+    }
+    out[n++] = 0xe0 | (c >> 12);
+    out[n++] = 0x80 | ((c >> 6) & 0x3f);
+    out[n++] = 0x80 | (c & 0x3f);
+  }
+  return n;
+}
+
+/** MurmurHash3 x86 32-bit over `bytes[0..length)`; returns an unsigned 32-bit integer. */
+export function murmur3(bytes: Uint8Array, length: number, seed: number): number {
+  const c1 = 0xcc9e2d51;
+  const c2 = 0x1b873593;
+  let h = seed >>> 0;
+  const blocks = length & ~3;
+  for (let i = 0; i < blocks; i += 4) {
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    k = Math.imul(k, c1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, c2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = length & 3;
+  if (tail > 0) {
+    let k = 0;
+    if (tail === 3) k ^= bytes[blocks + 2]! << 16;
+    if (tail >= 2) k ^= bytes[blocks + 1]! << 8;
+    k ^= bytes[blocks]!;
+    k = Math.imul(k, c1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, c2);
+    h ^= k;
+  }
+  h ^= length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** MurmurHash3 x86 32-bit of a string's UTF-8 bytes. */
+export function murmur3String(text: string, seed: number): number {
+  return murmur3(scratch, encodeUtf8(text), seed);
+}
+
+/** Step 1 of the specification, computed once per subset. */
+export function subsetSeeds(subsetNames: readonly string[]): Uint32Array {
+  return Uint32Array.from(subsetNames, (name) => murmur3String(name, 0));
+}
+
+const TWO_POW_32 = 4294967296;
+
+/**
+ * The subset `key` maps to among `candidates` (subset indices), or -1 when no candidate has a
+ * positive weight. Allocation-free: the key is encoded once and hashed once per candidate.
+ */
+export function rendezvousPick(
+  key: string,
+  candidates: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  seeds: Uint32Array,
+): number {
+  const length = encodeUtf8(key);
+  let best = -1;
+  let bestScore = -1;
+  for (let c = 0; c < candidates.length; c++) {
+    const i = candidates[c]!;
+    const w = weights[i]!;
+    if (!(w > 0)) continue;
+    const u = (murmur3(scratch, length, seeds[i]!) + 0.5) / TWO_POW_32;
+    const score = w / -Math.log(u);
+    if (score > bestScore || (score === bestScore && i < best)) {
+      bestScore = score;
+      best = i;
+    }
+  }
+  return best;
+}
