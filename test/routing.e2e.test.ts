@@ -1,27 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
-import { callEcho, echoClient } from './helpers/echo-service.js';
-import { startServer } from './helpers/servers.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { TrafficSplit } from '../src/index.js';
+import { callEcho } from './helpers/echo-service.js';
+import { rig } from './helpers/rig.js';
+import { eventually } from './helpers/split-helpers.js';
 
-async function rig(t: TestContext, weights: Record<string, number>, extra: Partial<TrafficSplitOptions> = {}) {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
-  const client = echoClient(split.target, split.channelOptions);
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
-  return { v1, v2, split, client };
-}
 
 const withHeader = (key: string, value: string) => {
   const metadata = new grpc.Metadata();

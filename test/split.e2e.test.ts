@@ -1,34 +1,12 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { callEcho, echoClient, type EchoClientInstance, type EchoReply } from './helpers/echo-service.js';
+import { rig } from './helpers/rig.js';
 import { countOf, maxWindowDeviation } from './helpers/sequences.js';
-import { startServer, type TestServer } from './helpers/servers.js';
+import { startServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 
-interface Rig {
-  v1: TestServer;
-  v2: TestServer;
-  split: TrafficSplit;
-  client: EchoClientInstance;
-}
-
-/** Two real servers, a split over them and one client channel, all cleaned up after the test. */
-async function rig(t: TestContext, weights: Record<string, number>, extra: Partial<TrafficSplitOptions> = {}): Promise<Rig> {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
-  const client = echoClient(split.target, split.channelOptions);
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
-  return { v1, v2, split, client };
-}
 
 async function sequentialCalls(client: EchoClientInstance, n: number): Promise<string[]> {
   const servers: string[] = [];
