@@ -6,12 +6,34 @@
  * split) is never taken for one.
  * @module
  */
-import { InterceptingCall, type CallOptions, type Interceptor } from '@grpc/grpc-js';
+import { InterceptingCall, status, type CallOptions, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
 
 /** Metadata key of an explicit subset hint (never reaches the server). */
 export const SUBSET_HINT_KEY = 'x-traffic-split-subset';
 /** Metadata key of a sticky key hint (never reaches the server). */
 export const KEY_HINT_KEY = 'x-traffic-split-key';
+/** Metadata key naming the call attempt whose subset the picker records (retry on another
+ * subset only; never reaches the server). */
+export const ATTEMPT_HINT_KEY = 'x-traffic-split-attempt';
+/** Metadata key of the subset a retry must avoid (never reaches the server). */
+export const AVOID_HINT_KEY = 'x-traffic-split-avoid';
+
+/** Where the picker notes the subset an attempt went to, and whether it was routed strictly
+ * (explicit route or rule: those are never retried elsewhere). */
+export interface AttemptRecord {
+  subset: number;
+  strict: boolean;
+}
+
+/** What the interceptor needs of its split. */
+export interface InterceptorContext {
+  readonly token: string;
+  readonly subsetNames: readonly string[];
+  /** Retry a unary call that failed UNAVAILABLE before any response once, on another subset. */
+  readonly retryOnOtherSubset: boolean;
+  /** Attempts in flight, by id; shared with the pickers. */
+  readonly attempts: Map<string, AttemptRecord>;
+}
 
 const ROUTE_OPTION = Symbol.for('grpc-traffic-split.route');
 
@@ -35,20 +57,87 @@ export function hintValue(token: string, text: string): string {
   return `${token}:${encodeURIComponent(text)}`;
 }
 
+let nextAttemptId = 1;
+
 /**
- * The interceptor of one split. Calls without a route pass straight through: no wrapper, no
- * metadata work.
+ * The interceptor of one split. Calls without a route pass straight through (no wrapper, no
+ * metadata work) unless retries on another subset are on and the call is unary.
  */
-export function createInterceptor(): Interceptor {
+export function createInterceptor(context: InterceptorContext): Interceptor {
   return (options, nextCall) => {
     const route = (options as unknown as Record<symbol, RouteOption | undefined>)[ROUTE_OPTION];
+    const method = options.method_definition;
+    const retry = context.retryOnOtherSubset && !method.requestStream && !method.responseStream && route?.subset === undefined;
     // grpc-js only uses the call's interface, so the next call can be handed back unwrapped.
-    if (route === undefined) return nextCall(options) as InterceptingCall;
+    if (route === undefined && !retry) return nextCall(options) as InterceptingCall;
+    let sentMessage: unknown;
+    let retryCall: ReturnType<typeof nextCall> | null = null;
+    let cancelled = false;
     return new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        if (route.subset !== undefined) metadata.set(SUBSET_HINT_KEY, hintValue(route.token, route.subset));
-        else metadata.set(KEY_HINT_KEY, hintValue(route.token, route.key!));
-        next(metadata, listener);
+        if (route?.subset !== undefined) metadata.set(SUBSET_HINT_KEY, hintValue(route.token, route.subset));
+        else if (route?.key !== undefined) metadata.set(KEY_HINT_KEY, hintValue(route.token, route.key));
+        if (!retry) return next(metadata, listener);
+        const id = String(nextAttemptId++);
+        const record: AttemptRecord = { subset: -1, strict: false };
+        context.attempts.set(id, record);
+        metadata.set(ATTEMPT_HINT_KEY, hintValue(context.token, id));
+        // Response headers are held back until a message or the status: grpc-js servers send
+        // them as soon as a call arrives, so they do not mean the call was answered, and a
+        // retried call must not show the caller two sets of headers.
+        let heldHeaders: Metadata | null = null;
+        // grpc-js hands a unary call that ends without a message a `null` message before its
+        // status; that is no answer either, and is held back the same way.
+        let heldEmptyMessage = false;
+        let answered = false;
+        // A listener whose methods take one argument is called directly (no `next`), and
+        // forwards to the downstream listener itself.
+        next(metadata, {
+          onReceiveMetadata: (received: Metadata) => {
+            heldHeaders = received;
+          },
+          onReceiveMessage: (message: unknown) => {
+            if (message === null) {
+              heldEmptyMessage = true;
+              return;
+            }
+            answered = true;
+            if (heldHeaders !== null) listener.onReceiveMetadata(heldHeaders);
+            heldHeaders = null;
+            listener.onReceiveMessage(message);
+          },
+          onReceiveStatus: (result: StatusObject) => {
+            context.attempts.delete(id);
+            const eligible = result.code === status.UNAVAILABLE && !answered && !cancelled && record.subset >= 0 && !record.strict;
+            if (!eligible || sentMessage === undefined) {
+              if (heldHeaders !== null) listener.onReceiveMetadata(heldHeaders);
+              if (heldEmptyMessage) listener.onReceiveMessage(null);
+              return listener.onReceiveStatus(result);
+            }
+            // Nothing reached the caller yet, so the second attempt's events can stand in for
+            // the first's. Its metadata is a fresh copy without the attempt id.
+            const again = metadata.clone();
+            again.remove(ATTEMPT_HINT_KEY);
+            again.set(AVOID_HINT_KEY, hintValue(context.token, context.subsetNames[record.subset]!));
+            retryCall = nextCall(options);
+            retryCall.start(again, {
+              onReceiveMetadata: (m) => listener.onReceiveMetadata(m),
+              onReceiveMessage: (m) => listener.onReceiveMessage(m),
+              onReceiveStatus: (s) => listener.onReceiveStatus(s),
+            });
+            retryCall.sendMessage(sentMessage);
+            retryCall.halfClose();
+          },
+        });
+      },
+      sendMessage(message, next) {
+        sentMessage = message;
+        next(message);
+      },
+      cancel(next) {
+        cancelled = true;
+        retryCall?.cancelWithStatus(status.CANCELLED, 'Cancelled on client');
+        next();
       },
     });
   };

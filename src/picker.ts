@@ -6,7 +6,7 @@
  * @module
  */
 import { Metadata, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
-import { KEY_HINT_KEY, SUBSET_HINT_KEY } from './interceptor.js';
+import { ATTEMPT_HINT_KEY, AVOID_HINT_KEY, KEY_HINT_KEY, SUBSET_HINT_KEY, type AttemptRecord } from './interceptor.js';
 import type { SubsetCounters } from './counters.js';
 import type { RouteRule } from './rules.js';
 import type { WeightedSchedule } from './scheduler.js';
@@ -51,6 +51,10 @@ export interface RoutingTable {
   readonly rules: readonly RouteRule[];
   readonly stickyKey: string | null;
   readonly seeds: Uint32Array;
+  /** Attempts whose subset the interceptor wants to know (retry on another subset). */
+  readonly attempts: ReadonlyMap<string, AttemptRecord>;
+  /** The shared schedule over `eligible` (a retry that avoids one subset draws from it). */
+  readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
 }
 
 export interface PickerParts {
@@ -76,10 +80,7 @@ export class TrafficSplitPicker implements Picker {
 
   pick(args: PickArgs): PickResult {
     const { parts } = this;
-    if (parts.routing !== null) {
-      const routed = this.pickRouted(args, parts.routing);
-      if (routed !== null) return routed;
-    }
+    if (parts.routing !== null) return this.pickRouted(args, parts.routing);
     if (parts.schedule === null) return parts.fallback;
     return this.pickSubset(parts.schedule.next(), args);
   }
@@ -91,28 +92,43 @@ export class TrafficSplitPicker implements Picker {
     return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result) : result;
   }
 
-  /** Explicit route, rule or sticky key; null when none applies to this call. */
-  private pickRouted(args: PickArgs, routing: RoutingTable): PickResult | null {
+  /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
+  private pickRouted(args: PickArgs, routing: RoutingTable): PickResult {
     const metadata = args.metadata;
+    const attemptId = readHint(metadata, ATTEMPT_HINT_KEY, routing.token);
+    const record = attemptId === null ? undefined : routing.attempts.get(attemptId);
+    const pick = (subset: number, strict: boolean): PickResult => {
+      if (record !== undefined) {
+        record.subset = subset;
+        record.strict = strict;
+      }
+      return this.pickSubset(subset, args);
+    };
     const subsetHint = readHint(metadata, SUBSET_HINT_KEY, routing.token);
     if (subsetHint !== null) {
       const subset = routing.subsetNames.indexOf(subsetHint);
       if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${subsetHint}" (subsets: ${routing.subsetNames.join(', ')})`);
-      return this.pickSubset(subset, args);
+      return pick(subset, true);
     }
     let key = readHint(metadata, KEY_HINT_KEY, routing.token);
     for (const rule of routing.rules) {
       for (const value of metadata.get(rule.header)) {
-        if (typeof value === 'string' && rule.matches(value)) return this.pickSubset(rule.subset, args);
+        if (typeof value === 'string' && rule.matches(value)) return pick(rule.subset, true);
       }
     }
     if (key === null && routing.stickyKey !== null) {
       const value = metadata.get(routing.stickyKey)[0];
       if (typeof value === 'string') key = value;
     }
-    if (key === null) return null;
-    const subset = rendezvousPick(key, this.parts.stickyCandidates, this.parts.weights, routing.seeds);
-    return subset < 0 ? this.parts.fallback : this.pickSubset(subset, args);
+    const avoidHint = readHint(metadata, AVOID_HINT_KEY, routing.token);
+    const avoid = avoidHint === null ? -1 : routing.subsetNames.indexOf(avoidHint);
+    const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.stickyCandidates.filter((i) => i !== avoid);
+    if (key !== null) {
+      const subset = rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
+      return subset < 0 ? this.parts.fallback : pick(subset, false);
+    }
+    const schedule = avoid < 0 ? this.parts.schedule : candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)) : null;
+    return schedule === null ? this.parts.fallback : pick(schedule.next(), false);
   }
 }
 

@@ -283,6 +283,8 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
         rules: config.rules,
         stickyKey: config.stickyKey,
         seeds: subsetSeeds(state.subsetNames),
+        attempts: state.attempts,
+        scheduleFor: (eligible: readonly number[]) => state.scheduleFor(eligible, false),
       });
       this.routingFor = config;
       this.routingState = state;

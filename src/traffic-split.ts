@@ -27,6 +27,15 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * for `dns:///reporter-v1.prod.svc:9090`)
    */
   authority?: string;
+  /**
+   * Retry a unary call once on another READY weighted subset when it failed with UNAVAILABLE
+   * before any response message (its connection was lost, or the server answered UNAVAILABLE).
+   * The failure still counts against the subset that failed. Response headers alone do not
+   * count as a response (grpc-js servers send them as soon as a call arrives), so the first
+   * attempt may have reached the server: turn this on for idempotent methods only. Calls routed
+   * explicitly or by a rule are never retried elsewhere. @default false
+   */
+  retryOnOtherSubset?: boolean;
 }
 
 export type ConnectivityStateName = keyof typeof ConnectivityState;
@@ -110,7 +119,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   constructor(options: TrafficSplitOptions) {
     super();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset']);
+    const retryOnOtherSubset = raw['retryOnOtherSubset'] ?? false;
+    if (typeof retryOnOtherSubset !== 'boolean') throw typeErrorAt('retryOnOtherSubset', 'a boolean', retryOnOtherSubset);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
     this.subsets = config.subsetNames;
@@ -118,7 +129,14 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
-    this.interceptor = createInterceptor();
+    this.interceptor = createInterceptor({
+      token: this.state.token,
+      subsetNames: this.subsets,
+      retryOnOtherSubset,
+      attempts: this.state.attempts,
+    });
+    // The pickers must look for the attempt ids the interceptor stamps.
+    if (retryOnOtherSubset) this.state.armRoutes();
     this.channelOptions = Object.freeze({ interceptors: [this.interceptor] });
     this.seeds = subsetSeeds(this.subsets);
     register();

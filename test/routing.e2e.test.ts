@@ -108,4 +108,41 @@ describe('per-call routing', () => {
     assert.ok(lifetime.subsets['v1']!.latencyMs.p50! > 0);
     assert.ok(lifetime.subsets['v1']!.latencyMs.p99! >= lifetime.subsets['v1']!.latencyMs.p50!);
   });
+
+  for (const retryOnOtherSubset of [true, false]) {
+    it(`${retryOnOtherSubset ? 'retries' : 'does not retry'} unary calls cut off on a dying subset ${retryOnOtherSubset ? 'once on another subset' : 'without the option'}`, async (t) => {
+      const { client, split, v2 } = await rig(t, { v1: 50, v2: 50 }, { retryOnOtherSubset });
+      const request = { slowServer: 'v2', delayMs: 20_000 };
+      const calls = Array.from({ length: 10 }, () =>
+        callEcho(client, request, new grpc.Metadata(), { deadline: Date.now() + 10_000 }).then(
+          (reply) => reply.server,
+          (error: grpc.ServiceError) => `failed ${grpc.status[error.code]}`,
+        ),
+      );
+      await eventually(() => split.stats().subsets['v2']!.inFlight === 5, () => JSON.stringify(split.stats().subsets['v2']));
+      await v2.kill();
+      const outcomes = (await Promise.all(calls)).sort();
+      const stats = split.stats();
+      assert.deepEqual(stats.subsets['v2']!.codes, { UNAVAILABLE: 5 });
+      if (retryOnOtherSubset) {
+        assert.deepEqual(outcomes, Array(10).fill('v1'));
+        assert.deepEqual(stats.subsets['v1']!.codes, { OK: 10 });
+      } else {
+        assert.deepEqual(outcomes, [...Array(5).fill('failed UNAVAILABLE'), ...Array(5).fill('v1')]);
+        assert.deepEqual(stats.subsets['v1']!.codes, { OK: 5 });
+      }
+    });
+  }
+
+  it('never retries an explicitly routed call elsewhere', async (t) => {
+    const { client, split, v2 } = await rig(t, { v1: 50, v2: 50 }, { retryOnOtherSubset: true });
+    const call = callEcho(client, { slowServer: 'v2', delayMs: 20_000 }, new grpc.Metadata(), { ...split.route({ subset: 'v2' }), deadline: Date.now() + 10_000 }).then(
+      () => 'succeeded',
+      (error: grpc.ServiceError) => grpc.status[error.code],
+    );
+    await eventually(() => split.stats().subsets['v2']!.inFlight === 1, () => JSON.stringify(split.stats().subsets['v2']));
+    await v2.kill();
+    assert.equal(await call, 'UNAVAILABLE');
+    assert.equal(split.stats().subsets['v1']!.started, 0);
+  });
 });

@@ -10,6 +10,9 @@ export interface EchoRequest {
   failWith?: number;
   /** Server-streaming: how many replies. */
   count?: number;
+  /** Unary: the server named `slowServer` waits this long before replying. */
+  delayMs?: number;
+  slowServer?: string;
 }
 
 export interface EchoReply {
@@ -67,7 +70,9 @@ export function echoHandlers(server: string): grpc.UntypedServiceImplementation 
       const error = fail(call.request);
       if (error) return callback(error);
       const metadataKeys = Object.keys(call.metadata.getMap()).sort();
-      callback(null, { server, text: call.request.text, metadataKeys });
+      const reply = () => callback(null, { server, text: call.request.text, metadataKeys });
+      if (call.request.slowServer === server && call.request.delayMs) setTimeout(reply, call.request.delayMs).unref();
+      else reply();
     },
     stream: (call: grpc.ServerWritableStream<EchoRequest, EchoReply>) => {
       const count = call.request.count ?? 3;

@@ -46,8 +46,10 @@ export async function startServer(name: string, port = 0, credentials = grpc.Ser
     accepted: () => acceptedByPort.get(boundPort) ?? 0,
     open: () => openSockets.get(boundPort)?.size ?? 0,
     kill: async () => {
-      server.forceShutdown();
+      // Sockets first: a crash resets connections without the RST_STREAM(CANCEL) frames a
+      // graceful forceShutdown() would send, so in-flight calls see UNAVAILABLE, not CANCELLED.
       for (const socket of openSockets.get(boundPort) ?? []) socket.destroy();
+      server.forceShutdown();
     },
     stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
