@@ -1,9 +1,12 @@
 /**
  * Per-subset call figures, shared by every channel of a split: calls started and finished,
  * finished by status code, and a latency histogram. Counting happens in the pick result's
- * `onCallStarted` / `onCallEnded` hooks. Each call needs its own start time, so the hooks belong
- * to a pooled `CallTimer` whose two functions are made once: the call path allocates nothing
- * here once the pool has warmed up.
+ * `onCallStarted` / `onCallEnded` hooks, without allocating on the call path:
+ * - `onCallStarted` is a function made once per subset;
+ * - when a call really starts, it takes a `CallTimer` from a pool (made once, reused) and sets the
+ *   result's `onCallEnded` to that timer's. grpc-js 1.14 calls `onCallStarted` with the pick
+ *   result as `this` and reads `onCallEnded` from the result right after (load-balancing-call.ts),
+ *   so the timer is bound only to calls that start, and every timer taken comes back.
  * @internal
  * @module
  */
@@ -13,25 +16,21 @@ import { LATENCY_BUCKETS, latencyBucket, latencyQuantile } from './latency.js';
 /** gRPC status codes 0..16; anything else is counted as UNKNOWN (2). */
 export const CODE_COUNT = 17;
 const UNKNOWN_CODE = 2;
-const MAX_POOLED_TIMERS = 4096;
 
 /** Marks the hook functions this module made, so a re-used pick result is not wrapped twice. */
 const OWN_HOOKS = new WeakSet<object>();
 
-/** Times one call attempt on one subset. */
+/** Times one call attempt. Its start time lives in a Float64Array slot, not in a field, so that
+ * storing a fresh double allocates nothing. */
 class CallTimer {
   subset = 0;
-  private startedAt = 0;
-  readonly started: () => void;
   readonly ended: (code: number) => void;
 
-  constructor(counters: SubsetCounters) {
-    this.started = () => {
-      this.startedAt = performance.now();
-      counters.started[this.subset]!++;
-    };
-    this.ended = (code: number) => counters.finish(this, code, performance.now() - this.startedAt);
-    OWN_HOOKS.add(this.started);
+  constructor(
+    counters: SubsetCounters,
+    readonly slot: number,
+  ) {
+    this.ended = (code: number) => counters.finish(this, code);
     OWN_HOOKS.add(this.ended);
   }
 }
@@ -52,13 +51,28 @@ export class SubsetCounters {
   readonly codes: Float64Array;
   /** `latency[subset * LATENCY_BUCKETS + bucket]`. */
   readonly latency: Float64Array;
+  /** Idle timers; as many exist as calls were ever in flight at once. */
   private readonly pool: CallTimer[] = [];
+  private timerCount = 0;
+  private startTimes = new Float64Array(64);
+  private readonly startHooks: (() => void)[] = [];
 
   constructor(subsetCount: number) {
     this.started = new Float64Array(subsetCount);
     this.finished = new Float64Array(subsetCount);
     this.codes = new Float64Array(subsetCount * CODE_COUNT);
     this.latency = new Float64Array(subsetCount * LATENCY_BUCKETS);
+    for (let subset = 0; subset < subsetCount; subset++) {
+      const counters = this;
+      const hook = function (this: PickResult | undefined): void {
+        const timer = counters.startCall(subset);
+        // Without the result as `this` (a grpc-js that calls the hook differently) the call
+        // is still counted as started, but its end cannot be seen.
+        if (typeof this === 'object' && this !== null) this.onCallEnded = timer.ended;
+      };
+      OWN_HOOKS.add(hook);
+      this.startHooks.push(hook);
+    }
   }
 
   /**
@@ -67,37 +81,54 @@ export class SubsetCounters {
    * policy's own hooks is copied, and both run.
    */
   attach(subset: number, result: PickResult): PickResult {
-    const timer = this.pool.pop() ?? new CallTimer(this);
-    timer.subset = subset;
     const childStarted = result.onCallStarted;
     const childEnded = result.onCallEnded;
     if ((childStarted === null || OWN_HOOKS.has(childStarted)) && (childEnded === null || OWN_HOOKS.has(childEnded))) {
-      result.onCallStarted = timer.started;
-      result.onCallEnded = timer.ended;
+      result.onCallStarted = this.startHooks[subset]!;
+      result.onCallEnded = null;
       return result;
     }
+    let timer: CallTimer | null = null;
     return {
       ...result,
       onCallStarted: () => {
-        timer.started();
+        timer = this.startCall(subset);
         childStarted?.();
       },
       onCallEnded: (code, details, metadata) => {
-        timer.ended(code);
+        timer?.ended(code);
         childEnded?.(code, details, metadata);
       },
     };
   }
 
+  private startCall(subset: number): CallTimer {
+    const timer = this.pool.pop() ?? this.newTimer();
+    timer.subset = subset;
+    this.started[subset]!++;
+    this.startTimes[timer.slot] = performance.now();
+    return timer;
+  }
+
+  /** Only when every timer made so far is in use: each timer owns the next slot. */
+  private newTimer(): CallTimer {
+    const slot = this.timerCount++;
+    if (slot >= this.startTimes.length) {
+      const grown = new Float64Array(this.startTimes.length * 2);
+      grown.set(this.startTimes);
+      this.startTimes = grown;
+    }
+    return new CallTimer(this, slot);
+  }
+
   /** @internal Called by a timer when its call ends. */
-  finish(timer: CallTimer, code: number, elapsedMs: number): void {
+  finish(timer: CallTimer, code: number): void {
     const subset = timer.subset;
     this.finished[subset]!++;
-    const slot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
-    this.codes[subset * CODE_COUNT + slot]!++;
-    this.latency[subset * LATENCY_BUCKETS + latencyBucket(elapsedMs)]!++;
-    // A timer whose call never started (the pick was retried) is simply not returned.
-    if (this.pool.length < MAX_POOLED_TIMERS) this.pool.push(timer);
+    const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
+    this.codes[subset * CODE_COUNT + codeSlot]!++;
+    this.latency[subset * LATENCY_BUCKETS + latencyBucket(performance.now() - this.startTimes[timer.slot]!)]!++;
+    this.pool.push(timer);
   }
 
   mark(): CountersMark {

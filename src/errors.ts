@@ -9,7 +9,9 @@ export type TrafficSplitErrorCode =
   /** A constructor option, a service-config field or a weight is invalid. */
   | 'ERR_SPLIT_INVALID_CONFIG'
   /** The split was used after `close()`. */
-  | 'ERR_SPLIT_CLOSED';
+  | 'ERR_SPLIT_CLOSED'
+  /** A rollout was started on a split that already has one running. */
+  | 'ERR_SPLIT_ROLLOUT_RUNNING';
 
 /** A wrong type: a non-object, a string where a number belongs, an unknown key. */
 export class TrafficSplitTypeError extends TypeError {
@@ -37,6 +39,15 @@ export class TrafficSplitClosedError extends Error {
   constructor(splitName: string, operation: string) {
     super(`traffic split "${splitName}" is closed; ${operation} is not possible`);
     this.name = 'TrafficSplitClosedError';
+  }
+}
+
+/** `startRollout()` on a split that already has a rollout running: one at a time per split. */
+export class TrafficSplitRolloutError extends Error {
+  readonly code: TrafficSplitErrorCode = 'ERR_SPLIT_ROLLOUT_RUNNING';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrafficSplitRolloutError';
   }
 }
 

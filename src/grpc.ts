@@ -98,3 +98,18 @@ export function defaultAuthorityOf(target: string): string {
       return uri.path;
   }
 }
+
+type MetadataValue = ReturnType<Metadata['get']>[number];
+
+/**
+ * The values of a lower-case metadata key, or undefined. grpc-js keeps metadata in a Map of
+ * lower-case keys (`internalRepr`); reading it directly skips `get()`'s key normalisation and
+ * the empty array `get()` allocates on a miss, on every routed pick. Falls back to `get()` if a
+ * grpc-js version stores metadata differently.
+ */
+export function metadataValues(metadata: Metadata, lowerCaseKey: string): readonly MetadataValue[] | undefined {
+  const repr = (metadata as unknown as { internalRepr?: unknown }).internalRepr;
+  if (repr instanceof Map) return repr.get(lowerCaseKey) as MetadataValue[] | undefined;
+  const values = metadata.get(lowerCaseKey);
+  return values.length === 0 ? undefined : values;
+}

@@ -1,22 +1,12 @@
 /**
  * Per-call routing through call options. `split.route({ subset })` / `split.route({ key })`
  * returns call options that the split's interceptor turns into a routing hint in the call's
- * metadata; the picker reads the hint, removes it from the metadata that is sent, and routes.
- * Hints carry the split's random token, so a header forwarded from outside (or from another
- * split) is never taken for one.
+ * metadata (see hints.ts); the picker reads the hint, removes it from the metadata that is sent,
+ * and routes.
  * @module
  */
+import { encodeHint, HINT_KEY, type RoutingHint } from './hints.js';
 import { InterceptingCall, status, type CallOptions, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
-
-/** Metadata key of an explicit subset hint (never reaches the server). */
-export const SUBSET_HINT_KEY = 'x-traffic-split-subset';
-/** Metadata key of a sticky key hint (never reaches the server). */
-export const KEY_HINT_KEY = 'x-traffic-split-key';
-/** Metadata key naming the call attempt whose subset the picker records (retry on another
- * subset only; never reaches the server). */
-export const ATTEMPT_HINT_KEY = 'x-traffic-split-attempt';
-/** Metadata key of the subset a retry must avoid (never reaches the server). */
-export const AVOID_HINT_KEY = 'x-traffic-split-avoid';
 
 /** Where the picker notes the subset an attempt went to, and whether it was routed strictly
  * (explicit route or rule: those are never retried elsewhere). */
@@ -41,20 +31,14 @@ const ROUTE_OPTION = Symbol.for('grpc-traffic-split.route');
 export type RouteRequest = { subset: string; key?: never } | { key: string; subset?: never };
 
 interface RouteOption {
-  readonly token: string;
   readonly subset?: string;
   readonly key?: string;
 }
 
 /** Call options carrying a route; merge them into your own with spread. */
-export function routeOptions(token: string, route: RouteRequest): CallOptions {
-  const option: RouteOption = route.subset !== undefined ? { token, subset: route.subset } : { token, key: route.key };
+export function routeOptions(route: RouteRequest): CallOptions {
+  const option: RouteOption = route.subset !== undefined ? { subset: route.subset } : { key: route.key };
   return { [ROUTE_OPTION]: option } as CallOptions;
-}
-
-/** `<token>:<subset>`, and `<token>:<percent-encoded key>` (metadata values are ASCII). */
-export function hintValue(token: string, text: string): string {
-  return `${token}:${encodeURIComponent(text)}`;
 }
 
 let nextAttemptId = 1;
@@ -75,13 +59,15 @@ export function createInterceptor(context: InterceptorContext): Interceptor {
     let cancelled = false;
     return new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        if (route?.subset !== undefined) metadata.set(SUBSET_HINT_KEY, hintValue(route.token, route.subset));
-        else if (route?.key !== undefined) metadata.set(KEY_HINT_KEY, hintValue(route.token, route.key));
-        if (!retry) return next(metadata, listener);
+        const hint: RoutingHint = { ...(route?.subset !== undefined ? { subset: route.subset } : {}), ...(route?.key !== undefined ? { key: route.key } : {}) };
+        if (!retry) {
+          metadata.set(HINT_KEY, encodeHint(context.token, hint));
+          return next(metadata, listener);
+        }
         const id = String(nextAttemptId++);
         const record: AttemptRecord = { subset: -1, strict: false };
         context.attempts.set(id, record);
-        metadata.set(ATTEMPT_HINT_KEY, hintValue(context.token, id));
+        metadata.set(HINT_KEY, encodeHint(context.token, { ...hint, attempt: id }));
         // Response headers are held back until a message or the status: grpc-js servers send
         // them as soon as a call arrives, so they do not mean the call was answered, and a
         // retried call must not show the caller two sets of headers.
@@ -117,8 +103,7 @@ export function createInterceptor(context: InterceptorContext): Interceptor {
             // Nothing reached the caller yet, so the second attempt's events can stand in for
             // the first's. Its metadata is a fresh copy without the attempt id.
             const again = metadata.clone();
-            again.remove(ATTEMPT_HINT_KEY);
-            again.set(AVOID_HINT_KEY, hintValue(context.token, context.subsetNames[record.subset]!));
+            again.set(HINT_KEY, encodeHint(context.token, { ...hint, avoid: context.subsetNames[record.subset]! }));
             retryCall = nextCall(options);
             retryCall.start(again, {
               onReceiveMetadata: (m) => listener.onReceiveMetadata(m),

@@ -5,8 +5,9 @@
  * @internal
  * @module
  */
-import { Metadata, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
-import { ATTEMPT_HINT_KEY, AVOID_HINT_KEY, KEY_HINT_KEY, SUBSET_HINT_KEY, type AttemptRecord } from './interceptor.js';
+import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
+import { takeHint } from './hints.js';
+import type { AttemptRecord } from './interceptor.js';
 import type { SubsetCounters } from './counters.js';
 import type { RouteRule } from './rules.js';
 import type { WeightedSchedule } from './scheduler.js';
@@ -95,54 +96,51 @@ export class TrafficSplitPicker implements Picker {
   /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
   private pickRouted(args: PickArgs, routing: RoutingTable): PickResult {
     const metadata = args.metadata;
-    const attemptId = readHint(metadata, ATTEMPT_HINT_KEY, routing.token);
-    const record = attemptId === null ? undefined : routing.attempts.get(attemptId);
-    const pick = (subset: number, strict: boolean): PickResult => {
+    const hint = takeHint(metadata, routing.token);
+    let subset: number;
+    let strict = true;
+    if (hint?.subset !== undefined) {
+      subset = routing.subsetNames.indexOf(hint.subset);
+      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${hint.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
+    } else {
+      subset = matchRule(metadata, routing.rules);
+      if (subset < 0) {
+        strict = false;
+        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid);
+        if (subset < 0) return this.parts.fallback;
+      }
+    }
+    if (hint?.attempt !== undefined) {
+      const record = routing.attempts.get(hint.attempt);
       if (record !== undefined) {
         record.subset = subset;
         record.strict = strict;
       }
-      return this.pickSubset(subset, args);
-    };
-    const subsetHint = readHint(metadata, SUBSET_HINT_KEY, routing.token);
-    if (subsetHint !== null) {
-      const subset = routing.subsetNames.indexOf(subsetHint);
-      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${subsetHint}" (subsets: ${routing.subsetNames.join(', ')})`);
-      return pick(subset, true);
     }
-    let key = readHint(metadata, KEY_HINT_KEY, routing.token);
-    for (const rule of routing.rules) {
-      for (const value of metadata.get(rule.header)) {
-        if (typeof value === 'string' && rule.matches(value)) return pick(rule.subset, true);
-      }
-    }
-    if (key === null && routing.stickyKey !== null) {
-      const value = metadata.get(routing.stickyKey)[0];
+    return this.pickSubset(subset, args);
+  }
+
+  /** Sticky key, else the schedule; -1 when no subset can take the call. */
+  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoidName: string | undefined): number {
+    let key = hintKey;
+    if (key === undefined && routing.stickyKey !== null) {
+      const value = metadataValues(metadata, routing.stickyKey)?.[0];
       if (typeof value === 'string') key = value;
     }
-    const avoidHint = readHint(metadata, AVOID_HINT_KEY, routing.token);
-    const avoid = avoidHint === null ? -1 : routing.subsetNames.indexOf(avoidHint);
+    const avoid = avoidName === undefined ? -1 : routing.subsetNames.indexOf(avoidName);
     const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.stickyCandidates.filter((i) => i !== avoid);
-    if (key !== null) {
-      const subset = rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
-      return subset < 0 ? this.parts.fallback : pick(subset, false);
-    }
+    if (key !== undefined) return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
     const schedule = avoid < 0 ? this.parts.schedule : candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)) : null;
-    return schedule === null ? this.parts.fallback : pick(schedule.next(), false);
+    return schedule === null ? -1 : schedule.next();
   }
 }
 
-/** Reads and removes a routing hint, so it never reaches the server; null when absent or not
- * carrying this split's token. */
-function readHint(metadata: Metadata, key: string, token: string): string | null {
-  const values = metadata.get(key);
-  if (values.length === 0) return null;
-  metadata.remove(key);
-  const value = values[0];
-  if (typeof value !== 'string' || !value.startsWith(`${token}:`)) return null;
-  try {
-    return decodeURIComponent(value.slice(token.length + 1));
-  } catch {
-    return null;
+/** The subset of the first rule whose header matches, or -1. */
+function matchRule(metadata: Metadata, rules: readonly RouteRule[]): number {
+  for (const rule of rules) {
+    for (const value of metadataValues(metadata, rule.header) ?? []) {
+      if (typeof value === 'string' && rule.matches(value)) return rule.subset;
+    }
   }
+  return -1;
 }

@@ -19,9 +19,17 @@
  *   (90/10 gives exactly one v2 pick in every ten);
  * - weight 0 is never picked; fractional weights are exact ratios (0.5 and 1 give 1 : 2).
  *
- * Cost: O(log n) per pick over two binary heaps, no allocation. Keys are compared by cross
- * multiplication (`(c_a + 1) * w_b < (c_b + 1) * w_a`) rather than by stored quotients, so
- * integer weights compare exactly and no rounding error accumulates over a long run.
+ * Cost: O(log n) per pick over two binary heaps, no allocation. Heap keys are quotients
+ * `(c_i + offset) / w_i` computed afresh from the counts whenever an item enters a heap, never
+ * accumulated, so no rounding error builds up; equal rationals give the same double (division is
+ * correctly rounded), so exact ties stay ties. The eligibility test is cross-multiplied.
+ *
+ * Replay: with integer weights the sequence is periodic. After `W / gcd` picks every count is
+ * exactly its share (the lag is below one and the ideal is an integer), which is the starting
+ * state scaled, so the same picks follow. When that cycle is at most MAX_CYCLE picks long, the
+ * first cycle is recorded as it is computed and then replayed: a pick becomes an array read
+ * (90/10 replays a cycle of 10 after the first 10 picks). Recording happens on the call path,
+ * one pick at a time, so building a schedule (on every weight change) stays O(n).
  */
 export class WeightedSchedule {
   private readonly weights: Float64Array;
@@ -33,6 +41,10 @@ export class WeightedSchedule {
   private readonly waiting: ShareHeap;
   private picks = 0;
   readonly activeCount: number;
+  /** The first cycle's picks, when the weights are integers and the cycle is short enough. */
+  private readonly cycle: Uint16Array | null;
+  /** Position in `cycle` once the first cycle is recorded; -1 while recording. */
+  private replayAt = -1;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
@@ -54,6 +66,8 @@ export class WeightedSchedule {
     }
     this.total = total;
     this.activeCount = active;
+    const cycleLength = integerCycleLength(this.weights);
+    this.cycle = cycleLength > 0 && cycleLength <= MAX_CYCLE && n <= 0xffff ? new Uint16Array(cycleLength) : null;
     this.eligible = new ShareHeap(active, this.counts, this.weights, 1);
     this.waiting = new ShareHeap(active, this.counts, this.weights, 0);
     for (let i = 0; i < n; i++) if (this.weights[i]! > 0) this.eligible.push(i);
@@ -61,17 +75,28 @@ export class WeightedSchedule {
 
   /** The index of the next item, or -1 when no item has a positive weight. */
   next(): number {
+    const cycle = this.cycle;
+    if (cycle !== null && this.replayAt >= 0) {
+      const i = cycle[this.replayAt]!;
+      this.replayAt = this.replayAt + 1 === cycle.length ? 0 : this.replayAt + 1;
+      return i;
+    }
     if (this.activeCount === 0) return -1;
     const i = this.peek();
     this.eligible.pop();
     this.counts[i]!++;
-    this.picks++;
     this.waiting.push(i);
+    if (cycle !== null) {
+      cycle[this.picks] = i;
+      if (this.picks + 1 === cycle.length) this.replayAt = 0;
+    }
+    this.picks++;
     return i;
   }
 
   /** The index `next()` would return, without taking it. -1 when nothing can be picked. */
   peek(): number {
+    if (this.cycle !== null && this.replayAt >= 0) return this.cycle[this.replayAt]!;
     if (this.activeCount === 0) return -1;
     const { waiting, eligible, counts, weights, total } = this;
     const t = this.picks;
@@ -89,12 +114,36 @@ export class WeightedSchedule {
   }
 }
 
+/** Longest cycle replayed from a table (2 bytes a pick: 16 KiB). */
+const MAX_CYCLE = 8192;
+
+/** `sum(w) / gcd(w)` when every weight is an integer (and the sum is safe), else 0. */
+function integerCycleLength(weights: Float64Array): number {
+  let divisor = 0;
+  let total = 0;
+  for (const w of weights) {
+    if (w === 0) continue;
+    if (!Number.isSafeInteger(w)) return 0;
+    divisor = gcd(divisor, w);
+    total += w;
+  }
+  return divisor === 0 || !Number.isSafeInteger(total) ? 0 : total / divisor;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
 /**
  * A binary min-heap of item indices keyed by `(counts[i] + offset) / weights[i]`, ties to the
- * lower index. Offset 0 orders by virtual start, offset 1 by virtual deadline.
+ * lower index. Offset 0 orders by virtual start, offset 1 by virtual deadline. An item's key is
+ * computed when it is pushed; counts only change while an item is in neither heap.
  */
 class ShareHeap {
   private readonly items: Int32Array;
+  /** Key of each item, by item index. */
+  private readonly keys: Float64Array;
   size = 0;
 
   constructor(
@@ -104,6 +153,7 @@ class ShareHeap {
     private readonly offset: number,
   ) {
     this.items = new Int32Array(capacity);
+    this.keys = new Float64Array(weights.length);
   }
 
   top(): number {
@@ -111,38 +161,47 @@ class ShareHeap {
   }
 
   push(item: number): void {
-    const items = this.items;
+    const { items, keys } = this;
+    const key = (this.counts[item]! + this.offset) / this.weights[item]!;
+    keys[item] = key;
     let k = this.size++;
     while (k > 0) {
       const parent = (k - 1) >> 1;
-      if (!this.before(item, items[parent]!)) break;
-      items[k] = items[parent]!;
+      const other = items[parent]!;
+      const otherKey = keys[other]!;
+      if (key > otherKey || (key === otherKey && item > other)) break;
+      items[k] = other;
       k = parent;
     }
     items[k] = item;
   }
 
   pop(): number {
-    const items = this.items;
+    const { items, keys } = this;
     const top = items[0]!;
     const last = items[--this.size]!;
+    const lastKey = keys[last]!;
     const size = this.size;
     let k = 0;
     for (;;) {
       let child = 2 * k + 1;
       if (child >= size) break;
-      if (child + 1 < size && this.before(items[child + 1]!, items[child]!)) child++;
-      if (!this.before(items[child]!, last)) break;
-      items[k] = items[child]!;
+      let childItem = items[child]!;
+      let childKey = keys[childItem]!;
+      if (child + 1 < size) {
+        const right = items[child + 1]!;
+        const rightKey = keys[right]!;
+        if (rightKey < childKey || (rightKey === childKey && right < childItem)) {
+          child++;
+          childItem = right;
+          childKey = rightKey;
+        }
+      }
+      if (lastKey < childKey || (lastKey === childKey && last < childItem)) break;
+      items[k] = childItem;
       k = child;
     }
     if (size > 0) items[k] = last;
     return top;
-  }
-
-  private before(a: number, b: number): boolean {
-    const left = (this.counts[a]! + this.offset) * this.weights[b]!;
-    const right = (this.counts[b]! + this.offset) * this.weights[a]!;
-    return left < right || (left === right && a < b);
   }
 }

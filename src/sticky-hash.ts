@@ -2,11 +2,14 @@
  * Sticky-key hashing, version 1: weighted rendezvous hashing over MurmurHash3 (x86, 32-bit).
  *
  * Specification (any implementation that follows it maps keys identically):
- * 1. `seed_i = murmur3_x86_32(utf8(subsetName_i), 0)`.
- * 2. `h_i = murmur3_x86_32(utf8(key), seed_i)`, read as an unsigned 32-bit integer.
- * 3. `u_i = (h_i + 0.5) / 2^32`, a number strictly between 0 and 1.
- * 4. Among the candidate subsets with weight > 0, the key goes to the one with the largest
+ * 1. `seed_i = murmur3_x86_32(utf8(subsetName_i), 0)`, once per subset.
+ * 2. `k = murmur3_x86_32(utf8(key), 0)`, once per call.
+ * 3. `h_i = fmix32(k XOR seed_i)`, MurmurHash3's 32-bit finalizer, read as unsigned.
+ * 4. `u_i = (h_i + 0.5) / 2^32`, a number strictly between 0 and 1.
+ * 5. Among the candidate subsets with weight > 0, the key goes to the one with the largest
  *    `score_i = w_i / -ln(u_i)`; equal scores go to the lower index.
+ * Hashing the key once and mixing it per subset keeps a pick at one pass over the key plus a
+ * few multiplications and one logarithm per subset.
  *
  * Why this shape: the subset is a pure function of (key, weights, subset names), so every
  * process and replica agrees with no shared state. Each subset's probability is exactly its
@@ -84,7 +87,12 @@ export function murmur3(bytes: Uint8Array, length: number, seed: number): number
     k = Math.imul(k, c2);
     h ^= k;
   }
-  h ^= length;
+  return fmix32(h ^ length);
+}
+
+/** MurmurHash3's 32-bit finalizer: a bijection with full avalanche; unsigned result. */
+export function fmix32(value: number): number {
+  let h = value | 0;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -107,7 +115,7 @@ const TWO_POW_32 = 4294967296;
 
 /**
  * The subset `key` maps to among `candidates` (subset indices), or -1 when no candidate has a
- * positive weight. Allocation-free: the key is encoded once and hashed once per candidate.
+ * positive weight. Allocation-free.
  */
 export function rendezvousPick(
   key: string,
@@ -115,14 +123,14 @@ export function rendezvousPick(
   weights: ArrayLike<number>,
   seeds: Uint32Array,
 ): number {
-  const length = encodeUtf8(key);
+  const k = murmur3(scratch, encodeUtf8(key), 0);
   let best = -1;
   let bestScore = -1;
   for (let c = 0; c < candidates.length; c++) {
     const i = candidates[c]!;
     const w = weights[i]!;
     if (!(w > 0)) continue;
-    const u = (murmur3(scratch, length, seeds[i]!) + 0.5) / TWO_POW_32;
+    const u = (fmix32(k ^ seeds[i]!) + 0.5) / TWO_POW_32;
     const score = w / -Math.log(u);
     if (score > bestScore || (score === bestScore && i < best)) {
       bestScore = score;

@@ -225,7 +225,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     }
     if (!hasSubset && typeof raw['key'] !== 'string') throw typeErrorAt('route.key', 'a string', raw['key']);
     this.state.armRoutes();
-    return routeOptions(this.state.token, route);
+    return routeOptions(route);
   }
 
   /**

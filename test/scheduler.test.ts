@@ -121,6 +121,15 @@ describe('WeightedSchedule', () => {
     assert.deepEqual(picks([1, 1, 1], 6), [0, 1, 2, 0, 1, 2]);
   });
 
+  for (const weights of [[90, 10], [1, 2, 3], [7, 1, 3, 127], [999, 1]]) {
+    it(`replays the recorded cycle exactly as it would compute it: ${weights.join('-')}`, () => {
+      // Weights divided by 1024 are exact binary fractions but not integers: that schedule never
+      // replays and computes every pick, with the same ratios. It is the reference.
+      const length = 3 * weights.reduce((a, b) => a + b, 0) + 7;
+      assert.deepEqual(picks(weights, length), picks([], length, new WeightedSchedule(weights.map((w) => w / 1024))));
+    });
+  }
+
   it('peek() shows the next pick without taking it', () => {
     const schedule = new WeightedSchedule([1, 3]);
     const next = schedule.peek();
