@@ -133,10 +133,20 @@ describe('a split over persistent connections', () => {
     assert.match(error.details, /^traffic_split: no weighted subset is READY; v1 \(weight 50\): TRANSIENT_FAILURE.*; v2 \(weight 50\): TRANSIENT_FAILURE/);
   });
 
+  it('queues calls under wait-for-ready while no subset can serve, and serves them when one returns', async (t) => {
+    const { client, split, v1, v2 } = await rig(t, { v1: 50, v2: 50 });
+    await Promise.all([v1.kill(), v2.kill()]);
+    await eventually(() => split.stats().subsets['v1']!.state === 'TRANSIENT_FAILURE', () => JSON.stringify(split.stats().subsets), 10_000);
+    const waiting = callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 20_000 });
+    const restarted = await startServer('v1', v1.port);
+    t.after(() => restarted.kill());
+    assert.equal((await waiting).server, 'v1');
+  });
+
   it('fails calls of a closed split with UNAVAILABLE at once', async (t) => {
     const { client, split } = await rig(t, { v1: 1, v2: 1 });
     split.close();
-    const error = await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 3_000, waitForReady: true } as grpc.CallOptions).then(
+    const error = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 3_000 }).then(
       () => assert.fail('call succeeded'),
       (e: grpc.ServiceError) => e,
     );
