@@ -23,7 +23,11 @@ const REQUEST = { text: 'ping' };
  * (`ipv4:127.0.0.1:P1,127.0.0.1:P2`).
  */
 export function roundRobinClient(ports: readonly number[], extra: grpc.ChannelOptions = {}): EchoClientInstance {
-  const target = `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
+  return roundRobinTargetClient(`ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, extra);
+}
+
+/** A plain grpc-js channel with `round_robin` over whatever `target` resolves to. */
+export function roundRobinTargetClient(target: string, extra: grpc.ChannelOptions = {}): EchoClientInstance {
   return echoClient(target, { ...OWN_CONNECTIONS, 'grpc.service_config': ROUND_ROBIN_SERVICE_CONFIG, ...extra });
 }
 

@@ -9,7 +9,7 @@ import type { EchoClientInstance } from '../test/helpers/echo-service.js';
 import { startBackends, type Backends } from './backends.js';
 import { plainClient, roundRobinClient, splitClient, unaryCaller, waitForReady, waitForSubsets, warmUp } from './clients.js';
 import { closedLoop, type LoadResult } from './load.js';
-import { findNginx, NginxProxy } from './nginx.js';
+import { nginxFor, NginxProxy } from './nginx.js';
 import { loggerOf, sized, type BenchOptions } from './options.js';
 import type { BenchCheck, BenchSection, BenchTable } from './report.js';
 import { fmt, fmtRatio, fmtSpread, ratioSpread, spread } from './stats.js';
@@ -23,19 +23,17 @@ interface Variant {
 /** Every round of one variant at one concurrency. */
 type Runs = Record<Variant['key'], LoadResult[]>;
 
-const NGINX_MISSING = 'nginx not found (Debian: apt-get install nginx): its rows and ratios are not measured';
-
 /** Runs the end-to-end bench; see the module comment. */
 export async function runE2eBench(opts: BenchOptions): Promise<BenchSection> {
   const log = loggerOf(opts);
   const concurrencies = sized(opts, { full: [1, 16, 64, 256], quick: [1, 64, 256], tiny: [2] });
   const rounds = sized(opts, { full: 5, quick: 3, tiny: 1 });
   const load = sized(opts, {
-    full: { warmupMs: 500, durationMs: 2_000, maxCalls: 400_000 },
-    quick: { warmupMs: 250, durationMs: 700, maxCalls: 200_000 },
+    full: { warmupMs: 500, durationMs: 1_500, maxCalls: 400_000 },
+    quick: { warmupMs: 200, durationMs: 600, maxCalls: 200_000 },
     tiny: { warmupMs: 30, durationMs: 300, maxCalls: 200 },
   });
-  const nginxBin = opts.nginx === false ? null : findNginx();
+  const { bin: nginxBin, absent } = nginxFor(opts.nginx);
   const backends = await startBackends(['v1', 'v2']);
   const closers: (() => unknown)[] = [];
   try {
@@ -55,7 +53,7 @@ export async function runE2eBench(opts: BenchOptions): Promise<BenchSection> {
       }
       results[c] = runs;
     }
-    return report(variants, results, concurrencies, nginxBin !== null, opts);
+    return report(variants, results, concurrencies, nginxBin === null ? absent : null, opts);
   } finally {
     for (const close of closers.reverse()) await close();
     await backends.stop();
@@ -88,7 +86,8 @@ async function buildVariants(backends: Backends, nginxBin: string | null, closer
   return variants;
 }
 
-function report(variants: Variant[], results: Record<number, Runs>, concurrencies: number[], withNginx: boolean, opts: BenchOptions): BenchSection {
+function report(variants: Variant[], results: Record<number, Runs>, concurrencies: number[], nginxAbsent: string | null, opts: BenchOptions): BenchSection {
+  const withNginx = nginxAbsent === null;
   const rows: string[][] = [];
   const checks: BenchCheck[] = [];
   const checkAt = concurrencies.includes(64) ? 64 : concurrencies[concurrencies.length - 1]!;
@@ -122,7 +121,7 @@ function report(variants: Variant[], results: Record<number, Runs>, concurrencie
         if (withNginx) checks.push({ target: `${v.label} QPS / nginx >= 1.6 (C=${c})`, measured: fmtRatio(vsNginx), ok: vsNginx.median >= 1.6 });
       }
     }
-    if (!withNginx) rows.push([String(c), 'nginx grpc_pass 9:1', 'not run: nginx not found', '', '', '', '', '', '', '']);
+    if (!withNginx) rows.push([String(c), 'nginx grpc_pass 9:1', `not run: ${nginxAbsent}`, '', '', '', '', '', '', '']);
   }
   const table: BenchTable = {
     columns: ['C', 'client', 'QPS', 'p50 ms', 'p99 ms', 'client CPU µs/call', 'QPS ÷ rr', 'p50 ÷ rr', 'p99 ÷ rr', 'QPS ÷ nginx'],
@@ -132,7 +131,7 @@ function report(variants: Variant[], results: Record<number, Runs>, concurrencie
   const notes = [
     `Unary echo calls (JSON, ~40-byte messages), one client channel per variant, closed loop with C calls outstanding; ${rounds} alternating round(s) per C, median (min–max). Ratios are per round against round_robin (rr) and nginx of the same round.`,
     'Both echo servers run in one child process, so the server side costs the same whatever the split; when that core saturates, QPS ratios compress toward 1 and client CPU µs/call shows the client-side cost.',
-    withNginx ? 'nginx: one worker, http2 listener on 127.0.0.1, `server ... weight=9; server ... weight=1; keepalive 64;`.' : NGINX_MISSING,
+    nginxAbsent ?? 'nginx: one worker, http2 listener on 127.0.0.1, `server ... weight=9; server ... weight=1; keepalive 64;`.',
   ];
   if (opts.tiny === true) notes.push('Tiny run (smoke test): figures are not meaningful.');
   const json = Object.fromEntries(

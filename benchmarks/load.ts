@@ -113,6 +113,8 @@ export interface ObservedSequence {
   subsets: Int16Array;
   /** `performance.now()` when call i started. */
   startedMs: Float64Array;
+  /** How long call i took, in ms. */
+  durationMs: Float64Array;
   /** Calls actually made (fewer than asked when the time limit struck). */
   length: number;
   errors: number;
@@ -133,13 +135,15 @@ export async function recordSequence(
 ): Promise<ObservedSequence> {
   const subsets = new Int16Array(count);
   const startedMs = new Float64Array(count);
+  const durationMs = new Float64Array(count);
   const deadline = performance.now() + timeLimitMs;
   let errors = 0;
   let firstError: string | null = null;
   let i = 0;
   for (; i < count && performance.now() < deadline; i++) {
     if (beforeCall !== undefined) await beforeCall(i);
-    startedMs[i] = performance.now();
+    const start = performance.now();
+    startedMs[i] = start;
     try {
       const server = await call(i);
       subsets[i] = names.indexOf(server);
@@ -148,6 +152,14 @@ export async function recordSequence(
       errors++;
       firstError ??= (error as Error).message;
     }
+    durationMs[i] = performance.now() - start;
   }
-  return { subsets: subsets.subarray(0, i), startedMs: startedMs.subarray(0, i), length: i, errors, firstError };
+  return {
+    subsets: subsets.subarray(0, i),
+    startedMs: startedMs.subarray(0, i),
+    durationMs: durationMs.subarray(0, i),
+    length: i,
+    errors,
+    firstError,
+  };
 }

@@ -3,7 +3,7 @@
  * (its own config, pid and logs; nothing outside the dir is touched), for comparison benches.
  * @module
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
@@ -25,18 +25,22 @@ export function findNginx(): string | null {
   return CANDIDATES.find((path) => existsSync(path)) ?? null;
 }
 
+/**
+ * The nginx binary a bench should use, or null with the reason to print in its place: disabled
+ * by the caller (`--no-nginx`, the smoke test) or not installed.
+ */
+export function nginxFor(enabled: boolean | undefined): { bin: string | null; absent: string } {
+  if (enabled === false) return { bin: null, absent: 'nginx comparisons disabled (--no-nginx)' };
+  return { bin: findNginx(), absent: 'nginx not found (Debian: apt-get install nginx), so its figures are not measured' };
+}
+
 /** `nginx/1.22.1`, or null when nginx is absent. */
 export function nginxVersion(): string | null {
   const bin = findNginx();
   if (bin === null) return null;
-  try {
-    // `nginx -v` writes to stderr.
-    const out = execFileSync(bin, ['-v'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-    return out.trim() || null;
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr ?? '';
-    return /nginx\/[\d.]+/.exec(stderr)?.[0] ?? null;
-  }
+  // `nginx -v` prints "nginx version: nginx/1.22.1" to stderr.
+  const result = spawnSync(bin, ['-v'], { encoding: 'utf8', timeout: 5_000 });
+  return /nginx\/[\w.]+/.exec(`${result.stderr ?? ''}${result.stdout ?? ''}`)?.[0] ?? null;
 }
 
 /**
@@ -75,13 +79,21 @@ ${servers}
 
 /** A running nginx master (in the foreground, a child of this process). */
 export class NginxProxy {
+  /** Stops nginx if this process exits without `stop()` (a failed bench, Ctrl-C). */
+  private readonly exitGuard = (): void => {
+    // SIGTERM, not SIGKILL: the master must live long enough to stop its workers.
+    this.child.kill('SIGTERM');
+  };
+
   private constructor(
     private readonly child: ChildProcess,
     private readonly dir: string,
     private readonly confPath: string,
     /** The port nginx listens on, 127.0.0.1. */
     readonly port: number,
-  ) {}
+  ) {
+    process.once('exit', this.exitGuard);
+  }
 
   /** `ipv4:127.0.0.1:<port>`. */
   get target(): string {
@@ -120,6 +132,7 @@ export class NginxProxy {
 
   /** Fast shutdown (SIGTERM), SIGKILL after a timeout; removes the temp dir. */
   async stop(): Promise<void> {
+    process.removeListener('exit', this.exitGuard);
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
       this.child.kill('SIGTERM');

@@ -8,7 +8,7 @@ import { TrafficSplit, WeightedSchedule } from '../src/index.js';
 import { startBackends, type Backends } from './backends.js';
 import { namedCaller, plainClient, splitClient, waitForReady, waitForSubsets } from './clients.js';
 import { recordSequence } from './load.js';
-import { findNginx, NginxProxy } from './nginx.js';
+import { nginxFor, NginxProxy } from './nginx.js';
 import { loggerOf, sized, type BenchOptions, type Logger } from './options.js';
 import { randomSequence } from './random-pick.js';
 import type { BenchCheck, BenchSection } from './report.js';
@@ -37,10 +37,10 @@ interface Row {
 /** Runs the precision bench; see the module comment. */
 export async function runPrecisionBench(opts: BenchOptions): Promise<BenchSection> {
   const log = loggerOf(opts);
-  const realCalls = sized(opts, { full: 10_000, quick: 3_000, tiny: 200 });
+  const realCalls = sized(opts, { full: 10_000, quick: 2_000, tiny: 200 });
   const pureCalls = sized(opts, { full: 200_000, quick: 50_000, tiny: 2_000 });
   const seeds = sized(opts, { full: 20, quick: 10, tiny: 2 });
-  const nginxBin = opts.nginx === false ? null : findNginx();
+  const { bin: nginxBin, absent } = nginxFor(opts.nginx);
   const rows: Row[] = [];
   const backends = await startBackends([...NAMES]);
   try {
@@ -55,7 +55,7 @@ export async function runPrecisionBench(opts: BenchOptions): Promise<BenchSectio
   } finally {
     await backends.stop();
   }
-  return report(rows, nginxBin !== null, { realCalls, pureCalls, seeds });
+  return report(rows, nginxBin === null ? absent : null, { realCalls, pureCalls, seeds });
 }
 
 function deviations(sequence: ArrayLike<number>, weights: readonly number[]): Record<number, number[]> {
@@ -116,14 +116,19 @@ async function nginxRow(bin: string, backends: Backends, weights: readonly [numb
   }
 }
 
-function report(rows: Row[], withNginx: boolean, sizes: { realCalls: number; pureCalls: number; seeds: number }): BenchSection {
+function report(rows: Row[], nginxAbsent: string | null, sizes: { realCalls: number; pureCalls: number; seeds: number }): BenchSection {
   const cell = (values: number[] | undefined): string => {
     if (values === undefined || values.length === 0 || !Number.isFinite(values[0]!)) return 'n/a';
     return values.length === 1 ? fmt(values[0]!, 2) : fmtSpread(spread(values), 2);
   };
   const table = {
     columns: ['weights', 'picker', 'calls', ...WINDOWS.map((w) => `max dev, window ${w}`), 'failed calls'],
-    rows: rows.map((r) => [r.weights, r.picker, String(r.calls), ...WINDOWS.map((w) => cell(r.deviation[w])), String(r.errors)]),
+    rows: WEIGHT_SETS.flatMap((weights) => {
+      const label = weights.join('/');
+      const measured = rows.filter((r) => r.weights === label).map((r) => [r.weights, r.picker, String(r.calls), ...WINDOWS.map((w) => cell(r.deviation[w])), String(r.errors)]);
+      if (nginxAbsent !== null) measured.push([label, 'nginx weighted RR, real calls', '0', 'not run', 'not run', 'not run', '']);
+      return measured;
+    }),
   };
   const checks: BenchCheck[] = [];
   for (const r of rows.filter((x) => x.picker.startsWith('traffic-split') || x.picker.startsWith('WeightedSchedule'))) {
@@ -135,7 +140,7 @@ function report(rows: Row[], withNginx: boolean, sizes: { realCalls: number; pur
   const notes = [
     'Max deviation for window w: the largest |count − w × share| over every window of w consecutive calls and every subset. 0 is perfect; ≤ 1 means no window is off by a whole call.',
     `Real calls are made one at a time, so reply order is pick order; each reply names its server. ${sizes.realCalls} calls per real row, ${sizes.pureCalls} picks per simulated row; random pick: median (min–max) over ${sizes.seeds} seeds (mulberry32).`,
-    withNginx ? 'nginx: one worker, a fresh instance per weight set (`weight=90`/`weight=10` etc.).' : 'nginx not found (Debian: apt-get install nginx): its rows are not measured.',
+    nginxAbsent ?? 'nginx: one worker, a fresh instance per weight set (`weight=90`/`weight=10` etc.).',
     'A window longer than the sequence shows n/a.',
   ];
   return { title: 'Precision over sliding windows', notes, tables: [table], checks, json: { sizes, rows } };

@@ -59,8 +59,13 @@ export function fmtSpread(s: Spread, decimals = 2): string {
   return min === max ? median : `${median} (${min}–${max})`;
 }
 
-/** A ratio as `0.99x (0.97–1.01)`. */
+/** A ratio as `0.99x (0.97–1.01)`; just `0.99x` when all rounds agree. */
 export function fmtRatio(s: Spread): string {
   if (!Number.isFinite(s.median)) return 'n/a';
-  return `${fmtSpread(s, 2)}`.replace(/^([\d.,]+)/, '$1x');
+  // Three decimals below 0.1, so a ratio of 0.004 does not print as 0.00x.
+  const decimals = Math.abs(s.median) < 0.095 ? 3 : 2;
+  const median = `${fmt(s.median, decimals)}x`;
+  const min = fmt(s.min, decimals);
+  const max = fmt(s.max, decimals);
+  return min === max ? median : `${median} (${min}–${max})`;
 }
