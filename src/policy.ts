@@ -15,14 +15,8 @@ import {
   type TypedLoadBalancingConfig,
 } from './grpc.js';
 import { logError, trace } from './logging.js';
-import {
-  closedResult,
-  QUEUE_RESULT,
-  TrafficSplitPicker,
-  unavailableResult,
-  type FixedPickResult,
-  type RoutingTable,
-} from './picker.js';
+import { aggregateState } from './aggregate-state.js';
+import type { RoutingTable } from './picker.js';
 import { subsetSeeds } from './sticky-hash.js';
 import { SplitState, STATE_ATTRIBUTE, type ChannelView } from './split-state.js';
 import { SubsetChild } from './subset-child.js';
@@ -62,6 +56,11 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   /** Set while several children change at once, so the channel sees one state update. */
   private updatesPaused = false;
   private destroyed = false;
+  private childPolicyJson = '';
+  /** The routing inputs of the pickers, cached for the config and state they came from. */
+  private routing: RoutingTable | null = null;
+  private routingFor: ParsedSplitConfig | null = null;
+  private routingState: SplitState | null = null;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -169,8 +168,6 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     for (const child of created) child.start();
   }
 
-  private childPolicyJson = '';
-
   private onChildUpdate(child: SubsetChild): void {
     const index = this.children.indexOf(child);
     if (index >= 0) this.state?.subsetStateChanged(index);
@@ -202,75 +199,10 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     const state = this.state;
     const config = this.config;
     if (this.updatesPaused || this.destroyed || state === null || config === null) return;
-    if (state.closed) {
-      this.releaseChildren();
-      const result = closedResult(state.name);
-      const picker = new TrafficSplitPicker({
-        childPickers: [],
-        notReady: [],
-        schedule: null,
-        stickyCandidates: new Int32Array(0),
-        weights: state.weights,
-        fallback: result,
-        counters: state.counters,
-        routing: null,
-      });
-      this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, picker, result.status!.details);
-      return;
-    }
-    const weights = state.weights;
-    const readyWeighted: number[] = [];
-    const readyUnweighted: number[] = [];
-    let connecting = false;
-    this.children.forEach((child, i) => {
-      const ready = child.state === ConnectivityState.READY;
-      if (weights[i]! > 0) {
-        if (ready) readyWeighted.push(i);
-        else if (child.state === ConnectivityState.CONNECTING || child.state === ConnectivityState.IDLE) connecting = true;
-      } else if (ready) {
-        readyUnweighted.push(i);
-      }
-    });
-    let schedule = null;
-    let fallback: FixedPickResult = QUEUE_RESULT;
-    let aggregate: ConnectivityState = ConnectivityState.READY;
-    if (readyWeighted.length > 0) {
-      schedule = state.scheduleFor(readyWeighted, false);
-    } else if (config.fallbackToZeroWeight && readyUnweighted.length > 0) {
-      schedule = state.scheduleFor(readyUnweighted, true);
-    } else if (connecting) {
-      aggregate = ConnectivityState.CONNECTING;
-    } else {
-      aggregate = ConnectivityState.TRANSIENT_FAILURE;
-      fallback = unavailableResult(this.describeNoReadySubset(weights));
-    }
-    trace(`${state.name}: ${ConnectivityState[aggregate]}, READY weighted subsets [${readyWeighted.join(',')}]`);
-    const picker = new TrafficSplitPicker({
-      childPickers: this.children.map((child) => child.picker),
-      notReady: this.children.map((child) => this.notReadyResult(child)),
-      schedule,
-      stickyCandidates: Int32Array.from(readyWeighted),
-      weights,
-      fallback,
-      counters: state.counters,
-      routing: this.routingTable(state, config),
-    });
-    this.helper.updateState(aggregate, picker, aggregate === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null);
-  }
-
-  /** What a call routed explicitly to `child` gets while it is not READY. */
-  private notReadyResult(child: SubsetChild): FixedPickResult | null {
-    switch (child.state) {
-      case ConnectivityState.READY:
-        return null;
-      case ConnectivityState.CONNECTING:
-      case ConnectivityState.IDLE:
-        return QUEUE_RESULT;
-      default: {
-        const error = child.lastError === null ? '' : `; last error: ${child.lastError}`;
-        return unavailableResult(`${POLICY_NAME}: subset "${child.name}" has no READY endpoints (${ConnectivityState[child.state]})${error}`);
-      }
-    }
+    if (state.closed) this.releaseChildren();
+    const result = aggregateState(this.children, state, config.fallbackToZeroWeight, this.routingTable(state, config));
+    trace(`${state.name}: ${ConnectivityState[result.state]}`);
+    this.helper.updateState(result.state, result.picker, result.errorMessage);
   }
 
   /** The routing inputs, rebuilt only when the config or the state changes. */
@@ -290,18 +222,5 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
       this.routingState = state;
     }
     return this.routing;
-  }
-
-  private routing: RoutingTable | null = null;
-  private routingFor: ParsedSplitConfig | null = null;
-  private routingState: SplitState | null = null;
-
-  /** `traffic_split: no weighted subset is READY; v1 (weight 90): TRANSIENT_FAILURE (...)`. */
-  private describeNoReadySubset(weights: readonly number[]): string {
-    const parts = this.children.map((child, i) => {
-      const error = child.lastError === null ? '' : ` (last error: ${child.lastError})`;
-      return `${child.name} (weight ${weights[i]}): ${ConnectivityState[child.state]}${error}`;
-    });
-    return `${POLICY_NAME}: no weighted subset is READY; ${parts.join('; ')}`;
   }
 }
