@@ -19,6 +19,28 @@ export { register } from './register.js';
 export { parseConfig } from './config.js';
 export type { TrafficSplitConfigJson } from './config.js';
 export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT } from './constants.js';
-export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError } from './errors.js';
+export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError, TrafficSplitRolloutError } from './errors.js';
 export type { TrafficSplitErrorCode } from './errors.js';
 export { WeightedSchedule } from './scheduler.js';
+export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout.js';
+export type {
+  Rollout,
+  RolloutOptions,
+  RolloutAnalysis,
+  RolloutEvents,
+  RolloutFigures,
+  RolloutOutcome,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+  RolloutStepPlan,
+  RolloutStepRecord,
+  RolloutStepStats,
+  RolloutWait,
+} from './rollout.js';
+export { startAdminServer } from './admin-server.js';
+export type { AdminServer, AdminServerOptions } from './admin-server.js';
+export { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
+export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './split-metrics.js';
+export { watchWeightsFile } from './weights-file.js';
+export type { WeightsFileWatcher, WeightsFileOptions, WeightsFileEvents } from './weights-file.js';

@@ -15,6 +15,7 @@ import { SplitState, type SplitStateEvent } from './split-state.js';
 import type { CountersMark } from './counters.js';
 import { createInterceptor, routeOptions, type RouteRequest } from './interceptor.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
+import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
@@ -81,6 +82,8 @@ export interface TrafficSplitEvents {
   weights: [change: { weights: Record<string, number>; previous: Record<string, number> }];
   /** A subset changed state in one of the split's channels. */
   subsetState: [change: { subset: string; state: ConnectivityStateName }];
+  /** The split was closed (once, from `close()`): rollouts and weights-file watchers stop. */
+  close: [];
 }
 
 /** A point in a split's counters, from `split.mark()`. */
@@ -238,6 +241,14 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     return this.subsets[rendezvousPick(key, all, this.state.weights, this.seeds)]!;
   }
 
+  /**
+   * Starts an automated rollout of one subset on this split: see `startRollout()`.
+   * @example const { outcome } = await split.rollout({ subset: 'v2', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0.01 } }).done;
+   */
+  rollout(options: RolloutOptions): Rollout {
+    return startRollout(this, options);
+  }
+
   /** True after `close()`. */
   get closed(): boolean {
     return this.state.closed;
@@ -252,6 +263,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     if (this.state.closed) return;
     unregisterSplit(this.id);
     this.state.close();
+    this.emit('close');
   }
 
   private forward(event: SplitStateEvent): void {

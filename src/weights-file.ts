@@ -1,0 +1,232 @@
+/**
+ * Weights from a JSON file, applied at start and whenever the file changes: one file mounted in
+ * every replica (a Kubernetes ConfigMap volume) gives the whole fleet the same weights.
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { rangeErrorAt, typeErrorAt, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { logError } from './logging.js';
+import type { TrafficSplit } from './traffic-split.js';
+
+/** Options of `watchWeightsFile()`. */
+export interface WeightsFileOptions {
+  /** Called with every refused file (besides the `'error'` event). */
+  onError?: (error: Error) => void;
+  /** Quiet time after a change before the file is read, in milliseconds: an editor or a
+   * ConfigMap update touches several entries in a row. @default 25 */
+  debounceMs?: number;
+  /** Also poll the file's status this often, in milliseconds, for file systems whose change
+   * events do not arrive (NFS, some container bind mounts); 0 turns polling off. @default 2000 */
+  pollIntervalMs?: number;
+}
+
+/** Events of a weights-file watcher. */
+export interface WeightsFileEvents {
+  /** The file's weights are in force (at start and after each change of its content). */
+  applied: [change: { path: string; weights: Record<string, number>; previous: Record<string, number> }];
+  /** The file could not be read or was refused; the weights in force stay. */
+  error: [error: Error];
+}
+
+/** A running watcher. */
+export interface WeightsFileWatcher extends EventEmitter<WeightsFileEvents> {
+  /** The absolute path watched. */
+  readonly path: string;
+  /** Resolves once the file's weights are in force; rejects with the first read's error (the
+   * watcher keeps watching, so a fixed file is still applied later). */
+  readonly ready: Promise<void>;
+  /** Stops watching. Idempotent; also happens when the split closes. */
+  close(): void;
+}
+
+/** Defaults. */
+export const DEFAULT_DEBOUNCE_MS = 25;
+export const DEFAULT_POLL_INTERVAL_MS = 2_000;
+/** A weights file is a few hundred bytes; anything past this is not one. */
+const MAX_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Applies the weights in the JSON file at `path` (`{ "v1": 90, "v2": 10 }`, every subset named,
+ * as `setWeights()` wants) now and after every change of its content. It watches the file's
+ * **directory**, not the file: a Kubernetes ConfigMap volume updates by renaming a new `..data`
+ * symlink over the old one, and editors save by renaming a temporary file, and either replaces
+ * the inode a file watch would hold. A refused file (unreadable, not JSON, invalid weights)
+ * changes nothing; the error goes to `onError`, to `'error'` listeners, and is logged when
+ * there are neither (so a bad file never throws from an event).
+ *
+ * The file applies when its content changes, not continuously: a `setWeights()` made since
+ * stays until the file changes again. The watcher does not keep the process alive (its
+ * watches are not persistent): it serves a process that is alive for other reasons.
+ * @throws TrafficSplitClosedError after `split.close()`; TrafficSplitTypeError /
+ * TrafficSplitRangeError for bad options.
+ * @example
+ * const watcher = watchWeightsFile(split, '/etc/traffic-split/weights.json');
+ * watcher.on('applied', ({ weights }) => console.log('weights now', weights));
+ * await watcher.ready;
+ */
+export function watchWeightsFile(split: TrafficSplit, path: string, options: WeightsFileOptions = {}): WeightsFileWatcher {
+  if (split.closed) throw new TrafficSplitClosedError(split.name, 'watchWeightsFile()');
+  if (typeof path !== 'string' || path === '') throw typeErrorAt('path', 'a file path', path);
+  return new WeightsFile(split, resolve(path), parseOptions(options));
+}
+
+interface ParsedOptions {
+  onError: ((error: Error) => void) | null;
+  debounceMs: number;
+  pollIntervalMs: number;
+}
+
+function parseOptions(options: WeightsFileOptions): ParsedOptions {
+  const integer = (value: unknown, field: string, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number') throw typeErrorAt(field, 'an integer number of milliseconds', value);
+    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw rangeErrorAt(field, 'an integer from 0 to 2147483647', value);
+    return value;
+  };
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw typeErrorAt('onError', 'a function', options.onError);
+  return {
+    onError: options.onError ?? null,
+    debounceMs: integer(options.debounceMs, 'debounceMs', DEFAULT_DEBOUNCE_MS),
+    pollIntervalMs: integer(options.pollIntervalMs, 'pollIntervalMs', DEFAULT_POLL_INTERVAL_MS),
+  };
+}
+
+class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFileWatcher {
+  readonly ready: Promise<void>;
+  private closed = false;
+  private directoryWatcher: FSWatcher | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  /** The content last processed, applied or refused: the same content is not processed twice. */
+  private lastText: string | null = null;
+  /** The last error reported, so one missing file is not reported at every directory event. */
+  private lastFailure: string | null = null;
+  private reading: Promise<Error | null> | null = null;
+  private readAgain = false;
+
+  constructor(
+    private readonly split: TrafficSplit,
+    readonly path: string,
+    private readonly options: ParsedOptions,
+  ) {
+    super();
+    this.watchDirectory();
+    if (options.pollIntervalMs > 0) watchFile(path, { persistent: false, interval: options.pollIntervalMs }, this.onPoll);
+    split.on('close', this.onSplitClose);
+    this.ready = this.reload().then((error) => {
+      if (error !== null) throw error;
+    });
+    // Awaiting `ready` is optional: an unawaited rejection must not crash the process.
+    this.ready.catch(() => {});
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.directoryWatcher?.close();
+    unwatchFile(this.path, this.onPoll);
+    if (this.debounce !== null) clearTimeout(this.debounce);
+    this.split.off('close', this.onSplitClose);
+  }
+
+  private readonly onSplitClose = (): void => this.close();
+
+  private readonly onPoll = (current: Stats, previous: Stats): void => {
+    if (current.mtimeMs !== previous.mtimeMs || current.ino !== previous.ino || current.size !== previous.size) this.schedule();
+  };
+
+  private watchDirectory(): void {
+    try {
+      // Any event in the directory triggers a read: with a ConfigMap the names that change
+      // (`..data`, `..2024_01_01_...`) are not the file's, and comparing content is cheap.
+      this.directoryWatcher = watch(dirname(this.path), { persistent: false }, () => this.schedule());
+      this.directoryWatcher.on('error', (error) => this.report(new Error(`${this.path}: watching the directory failed (${error.message}); polling only`)));
+    } catch (error) {
+      this.report(new Error(`${this.path}: cannot watch the directory (${(error as Error).message}); polling only`));
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.debounce !== null) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      void this.reload();
+    }, this.options.debounceMs);
+    this.debounce.unref();
+  }
+
+  /** One read at a time, in order: a change seen during a read triggers one more read after it,
+   * so an older content can never be applied after a newer one. */
+  private reload(): Promise<Error | null> {
+    if (this.reading !== null) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reading = (async () => {
+      let outcome: Error | null;
+      do {
+        this.readAgain = false;
+        outcome = await this.readAndApply();
+      } while (this.readAgain && !this.closed);
+      this.reading = null;
+      return outcome;
+    })();
+    return this.reading;
+  }
+
+  private async readAndApply(): Promise<Error | null> {
+    let text: string;
+    try {
+      const size = (await stat(this.path)).size;
+      if (size > MAX_FILE_BYTES) return this.refuse(rangeErrorAt(this.path, `a weights file of at most ${MAX_FILE_BYTES} bytes`, size), null);
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      return this.refuse(new TrafficSplitTypeError(`${this.path}: cannot read the weights file (${code})`), null);
+    }
+    if (this.closed || text === this.lastText) return null;
+    let weights: unknown;
+    try {
+      weights = JSON.parse(text);
+    } catch (error) {
+      return this.refuse(new TrafficSplitTypeError(`${this.path}: expected JSON weights such as {"v1": 90, "v2": 10} (${(error as Error).message})`), text);
+    }
+    const previous = this.split.getWeights();
+    try {
+      this.split.setWeights(weights as Record<string, number>);
+    } catch (error) {
+      return this.refuse(withPath(this.path, error), text);
+    }
+    this.lastText = text;
+    this.lastFailure = null;
+    this.emit('applied', { path: this.path, weights: this.split.getWeights(), previous });
+    return null;
+  }
+
+  /** Records a refused content (null: unreadable, so the next readable content is processed
+   * whatever it is) and reports the error; an unreadable file is reported once, not at every
+   * directory event, until something is applied. */
+  private refuse(error: Error, text: string | null): Error {
+    this.lastText = text;
+    if (text !== null || error.message !== this.lastFailure) this.report(error);
+    this.lastFailure = error.message;
+    return error;
+  }
+
+  private report(error: Error): void {
+    this.options.onError?.(error);
+    // An 'error' event without a listener would throw from a file-system callback.
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else if (this.options.onError === null) logError(error.message);
+  }
+}
+
+/** The validation error with the file's path in front, same class and code. */
+function withPath(path: string, error: unknown): Error {
+  if (error instanceof TrafficSplitRangeError) return new TrafficSplitRangeError(`${path}: ${error.message}`);
+  if (error instanceof TrafficSplitTypeError) return new TrafficSplitTypeError(`${path}: ${error.message}`);
+  return error instanceof Error ? error : new Error(String(error));
+}

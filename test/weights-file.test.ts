@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { TrafficSplit, watchWeightsFile, type WeightsFileWatcher } from '../src/index.js';
+import { rig } from './helpers/rig.js';
+import { serversOf } from './helpers/rollout-rig.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'weights-file-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function offlineSplit(t: TestContext): TrafficSplit {
+  const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: 1, v2: 0 } });
+  t.after(() => split.close());
+  return split;
+}
+
+/** Polling off: these tests prove the directory watch alone sees each kind of change. */
+function watch(t: TestContext, split: TrafficSplit, path: string): WeightsFileWatcher {
+  const watcher = watchWeightsFile(split, path, { pollIntervalMs: 0 });
+  t.after(() => watcher.close());
+  return watcher;
+}
+
+/**
+ * The next `event`, or a failure after 5 s. The timer is a plain ref'd one on purpose: the
+ * watcher holds the event loop open for nothing (by design), so while a test waits for a file
+ * event this timer is what keeps the process running (AbortSignal.timeout's timer is unref'd).
+ */
+async function next<T extends unknown[]>(watcher: WeightsFileWatcher, event: 'applied' | 'error'): Promise<T> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`no '${event}' event within 5 s`)), 5_000);
+  try {
+    return (await once(watcher, event, { signal: controller.signal })) as T;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+type Applied = [{ path: string; weights: Record<string, number>; previous: Record<string, number> }];
+const nextApplied = (watcher: WeightsFileWatcher) => next<Applied>(watcher, 'applied');
+const nextError = (watcher: WeightsFileWatcher) => next<[Error]>(watcher, 'error');
+
+/** A ConfigMap volume as the kubelet writes it: `weights.json -> ..data/weights.json`,
+ * `..data -> ..<timestamp>`, and an update renames a new `..data` symlink over the old one. */
+function configMapVolume(dir: string, content: string): { path: string; update(content: string): void } {
+  let version = 0;
+  const writeVersion = (text: string): string => {
+    const name = `..2026_01_01_00_00_0${version++}`;
+    mkdirSync(join(dir, name));
+    writeFileSync(join(dir, name, 'weights.json'), text);
+    return name;
+  };
+  symlinkSync(writeVersion(content), join(dir, '..data'));
+  symlinkSync(join('..data', 'weights.json'), join(dir, 'weights.json'));
+  return {
+    path: join(dir, 'weights.json'),
+    update(text: string) {
+      const name = writeVersion(text);
+      symlinkSync(name, join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    },
+  };
+}
+
+describe('weights file', () => {
+  it('applies the file at start, to the next call', async (t) => {
+    const r = await rig(t, { v1: 1, v2: 0 });
+    const path = join(tempDir(t), 'weights.json');
+    writeFileSync(path, '{ "v1": 0, "v2": 1 }\n');
+    const watcher = watch(t, r.split, path);
+    const [applied] = await Promise.all([nextApplied(watcher), watcher.ready]);
+    assert.deepEqual(applied, [{ path, weights: { v1: 0, v2: 1 }, previous: { v1: 1, v2: 0 } }]);
+    assert.deepEqual(await serversOf(r.client, 3), ['v2', 'v2', 'v2']);
+  });
+
+  it('applies a file replaced by an atomic rename', async (t) => {
+    const split = offlineSplit(t);
+    const dir = tempDir(t);
+    const path = join(dir, 'weights.json');
+    writeFileSync(path, '{"v1": 90, "v2": 10}');
+    const watcher = watch(t, split, path);
+    await watcher.ready;
+    assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
+    const applied = nextApplied(watcher);
+    writeFileSync(join(dir, '.weights.json.tmp'), '{"v1": 10, "v2": 90}');
+    renameSync(join(dir, '.weights.json.tmp'), path);
+    assert.deepEqual((await applied)[0].weights, { v1: 10, v2: 90 });
+    assert.deepEqual(split.getWeights(), { v1: 10, v2: 90 });
+  });
+
+  it('applies a ConfigMap update (the ..data symlink swapped by rename)', async (t) => {
+    const split = offlineSplit(t);
+    const volume = configMapVolume(tempDir(t), '{"v1": 90, "v2": 10}');
+    const watcher = watch(t, split, volume.path);
+    await watcher.ready;
+    assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
+    for (const weights of [{ v1: 50, v2: 50 }, { v1: 0, v2: 100 }]) {
+      const applied = nextApplied(watcher);
+      volume.update(JSON.stringify(weights));
+      assert.deepEqual((await applied)[0].weights, weights);
+      assert.deepEqual(split.getWeights(), weights);
+    }
+  });
+
+  it('refuses a broken file with the validation message and keeps the weights, then applies a fixed one', async (t) => {
+    const split = offlineSplit(t);
+    const volume = configMapVolume(tempDir(t), '{"v1": 90, "v2": 10}');
+    const errors: string[] = [];
+    const watcher = watchWeightsFile(split, volume.path, { pollIntervalMs: 0, onError: (e) => errors.push(e.message) });
+    t.after(() => watcher.close());
+    await watcher.ready;
+    for (const [content, message] of [
+      ['{"v1": 90, "v2": "10"}', 'weights.v2: expected a finite number from 0 to 1000000000, got `"10"` (string)'],
+      ['{"v1": 90}', 'weights.v2: missing; every subset needs a weight (0 sends it no calls)'],
+      ['{"v1": 90, "v2": 10', null],
+    ] as const) {
+      const error = nextError(watcher);
+      volume.update(content);
+      const [refused] = await error;
+      if (message === null) assert.match(refused.message, /^.+weights\.json: expected JSON weights such as \{"v1": 90, "v2": 10\} \(.+\)$/);
+      else assert.equal(refused.message, `${volume.path}: ${message}`);
+      assert.equal((refused as Error & { code: string }).code, 'ERR_SPLIT_INVALID_CONFIG');
+      assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
+    }
+    assert.equal(errors.length, 3, 'onError saw every refusal');
+    const applied = nextApplied(watcher);
+    volume.update('{"v1": 20, "v2": 80}');
+    assert.deepEqual((await applied)[0].weights, { v1: 20, v2: 80 });
+  });
+
+  it('rejects ready when the file is missing at start, and applies it once it appears', async (t) => {
+    const split = offlineSplit(t);
+    const path = join(tempDir(t), 'weights.json');
+    const watcher = watchWeightsFile(split, path, { pollIntervalMs: 20 });
+    t.after(() => watcher.close());
+    const refused = nextError(watcher);
+    await assert.rejects(watcher.ready, { message: `${path}: cannot read the weights file (ENOENT)` });
+    await refused;
+    const applied = nextApplied(watcher);
+    writeFileSync(path, '{"v1": 3, "v2": 1}');
+    assert.deepEqual((await applied)[0].weights, { v1: 3, v2: 1 });
+  });
+
+  it('stops when the split closes', async (t) => {
+    const split = offlineSplit(t);
+    const dir = tempDir(t);
+    const path = join(dir, 'weights.json');
+    writeFileSync(path, '{"v1": 1, "v2": 1}');
+    const watcher = watch(t, split, path);
+    await watcher.ready;
+    split.close();
+    let events = 0;
+    watcher.on('applied', () => events++).on('error', () => events++);
+    writeFileSync(path, '{"v1": 2, "v2": 1}');
+    // Absence over time: a closed watcher must not read again (or fail on the closed split).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(events, 0);
+    assert.throws(() => watchWeightsFile(split, path), { name: 'TrafficSplitClosedError' });
+    const open = offlineSplit(t);
+    assert.throws(() => watchWeightsFile(open, ''), { message: 'path: expected a file path, got `""` (string)' });
+    assert.throws(() => watchWeightsFile(open, path, { debounceMs: -1 }), { message: 'debounceMs: expected an integer from 0 to 2147483647, got `-1` (number)' });
+  });
+});
