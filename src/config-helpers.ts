@@ -1,5 +1,5 @@
 /** Small validation helpers shared by the config parsers. @internal @module */
-import { describeValue, typeErrorAt, TrafficSplitTypeError } from './errors.js';
+import { describeValue, keyForPath, typeErrorAt, TrafficSplitTypeError } from './errors.js';
 
 /** A non-null, non-array object, read through its own keys only. */
 export function requireObject(value: unknown, field: string, expectation: string): Record<string, unknown> {
@@ -14,7 +14,7 @@ export function rejectUnknownKeys(obj: Record<string, unknown>, allowed: readonl
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
       throw new TrafficSplitTypeError(
-        `${prefix}${key}: unknown option (known: ${allowed.join(', ')}), got ${describeValue(obj[key])}`,
+        `${prefix}${keyForPath(key)}: unknown option (known: ${allowed.join(', ')}), got ${describeValue(obj[key])}`,
       );
     }
   }

@@ -11,7 +11,7 @@ import {
   POLICY_NAME,
   SUBSET_NAME_PATTERN,
 } from './constants.js';
-import { describeValue, rangeErrorAt, typeErrorAt, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { describeValue, keyForPath, rangeErrorAt, typeErrorAt, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
 import { rejectUnknownKeys, requireObject } from './config-helpers.js';
 import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from './rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from './grpc.js';
@@ -84,7 +84,7 @@ export function validateWeights(subsetNames: readonly string[], raw: unknown, fi
   for (const key of Object.keys(obj)) {
     if (!subsetNames.includes(key)) {
       throw new TrafficSplitTypeError(
-        `${field}.${key}: unknown subset (subsets: ${subsetNames.join(', ')}), got ${describeValue(obj[key])}`,
+        `${field}.${keyForPath(key)}: unknown subset (subsets: ${subsetNames.join(', ')}), got ${describeValue(obj[key])}`,
       );
     }
   }
@@ -110,12 +110,14 @@ function parseChildPolicy(raw: unknown): TypedLoadBalancingConfig {
   if (!Array.isArray(list) || list.length === 0) {
     throw typeErrorAt('childPolicy', 'a non-empty list of load-balancing configs such as [{"round_robin": {}}]', raw);
   }
-  list.forEach((entry, i) => requireObject(entry, `childPolicy[${i}]`, 'an object such as {"round_robin": {}}'));
+  list.forEach((entry, i) => {
+    // Checked before grpc-js parses the list, which would run (and log) our own parser on it.
+    if (Object.hasOwn(requireObject(entry, `childPolicy[${i}]`, 'an object such as {"round_robin": {}}'), POLICY_NAME)) {
+      throw typeErrorAt(`childPolicy[${i}]`, `a policy other than ${POLICY_NAME}`, entry);
+    }
+  });
   const selected = selectLbConfigFromList(list as LoadBalancingConfigJson[], false);
   if (selected === null) throw typeErrorAt('childPolicy', 'at least one registered, valid policy', raw);
-  if (selected.getLoadBalancerName() === POLICY_NAME) {
-    throw typeErrorAt('childPolicy', `a policy other than ${POLICY_NAME}`, raw);
-  }
   return selected;
 }
 

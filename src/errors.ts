@@ -75,6 +75,12 @@ export function describeValue(value: unknown): string {
   return `\`${shown}\` (${kind})`;
 }
 
+/** A key as it appears in a field path: at most 64 characters, so a huge key cannot make a
+ * huge message. */
+export function keyForPath(key: string): string {
+  return key.length <= 64 ? key : `${key.slice(0, 61)}...`;
+}
+
 /** `<field>: expected <expectation>, got <value>` as a TypeError. */
 export function typeErrorAt(field: string, expectation: string, value: unknown): TrafficSplitTypeError {
   return new TrafficSplitTypeError(`${field}: expected ${expectation}, got ${describeValue(value)}`);

@@ -32,9 +32,26 @@ export function encodeHint(token: string, hint: RoutingHint): string {
   let value = token;
   for (const field of Object.keys(FIELDS) as (keyof RoutingHint)[]) {
     const text = hint[field];
-    if (text !== undefined) value += `;${FIELDS[field]}=${encodeURIComponent(text)}`;
+    if (text !== undefined) value += `;${FIELDS[field]}=${encodeText(text)}`;
   }
   return value;
+}
+
+/** Unpaired UTF-16 surrogates, which `encodeURIComponent` rejects with a URIError. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Percent-encodes `text`, never throwing: this runs inside a call's start, where a throw would
+ * surface as an exception from the client's method. A sticky key with a lone surrogate is sent
+ * with U+FFFD in its place, which maps to the same subset (the sticky hash reads lone
+ * surrogates as U+FFFD).
+ */
+function encodeText(text: string): string {
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    return encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'));
+  }
 }
 
 /** Parses a hint value; null when it does not carry `token` or is malformed. */

@@ -103,7 +103,9 @@ export function fmix32(value: number): number {
 
 /** MurmurHash3 x86 32-bit of a string's UTF-8 bytes. */
 export function murmur3String(text: string, seed: number): number {
-  return murmur3(scratch, encodeUtf8(text), seed);
+  // encodeUtf8 may replace `scratch` with a larger buffer: read it only afterwards.
+  const length = encodeUtf8(text);
+  return murmur3(scratch, length, seed);
 }
 
 /** Step 1 of the specification, computed once per subset. */
@@ -123,7 +125,7 @@ export function rendezvousPick(
   weights: ArrayLike<number>,
   seeds: Uint32Array,
 ): number {
-  const k = murmur3(scratch, encodeUtf8(key), 0);
+  const k = murmur3String(key, 0);
   let best = -1;
   let bestScore = -1;
   for (let c = 0; c < candidates.length; c++) {

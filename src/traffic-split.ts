@@ -220,6 +220,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
    * @example client.getReport(request, split.route({ subset: 'v2' }), callback);
    */
   route(route: RouteRequest): CallOptions {
+    if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'route()');
     const raw = requireObject(route, 'route', 'an object with "subset" or "key"');
     const hasSubset = raw['subset'] !== undefined;
     if (hasSubset === (raw['key'] !== undefined)) throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);

@@ -31,6 +31,8 @@ const invalid: Case[] = [
   { name: '__proto__ key', input: JSON.parse('{"subsets":{"v1":"a"},"weights":{"v1":1,"__proto__":{"v1":0}}}'), kind: TypeError, error: 'weights.__proto__: unknown subset (subsets: v1), got `{"v1":0}` (object)' },
   { name: 'child policy not a list', input: { subsets, weights: { v1: 1, v2: 1 }, childPolicy: { round_robin: {} } }, kind: TypeError, error: /^childPolicy: expected a non-empty list of load-balancing configs/ },
   { name: 'unknown child policy', input: { subsets, weights: { v1: 1, v2: 1 }, childPolicy: [{ no_such_policy: {} }] }, kind: TypeError, error: 'childPolicy: expected at least one registered, valid policy, got `[{"no_such_policy":{}}]` (array)' },
+  { name: 'traffic_split as its own child policy', input: { subsets, weights: { v1: 1, v2: 1 }, childPolicy: [{ traffic_split: {} }] }, kind: TypeError, error: 'childPolicy[0]: expected a policy other than traffic_split, got `{"traffic_split":{}}` (object)' },
+  { name: 'huge unknown key', input: { subsets, weights: { v1: 1, v2: 1, ['k'.repeat(100_000)]: 1 } }, kind: TypeError, error: `weights.${'k'.repeat(61)}...: unknown subset (subsets: v1, v2), got \`1\` (number)` },
   { name: 'fractional interval', input: { subsets, weights: { v1: 1, v2: 1 }, reresolveIntervalMs: 1.5 }, kind: RangeError, error: 'reresolveIntervalMs: expected an integer from 0 (off) to 2147483647, got `1.5` (number)' },
   { name: 'string fallback flag', input: { subsets, weights: { v1: 1, v2: 1 }, fallbackToZeroWeight: 'yes' }, kind: TypeError, error: 'fallbackToZeroWeight: expected a boolean, got `"yes"` (string)' },
 ];
