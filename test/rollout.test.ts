@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -16,6 +14,7 @@ import {
   type Rollout,
   type RolloutOptions,
 } from '../src/index.js';
+import { runFixture } from './helpers/fixture-process.js';
 import { driveTraffic, rolloutRig, serversOf } from './helpers/rollout-rig.js';
 
 /** Every event of a rollout, as `step:0`, `wait:0`, `verdict:0:pass`, `done:promoted`. */
@@ -271,13 +270,7 @@ describe('rollout', () => {
   });
 
   it('keeps the process alive while a rollout runs, and not after it ends', async () => {
-    const script = fileURLToPath(new URL('./fixtures/rollout-exit.js', import.meta.url));
-    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    clearTimeout(killer);
+    const { code, signal, stdout } = await runFixture('rollout-exit');
     assert.equal(signal, null, `the process had to be killed; output: ${stdout}`);
     assert.equal(code, 0);
     assert.equal(stdout, 'promoted {"v1":0,"v2":100}\n');

@@ -5,6 +5,7 @@
  * every call with one status code, to show a rollback.
  */
 import * as grpc from '@grpc/grpc-js';
+import { jsonUnaryMethod } from '../shared/json-method.js';
 
 export interface Report {
   version: string;
@@ -12,21 +13,8 @@ export interface Report {
   user: string | null;
 }
 
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString()),
-};
-
 const reporterService = {
-  getReport: {
-    path: '/gateway.Reporter/GetReport',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
+  getReport: jsonUnaryMethod('/gateway.Reporter/GetReport'),
 } satisfies grpc.ServiceDefinition;
 
 const ReporterClientBase = grpc.makeGenericClientConstructor(reporterService, 'gateway.Reporter');

@@ -3,6 +3,7 @@
  * that served it, JSON-encoded so the demo needs no protobuf tooling.
  */
 import * as grpc from '@grpc/grpc-js';
+import { jsonUnaryMethod } from '../shared/json-method.js';
 import dc from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 
@@ -10,21 +11,8 @@ export interface Report {
   version: string;
 }
 
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): any => JSON.parse(bytes.toString()),
-};
-
 const reporterService = {
-  getReport: {
-    path: '/demo.Reporter/GetReport',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
+  getReport: jsonUnaryMethod('/demo.Reporter/GetReport'),
 } satisfies grpc.ServiceDefinition;
 
 const ReporterClientBase = grpc.makeGenericClientConstructor(reporterService, 'demo.Reporter');
