@@ -46,7 +46,7 @@ export function closedResult(splitName: string): FixedPickResult {
 
 /** The per-call routing inputs that do not change with connectivity. */
 export interface RoutingTable {
-  /** Hints must start with `<token>:`. */
+  /** The split's token: hints without it are ignored (see hints.ts). */
   readonly token: string;
   readonly subsetNames: readonly string[];
   readonly rules: readonly RouteRule[];

@@ -134,7 +134,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     this.detachState();
     this.state = state;
     state.addChannel(this);
-    this.unsubscribe = state.onWeightsChange(() => this.calculateAndUpdateState());
+    this.unsubscribe = state.onChange(() => this.calculateAndUpdateState());
   }
 
   private detachState(): void {

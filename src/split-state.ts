@@ -47,7 +47,8 @@ export class SplitState {
   private currentWeights: readonly number[];
   private schedules = new Map<string, WeightedSchedule>();
   private readonly channels = new Set<ChannelView>();
-  private readonly weightListeners = new Set<() => void>();
+  /** Channels to tell when what their pickers depend on changes: weights, routes, closing. */
+  private readonly changeListeners = new Set<() => void>();
   private closedFlag = false;
   /** Routing hints must carry this; a header from elsewhere cannot pass for one. */
   readonly token = randomBytes(12).toString('base64url');
@@ -90,7 +91,7 @@ export class SplitState {
     // first calls after it follow the new weights exactly (90/10 -> 10/90: 9 of the next 10 go
     // to v2), with no credit carried over from the old weights to cause a burst.
     this.schedules = new Map();
-    for (const listener of [...this.weightListeners]) listener();
+    this.notifyChange();
     this.onEvent({ type: 'weights', weights: this.currentWeights, previous });
   }
 
@@ -122,13 +123,19 @@ export class SplitState {
   armRoutes(): void {
     if (this.routeRequested) return;
     this.routeRequested = true;
-    for (const listener of [...this.weightListeners]) listener();
+    this.notifyChange();
   }
 
-  /** Calls `listener` after every weight change; returns the unsubscribe function. */
-  onWeightsChange(listener: () => void): () => void {
-    this.weightListeners.add(listener);
-    return () => this.weightListeners.delete(listener);
+  /** Calls `listener` after every change of the weights, of `routesInUse` and on close;
+   * returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** A copy, since a listener may unsubscribe while being called. */
+  private notifyChange(): void {
+    for (const listener of [...this.changeListeners]) listener();
   }
 
   addChannel(channel: ChannelView): void {
@@ -179,6 +186,6 @@ export class SplitState {
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const listener of [...this.weightListeners]) listener();
+    this.notifyChange();
   }
 }

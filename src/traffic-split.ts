@@ -117,6 +117,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   private readonly state: SplitState;
   private readonly id: string;
   private readonly seeds: Uint32Array;
+  /** Every subset index: the candidates of `subsetFor()`. */
+  private readonly allSubsets: Int32Array;
   private readonly createdAt = Date.now();
 
   constructor(options: TrafficSplitOptions) {
@@ -142,6 +144,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     if (retryOnOtherSubset) this.state.armRoutes();
     this.channelOptions = Object.freeze({ interceptors: [this.interceptor] });
     this.seeds = subsetSeeds(this.subsets);
+    this.allSubsets = Int32Array.from(this.subsets.keys());
     register();
     registerSplit(this.id, {
       state: this.state,
@@ -238,8 +241,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
    */
   subsetFor(key: string): string {
     if (typeof key !== 'string') throw typeErrorAt('key', 'a string', key);
-    const all = Int32Array.from(this.subsets.keys());
-    return this.subsets[rendezvousPick(key, all, this.state.weights, this.seeds)]!;
+    return this.subsets[rendezvousPick(key, this.allSubsets, this.state.weights, this.seeds)]!;
   }
 
   /**
