@@ -15,6 +15,11 @@ import { describeValue, keyForPath, rangeErrorAt, typeErrorAt, TrafficSplitRange
 import { rejectUnknownKeys, requireObject } from './config-helpers.js';
 import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from './rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from './grpc.js';
+import { isResolvableTarget } from './targets.js';
+
+/** What a subset target must be; grpc-js sends a target with an unknown scheme to `dns:`
+ * whole, which is why `localhost:50051` passes and `http://host:80` does not. */
+const TARGET_EXPECTATION = 'a grpc-js target URI with a registered scheme (dns, ipv4, ipv6, unix, ...)';
 
 /**
  * The policy's JSON config: the value under `"traffic_split"` in a service config's
@@ -70,6 +75,7 @@ export function parseSubsets(raw: unknown): { names: string[]; targets: string[]
     if (typeof target !== 'string' || target.trim() === '') {
       throw typeErrorAt(`subsets.${name}`, 'a non-empty target URI string', target);
     }
+    if (!isResolvableTarget(target)) throw typeErrorAt(`subsets.${name}`, TARGET_EXPECTATION, target);
     return target;
   });
   return { names, targets };

@@ -10,6 +10,12 @@
  */
 import { experimental, connectivityState, status, logVerbosity, Metadata } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
+// Three functions grpc-js's channel uses on every target and service config, not exported
+// through `experimental`. grpc-js has no "exports" map, so its modules resolve by path; a
+// release that moves or changes them fails test/grpc-internals.test.ts (and these imports).
+import { validateServiceConfig as grpcValidateServiceConfig } from '@grpc/grpc-js/build/src/service-config.js';
+import { parseUri } from '@grpc/grpc-js/build/src/uri-parser.js';
+import { mapUriDefaultScheme } from '@grpc/grpc-js/build/src/resolver.js';
 
 export { connectivityState as ConnectivityState, status as Status, logVerbosity as LogVerbosity, Metadata };
 export type { ChannelOptions };
@@ -47,36 +53,34 @@ export const {
   BackoffTimeout,
   endpointToString,
   uriToString,
+  splitHostPort,
   trace,
   log,
   SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX,
 } = experimental;
 
 /**
- * Creates a grpc-js resolver for a target string exactly as a channel would: a target with a
- * registered scheme uses that scheme's resolver; a target with no scheme, or whose "scheme" no
- * resolver knows (`localhost:50051` parses as scheme `localhost`), goes to `dns:` whole. grpc-js
- * exports neither its URI parser nor that mapping through `experimental`, so the rule is restated
- * here; `createResolver` throwing is how an unregistered scheme shows itself.
+ * The URI a grpc-js channel resolves for `target`, by grpc-js's own rules: its URI parser, then a
+ * target with no scheme, or whose "scheme" no resolver knows (`localhost:50051` parses as scheme
+ * `localhost`), goes to the default scheme (`dns:`) whole. `null` when grpc-js cannot parse it.
  */
-export function createTargetResolver(target: string, listener: ResolverListener, options: ChannelOptions): Resolver {
-  const uri = parseTarget(target);
-  if (uri !== null) {
-    try {
-      return createResolver(uri, listener, options);
-    } catch {
-      // Not a registered scheme: fall through to the default scheme, as grpc-js does.
-    }
-  }
-  return createResolver({ scheme: 'dns', path: target }, listener, options);
+export function channelTargetUri(target: string): GrpcUri | null {
+  const uri = parseUri(target);
+  return uri === null ? null : mapUriDefaultScheme(uri);
 }
 
-/** Splits `scheme:[//authority/]path`; `null` when the string has no scheme. */
-export function parseTarget(target: string): GrpcUri | null {
-  const match = /^([A-Za-z][A-Za-z0-9+.-]*):(?:\/\/([^/]*)\/)?(.+)$/.exec(target);
-  if (match === null) return null;
-  const [, scheme, authority, path] = match as unknown as [string, string, string | undefined, string];
-  return authority === undefined ? { scheme, path } : { scheme, authority, path };
+/** Creates a grpc-js resolver for a target string exactly as a channel would. */
+export function createTargetResolver(target: string, listener: ResolverListener, options: ChannelOptions): Resolver {
+  return createResolver(channelTargetUri(target) ?? { scheme: 'dns', path: target }, listener, options);
+}
+
+/**
+ * grpc-js's validation of a `grpc.service_config` JSON object: the parsed form its own resolvers
+ * hand the channel (a `"timeout": "1s"` becomes `{ seconds: 1, nanos: 0 }`, which is the only
+ * form its calls read). Throws grpc-js's own error on an invalid config.
+ */
+export function validateServiceConfig(json: unknown): ServiceConfig {
+  return grpcValidateServiceConfig(json);
 }
 
 /**
@@ -85,7 +89,7 @@ export function parseTarget(target: string): GrpcUri | null {
  * `ipv6:` the first address, and every other scheme its path.
  */
 export function defaultAuthorityOf(target: string): string {
-  const uri = parseTarget(target);
+  const uri = channelTargetUri(target);
   if (uri === null) return target;
   switch (uri.scheme) {
     case 'unix':

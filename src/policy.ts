@@ -78,8 +78,12 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     try {
       this.adoptState(config, shared instanceof SplitState ? shared : null);
       this.config = config;
-      this.syncChildren(config, options);
-      this.scheduleReresolution(config.reresolveIntervalMs);
+      // A closed split fails every call (calculateAndUpdateState); it never connects again, not
+      // even when grpc-js builds a new policy for it after an idle period.
+      if (!this.state!.closed) {
+        this.syncChildren(config, options);
+        this.scheduleReresolution(config.reresolveIntervalMs);
+      }
     } finally {
       this.updatesPaused = false;
     }

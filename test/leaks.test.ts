@@ -82,10 +82,16 @@ describe('leaks and lifecycle', () => {
     const plain = track(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 });
     await plain.ended;
     assert.deepEqual(plain.ends, [{ code: 'UNAVAILABLE', details: 'traffic_split: split "split" is closed' }]);
-    // A channel built from the target of a closed split cannot even be created.
-    assert.throws(() => echoClient(split.target, split.channelOptions), {
-      message: `traffic_split: no open split "${split.target.slice('traffic-split:///'.length)}" in this process (closed?)`,
-    });
+    // A channel built from the target of a closed split fails its calls at once too, under
+    // wait-for-ready included, and never connects.
+    const late = echoClient(split.target, split.channelOptions);
+    t.after(() => late.close());
+    const lateCalls = [
+      track(late, {}, new grpc.Metadata(), { deadline: Date.now() + 30_000 }),
+      track(late, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 30_000 }),
+    ];
+    await Promise.all(lateCalls.map((call) => call.ended));
+    assert.deepEqual(lateCalls.map((call) => call.ends), Array(2).fill([{ code: 'UNAVAILABLE', details: 'traffic_split: split "split" is closed' }]));
   });
 
   it('ends every call in flight or queued at close() exactly once: in flight ones finish, queued ones fail at once', async (t) => {
