@@ -5,7 +5,6 @@
  * means a grpc-js upgrade is reviewed here and nowhere else. Everything is imported from the
  * application's own grpc-js (a peer dependency), so the policy and resolver we register are the
  * ones its channels look up.
- * @internal
  * @module
  */
 import { experimental, connectivityState, status, logVerbosity, Metadata } from '@grpc/grpc-js';

@@ -2,7 +2,6 @@
  * The `traffic-split:` scheme. `split.target` names a split of this process; its resolver hands
  * the channel a service config selecting the `traffic_split` policy, plus the split's live state
  * as a resolver attribute. It resolves no addresses itself: each subset's resolver does that.
- * @internal
  * @module
  */
 import { POLICY_NAME } from './constants.js';

@@ -2,7 +2,6 @@
  * One subset inside one channel: its own grpc-js resolver for the subset's target, and a child
  * policy (round_robin by default) over the endpoints that resolver finds. The child reports its
  * state and picker up through `onUpdate`; the parent policy aggregates.
- * @internal
  * @module
  */
 import {

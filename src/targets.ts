@@ -2,7 +2,6 @@
  * Which subset targets grpc-js could ever resolve. A channel accepts almost any string (anything
  * its URI parser takes, a scheme it does not know going to `dns:` whole), then fails at every
  * resolution; a split checks at construction instead, by the same rules.
- * @internal
  * @module
  */
 import { isIPv4, isIPv6 } from 'node:net';

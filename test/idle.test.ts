@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
+import { TrafficSplitResolver } from '../src/resolver.js';
 import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
 import { countOf, maxWindowDeviation } from './helpers/sequences.js';
 import { startServer } from './helpers/servers.js';
@@ -67,7 +68,10 @@ describe('idle channels', () => {
     assert.ok(maxWindowDeviation(measured, { v1: 75, v2: 25 }, 100) < 2);
     assert.ok(maxWindowDeviation(measured, { v1: 75, v2: 25 }, CALLS) < 2, JSON.stringify(countOf(measured)));
     assert.equal((await callEcho(plain)).server, 'v1');
-    let total = CALLS;
+    // Routes armed before the idle periods keep working after them.
+    const routed = () => callEcho(client, {}, new grpc.Metadata(), { ...split.route({ subset: 'v2' }), deadline: Date.now() + 10_000 });
+    assert.equal((await routed()).server, 'v2');
+    let total = CALLS + 1;
 
     const cycles: { weights: Record<string, number>; first: Outcome; plainFirst: Outcome; counts: Record<string, number>; deviation: number }[] = [];
     for (const weights of [{ v1: 75, v2: 25 }, { v1: 25, v2: 75 }]) {
@@ -85,6 +89,8 @@ describe('idle channels', () => {
       measured = await sequentialServers(client, CALLS);
       total += CALLS;
       cycles.push({ weights, first, plainFirst, counts: countOf(measured), deviation: maxWindowDeviation(measured, weights, 100) });
+      assert.equal((await routed()).server, 'v2');
+      total += 1;
       assert.deepEqual(split.getWeights(), weights);
       assert.equal(split.stats().channels, 1, 'one policy after coming back, not two');
     }
@@ -129,5 +135,32 @@ describe('idle channels', () => {
     await waitForIdle(client);
     const again = await outcome(client, { deadline: Date.now() + 30_000 }, new grpc.Metadata({ waitForReady: true }));
     assert.deepEqual([again.code, again.details], ['UNAVAILABLE', closed]);
+  });
+
+  it('resolves again after destroy(), as grpc-js expects of a resolver it reuses, and drops a result scheduled before it', async (t) => {
+    const split = new TrafficSplit({ name: 'contract', subsets: { v1: 'ipv4:127.0.0.1:1' }, weights: { v1: 1 } });
+    t.after(() => split.close());
+    const results: string[] = [];
+    const listener = ((endpoints, _attributes, serviceConfig) => {
+      results.push(`${endpoints.ok} ${serviceConfig?.ok ? Object.keys(serviceConfig.value.loadBalancingConfig[0]!)[0] : 'none'}`);
+      return true;
+    }) as grpc.experimental.ResolverListener;
+    const uri = { scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) };
+    const resolver = new TrafficSplitResolver(uri, listener, {});
+    const tick = () => new Promise((resolve) => process.nextTick(resolve));
+    resolver.updateResolution();
+    resolver.destroy();
+    await tick();
+    assert.deepEqual(results, [], 'a result scheduled before destroy() is dropped');
+    for (let round = 1; round <= 2; round++) {
+      resolver.updateResolution();
+      await tick();
+      assert.equal(results.length, round);
+      resolver.destroy();
+    }
+    assert.deepEqual(results, ['true traffic_split', 'true traffic_split']);
+    assert.equal(TrafficSplitResolver.getDefaultAuthority(uri), '127.0.0.1:1');
+    split.close();
+    assert.equal(TrafficSplitResolver.getDefaultAuthority(uri), '127.0.0.1:1', 'kept after close(): grpc-js asks on every connect');
   });
 });
