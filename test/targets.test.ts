@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { parseConfig, register, TrafficSplit, TrafficSplitTypeError } from '../src/index.js';
+import { TrafficSplitResolver } from '../src/resolver.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { setManualEndpoints } from './helpers/manual-resolver.js';
 import { startServer } from './helpers/servers.js';
@@ -74,6 +75,8 @@ describe('subset targets', () => {
       split.close();
       await v1.kill();
     });
+    // The authority is the whole host:port, as a plain channel to that target sends.
+    assert.equal(TrafficSplitResolver.getDefaultAuthority({ scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) }), bare);
     const options = { deadline: Date.now() + 10_000 };
     assert.equal((await callEcho(client, {}, new grpc.Metadata(), options)).server, 'v1');
     assert.equal((await callEcho(plain, {}, new grpc.Metadata(), options)).server, 'v1');
