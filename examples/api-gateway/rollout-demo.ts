@@ -3,7 +3,7 @@
  * v2 through the admin endpoint (as `curl` would) and watches it step by step until it is
  * promoted, or rolled back when v2 is broken.
  */
-import { activeRollout, type RolloutResult, type RolloutStepPlan } from '../../src/index.js';
+import { activeRollout, type RolloutResult, type RolloutStepPlan } from 'grpc-traffic-split';
 import { startGatewayApp } from './app.js';
 import { startUsers, type UserTraffic } from './users.js';
 
