@@ -149,7 +149,9 @@ describe('the package as installed from its tarball', () => {
 
   it('runs a CommonJS consumer with require(esm) off: calls through a split, policy in its own grpc-js', async (t) => {
     if (!existsSync(path.join(consumer, 'out/cjs.cjs'))) return t.skip('the type-check above failed to emit');
-    const result = resultOf(await run(process.execPath, ['--no-experimental-require-module', 'out/cjs.cjs'], consumer), 'the CommonJS consumer');
+    // Node 20 before 20.17 has no require(esm) at all, and no flag to turn it off.
+    const flags = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+    const result = resultOf(await run(process.execPath, [...flags, 'out/cjs.cjs'], consumer), 'the CommonJS consumer');
     assert.deepEqual(result, {
       entry: path.join(installed, 'dist/cjs/index.js'),
       esmLoaded: false,
