@@ -9,6 +9,7 @@ export type {
   SplitStats,
   SubsetStats,
   ConnectivityStateName,
+  TrafficSplitSummary,
   StatusName,
   StatsMark,
 } from './traffic-split.js';

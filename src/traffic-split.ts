@@ -4,6 +4,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import { inspect, type InspectOptions } from 'node:util';
 import { parseSplitConfig, weightsToRecord, configToJson, type TrafficSplitConfigJson } from './config.js';
 import { requireObject } from './config-helpers.js';
 import { POLICY_NAME, TARGET_SCHEME } from './constants.js';
@@ -39,8 +40,39 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
   retryOnOtherSubset?: boolean;
 }
 
-export type ConnectivityStateName = keyof typeof ConnectivityState;
-export type StatusName = keyof typeof Status;
+/**
+ * A grpc-js connectivity state by name. Spelt out rather than derived from grpc-js's enum, so
+ * that it stays an exact union in every consumer's compilation, whatever its `lib` setting.
+ */
+export type ConnectivityStateName = 'IDLE' | 'CONNECTING' | 'READY' | 'TRANSIENT_FAILURE' | 'SHUTDOWN';
+/** A gRPC status code by name (`'OK'`, `'UNAVAILABLE'`, ...), as in `stats()` and rollout options. */
+export type StatusName =
+  | 'OK'
+  | 'CANCELLED'
+  | 'UNKNOWN'
+  | 'INVALID_ARGUMENT'
+  | 'DEADLINE_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'FAILED_PRECONDITION'
+  | 'ABORTED'
+  | 'OUT_OF_RANGE'
+  | 'UNIMPLEMENTED'
+  | 'INTERNAL'
+  | 'UNAVAILABLE'
+  | 'DATA_LOSS'
+  | 'UNAUTHENTICATED';
+
+/** What `console.log(split)` and `JSON.stringify(split)` show: configuration and state only. */
+export interface TrafficSplitSummary {
+  name: string;
+  target: string;
+  closed: boolean;
+  weights: Record<string, number>;
+  subsets: Record<string, { target: string; state: ConnectivityStateName }>;
+}
 
 /** Figures for one subset, for the split's lifetime. */
 export interface SubsetStats {
@@ -267,6 +299,23 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     unregisterSplit(this.id);
     this.state.close();
     this.emit('close');
+  }
+
+  /** Name, target, weights and subset states: never the routing token or other internals. */
+  toJSON(): TrafficSplitSummary {
+    const subsets: TrafficSplitSummary['subsets'] = {};
+    this.subsets.forEach((name, i) => {
+      subsets[name] = { target: this.targets[i]!, state: ConnectivityState[this.state.subsetState(i)] as ConnectivityStateName };
+    });
+    return { name: this.name, target: this.target, closed: this.state.closed, weights: this.getWeights(), subsets };
+  }
+
+  /** `console.log(split)` shows `toJSON()`: the state behind the split (its routing token, its
+   * channels) is not for logs. */
+  [inspect.custom](depth: number, options: InspectOptions): string {
+    if (depth < 0) return `[TrafficSplit ${this.name}]`;
+    // The summary stands in for the split itself: same depth, not one level deeper.
+    return `TrafficSplit ${inspect(this.toJSON(), { ...options, depth: options.depth == null ? null : depth })}`;
   }
 
   private forward(event: SplitStateEvent): void {

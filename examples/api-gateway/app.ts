@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { startAdminServer, TrafficSplit, type AdminServer } from '../../src/index.js';
+import { startAdminServer, TrafficSplit, type AdminServer } from 'grpc-traffic-split';
 import { startGateway, type Gateway } from './gateway.js';
 import { reporterClient, startReporter, type ReporterServer } from './reporter.js';
 

@@ -3,7 +3,7 @@
  * v2 through the admin endpoint (as `curl` would) and watches it step by step until it is
  * promoted, or rolled back when v2 is broken.
  */
-import { activeRollout, type RolloutResult, type RolloutStepPlan } from '../../src/index.js';
+import { activeRollout, type RolloutResult, type RolloutStepPlan } from 'grpc-traffic-split';
 import { startGatewayApp } from './app.js';
 import { startUsers, type UserTraffic } from './users.js';
 
@@ -16,6 +16,8 @@ export interface RolloutDemoOptions {
   intervalMs?: number;
   /** Fewest v2 calls a step is judged on. @default 20 */
   minCalls?: number;
+  /** Extra intervals a step may wait for `minCalls` before the rollout gives up. @default 3 */
+  maxWaitIntervals?: number;
   /** Where progress lines go. @default console.log */
   log?: (line: string) => void;
 }
@@ -32,13 +34,13 @@ const weightsText = (weights: Record<string, number>): string =>
 
 /** Runs the whole scenario on loopback and stops everything it started before resolving. */
 export async function runRolloutDemo(options: RolloutDemoOptions = {}): Promise<RolloutDemoReport> {
-  const { brokenV2 = false, steps = [10, 25, 50], intervalMs = 1_000, minCalls = 20, log = console.log } = options;
+  const { brokenV2 = false, steps = [10, 25, 50], intervalMs = 1_000, minCalls = 20, maxWaitIntervals = 3, log = console.log } = options;
   const app = await startGatewayApp({ brokenV2 });
   try {
     log(`reporter v1 on 127.0.0.1:${app.v1.port}, v2 on 127.0.0.1:${app.v2.port}${brokenV2 ? ' (v2 answers INTERNAL to every call)' : ''}`);
     log(`gateway ${app.gateway.url}/report, sticky by the x-user-id header; admin endpoint ${app.admin.url}`);
     const users = startUsers(app.gateway.url);
-    const body = { subset: 'v2', steps, intervalMs, analysis: { maxErrorRate: 0.01, minCalls } };
+    const body = { subset: 'v2', steps, intervalMs, analysis: { maxErrorRate: 0.01, minCalls, maxWaitIntervals } };
     const response = await fetch(`${app.admin.url}/rollout`, {
       method: 'POST',
       headers: { authorization: `Bearer ${app.token}`, 'content-type': 'application/json' },

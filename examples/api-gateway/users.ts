@@ -3,12 +3,13 @@
  * `x-user-id`, and the version that answered each one is recorded, so the example can show
  * that sticky users only ever move toward the version whose weight grows.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface UserTraffic {
   /** How many simulated users. */
   users: number;
   requests: number;
-  /** Requests answered with a non-200 status. */
+  /** Requests answered with a non-200 status, or not answered. */
   failed: number;
   /** Answers per version. */
   byVersion: Record<string, number>;
@@ -22,10 +23,11 @@ export interface UserTraffic {
 
 /**
  * Sends requests for `users` users (`user-00`, ...) with `concurrency` in flight, until `stop()`
- * is called, `maxRequests` were sent, or `timeoutMs` passed. Each user belongs to one worker, so
+ * is called, `maxRequests` were sent, or `timeoutMs` passed; each worker waits `pauseMs` between
+ * its requests (0: none, as fast as the gateway answers). Each user belongs to one worker, so
  * its requests never overlap and their order is the order they were routed in.
  */
-export function startUsers(gatewayUrl: string, { users = 50, concurrency = 4, maxRequests = 200_000, timeoutMs = 120_000 } = {}) {
+export function startUsers(gatewayUrl: string, { users = 50, concurrency = 4, maxRequests = 200_000, timeoutMs = 120_000, pauseMs = 0 } = {}) {
   const traffic: UserTraffic = { users, requests: 0, failed: 0, byVersion: {}, failedUsers: new Set(), movedBack: new Set(), lastVersion: new Map() };
   const names = Array.from({ length: users }, (_, i) => `user-${String(i).padStart(2, '0')}`);
   const deadline = Date.now() + timeoutMs;
@@ -34,10 +36,11 @@ export function startUsers(gatewayUrl: string, { users = 50, concurrency = 4, ma
     const mine = names.filter((_, i) => i % concurrency === index);
     for (let turn = 0; running && traffic.requests < maxRequests && Date.now() < deadline; turn++) {
       const user = mine[turn % mine.length]!;
+      if (pauseMs > 0 && turn > 0) await sleep(pauseMs);
       traffic.requests++;
-      const response = await fetch(`${gatewayUrl}/report`, { headers: { 'x-user-id': user }, signal: AbortSignal.timeout(5_000) });
-      const body = (await response.json()) as { version?: string };
-      if (response.status !== 200 || body.version === undefined) {
+      const response = await fetch(`${gatewayUrl}/report`, { headers: { 'x-user-id': user }, signal: AbortSignal.timeout(5_000) }).catch(() => null);
+      const body = response ? ((await response.json().catch(() => ({}))) as { version?: string }) : {};
+      if (response?.status !== 200 || body.version === undefined) {
         traffic.failed++;
         traffic.failedUsers.add(user);
         continue;

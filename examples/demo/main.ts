@@ -6,7 +6,7 @@
  * prints the weights, the split the servers actually saw, and the TCP connections each server
  * has accepted: they stay at one, because the split happens per call, not per connection.
  */
-import { TrafficSplit } from '../../src/index.js';
+import { TrafficSplit } from 'grpc-traffic-split';
 import { reporterClient, startReporter, type ReporterClient } from './reporter.js';
 
 const PHASES = [

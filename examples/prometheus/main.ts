@@ -4,7 +4,7 @@
  * exits.
  */
 import { createServer } from 'node:http';
-import { TrafficSplit } from '../../src/index.js';
+import { TrafficSplit } from 'grpc-traffic-split';
 import { reporterClient, startReporter } from '../demo/reporter.js';
 import { registerSplitMetrics } from './split-metrics.js';
 

@@ -3,12 +3,12 @@
  * from `split.stats()` at scrape time, so nothing runs on the call path.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { TrafficSplit } from '../../src/index.js';
+import type { TrafficSplit } from 'grpc-traffic-split';
 
 const STATES = ['IDLE', 'CONNECTING', 'READY', 'TRANSIENT_FAILURE', 'SHUTDOWN'] as const;
 
 /** Registers the split's metrics in `registry` (a new one by default) and returns it. */
-export function registerSplitMetrics(split: TrafficSplit, registry = new Registry()): Registry {
+export function registerSplitMetrics(split: Pick<TrafficSplit, 'stats'>, registry = new Registry()): Registry {
   const read = () => split.stats();
   new Gauge({
     name: 'traffic_split_weight',

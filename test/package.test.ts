@@ -1,0 +1,185 @@
+/**
+ * The package as users receive it: `npm pack`, install the tarball into a scratch project, then
+ * type-check and run an ES module and a CommonJS consumer against it (test/consumer/). The rest
+ * of the suite imports src/ directly, so only this test sees the published declarations, the
+ * `exports` map and the CommonJS build.
+ *
+ * Nothing is downloaded: the tarball has no dependencies, and the consumer links the
+ * repository's own @grpc/grpc-js and @types/node, and runs the repository's TypeScript.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import type { ConnectivityStateName, StatusName } from '../src/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PACKAGE_NAME = 'grpc-traffic-split';
+/** A hang guard only: every step normally takes seconds. */
+const STEP_TIMEOUT_MS = 120_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function assertSucceeded(result: Run, what: string): void {
+  assert.equal(result.code, 0, `${what} failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+}
+
+/** The object a consumer printed on its `RESULT` line. */
+function resultOf(result: Run, what: string): Record<string, unknown> {
+  assertSucceeded(result, what);
+  const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  assert.ok(line, `${what} printed no RESULT line:\n${result.stdout}\n${result.stderr}`);
+  return JSON.parse(line.slice('RESULT '.length)) as Record<string, unknown>;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+// Compile-time: the spelt-out name unions are exactly grpc-js's enum keys (the build fails
+// otherwise), so they cannot drift from grpc-js while staying exact for consumers.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const STATUS_NAMES_MATCH: Same<StatusName, keyof typeof grpc.status> = true;
+const STATE_NAMES_MATCH: Same<ConnectivityStateName, keyof typeof grpc.connectivityState> = true;
+
+describe('the package as installed from its tarball', () => {
+  let scratch = '';
+  let consumer = '';
+  let installed = '';
+  let packedFiles: string[] = [];
+
+  before(async () => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'traffic-split-package-'));
+    // The suite has just built dist/; packing must not rebuild it under the running tests.
+    const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], ROOT);
+    assertSucceeded(pack, 'npm pack');
+    const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
+    packedFiles = info.files.map((file) => file.path).sort();
+
+    consumer = path.join(scratch, 'consumer');
+    cpSync(path.join(ROOT, 'test', 'consumer'), consumer, { recursive: true });
+    const install = await run(
+      'npm',
+      ['install', '--offline', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', path.join(scratch, info.filename)],
+      consumer,
+    );
+    assertSucceeded(install, 'npm install of the tarball');
+    installed = path.join(consumer, 'node_modules', PACKAGE_NAME);
+    // The application's grpc-js and Node types: links to the repository's copies (the package
+    // declares grpc-js as a peer, so the application is the one that installs it).
+    for (const name of ['@grpc/grpc-js', '@types/node']) {
+      mkdirSync(path.dirname(path.join(consumer, 'node_modules', name)), { recursive: true });
+      symlinkSync(path.join(ROOT, 'node_modules', name), path.join(consumer, 'node_modules', name), 'dir');
+    }
+  });
+
+  after(() => {
+    if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('holds LICENSE, README, both builds with their declarations, and the sources its maps name', () => {
+    for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/cjs/package.json', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'src/index.ts']) {
+      assert.ok(packedFiles.includes(file), `${file} missing from the tarball: ${packedFiles.join(', ')}`);
+    }
+    assert.deepEqual(packedFiles.filter((file) => /^(dist\/(test|src|examples|benchmarks)|test|examples|benchmarks)\//.test(file)), []);
+    assert.match(readFileSync(path.join(installed, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/);
+    assert.deepEqual(JSON.parse(readFileSync(path.join(installed, 'dist/cjs/package.json'), 'utf8')), { type: 'commonjs' });
+
+    // The declarations that stripInternal once emptied keep their first statement.
+    assert.match(readFileSync(path.join(installed, 'dist/cjs/grpc.d.ts'), 'utf8'), /from '@grpc\/grpc-js'/);
+    assert.match(readFileSync(path.join(installed, 'dist/cjs/prometheus-text.d.ts'), 'utf8'), /PROMETHEUS_CONTENT_TYPE/);
+
+    // Every compiled file maps back to a source shipped in the tarball.
+    const files = filesUnder(path.join(installed, 'dist/cjs'));
+    const compiled = files.filter((file) => file.endsWith('.js') || file.endsWith('.d.ts'));
+    const maps = files.filter((file) => file.endsWith('.map'));
+    assert.equal(maps.length, compiled.length, 'one map per .js and .d.ts');
+    let sources = 0;
+    for (const map of maps) {
+      const { sources: names, sourceRoot = '' } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[]; sourceRoot?: string };
+      for (const name of names) {
+        const source = path.resolve(path.dirname(map), sourceRoot, name);
+        assert.ok(source.startsWith(installed + path.sep) && existsSync(source), `${path.relative(installed, map)} names ${name}, not in the tarball`);
+        sources++;
+      }
+    }
+    assert.equal(sources, maps.length);
+
+    // No runtime dependency: the build requires Node built-ins, its own files and the peer grpc-js.
+    const pkg = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as { dependencies?: object };
+    assert.equal(pkg.dependencies, undefined);
+    const required = new Set<string>();
+    for (const file of files.filter((f) => f.endsWith('.js'))) {
+      for (const match of readFileSync(file, 'utf8').matchAll(/require\("([^"]+)"\)/g)) required.add(match[1]!);
+    }
+    assert.deepEqual([...required].filter((id) => !id.startsWith('node:') && !id.startsWith('./') && id !== '@grpc/grpc-js'), []);
+  });
+
+  it('type-checks ES module and CommonJS consumers under strict, default libs, no skipLibCheck', async () => {
+    assert.equal(STATUS_NAMES_MATCH && STATE_NAMES_MATCH, true);
+    // tsconfig.json of the consumer: strict, module NodeNext, target ES2022 with its default
+    // libs (DOM included), skipLibCheck unset. esm.ts and cjs.cts hold @ts-expect-error lines
+    // for misspelt state and status names, which fail the check if the names are not exact.
+    const tsc = await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'], consumer);
+    assertSucceeded(tsc, 'tsc in the consumer');
+    const config = JSON.parse(readFileSync(path.join(consumer, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+    assert.equal(config.compilerOptions['skipLibCheck'], undefined);
+    assert.equal(config.compilerOptions['lib'], undefined);
+    assert.equal(config.compilerOptions['strict'], true);
+  });
+
+  it('runs a CommonJS consumer with require(esm) off: calls through a split, policy in its own grpc-js', async (t) => {
+    if (!existsSync(path.join(consumer, 'out/cjs.cjs'))) return t.skip('the type-check above failed to emit');
+    // Node 20 before 20.17 has no require(esm) at all, and no flag to turn it off.
+    const flags = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+    const result = resultOf(await run(process.execPath, [...flags, 'out/cjs.cjs'], consumer), 'the CommonJS consumer');
+    assert.deepEqual(result, {
+      entry: path.join(installed, 'dist/cjs/index.js'),
+      esmLoaded: false,
+      registeredBefore: false,
+      registeredAfter: true,
+      before: ['v1', 'v1', 'v1', 'v1'],
+      after: ['v2', 'v2', 'v2', 'v2'],
+      serviceConfig: ['v2', 'v2'],
+      codes: { OK: 4 },
+    });
+  });
+
+  it('runs an ES module consumer that also require()s the package: one implementation, one registry', async (t) => {
+    if (!existsSync(path.join(consumer, 'out/esm.js'))) return t.skip('the type-check above failed to emit');
+    const result = resultOf(await run(process.execPath, ['out/esm.js'], consumer), 'the ES module consumer');
+    const inspected = result['inspected'];
+    delete result['inspected'];
+    assert.deepEqual(result, {
+      entry: `file://${path.join(installed, 'dist/esm/index.js')}`,
+      requireEntry: path.join(installed, 'dist/cjs/index.js'),
+      sameClass: true,
+      registered: true,
+      before: ['v1', 'v1', 'v1', 'v1'],
+      after: ['v2', 'v2', 'v2', 'v2'],
+      cross: ['v2', 'v2', 'v2'],
+      typeErrorFromRequire: true,
+      ok: 4,
+    });
+    assert.match(String(inspected), /^TrafficSplit \{\n {2}name: 'esm',\n {2}target: 'traffic-split:\/\/\/esm-\d+',\n {2}closed: false,\n {2}weights: \{ v1: 0, v2: 1 \},/);
+  });
+});
