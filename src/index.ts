@@ -20,6 +20,8 @@ export { parseConfig } from './config.js';
 export type { TrafficSplitConfigJson } from './config.js';
 export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT } from './constants.js';
 export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError, TrafficSplitRolloutError } from './errors.js';
+export { TrafficSplitUnsupportedGrpcError } from './errors.js';
+export { SUPPORTED_GRPC_JS_RANGE } from './grpc-version.js';
 export type { TrafficSplitErrorCode } from './errors.js';
 export { WeightedSchedule } from './scheduler.js';
 export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout.js';

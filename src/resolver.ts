@@ -8,6 +8,7 @@
 import { POLICY_NAME } from './constants.js';
 import {
   Metadata,
+  reportResolution,
   Status,
   type ChannelOptions,
   type GrpcUri,
@@ -68,14 +69,15 @@ export class TrafficSplitResolver implements Resolver {
     const split = splits.get(this.target.path);
     if (split === undefined) {
       const details = `${POLICY_NAME}: no open split "${this.target.path}" in this process (closed?)`;
-      this.listener({ ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } }, {}, null, details);
+      const error = { code: Status.UNAVAILABLE, details, metadata: new Metadata() };
+      reportResolution(this.listener, { ok: false, error }, {}, null, details);
       return;
     }
     const serviceConfig = {
       ...this.baseServiceConfig,
       loadBalancingConfig: [split.policyConfig()],
     } as ServiceConfig;
-    this.listener({ ok: true, value: [] }, { [STATE_ATTRIBUTE]: split.state }, { ok: true, value: serviceConfig }, '');
+    reportResolution(this.listener, { ok: true, value: [] }, { [STATE_ATTRIBUTE]: split.state }, { ok: true, value: serviceConfig }, '');
   }
 
   static getDefaultAuthority(target: GrpcUri): string {
