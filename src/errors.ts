@@ -13,7 +13,9 @@ export type TrafficSplitErrorCode =
   /** A rollout was started on a split that already has one running. */
   | 'ERR_SPLIT_ROLLOUT_RUNNING'
   /** The application's `@grpc/grpc-js` is a version the policy does not support. */
-  | 'ERR_SPLIT_UNSUPPORTED_GRPC';
+  | 'ERR_SPLIT_UNSUPPORTED_GRPC'
+  /** `instrumentTrafficSplit()` without `@opentelemetry/api` installed or passed. */
+  | 'ERR_SPLIT_OTEL_API_MISSING';
 
 /** A wrong type: a non-object, a string where a number belongs, an unknown key. */
 export class TrafficSplitTypeError extends TypeError {
@@ -63,6 +65,16 @@ export class TrafficSplitUnsupportedGrpcError extends Error {
   ) {
     super(message);
     this.name = 'TrafficSplitUnsupportedGrpcError';
+  }
+}
+
+/** `instrumentTrafficSplit()` could not start: no `@opentelemetry/api`, or a closed split. */
+export class TrafficSplitTelemetryError extends Error {
+  readonly code: TrafficSplitErrorCode;
+  constructor(message: string, code: TrafficSplitErrorCode) {
+    super(message);
+    this.name = 'TrafficSplitTelemetryError';
+    this.code = code;
   }
 }
 

@@ -1,18 +1,24 @@
 /**
- * A scratch application folder that runs this repository's compiled code (dist/) against a
- * chosen set of packages: a given @grpc/grpc-js, or none of some package. Module resolution from
- * the copied dist/ finds the scratch folder's node_modules first, so '@grpc/grpc-js' there is
- * the one the copied code, its tests and its helpers all load. Everything else in the
- * repository's node_modules is linked in, except what `omit` names.
+ * A scratch application folder that runs this project's compiled code (dist/) against a chosen
+ * set of packages: a given @grpc/grpc-js, or none of some package. Module resolution from the
+ * copied dist/ finds the scratch folder's node_modules first, so '@grpc/grpc-js' there is the one
+ * the copied code, its tests and its helpers all load. Every other package is linked in from the
+ * node_modules folder this code resolves @grpc/grpc-js from, except what `omit` names.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The repository's root (this file is dist/test/helpers/scratch-app.js). */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The project this code was compiled in (this file is dist/test/helpers/scratch-app.js). */
+const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The @grpc/grpc-js this code runs on, and the node_modules folder it sits in: the packages a
+ * scratch app gets (in a version-matrix run, that version's folder). */
+const GRPC_JS_DIRECTORY = dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js/package.json'));
+const NODE_MODULES = dirname(dirname(GRPC_JS_DIRECTORY));
 
 export interface ScratchAppOptions {
   /** Packages (`name` or `@scope/name`) not to link from the repository. */
@@ -28,9 +34,9 @@ export function prepareScratchApp(root: string, options: ScratchAppOptions = {})
   const app = join(root, 'app');
   rmSync(app, { recursive: true, force: true });
   mkdirSync(app, { recursive: true });
-  cpSync(join(REPO_ROOT, 'dist'), join(app, 'dist'), { recursive: true });
+  cpSync(join(PROJECT_ROOT, 'dist'), join(app, 'dist'), { recursive: true });
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
-  linkPackages(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'), new Set(options.omit ?? []));
+  linkPackages(NODE_MODULES, join(root, 'node_modules'), new Set(options.omit ?? []));
   return app;
 }
 
@@ -61,11 +67,11 @@ function link(target: string, path: string): void {
 }
 
 /**
- * Copies the repository's @grpc/grpc-js into `<root>/node_modules` with its package.json saying
- * `version`: the same code under another version number.
+ * Copies the @grpc/grpc-js this code runs on into `<root>/node_modules` with its package.json
+ * saying `version`: the same code under another version number.
  */
 export function installGrpcJsCopy(root: string, version: string): string {
-  const source = join(REPO_ROOT, 'node_modules', '@grpc', 'grpc-js');
+  const source = GRPC_JS_DIRECTORY;
   const directory = join(root, 'node_modules', '@grpc', 'grpc-js');
   rmSync(directory, { recursive: true, force: true });
   mkdirSync(directory, { recursive: true });
