@@ -9,7 +9,14 @@ import type { Interceptor } from '@grpc/grpc-js';
 import type { SplitState } from './split-state.js';
 
 /** An interceptor that runs inside the split's own one, so it sees the routing hint it set. */
-export type CallObserver = (options: Parameters<Interceptor>[0], nextCall: Parameters<Interceptor>[1]) => ReturnType<Interceptor>;
+export type InnerInterceptor = (options: Parameters<Interceptor>[0], nextCall: Parameters<Interceptor>[1]) => ReturnType<Interceptor>;
+
+/**
+ * Called once per call, synchronously in the caller's context, before anything else: returns the
+ * interceptor for that call's attempts (the first and any retry on another subset), or null to
+ * stay out of the call.
+ */
+export type CallObserver = () => InnerInterceptor | null;
 
 /** What telemetry may use of one split. */
 export interface SplitHooks {
@@ -33,7 +40,8 @@ export function interceptorWithHooks(split: object, state: SplitState, routing: 
   hooksBySplit.set(split, hooks);
   return (options, nextCall) => {
     const observer = hooks.callObserver;
-    return observer === null ? routing(options, nextCall) : routing(options, (inner) => observer(inner, nextCall));
+    const forCall = observer === null ? null : observer();
+    return forCall === null ? routing(options, nextCall) : routing(options, (inner) => forCall(inner, nextCall));
   };
 }
 

@@ -25,10 +25,12 @@ let nextAttemptId = 1;
 /** An observer that annotates the active span of every call made while a span is recording. */
 export function spanAnnotator(hooks: SplitHooks, subsetNames: readonly string[], activeSpan: () => SpanLike | undefined): CallObserver {
   const { token, attempts } = hooks.state;
-  return (options, nextCall) => {
+  return () => {
     const span = activeSpan();
-    if (span === undefined || !span.isRecording()) return nextCall(options) as InterceptingCall;
-    return new InterceptingCall(nextCall(options), {
+    if (span === undefined || !span.isRecording()) return null;
+    // The same span for every attempt of the call: a retry on another subset starts from a
+    // grpc-js callback, where the caller's context is not guaranteed.
+    return (options, nextCall) => new InterceptingCall(nextCall(options), {
       // The listener below gets each event with `next`, which passes it on to the caller's.
       start(metadata, _listener, next) {
         const existing = metadataValues(metadata, HINT_KEY)?.[0];

@@ -21,6 +21,7 @@ import { hooksOf } from '../src/otel-hooks.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { prepareScratchApp, runModule } from './helpers/scratch-app.js';
+import { eventually } from './helpers/split-helpers.js';
 
 const SUBSET = 'grpc.lb.traffic_split.subset';
 
@@ -143,6 +144,28 @@ describe('OpenTelemetry', () => {
     );
     const tagged = Object.fromEntries(spans.getFinishedSpans().map((span) => [span.name, span.attributes[SUBSET]]));
     assert.deepEqual(tagged, { 'queued-0': servers[0], 'queued-1': servers[1], 'queued-2': servers[2], 'queued-3': servers[3] });
+  });
+
+  it('tags a call retried on another subset with the subset that answered', async (t) => {
+    spans.reset();
+    const { client, split, v2 } = await rig(t, { v1: 1, v2: 1 }, { retryOnOtherSubset: true });
+    const telemetry = await instrumentTrafficSplit(split, { api, metrics: false });
+    t.after(() => telemetry.stop());
+    const calls = [0, 1, 2, 3].map((i) =>
+      tracer.startActiveSpan(`retried-${i}`, async (span) => {
+        try {
+          return (await callEcho(client, { slowServer: 'v2', delayMs: 20_000 }, new grpc.Metadata(), { deadline: Date.now() + 10_000 })).server;
+        } finally {
+          span.end();
+        }
+      }),
+    );
+    await eventually(() => split.stats().subsets['v2']!.inFlight === 2, () => JSON.stringify(split.stats().subsets['v2']));
+    await v2.kill();
+    assert.deepEqual(await Promise.all(calls), ['v1', 'v1', 'v1', 'v1']);
+    const tagged = Object.fromEntries(spans.getFinishedSpans().map((span) => [span.name, span.attributes[SUBSET]]));
+    assert.deepEqual(tagged, { 'retried-0': 'v1', 'retried-1': 'v1', 'retried-2': 'v1', 'retried-3': 'v1' });
+    assert.equal(hooksOf(split)!.state.attempts.size, 0, 'no attempt record left behind');
   });
 
   it('stops reporting on stop() and on close()', async (t) => {

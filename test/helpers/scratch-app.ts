@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,20 +15,30 @@ import { fileURLToPath } from 'node:url';
 /** The project this code was compiled in (this file is dist/test/helpers/scratch-app.js). */
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** The @grpc/grpc-js this code runs on, and the node_modules folder it sits in: the packages a
- * scratch app gets (in a version-matrix run, that version's folder). */
+/** The @grpc/grpc-js this code runs on (its real folder). */
 const GRPC_JS_DIRECTORY = dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js/package.json'));
-const NODE_MODULES = dirname(dirname(GRPC_JS_DIRECTORY));
+
+/** The node_modules folder this project's packages come from: the nearest one above it. */
+function projectNodeModules(): string {
+  for (let directory = PROJECT_ROOT; ; directory = dirname(directory)) {
+    const candidate = join(directory, 'node_modules');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(directory) === directory) throw new Error(`no node_modules above ${PROJECT_ROOT}`);
+  }
+}
 
 export interface ScratchAppOptions {
-  /** Packages (`name` or `@scope/name`) not to link from the repository. */
+  /** Packages (`name` or `@scope/name`, or a whole `@scope`) not to link. */
   omit?: readonly string[];
+  /** The @grpc/grpc-js folder to link. @default the one this code runs on */
+  grpcJs?: string;
 }
 
 /**
- * Makes `<root>/app` hold a copy of dist/ and a package.json of type module, and links every
- * package of the repository's node_modules into `<root>/node_modules` that is not there yet and
- * not omitted. Returns the app folder.
+ * Makes `<root>/app` hold a copy of dist/ and a package.json of type module, and links into
+ * `<root>/node_modules` every package of the project's node_modules that is not there yet and
+ * not omitted, with @grpc/grpc-js taken from `options.grpcJs`. Links resolve to real paths, so a
+ * linked package finds its own dependencies where it really is. Returns the app folder.
  */
 export function prepareScratchApp(root: string, options: ScratchAppOptions = {}): string {
   const app = join(root, 'app');
@@ -36,7 +46,9 @@ export function prepareScratchApp(root: string, options: ScratchAppOptions = {})
   mkdirSync(app, { recursive: true });
   cpSync(join(PROJECT_ROOT, 'dist'), join(app, 'dist'), { recursive: true });
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
-  linkPackages(NODE_MODULES, join(root, 'node_modules'), new Set(options.omit ?? []));
+  const omit = new Set(options.omit ?? []);
+  if (!omit.has('@grpc/grpc-js') && !omit.has('@grpc')) link(options.grpcJs ?? GRPC_JS_DIRECTORY, join(root, 'node_modules', '@grpc', 'grpc-js'));
+  linkPackages(projectNodeModules(), join(root, 'node_modules'), new Set([...omit, '@grpc/grpc-js']));
   return app;
 }
 
