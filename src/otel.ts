@@ -36,7 +36,7 @@ export interface TrafficSplitTelemetryOptions {
   metrics?: boolean;
   /**
    * Set `grpc.lb.traffic_split.subset` on the active span of each call that starts while a
-   * recording span is active (e.g. the client span of `@opentelemetry/instrumentation-grpc`).
+   * recording span is active (the active span where the call is made).
    * Costs a routing hint in each such call's metadata (removed before sending).
    * @default true
    */
