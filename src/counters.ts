@@ -56,6 +56,8 @@ export class SubsetCounters {
   private timerCount = 0;
   private startTimes = new Float64Array(64);
   private readonly startHooks: (() => void)[] = [];
+  /** Told of every finished attempt while telemetry is on (null otherwise). */
+  finishObserver: ((subset: number, code: number, durationMs: number) => void) | null = null;
 
   constructor(subsetCount: number) {
     this.started = new Float64Array(subsetCount);
@@ -127,8 +129,10 @@ export class SubsetCounters {
     this.finished[subset]!++;
     const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
     this.codes[subset * CODE_COUNT + codeSlot]!++;
-    this.latency[subset * LATENCY_BUCKETS + latencyBucket(performance.now() - this.startTimes[timer.slot]!)]!++;
+    const durationMs = performance.now() - this.startTimes[timer.slot]!;
+    this.latency[subset * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
     this.pool.push(timer);
+    this.finishObserver?.(subset, code, durationMs);
   }
 
   mark(): CountersMark {

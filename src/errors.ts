@@ -11,7 +11,11 @@ export type TrafficSplitErrorCode =
   /** The split was used after `close()`. */
   | 'ERR_SPLIT_CLOSED'
   /** A rollout was started on a split that already has one running. */
-  | 'ERR_SPLIT_ROLLOUT_RUNNING';
+  | 'ERR_SPLIT_ROLLOUT_RUNNING'
+  /** The application's `@grpc/grpc-js` is a version the policy does not support. */
+  | 'ERR_SPLIT_UNSUPPORTED_GRPC'
+  /** `instrumentTrafficSplit()` without `@opentelemetry/api` installed or passed. */
+  | 'ERR_SPLIT_OTEL_API_MISSING';
 
 /** A wrong type: a non-object, a string where a number belongs, an unknown key. */
 export class TrafficSplitTypeError extends TypeError {
@@ -48,6 +52,29 @@ export class TrafficSplitRolloutError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'TrafficSplitRolloutError';
+  }
+}
+
+/** Registration into a `@grpc/grpc-js` whose version or extension points are not supported. */
+export class TrafficSplitUnsupportedGrpcError extends Error {
+  readonly code: TrafficSplitErrorCode = 'ERR_SPLIT_UNSUPPORTED_GRPC';
+  constructor(
+    message: string,
+    /** The installed grpc-js version, when it could be read. */
+    readonly installedVersion: string | null,
+  ) {
+    super(message);
+    this.name = 'TrafficSplitUnsupportedGrpcError';
+  }
+}
+
+/** `instrumentTrafficSplit()` could not start: no `@opentelemetry/api`, or a closed split. */
+export class TrafficSplitTelemetryError extends Error {
+  readonly code: TrafficSplitErrorCode;
+  constructor(message: string, code: TrafficSplitErrorCode) {
+    super(message);
+    this.name = 'TrafficSplitTelemetryError';
+    this.code = code;
   }
 }
 

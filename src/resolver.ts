@@ -7,6 +7,7 @@
 import { POLICY_NAME } from './constants.js';
 import {
   Metadata,
+  reportResolution,
   Status,
   validateServiceConfig,
   type ChannelOptions,
@@ -106,7 +107,7 @@ export class TrafficSplitResolver implements Resolver {
   private report(): void {
     const id = this.target.path;
     if (!this.baseServiceConfig.ok) {
-      this.listener({ ok: true, value: [] }, {}, this.baseServiceConfig, '');
+      reportResolution(this.listener, { ok: true, value: [] }, {}, this.baseServiceConfig, '');
       return;
     }
     const split = splits.get(id);
@@ -124,13 +125,13 @@ export class TrafficSplitResolver implements Resolver {
       return;
     }
     const details = `${POLICY_NAME}: no split "${id}" in this process`;
-    this.listener({ ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } }, {}, null, details);
+    reportResolution(this.listener, { ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } }, {}, null, details);
   }
 
   private reportSplit(policyConfig: object, state: SplitState): void {
     const base = this.baseServiceConfig as { ok: true; value: ServiceConfig };
     const serviceConfig: ServiceConfig = { ...base.value, loadBalancingConfig: [policyConfig as ServiceConfig['loadBalancingConfig'][number]] };
-    this.listener({ ok: true, value: [] }, { [STATE_ATTRIBUTE]: state }, { ok: true, value: serviceConfig }, '');
+    reportResolution(this.listener, { ok: true, value: [] }, { [STATE_ATTRIBUTE]: state }, { ok: true, value: serviceConfig }, '');
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import {
   BackoffTimeout,
-  ChildLoadBalancerHandler,
+  ChildPolicy,
   ConnectivityState,
   createChildChannelControlHelper,
   createTargetResolver,
@@ -39,7 +39,7 @@ export class SubsetChild {
   picker: Picker;
   lastError: string | null = null;
   endpointCount = 0;
-  private readonly handler: InstanceType<typeof ChildLoadBalancerHandler>;
+  private readonly handler: ChildPolicy;
   private readonly resolver: Resolver;
   private readonly resolutionBackoff: InstanceType<typeof BackoffTimeout>;
   private lastResolutionAt = -Infinity;
@@ -56,13 +56,14 @@ export class SubsetChild {
     private readonly onUpdate: (child: SubsetChild) => void,
   ) {
     this.picker = new QueuePicker(owner);
-    this.handler = new ChildLoadBalancerHandler(
+    this.handler = new ChildPolicy(
       createChildChannelControlHelper(parentHelper, {
         updateState: (state, picker, errorMessage) => this.onChildState(state, picker, errorMessage),
         // The channel's own re-resolution triggers (a connection lost, a subchannel in
         // TRANSIENT_FAILURE) reach this subset's resolver, not the channel's.
         requestReresolution: () => this.requestReresolution(),
       }),
+      owner,
     );
     this.resolutionBackoff = new BackoffTimeout(() => this.reresolve(), RESOLUTION_BACKOFF);
     this.resolutionBackoff.unref();
@@ -140,11 +141,12 @@ export class SubsetChild {
     return true;
   };
 
-  private onChildState(state: ConnectivityState, picker: Picker, errorMessage: string | null): void {
+  private onChildState(state: ConnectivityState, picker: Picker, errorMessage: string | null | undefined): void {
     if (this.destroyed) return;
     this.state = state;
     this.picker = picker;
-    if (errorMessage !== null) this.lastError = errorMessage;
+    // grpc-js before 1.13 reports states without an error message (undefined).
+    if (errorMessage != null) this.lastError = errorMessage;
     if (state === ConnectivityState.IDLE) {
       // Every subset stays connected, weight 0 included, so that raising a weight needs no
       // connect. Deferred: a policy must not be re-entered from its own state callback.

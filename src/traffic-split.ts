@@ -15,6 +15,7 @@ import { registerSplit, unregisterSplit } from './resolver.js';
 import { SplitState, type SplitStateEvent } from './split-state.js';
 import type { CountersMark } from './counters.js';
 import { createInterceptor, routeOptions, type RouteRequest } from './interceptor.js';
+import { interceptorWithHooks } from './otel-hooks.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
@@ -155,6 +156,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
 
   constructor(options: TrafficSplitOptions) {
     super();
+    // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
+    register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
     const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset']);
     const retryOnOtherSubset = raw['retryOnOtherSubset'] ?? false;
@@ -166,18 +169,18 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
-    this.interceptor = createInterceptor({
+    const routing = createInterceptor({
       token: this.state.token,
       subsetNames: this.subsets,
       retryOnOtherSubset,
       attempts: this.state.attempts,
     });
+    this.interceptor = interceptorWithHooks(this, this.state, routing);
     // The pickers must look for the attempt ids the interceptor stamps.
     if (retryOnOtherSubset) this.state.armRoutes();
     this.channelOptions = Object.freeze({ interceptors: [this.interceptor] });
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
-    register();
     registerSplit(this.id, {
       state: this.state,
       authority,

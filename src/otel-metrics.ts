@@ -1,0 +1,89 @@
+/**
+ * Per-subset OpenTelemetry instruments of one split, named after gRPC's own OpenTelemetry
+ * conventions: per-attempt figures as in gRFC A66 (`grpc.client.attempt.started` and
+ * `.duration`, seconds, A66's latency buckets), load-balancing-policy figures under `grpc.lb.<policy>.`
+ * as in gRFC A78, and the subset as a per-call label in the manner of A78's `grpc.lb.locality`
+ * and A89's `grpc.lb.backend_service`.
+ * @module
+ */
+import type { Attributes, BatchObservableResult, Meter } from '@opentelemetry/api';
+import { ConnectivityState, Status } from './grpc.js';
+import { addFinishListener, type SplitHooks } from './otel-hooks.js';
+import { CODE_COUNT } from './counters.js';
+
+/** Attribute naming the subset a figure belongs to. */
+export const SUBSET_ATTRIBUTE = 'grpc.lb.traffic_split.subset';
+/** Attribute naming a connectivity state in `grpc.lb.traffic_split.subset.state`. */
+export const STATE_NAME_ATTRIBUTE = 'grpc.lb.traffic_split.state';
+
+/** gRFC A66's latency buckets, in seconds. */
+const A66_LATENCY_BUCKETS_S = [
+  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016,
+  0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+];
+
+const STATES = [
+  ConnectivityState.IDLE,
+  ConnectivityState.CONNECTING,
+  ConnectivityState.READY,
+  ConnectivityState.TRANSIENT_FAILURE,
+  ConnectivityState.SHUTDOWN,
+] as const;
+
+/** What the instruments need to know of the split besides its hooks. */
+export interface MeteredSplit {
+  readonly target: string;
+  readonly subsets: readonly string[];
+}
+
+/** Creates the instruments and starts feeding them; returns the function that stops it. */
+export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: SplitHooks): () => void {
+  const target = split.target;
+  const subsetAttributes: Attributes[] = split.subsets.map((name) => ({ 'grpc.target': target, [SUBSET_ATTRIBUTE]: name }));
+  const started = meter.createObservableCounter('grpc.lb.traffic_split.attempt.started', {
+    unit: '{attempt}',
+    description: 'Call attempts started on each subset (each retry is an attempt).',
+  });
+  const duration = meter.createHistogram('grpc.lb.traffic_split.attempt.duration', {
+    unit: 's',
+    description: 'Duration of each finished call attempt per subset and status, from the pick to the status.',
+    advice: { explicitBucketBoundaries: A66_LATENCY_BUCKETS_S },
+  });
+  const weight = meter.createObservableGauge('grpc.lb.traffic_split.subset.weight', {
+    unit: '{weight}',
+    description: 'The weight in force for each subset.',
+  });
+  const state = meter.createObservableGauge('grpc.lb.traffic_split.subset.state', {
+    unit: '{state}',
+    description: 'Connectivity state of each subset (least ready across channels): 1 for its current state, 0 for the others.',
+  });
+
+  const splitState = hooks.state;
+  const observe = (result: BatchObservableResult): void => {
+    subsetAttributes.forEach((attributes, i) => {
+      result.observe(started, splitState.counters.started[i]!, attributes);
+      result.observe(weight, splitState.weights[i]!, attributes);
+      const current = splitState.subsetState(i);
+      for (const s of STATES) result.observe(state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
+    });
+  };
+  meter.addBatchObservableCallback(observe, [started, weight, state]);
+
+  // Attribute sets per (subset, status), built on first use, so recording allocates nothing.
+  const finishedAttributes: (Attributes | undefined)[] = new Array(split.subsets.length * CODE_COUNT);
+  const record = (subset: number, code: number, durationMs: number): void => {
+    const slot = subset * CODE_COUNT + (code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN);
+    let attributes = finishedAttributes[slot];
+    if (attributes === undefined) {
+      attributes = { ...subsetAttributes[subset], 'grpc.status': Status[slot % CODE_COUNT] };
+      finishedAttributes[slot] = attributes;
+    }
+    duration.record(durationMs / 1000, attributes);
+  };
+  const stopRecording = addFinishListener(hooks, record);
+
+  return () => {
+    meter.removeBatchObservableCallback(observe, [started, weight, state]);
+    stopRecording();
+  };
+}
