@@ -1,0 +1,51 @@
+/**
+ * One warning when a weighted subset leaves READY across a whole split, and one when it comes
+ * back: a subset that cannot be reached gets no calls (its share goes to the others, by design),
+ * and without these lines an operator would not know. A subset counts as READY while at least
+ * one channel of the split has it READY, so a new channel still connecting, or one endpoint
+ * flapping, logs nothing.
+ * @internal
+ * @module
+ */
+import { logWarning } from './logging.js';
+import type { SplitState } from './split-state.js';
+
+interface SubsetLogState {
+  /** A "left READY" warning was logged and its "READY again" line is owed. */
+  warned: boolean;
+  /** READY at least once: until then, CONNECTING is a start, not an outage. */
+  seenReady: boolean;
+}
+
+const bySplit = new WeakMap<SplitState, SubsetLogState[]>();
+
+/** Called by a channel's policy after one of its subsets changed state. */
+export function noteSubsetState(split: SplitState, subset: number, lastError: string | null): void {
+  if (split.closed) return;
+  let entries = bySplit.get(split);
+  if (entries === undefined) {
+    entries = split.subsetNames.map(() => ({ warned: false, seenReady: false }));
+    bySplit.set(split, entries);
+  }
+  const entry = entries[subset];
+  if (entry === undefined) return;
+  const counts = split.subsetStateCounts(subset);
+  const where = `split "${split.name}": subset "${split.subsetNames[subset]}" (weight ${split.weights[subset]})`;
+  if ((counts.READY ?? 0) > 0) {
+    entry.seenReady = true;
+    if (entry.warned) {
+      entry.warned = false;
+      logWarning(`${where} is READY again and gets its share of calls`);
+    }
+    return;
+  }
+  if (entry.warned || !(split.weights[subset]! > 0)) return;
+  // Before its first READY a subset is only reported once every channel has given up on it.
+  const channels = Object.values(counts).reduce((sum, n) => sum + n, 0);
+  if (!entry.seenReady && (channels === 0 || counts.TRANSIENT_FAILURE !== channels)) return;
+  entry.warned = true;
+  const states = Object.entries(counts).map(([state, n]) => `${state} in ${n} channel(s)`).join(', ');
+  const error = lastError === null ? '' : `; last error: ${lastError}`;
+  const what = entry.seenReady ? 'left READY' : 'has not become READY';
+  logWarning(`${where} ${what} (${states}); its share goes to the other READY subsets${error}`);
+}
