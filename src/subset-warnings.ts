@@ -45,7 +45,7 @@ export function noteSubsetState(split: SplitState, subset: number, lastError: st
   if (!entry.seenReady && (channels === 0 || counts.TRANSIENT_FAILURE !== channels)) return;
   entry.warned = true;
   const states = Object.entries(counts).map(([state, n]) => `${state} in ${n} channel(s)`).join(', ');
-  const error = lastError === null ? '' : `; last error: ${lastError}`;
+  const error = lastError === null ? 'no error reported yet' : `last error: ${lastError}`;
   const what = entry.seenReady ? 'left READY' : 'has not become READY';
-  logWarning(`${where} ${what} (${states}); its share goes to the other READY subsets${error}`);
+  logWarning(`${where} ${what} (${states}); it gets no calls until it is back; ${error}`);
 }
