@@ -172,7 +172,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private onChildUpdate(child: SubsetChild): void {
     const index = this.children.indexOf(child);
     if (index >= 0) this.state?.subsetStateChanged(index);
-    if (index >= 0 && this.state !== null) noteSubsetState(this.state, index, child.lastError);
+    if (index >= 0 && this.state !== null) noteSubsetState(this.state, index, child);
     this.calculateAndUpdateState();
   }
 

@@ -7,20 +7,31 @@
  * @internal
  * @module
  */
+import { ConnectivityState } from './grpc.js';
 import { logWarning } from './logging.js';
 import type { SplitState } from './split-state.js';
 
 interface SubsetLogState {
   /** A "left READY" warning was logged and its "READY again" line is owed. */
   warned: boolean;
-  /** READY at least once: until then, CONNECTING is a start, not an outage. */
+  /** READY at least once (for the wording only). */
   seenReady: boolean;
 }
 
-const bySplit = new WeakMap<SplitState, SubsetLogState[]>();
+/** What the log needs of one subset in one channel. */
+export interface SubsetChildView {
+  readonly state: ConnectivityState;
+  readonly lastError: string | null;
+}
 
-/** Called by a channel's policy after one of its subsets changed state. */
-export function noteSubsetState(split: SplitState, subset: number, lastError: string | null): void {
+const bySplit = new WeakMap<SplitState, SubsetLogState[]>();
+/** Whether each channel's child was READY at its previous update. */
+const readyBefore = new WeakMap<SubsetChildView, boolean>();
+
+/** Called by a channel's policy after one of its subsets (`child`) changed state. */
+export function noteSubsetState(split: SplitState, subset: number, child: SubsetChildView): void {
+  const wasReady = readyBefore.get(child) ?? false;
+  readyBefore.set(child, child.state === ConnectivityState.READY);
   if (split.closed) return;
   let entries = bySplit.get(split);
   if (entries === undefined) {
@@ -40,12 +51,13 @@ export function noteSubsetState(split: SplitState, subset: number, lastError: st
     return;
   }
   if (entry.warned || !(split.weights[subset]! > 0)) return;
-  // Before its first READY a subset is only reported once every channel has given up on it.
+  // Lost: the last channel that had it READY lost it, or every channel has given up on it. A
+  // channel that is only starting (a new client, a channel back from IDLE) is neither.
   const channels = Object.values(counts).reduce((sum, n) => sum + n, 0);
-  if (!entry.seenReady && (channels === 0 || counts.TRANSIENT_FAILURE !== channels)) return;
+  if (!wasReady && (channels === 0 || counts.TRANSIENT_FAILURE !== channels)) return;
   entry.warned = true;
   const states = Object.entries(counts).map(([state, n]) => `${state} in ${n} channel(s)`).join(', ');
-  const error = lastError === null ? 'no error reported yet' : `last error: ${lastError}`;
+  const error = child.lastError === null ? 'no error reported yet' : `last error: ${child.lastError}`;
   const what = entry.seenReady ? 'left READY' : 'has not become READY';
   logWarning(`${where} ${what} (${states}); it gets no calls until it is back; ${error}`);
 }

@@ -78,6 +78,13 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
       await eventually(() => back('v2').length === outage, () => JSON.stringify(warnings()), 10_000);
       assert.equal(left('v2').length, outage);
     }
+    // A new channel that starts while no other channel has v2 READY is starting, not losing it.
+    for (const client of clients) client.close();
+    await eventually(() => split.stats().channels === 0, () => JSON.stringify(split.stats()), 10_000);
+    const fresh = echoClient(split.target, split.withChannelOptions(FAST_RECONNECT));
+    clients.push(fresh);
+    connect(fresh);
+    await waitForSubsetsReady(split);
     assert.equal(warnings().length, 4, warnings().join('\n'));
     assert.match(
       left('v2')[0]!,
