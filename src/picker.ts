@@ -82,9 +82,10 @@ export class TrafficSplitPicker implements Picker {
     // Every call: the reserved header never reaches a server, whatever it holds.
     const hint = takeHint(args.metadata);
     if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint);
-    // Without a routing table the split made no hint, so this one is another split's.
-    if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
+    // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
+    // Otherwise, without a routing table the split made no hint: this one is another split's.
+    if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
     return this.pickSubset(parts.schedule.next(), args);
   }
 
