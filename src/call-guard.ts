@@ -15,16 +15,20 @@ import { credentials as grpcCredentials, status, type CallCredentials, type Call
 import { withHint } from './hints.js';
 import { makeHint, retries, routeOf, type InterceptorContext, type RouteOption } from './interceptor.js';
 
+/** The call guard of one split. A call with neither a route nor a retry to prepare is returned
+ * as it is. */
 export function createCallGuard(context: InterceptorContext): CallInvocationTransformer {
   return (properties) => {
     const route = routeOf(properties.callOptions);
     const retry = retries(context, properties.methodDefinition, route);
     if (route === undefined && !retry) return properties;
-    const channelTarget = properties.channel.getTarget();
-    if (route !== undefined && channelTarget !== route.target) {
-      const refusal = refusingCredentials(route, channelTarget);
-      const own = properties.callOptions.credentials;
-      return { ...properties, callOptions: { ...properties.callOptions, credentials: own === undefined ? refusal : own.compose(refusal) } };
+    if (route !== undefined) {
+      const channelTarget = properties.channel.getTarget();
+      if (channelTarget !== route.target) {
+        const refusal = refusingCredentials(route, channelTarget);
+        const own = properties.callOptions.credentials;
+        return { ...properties, callOptions: { ...properties.callOptions, credentials: own === undefined ? refusal : own.compose(refusal) } };
+      }
     }
     return { ...properties, metadata: withHint(properties.metadata, makeHint(context, route, retry)) };
   };

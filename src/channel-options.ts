@@ -10,6 +10,7 @@ import type { CallInvocationTransformer, ClientOptions, Interceptor } from '@grp
 import { requireObject } from './config-helpers.js';
 import { typeErrorAt } from './errors.js';
 
+/** What a split adds to a client's options. */
 export interface SplitClientParts {
   readonly interceptor: Interceptor;
   readonly callGuard: CallInvocationTransformer;
