@@ -2,12 +2,12 @@
  * One warning when a weighted subset leaves READY across a whole split, and one when it comes
  * back: a subset that cannot be reached gets no calls (its share goes to the others, by design),
  * and without these lines an operator would not know. A subset counts as READY while at least
- * one channel of the split has it READY, so a new channel still connecting, or one endpoint
- * flapping, logs nothing.
+ * one channel of the split has it READY, and as lost once it is READY in none and a channel
+ * failed to connect to it, so a new channel still connecting, an endpoint flapping while others
+ * serve, or a reconnection after a GOAWAY, logs nothing.
  * @internal
  * @module
  */
-import { ConnectivityState } from './grpc.js';
 import { logWarning } from './logging.js';
 import type { SplitState } from './split-state.js';
 
@@ -20,18 +20,13 @@ interface SubsetLogState {
 
 /** What the log needs of one subset in one channel. */
 export interface SubsetChildView {
-  readonly state: ConnectivityState;
   readonly lastError: string | null;
 }
 
 const bySplit = new WeakMap<SplitState, SubsetLogState[]>();
-/** Whether each channel's child was READY at its previous update. */
-const readyBefore = new WeakMap<SubsetChildView, boolean>();
 
 /** Called by a channel's policy after one of its subsets (`child`) changed state. */
 export function noteSubsetState(split: SplitState, subset: number, child: SubsetChildView): void {
-  const wasReady = readyBefore.get(child) ?? false;
-  readyBefore.set(child, child.state === ConnectivityState.READY);
   if (split.closed) return;
   let entries = bySplit.get(split);
   if (entries === undefined) {
@@ -51,10 +46,10 @@ export function noteSubsetState(split: SplitState, subset: number, child: Subset
     return;
   }
   if (entry.warned || !(split.weights[subset]! > 0)) return;
-  // Lost: the last channel that had it READY lost it, or every channel has given up on it. A
-  // channel that is only starting (a new client, a channel back from IDLE) is neither.
-  const channels = Object.values(counts).reduce((sum, n) => sum + n, 0);
-  if (!wasReady && (channels === 0 || counts.TRANSIENT_FAILURE !== channels)) return;
+  // Lost only once a channel has failed to connect: a reconnection after a GOAWAY, or a channel
+  // that is starting (a new client, a channel back from IDLE), goes through IDLE and CONNECTING
+  // back to READY without failing, and is not an outage.
+  if ((counts.TRANSIENT_FAILURE ?? 0) === 0) return;
   entry.warned = true;
   const states = Object.entries(counts).map(([state, n]) => `${state} in ${n} channel(s)`).join(', ');
   const error = child.lastError === null ? 'no error reported yet' : `last error: ${child.lastError}`;

@@ -31,8 +31,11 @@ describe('retryOnOtherSubset with no other subset to retry on', () => {
     const { client, split } = await rig(t, { v1: 0, v2: 100 }, { retryOnOtherSubset: true });
     const result = await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { deadline: Date.now() + 20_000 }));
     assert.equal(result, 'UNAVAILABLE: v2 fails with 14');
+    // A call with a sticky key is retried the same way, and ends the same way.
+    const keyed = await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { ...split.route({ key: 'user-1' }), deadline: Date.now() + 20_000 }));
+    assert.equal(keyed, 'UNAVAILABLE: v2 fails with 14');
     const stats = split.stats();
-    assert.deepEqual(stats.subsets['v2']!.codes, { UNAVAILABLE: 1 });
+    assert.deepEqual(stats.subsets['v2']!.codes, { UNAVAILABLE: 2 });
     assert.equal(stats.subsets['v1']!.started, 0);
     assert.equal(stats.subsets['v2']!.inFlight, 0);
   });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import dc from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
-import { echoClient } from './helpers/echo-service.js';
+import { echoClient, echoHandlers, echoService } from './helpers/echo-service.js';
 import { startServer, type TestServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 
@@ -123,5 +124,35 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
       'traffic_split: warning: split "never": subset "v2" (weight 50) has not become READY (TRANSIENT_FAILURE in 1 channel(s)); it gets no calls until it is back',
     ]);
     assert.match(warnings()[0]!, /; last error: .+$/);
+  });
+
+  it('logs nothing while a subset reconnects after each GOAWAY without failing', async (t) => {
+    lines.length = 0;
+    const v1 = await startServer('v1');
+    // v2 ends every connection after 200 ms with a GOAWAY; the client reconnects at once.
+    const server = new grpc.Server({ 'grpc.max_connection_age_ms': 200, 'grpc.max_connection_age_grace_ms': 50 });
+    server.addService(echoService, echoHandlers('v2'));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    );
+    let connections = 0;
+    const onSocket = (message: unknown) => {
+      if ((message as { socket: { localPort?: number } }).socket.localPort === port) connections++;
+    };
+    dc.subscribe('net.server.socket', onSocket);
+    const split = new TrafficSplit({ name: 'goaway', subsets: { v1: v1.target, v2: `ipv4:127.0.0.1:${port}` }, weights: { v1: 50, v2: 50 } });
+    const client = echoClient(split.target, split.withChannelOptions(FAST_RECONNECT));
+    t.after(async () => {
+      dc.unsubscribe('net.server.socket', onSocket);
+      client.close();
+      split.close();
+      server.forceShutdown();
+      await v1.kill();
+    });
+    connect(client);
+    await waitForSubsetsReady(split);
+    await eventually(() => connections >= 5, () => `${connections} connections to v2`, 15_000);
+    await waitForSubsetsReady(split, ['v2'], 10_000);
+    assert.deepEqual(warnings(), []);
   });
 });
