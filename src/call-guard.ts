@@ -8,7 +8,6 @@
  * - refuses a routed call on a channel that is not its split's: the call fails with UNAVAILABLE
  *   before anything is sent (through call credentials that fail, which grpc-js runs after the
  *   pick and before the call goes on the wire), instead of silently going anywhere.
- * @internal
  * @module
  */
 import { credentials as grpcCredentials, status, type CallCredentials, type CallInvocationTransformer } from '@grpc/grpc-js';

@@ -3,7 +3,6 @@
  * interceptor providers) go first and the split's interceptor last, nearest the channel, so they
  * see one call even when the split retries it; an application's `callInvocationTransformer` runs
  * before the split's call guard.
- * @internal
  * @module
  */
 import type { CallInvocationTransformer, ClientOptions, Interceptor } from '@grpc/grpc-js';

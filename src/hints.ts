@@ -7,7 +7,6 @@
  *
  * The `x-traffic-split` header is reserved: every split's picker removes it from the metadata that
  * is sent and never reads it, so a header forwarded from outside routes nothing.
- * @internal
  * @module
  */
 import { metadataValues, type Metadata } from './grpc.js';

@@ -5,7 +5,6 @@
  * one channel of the split has it READY, and as lost once it is READY in none and a channel
  * failed to connect to it, so a new channel still connecting, an endpoint flapping while others
  * serve, or a reconnection after a GOAWAY, logs nothing.
- * @internal
  * @module
  */
 import { logWarning } from './logging.js';

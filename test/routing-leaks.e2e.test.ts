@@ -29,7 +29,9 @@ function hangGuard<T>(promise: Promise<T>, ms: number, what: string): Promise<T>
 describe('retryOnOtherSubset with no other subset to retry on', () => {
   it('ends a call failed by v2 at 0/100 at once with its own UNAVAILABLE, not at a 20 s deadline', async (t) => {
     const { client, split } = await rig(t, { v1: 0, v2: 100 }, { retryOnOtherSubset: true });
+    const startedAt = performance.now();
     const result = await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { deadline: Date.now() + 20_000 }));
+    t.diagnostic(`failed after ${(performance.now() - startedAt).toFixed(1)} ms (deadline 20 s)`);
     assert.equal(result, 'UNAVAILABLE: v2 fails with 14');
     // A call with a sticky key is retried the same way, and ends the same way.
     const keyed = await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { ...split.route({ key: 'user-1' }), deadline: Date.now() + 20_000 }));
