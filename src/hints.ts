@@ -1,82 +1,76 @@
 /**
  * Routing hints: how `split.route()` and the retry on another subset tell the picker about one
- * call. They travel in ONE metadata entry, so that a call without hints costs the picker a single
- * lookup, and the picker removes it before the call is sent.
+ * call. A hint is an object attached to the call's `Metadata` *options* (the flags grpc-js keeps
+ * beside the entries, such as `waitForReady`), never a metadata entry: grpc-js shares the options
+ * object with every copy of the metadata down to the picker's, and never puts it on the wire, so
+ * a hint cannot reach a server whichever channel carries the call, split or plain.
  *
- * Format: `<token>` followed by `;<field>=<percent-encoded value>` pairs, fields `s` (subset),
- * `k` (sticky key), `a` (attempt id), `x` (subset to avoid). The token is the split's random
- * token: a header forwarded from outside, or another split's hint, is never taken for one.
- * @internal
+ * The `x-traffic-split` header is reserved: every split's picker removes it from the metadata that
+ * is sent and never reads it, so a header forwarded from outside routes nothing.
  * @module
  */
 import { metadataValues, type Metadata } from './grpc.js';
 
+/** The reserved header: removed by every split's picker, never read. */
 export const HINT_KEY = 'x-traffic-split';
 
-export interface RoutingHint {
+/** Where the picker notes the subset an attempt went to. */
+export interface AttemptRecord {
+  /** Subset index, -1 until picked. */
+  subset: number;
+  /** Routed explicitly or by a rule: never retried elsewhere. */
+  strict: boolean;
+  /** A retry found no other READY weighted subset: the call ends with its first failure. */
+  noOtherSubset: boolean;
+}
+
+/** One call's hint. Only code of this process can make one. */
+export interface CallHint {
+  /** The token of the split whose `route()` or interceptor made the hint. */
+  readonly token: string;
+  /** That split's name, for error messages. */
+  readonly splitName: string;
   /** Route to this subset, strictly. */
-  subset?: string;
+  readonly subset?: string;
   /** Sticky key for this call. */
-  key?: string;
-  /** Attempt id whose subset the picker records. */
-  attempt?: string;
-  /** Subset this (retry) attempt must not use. */
-  avoid?: string;
+  readonly key?: string;
+  /** The split's retry on another subset is on and this is a unary call. */
+  readonly retry: boolean;
+  /** Set by the split's interceptor; a retry hint without it means the interceptor is missing. */
+  intercepted: boolean;
+  /** Where the picker records the attempt's subset (retries only). */
+  attempt?: AttemptRecord;
+  /** Subset index this (retry) attempt must not use. */
+  avoid?: number;
 }
 
-const FIELDS = { subset: 's', key: 'k', attempt: 'a', avoid: 'x' } as const;
-const BY_CODE: Record<string, keyof RoutingHint> = { s: 'subset', k: 'key', a: 'attempt', x: 'avoid' };
+const HINT_OPTION = Symbol('grpc-traffic-split.hint');
 
-/** The metadata value of a hint (ASCII: metadata values must be). */
-export function encodeHint(token: string, hint: RoutingHint): string {
-  let value = token;
-  for (const field of Object.keys(FIELDS) as (keyof RoutingHint)[]) {
-    const text = hint[field];
-    if (text !== undefined) value += `;${FIELDS[field]}=${encodeText(text)}`;
-  }
-  return value;
+type OptionsWithHint = ReturnType<Metadata['getOptions']> & { [HINT_OPTION]?: CallHint };
+
+/** The hint attached to `metadata`, if any. */
+export function hintOf(metadata: Metadata): CallHint | undefined {
+  return (metadata.getOptions() as OptionsWithHint)[HINT_OPTION];
 }
-
-/** Unpaired UTF-16 surrogates, which `encodeURIComponent` rejects with a URIError. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
- * Percent-encodes `text`, never throwing: this runs inside a call's start, where a throw would
- * surface as an exception from the client's method. A sticky key with a lone surrogate is sent
- * with U+FFFD in its place, which maps to the same subset (the sticky hash reads lone
- * surrogates as U+FFFD).
+ * A copy of `metadata` carrying `hint`. The caller's own Metadata object (and its options object,
+ * which an application may share between calls) is left untouched, so reusing it for another call
+ * carries no hint over.
  */
-function encodeText(text: string): string {
-  try {
-    return encodeURIComponent(text);
-  } catch {
-    return encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'));
-  }
+export function withHint(metadata: Metadata, hint: CallHint): Metadata {
+  const copy = metadata.clone();
+  const options: OptionsWithHint = { ...metadata.getOptions(), [HINT_OPTION]: hint };
+  copy.setOptions(options);
+  return copy;
 }
 
-/** Parses a hint value; null when it does not carry `token` or is malformed. */
-export function decodeHint(value: string, token: string): RoutingHint | null {
-  const parts = value.split(';');
-  if (parts[0] !== token) return null;
-  const hint: RoutingHint = {};
-  for (let i = 1; i < parts.length; i++) {
-    const part = parts[i]!;
-    const field = BY_CODE[part.slice(0, 1)];
-    if (field === undefined || part[1] !== '=') return null;
-    try {
-      hint[field] = decodeURIComponent(part.slice(2));
-    } catch {
-      return null;
-    }
-  }
-  return hint;
-}
-
-/** Reads and removes the hint of a call: it never reaches the server. */
-export function takeHint(metadata: Metadata, token: string): RoutingHint | null {
-  const values = metadataValues(metadata, HINT_KEY);
-  if (values === undefined) return null;
-  metadata.remove(HINT_KEY);
-  const value = values[0];
-  return typeof value === 'string' ? decodeHint(value, token) : null;
+/**
+ * What a split's picker does with every call's metadata: removes the reserved header from the
+ * copy that is sent, and returns the call's hint. The hint stays attached: a call that is queued
+ * and picked again, or retried by grpc-js, sees it again.
+ */
+export function takeHint(metadata: Metadata): CallHint | undefined {
+  if (metadataValues(metadata, HINT_KEY) !== undefined) metadata.remove(HINT_KEY);
+  return hintOf(metadata);
 }

@@ -1,28 +1,20 @@
 /**
- * Per-call routing through call options. `split.route({ subset })` / `split.route({ key })`
- * returns call options that the split's interceptor turns into a routing hint in the call's
- * metadata (see hints.ts); the picker reads the hint, removes it from the metadata that is sent,
- * and routes.
+ * Per-call routing through call options, and the retry on another subset. `split.route()` returns
+ * call options carrying a route; the split's call guard (call-guard.ts) or its interceptor turns
+ * the route into a hint attached to the call (see hints.ts), which only the split's picker reads.
  * @module
  */
-import { encodeHint, HINT_KEY, type RoutingHint } from './hints.js';
+import { withHint, hintOf, type AttemptRecord, type CallHint } from './hints.js';
 import { InterceptingCall, status, type CallOptions, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
 
-/** Where the picker notes the subset an attempt went to, and whether it was routed strictly
- * (explicit route or rule: those are never retried elsewhere). */
-export interface AttemptRecord {
-  subset: number;
-  strict: boolean;
-}
-
-/** What the interceptor needs of its split. */
+/** What one split's interceptor and call guard need of it. */
 export interface InterceptorContext {
   readonly token: string;
-  readonly subsetNames: readonly string[];
+  readonly splitName: string;
+  /** `split.target`: the only channel target on which the split's routes can be honoured. */
+  readonly target: string;
   /** Retry a unary call that failed UNAVAILABLE before any response once, on another subset. */
   readonly retryOnOtherSubset: boolean;
-  /** Attempts in flight, by id; shared with the pickers. */
-  readonly attempts: Map<string, AttemptRecord>;
 }
 
 const ROUTE_OPTION = Symbol.for('grpc-traffic-split.route');
@@ -30,28 +22,62 @@ const ROUTE_OPTION = Symbol.for('grpc-traffic-split.route');
 /** What `split.route()` accepts: exactly one of the two. */
 export type RouteRequest = { subset: string; key?: never } | { key: string; subset?: never };
 
-interface RouteOption {
+/** A route, with the split it belongs to. */
+export interface RouteOption {
+  readonly token: string;
+  readonly splitName: string;
+  readonly target: string;
   readonly subset?: string;
   readonly key?: string;
 }
 
-/** Call options carrying a route; merge them into your own with spread. */
-export function routeOptions(route: RouteRequest): CallOptions {
-  const option: RouteOption = route.subset !== undefined ? { subset: route.subset } : { key: route.key };
+/** Call options carrying a route of the split `owner`; merge them into your own with spread. */
+export function routeOptions(owner: InterceptorContext, route: RouteRequest): CallOptions {
+  const option: RouteOption = {
+    token: owner.token,
+    splitName: owner.splitName,
+    target: owner.target,
+    ...(route.subset !== undefined ? { subset: route.subset } : { key: route.key }),
+  };
   return { [ROUTE_OPTION]: option } as CallOptions;
 }
 
-let nextAttemptId = 1;
+/** The route in `options`, if any. */
+export function routeOf(options: object): RouteOption | undefined {
+  return (options as Record<symbol, RouteOption | undefined>)[ROUTE_OPTION];
+}
+
+/** Whether the split retries this call on another subset: unary calls not pinned to a subset. */
+export function retries(context: InterceptorContext, method: { requestStream: boolean; responseStream: boolean }, route: RouteOption | undefined): boolean {
+  return context.retryOnOtherSubset && !method.requestStream && !method.responseStream && route?.subset === undefined;
+}
+
+/** The hint of one call: the route's split owns it when there is a route. */
+export function makeHint(context: InterceptorContext, route: RouteOption | undefined, retry: boolean): CallHint {
+  return {
+    token: route?.token ?? context.token,
+    splitName: route?.splitName ?? context.splitName,
+    ...(route?.subset !== undefined ? { subset: route.subset } : {}),
+    ...(route?.key !== undefined ? { key: route.key } : {}),
+    retry,
+    intercepted: false,
+  };
+}
+
+function newRecord(): AttemptRecord {
+  return { subset: -1, strict: false, noOtherSubset: false };
+}
 
 /**
  * The interceptor of one split. Calls without a route pass straight through (no wrapper, no
- * metadata work) unless retries on another subset are on and the call is unary.
+ * metadata work) unless retries on another subset are on and the call is unary. It must sit
+ * last in a client's list (nearest the channel), so that other interceptors see one call even
+ * when it is retried: `split.withChannelOptions()` puts it there.
  */
 export function createInterceptor(context: InterceptorContext): Interceptor {
   return (options, nextCall) => {
-    const route = (options as unknown as Record<symbol, RouteOption | undefined>)[ROUTE_OPTION];
-    const method = options.method_definition;
-    const retry = context.retryOnOtherSubset && !method.requestStream && !method.responseStream && route?.subset === undefined;
+    const route = routeOf(options);
+    const retry = retries(context, options.method_definition, route);
     // grpc-js only uses the call's interface, so the next call can be handed back unwrapped.
     if (route === undefined && !retry) return nextCall(options) as InterceptingCall;
     let sentMessage: unknown;
@@ -59,15 +85,17 @@ export function createInterceptor(context: InterceptorContext): Interceptor {
     let cancelled = false;
     return new InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
-        const hint: RoutingHint = { ...(route?.subset !== undefined ? { subset: route.subset } : {}), ...(route?.key !== undefined ? { key: route.key } : {}) };
-        if (!retry) {
-          metadata.set(HINT_KEY, encodeHint(context.token, hint));
-          return next(metadata, listener);
+        // The call guard, when the client has it, attached the hint already.
+        let hint = hintOf(metadata);
+        let sent = metadata;
+        if (hint === undefined) {
+          hint = makeHint(context, route, retry);
+          sent = withHint(metadata, hint);
         }
-        const id = String(nextAttemptId++);
-        const record: AttemptRecord = { subset: -1, strict: false };
-        context.attempts.set(id, record);
-        metadata.set(HINT_KEY, encodeHint(context.token, { ...hint, attempt: id }));
+        hint.intercepted = true;
+        if (!retry) return next(sent, listener);
+        const record = newRecord();
+        hint.attempt = record;
         // Response headers are held back until a message or the status: grpc-js servers send
         // them as soon as a call arrives, so they do not mean the call was answered, and a
         // retried call must not show the caller two sets of headers.
@@ -76,9 +104,14 @@ export function createInterceptor(context: InterceptorContext): Interceptor {
         // status; that is no answer either, and is held back the same way.
         let heldEmptyMessage = false;
         let answered = false;
+        const endAsFirst = (result: StatusObject): void => {
+          if (heldHeaders !== null) listener.onReceiveMetadata(heldHeaders);
+          if (heldEmptyMessage) listener.onReceiveMessage(null);
+          listener.onReceiveStatus(result);
+        };
         // A listener whose methods take one argument is called directly (no `next`), and
         // forwards to the downstream listener itself.
-        next(metadata, {
+        next(sent, {
           onReceiveMetadata: (received: Metadata) => {
             heldHeaders = received;
           },
@@ -93,22 +126,17 @@ export function createInterceptor(context: InterceptorContext): Interceptor {
             listener.onReceiveMessage(message);
           },
           onReceiveStatus: (result: StatusObject) => {
-            context.attempts.delete(id);
             const eligible = result.code === status.UNAVAILABLE && !answered && !cancelled && record.subset >= 0 && !record.strict;
-            if (!eligible || sentMessage === undefined) {
-              if (heldHeaders !== null) listener.onReceiveMetadata(heldHeaders);
-              if (heldEmptyMessage) listener.onReceiveMessage(null);
-              return listener.onReceiveStatus(result);
-            }
+            if (!eligible || sentMessage === undefined) return endAsFirst(result);
             // Nothing reached the caller yet, so the second attempt's events can stand in for
-            // the first's. Its metadata is a fresh copy without the attempt id.
-            const again = metadata.clone();
-            again.set(HINT_KEY, encodeHint(context.token, { ...hint, avoid: context.subsetNames[record.subset]! }));
+            // the first's. When the picker finds no other READY weighted subset it drops the
+            // second attempt at once, and the caller gets the first attempt's failure as is.
+            const again = newRecord();
             retryCall = nextCall(options);
-            retryCall.start(again, {
+            retryCall.start(withHint(metadata, { ...hint, attempt: again, avoid: record.subset }), {
               onReceiveMetadata: (m) => listener.onReceiveMetadata(m),
               onReceiveMessage: (m) => listener.onReceiveMessage(m),
-              onReceiveStatus: (s) => listener.onReceiveStatus(s),
+              onReceiveStatus: (s) => (again.noOtherSubset ? endAsFirst(result) : listener.onReceiveStatus(s)),
             });
             retryCall.sendMessage(sentMessage);
             retryCall.halfClose();

@@ -12,3 +12,12 @@ export function trace(text: string): void {
 export function logError(text: string): void {
   grpcLog(LogVerbosity.ERROR, `${TRACER_NAME}: ${text}`);
 }
+
+/**
+ * A warning: something an operator should see that is not a failure of the library. grpc-js has
+ * no WARNING severity (DEBUG, INFO, ERROR) and prints only ERROR by default, so a warning goes out
+ * at ERROR, marked `warning:` in its text. Never called from `pick()`.
+ */
+export function logWarning(text: string): void {
+  grpcLog(LogVerbosity.ERROR, `${TRACER_NAME}: warning: ${text}`);
+}

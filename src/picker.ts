@@ -6,8 +6,7 @@
  * @module
  */
 import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
-import { takeHint } from './hints.js';
-import type { AttemptRecord } from './interceptor.js';
+import { takeHint, type CallHint } from './hints.js';
 import type { SubsetCounters } from './counters.js';
 import type { RouteRule } from './rules.js';
 import type { WeightedSchedule } from './scheduler.js';
@@ -46,14 +45,13 @@ export function closedResult(splitName: string): FixedPickResult {
 
 /** The per-call routing inputs that do not change with connectivity. */
 export interface RoutingTable {
-  /** The split's token: hints without it are ignored (see hints.ts). */
+  /** The split's token: a hint that lacks it is another split's (see hints.ts). */
   readonly token: string;
+  readonly splitName: string;
   readonly subsetNames: readonly string[];
   readonly rules: readonly RouteRule[];
   readonly stickyKey: string | null;
   readonly seeds: Uint32Array;
-  /** Attempts whose subset the interceptor wants to know (retry on another subset). */
-  readonly attempts: ReadonlyMap<string, AttemptRecord>;
   /** The shared schedule over `eligible` (a retry that avoids one subset draws from it). */
   readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
 }
@@ -81,8 +79,13 @@ export class TrafficSplitPicker implements Picker {
 
   pick(args: PickArgs): PickResult {
     const { parts } = this;
-    if (parts.routing !== null) return this.pickRouted(args, parts.routing);
+    // Every call: the reserved header never reaches a server, whatever it holds.
+    const hint = takeHint(args.metadata);
+    if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint);
+    // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
+    // Otherwise, without a routing table the split made no hint: this one is another split's.
+    if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
     return this.pickSubset(parts.schedule.next(), args);
   }
 
@@ -94,9 +97,14 @@ export class TrafficSplitPicker implements Picker {
   }
 
   /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
-  private pickRouted(args: PickArgs, routing: RoutingTable): PickResult {
+  private pickRouted(args: PickArgs, routing: RoutingTable, callHint: CallHint | undefined): PickResult {
     const metadata = args.metadata;
-    const hint = takeHint(metadata, routing.token);
+    let hint = callHint;
+    if (hint !== undefined && hint.token !== routing.token) {
+      if (isRoute(hint)) return foreignRoute(hint);
+      hint = undefined; // another split's retry marks: a plain call here
+    }
+    if (hint?.retry === true && !hint.intercepted) return missingInterceptor(routing.splitName);
     let subset: number;
     let strict = true;
     if (hint?.subset !== undefined) {
@@ -106,33 +114,59 @@ export class TrafficSplitPicker implements Picker {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
         strict = false;
-        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid);
-        if (subset < 0) return this.parts.fallback;
+        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid ?? -1);
+        if (subset < 0) {
+          if (hint?.avoid === undefined) return this.parts.fallback;
+          // A retry with nowhere else to go: the interceptor ends the call with its first failure.
+          if (hint.attempt !== undefined) hint.attempt.noOtherSubset = true;
+          return NO_OTHER_SUBSET;
+        }
       }
     }
     if (hint?.attempt !== undefined) {
-      const record = routing.attempts.get(hint.attempt);
-      if (record !== undefined) {
-        record.subset = subset;
-        record.strict = strict;
-      }
+      hint.attempt.subset = subset;
+      hint.attempt.strict = strict;
     }
     return this.pickSubset(subset, args);
   }
 
   /** Sticky key, else the schedule; -1 when no subset can take the call. */
-  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoidName: string | undefined): number {
+  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoid: number): number {
     let key = hintKey;
     if (key === undefined && routing.stickyKey !== null) {
       const value = metadataValues(metadata, routing.stickyKey)?.[0];
       if (typeof value === 'string') key = value;
     }
-    const avoid = avoidName === undefined ? -1 : routing.subsetNames.indexOf(avoidName);
     const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.stickyCandidates.filter((i) => i !== avoid);
     if (key !== undefined) return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
     const schedule = avoid < 0 ? this.parts.schedule : candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)) : null;
     return schedule === null ? -1 : schedule.next();
   }
+}
+
+/** What a retry attempt gets when no other READY weighted subset exists. */
+const NO_OTHER_SUBSET = failure(PickResultType.DROP, 'traffic_split: no other READY weighted subset to retry on');
+
+function isRoute(hint: CallHint): boolean {
+  return hint.subset !== undefined || hint.key !== undefined;
+}
+
+/** Strict routing: a route this split cannot honour fails, loudly, rather than go anywhere. */
+function foreignRoute(hint: CallHint): PickResult {
+  return failure(
+    PickResultType.DROP,
+    `traffic_split: route() call options of split "${hint.splitName}" used on a channel of another split; ` +
+      'they only work on clients built from their own split\'s target',
+  );
+}
+
+/** The split retries unary calls, and its interceptor did not see this one. */
+function missingInterceptor(splitName: string): PickResult {
+  return failure(
+    PickResultType.DROP,
+    `traffic_split: split "${splitName}" has retryOnOtherSubset on, but this client lacks its interceptor; ` +
+      'build the client with split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors',
+  );
 }
 
 /** The subset of the first rule whose header matches, or -1. */

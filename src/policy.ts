@@ -20,6 +20,7 @@ import type { RoutingTable } from './picker.js';
 import { subsetSeeds } from './sticky-hash.js';
 import { SplitState, STATE_ATTRIBUTE, type ChannelView } from './split-state.js';
 import { SubsetChild } from './subset-child.js';
+import { noteSubsetState } from './subset-warnings.js';
 
 /** The parsed policy config, as grpc-js's service-config machinery holds it. */
 export class TrafficSplitLoadBalancingConfig implements TypedLoadBalancingConfig {
@@ -175,6 +176,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private onChildUpdate(child: SubsetChild): void {
     const index = this.children.indexOf(child);
     if (index >= 0) this.state?.subsetStateChanged(index);
+    if (index >= 0 && this.state !== null) noteSubsetState(this.state, index, child);
     this.calculateAndUpdateState();
   }
 
@@ -215,11 +217,11 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     if (this.routing === null || this.routingFor !== config || this.routingState !== state) {
       this.routing = Object.freeze({
         token: state.token,
+        splitName: state.name,
         subsetNames: state.subsetNames,
         rules: config.rules,
         stickyKey: config.stickyKey,
         seeds: subsetSeeds(state.subsetNames),
-        attempts: state.attempts,
         scheduleFor: (eligible: readonly number[]) => state.scheduleFor(eligible, false),
       });
       this.routingFor = config;

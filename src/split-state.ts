@@ -10,7 +10,6 @@ import { validateWeights } from './config.js';
 import { SubsetCounters } from './counters.js';
 import { ConnectivityState, SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from './grpc.js';
 import { WeightedSchedule } from './scheduler.js';
-import type { AttemptRecord } from './interceptor.js';
 
 /**
  * The resolver attribute (merged by grpc-js into the options the policy receives) that carries a
@@ -50,11 +49,9 @@ export class SplitState {
   /** Channels to tell when what their pickers depend on changes: weights, routes, closing. */
   private readonly changeListeners = new Set<() => void>();
   private closedFlag = false;
-  /** Routing hints must carry this; a header from elsewhere cannot pass for one. */
+  /** Identifies the split's routing hints: another split's hint never passes for one. */
   readonly token = randomBytes(12).toString('base64url');
   private routeRequested = false;
-  /** Attempts whose subset a retry needs to know, by id (see interceptor.ts). */
-  readonly attempts = new Map<string, AttemptRecord>();
 
   constructor(
     readonly name: string,

@@ -14,7 +14,9 @@ import { register } from './register.js';
 import { registerSplit, unregisterSplit } from './resolver.js';
 import { SplitState, type SplitStateEvent } from './split-state.js';
 import type { CountersMark } from './counters.js';
-import { createInterceptor, routeOptions, type RouteRequest } from './interceptor.js';
+import { createInterceptor, routeOptions, type InterceptorContext, type RouteRequest } from './interceptor.js';
+import { createCallGuard } from './call-guard.js';
+import { composeClientOptions } from './channel-options.js';
 import { interceptorWithHooks } from './otel-hooks.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
@@ -140,10 +142,16 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   readonly name: string;
   /** The channel target: `traffic-split:///<name>-<n>`. Valid in this process only. */
   readonly target: string;
-  /** Options to pass when building a client from `target`: they install `interceptor`. */
+  /**
+   * Options to pass when building a client from `target`: they install `interceptor` and the
+   * split's `callInvocationTransformer`. To add options or interceptors of your own, use
+   * `withChannelOptions()` rather than spreading this object.
+   */
   readonly channelOptions: Readonly<ClientOptions>;
-  /** The interceptor that turns `route()` call options into routing hints. */
+  /** The interceptor that carries `route()` options to the split and retries on another subset.
+   * It must come last in a client's interceptor list. */
   readonly interceptor: Interceptor;
+  private readonly routing: InterceptorContext;
   /** The subset names, in declaration order. */
   readonly subsets: readonly string[];
   private readonly targets: readonly string[];
@@ -169,16 +177,11 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
-    const routing = createInterceptor({
-      token: this.state.token,
-      subsetNames: this.subsets,
-      retryOnOtherSubset,
-      attempts: this.state.attempts,
-    });
-    this.interceptor = interceptorWithHooks(this, this.state, routing);
-    // The pickers must look for the attempt ids the interceptor stamps.
+    this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
+    this.interceptor = interceptorWithHooks(this, this.state, createInterceptor(this.routing));
+    // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
-    this.channelOptions = Object.freeze({ interceptors: [this.interceptor] });
+    this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: createCallGuard(this.routing) }, {}));
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     registerSplit(this.id, {
@@ -252,9 +255,26 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   }
 
   /**
+   * `options` plus what the split needs (`channelOptions`), for a client built from `target`
+   * with client options of your own. Your interceptors (or interceptor providers) run first, the
+   * split's interceptor last; your `callInvocationTransformer` runs before the split's.
+   * `options` is not modified.
+   * @example
+   * const client = new ReporterClient(split.target, creds, split.withChannelOptions({
+   *   interceptors: [authInterceptor, loggingInterceptor],
+   *   'grpc.keepalive_time_ms': 30_000,
+   * }));
+   */
+  withChannelOptions(options: ClientOptions): ClientOptions {
+    return composeClientOptions({ interceptor: this.interceptor, callGuard: this.channelOptions.callInvocationTransformer! }, options);
+  }
+
+  /**
    * Call options that route one call: `{ subset }` pins it to that subset (any weight, failing
    * with UNAVAILABLE naming the subset if it has no READY endpoint), `{ key }` gives it a
-   * sticky key. Needs a client built with `channelOptions` (or `interceptor`).
+   * sticky key. Needs a client built from `target` with `channelOptions` (or
+   * `withChannelOptions()`); on any other client the call fails with UNAVAILABLE before anything
+   * is sent. The route never leaves the process.
    * @example client.getReport(request, split.route({ subset: 'v2' }), callback);
    */
   route(route: RouteRequest): CallOptions {
@@ -267,7 +287,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     }
     if (!hasSubset && typeof raw['key'] !== 'string') throw typeErrorAt('route.key', 'a string', raw['key']);
     this.state.armRoutes();
-    return routeOptions(route);
+    return routeOptions(this.routing, route);
   }
 
   /**

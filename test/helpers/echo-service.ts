@@ -8,6 +8,8 @@ export interface EchoRequest {
   text?: string;
   /** Ask the server to fail the call with this status code. */
   failWith?: number;
+  /** Only the server of this name fails (with `failWith`); the others answer. */
+  failOn?: string;
   /** Server-streaming: how many replies. */
   count?: number;
   /** Unary: the server named `slowServer` waits this long before replying. */
@@ -64,7 +66,7 @@ export function echoClient(target: string, options: grpc.ChannelOptions = {}, cr
 /** Handlers of a server named `server`. */
 export function echoHandlers(server: string): grpc.UntypedServiceImplementation {
   const fail = (request: EchoRequest): grpc.ServiceError | null =>
-    request.failWith ? Object.assign(new Error(`${server} fails with ${request.failWith}`), { code: request.failWith, details: `${server} fails with ${request.failWith}`, metadata: new grpc.Metadata() }) : null;
+    request.failWith && (request.failOn === undefined || request.failOn === server) ? Object.assign(new Error(`${server} fails with ${request.failWith}`), { code: request.failWith, details: `${server} fails with ${request.failWith}`, metadata: new grpc.Metadata() }) : null;
   return {
     echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
       const error = fail(call.request);
