@@ -14,12 +14,15 @@
  *   was bound to a subset that was not READY (explicit route or rule).
  *
  * Counting happens in hooks of the pick results, which are wrapped, never mutated (a child
- * policy may return frozen results). Each wrapper hook pair belongs to a pooled `Attempt`, so the
- * only allocation per pick is the wrapping result object.
+ * policy may return frozen results, or share one between picks): the picker returns a pooled
+ * `Attempt` in the child's place, a pick result of its own whose hooks count and then call the
+ * child's. Pooling it keeps the call path free of allocation. It is safe because grpc-js reads a
+ * pick result only until it starts the call, then calls `onCallEnded` once, after which the
+ * attempt returns to the pool; a result grpc-js drops without starting it is never reused.
  * @internal
  * @module
  */
-import { Status, type Metadata, type PickResult } from './grpc.js';
+import { Status, type Metadata, type PickResult, type SubchannelInterface } from './grpc.js';
 import { LATENCY_BUCKETS, latencyBucket, latencyQuantile } from './latency.js';
 
 /** gRPC status codes 0..16; anything else is counted as UNKNOWN (2). */
@@ -54,19 +57,23 @@ export function callRecordOf(metadata: Metadata): CallRecord | undefined {
 
 type EndedHook = (code: number, details: string, metadata: Metadata) => void;
 
-/** One attempt between its pick and its status. Pooled: made once, reused. Its start time lives
- * in a Float64Array slot, not in a field, so that storing a fresh double allocates nothing. */
-class Attempt {
+/** One attempt between its pick and its status, and the pick result grpc-js gets for it.
+ * Pooled: made once, reused. Its start time lives in a Float64Array slot, not in a field, so
+ * that storing a fresh double allocates nothing. */
+class Attempt implements PickResult {
+  pickResultType: PickResult['pickResultType'] = 0;
+  subchannel: SubchannelInterface | null = null;
+  status = null;
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: EndedHook;
   subset = 0;
   record: CallRecord | undefined = undefined;
   childStarted: (() => void) | null = null;
   childEnded: EndedHook | null = null;
-  readonly started: () => void;
-  readonly ended: EndedHook;
 
   constructor(counters: SubsetCounters, readonly slot: number) {
-    this.started = () => counters.start(this);
-    this.ended = (code, details, metadata) => counters.end(this, code, details, metadata);
+    this.onCallStarted = () => counters.start(this);
+    this.onCallEnded = (code, details, metadata) => counters.end(this, code, details, metadata);
   }
 }
 
@@ -121,17 +128,20 @@ export class SubsetCounters {
   }
 
   /**
-   * A COMPLETE pick result of `subset`'s child, wrapped so that the attempt is counted: a copy
-   * whose hooks count and then call the child's own hooks (as grpc-js's weighted_round_robin
-   * wraps its children's results). `record` is the call's, when the interceptor made one.
+   * A COMPLETE pick result of `subset`'s child, wrapped so that the attempt is counted: the same
+   * subchannel, with hooks that count and then call the child's own hooks (as grpc-js's
+   * weighted_round_robin wraps its children's results). `record` is the call's, when the
+   * interceptor made one.
    */
   attach(subset: number, result: PickResult, record: CallRecord | undefined): PickResult {
     const attempt = this.pool.pop() ?? this.newAttempt();
+    attempt.pickResultType = result.pickResultType;
+    attempt.subchannel = result.subchannel;
     attempt.subset = subset;
     attempt.record = record;
     attempt.childStarted = result.onCallStarted;
     attempt.childEnded = result.onCallEnded;
-    return { ...result, onCallStarted: attempt.started, onCallEnded: attempt.ended };
+    return attempt;
   }
 
   /** Only when every attempt made so far is in use: each attempt owns the next slot. */
@@ -167,6 +177,7 @@ export class SubsetCounters {
       this.latency[subset * LATENCY_BUCKETS + latencyBucket(performance.now() - this.startTimes[attempt.slot]!)]!++;
     }
     const childEnded = attempt.childEnded;
+    attempt.subchannel = null;
     attempt.record = undefined;
     attempt.childStarted = null;
     attempt.childEnded = null;
