@@ -58,8 +58,9 @@ export function callRecordOf(metadata: Metadata): CallRecord | undefined {
 type EndedHook = (code: number, details: string, metadata: Metadata) => void;
 
 /** One attempt between its pick and its status, and the pick result grpc-js gets for it.
- * Pooled: made once, reused. Its start time lives in a Float64Array slot, not in a field, so
- * that storing a fresh double allocates nothing. */
+ * Pooled: made once, reused. From its start to its end it holds a slot of a Float64Array for
+ * its start time (storing a fresh double there allocates nothing); slots are taken at the start,
+ * not at the pick, because only a started attempt is sure to end and give its slot back. */
 class Attempt implements PickResult {
   pickResultType: PickResult['pickResultType'] = 0;
   subchannel: SubchannelInterface | null = null;
@@ -70,8 +71,9 @@ class Attempt implements PickResult {
   record: CallRecord | undefined = undefined;
   childStarted: (() => void) | null = null;
   childEnded: EndedHook | null = null;
+  slot = 0;
 
-  constructor(counters: SubsetCounters, readonly slot: number) {
+  constructor(counters: SubsetCounters) {
     this.onCallStarted = () => counters.start(this);
     this.onCallEnded = (code, details, metadata) => counters.end(this, code, details, metadata);
   }
@@ -114,8 +116,10 @@ export class SubsetCounters {
   /** Idle attempts; as many exist as attempts were ever picked and not yet ended at once. An
    * attempt whose pick grpc-js drops without starting it is left to the garbage collector. */
   private readonly pool: Attempt[] = [];
-  private attemptCount = 0;
+  /** Start times of started attempts, by slot, and the free slots. */
   private startTimes = new Float64Array(64);
+  private readonly freeSlots: number[] = [];
+  private slotCount = 0;
 
   constructor(readonly subsetCount: number) {
     this.started = new Float64Array(subsetCount);
@@ -134,7 +138,7 @@ export class SubsetCounters {
    * interceptor made one.
    */
   attach(subset: number, result: PickResult, record: CallRecord | undefined): PickResult {
-    const attempt = this.pool.pop() ?? this.newAttempt();
+    const attempt = this.pool.pop() ?? new Attempt(this);
     attempt.pickResultType = result.pickResultType;
     attempt.subchannel = result.subchannel;
     attempt.subset = subset;
@@ -144,20 +148,21 @@ export class SubsetCounters {
     return attempt;
   }
 
-  /** Only when every attempt made so far is in use: each attempt owns the next slot. */
-  private newAttempt(): Attempt {
-    const slot = this.attemptCount++;
+  /** Only when every slot made so far is in use. */
+  private newSlot(): number {
+    const slot = this.slotCount++;
     if (slot >= this.startTimes.length) {
       const grown = new Float64Array(this.startTimes.length * 2);
       grown.set(this.startTimes);
       this.startTimes = grown;
     }
-    return new Attempt(this, slot);
+    return slot;
   }
 
   /** @internal The attempt's stream started. */
   start(attempt: Attempt): void {
     this.started[attempt.subset]!++;
+    attempt.slot = this.freeSlots.pop() ?? this.newSlot();
     this.startTimes[attempt.slot] = performance.now();
     if (attempt.record !== undefined) attempt.record.started = true;
     attempt.childStarted?.();
@@ -177,6 +182,7 @@ export class SubsetCounters {
       this.latency[subset * LATENCY_BUCKETS + latencyBucket(performance.now() - this.startTimes[attempt.slot]!)]!++;
     }
     const childEnded = attempt.childEnded;
+    this.freeSlots.push(attempt.slot);
     attempt.subchannel = null;
     attempt.record = undefined;
     attempt.childStarted = null;
