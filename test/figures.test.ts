@@ -100,6 +100,32 @@ describe('figures of refused streams', () => {
     );
     assert.deepEqual(stats.notStarted, {});
   });
+
+  it('does not count a stream caught by a GOAWAY and transparently retried as a failure of the subset', async (t) => {
+    const v1 = await startRefusingServer('v1', 0, 'goaway');
+    const v2 = await startServer('v2');
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
+    const client = echoClient(split.target, { ...split.channelOptions, ...FAST_BACKOFF });
+    t.after(async () => {
+      client.close();
+      split.close();
+      await Promise.all([v1.close(), v2.kill()]);
+    });
+    connect(client);
+    await waitForSubsetsReady(split);
+
+    // Two calls in the same tick share the connection; the GOAWAY sent on the first one's
+    // arrival excludes the second, which grpc-js retries on a new connection.
+    const options = () => ({ deadline: Date.now() + 10_000 });
+    const replies = await Promise.all(['a', 'b'].map((text) => callEcho(client, { text }, new grpc.Metadata(), options())));
+    assert.deepEqual(replies, [{ server: 'v1', text: 'a' }, { server: 'v1', text: 'b' }]);
+    const stats = await settled(split);
+    const v1Stats = stats.subsets['v1']!;
+    assert.deepEqual(
+      { started: v1Stats.started, finished: v1Stats.finished, refused: v1Stats.refused, codes: v1Stats.codes },
+      { started: 3, finished: 2, refused: 1, codes: { OK: 2 } },
+    );
+  });
 });
 
 describe('calls that never start', () => {

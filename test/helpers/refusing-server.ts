@@ -1,10 +1,14 @@
 /**
  * A gRPC server written on node:http2 directly, for what a grpc-js server never does on demand:
  * refusing a stream before its application sees it. It serves `/test.Echo/Echo` (JSON, as
- * echo-service.ts) and refuses the first `refuse` streams it receives with
- * RST_STREAM(REFUSED_STREAM): "not processed, safe to retry", which is also how an HTTP/2 client
- * closes a stream a GOAWAY excluded. grpc-js retries such a stream once, transparently. (Node's
- * `session.goaway()` cannot exclude a stream it already received, so a GOAWAY is not used.)
+ * echo-service.ts) and refuses streams before any application code sees them:
+ * - `rst`: the first `refuse` streams get RST_STREAM(REFUSED_STREAM), "not processed, safe to
+ *   retry";
+ * - `goaway`: the first stream of the first connection is answered, and the server sends a
+ *   GOAWAY whose last stream id is that stream's, so every later stream the client already sent
+ *   on that connection is refused (the client closes them with REFUSED_STREAM, as for a server
+ *   shutting down while calls arrive). Later connections are served normally.
+ * grpc-js retries a refused stream once, transparently.
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +31,10 @@ function frame(message: unknown): Buffer {
   return Buffer.concat([header, body]);
 }
 
-export async function startRefusingServer(name: string, refuse: number): Promise<RefusingServer> {
+export type RefuseMode = 'rst' | 'goaway';
+
+export async function startRefusingServer(name: string, refuse: number, mode: RefuseMode = 'rst'): Promise<RefusingServer> {
+  let goawaySent = false;
   let refused = 0;
   let answered = 0;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -39,10 +46,14 @@ export async function startRefusingServer(name: string, refuse: number): Promise
   });
   server.on('stream', (stream) => {
     stream.on('error', () => {});
-    if (refused < refuse) {
+    if (mode === 'rst' && refused < refuse) {
       refused++;
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
+    }
+    if (mode === 'goaway' && !goawaySent) {
+      goawaySent = true;
+      stream.session!.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id!);
     }
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
