@@ -6,7 +6,6 @@
  * grpc-js shares between the copies of the metadata every attempt's pick sees), the picker marks
  * the record when an attempt starts, and the call's final status is counted as not started when
  * none did.
- * @internal
  * @module
  */
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';

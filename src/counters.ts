@@ -19,7 +19,6 @@
  * child's. Pooling it keeps the call path free of allocation. It is safe because grpc-js reads a
  * pick result only until it starts the call, then calls `onCallEnded` once, after which the
  * attempt returns to the pool; a result grpc-js drops without starting it is never reused.
- * @internal
  * @module
  */
 import { Status, type Metadata, type PickResult, type SubchannelInterface } from './grpc.js';
