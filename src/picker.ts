@@ -7,7 +7,7 @@
  */
 import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
 import { takeHint, type CallHint } from './hints.js';
-import type { SubsetCounters } from './counters.js';
+import { callRecordOf, type SubsetCounters } from './counters.js';
 import type { RouteRule } from './rules.js';
 import type { WeightedSchedule } from './scheduler.js';
 import { rendezvousPick } from './sticky-hash.js';
@@ -91,9 +91,14 @@ export class TrafficSplitPicker implements Picker {
 
   private pickSubset(subset: number, args: PickArgs): PickResult {
     const notReady = this.parts.notReady[subset];
-    if (notReady !== null && notReady !== undefined) return notReady;
+    if (notReady !== null && notReady !== undefined) {
+      // A call that ends while bound here is counted as not started on this subset.
+      const record = callRecordOf(args.metadata);
+      if (record !== undefined) record.queuedFor = subset;
+      return notReady;
+    }
     const result = this.parts.childPickers[subset]!.pick(args);
-    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result) : result;
+    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, callRecordOf(args.metadata)) : result;
   }
 
   /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */

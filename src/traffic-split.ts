@@ -18,6 +18,7 @@ import { createInterceptor, routeOptions, type InterceptorContext, type RouteReq
 import { createCallGuard } from './call-guard.js';
 import { composeClientOptions } from './channel-options.js';
 import { interceptorWithHooks } from './otel-hooks.js';
+import { withCallTracking } from './call-tracking.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
@@ -77,7 +78,14 @@ export interface TrafficSplitSummary {
   subsets: Record<string, { target: string; state: ConnectivityStateName }>;
 }
 
-/** Figures for one subset, for the split's lifetime. */
+/**
+ * Figures for one subset, for the split's lifetime (or since a mark). They are what a rollout
+ * judges the subset on, so they count what the subset answered: `finished`, `codes` and
+ * `latencyMs` cover the attempts the subset answered, while attempts whose status the
+ * application never saw are counted apart (`abandoned`, `refused`) and calls that never reached
+ * any subset are counted in `notStarted`. Every started attempt ends in exactly one of
+ * `finished`, `abandoned` and `refused`: `started = finished + abandoned + refused + inFlight`.
+ */
 export interface SubsetStats {
   weight: number;
   target: string;
@@ -87,14 +95,31 @@ export interface SubsetStats {
   channels: Partial<Record<ConnectivityStateName, number>>;
   /** Endpoints the subset's resolver returned. */
   endpoints: number;
-  /** Calls started on the subset (each attempt of a retried call counts). */
+  /** Attempts whose stream started on the subset (each attempt of a retried or hedged call
+   * counts). */
   started: number;
+  /** Attempts the subset answered, whatever the status: OK, an error from the server, a lost
+   * connection, the call's deadline or a cancel by the application. An attempt that a retry
+   * policy or `retryOnOtherSubset` then retried counts here too: the subset did fail it. */
   finished: number;
+  /** Attempts in flight now: started and not yet ended. */
   inFlight: number;
-  /** Finished calls by status code name. */
+  /** `finished` by status code name: the subset's error rate is `codes` over `finished`. */
   codes: Partial<Record<StatusName, number>>;
-  /** Latency of finished calls, from the stream's start to its status, in milliseconds
-   * (null before any call finished); accurate to about 9%. */
+  /** Attempts cancelled by grpc-js because another attempt of the same call won (the losers of
+   * a `hedgingPolicy`). Not failures, and not in `latencyMs`. */
+  abandoned: number;
+  /** Attempts the server refused before its application saw them (HTTP/2 REFUSED_STREAM, as
+   * for a stream caught by a GOAWAY), which grpc-js retries transparently. Not failures, and not
+   * in `latencyMs`. */
+  refused: number;
+  /** Calls that ended without starting anywhere (by status code) while bound to this subset
+   * by an explicit route or a rule and the subset was not READY: queued under wait-for-ready
+   * until their deadline or a cancel, or failed at once. Counted only for clients built with
+   * `channelOptions` (the split's interceptor sees whole calls). */
+  notStarted: Partial<Record<StatusName, number>>;
+  /** Latency of the `finished` attempts, from the stream's start to its status, in
+   * milliseconds (null before any finished); accurate to about 9%. */
   latencyMs: { p50: number | null; p90: number | null; p99: number | null };
 }
 
@@ -108,6 +133,12 @@ export interface SplitStats {
   weights: Record<string, number>;
   /** Channels currently built from the split. */
   channels: number;
+  /** Calls that ended without any attempt starting, by status code: queued (no READY subset,
+   * or their route's subset not READY) until their deadline or a cancel, or failed at the pick.
+   * Includes the calls of every subset's `notStarted`. With the subsets' `started`, every call
+   * made through `channelOptions` is counted: without retries or hedging, calls made =
+   * sum of `started` + sum of `notStarted`. */
+  notStarted: Partial<Record<StatusName, number>>;
   subsets: Record<string, SubsetStats>;
 }
 
@@ -115,7 +146,8 @@ export interface SplitStats {
 export interface TrafficSplitEvents {
   /** New weights are in force. */
   weights: [change: { weights: Record<string, number>; previous: Record<string, number> }];
-  /** A subset changed state in one of the split's channels. */
+  /** A subset's state (the least ready across the split's channels, as in `stats()`) changed;
+   * emitted on a change only, never twice in a row with the same state. */
   subsetState: [change: { subset: string; state: ConnectivityStateName }];
   /** The split was closed (once, from `close()`): rollouts and weights-file watchers stop. */
   close: [];
@@ -148,8 +180,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
    * `withChannelOptions()` rather than spreading this object.
    */
   readonly channelOptions: Readonly<ClientOptions>;
-  /** The interceptor that carries `route()` options to the split and retries on another subset.
-   * It must come last in a client's interceptor list. */
+  /** The interceptor that carries `route()` options to the split, retries on another subset and
+   * counts calls that never start (`notStarted`). It must come last in a client's interceptor list. */
   readonly interceptor: Interceptor;
   private readonly routing: InterceptorContext;
   /** The subset names, in declaration order. */
@@ -161,6 +193,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   /** Every subset index: the candidates of `subsetFor()`. */
   private readonly allSubsets: Int32Array;
   private readonly createdAt = Date.now();
+  /** The state last emitted in a `subsetState` event, per subset (IDLE: no channel yet). */
+  private readonly lastSubsetStates: ConnectivityState[];
 
   constructor(options: TrafficSplitOptions) {
     super();
@@ -174,11 +208,12 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
     this.subsets = config.subsetNames;
     this.targets = config.targets;
+    this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.interceptor = interceptorWithHooks(this, this.state, createInterceptor(this.routing));
+    this.interceptor = interceptorWithHooks(this, this.state, withCallTracking(createInterceptor(this.routing), this.state.counters));
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
     this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: createCallGuard(this.routing) }, {}));
@@ -223,8 +258,6 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     const subsets: Record<string, SubsetStats> = {};
     this.subsets.forEach((name, i) => {
       const figures = this.state.counters.figures(i, since);
-      const codes: Partial<Record<StatusName, number>> = {};
-      for (const [code, count] of figures.codes) codes[Status[code] as StatusName] = count;
       subsets[name] = {
         weight: this.state.weights[i]!,
         target: this.targets[i]!,
@@ -233,8 +266,11 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
         endpoints: this.state.subsetEndpointCount(i),
         started: figures.started,
         finished: figures.finished,
-        inFlight: this.state.counters.started[i]! - this.state.counters.finished[i]!,
-        codes,
+        inFlight: this.state.counters.inFlight(i),
+        codes: byCodeName(figures.codes),
+        abandoned: figures.abandoned,
+        refused: figures.refused,
+        notStarted: byCodeName(figures.notStarted),
         latencyMs: figures.latencyMs,
       };
     });
@@ -245,6 +281,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
       periodMs: Date.now() - (since?.at ?? this.createdAt),
       weights: this.getWeights(),
       channels: this.state.channelCount,
+      notStarted: byCodeName(this.state.counters.splitNotStarted(since)),
       subsets,
     };
   }
@@ -348,10 +385,20 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
         previous: weightsToRecord(this.subsets, event.previous),
       });
     } else {
-      const state = ConnectivityState[this.state.subsetState(event.subset)] as ConnectivityStateName;
-      this.emit('subsetState', { subset: this.subsets[event.subset]!, state });
+      // Channels report every child update, most of them repeating the state (a subset that
+      // stays down reports TRANSIENT_FAILURE at each failed reconnect): emit changes only.
+      const state = this.state.subsetState(event.subset);
+      if (this.lastSubsetStates[event.subset] === state) return;
+      this.lastSubsetStates[event.subset] = state;
+      this.emit('subsetState', { subset: this.subsets[event.subset]!, state: ConnectivityState[state] as ConnectivityStateName });
     }
   }
+}
+
+function byCodeName(counts: ReadonlyMap<number, number>): Partial<Record<StatusName, number>> {
+  const named: Partial<Record<StatusName, number>> = {};
+  for (const [code, count] of counts) named[Status[code] as StatusName] = count;
+  return named;
 }
 
 function parseName(raw: unknown): string {
