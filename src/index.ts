@@ -18,7 +18,7 @@ export { STICKY_HASH_VERSION } from './sticky-hash.js';
 export { register } from './register.js';
 export { parseConfig } from './config.js';
 export type { TrafficSplitConfigJson } from './config.js';
-export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT } from './constants.js';
+export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT, MIN_WEIGHT } from './constants.js';
 export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError, TrafficSplitRolloutError } from './errors.js';
 export type { TrafficSplitErrorCode } from './errors.js';
 export { WeightedSchedule } from './scheduler.js';
