@@ -39,7 +39,7 @@ export type {
   RolloutWait,
 } from './rollout.js';
 export { startAdminServer } from './admin-server.js';
-export type { AdminServer, AdminServerOptions } from './admin-server.js';
+export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin-server.js';
 export { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
 export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './split-metrics.js';
 export { watchWeightsFile } from './weights-file.js';

@@ -12,3 +12,12 @@ export function trace(text: string): void {
 export function logError(text: string): void {
   grpcLog(LogVerbosity.ERROR, `${TRACER_NAME}: ${text}`);
 }
+
+/**
+ * A warning through Node's own channel (`process.emitWarning`: printed to stderr
+ * without a stack, and observable with `process.on('warning')`), for events caused by a client
+ * rather than by the process: they deserve a line, not an ERROR with a stack.
+ */
+export function logWarning(text: string, code: string): void {
+  process.emitWarning(`${TRACER_NAME}: ${text}`, { type: 'TrafficSplitWarning', code });
+}
