@@ -54,10 +54,15 @@ function encodeText(text: string): string {
   }
 }
 
+/** Longest hint value parsed; a longer one is ignored (one our own interceptor writes is far
+ * shorter unless its sticky key runs to tens of thousands of characters). */
+export const MAX_HINT_LENGTH = 64 * 1024;
+
 /** Parses a hint value; null when it does not carry `token` or is malformed. */
 export function decodeHint(value: string, token: string): RoutingHint | null {
+  // The token is compared before anything is split: a forged value costs one comparison.
+  if (value.length > MAX_HINT_LENGTH || !value.startsWith(token) || (value.length > token.length && value[token.length] !== ';')) return null;
   const parts = value.split(';');
-  if (parts[0] !== token) return null;
   const hint: RoutingHint = {};
   for (let i = 1; i < parts.length; i++) {
     const part = parts[i]!;

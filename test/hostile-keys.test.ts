@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeHint, encodeHint, MAX_HINT_LENGTH } from '../src/hints.js';
+import { murmur3, murmur3String, rendezvousPick, SCRATCH_KEY_LENGTH, scratchBytes, subsetSeeds } from '../src/sticky-hash.js';
+
+const TOKEN = 'A1b2C3d4E5f6G7h8';
+
+/** Counts String.prototype.split calls while `action` runs. */
+function countSplits(action: () => void): number {
+  const original = String.prototype.split;
+  let calls = 0;
+  String.prototype.split = function (this: string, ...args: Parameters<typeof original>) {
+    calls++;
+    return original.apply(this, args);
+  } as typeof original;
+  try {
+    action();
+  } finally {
+    String.prototype.split = original;
+  }
+  return calls;
+}
+
+describe('hostile hints and sticky keys', () => {
+  it('compares the token before splitting a hint: a forged 1 MB hint with 500k ";" is not split', () => {
+    const forged = `forged-token${';s=v2'.repeat(100_000)}${';'.repeat(500_000)}`.slice(0, 1 << 20);
+    let decoded: unknown = 'not run';
+    assert.equal(countSplits(() => (decoded = decodeHint(forged, TOKEN))), 0);
+    assert.equal(decoded, null);
+    // A prefix of the token is not the token, nor is the token followed by anything but ';'.
+    assert.equal(countSplits(() => assert.equal(decodeHint(`${TOKEN}x;s=v2`, TOKEN), null)), 0);
+    assert.equal(decodeHint(TOKEN.slice(0, -1), TOKEN), null);
+    assert.deepEqual(decodeHint(encodeHint(TOKEN, { subset: 'v2', key: 'user;7' }), TOKEN), { subset: 'v2', key: 'user;7' });
+    assert.deepEqual(decodeHint(TOKEN, TOKEN), {});
+  });
+
+  it(`ignores a hint longer than MAX_HINT_LENGTH (${MAX_HINT_LENGTH}) even with the token`, () => {
+    const long = encodeHint(TOKEN, { key: 'k'.repeat(MAX_HINT_LENGTH) });
+    assert.equal(countSplits(() => assert.equal(decodeHint(long, TOKEN), null)), 0);
+    const longest = encodeHint(TOKEN, { key: 'k'.repeat(MAX_HINT_LENGTH - TOKEN.length - 3) });
+    assert.equal(longest.length, MAX_HINT_LENGTH);
+    assert.equal(decodeHint(longest, TOKEN)?.key?.length, MAX_HINT_LENGTH - TOKEN.length - 3);
+  });
+
+  it('hashes keys longer than the scratch buffer to the same value, lone surrogates included', () => {
+    const encoder = new TextEncoder();
+    const pieces = ['a', 'é', '\u20ac', '\ud83d\ude00', '\ud800', '\udfff', 'z'];
+    for (const length of [SCRATCH_KEY_LENGTH - 1, SCRATCH_KEY_LENGTH, SCRATCH_KEY_LENGTH + 1, 3 * SCRATCH_KEY_LENGTH + 7]) {
+      let key = '';
+      for (let i = 0; key.length < length; i++) key += pieces[(i * 7) % pieces.length];
+      key = key.slice(0, length);
+      const bytes = encoder.encode(key);
+      assert.equal(murmur3String(key, 0), murmur3(bytes, bytes.length, 0), `length ${length}`);
+    }
+  });
+
+  it('keeps the scratch buffer bounded after a 16 MB key (it used to keep 3 bytes per character)', () => {
+    const huge = 'x'.repeat(16 * 1024 * 1024);
+    const seeds = subsetSeeds(['v1', 'v2']);
+    const subset = rendezvousPick(huge, [0, 1], [1, 1], seeds);
+    assert.ok(subset === 0 || subset === 1);
+    assert.ok(scratchBytes() <= 3 * SCRATCH_KEY_LENGTH, `scratch is ${scratchBytes()} bytes`);
+    const bytes = Buffer.from(huge);
+    assert.equal(murmur3String(huge, 0), murmur3(bytes, bytes.length, 0));
+  });
+});
