@@ -115,12 +115,12 @@ export async function startAdminServer(split: TrafficSplit, options: AdminServer
   const timeout = parsed.requestTimeoutMs;
   const server = createServer(
     {
-      // Node's own deadlines, checked every connectionsCheckingInterval, back up the exact
-      // per-connection timer of guardConnections (which is what enforces the documented one).
-      headersTimeout: timeout,
-      requestTimeout: timeout,
+      // Node's own deadlines, checked every connectionsCheckingInterval, only back up the
+      // exact timers (guardConnections for headers, readJsonBody for the body): they count
+      // headers and body together, so they get both deadlines and then some.
+      headersTimeout: Math.min(2 * timeout + 1_000, 0x7fffffff),
+      requestTimeout: Math.min(2 * timeout + 1_000, 0x7fffffff),
       connectionsCheckingInterval: Math.min(1_000, timeout),
-      maxHeaderSize: 16 * 1024,
     },
     (request, response) => {
       void serve(split, parsed, request, response);

@@ -54,14 +54,12 @@ function encodeText(text: string): string {
   }
 }
 
-/** Longest hint value parsed; a longer one is ignored (one our own interceptor writes is far
- * shorter unless its sticky key runs to tens of thousands of characters). */
-export const MAX_HINT_LENGTH = 64 * 1024;
-
 /** Parses a hint value; null when it does not carry `token` or is malformed. */
 export function decodeHint(value: string, token: string): RoutingHint | null {
-  // The token is compared before anything is split: a forged value costs one comparison.
-  if (value.length > MAX_HINT_LENGTH || !value.startsWith(token) || (value.length > token.length && value[token.length] !== ';')) return null;
+  // The token is compared before anything is split: a forged value, whatever its length, costs
+  // one comparison of the token's length. A value with the token comes from this process (the
+  // token never leaves it) and may be as long as the sticky key it carries: no length cap.
+  if (!value.startsWith(token) || (value.length > token.length && value[token.length] !== ';')) return null;
   const parts = value.split(';');
   const hint: RoutingHint = {};
   for (let i = 1; i < parts.length; i++) {

@@ -268,8 +268,8 @@ export class LinearRegex {
   private readonly start: number;
   /** No match can start after position 0 (every path begins with `^`): stop once no state lives. */
   private readonly anchored: boolean;
-  private current: Int32Array;
-  private next: Int32Array;
+  private readonly current: Int32Array;
+  private readonly next: Int32Array;
   private readonly stack: Int32Array;
   private readonly mark: Int32Array;
   private generation = 0;
@@ -303,6 +303,9 @@ export class LinearRegex {
   /** Whether some substring of `text` matches, as `new RegExp(source).test(text)`. */
   test(text: string): boolean {
     const length = text.length;
+    const { out1, tests } = this;
+    let current = this.current;
+    let next = this.next;
     let size = 0;
     // One generation per position: a state enters that position's live set at most once,
     // whether it comes from the previous position or from the start state.
@@ -311,7 +314,7 @@ export class LinearRegex {
     for (let pos = 0; ; pos++) {
       // A match may start at any position: the start state joins the live set each time.
       if (pos === 0 || !this.anchored) {
-        size = this.close(this.start, pos, length, generation, this.current, size);
+        size = this.close(this.start, pos, length, generation, current, size);
         if (size < 0) return true;
       }
       if (pos === length || (size === 0 && this.anchored)) return false;
@@ -319,12 +322,15 @@ export class LinearRegex {
       generation = this.nextGeneration();
       let nextSize = 0;
       for (let k = 0; k < size; k++) {
-        const state = this.current[k]!;
-        if (!this.accepts(state, code, text, pos)) continue;
-        nextSize = this.close(this.out1[state]!, pos + 1, length, generation, this.next, nextSize);
+        const state = current[k]!;
+        const test = tests[state]!;
+        if (code < 128 ? test.ascii[code] !== 1 : !test.regex.test(text[pos]!)) continue;
+        nextSize = this.close(out1[state]!, pos + 1, length, generation, next, nextSize);
         if (nextSize < 0) return true;
       }
-      [this.current, this.next] = [this.next, this.current];
+      const swap = current;
+      current = next;
+      next = swap;
       size = nextSize;
     }
   }
@@ -335,11 +341,6 @@ export class LinearRegex {
       this.generation = 0;
     }
     return ++this.generation;
-  }
-
-  private accepts(state: number, code: number, text: string, pos: number): boolean {
-    const test = this.tests[state]!;
-    return code < 128 ? test.ascii[code] === 1 : test.regex.test(text[pos]!);
   }
 
   /**
