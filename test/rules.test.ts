@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { TrafficSplit } from '../src/index.js';
-import { LinearRegex, MAX_REGEX_STATES } from '../src/linear-regex.js';
+import { LinearRegex, MAX_REGEX_STATES, UnsupportedPatternError } from '../src/linear-regex.js';
 import { MAX_REGEX_VALUE_LENGTH, parseRules } from '../src/rules.js';
 import { callEcho } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
@@ -49,6 +49,30 @@ describe('regex rules', () => {
       }),
       { numRuns: 3_000, seed: 20261129 },
     );
+  });
+
+  it('accepts arbitrary pattern text only where it matches as V8 does, and refuses the rest with a typed error', () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 12 }),
+      fc.array(fc.constantFrom('a', 'b', '\\', '(', ')', '[', ']', '{', '}', '^', '$', '|', '*', '+', '?', '.', ',', '1', '2', '-', ':', '<', '>', '=', '!', 'c', 'k', 'u', 'x', 'd'), { maxLength: 12 }).map((chars) => chars.join('')),
+    );
+    let accepted = 0;
+    fc.assert(
+      fc.property(text, fc.array(fc.stringMatching(/^[ab12{}\\()\[\]-]{0,5}$/), { minLength: 1, maxLength: 6 }), (source, inputs) => {
+        let linear: LinearRegex;
+        try {
+          linear = new LinearRegex(source);
+        } catch (error) {
+          assert.ok(error instanceof SyntaxError || error instanceof UnsupportedPatternError, `${JSON.stringify(source)}: ${String(error)}`);
+          return;
+        }
+        accepted++;
+        const native = new RegExp(source);
+        for (const input of inputs) assert.equal(linear.test(input), native.test(input), `${JSON.stringify(source)} on ${JSON.stringify(input)}`);
+      }),
+      { numRuns: 20_000, seed: 7 },
+    );
+    assert.ok(accepted > 2_000, `only ${accepted} patterns accepted`);
   });
 
   it('accepts catastrophic patterns and matches them in at most (length + 1) x states steps', () => {
