@@ -2,7 +2,6 @@
  * Connection limits of the admin endpoint: a cap on open connections and a deadline for each
  * request to arrive, so that slow or idle clients (slowloris) cannot hold file descriptors that
  * the rest of the process needs.
- * @internal
  * @module
  */
 import type { Server } from 'node:http';

@@ -1,6 +1,5 @@
 /**
  * Options of the admin endpoint: validation and defaults.
- * @internal
  * @module
  */
 import { isIPv4 } from 'node:net';
