@@ -99,5 +99,5 @@ function ok(json: unknown): AdminReply {
 }
 
 function notFound(error: string): AdminReply {
-  return { status: 404, json: { error } };
+  return { status: 404, json: { error, code: 'ERR_ADMIN_NOT_FOUND' } };
 }

@@ -6,12 +6,12 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
+import { guardConnections } from './admin-connections.js';
+import { parseAdminOptions, type ParsedAdminOptions } from './admin-options.js';
 import { ADMIN_ROUTES, type AdminHandler, type AdminReply, type AdminRequest } from './admin-routes.js';
-import { rejectUnknownKeys, requireObject } from './config-helpers.js';
-import { describeValue, rangeErrorAt, typeErrorAt, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from './errors.js';
-import { logError } from './logging.js';
-import { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
+import { describeValue, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from './errors.js';
+import { logError, emitClientWarning } from './logging.js';
 import type { TrafficSplit } from './traffic-split.js';
 
 /** Options of `startAdminServer()`. */
@@ -31,6 +31,24 @@ export interface AdminServerOptions {
   prefix?: string;
   /** Largest request body accepted, in bytes; larger gets 413. @default 65536 */
   maxBodyBytes?: number;
+  /**
+   * Most connections open at once. At the cap a new connection replaces the oldest one that
+   * is not being served (still sending its request, or idle), so slow clients cannot lock
+   * out a prompt one. @default 64
+   */
+  maxConnections?: number;
+  /**
+   * Deadline, in milliseconds, for a request's headers to arrive (from the connection, or from
+   * the previous answer on a kept-alive connection), and again for its body: a connection that
+   * misses it is closed. @default 10000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Host names accepted in the `Host` header while reads are open (no `protectReads`), besides
+   * IP addresses and `localhost`: a browser led to the endpoint by DNS rebinding sends the
+   * attacker's name, and is refused (403). @default []
+   */
+  allowedHosts?: string[];
 }
 
 /** A running admin endpoint. */
@@ -44,32 +62,31 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-interface ParsedAdminOptions {
-  port: number;
-  host: string;
-  token: string | null;
-  protectReads: boolean;
-  prefix: string;
-  maxBodyBytes: number;
-}
-
-/** Default `maxBodyBytes`: weights and rollout options are a few hundred bytes. */
-export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
-const TOKEN_PATTERN = /^[\x21-\x7e]{16,4096}$/;
-const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-/** Bounds a slow client: the whole request (headers and body) must arrive within this. */
-const REQUEST_TIMEOUT_MS = 10_000;
+/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes). */
+export type AdminErrorCode =
+  | 'ERR_ADMIN_UNAUTHORIZED'
+  | 'ERR_ADMIN_FORBIDDEN'
+  | 'ERR_ADMIN_HOST_NOT_ALLOWED'
+  | 'ERR_ADMIN_NOT_FOUND'
+  | 'ERR_ADMIN_METHOD_NOT_ALLOWED'
+  | 'ERR_ADMIN_REQUEST_TIMEOUT'
+  | 'ERR_ADMIN_BODY_TOO_LARGE'
+  | 'ERR_ADMIN_INTERNAL';
 
 /** An HTTP status with a message, thrown inside request handling. */
 class HttpError extends Error {
   constructor(
     readonly status: number,
+    readonly code: AdminErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
+
+/** The client went away before its request arrived: its doing, worth a warning at most. */
+class ClientAbortError extends Error {}
 
 /**
  * Serves the split's admin endpoint. Routes (JSON in and out unless noted):
@@ -95,9 +112,22 @@ class HttpError extends Error {
  */
 export async function startAdminServer(split: TrafficSplit, options: AdminServerOptions): Promise<AdminServer> {
   const parsed = parseAdminOptions(options);
-  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (request, response) => {
-    void serve(split, parsed, request, response);
-  });
+  const timeout = parsed.requestTimeoutMs;
+  const server = createServer(
+    {
+      // Node's own deadlines, checked every connectionsCheckingInterval, only back up the
+      // exact timers (guardConnections for headers, readJsonBody for the body): they count
+      // headers and body together, so they get both deadlines and then some.
+      headersTimeout: Math.min(2 * timeout + 1_000, 0x7fffffff),
+      requestTimeout: Math.min(2 * timeout + 1_000, 0x7fffffff),
+      connectionsCheckingInterval: Math.min(1_000, timeout),
+    },
+    (request, response) => {
+      void serve(split, parsed, request, response);
+    },
+  );
+  server.timeout = timeout;
+  guardConnections(server, parsed.maxConnections, timeout);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(parsed.port, parsed.host, () => {
@@ -110,64 +140,55 @@ export async function startAdminServer(split: TrafficSplit, options: AdminServer
   return { port, host: parsed.host, url: `http://${hostInUrl}:${port}`, close: () => closeServer(server) };
 }
 
-function parseAdminOptions(raw: unknown): ParsedAdminOptions {
-  const obj = requireObject(raw, 'options', 'an object with at least "port"');
-  rejectUnknownKeys(obj, ['port', 'host', 'token', 'protectReads', 'prefix', 'maxBodyBytes'], '');
-  const port = obj['port'];
-  if (typeof port !== 'number') throw typeErrorAt('port', 'an integer from 0 to 65535', port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw rangeErrorAt('port', 'an integer from 0 to 65535', port);
-  const host = obj['host'] ?? '127.0.0.1';
-  if (typeof host !== 'string' || host === '') throw typeErrorAt('host', 'a host name or IP address', host);
-  const token = obj['token'] ?? null;
-  if (token !== null && (typeof token !== 'string' || !TOKEN_PATTERN.test(token))) {
-    // The value is a secret: describe its type and length, never show it.
-    const shown = typeof token === 'string' ? `a string of ${token.length} characters` : `a value of type ${typeof token}`;
-    throw new TrafficSplitTypeError(`token: expected 16 to 4096 visible ASCII characters (no spaces or line breaks), got ${shown}`);
-  }
-  const protectReads = obj['protectReads'] ?? false;
-  if (typeof protectReads !== 'boolean') throw typeErrorAt('protectReads', 'a boolean', protectReads);
-  if (token === null && !isLoopback(host)) {
-    throw typeErrorAt('token', `a token when host "${host}" is not a loopback address (the endpoint changes traffic)`, undefined);
-  }
-  if (token === null && protectReads) throw typeErrorAt('token', 'a token when protectReads is true', undefined);
-  const prefix = obj['prefix'] ?? DEFAULT_RUNTIME_PREFIX;
-  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw typeErrorAt('prefix', 'dot-separated words such as "routing.traffic_split"', prefix);
-  const maxBodyBytes = obj['maxBodyBytes'] ?? DEFAULT_MAX_BODY_BYTES;
-  if (typeof maxBodyBytes !== 'number') throw typeErrorAt('maxBodyBytes', 'an integer number of bytes', maxBodyBytes);
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 16 * 1024 * 1024) {
-    throw rangeErrorAt('maxBodyBytes', 'an integer from 1 to 16777216', maxBodyBytes);
-  }
-  return { port, host, token, protectReads, prefix, maxBodyBytes };
-}
-
-/** 127.0.0.0/8, ::1 and localhost. Anything else may be reachable from other hosts. */
-function isLoopback(host: string): boolean {
-  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host;
-  return host === 'localhost' || host === '::1' || (isIPv4(v4) && v4.startsWith('127.'));
-}
-
 async function serve(split: TrafficSplit, options: ParsedAdminOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
   let reply: AdminReply;
   try {
     const url = new URL(request.url ?? '/', 'http://admin.invalid');
+    checkHost(request, options);
     const handler = route(url.pathname, request.method ?? 'GET');
     authorize(request, options, handler.write);
-    const body = () => readJsonBody(request, options.maxBodyBytes);
+    const body = () => readJsonBody(request, options.maxBodyBytes, options.requestTimeoutMs);
     const admin: AdminRequest = { split, url, runtimePrefix: options.prefix, body };
     reply = await handler.handle(admin);
   } catch (error) {
+    if (error instanceof ClientAbortError) {
+      emitClientWarning(`admin endpoint: ${request.method} ${request.url ?? '/'}: ${error.message}`, 'ERR_ADMIN_ABORTED');
+      return;
+    }
     reply = errorReply(error);
   }
-  send(response, reply);
+  send(request, response, reply);
+}
+
+/**
+ * While reads are open, a page the operator visits could read them through DNS rebinding (its
+ * name made to resolve to 127.0.0.1): the browser then sends that name as `Host`. IP literals,
+ * `localhost`, the bound host and `allowedHosts` pass; requests without `Host` (not browsers) too.
+ */
+function checkHost(request: IncomingMessage, options: ParsedAdminOptions): void {
+  if (options.protectReads) return;
+  const header = request.headers.host;
+  if (header === undefined) return;
+  const name = hostName(header);
+  if (isIP(name) !== 0 || name === 'localhost' || name === options.host.toLowerCase() || options.allowedHosts.has(name)) return;
+  throw new HttpError(403, 'ERR_ADMIN_HOST_NOT_ALLOWED', `host ${JSON.stringify(header.slice(0, 256))} is not allowed: use an IP address or localhost, or list the name in allowedHosts`);
+}
+
+/** `name` of `name:port`, `[v6]:port` or `name`, lower case. */
+function hostName(header: string): string {
+  const host = header.trim().toLowerCase();
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']') < 0 ? undefined : host.indexOf(']'));
+  const colon = host.lastIndexOf(':');
+  return colon < 0 || host.indexOf(':') !== colon ? host : host.slice(0, colon);
 }
 
 function route(path: string, method: string): AdminHandler {
   const handlers = Object.hasOwn(ADMIN_ROUTES, path) ? ADMIN_ROUTES[path]! : undefined;
-  if (handlers === undefined) throw new HttpError(404, `no such path: ${path}`);
+  if (handlers === undefined) throw new HttpError(404, 'ERR_ADMIN_NOT_FOUND', `no such path: ${path}`);
   const handler = (handlers as Record<string, AdminHandler | undefined>)[method];
   if (handler === undefined) {
     const allow = Object.keys(handlers).join(', ');
-    throw new HttpError(405, `${method} is not allowed on ${path} (allowed: ${allow})`, { allow });
+    throw new HttpError(405, 'ERR_ADMIN_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow})`, { allow });
   }
   return handler;
 }
@@ -175,28 +196,45 @@ function route(path: string, method: string): AdminHandler {
 /** Throws 401/403 unless the request may go on. Reads are open unless `protectReads`. */
 function authorize(request: IncomingMessage, options: ParsedAdminOptions, write: boolean): void {
   if (!write && !options.protectReads) return;
-  if (options.token === null) throw new HttpError(403, 'writes are disabled: the admin endpoint was started without a token');
+  if (options.token === null) throw new HttpError(403, 'ERR_ADMIN_FORBIDDEN', 'writes are disabled: the admin endpoint was started without a token');
   const challenge = { 'www-authenticate': 'Bearer realm="traffic-split"' };
   const header = request.headers.authorization;
   const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-  if (match === null) throw new HttpError(401, 'authorization required: send "Authorization: Bearer <token>"', challenge);
+  if (match === null) throw new HttpError(401, 'ERR_ADMIN_UNAUTHORIZED', 'authorization required: send "Authorization: Bearer <token>"', challenge);
   // Digests have equal lengths, which timingSafeEqual needs, and hide the token's length.
   const given = createHash('sha256').update(match[1]!).digest();
   const expected = createHash('sha256').update(options.token).digest();
-  if (!timingSafeEqual(given, expected)) throw new HttpError(403, 'wrong token');
+  if (!timingSafeEqual(given, expected)) throw new HttpError(403, 'ERR_ADMIN_FORBIDDEN', 'wrong token');
 }
 
-async function readJsonBody(request: IncomingMessage, limit: number): Promise<unknown> {
-  const tooLarge = () => new HttpError(413, `body larger than ${limit} bytes`, { connection: 'close' });
+/** The body as JSON: at most `limit` bytes, all of it within `timeoutMs` of the headers. */
+async function readJsonBody(request: IncomingMessage, limit: number, timeoutMs: number): Promise<unknown> {
+  const tooLarge = () => new HttpError(413, 'ERR_ADMIN_BODY_TOO_LARGE', `body larger than ${limit} bytes`);
   if (Number(request.headers['content-length'] ?? 0) > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    if (request.destroyed) {
+      reject(new ClientAbortError('the client closed the connection before the body'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (outcome: Error | null) => {
+      clearTimeout(timer);
+      request.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose);
+      if (outcome === null) resolve(Buffer.concat(chunks));
+      else reject(outcome);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) settle(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle(null);
+    const onClose = () => settle(new ClientAbortError(`the client closed the connection after ${size} bytes of the body`));
+    const timer = setTimeout(() => settle(new HttpError(408, 'ERR_ADMIN_REQUEST_TIMEOUT', `the body did not arrive within ${timeoutMs} ms`)), timeoutMs);
+    request.on('data', onData).once('end', onEnd).once('close', onClose).once('error', onClose);
+  });
+  const text = bytes.toString('utf8');
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -205,7 +243,7 @@ async function readJsonBody(request: IncomingMessage, limit: number): Promise<un
 }
 
 function errorReply(error: unknown): AdminReply {
-  if (error instanceof HttpError) return { status: error.status, json: { error: error.message }, headers: error.headers };
+  if (error instanceof HttpError) return { status: error.status, json: { error: error.message, code: error.code }, headers: error.headers };
   if (error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError) {
     return { status: 400, json: { error: error.message, code: error.code } };
   }
@@ -214,17 +252,27 @@ function errorReply(error: unknown): AdminReply {
   }
   // Not the client's fault: log it, and do not echo internals to the client.
   logError(`admin endpoint: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  return { status: 500, json: { error: 'internal error' } };
+  return { status: 500, json: { error: 'internal error', code: 'ERR_ADMIN_INTERNAL' } };
 }
 
-function send(response: ServerResponse, reply: AdminReply): void {
+/**
+ * Answers. When the request's body has not been read to its end (a refusal before reading it,
+ * a 413, a 408), the connection is closed right after the answer instead of draining the rest:
+ * an unauthenticated client must not be able to make the endpoint read 100 MB.
+ */
+function send(request: IncomingMessage, response: ServerResponse, reply: AdminReply): void {
+  if (response.headersSent || request.socket.destroyed) return;
   const body = reply.text ?? `${JSON.stringify(reply.json ?? null, null, 2)}\n`;
+  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+  const unread = hasBody && !request.readableEnded;
   response.writeHead(reply.status, {
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     ...reply.headers,
+    ...(unread ? { connection: 'close' } : {}),
   });
+  if (unread) response.once('finish', () => request.socket.destroy());
   response.end(body);
 }
 

@@ -8,6 +8,7 @@ import {
   DEFAULT_RERESOLVE_INTERVAL_MS,
   MAX_SUBSETS,
   MAX_WEIGHT,
+  MIN_WEIGHT,
   POLICY_NAME,
   SUBSET_NAME_PATTERN,
 } from './constants.js';
@@ -103,6 +104,9 @@ export function validateWeights(subsetNames: readonly string[], raw: unknown, fi
     if (typeof weight !== 'number') throw typeErrorAt(`${field}.${name}`, `a finite number from 0 to ${MAX_WEIGHT}`, weight);
     if (!Number.isFinite(weight) || weight < 0 || weight > MAX_WEIGHT) {
       throw rangeErrorAt(`${field}.${name}`, `a finite number from 0 to ${MAX_WEIGHT}`, weight);
+    }
+    if (weight > 0 && weight < MIN_WEIGHT) {
+      throw rangeErrorAt(`${field}.${name}`, `0 or a number from ${MIN_WEIGHT} (the smallest positive weight) to ${MAX_WEIGHT}`, weight);
     }
     total += weight;
     return weight;

@@ -12,6 +12,14 @@ export const DEFAULT_RERESOLVE_INTERVAL_MS = 30_000;
 /** Largest accepted weight: keeps sums and deadlines far from float overflow. */
 export const MAX_WEIGHT = 1e9;
 
+/**
+ * Smallest positive weight. The schedule divides pick counts by weights: a denormal weight
+ * such as 1e-320 overflows those quotients to Infinity and the split goes wrong, and weights
+ * within [MIN_WEIGHT, MAX_WEIGHT] keep every quotient and product far from overflow and
+ * their ratio (at most 1e15) below 2^53, where doubles still count calls exactly.
+ */
+export const MIN_WEIGHT = 1e-6;
+
 /** Most subsets in one split. */
 export const MAX_SUBSETS = 1024;
 

@@ -19,7 +19,7 @@ export { STICKY_HASH_VERSION } from './sticky-hash.js';
 export { register } from './register.js';
 export { parseConfig } from './config.js';
 export type { TrafficSplitConfigJson } from './config.js';
-export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT } from './constants.js';
+export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT, MIN_WEIGHT } from './constants.js';
 export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError, TrafficSplitRolloutError } from './errors.js';
 export { TrafficSplitUnsupportedGrpcError, TrafficSplitTelemetryError } from './errors.js';
 export { instrumentTrafficSplit, TELEMETRY_SCOPE } from './otel.js';
@@ -45,7 +45,7 @@ export type {
   RolloutWait,
 } from './rollout.js';
 export { startAdminServer } from './admin-server.js';
-export type { AdminServer, AdminServerOptions } from './admin-server.js';
+export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin-server.js';
 export { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
 export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './split-metrics.js';
 export { watchWeightsFile } from './weights-file.js';

@@ -21,3 +21,12 @@ export function logError(text: string): void {
 export function logWarning(text: string): void {
   grpcLog(LogVerbosity.ERROR, `${TRACER_NAME}: warning: ${text}`);
 }
+
+/**
+ * A warning through Node's own channel (`process.emitWarning`: printed to stderr
+ * without a stack, and observable with `process.on('warning')`), for events caused by a client
+ * rather than by the process: they deserve a line, not an ERROR with a stack.
+ */
+export function emitClientWarning(text: string, code: string): void {
+  process.emitWarning(`${TRACER_NAME}: ${text}`, { type: 'TrafficSplitWarning', code });
+}

@@ -4,6 +4,7 @@
  */
 import { requireObject, rejectUnknownKeys } from './config-helpers.js';
 import { typeErrorAt, TrafficSplitTypeError } from './errors.js';
+import { LinearRegex, UnsupportedPatternError } from './linear-regex.js';
 
 /** One rule as written in options or service-config JSON. Exactly one matcher. */
 export interface RouteRuleJson {
@@ -13,7 +14,12 @@ export interface RouteRuleJson {
   equals?: string;
   /** The value starts with this string. */
   prefix?: string;
-  /** The value matches this JavaScript regular expression (not anchored unless you anchor it). */
+  /**
+   * The value matches this JavaScript regular expression (not anchored unless you anchor it; no
+   * flags). Matched in time linear in the value's length, whatever the pattern: backreferences,
+   * lookarounds and word boundaries are refused, and values longer than
+   * `MAX_REGEX_VALUE_LENGTH` characters never match.
+   */
   regex?: string;
   /** The subset the matching calls go to, whatever its weight. */
   subset: string;
@@ -39,6 +45,25 @@ export function parseMetadataKey(raw: unknown, field: string): string {
 
 const MATCHERS = ['equals', 'prefix', 'regex'] as const;
 
+/**
+ * Longest header value a `regex` rule looks at; a longer value never matches. Matching is
+ * linear, but a gateway may forward headers of any size and rules run on every call.
+ */
+export const MAX_REGEX_VALUE_LENGTH = 4096;
+
+function regexMatcher(value: string, field: string): (v: string) => boolean {
+  let pattern: LinearRegex;
+  try {
+    pattern = new LinearRegex(value);
+  } catch (error) {
+    if (error instanceof UnsupportedPatternError) {
+      throw typeErrorAt(field, `a regular expression without backreferences, lookarounds or word boundaries (${error.message})`, value);
+    }
+    throw typeErrorAt(field, `a valid regular expression (${(error as Error).message})`, value);
+  }
+  return (v) => v.length <= MAX_REGEX_VALUE_LENGTH && pattern.test(v);
+}
+
 function parseRule(raw: unknown, field: string, subsetNames: readonly string[]): RouteRule {
   const obj = requireObject(raw, field, 'a rule such as {"header": "x-canary", "equals": "always", "subset": "v2"}');
   rejectUnknownKeys(obj, ['header', ...MATCHERS, 'subset'], `${field}.`);
@@ -57,15 +82,7 @@ function parseRule(raw: unknown, field: string, subsetNames: readonly string[]):
   let matches: (v: string) => boolean;
   if (kind === 'equals') matches = (v) => v === value;
   else if (kind === 'prefix') matches = (v) => v.startsWith(value);
-  else {
-    let pattern: RegExp;
-    try {
-      pattern = new RegExp(value);
-    } catch (error) {
-      throw typeErrorAt(`${field}.regex`, `a valid regular expression (${(error as Error).message})`, value);
-    }
-    matches = (v) => pattern.test(v);
-  }
+  else matches = regexMatcher(value, `${field}.regex`);
   return Object.freeze({ header, matches, subset, json: { header, [kind]: value, subset: subsetNames[subset]! } as RouteRuleJson });
 }
 

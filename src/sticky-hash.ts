@@ -22,10 +22,24 @@
 /** Bumped whenever the mapping of any key could change. */
 export const STICKY_HASH_VERSION = 1;
 
+/**
+ * Longest key, in UTF-16 code units, encoded into the shared scratch buffer (which then never
+ * exceeds 3 x this many bytes). A longer key is encoded into a buffer of its own that is freed
+ * with it: a single 64 MB key must not pin 192 MB for the life of the process. Either way the
+ * bytes, and so the hash, are the same.
+ */
+export const SCRATCH_KEY_LENGTH = 4096;
+
 let scratch = new Uint8Array(256);
 
-/** UTF-8 encodes `text` into the shared scratch buffer (no allocation once it is large enough);
- * returns the byte length. Lone surrogates become U+FFFD, as TextEncoder does. */
+/** The scratch buffer's size in bytes (for tests). @internal */
+export function scratchBytes(): number {
+  return scratch.length;
+}
+
+/** UTF-8 encodes `text` (at most SCRATCH_KEY_LENGTH code units) into the shared scratch buffer
+ * (no allocation once it is large enough); returns the byte length. Lone surrogates become
+ * U+FFFD, as TextEncoder does. */
 function encodeUtf8(text: string): number {
   if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
   const out = scratch;
@@ -103,6 +117,11 @@ export function fmix32(value: number): number {
 
 /** MurmurHash3 x86 32-bit of a string's UTF-8 bytes. */
 export function murmur3String(text: string, seed: number): number {
+  if (text.length > SCRATCH_KEY_LENGTH) {
+    // Node's UTF-8 encoder also writes lone surrogates as U+FFFD: the same bytes.
+    const bytes = Buffer.from(text, 'utf8');
+    return murmur3(bytes, bytes.length, seed);
+  }
   // encodeUtf8 may replace `scratch` with a larger buffer: read it only afterwards.
   const length = encodeUtf8(text);
   return murmur3(scratch, length, seed);

@@ -44,10 +44,10 @@ describe('admin endpoint', () => {
 
     const body = JSON.stringify({ v1: 0, v2: 1 });
     const missing = await ask(server, 'PUT', '/weights', { token: null, body });
-    assert.deepEqual([missing.status, missing.json], [401, { error: 'authorization required: send "Authorization: Bearer <token>"' }]);
+    assert.deepEqual([missing.status, missing.json], [401, { error: 'authorization required: send "Authorization: Bearer <token>"', code: 'ERR_ADMIN_UNAUTHORIZED' }]);
     assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="traffic-split"');
     const wrong = await ask(server, 'PUT', '/weights', { token: `${TOKEN}x`, body });
-    assert.deepEqual([wrong.status, wrong.json], [403, { error: 'wrong token' }]);
+    assert.deepEqual([wrong.status, wrong.json], [403, { error: 'wrong token', code: 'ERR_ADMIN_FORBIDDEN' }]);
     const wrongRuntime = await ask(server, 'POST', '/runtime_modify?routing.traffic_split.v2=1', { token: 'short' });
     assert.equal(wrongRuntime.status, 403);
     assert.deepEqual(r.split.getWeights(), { v1: 1, v2: 0 });
@@ -139,14 +139,14 @@ describe('admin endpoint', () => {
     const r = await rig(t, { v1: 1, v2: 0 });
     const server = await admin(t, r, { maxBodyBytes: 100 });
     const unknown = await ask(server, 'GET', '/nope');
-    assert.deepEqual([unknown.status, unknown.json], [404, { error: 'no such path: /nope' }]);
+    assert.deepEqual([unknown.status, unknown.json], [404, { error: 'no such path: /nope', code: 'ERR_ADMIN_NOT_FOUND' }]);
     const wrongMethod = await ask(server, 'DELETE', '/weights');
     assert.deepEqual([wrongMethod.status, wrongMethod.headers.get('allow')], [405, 'GET, PUT']);
-    assert.equal(wrongMethod.json.error, 'DELETE is not allowed on /weights (allowed: GET, PUT)');
+    assert.deepEqual(wrongMethod.json, { error: 'DELETE is not allowed on /weights (allowed: GET, PUT)', code: 'ERR_ADMIN_METHOD_NOT_ALLOWED' });
     const runtimeGet = await ask(server, 'GET', '/runtime_modify?routing.traffic_split.v2=1');
     assert.deepEqual([runtimeGet.status, runtimeGet.headers.get('allow')], [405, 'POST']);
     const large = await ask(server, 'PUT', '/weights', { body: JSON.stringify({ v1: 1, v2: 0, pad: 'x'.repeat(200) }) });
-    assert.deepEqual([large.status, large.json], [413, { error: 'body larger than 100 bytes' }]);
+    assert.deepEqual([large.status, large.json], [413, { error: 'body larger than 100 bytes', code: 'ERR_ADMIN_BODY_TOO_LARGE' }]);
     // Without Content-Length (chunked), the limit holds while reading.
     const chunked = await new Promise<number>((resolve, reject) => {
       const req = httpRequest(`${server.url}/weights`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
@@ -176,7 +176,7 @@ describe('admin endpoint', () => {
     const server = await admin(t, r, { token: undefined });
     assert.equal((await ask(server, 'GET', '/weights', { token: null })).status, 200);
     const write = await ask(server, 'PUT', '/weights', { token: null, body: '{"v1": 0, "v2": 1}' });
-    assert.deepEqual([write.status, write.json], [403, { error: 'writes are disabled: the admin endpoint was started without a token' }]);
+    assert.deepEqual([write.status, write.json], [403, { error: 'writes are disabled: the admin endpoint was started without a token', code: 'ERR_ADMIN_FORBIDDEN' }]);
     for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
       await assert.rejects(startAdminServer(r.split, { port: 0, host }), {
         name: 'TrafficSplitTypeError',

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { TrafficSplit, watchWeightsFile, type WeightsFileWatcher } from '../src/index.js';
+import { runFixture } from './helpers/fixture-process.js';
 import { rig } from './helpers/rig.js';
 import { serversOf } from './helpers/rollout-rig.js';
 
@@ -164,5 +165,54 @@ describe('weights file', () => {
     const open = offlineSplit(t);
     assert.throws(() => watchWeightsFile(open, ''), { message: 'path: expected a file path, got `""` (string)' });
     assert.throws(() => watchWeightsFile(open, path, { debounceMs: -1 }), { message: 'debounceMs: expected an integer from 0 to 2147483647, got `-1` (number)' });
+  });
+
+  it('refuses a FIFO and symlinks to /dev/zero and /dev/urandom without blocking or reading them, then applies a valid file; the process exits by itself', async () => {
+    const run = await runFixture('weights-file-hostile', 120_000);
+    assert.deepEqual([run.code, run.signal], [0, null], run.stdout);
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(lines.at(-1), 'done');
+    const results = lines.slice(0, -1).map((line) => JSON.parse(line) as { name: string; refusal: string; errors: string[]; ms: number; rssGrowth: number; weights: unknown; path: string; read?: string });
+    const expected: Record<string, string> = { fifo: 'a FIFO', 'dev-zero': 'a character device', 'dev-urandom': 'a character device' };
+    for (const [name, kind] of Object.entries(expected)) {
+      const result = results.find((r) => r.name === name)!;
+      const message = `${result.path}: expected a regular file, got ${kind}`;
+      assert.equal(result.refusal, message);
+      assert.deepEqual(result.errors, [message]);
+      // Reading /dev/zero used to take 605 MB; at most the 1 MiB cap may be allocated now.
+      assert.ok(result.rssGrowth < 8 * 1024 * 1024, `${name}: RSS grew by ${result.rssGrowth} bytes`);
+      assert.deepEqual(result.weights, { v1: 1, v2: 3 });
+      console.log(`${name}: refused in ${result.ms} ms, RSS +${(result.rssGrowth / 1024).toFixed(0)} KiB`);
+    }
+    assert.deepEqual(results.find((r) => r.name === 'threadpool'), { name: 'threadpool', read: 'plain', sync: 'plain' });
+  });
+
+  it('refuses a directory, a file over the 1 MiB cap and a half-written file, then applies the file once it is valid', async (t) => {
+    const split = offlineSplit(t);
+    const dir = tempDir(t);
+    const path = join(dir, 'weights.json');
+    mkdirSync(path);
+    const watcher = watch(t, split, path);
+    const refusals: string[] = [];
+    watcher.on('error', (error) => refusals.push(error.message));
+    await assert.rejects(watcher.ready, { name: 'TrafficSplitTypeError', message: `${path}: expected a regular file, got a directory` });
+
+    rmdirSync(path);
+    let refused = nextError(watcher);
+    writeFileSync(path, '');
+    truncateSync(path, 2 * 1024 * 1024);
+    assert.equal((await refused)[0].message, `${path}: expected a weights file of at most 1048576 bytes, got 2097152 bytes`);
+
+    refused = nextError(watcher);
+    writeFileSync(`${path}.tmp`, '{"v1": 5, ');
+    renameSync(`${path}.tmp`, path);
+    assert.match((await refused)[0].message, new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: expected JSON weights such as`));
+    assert.deepEqual(split.getWeights(), { v1: 1, v2: 0 });
+
+    const applied = nextApplied(watcher);
+    writeFileSync(`${path}.tmp`, '{"v1": 5, "v2": 1}');
+    renameSync(`${path}.tmp`, path);
+    assert.deepEqual((await applied)[0].weights, { v1: 5, v2: 1 });
+    assert.equal(refusals.length, 3, refusals.join('\n'));
   });
 });
