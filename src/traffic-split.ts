@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { parseSplitConfig, weightsToRecord, configToJson, type TrafficSplitConfigJson } from './config.js';
 import { requireObject } from './config-helpers.js';
 import { POLICY_NAME, TARGET_SCHEME } from './constants.js';
-import { TrafficSplitClosedError, typeErrorAt } from './errors.js';
+import { rangeErrorAt, TrafficSplitClosedError, typeErrorAt } from './errors.js';
 import { ConnectivityState, defaultAuthorityOf, Status } from './grpc.js';
 import { register } from './register.js';
 import { registerSplit, unregisterSplit } from './resolver.js';
@@ -37,6 +37,13 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * explicitly or by a rule are never retried elsewhere. @default false
    */
   retryOnOtherSubset?: boolean;
+  /**
+   * Seeds the random source of the split's schedule: its starting phase and the arrangement of
+   * calls within the exactness bound. The same seed, weights and call sequence give the same
+   * routing again (tests, reproductions). Leave it out in production, so that replicas started
+   * together do not move in lockstep. A safe integer. @default a seed from the OS's random source
+   */
+  scheduleSeed?: number;
 }
 
 export type ConnectivityStateName = keyof typeof ConnectivityState;
@@ -124,14 +131,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   constructor(options: TrafficSplitOptions) {
     super();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed']);
     const retryOnOtherSubset = raw['retryOnOtherSubset'] ?? false;
     if (typeof retryOnOtherSubset !== 'boolean') throw typeErrorAt('retryOnOtherSubset', 'a boolean', retryOnOtherSubset);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
     this.subsets = config.subsetNames;
     this.targets = config.targets;
-    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
+    const seed = raw['scheduleSeed'];
+    if (seed !== undefined && typeof seed !== 'number') throw typeErrorAt('scheduleSeed', 'a safe integer', seed);
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw rangeErrorAt('scheduleSeed', 'a safe integer', seed);
+    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed as number | undefined);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.interceptor = createInterceptor({
