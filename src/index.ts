@@ -22,6 +22,8 @@ export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT }
 export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError, TrafficSplitRolloutError } from './errors.js';
 export type { TrafficSplitErrorCode } from './errors.js';
 export { WeightedSchedule } from './scheduler.js';
+export type { WeightedScheduleOptions } from './scheduler.js';
+export type { RandomSource } from './random.js';
 export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout.js';
 export type {
   Rollout,

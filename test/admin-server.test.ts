@@ -71,7 +71,9 @@ describe('admin endpoint', () => {
     assert.equal((await callEcho(r.client)).server, 'v2');
     const one = await ask(server, 'POST', '/runtime_modify?routing.traffic_split.v1=300');
     assert.deepEqual(one.json.weights, { v1: 300, v2: 100 }, 'v2 not named keeps its weight');
-    assert.deepEqual(await serversOf(r.client, 4), ['v1', 'v2', 'v1', 'v1']);
+    // 300/100 over 40 calls: 10 +- 1 to v2 (the schedule's order within that bound is random).
+    const v2Calls = (await serversOf(r.client, 40)).filter((name) => name === 'v2').length;
+    assert.ok(Math.abs(v2Calls - 10) <= 1, `${v2Calls} of 40 calls to v2`);
   });
 
   it('uses the configured runtime prefix', async (t) => {
