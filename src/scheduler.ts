@@ -54,8 +54,11 @@
  * (more) of the exact one over 10^12 picks, in the worst case. The decisions read the stored
  * lag, so the bounds above hold for it exactly and for the exact lag within that drift.
  *
- * Cost: two items O(1), one random number per pick; more items O(log n) over two binary heaps.
- * No allocation per pick. A weight change is O(n log n).
+ * Cost: two items O(1), one random number per pick. More items O(log n) over two binary
+ * heaps; but with integer weights whose cycle `W / gcd(w)` is at most MAX_CYCLE picks, the first
+ * cycle after a change is recorded as it is computed, and when it gave every item exactly its
+ * share (the lags are then back where they started) it is replayed: a pick becomes an array
+ * read. No allocation per pick. A weight change is O(n log n).
  */
 import { randomSeed, seededRandom, type RandomSource } from './random.js';
 
@@ -70,6 +73,9 @@ export interface WeightedScheduleOptions {
 
 /** EEVDF credits are rebased to the lag after this many picks, to keep them small. */
 const REBASE_PICKS = 1024;
+
+/** Longest EEVDF cycle replayed from a table (4 bytes a pick: 32 KiB). */
+const MAX_CYCLE = 8192;
 
 const enum Mode {
   None,
@@ -98,6 +104,15 @@ export class WeightedSchedule {
   private readonly waiting: ShareHeap;
   private epochPicks = 0;
   private active = 0;
+  // EEVDF replay: with integer weights whose cycle (W / gcd picks) is short, the first cycle
+  // after a load is recorded; if it gave every item exactly its share, the lags are back where
+  // they started, so the same picks follow forever (until the weights change) and are replayed.
+  private cycle: Int32Array | null = null;
+  private cycleLength = 0;
+  private cycleCounts: Float64Array;
+  private recorded = 0;
+  /** Position in `cycle` while replaying; -1 while recording or computing. */
+  private replayAt = -1;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
@@ -108,6 +123,7 @@ export class WeightedSchedule {
     this.random = options.random ?? seededRandom(randomSeed());
     this.weights = new Float64Array(n);
     this.credits = new Float64Array(n);
+    this.cycleCounts = new Float64Array(n);
     this.eligible = new ShareHeap(n, this.credits, this.weights);
     this.waiting = new ShareHeap(n, this.credits, this.weights);
     this.adopt(weights);
@@ -201,7 +217,7 @@ export class WeightedSchedule {
         return i;
       }
       default:
-        return this.earliestEligible();
+        return this.replayAt >= 0 ? this.cycle![this.replayAt]! : this.earliestEligible();
     }
   }
 
@@ -210,11 +226,41 @@ export class WeightedSchedule {
     if (this.mode === Mode.Pair) {
       this.pairLag += i === this.second ? this.firstWeight : -this.secondWeight;
     } else if (this.mode === Mode.Many) {
-      this.eligible.pop();
+      // The credits are kept while replaying too, so lags() and a weight change see the truth.
       this.credits[i]! += this.total;
-      this.waiting.push(i, 0);
-      if (++this.epochPicks === REBASE_PICKS) this.load(this.lags());
+      if (this.replayAt >= 0) {
+        this.replayAt = this.replayAt + 1 === this.cycleLength ? 0 : this.replayAt + 1;
+      } else {
+        this.eligible.pop();
+        this.waiting.push(i, 0);
+        if (this.cycle !== null) this.record(i);
+      }
+      if (++this.epochPicks === REBASE_PICKS) this.rebase();
     }
+  }
+
+  private record(i: number): void {
+    const cycle = this.cycle!;
+    cycle[this.recorded++] = i;
+    this.cycleCounts[i]!++;
+    if (this.recorded < this.cycleLength) return;
+    for (let k = 0; k < this.weights.length; k++) {
+      // Exact integers: count * W == cycle * w means the lag is back to its start.
+      if (this.cycleCounts[k]! * this.total !== this.cycleLength * this.weights[k]!) {
+        this.cycle = null;
+        return;
+      }
+    }
+    this.replayAt = 0;
+  }
+
+  /** Moves the credits' origin to now: every key shifts by the same amount, so no heap moves. */
+  private rebase(): void {
+    const t = this.epochPicks;
+    for (let i = 0; i < this.weights.length; i++) this.credits[i]! -= t * this.weights[i]!;
+    this.eligible.shift(t);
+    this.waiting.shift(t);
+    this.epochPicks = 0;
   }
 
   /** EEVDF: moves the items whose start has come to `eligible`, returns its earliest deadline. */
@@ -263,11 +309,22 @@ export class WeightedSchedule {
       this.eligible.size = 0;
       this.waiting.size = 0;
       this.epochPicks = 0;
+      this.startRecording();
       for (let i = 0; i < lags.length; i++) {
         this.credits[i] = lags[i]! * this.total;
         if (this.weights[i]! > 0) this.waiting.push(i, 0);
       }
     }
+  }
+
+  private startRecording(): void {
+    this.replayAt = -1;
+    this.recorded = 0;
+    this.cycleCounts.fill(0);
+    this.cycleLength = integerCycleLength(this.weights);
+    const fits = this.cycleLength > 0 && this.cycleLength <= MAX_CYCLE;
+    if (!fits) this.cycle = null;
+    else if (this.cycle === null || this.cycle.length < this.cycleLength) this.cycle = new Int32Array(this.cycleLength);
   }
 
   /** A random valid lag vector for the weights in force (see the file header). */
@@ -291,6 +348,24 @@ export class WeightedSchedule {
     }
     return lags;
   }
+}
+
+/** `sum(w) / gcd(w)` when every weight is an integer (and the sum is safe), else 0. */
+function integerCycleLength(weights: Float64Array): number {
+  let divisor = 0;
+  let total = 0;
+  for (const w of weights) {
+    if (w === 0) continue;
+    if (!Number.isSafeInteger(w)) return 0;
+    divisor = gcd(divisor, w);
+    total += w;
+  }
+  return divisor === 0 || !Number.isSafeInteger(total) ? 0 : total / divisor;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
 }
 
 /**
@@ -335,6 +410,11 @@ class ShareHeap {
 
   top(): number {
     return this.items[0]!;
+  }
+
+  /** Subtracts `delta` from every key: the order stays. */
+  shift(delta: number): void {
+    for (let k = 0; k < this.size; k++) this.keys[this.items[k]!]! -= delta;
   }
 
   push(item: number, offset: number): void {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { seededRandom } from '../src/random.js';
 import { WeightedSchedule } from '../src/scheduler.js';
+import { SplitState } from '../src/split-state.js';
 import { maxWindowDeviation } from './helpers/sequences.js';
 
 function schedule(weights: number[], seed = 1): WeightedSchedule {
@@ -317,7 +318,48 @@ describe('WeightedSchedule', () => {
     weights.forEach((w, i) => assert.ok(Math.abs(counts[i]! - (100_000 * w) / total) < 2, `item ${i}: ${counts[i]}`));
   });
 
+  for (const weights of [[1, 2, 3], [7, 1, 3, 127], [5, 5, 5, 5, 1], Array.from({ length: 64 }, (_, i) => i + 1)]) {
+    it(`replays its recorded cycle exactly as it would compute it: ${weights.length} items`, () => {
+      // Weights divided by 1024 are exact binary fractions but not integers: that schedule never
+      // replays and computes every pick, with the same ratios and the same phase. It is the reference.
+      const length = 3 * weights.reduce((a, b) => a + b, 0) + 2_500;
+      const replayed = schedule(weights, 9);
+      assert.deepEqual(picks([], length, replayed), picks([], length, schedule(weights.map((w) => w / 1024), 9)));
+      // Across a weight change too, and the lags it reports while replaying are the true ones.
+      replayed.setWeights(weights.map((w, i) => (i === 0 ? w + 1 : w)));
+      assert.ok(replayed.lags().every((lag) => Math.abs(lag) < 1));
+    });
+  }
+
   it('rejects a weight vector of another length', () => {
     assert.throws(() => schedule([1, 2]).setWeights([1, 2, 3]), { name: 'RangeError', message: 'weights: expected 2 weights, got 3' });
+  });
+});
+
+describe('SplitState schedules', () => {
+  it('keeps one schedule per set of subsets across weight changes, seeded by scheduleSeed', () => {
+    const a = new SplitState('s', ['v1', 'v2'], [90, 10], () => {}, 42);
+    const b = new SplitState('s', ['v1', 'v2'], [90, 10], () => {}, 42);
+    const schedule = a.scheduleFor([0, 1], false);
+    assert.deepEqual(picks([], 100, schedule), picks([], 100, b.scheduleFor([0, 1], false)));
+    const lags = schedule.lags();
+    a.applyWeights([10, 90]);
+    assert.equal(a.scheduleFor([0, 1], false), schedule, 'the same schedule, not a new one');
+    // The lag is carried as is; the next picks follow the new weights.
+    assert.deepEqual(schedule.lags(), lags);
+    assert.ok(countOf(picks([], 10, schedule), 1) >= 8);
+  });
+
+  it('resumes a set with the lags it had when a subset comes back', () => {
+    const state = new SplitState('s', ['v1', 'v2'], [1, 3], () => {}, 7);
+    const pair = state.scheduleFor([0, 1], false);
+    picks([], 5, pair);
+    const lags = pair.lags();
+    // v2 leaves READY: its channel draws from the {v1} schedule, while weights change.
+    assert.deepEqual(picks([], 5, state.scheduleFor([0], false)), [0, 0, 0, 0, 0]);
+    state.applyWeights([1, 1]);
+    state.applyWeights([1, 3]);
+    assert.equal(state.scheduleFor([0, 1], false), pair);
+    assert.deepEqual(pair.lags(), lags);
   });
 });
