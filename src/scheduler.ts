@@ -84,8 +84,16 @@ const enum Mode {
   Many,
 }
 
+/**
+ * Which item takes each pick, by weight: exact within the bounds of the file header, random
+ * within them. A split keeps one per set of READY subsets, shared by all its channels.
+ * @example
+ * const schedule = new WeightedSchedule([90, 10]);
+ * schedule.next(); // 0 or 1: 10 +- 1 of every 100 picks are 1
+ * schedule.setWeights([10, 90]); // in force from the next pick, each lag carried
+ */
 export class WeightedSchedule {
-  private weights: Float64Array;
+  private readonly weights: Float64Array;
   private total = 0;
   private mode = Mode.None;
   private readonly random: RandomSource;
@@ -109,7 +117,7 @@ export class WeightedSchedule {
   // they started, so the same picks follow forever (until the weights change) and are replayed.
   private cycle: Int32Array | null = null;
   private cycleLength = 0;
-  private cycleCounts: Float64Array;
+  private readonly cycleCounts: Float64Array;
   private recorded = 0;
   /** Position in `cycle` while replaying; -1 while recording or computing. */
   private replayAt = -1;
