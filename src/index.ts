@@ -28,6 +28,8 @@ export type { SpanLike } from './otel-trace.js';
 export { SUPPORTED_GRPC_JS_RANGE } from './grpc-version.js';
 export type { TrafficSplitErrorCode } from './errors.js';
 export { WeightedSchedule } from './scheduler.js';
+export type { WeightedScheduleOptions } from './scheduler.js';
+export type { RandomSource } from './random.js';
 export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout.js';
 export type {
   Rollout,

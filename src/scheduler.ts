@@ -1,121 +1,363 @@
 /**
- * The deterministic weighted schedule: no gRPC imports, no clock, no randomness.
+ * The weighted schedule: which subset takes the next keyless call. No gRPC imports, no clock;
+ * its randomness comes from an injected, seedable source.
  *
- * Algorithm: WF2Q, the "earliest eligible virtual deadline first" rule of fair queueing
- * (Bennett and Zhang, 1996; Stoica et al.'s EEVDF). Item i has share `s_i = w_i / W`. After t
- * picks, of which c_i went to i:
- * - i is *eligible* when it is not ahead of its share: `c_i <= t * s_i` (its virtual start time
- *   `c_i / s_i` has come);
- * - among eligible items the one with the earliest virtual deadline `(c_i + 1) / s_i` is picked,
- *   ties to the lower index.
- * Eligibility is what plain earliest-deadline-first lacks: with weights 1,1,1,1,1,1,1 and 100,
- * EDF hands the seven small items their turns back to back and the large one falls 6.5 calls
- * behind in that window; here every item stays within one pick of its share at every prefix.
+ * State: a *lag* per item, `lag_i = c_i - S_i`, where `c_i` is how many picks went to i and `S_i`
+ * is the sum, over those picks, of the share `w_i / W` in force when each was made. The lag is
+ * what survives a weight change (the new shares apply from the next pick on), so the schedule
+ * never restarts and a change never repays more than the lag it carries.
  *
- * Guarantees (pinned by test/scheduler.test.ts):
- * - after any number of picks, every item's count is within one pick of `t * s_i` (WF2Q's lag
- *   bound), so every window of consecutive picks is within two;
- * - with two items, every window is within one pick of its ideal, whatever its length and start
- *   (90/10 gives exactly one v2 pick in every ten);
- * - weight 0 is never picked; fractional weights are exact ratios (0.5 and 1 give 1 : 2).
+ * Two active items (the canary case): a randomised walk of the lag `L` of the second item.
+ * - Picking it adds `1 - s` to `L`, picking the other subtracts `s`; only moves that keep
+ *   `L` in (-1, 1) are allowed, and at every step at least one is.
+ * - When both are allowed, the second item is taken with probability `s / (1 + L)` when
+ *   `L < 0` and `(s - L) / (1 - L)` when `L >= 0`. This is the rule under which, starting at
+ *   `L = 0`, every pick goes to the second item with probability exactly its share in force at
+ *   that pick, whatever the weights do: the fractional part `f` of `L` is fixed by the shares,
+ *   `L` is `f` or `f - 1`, and the chance of it being `f - 1` stays equal to `f` (0 at the start).
+ *   (Taking the item with probability `s` instead would pile the canary onto the last
+ *   position of each period: 39% of the tenth calls at 90/10.)
+ * So every prefix lag stays in (-1, 1): over ANY run of picks, whatever the weight changes
+ * inside it, each item's count is within 2 (strictly) of the sum of its shares; when that sum
+ * is an integer (100 calls at 75/25) within 1. And no call position is favoured: a pool of
+ * clients used in rotation, or a fixed order of methods per request, sees each position get
+ * the second item at its share.
  *
- * Cost: O(log n) per pick over two binary heaps, no allocation. Heap keys are quotients
- * `(c_i + offset) / w_i` computed afresh from the counts whenever an item enters a heap, never
- * accumulated, so no rounding error builds up; equal rationals give the same double (division is
- * correctly rounded), so exact ties stay ties. The eligibility test is cross-multiplied.
+ * Three or more active items: EEVDF (Stoica et al., "earliest eligible virtual deadline
+ * first"; Bennett and Zhang's WF2Q) on the carried lag. An item is eligible when it is not ahead
+ * (`lag_i <= 0`); among eligible items the earliest deadline `(1 + lag_i) / s_i` wins, ties to
+ * the lower index. From the random phase, while the weights stay the same, every lag stays in
+ * (-1, 1), hence every window within 2 (WF2Q's bound; with 1,1,1,1,1,1,1 and 100 plain EDF
+ * would fall 6.5 calls behind). Across changes the lag is carried as is. With three items the
+ * (-1, 1) bound held across a change at every pick in every randomised and adversarial test,
+ * unproven. With four or more, changes at nearly every pick can push a lag below -1, as they
+ * would under any rule that cannot see future weights (give 4 items 1/4 each, then 1/3 to the
+ * 3 not yet picked, then 1/2 to the 2 not yet picked: the last is 1/4 + 1/3 + 1/2 = 1.08 calls
+ * behind, and with n items H(n) - 1); the property test holds it within H(n) - 1/2.
+ * The order is deterministic once the phase is drawn: three or more items get a random phase,
+ * not a random arrangement within the period.
  *
- * Replay: with integer weights the sequence is periodic. After `W / gcd` picks every count is
- * exactly its share (the lag is below one and the ideal is an integer), which is the starting
- * state scaled, so the same picks follow. When that cycle is at most MAX_CYCLE picks long, the
- * first cycle is recorded as it is computed and then replayed: a pick becomes an array read
- * (90/10 replays a cycle of 10 after the first 10 picks). Recording happens on the call path,
- * one pick at a time, so building a schedule (on every weight change) stays O(n).
+ * Random phase: two schedules with the same weights do not move in lockstep. Two items start
+ * at lag 0 (`L = 0` has the walk's starting distribution for a fractional part of 0): from there
+ * each pick already goes to the second item with exactly its share as its chance, so the first
+ * canary call falls anywhere in the first period, and every whole period counted from the start
+ * holds exactly each item's share (at 1:1, every aligned pair holds one of each). Three or more
+ * items start from a random valid lag vector: random virtual start offsets within one period of
+ * each item, re-centred. Items of weight 0 are never picked; fractional weights are exact ratios.
+ *
+ * Arithmetic: lags are kept multiplied by the total weight `W`. With integer weights every
+ * quantity of the two-item walk is then an integer below 2W, exact forever. EEVDF's credits are rebased to the lags every REBASE_PICKS picks, so they stay
+ * below about REBASE_PICKS * W. Fractions enter through fractional weights, a weight change
+ * (the lag is rescaled to the new total) and the EEVDF phase; from then on an addition can
+ * round, by at most 2^-53 of the magnitudes above: at most 2^-52 calls per pick for two items
+ * and 2^-42 for more, so the stored lag stays within 0.001 calls (two items) and 0.25 calls
+ * (more) of the exact one over 10^12 picks, in the worst case. The decisions read the stored
+ * lag, so the bounds above hold for it exactly and for the exact lag within that drift.
+ *
+ * Cost: two items O(1), one random number per pick. More items O(log n) over two binary
+ * heaps; but with integer weights whose cycle `W / gcd(w)` is at most MAX_CYCLE picks, the first
+ * cycle after a change is recorded as it is computed, and when it gave every item exactly its
+ * share (the lags are then back where they started) it is replayed: a pick becomes an array
+ * read. No allocation per pick. A weight change is O(n log n).
+ */
+import { randomSeed, seededRandom, type RandomSource } from './random.js';
+import { ShareHeap } from './share-heap.js';
+
+/** Options of a `WeightedSchedule`. */
+export interface WeightedScheduleOptions {
+  /**
+   * The random source (numbers in [0, 1)) for the phase and the two-item walk. Give the same
+   * seeded source to get the same sequence again. @default a source seeded from the OS
+   */
+  random?: RandomSource;
+}
+
+/** EEVDF credits are rebased to the lag after this many picks, to keep them small. */
+const REBASE_PICKS = 1024;
+
+/** Longest EEVDF cycle replayed from a table (4 bytes a pick: 32 KiB). */
+const MAX_CYCLE = 8192;
+
+const enum Mode {
+  None,
+  Single,
+  Pair,
+  Many,
+}
+
+/**
+ * Which item takes each pick, by weight: exact within the bounds of the file header, random
+ * within them. A split keeps one per set of READY subsets, shared by all its channels.
+ * @example
+ * const schedule = new WeightedSchedule([90, 10]);
+ * schedule.next(); // 0 or 1: 10 +- 1 of every 100 picks are 1
+ * schedule.setWeights([10, 90]); // in force from the next pick, each lag carried
  */
 export class WeightedSchedule {
   private readonly weights: Float64Array;
-  private readonly counts: Float64Array;
-  private readonly total: number;
-  /** Items whose virtual start has come, by virtual deadline. */
+  private total = 0;
+  private mode = Mode.None;
+  private readonly random: RandomSource;
+  /** The pick `peek()` has drawn and `next()` will return; -1 when none. */
+  private pending = -1;
+  // Two items: `first` and `second`, the lag of `second` times the total weight.
+  private first = -1;
+  private second = -1;
+  private secondWeight = 0;
+  private firstWeight = 0;
+  private pairLag = 0;
+  // Three or more: EEVDF. credit_i = (lag at the epoch start + picks in the epoch) * total;
+  // lag_i * total = credit_i - epochPicks * w_i.
+  private readonly credits: Float64Array;
   private readonly eligible: ShareHeap;
-  /** Items ahead of their share, by virtual start. */
   private readonly waiting: ShareHeap;
-  private picks = 0;
-  readonly activeCount: number;
-  /** The first cycle's picks, when the weights are integers and the cycle is short enough. */
-  private readonly cycle: Uint16Array | null;
-  /** Position in `cycle` once the first cycle is recorded; -1 while recording. */
+  private epochPicks = 0;
+  private active = 0;
+  // EEVDF replay: with integer weights whose cycle (W / gcd picks) is short, the first cycle
+  // after a load is recorded; if it gave every item exactly its share, the lags are back where
+  // they started, so the same picks follow forever (until the weights change) and are replayed.
+  private cycle: Int32Array | null = null;
+  private cycleLength = 0;
+  private readonly cycleCounts: Float64Array;
+  private recorded = 0;
+  /** Position in `cycle` while replaying; -1 while recording or computing. */
   private replayAt = -1;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
    *   the caller's, see `validateWeights`). Items of weight 0 are never picked.
    */
-  constructor(weights: ArrayLike<number>) {
+  constructor(weights: ArrayLike<number>, options: WeightedScheduleOptions = {}) {
     const n = weights.length;
+    this.random = options.random ?? seededRandom(randomSeed());
     this.weights = new Float64Array(n);
-    this.counts = new Float64Array(n);
-    let total = 0;
-    let active = 0;
-    for (let i = 0; i < n; i++) {
-      const w = weights[i]!;
-      if (w > 0) {
-        this.weights[i] = w;
-        total += w;
-        active++;
+    this.credits = new Float64Array(n);
+    this.cycleCounts = new Float64Array(n);
+    this.eligible = new ShareHeap(n, this.credits, this.weights);
+    this.waiting = new ShareHeap(n, this.credits, this.weights);
+    this.adopt(weights);
+    this.load(this.randomPhase());
+  }
+
+  /** How many items have a positive weight. */
+  get activeCount(): number {
+    return this.active;
+  }
+
+  /**
+   * Puts `weights` in force from the next pick on, carrying every item's lag. Items that stop or
+   * start being picked (weight 0 or back) give up their lag; the lags of the others are shifted
+   * so they sum to 0 again, and shrunk if need be to stay within one call.
+   */
+  setWeights(weights: ArrayLike<number>): void {
+    if (weights.length !== this.weights.length) throw new RangeError(`weights: expected ${this.weights.length} weights, got ${weights.length}`);
+    const lags = this.lags();
+    const before = this.weights.slice();
+    this.adopt(weights);
+    let sameSet = true;
+    for (let i = 0; i < before.length; i++) if (before[i]! > 0 !== this.weights[i]! > 0) sameSet = false;
+    if (!sameSet) recentre(lags, this.weights, this.total);
+    this.load(lags);
+  }
+
+  /** The lag of every item in calls: picks minus the sum of the shares in force at each pick. */
+  lags(): Float64Array {
+    const lags = new Float64Array(this.weights.length);
+    if (this.mode === Mode.Pair) {
+      lags[this.second] = this.pairLag / this.total;
+      lags[this.first] = -this.pairLag / this.total;
+    } else if (this.mode === Mode.Many) {
+      for (let i = 0; i < lags.length; i++) {
+        if (this.weights[i]! > 0) lags[i] = (this.credits[i]! - this.epochPicks * this.weights[i]!) / this.total;
       }
     }
-    this.total = total;
-    this.activeCount = active;
-    const cycleLength = integerCycleLength(this.weights);
-    this.cycle = cycleLength > 0 && cycleLength <= MAX_CYCLE && n <= 0xffff ? new Uint16Array(cycleLength) : null;
-    this.eligible = new ShareHeap(active, this.counts, this.weights, 1);
-    this.waiting = new ShareHeap(active, this.counts, this.weights, 0);
-    for (let i = 0; i < n; i++) if (this.weights[i]! > 0) this.eligible.push(i);
+    return lags;
   }
 
   /** The index of the next item, or -1 when no item has a positive weight. */
   next(): number {
-    const cycle = this.cycle;
-    if (cycle !== null && this.replayAt >= 0) {
-      const i = cycle[this.replayAt]!;
-      this.replayAt = this.replayAt + 1 === cycle.length ? 0 : this.replayAt + 1;
-      return i;
+    let i = this.pending;
+    if (i >= 0) {
+      this.pending = -1;
+    } else if (this.mode === Mode.Pair) {
+      return this.nextOfPair();
+    } else {
+      i = this.choose();
     }
-    if (this.activeCount === 0) return -1;
-    const i = this.peek();
-    this.eligible.pop();
-    this.counts[i]!++;
-    this.waiting.push(i);
-    if (cycle !== null) {
-      cycle[this.picks] = i;
-      if (this.picks + 1 === cycle.length) this.replayAt = 0;
-    }
-    this.picks++;
+    this.commit(i);
     return i;
   }
 
-  /** The index `next()` would return, without taking it. -1 when nothing can be picked. */
+  /** The index `next()` will return, without taking it. -1 when nothing can be picked. */
   peek(): number {
-    if (this.cycle !== null && this.replayAt >= 0) return this.cycle[this.replayAt]!;
-    if (this.activeCount === 0) return -1;
-    const { waiting, eligible, counts, weights, total } = this;
-    const t = this.picks;
-    // c_i <= t * w_i / W, multiplied out: an item becomes eligible once its share has caught up.
+    if (this.pending < 0) this.pending = this.choose();
+    return this.pending;
+  }
+
+  /** The two-item walk, in one place so the common case stays short. */
+  private nextOfPair(): number {
+    const lag = this.pairLag;
+    const w = this.secondWeight;
+    const total = this.total;
+    let takeSecond: boolean;
+    if (lag >= w) takeSecond = false;
+    else if (lag <= -this.firstWeight) takeSecond = true;
+    else if (lag < 0) takeSecond = this.random() * (total + lag) < w;
+    else takeSecond = this.random() * (total - lag) < w - lag;
+    if (takeSecond) {
+      this.pairLag = lag + this.firstWeight;
+      return this.second;
+    }
+    this.pairLag = lag - w;
+    return this.first;
+  }
+
+  private choose(): number {
+    switch (this.mode) {
+      case Mode.None:
+        return -1;
+      case Mode.Single:
+        return this.first;
+      case Mode.Pair: {
+        // Draw as next() would, then undo: peek() is rare, next() stays short.
+        const lag = this.pairLag;
+        const i = this.nextOfPair();
+        this.pairLag = lag;
+        return i;
+      }
+      default:
+        return this.replayAt >= 0 ? this.cycle![this.replayAt]! : this.earliestEligible();
+    }
+  }
+
+  private commit(i: number): void {
+    if (i < 0) return;
+    if (this.mode === Mode.Pair) {
+      this.pairLag += i === this.second ? this.firstWeight : -this.secondWeight;
+    } else if (this.mode === Mode.Many) {
+      // The credits are kept while replaying too, so lags() and a weight change see the truth.
+      this.credits[i]! += this.total;
+      if (this.replayAt >= 0) {
+        this.replayAt = this.replayAt + 1 === this.cycleLength ? 0 : this.replayAt + 1;
+      } else {
+        this.eligible.pop();
+        this.waiting.push(i, 0);
+        if (this.cycle !== null) this.record(i);
+      }
+      if (++this.epochPicks === REBASE_PICKS) this.rebase();
+    }
+  }
+
+  private record(i: number): void {
+    const cycle = this.cycle!;
+    cycle[this.recorded++] = i;
+    this.cycleCounts[i]!++;
+    if (this.recorded < this.cycleLength) return;
+    for (let k = 0; k < this.weights.length; k++) {
+      // Exact integers: count * W == cycle * w means the lag is back to its start.
+      if (this.cycleCounts[k]! * this.total !== this.cycleLength * this.weights[k]!) {
+        this.cycle = null;
+        return;
+      }
+    }
+    this.replayAt = 0;
+  }
+
+  /** Moves the credits' origin to now: every key shifts by the same amount, so no heap moves. */
+  private rebase(): void {
+    const t = this.epochPicks;
+    for (let i = 0; i < this.weights.length; i++) this.credits[i]! -= t * this.weights[i]!;
+    this.eligible.shift(t);
+    this.waiting.shift(t);
+    this.epochPicks = 0;
+  }
+
+  /** EEVDF: moves the items whose start has come to `eligible`, returns its earliest deadline. */
+  private earliestEligible(): number {
+    const { waiting, eligible, credits, weights, total } = this;
+    const t = this.epochPicks;
+    // lag_i <= 0, i.e. credit_i <= t * w_i: the item is not ahead of its share.
     while (waiting.size > 0) {
       const i = waiting.top();
-      if (counts[i]! * total > t * weights[i]!) break;
+      if (credits[i]! > t * weights[i]!) break;
       waiting.pop();
-      eligible.push(i);
+      eligible.push(i, total);
     }
-    // Some item is always eligible (the counts sum to t, the shares to 1); rounding of
-    // fractional weights could still hide it, so fall back to the earliest start.
-    if (eligible.size === 0) eligible.push(waiting.pop());
+    // The lags sum to 0, so some item is not ahead; rounding could still hide it.
+    if (eligible.size === 0) eligible.push(waiting.pop(), total);
     return eligible.top();
   }
-}
 
-/** Longest cycle replayed from a table (2 bytes a pick: 16 KiB). */
-const MAX_CYCLE = 8192;
+  private adopt(weights: ArrayLike<number>): void {
+    let total = 0;
+    let active = 0;
+    this.first = -1;
+    this.second = -1;
+    for (let i = 0; i < this.weights.length; i++) {
+      const w = weights[i]! > 0 ? weights[i]! : 0;
+      this.weights[i] = w;
+      if (w === 0) continue;
+      total += w;
+      active++;
+      if (this.first < 0) this.first = i;
+      else if (this.second < 0) this.second = i;
+    }
+    this.total = total;
+    this.active = active;
+    this.mode = active === 0 ? Mode.None : active === 1 ? Mode.Single : active === 2 ? Mode.Pair : Mode.Many;
+    this.pending = -1;
+  }
+
+  /** Installs lags (in calls, summing to 0 over the active items) for the weights in force. */
+  private load(lags: Float64Array): void {
+    if (this.mode === Mode.Pair) {
+      this.firstWeight = this.weights[this.first]!;
+      this.secondWeight = this.weights[this.second]!;
+      this.pairLag = lags[this.second]! * this.total;
+    } else if (this.mode === Mode.Many) {
+      this.eligible.size = 0;
+      this.waiting.size = 0;
+      this.epochPicks = 0;
+      this.startRecording();
+      for (let i = 0; i < lags.length; i++) {
+        this.credits[i] = lags[i]! * this.total;
+        if (this.weights[i]! > 0) this.waiting.push(i, 0);
+      }
+    }
+  }
+
+  private startRecording(): void {
+    this.replayAt = -1;
+    this.recorded = 0;
+    this.cycleCounts.fill(0);
+    this.cycleLength = integerCycleLength(this.weights);
+    const fits = this.cycleLength > 0 && this.cycleLength <= MAX_CYCLE;
+    if (!fits) this.cycle = null;
+    else if (this.cycle === null || this.cycle.length < this.cycleLength) this.cycle = new Int32Array(this.cycleLength);
+  }
+
+  /** A random valid lag vector for the weights in force (see the file header). */
+  private randomPhase(): Float64Array {
+    const lags = new Float64Array(this.weights.length);
+    const total = this.total;
+    if (this.mode === Mode.Pair) {
+      // Lag 0: the walk itself randomises the phase (each pick goes to the second item with
+      // exactly its share as its chance), and every whole period from the start is exact.
+    } else if (this.mode === Mode.Many) {
+      // Each item's virtual start moved by a random fraction of its own period, re-centred.
+      let mean = 0;
+      for (let i = 0; i < lags.length; i++) {
+        if (this.weights[i] === 0) continue;
+        lags[i] = this.random();
+        mean += (this.weights[i]! / total) * lags[i]!;
+      }
+      for (let i = 0; i < lags.length; i++) {
+        if (this.weights[i]! > 0) lags[i] = (this.weights[i]! / total) * (lags[i]! - mean);
+      }
+    }
+    return lags;
+  }
+}
 
 /** `sum(w) / gcd(w)` when every weight is an integer (and the sum is safe), else 0. */
 function integerCycleLength(weights: Float64Array): number {
@@ -136,72 +378,21 @@ function gcd(a: number, b: number): number {
 }
 
 /**
- * A binary min-heap of item indices keyed by `(counts[i] + offset) / weights[i]`, ties to the
- * lower index. Offset 0 orders by virtual start, offset 1 by virtual deadline. An item's key is
- * computed when it is pushed; counts only change while an item is in neither heap.
+ * After the set of active items changed: drops the lag of inactive items, shifts the others in
+ * proportion to their shares so the lags sum to 0, and shrinks them all (keeping the sum) when
+ * one would be a call or more away from its share.
  */
-class ShareHeap {
-  private readonly items: Int32Array;
-  /** Key of each item, by item index. */
-  private readonly keys: Float64Array;
-  size = 0;
-
-  constructor(
-    capacity: number,
-    private readonly counts: Float64Array,
-    private readonly weights: Float64Array,
-    private readonly offset: number,
-  ) {
-    this.items = new Int32Array(capacity);
-    this.keys = new Float64Array(weights.length);
+function recentre(lags: Float64Array, weights: Float64Array, total: number): void {
+  let sum = 0;
+  for (let i = 0; i < lags.length; i++) {
+    if (weights[i] === 0) lags[i] = 0;
+    sum += lags[i]!;
   }
-
-  top(): number {
-    return this.items[0]!;
+  let largest = 0;
+  for (let i = 0; i < lags.length; i++) {
+    if (weights[i] === 0) continue;
+    lags[i]! -= (weights[i]! / total) * sum;
+    largest = Math.max(largest, Math.abs(lags[i]!));
   }
-
-  push(item: number): void {
-    const { items, keys } = this;
-    const key = (this.counts[item]! + this.offset) / this.weights[item]!;
-    keys[item] = key;
-    let k = this.size++;
-    while (k > 0) {
-      const parent = (k - 1) >> 1;
-      const other = items[parent]!;
-      const otherKey = keys[other]!;
-      if (key > otherKey || (key === otherKey && item > other)) break;
-      items[k] = other;
-      k = parent;
-    }
-    items[k] = item;
-  }
-
-  pop(): number {
-    const { items, keys } = this;
-    const top = items[0]!;
-    const last = items[--this.size]!;
-    const lastKey = keys[last]!;
-    const size = this.size;
-    let k = 0;
-    for (;;) {
-      let child = 2 * k + 1;
-      if (child >= size) break;
-      let childItem = items[child]!;
-      let childKey = keys[childItem]!;
-      if (child + 1 < size) {
-        const right = items[child + 1]!;
-        const rightKey = keys[right]!;
-        if (rightKey < childKey || (rightKey === childKey && right < childItem)) {
-          child++;
-          childItem = right;
-          childKey = rightKey;
-        }
-      }
-      if (lastKey < childKey || (lastKey === childKey && last < childItem)) break;
-      items[k] = childItem;
-      k = child;
-    }
-    if (size > 0) items[k] = last;
-    return top;
-  }
+  if (largest >= 0.99) for (let i = 0; i < lags.length; i++) lags[i]! *= 0.99 / largest;
 }

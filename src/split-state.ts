@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { validateWeights } from './config.js';
 import { SubsetCounters } from './counters.js';
 import { ConnectivityState, SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from './grpc.js';
+import { randomSeed, seededRandom, type RandomSource } from './random.js';
 import { WeightedSchedule } from './scheduler.js';
 
 /**
@@ -33,9 +34,17 @@ const READINESS: Record<ConnectivityState, number> = {
   [ConnectivityState.SHUTDOWN]: 0,
 };
 
-/** Bounds the schedule cache: one entry per distinct set of READY subsets seen since the last
- * weight change, which is small unless subsets flap in many combinations. */
+/** Bounds the schedule cache: one entry per distinct set of READY subsets seen, which is small
+ * unless subsets flap in many combinations. */
 const MAX_CACHED_SCHEDULES = 256;
+
+/** One schedule per set of eligible subsets, and the weights version it was last given. */
+interface CachedSchedule {
+  readonly schedule: WeightedSchedule;
+  readonly members: readonly number[];
+  readonly equalShares: boolean;
+  version: number;
+}
 
 export type SplitStateEvent =
   | { type: 'weights'; weights: readonly number[]; previous: readonly number[] }
@@ -44,7 +53,11 @@ export type SplitStateEvent =
 export class SplitState {
   readonly counters: SubsetCounters;
   private currentWeights: readonly number[];
-  private schedules = new Map<string, WeightedSchedule>();
+  private schedules = new Map<string, CachedSchedule>();
+  /** Bumped at every weight change; a schedule older than this gets the weights at its next use. */
+  private weightsVersion = 0;
+  /** Seeds each new schedule, so each starts at its own phase (reproducible with a seed). */
+  private readonly phases: RandomSource;
   private readonly channels = new Set<ChannelView>();
   /** Channels to tell when what their pickers depend on changes: weights, routes, closing. */
   private readonly changeListeners = new Set<() => void>();
@@ -58,8 +71,10 @@ export class SplitState {
     readonly subsetNames: readonly string[],
     weights: readonly number[],
     private readonly onEvent: (event: SplitStateEvent) => void = () => {},
+    scheduleSeed: number = randomSeed(),
   ) {
     this.currentWeights = Object.freeze([...weights]);
+    this.phases = seededRandom(scheduleSeed);
     this.counters = new SubsetCounters(subsetNames.length);
   }
 
@@ -79,15 +94,15 @@ export class SplitState {
     this.applyWeights(validateWeights(this.subsetNames, raw));
   }
 
-  /** Swaps in already validated weights. Equal weights change nothing, not even the rotation. */
+  /** Swaps in already validated weights. Equal weights change nothing. */
   applyWeights(weights: readonly number[]): void {
     const previous = this.currentWeights;
     if (weights.length === previous.length && weights.every((w, i) => w === previous[i])) return;
     this.currentWeights = Object.freeze([...weights]);
-    // A new schedule per READY set: the rotation restarts at the change, which is what makes the
-    // first calls after it follow the new weights exactly (90/10 -> 10/90: 9 of the next 10 go
-    // to v2), with no credit carried over from the old weights to cause a burst.
-    this.schedules = new Map();
+    // The schedules stay: each carries its lag (under one call) into the new weights, so the
+    // split stays exact across changes, however frequent, and the next call already follows
+    // the new weights. Each gets them at its next use (see scheduleFor).
+    this.weightsVersion++;
     this.notifyChange();
     this.onEvent({ type: 'weights', weights: this.currentWeights, previous });
   }
@@ -96,18 +111,38 @@ export class SplitState {
    * The schedule shared by every channel whose eligible subsets are `eligible`. Sharing it is
    * what makes the split exact across channels rather than per channel. With `equalShares`, the
    * subsets are served evenly (the weight-0 fallback).
+   *
+   * One schedule per set, kept while the set is not in use: when a subset leaves READY and comes
+   * back, its set's schedule resumes with the lag it had, so the calls in between (which went to
+   * the other subsets at their full share) leave every subset's lag where it was.
    */
   scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule {
     const key = (equalShares ? 'e:' : 'w:') + eligible.join(',');
-    let schedule = this.schedules.get(key);
-    if (schedule === undefined) {
-      const weights = new Float64Array(this.subsetNames.length);
-      for (const i of eligible) weights[i] = equalShares ? 1 : this.currentWeights[i]!;
-      schedule = new WeightedSchedule(weights);
+    let cached = this.schedules.get(key);
+    if (cached === undefined) {
+      const schedule = new WeightedSchedule(this.weightsOf(eligible, equalShares), { random: seededRandom(this.nextSeed()) });
       if (this.schedules.size >= MAX_CACHED_SCHEDULES) this.schedules.clear();
-      this.schedules.set(key, schedule);
+      cached = { schedule, members: [...eligible], equalShares, version: this.weightsVersion };
+      this.schedules.set(key, cached);
+    } else if (cached.version !== this.weightsVersion) {
+      // Only this set's members have a weight here, all of them positive (else the set would
+      // be another), so the change carries every lag as is.
+      cached.schedule.setWeights(this.weightsOf(cached.members, cached.equalShares));
+      cached.version = this.weightsVersion;
     }
-    return schedule;
+    return cached.schedule;
+  }
+
+  /** The weights in force restricted to `members` (1 each with `equalShares`), indexed by subset. */
+  private weightsOf(members: readonly number[], equalShares: boolean): Float64Array {
+    const weights = new Float64Array(this.subsetNames.length);
+    for (const i of members) weights[i] = equalShares ? 1 : this.currentWeights[i]!;
+    return weights;
+  }
+
+  /** 53 bits from the split's phase source. */
+  private nextSeed(): number {
+    return Math.floor(this.phases() * 0x20_0000) * 0x1_0000_0000 + Math.floor(this.phases() * 0x1_0000_0000);
   }
 
   /** True once `route()` has been used: pickers then look for routing hints. */

@@ -8,7 +8,7 @@ import { inspect, type InspectOptions } from 'node:util';
 import { parseSplitConfig, weightsToRecord, configToJson, type TrafficSplitConfigJson } from './config.js';
 import { requireObject } from './config-helpers.js';
 import { POLICY_NAME, TARGET_SCHEME } from './constants.js';
-import { TrafficSplitClosedError, typeErrorAt } from './errors.js';
+import { rangeErrorAt, TrafficSplitClosedError, typeErrorAt } from './errors.js';
 import { ConnectivityState, defaultAuthorityOf, Status } from './grpc.js';
 import { register } from './register.js';
 import { registerSplit, unregisterSplit } from './resolver.js';
@@ -42,6 +42,13 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * explicitly or by a rule are never retried elsewhere. @default false
    */
   retryOnOtherSubset?: boolean;
+  /**
+   * Seeds the random source of the split's schedule: its starting phase and the arrangement of
+   * calls within the exactness bound. The same seed, weights and call sequence give the same
+   * routing again (tests, reproductions). Leave it out in production, so that replicas started
+   * together do not move in lockstep. A safe integer. @default a seed from the OS's random source
+   */
+  scheduleSeed?: number;
 }
 
 /**
@@ -201,7 +208,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed']);
     const retryOnOtherSubset = raw['retryOnOtherSubset'] ?? false;
     if (typeof retryOnOtherSubset !== 'boolean') throw typeErrorAt('retryOnOtherSubset', 'a boolean', retryOnOtherSubset);
     this.name = parseName(raw['name']);
@@ -209,7 +216,10 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.subsets = config.subsetNames;
     this.targets = config.targets;
     this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
-    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event));
+    const seed = raw['scheduleSeed'];
+    if (seed !== undefined && typeof seed !== 'number') throw typeErrorAt('scheduleSeed', 'a safe integer', seed);
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw rangeErrorAt('scheduleSeed', 'a safe integer', seed);
+    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed as number | undefined);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });

@@ -71,7 +71,9 @@ describe('admin endpoint', () => {
     assert.equal((await callEcho(r.client)).server, 'v2');
     const one = await ask(server, 'POST', '/runtime_modify?routing.traffic_split.v1=300');
     assert.deepEqual(one.json.weights, { v1: 300, v2: 100 }, 'v2 not named keeps its weight');
-    assert.deepEqual(await serversOf(r.client, 4), ['v1', 'v2', 'v1', 'v1']);
+    // 300/100 over 40 calls: 10 +- 1 to v2 (the schedule's order within that bound is random).
+    const v2Calls = (await serversOf(r.client, 40)).filter((name) => name === 'v2').length;
+    assert.ok(Math.abs(v2Calls - 10) <= 1, `${v2Calls} of 40 calls to v2`);
   });
 
   it('uses the configured runtime prefix', async (t) => {
@@ -193,8 +195,10 @@ describe('admin endpoint', () => {
   it('serves /metrics in the Prometheus text format', async (t) => {
     const r = await rig(t, { v1: 3, v2: 1 }, { name: 'metrics' });
     const server = await admin(t, r);
+    // 8 calls at 3:1 are two whole periods: 6 and 2. The failure goes to v1 by an explicit route,
+    // since the schedule's order within a period is random.
     for (let i = 0; i < 8; i++) await callEcho(r.client);
-    await callEcho(r.client, { failWith: grpc.status.NOT_FOUND }).catch(() => undefined);
+    await callEcho(r.client, { failWith: grpc.status.NOT_FOUND }, new grpc.Metadata(), r.split.route({ subset: 'v1' })).catch(() => undefined);
     const answer = await ask(server, 'GET', '/metrics', { token: null });
     assert.equal(answer.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
     const families = parsePrometheusText(answer.text);
@@ -247,7 +251,8 @@ describe('admin endpoint', () => {
       { step: 0, percent: 10, weights: { v1: 90, v2: 10 } },
       { step: 1, percent: 50, weights: { v1: 50, v2: 50 } },
     ]);
-    assert.equal((await callEcho(r.client)).server, 'v1');
+    // At 90/10 now: the call is served (by either subset; the schedule's order is random).
+    assert.match((await callEcho(r.client)).server, /^v[12]$/);
     const second = await ask(server, 'POST', '/rollout', { body: options });
     assert.deepEqual([second.status, second.json.code], [409, 'ERR_SPLIT_ROLLOUT_RUNNING']);
     const metrics = parsePrometheusText((await ask(server, 'GET', '/metrics')).text);

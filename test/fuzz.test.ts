@@ -452,7 +452,8 @@ describe('bad input, fuzzed', () => {
       metadata.set('x-user-id-bin', Buffer.from([0, 0xff, 0x80, 0x0a]));
       servers.push((await callEcho(client, {}, metadata)).server);
     }
-    assert.deepEqual(countOf(servers), { v1: 50, v2: 50 });
+    // The schedule: 50 +- 1 each (its order within that bound is random).
+    assert.ok([49, 50, 51].includes(countOf(servers)['v2'] ?? 0) && (countOf(servers)['v1'] ?? 0) + countOf(servers)['v2']! === 100, JSON.stringify(countOf(servers)));
     assert.throws(() => new TrafficSplit({ subsets: TARGETS, weights: { v1: 1, v2: 1, constructor: 1 }, stickyKey: 'x-user-id-bin' }), {
       name: 'TrafficSplitTypeError',
       message: 'stickyKey: expected a lower-case metadata key such as "x-user-id" (not "grpc-*", not "-bin"), got `"x-user-id-bin"` (string)',

@@ -80,7 +80,9 @@ describe('rollout', () => {
     assert.deepEqual(split.getWeights(), { v1: 0, v2: 100 });
     assert.deepEqual(await serversOf(client, 10), Array(10).fill('v2'));
     await sleep(0);
-    assert.deepEqual(events, ['step:0', 'verdict:0:pass', 'step:1', 'verdict:1:pass', 'done:promoted']);
+    // A step may wait an interval for its minCalls on a slow machine (where the v2 calls of each
+    // period fall is random): that is not what this test is about.
+    assert.deepEqual(events.filter((event) => !event.startsWith('wait:')), ['step:0', 'verdict:0:pass', 'step:1', 'verdict:1:pass', 'done:promoted']);
   });
 
   it('shares the rest among the other subsets in proportion to their weights before the rollout', () => {

@@ -30,7 +30,8 @@ describe('the policy from a plain service config', () => {
     assert.equal(warmup.size, 2);
     const servers: string[] = [];
     for (let i = 0; i < 400; i++) servers.push((await callEcho(client)).server);
-    assert.deepEqual(countOf(servers), { v1: 300, v2: 100 });
+    // 100 +- 1 to v2: the schedule's phase and order within its bound are random.
+    assert.ok(Math.abs(countOf(servers)['v2']! - 100) <= 1 && countOf(servers)['v1']! + countOf(servers)['v2']! === 400, JSON.stringify(countOf(servers)));
     assert.ok(maxWindowDeviation(servers, { v1: 3, v2: 1 }, 4) <= 1);
   });
 

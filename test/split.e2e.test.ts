@@ -15,10 +15,12 @@ async function sequentialCalls(client: EchoClientInstance, n: number): Promise<s
 }
 
 describe('a split over persistent connections', () => {
-  it('routes 1000 sequential calls 90/10 with every window of 10 and 100 within one call', async (t) => {
+  it('routes 1000 sequential calls 90/10 with 100 +- 1 to v2 and every window of 10 and 100 within one call', async (t) => {
+    // The schedule's phase and arrangement are random, so v2's calls move within each period,
+    // but every count whose ideal is an integer stays within one call of it.
     const { client } = await rig(t, { v1: 90, v2: 10 });
     const servers = await sequentialCalls(client, 1000);
-    assert.equal(countOf(servers)['v2'], 100);
+    assert.ok(Math.abs(countOf(servers)['v2']! - 100) <= 1, JSON.stringify(countOf(servers)));
     assert.ok(maxWindowDeviation(servers, { v1: 90, v2: 10 }, 10) <= 1, 'window 10');
     assert.ok(maxWindowDeviation(servers, { v1: 90, v2: 10 }, 100) <= 1, 'window 100');
   });
@@ -44,7 +46,7 @@ describe('a split over persistent connections', () => {
     assert.equal(split.stats().subsets['v2']!.state, 'READY');
     split.setWeights({ v1: 1, v2: 1 });
     const after = await sequentialCalls(client, 100);
-    assert.deepEqual(countOf(after), { v1: 50, v2: 50 });
+    assert.ok(Math.abs(countOf(after)['v2']! - 50) <= 1 && countOf(after)['v1']! + countOf(after)['v2']! === 100, JSON.stringify(countOf(after)));
     assert.deepEqual([v1.accepted(), v2.accepted()], [1, 1]);
   });
 
@@ -60,7 +62,7 @@ describe('a split over persistent connections', () => {
     for (let i = 0; i < 500; i++) {
       servers.push((await callEcho(client)).server, (await callEcho(second)).server);
     }
-    assert.equal(countOf(servers)['v2'], 100);
+    assert.ok(Math.abs(countOf(servers)['v2']! - 100) <= 1, JSON.stringify(countOf(servers)));
     assert.ok(maxWindowDeviation(servers, { v1: 90, v2: 10 }, 10) <= 1);
   });
 
@@ -114,7 +116,7 @@ describe('a split over persistent connections', () => {
     t.after(() => restarted.kill());
     await waitForSubsetsReady(split, ['v2'], 10_000);
     const after = await sequentialCalls(client, 100);
-    assert.deepEqual(countOf(after), { v1: 50, v2: 50 });
+    assert.ok(Math.abs(countOf(after)['v2']! - 50) <= 1, JSON.stringify(countOf(after)));
   });
 
   it('fails calls with UNAVAILABLE naming every subset and its state when none can serve', async (t) => {
@@ -156,13 +158,19 @@ describe('a split over persistent connections', () => {
 
   it('counts every finished call by subset and status code', async (t) => {
     const { client, split } = await rig(t, { v1: 1, v2: 1 });
-    await sequentialCalls(client, 10);
+    const ok = countOf(await sequentialCalls(client, 10));
+    // Each failure names the server that produced it.
+    const failed: string[] = [];
     for (let i = 0; i < 4; i++) {
-      await callEcho(client, { failWith: grpc.status.RESOURCE_EXHAUSTED }).catch(() => undefined);
+      await callEcho(client, { failWith: grpc.status.RESOURCE_EXHAUSTED }).catch((e: grpc.ServiceError) => failed.push(e.details.split(' ')[0]!));
     }
+    const bad = countOf(failed);
+    assert.equal(failed.length, 4);
     const stats = split.stats();
-    assert.deepEqual(stats.subsets['v1']!.codes, { OK: 5, RESOURCE_EXHAUSTED: 2 });
-    assert.deepEqual(stats.subsets['v2']!.codes, { OK: 5, RESOURCE_EXHAUSTED: 2 });
+    for (const name of ['v1', 'v2']) {
+      const expected = { ...(ok[name] ? { OK: ok[name] } : {}), ...(bad[name] ? { RESOURCE_EXHAUSTED: bad[name] } : {}) };
+      assert.deepEqual(stats.subsets[name]!.codes, expected, name);
+    }
     assert.equal(stats.subsets['v1']!.finished + stats.subsets['v2']!.finished, 14);
     assert.equal(stats.subsets['v1']!.inFlight + stats.subsets['v2']!.inFlight, 0);
     assert.deepEqual(JSON.parse(JSON.stringify(stats)), stats);
