@@ -63,10 +63,11 @@ describe('minimum weight', () => {
     for (let i = 0; i < 400; i++) counts[schedule.next()]!++;
     assert.deepEqual(counts, [100, 300]);
     // The widest ratio accepted (1e15): the small subset's count stays within one pick of its
-    // share (1e-10 of 100,000 picks), as everywhere; WF2Q serves it once early, then never again.
+    // share (1e-10 of 100,000 picks), as everywhere: 0 or 1 picks, never more.
     const extreme = new WeightedSchedule([MIN_WEIGHT, 1e9]);
     const picks = [0, 0];
     for (let i = 0; i < 100_000; i++) picks[extreme.next()]!++;
-    assert.deepEqual(picks, [1, 99_999]);
+    assert.ok(picks[0] === 0 || picks[0] === 1, `small subset got ${picks[0]} picks`);
+    assert.equal(picks[0]! + picks[1]!, 100_000);
   });
 });
