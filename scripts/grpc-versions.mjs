@@ -34,7 +34,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = promisify(execFile);
 
 const started = Date.now();
-if (build) execFileSync(npm, ['exec', '--', 'tsc', '-p', '.'], { cwd: repo, stdio: 'inherit' });
+if (build) execFileSync(npm, ['run', 'build'], { cwd: repo, stdio: 'inherit' });
 const { prepareScratchApp } = await import(new URL('../dist/test/helpers/scratch-app.js', import.meta.url).href);
 
 const RESOLVED = `
