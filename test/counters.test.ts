@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { SubsetCounters } from '../src/counters.js';
-import { TrafficSplit } from '../src/index.js';
-import { callEcho, echoClient } from './helpers/echo-service.js';
-import { startServer } from './helpers/servers.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { callEcho } from './helpers/echo-service.js';
+import { eventually } from './helpers/split-helpers.js';
+import { rig } from './helpers/rig.js';
 
 const { ChildLoadBalancerHandler, createChildChannelControlHelper, parseLoadBalancingConfig, registerLoadBalancerType, PickResultType } = grpc.experimental;
 type PickResult = grpc.experimental.PickResult;
@@ -76,21 +75,7 @@ registerLoadBalancerType('test_frozen_picks', FrozenPicksBalancer, FrozenConfig)
 describe('counting through a child policy', () => {
   for (const hooks of [false, true]) {
     it(`counts calls whose child pick results are frozen (${hooks ? 'with' : 'without'} hooks of their own)`, async (t) => {
-      const v1 = await startServer('v1');
-      const v2 = await startServer('v2');
-      const split = new TrafficSplit({
-        subsets: { v1: v1.target, v2: v2.target },
-        weights: { v1: 1, v2: 1 },
-        childPolicy: [{ test_frozen_picks: { hooks } }],
-      });
-      const client = echoClient(split.target, split.channelOptions);
-      t.after(async () => {
-        client.close();
-        split.close();
-        await Promise.all([v1.kill(), v2.kill()]);
-      });
-      connect(client);
-      await waitForSubsetsReady(split);
+      const { split, client } = await rig(t, { v1: 1, v2: 1 }, { childPolicy: [{ test_frozen_picks: { hooks } }] });
       childHooks.started = 0;
       childHooks.ended = [];
       for (let i = 0; i < 10; i++) await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 10_000 });

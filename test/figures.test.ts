@@ -7,6 +7,7 @@ import { callEcho, echoClient } from './helpers/echo-service.js';
 import { startRefusingServer } from './helpers/refusing-server.js';
 import { startServer, type TestServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { rig } from './helpers/rig.js';
 
 /** Short reconnect backoff, so a dead subset is retried often. */
 const FAST_BACKOFF = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 100 };
@@ -36,18 +37,8 @@ async function settled(split: TrafficSplit): Promise<SplitStats> {
 
 describe('figures under a hedging policy', () => {
   it("counts hedging losers as abandoned, not as failures, and keeps them out of the slow subset's latency", async (t) => {
-    const v1 = await startServer('v1');
-    const v2 = await startServer('v2');
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
     const serviceConfig = { methodConfig: [{ name: [{ service: 'test.Echo' }], hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0.05s' } }] };
-    const client = echoClient(split.target, { ...split.channelOptions, 'grpc.service_config': JSON.stringify(serviceConfig) });
-    t.after(async () => {
-      client.close();
-      split.close();
-      await Promise.all([v1.kill(), v2.kill()]);
-    });
-    connect(client);
-    await waitForSubsetsReady(split);
+    const { split, client } = await rig(t, { v1: 50, v2: 50 }, {}, (s) => ({ ...s.channelOptions, 'grpc.service_config': JSON.stringify(serviceConfig) }));
 
     // v2 answers after 300 ms (the only timing here); v1 at once. Calls first sent to v2 are
     // hedged to v1 after 50 ms and won there; calls routed to v2 can only be won by v2.

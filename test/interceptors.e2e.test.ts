@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
-import { callEcho, echoClient, type EchoClientInstance, type EchoReply } from './helpers/echo-service.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { callEcho, type EchoClientInstance, type EchoReply } from './helpers/echo-service.js';
+import { rig } from './helpers/rig.js';
 
 const UNAVAILABLE_ON_V2 = { failWith: grpc.status.UNAVAILABLE, failOn: 'v2' };
 const MISSING_INTERCEPTOR =
@@ -37,17 +36,7 @@ function outcome(call: Promise<EchoReply>): Promise<string> {
 
 /** Two servers and a split; `clientOptions` builds the one client from the split. */
 async function setup(t: TestContext, weights: Record<string, number>, extra: Partial<TrafficSplitOptions>, clientOptions: (split: TrafficSplit) => grpc.ClientOptions): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
-  const client = echoClient(split.target, clientOptions(split));
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
+  const { split, client } = await rig(t, weights, extra, clientOptions);
   return { split, client };
 }
 

@@ -1,5 +1,6 @@
 /** Two real servers (v1, v2), a split over them and one client channel, cleaned up after the test. */
 import type { TestContext } from 'node:test';
+import type { ClientOptions } from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../../src/index.js';
 import { echoClient, type EchoClientInstance } from './echo-service.js';
 import { startServer, type TestServer } from './servers.js';
@@ -12,12 +13,18 @@ export interface Rig {
   client: EchoClientInstance;
 }
 
-/** Resolves once both subsets are READY in the client's channel. */
-export async function rig(t: TestContext, weights: Record<string, number>, extra: Partial<TrafficSplitOptions> = {}): Promise<Rig> {
+/** Resolves once both subsets are READY in the client's channel. `clientOptions` builds the
+ * client's options from the split (default: `split.channelOptions`). */
+export async function rig(
+  t: TestContext,
+  weights: Record<string, number>,
+  extra: Partial<TrafficSplitOptions> = {},
+  clientOptions: (split: TrafficSplit) => ClientOptions = (split) => split.channelOptions,
+): Promise<Rig> {
   const v1 = await startServer('v1');
   const v2 = await startServer('v2');
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
-  const client = echoClient(split.target, split.channelOptions);
+  const client = echoClient(split.target, clientOptions(split));
   t.after(async () => {
     client.close();
     split.close();
