@@ -65,8 +65,8 @@ export function checkFigures(figures: RolloutFigures, options: ParsedRolloutOpti
 
 /**
  * Runs the user's judge. Never throws: a throw, a rejection, an answer of the wrong type or no
- * answer within `judgeTimeoutMs` (on the rollout's clock) fails the step. `signal` ends the wait early (the rollout was
- * paused or stopped; its caller then ignores the verdict).
+ * answer within `judgeTimeoutMs` (on the rollout's clock) fails the step. `signal` ends the
+ * wait early (the rollout was paused or stopped; its caller then ignores the verdict).
  */
 export async function runJudge(
   judge: NonNullable<ParsedRolloutOptions['judge']>,
