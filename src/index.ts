@@ -46,6 +46,7 @@ export type {
   RolloutStepStats,
   RolloutWait,
 } from './rollout.js';
+export type { Clock, ClockTimer } from './clock.js';
 export { startAdminServer } from './admin-server.js';
 export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin-server.js';
 export { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';

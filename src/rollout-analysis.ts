@@ -4,6 +4,7 @@
  * @internal
  * @module
  */
+import type { ClockTimer } from './clock.js';
 import { describeValue } from './errors.js';
 import { Status } from './grpc.js';
 import type { ParsedRolloutOptions, RolloutFigures, RolloutStepStats } from './rollout-options.js';
@@ -16,15 +17,18 @@ export interface StepVerdict {
   reason: string;
 }
 
-/** The subset's figures in `window` (a `stats({ since: mark })` snapshot). */
-export function measure(window: SplitStats, subset: string, failureCodes: ReadonlySet<number>, waitedIntervals: number): RolloutFigures {
+/**
+ * The subset's figures in `window` (a `stats({ since: mark })` snapshot). `periodMs` is the
+ * window's length on the rollout's clock, which a test may have faked.
+ */
+export function measure(window: SplitStats, subset: string, failureCodes: ReadonlySet<number>, periodMs: number, waitedIntervals: number): RolloutFigures {
   const stats = window.subsets[subset]!;
   let failures = 0;
   for (const [name, count] of Object.entries(stats.codes)) {
     if (failureCodes.has(Status[name as StatusName])) failures += count ?? 0;
   }
   return {
-    periodMs: window.periodMs,
+    periodMs,
     calls: stats.finished,
     failures,
     errorRate: stats.finished > 0 ? failures / stats.finished : 0,
@@ -61,19 +65,19 @@ export function checkFigures(figures: RolloutFigures, options: ParsedRolloutOpti
 
 /**
  * Runs the user's judge. Never throws: a throw, a rejection, an answer of the wrong type or no
- * answer within `timeoutMs` fails the step. `signal` ends the wait early (the rollout was
- * paused or stopped; its caller then ignores the verdict).
+ * answer within `judgeTimeoutMs` (on the rollout's clock) fails the step. `signal` ends the
+ * wait early (the rollout was paused or stopped; its caller then ignores the verdict).
  */
 export async function runJudge(
   judge: NonNullable<ParsedRolloutOptions['judge']>,
   step: RolloutStepStats,
-  timeoutMs: number,
+  { judgeTimeoutMs: timeoutMs, clock }: Pick<ParsedRolloutOptions, 'judgeTimeoutMs' | 'clock'>,
   signal: AbortSignal,
 ): Promise<StepVerdict> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ClockTimer | undefined;
   let onAbort: (() => void) | undefined;
   const deadline = new Promise<StepVerdict>((resolve) => {
-    timer = setTimeout(() => resolve(fail(`judge did not answer within ${timeoutMs} ms`)), timeoutMs);
+    timer = clock.setTimeout(() => resolve(fail(`judge did not answer within ${timeoutMs} ms`)), timeoutMs);
     onAbort = () => resolve(fail('judging stopped'));
     signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -83,7 +87,7 @@ export async function runJudge(
   try {
     return await Promise.race([answer, deadline]);
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimeout(timer);
     signal.removeEventListener('abort', onAbort!);
   }
 }

@@ -3,6 +3,7 @@
  * boundary (every message starts with the field path and shows the rejected value).
  * @module
  */
+import { realClock, type Clock } from './clock.js';
 import { rejectUnknownKeys, requireObject } from './config-helpers.js';
 import { rangeErrorAt, typeErrorAt } from './errors.js';
 import { Status } from './grpc.js';
@@ -62,6 +63,13 @@ export interface RolloutOptions {
   intervalMs: number;
   /** How each step is judged. */
   analysis: RolloutAnalysis;
+  /**
+   * Where the rollout reads the time and sets its timers (the step intervals, `judgeTimeoutMs`,
+   * `durationMs`). For tests and simulations: a fake clock makes a step's interval end when the
+   * test advances it, so verdicts depend on the calls made, not on how fast the machine runs.
+   * @default the real clock (`Date.now()`, `setTimeout()`)
+   */
+  clock?: Clock;
 }
 
 /** Figures of the rolled-out subset over one step's window. */
@@ -127,6 +135,7 @@ export interface ParsedRolloutOptions {
   readonly maxWaitIntervals: number;
   readonly judge: NonNullable<RolloutAnalysis['judge']> | null;
   readonly judgeTimeoutMs: number;
+  readonly clock: Clock;
 }
 
 /** setTimeout's largest delay. */
@@ -136,7 +145,7 @@ const ANALYSIS_KEYS = ['maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', '
 /** Validates every option before anything changes. @internal */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis'], '');
+  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock'], '');
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
@@ -157,6 +166,7 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
     maxWaitIntervals: parseInteger(analysis['maxWaitIntervals'], 'analysis.maxWaitIntervals', 0, 1000, DEFAULT_MAX_WAIT_INTERVALS),
     judge: parseJudge(analysis['judge']),
     judgeTimeoutMs: parseInteger(analysis['judgeTimeoutMs'], 'analysis.judgeTimeoutMs', 1, MAX_TIMER_MS, DEFAULT_JUDGE_TIMEOUT_MS),
+    clock: parseClock(obj['clock']),
   });
 }
 
@@ -205,4 +215,15 @@ function parseJudge(raw: unknown): NonNullable<RolloutAnalysis['judge']> | null 
   if (raw === undefined) return null;
   if (typeof raw !== 'function') throw typeErrorAt('analysis.judge', 'a function (step) => boolean | string | Promise<boolean | string>', raw);
   return raw as NonNullable<RolloutAnalysis['judge']>;
+}
+
+function parseClock(raw: unknown): Clock {
+  if (raw === undefined) return realClock;
+  const expectation = 'an object with now(), setTimeout() and clearTimeout() methods';
+  const clock = requireObject(raw, 'clock', expectation);
+  // Checked now rather than at the first timer, which would throw inside a timer callback.
+  for (const method of ['now', 'setTimeout', 'clearTimeout']) {
+    if (typeof clock[method] !== 'function') throw typeErrorAt(`clock.${method}`, 'a function', clock[method]);
+  }
+  return raw as Clock;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import type { ClockTimer } from './clock.js';
 import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt } from './errors.js';
 import { checkFigures, failsBeforeMinCalls, measure, runJudge, type StepVerdict } from './rollout-analysis.js';
 import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutFigures, type RolloutOptions } from './rollout-options.js';
@@ -83,7 +84,9 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private stepIndex = 0;
   private waited = 0;
   private stepMark: StatsMark | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  /** When the step's window opened, on the rollout's clock. */
+  private windowStartedAt = 0;
+  private timer: ClockTimer | null = null;
   /** Set while `judge` runs; aborted (and replaced) when the answer no longer matters. */
   private judging: AbortController | null = null;
   /** The weights this rollout last set: any other value in a 'weights' event is foreign. */
@@ -91,7 +94,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private readonly history: RolloutStepRecord[] = [];
   private result: RolloutResult | null = null;
   private resolveDone!: (result: RolloutResult) => void;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
 
   constructor(
     private readonly split: TrafficSplit,
@@ -103,6 +106,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.plan = Object.freeze(planRollout(options.subset, options.steps, previousWeights));
     this.expected = { ...previousWeights };
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.startedAt = options.clock.now();
   }
 
   get state(): RolloutState {
@@ -181,20 +185,21 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
 
   private startWindow(): void {
     this.stepMark = this.split.mark();
+    this.windowStartedAt = this.options.clock.now();
     this.armTimer();
   }
 
   private armTimer(): void {
     // Deliberately not unref()'d: a running rollout is work in progress, and `await
     // rollout.done` in a script must not end with the process exiting under it.
-    this.timer = setTimeout(() => {
+    this.timer = this.options.clock.setTimeout(() => {
       // evaluate() is not expected to throw; if it ever does, fail safe: back to the old weights.
       this.evaluate().catch((error: unknown) => this.finish('rolled-back', `internal error: ${error instanceof Error ? error.message : String(error)}`, true));
     }, this.options.intervalMs);
   }
 
   private stopClock(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.options.clock.clearTimeout(this.timer);
     this.timer = null;
     this.judging?.abort();
     this.judging = null;
@@ -203,7 +208,8 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private async evaluate(): Promise<void> {
     this.timer = null;
     const window = this.split.stats({ since: this.stepMark! });
-    const figures = measure(window, this.subset, this.options.failureCodes, this.waited);
+    const periodMs = this.options.clock.now() - this.windowStartedAt;
+    const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
     if (figures.calls < this.options.minCalls) {
       const early = failsBeforeMinCalls(figures, this.options);
       if (early !== null) return this.conclude(figures, early);
@@ -217,7 +223,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
       const plan = this.plan[this.stepIndex]!;
       const subsetStats = window.subsets[this.subset]!;
       const step = { step: plan.step, percent: plan.percent, subset: this.subset, weights: { ...plan.weights }, figures, subsetStats, splitStats: window };
-      const judged = await runJudge(this.options.judge, step, this.options.judgeTimeoutMs, judging.signal);
+      const judged = await runJudge(this.options.judge, step, this.options, judging.signal);
       // Paused, aborted or superseded while the judge ran: its answer no longer applies.
       if (this.judging !== judging) return;
       this.judging = null;
@@ -265,7 +271,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
       history: [...this.history],
       weights: this.split.getWeights(),
       previousWeights: { ...this.previousWeights },
-      durationMs: Date.now() - this.startedAt,
+      durationMs: this.options.clock.now() - this.startedAt,
     };
     this.resolveDone(this.result);
     this.emitLater('done', this.result);

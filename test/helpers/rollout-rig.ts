@@ -1,6 +1,6 @@
 /**
  * A split over a healthy v1 and a v2 that is healthy or answers every unary call with one
- * status code, plus a traffic driver that keeps calls flowing until a promise settles.
+ * status code, plus a driver that makes an exact number of calls through it.
  */
 import type { TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -55,22 +55,19 @@ export interface Traffic {
 }
 
 /**
- * Keeps `concurrency` calls in flight until `until` settles, and at most `maxCalls` calls or
- * `timeoutMs` in all (bounded whatever happens to `until`).
+ * Makes exactly `calls` calls, `concurrency` at a time, and resolves when every one has
+ * finished: a rollout on a fake clock then judges exactly these calls, however long they took.
  */
-export async function driveTraffic(
+export async function makeCalls(
   client: EchoClientInstance,
-  until: Promise<unknown>,
-  { request = {}, concurrency = 2, maxCalls = 50_000, timeoutMs = 15_000 }: { request?: EchoRequest; concurrency?: number; maxCalls?: number; timeoutMs?: number } = {},
+  calls: number,
+  { request = {}, concurrency = 1 }: { request?: EchoRequest; concurrency?: number } = {},
 ): Promise<Traffic> {
-  let done = false;
-  void until.finally(() => (done = true));
-  const deadline = Date.now() + timeoutMs;
   const traffic: Traffic = { counts: {}, calls: 0 };
   const worker = async (): Promise<void> => {
-    while (!done && traffic.calls < maxCalls && Date.now() < deadline) {
+    while (traffic.calls < calls) {
       traffic.calls++;
-      const key = await callEcho(client, request, new grpc.Metadata(), { deadline: Date.now() + 5_000 }).then(
+      const key = await callEcho(client, request, new grpc.Metadata(), { deadline: Date.now() + 10_000 }).then(
         (reply) => reply.server,
         (error: grpc.ServiceError) => `error:${error.code}`,
       );
