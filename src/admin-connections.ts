@@ -8,15 +8,28 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface Tracked {
-  /** Between a request's headers and its answer: the connection is being served. */
-  busy: boolean;
+  /** Requests received whose answers are not yet written out: the connection is being served
+   * while this is above 0. */
+  pending: number;
   timer: NodeJS.Timeout | null;
 }
+
+/**
+ * Requests one connection may have unanswered at once. HTTP/1.1 lets a client pipeline requests
+ * without reading the answers; Node parses and serves them all and queues the answers in memory,
+ * so one client that sends thousands of `GET /metrics` in one write and never reads would cost
+ * the process (and its gRPC calls, on the same event loop) seconds of work and hundreds of MB.
+ * No legitimate admin client pipelines more than a few.
+ */
+export const MAX_PIPELINED_REQUESTS = 8;
 
 /**
  * Caps `server` at `maxConnections` open connections and closes any connection that has not
  * delivered a request's headers within `requestTimeoutMs` of connecting or of its previous
  * answer (an idle keep-alive connection included).
+ *
+ * A connection with more than MAX_PIPELINED_REQUESTS requests unanswered is closed before the
+ * excess is served.
  *
  * At the cap, a new connection evicts the oldest connection that is not being served (one that
  * is still sending headers, or idle) rather than being refused: slow clients cannot lock out a
@@ -36,7 +49,7 @@ export function guardConnections(server: Server, maxConnections: number, request
       socket.destroy();
       return;
     }
-    const entry: Tracked = { busy: false, timer: null };
+    const entry: Tracked = { pending: 0, timer: null };
     open.set(socket, entry);
     arm(socket, entry);
     socket.once('close', () => {
@@ -44,23 +57,28 @@ export function guardConnections(server: Server, maxConnections: number, request
       open.delete(socket);
     });
   });
-  server.on('request', (request, response) => {
+  // Before the server's own handler, which skips requests of a connection closed here.
+  server.prependListener('request', (request, response) => {
     const socket = request.socket;
     const entry = open.get(socket);
     if (entry === undefined) return;
-    entry.busy = true;
+    if (++entry.pending > MAX_PIPELINED_REQUESTS) {
+      socket.destroy();
+      return;
+    }
     if (entry.timer !== null) clearTimeout(entry.timer);
     entry.timer = null;
-    response.once('finish', () => {
-      entry.busy = false;
-      if (!socket.destroyed) arm(socket, entry);
+    // 'close' comes once per response, answered or cut off.
+    response.once('close', () => {
+      entry.pending--;
+      if (entry.pending === 0 && !socket.destroyed) arm(socket, entry);
     });
   });
 }
 
 function evictOldestIdle(open: Map<Socket, Tracked>): boolean {
   for (const [socket, entry] of open) {
-    if (!entry.busy) {
+    if (entry.pending === 0) {
       // Deleted now, not on 'close' (which comes later): the newcomer takes its place at once.
       if (entry.timer !== null) clearTimeout(entry.timer);
       open.delete(socket);

@@ -123,6 +123,8 @@ export async function startAdminServer(split: TrafficSplit, options: AdminServer
       connectionsCheckingInterval: Math.min(1_000, timeout),
     },
     (request, response) => {
+      // guardConnections runs first and may have closed a connection that pipelines too much.
+      if (request.socket.destroyed) return;
       void serve(split, parsed, request, response);
     },
   );

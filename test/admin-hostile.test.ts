@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { startAdminServer, TrafficSplit, type AdminServer, type AdminServerOptions } from '../src/index.js';
 import { eventually } from './helpers/split-helpers.js';
+import { MAX_PIPELINED_REQUESTS } from '../src/admin-connections.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -155,6 +156,19 @@ describe('admin endpoint under hostile clients', () => {
     // With reads protected, the token is what guards them: any name will do.
     const { server: protectedServer } = await adminFor(t, { protectReads: true });
     assert.equal((await ask(protectedServer, '/weights', { host: 'attacker.example', authorization: `Bearer ${TOKEN}` })).status, 200);
+  });
+
+  it('closes a connection that pipelines more than 8 requests without reading, and keeps answering others', async (t) => {
+    const { server } = await adminFor(t);
+    const conn = await raw(server, t);
+    const one = `GET /stats HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\n\r\n`;
+    conn.socket.write(one.repeat(3_000));
+    await guard(conn.closed, 10_000, 'pipelining connection closed');
+    const answered = conn.received.split('HTTP/1.1 200').length - 1;
+    // At most the 8 allowed (MAX_PIPELINED_REQUESTS); the other 2,992 are never served.
+    assert.equal(MAX_PIPELINED_REQUESTS, 8);
+    assert.ok(answered <= 8, `${answered} pipelined requests were answered`);
+    assert.equal((await ask(server, '/stats', {})).status, 200);
   });
 
   it('validates the new options', async (t) => {
