@@ -22,8 +22,11 @@ import { Parser, UnsupportedPatternError, type Node } from './regex-parser.js';
 
 export { UnsupportedPatternError };
 
+/** The pattern is in the grammar but compiles to more than MAX_REGEX_STATES states. */
+export class PatternTooLargeError extends UnsupportedPatternError {}
+
 /** Most NFA states a rule's pattern may compile to: bounds the cost per input character. */
-export const MAX_REGEX_STATES = 1000;
+export const MAX_REGEX_STATES = 256;
 
 const CHAR = 0;
 const SPLIT = 1;
@@ -46,7 +49,7 @@ class Builder {
   private readonly tests = new Map<string, CharTest>();
 
   add(kind: number, out1: number, out2 = -1, test: CharTest | null = null): number {
-    if (this.kind.length >= MAX_REGEX_STATES) throw new UnsupportedPatternError(`more than ${MAX_REGEX_STATES} states (shorten the pattern or its repeat counts)`);
+    if (this.kind.length >= MAX_REGEX_STATES) throw new PatternTooLargeError(`more than ${MAX_REGEX_STATES} states (shorten the pattern or its repeat counts)`);
     this.kind.push(kind);
     this.out1.push(out1);
     this.out2.push(out2);

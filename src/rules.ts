@@ -4,7 +4,7 @@
  */
 import { requireObject, rejectUnknownKeys } from './config-helpers.js';
 import { typeErrorAt, TrafficSplitTypeError } from './errors.js';
-import { LinearRegex, UnsupportedPatternError } from './linear-regex.js';
+import { LinearRegex, MAX_REGEX_STATES, PatternTooLargeError, UnsupportedPatternError } from './linear-regex.js';
 
 /** One rule as written in options or service-config JSON. Exactly one matcher. */
 export interface RouteRuleJson {
@@ -47,15 +47,19 @@ const MATCHERS = ['equals', 'prefix', 'regex'] as const;
 
 /**
  * Longest header value a `regex` rule looks at; a longer value never matches. Matching is
- * linear, but a gateway may forward headers of any size and rules run on every call.
+ * linear, but a gateway may forward headers of any size and rules run on every call: with
+ * MAX_REGEX_STATES this bounds one match to about 260,000 automaton steps.
  */
-export const MAX_REGEX_VALUE_LENGTH = 4096;
+export const MAX_REGEX_VALUE_LENGTH = 1024;
 
 function regexMatcher(value: string, field: string): (v: string) => boolean {
   let pattern: LinearRegex;
   try {
     pattern = new LinearRegex(value);
   } catch (error) {
+    if (error instanceof PatternTooLargeError) {
+      throw typeErrorAt(field, `a regular expression of at most ${MAX_REGEX_STATES} automaton states (a repeat counts its body once per copy)`, value);
+    }
     if (error instanceof UnsupportedPatternError) {
       throw typeErrorAt(field, `a regular expression without backreferences, lookarounds or word boundaries (${error.message})`, value);
     }

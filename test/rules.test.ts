@@ -114,7 +114,7 @@ describe('regex rules', () => {
       ['\\bword', 'rules[0].regex: expected a regular expression without backreferences, lookarounds or word boundaries (a word boundary ("\\b") at 0), got `"\\\\bword"` (string)'],
       ['a{', 'rules[0].regex: expected a regular expression without backreferences, lookarounds or word boundaries (a literal "{" at 1 (escape it: "\\{")), got `"a{"` (string)'],
       ['a{1001}', 'rules[0].regex: expected a regular expression without backreferences, lookarounds or word boundaries (a repeat count above 1000 at 1), got `"a{1001}"` (string)'],
-      ['(ab{500}){3}', `rules[0].regex: expected a regular expression without backreferences, lookarounds or word boundaries (more than ${MAX_REGEX_STATES} states (shorten the pattern or its repeat counts)), got \`"(ab{500}){3}"\` (string)`],
+      ['(ab{500}){3}', `rules[0].regex: expected a regular expression of at most ${MAX_REGEX_STATES} automaton states (a repeat counts its body once per copy), got \`"(ab{500}){3}"\` (string)`],
     ];
     for (const [source, message] of cases) {
       assert.throws(() => new TrafficSplit(regexRule(source)), { name: 'TrafficSplitTypeError', code: 'ERR_SPLIT_INVALID_CONFIG', message }, source);
