@@ -109,7 +109,8 @@ export function validateWeights(subsetNames: readonly string[], raw: unknown, fi
       throw rangeErrorAt(`${field}.${name}`, `0 or a number from ${MIN_WEIGHT} (the smallest positive weight) to ${MAX_WEIGHT}`, weight);
     }
     total += weight;
-    return weight;
+    // -0 passes every check above; it is stored as 0 so that stats and JSON never show "-0".
+    return weight === 0 ? 0 : weight;
   });
   if (total <= 0) throw rangeErrorAt(field, 'at least one weight > 0', raw);
   return weights;

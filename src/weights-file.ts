@@ -93,7 +93,9 @@ async function readWeightsText(path: string): Promise<string> {
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    return buffer.toString('utf8', 0, length);
+    // A byte-order mark (editors on some systems write one) is not part of the JSON.
+    const text = buffer.toString('utf8', 0, length);
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } finally {
     await handle.close();
   }
@@ -242,13 +244,15 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     try {
       weights = JSON.parse(text);
     } catch (error) {
-      return this.refuse(new TrafficSplitTypeError(`${this.path}: expected JSON weights such as {"v1": 90, "v2": 10} (${(error as Error).message})`), text);
+      // V8's message quotes the text around the error: the file may be anything the path points
+      // at (a symlink to a secret), so only its size is reported.
+      return this.refuse(new TrafficSplitTypeError(`${this.path}: expected JSON weights such as {"v1": 90, "v2": 10}, got ${text.length} characters that are not valid JSON`), text);
     }
     const previous = this.split.getWeights();
     try {
       this.split.setWeights(weights as Record<string, number>);
     } catch (error) {
-      return this.refuse(withPath(this.path, error), text);
+      return this.refuse(withPath(this.path, withoutFileContent(error)), text);
     }
     this.lastText = text;
     this.lastFailure = null;
@@ -272,6 +276,20 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else if (this.options.onError === null) logError(error.message);
   }
+}
+
+/**
+ * The validation error without the rejected value when that value is a string, an array or an
+ * object: the file may be anything the path points at (a symlink to a key or a token), and its
+ * content must not reach the logs. Numbers, booleans and null are kept (they say what is wrong
+ * and reveal nothing). Same class and code.
+ */
+function withoutFileContent(error: unknown): unknown {
+  if (!(error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError)) return error;
+  // describeValue's rendering ends the message: `shown` (kind).
+  const message = error.message.replace(/`[\s\S]*` \((string|array|object)\)$/, (_all, kind: string) => `a value of type ${kind} (not shown: it came from a file)`);
+  if (message === error.message) return error;
+  return error instanceof TrafficSplitRangeError ? new TrafficSplitRangeError(message) : new TrafficSplitTypeError(message);
 }
 
 /** The validation error with the file's path in front, same class and code. */

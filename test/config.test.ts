@@ -119,6 +119,13 @@ describe('setWeights validation', () => {
     });
   }
 
+  it('stores a weight of -0 as 0', (t) => {
+    const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: -0, v2: 1 } });
+    t.after(() => split.close());
+    assert.ok(Object.is(split.getWeights()['v1'], 0));
+    assert.equal(JSON.stringify(split.toJSON().weights), '{"v1":0,"v2":1}');
+  });
+
   it('rejects any use after close() with a clear error', () => {
     const closing = new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, name: 'closing' });
     closing.close();
