@@ -5,7 +5,20 @@
  * @module
  */
 import { withHint, hintOf, type AttemptRecord, type CallHint } from './hints.js';
-import { InterceptingCall, status, type CallOptions, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import {
+  InterceptingCall,
+  status,
+  type CallOptions,
+  type InterceptingListener,
+  type Interceptor,
+  type InterceptorOptions,
+  type Metadata,
+  type NextCall,
+  type StatusObject,
+} from '@grpc/grpc-js';
+
+/** What `nextCall()` returns: the next interceptor's call, or the channel's. */
+type InterceptingCallInterface = ReturnType<NextCall>;
 
 /** What one split's interceptor and call guard need of it. */
 export interface InterceptorContext {
@@ -64,10 +77,6 @@ export function makeHint(context: InterceptorContext, route: RouteOption | undef
   };
 }
 
-function newRecord(): AttemptRecord {
-  return { subset: -1, strict: false, noOtherSubset: false };
-}
-
 /**
  * The interceptor of one split. Calls without a route pass straight through (no wrapper, no
  * metadata work) unless retries on another subset are on and the call is unary. It must sit
@@ -80,78 +89,133 @@ export function createInterceptor(context: InterceptorContext): Interceptor {
     const retry = retries(context, options.method_definition, route);
     // grpc-js only uses the call's interface, so the next call can be handed back unwrapped.
     if (route === undefined && !retry) return nextCall(options) as InterceptingCall;
-    let sentMessage: unknown;
-    let retryCall: ReturnType<typeof nextCall> | null = null;
-    let cancelled = false;
-    return new InterceptingCall(nextCall(options), {
-      start(metadata, listener, next) {
-        // The call guard, when the client has it, attached the hint already.
-        let hint = hintOf(metadata);
-        let sent = metadata;
-        if (hint === undefined) {
-          hint = makeHint(context, route, retry);
-          sent = withHint(metadata, hint);
-        }
-        hint.intercepted = true;
-        if (!retry) return next(sent, listener);
-        const record = newRecord();
-        hint.attempt = record;
-        // Response headers are held back until a message or the status: grpc-js servers send
-        // them as soon as a call arrives, so they do not mean the call was answered, and a
-        // retried call must not show the caller two sets of headers.
-        let heldHeaders: Metadata | null = null;
-        // grpc-js hands a unary call that ends without a message a `null` message before its
-        // status; that is no answer either, and is held back the same way.
-        let heldEmptyMessage = false;
-        let answered = false;
-        const endAsFirst = (result: StatusObject): void => {
-          if (heldHeaders !== null) listener.onReceiveMetadata(heldHeaders);
-          if (heldEmptyMessage) listener.onReceiveMessage(null);
-          listener.onReceiveStatus(result);
-        };
-        // A listener whose methods take one argument is called directly (no `next`), and
-        // forwards to the downstream listener itself.
-        next(sent, {
-          onReceiveMetadata: (received: Metadata) => {
-            heldHeaders = received;
-          },
-          onReceiveMessage: (message: unknown) => {
-            if (message === null) {
-              heldEmptyMessage = true;
-              return;
-            }
-            answered = true;
-            if (heldHeaders !== null) listener.onReceiveMetadata(heldHeaders);
-            heldHeaders = null;
-            listener.onReceiveMessage(message);
-          },
-          onReceiveStatus: (result: StatusObject) => {
-            const eligible = result.code === status.UNAVAILABLE && !answered && !cancelled && record.subset >= 0 && !record.strict;
-            if (!eligible || sentMessage === undefined) return endAsFirst(result);
-            // Nothing reached the caller yet, so the second attempt's events can stand in for
-            // the first's. When the picker finds no other READY weighted subset it drops the
-            // second attempt at once, and the caller gets the first attempt's failure as is.
-            const again = newRecord();
-            retryCall = nextCall(options);
-            retryCall.start(withHint(metadata, { ...hint, attempt: again, avoid: record.subset }), {
-              onReceiveMetadata: (m) => listener.onReceiveMetadata(m),
-              onReceiveMessage: (m) => listener.onReceiveMessage(m),
-              onReceiveStatus: (s) => (again.noOtherSubset ? endAsFirst(result) : listener.onReceiveStatus(s)),
-            });
-            retryCall.sendMessage(sentMessage);
-            retryCall.halfClose();
-          },
-        });
-      },
-      sendMessage(message, next) {
-        sentMessage = message;
+    if (!retry) {
+      return new InterceptingCall(nextCall(options), {
+        start: (metadata, listener, next) => next(hinted(context, route, false, metadata).sent, listener),
+      });
+    }
+    return new RetryOnOtherSubset(context, options, nextCall, route).call;
+  };
+}
+
+/** The call's metadata with its hint, and the hint (the call guard may have attached it). */
+function hinted(context: InterceptorContext, route: RouteOption | undefined, retry: boolean, metadata: Metadata): { hint: CallHint; sent: Metadata } {
+  const attached = hintOf(metadata);
+  const hint = attached ?? makeHint(context, route, retry);
+  const sent = attached === undefined ? withHint(metadata, hint) : metadata;
+  hint.intercepted = true;
+  return { hint, sent };
+}
+
+function newRecord(): AttemptRecord {
+  return { subset: -1, strict: false, noOtherSubset: false };
+}
+
+/**
+ * Where a retryable call stands:
+ * - `FirstAttempt`: the first attempt runs and nothing has reached the caller; its response
+ *   headers and its empty message (below) are held back.
+ * - `Answered`: the first attempt delivered a message; the call can no longer be retried and
+ *   its events pass through.
+ * - `Retrying`: the first attempt failed UNAVAILABLE unanswered; a second attempt, picked away
+ *   from the first one's subset, stands in for it and its events go to the caller.
+ * - `Done`: the caller has its status.
+ */
+type Phase = 'FirstAttempt' | 'Answered' | 'Retrying' | 'Done';
+
+/** One unary call that the split retries once on another subset. */
+class RetryOnOtherSubset {
+  /** What grpc-js gets back from the interceptor. */
+  readonly call: InterceptingCall;
+  private phase: Phase = 'FirstAttempt';
+  private cancelled = false;
+  private sentMessage: unknown = undefined;
+  private retryCall: InterceptingCallInterface | null = null;
+  /** Response headers are held back until a message or the status: grpc-js servers send them
+   * as soon as a call arrives, so they do not mean the call was answered, and a retried call
+   * must not show the caller two sets of headers. */
+  private heldHeaders: Metadata | null = null;
+  /** grpc-js hands a unary call that ends without a message a `null` message before its
+   * status; that is no answer either, and is held back the same way. */
+  private heldEmptyMessage = false;
+  private readonly record = newRecord();
+
+  constructor(
+    private readonly context: InterceptorContext,
+    private readonly options: InterceptorOptions,
+    private readonly nextCall: NextCall,
+    private readonly route: RouteOption | undefined,
+  ) {
+    this.call = new InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => this.start(metadata, listener, next),
+      sendMessage: (message, next) => {
+        this.sentMessage = message;
         next(message);
       },
-      cancel(next) {
-        cancelled = true;
-        retryCall?.cancelWithStatus(status.CANCELLED, 'Cancelled on client');
+      cancel: (next) => {
+        this.cancelled = true;
+        if (this.phase === 'Retrying') this.retryCall?.cancelWithStatus(status.CANCELLED, 'Cancelled on client');
         next();
       },
     });
-  };
+  }
+
+  private start(metadata: Metadata, caller: InterceptingListener, next: (metadata: Metadata, listener: InterceptingListener) => void): void {
+    const { hint, sent } = hinted(this.context, this.route, true, metadata);
+    hint.attempt = this.record;
+    // This listener forwards to the caller's listener itself and never uses a `next`, so it
+    // behaves alike whether grpc-js calls it directly (its methods take one argument) or wraps it.
+    next(sent, {
+      onReceiveMetadata: (received: Metadata) => this.onFirstMetadata(received),
+      onReceiveMessage: (message: unknown) => this.onFirstMessage(caller, message),
+      onReceiveStatus: (result: StatusObject) => this.onFirstStatus(caller, metadata, hint, result),
+    });
+  }
+
+  private onFirstMetadata(received: Metadata): void {
+    this.heldHeaders = received;
+  }
+
+  private onFirstMessage(caller: InterceptingListener, message: unknown): void {
+    if (message === null) {
+      this.heldEmptyMessage = true;
+      return;
+    }
+    this.phase = 'Answered';
+    if (this.heldHeaders !== null) caller.onReceiveMetadata(this.heldHeaders);
+    this.heldHeaders = null;
+    caller.onReceiveMessage(message);
+  }
+
+  private onFirstStatus(caller: InterceptingListener, metadata: Metadata, hint: CallHint, result: StatusObject): void {
+    const record = this.record;
+    const eligible = result.code === status.UNAVAILABLE && this.phase === 'FirstAttempt' && !this.cancelled && record.subset >= 0 && !record.strict;
+    if (!eligible || this.sentMessage === undefined) return this.endAsFirst(caller, result);
+    // Nothing reached the caller yet, so the second attempt's events can stand in for the
+    // first's. When the picker finds no other READY weighted subset it drops the second attempt
+    // at once, and the caller gets the first attempt's failure as is.
+    this.phase = 'Retrying';
+    const again = newRecord();
+    const retryCall = this.nextCall(this.options);
+    this.retryCall = retryCall;
+    retryCall.start(withHint(metadata, { ...hint, attempt: again, avoid: record.subset }), {
+      onReceiveMetadata: (m) => caller.onReceiveMetadata(m),
+      onReceiveMessage: (m) => caller.onReceiveMessage(m),
+      onReceiveStatus: (s) => {
+        if (again.noOtherSubset) return this.endAsFirst(caller, result);
+        this.phase = 'Done';
+        caller.onReceiveStatus(s);
+      },
+    });
+    retryCall.sendMessage(this.sentMessage);
+    retryCall.halfClose();
+  }
+
+  /** Ends the call with the first attempt's events, held ones included. */
+  private endAsFirst(caller: InterceptingListener, result: StatusObject): void {
+    this.phase = 'Done';
+    if (this.heldHeaders !== null) caller.onReceiveMetadata(this.heldHeaders);
+    if (this.heldEmptyMessage) caller.onReceiveMessage(null);
+    caller.onReceiveStatus(result);
+  }
 }

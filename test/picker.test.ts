@@ -1,0 +1,92 @@
+/**
+ * The split's picker (picker.ts) built by the aggregation from fake subsets: which subset each
+ * call goes to, what a call gets when its subset is not READY, and that the child's own pick
+ * result passes through.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { aggregateState, type SubsetView } from '../src/aggregate-state.js';
+import { withHint } from '../src/hints.js';
+import type { RoutingTable } from '../src/picker.js';
+import { SplitState } from '../src/split-state.js';
+import { subsetSeeds } from '../src/sticky-hash.js';
+import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
+
+const { READY, CONNECTING, TRANSIENT_FAILURE } = grpc.connectivityState;
+const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
+
+function subset(name: string, state: grpc.connectivityState, lastError: string | null = null): SubsetView {
+  return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError };
+}
+
+function split(weights: Record<string, number>): SplitState {
+  return new SplitState('split', Object.keys(weights), Object.values(weights), undefined, 7);
+}
+
+/** The routing table the policy builds for a split whose routes are in use. */
+function routingOf(state: SplitState): RoutingTable {
+  return {
+    token: state.token,
+    splitName: state.name,
+    subsetNames: state.subsetNames,
+    rules: [],
+    stickyKey: null,
+    seeds: subsetSeeds(state.subsetNames),
+    scheduleFor: (eligible) => state.scheduleFor(eligible, false),
+  };
+}
+
+/** Metadata carrying a route to `subset` of `state`, as the split's interceptor attaches it. */
+function routedTo(state: SplitState, subsetName: string): () => grpc.Metadata {
+  return () => withHint(new grpc.Metadata(), { token: state.token, splitName: state.name, subset: subsetName, retry: false, intercepted: true });
+}
+
+describe('picker', () => {
+  it('splits calls by the weights among READY subsets, exactly over whole periods', () => {
+    const state = split({ v1: 3, v2: 1 });
+    const { picker } = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, null);
+    assert.deepEqual(tally(picksFrom(picker, 400)), { v1: 300, v2: 100 });
+  });
+
+  it('skips a subset that is not READY and shares its calls among the others by their weights', () => {
+    const state = split({ v1: 60, v2: 30, v3: 10 });
+    const { picker } = aggregateState([subset('v1', TRANSIENT_FAILURE), subset('v2', READY), subset('v3', READY)], state, false, null);
+    assert.deepEqual(tally(picksFrom(picker, 400)), { v2: 300, v3: 100 });
+  });
+
+  it('queues calls while no weighted subset is READY and one is CONNECTING', () => {
+    const { picker } = aggregateState([subset('v1', CONNECTING), subset('v2', TRANSIENT_FAILURE)], split({ v1: 1, v2: 1 }), false, null);
+    assert.deepEqual(picksFrom(picker, 3), ['QUEUE', 'QUEUE', 'QUEUE']);
+  });
+
+  it('hands back the READY child picker\'s result: a child that queues makes the call queue', () => {
+    const v1: SubsetView = { name: 'v1', state: READY, picker: queue, lastError: null };
+    const { picker } = aggregateState([v1], split({ v1: 1 }), false, null);
+    assert.deepEqual(picksFrom(picker, 2), ['QUEUE', 'QUEUE']);
+  });
+
+  it('fails a call routed to a failed subset UNAVAILABLE, naming the subset, its state and last error', () => {
+    const state = split({ v1: 50, v2: 50 });
+    const { picker } = aggregateState([subset('v1', TRANSIENT_FAILURE, 'connect ECONNREFUSED'), subset('v2', READY)], state, false, routingOf(state));
+    assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v1')), [
+      'TRANSIENT_FAILURE: traffic_split: subset "v1" has no READY endpoints (TRANSIENT_FAILURE); last error: connect ECONNREFUSED',
+    ]);
+    assert.deepEqual(picksFrom(picker, 2, routedTo(state, 'v2')), ['v2', 'v2']);
+  });
+
+  it('queues a call routed to a CONNECTING subset, and drops one routed to an unknown subset', () => {
+    const state = split({ v1: 50, v2: 50 });
+    const { picker } = aggregateState([subset('v1', CONNECTING), subset('v2', READY)], state, false, routingOf(state));
+    assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v1')), ['QUEUE']);
+    assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v9')), ['DROP: traffic_split: unknown subset "v9" (subsets: v1, v2)']);
+  });
+
+  it('removes the hint header from every call it picks', () => {
+    const state = split({ v1: 1 });
+    const { picker } = aggregateState([subset('v1', READY)], state, false, routingOf(state));
+    const metadata = routedTo(state, 'v1')();
+    picker.pick({ metadata, extraPickInfo: {} });
+    assert.deepEqual(metadata.get('x-traffic-split'), []);
+  });
+});
