@@ -68,6 +68,15 @@ for (const mode of ['direct', 'wrapped'] as const) {
       assert.deepEqual(events, ['headers', 'status:UNAVAILABLE first failed']);
     });
 
+    it('releases the held headers and empty message, in order, when the first attempt ends the call', () => {
+      const { attempts, events } = unaryCall(mode);
+      const first = attempts[0]!.pickedSubset(0, true);
+      first.headers();
+      first.message(null);
+      first.status(grpc.status.UNAVAILABLE, 'strict route failed');
+      assert.deepEqual(events, ['headers', 'message:null', 'status:UNAVAILABLE strict route failed']);
+    });
+
     it('does not retry a failure other than UNAVAILABLE, an attempt routed strictly, nor one never picked', () => {
       for (const [subset, strict, code] of [
         [0, false, grpc.status.INTERNAL],
