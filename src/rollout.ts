@@ -81,6 +81,17 @@ export function latestRollout(split: TrafficSplit): Rollout | undefined {
   return latestBySplit.get(split);
 }
 
+/**
+ * The comparison with its baseline of the last compared step of the split's latest rollout
+ * (what `/metrics` and OpenTelemetry report). Takes any object so the metrics can ask without
+ * holding a `TrafficSplit` type. @internal
+ */
+export function lastComparison(split: object): RolloutComparison | undefined {
+  const history = latestBySplit.get(split as TrafficSplit)?.toJSON().history ?? [];
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.comparison !== undefined) return history[i]!.comparison;
+  return undefined;
+}
+
 class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   readonly subset: string;
   readonly plan: readonly RolloutStepPlan[];

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { setImmediate as settle } from 'node:timers/promises';
 import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError, type Rollout, type RolloutOptions, type RolloutStepPlan } from '../src/index.js';
+import * as api from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { instrumentTrafficSplit, renderPrometheusMetrics, TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError, type Rollout, type RolloutOptions, type RolloutStepPlan } from '../src/index.js';
 import { callEcho, echoClient, type EchoClientInstance, type EchoRequest } from './helpers/echo-service.js';
 import { FakeClock } from './helpers/fake-clock.js';
+import { parsePrometheusText } from './helpers/prometheus-parser.js';
 import { makeCalls, rolloutRig } from './helpers/rollout-rig.js';
 import { startServer } from './helpers/servers.js';
 import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
@@ -111,6 +114,54 @@ describe('rollout judged against a baseline', () => {
     assert.equal(comparison.errors.failed, true);
     assert.match(result.reason, /^step 1 \(50%\): errors: v2 [\d.]+% \(\d+ of \d+\) vs v1 0% \(0 of \d+\) \(\+[\d.]+% > 0\.5%\), Fisher p [<=] [\d.]+$/);
     assert.deepEqual(split.getWeights(), { v1: 100, v2: 0 });
+  });
+
+  it('reports the last comparison p-values and effect sizes on /metrics and OpenTelemetry', async (t) => {
+    const { split, client } = await rolloutRig(t, { v1: 100, v2: 0 });
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    // The interval is a hang guard only: the collection below is an explicit forceFlush().
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    t.after(() => provider.shutdown());
+    const telemetry = await instrumentTrafficSplit(split, { api, meterProvider: provider, tracing: false });
+    t.after(() => telemetry.stop());
+    assert.equal(parsePrometheusText(renderPrometheusMetrics(split)).get('traffic_split_rollout_p_value')!.samples.length, 0);
+
+    const clock = new FakeClock();
+    const rollout = split.rollout(options({ minCalls: 10, baseline: 'v1' }, clock, [50]));
+    const result = await runSteps(rollout, clock, () => makeCalls(client, 100, { request: { failWith: grpc.status.INTERNAL, failOn: 'v2' } }));
+    const comparison = result.history[0]!.comparison!;
+    const families = parsePrometheusText(renderPrometheusMetrics(split));
+    const samples = (name: string, key: string) =>
+      Object.fromEntries(families.get(name)!.samples.map((x) => [`${x.labels['subset']}/${x.labels['baseline']}/${x.labels[key]}`, x.value]));
+    assert.deepEqual(samples('traffic_split_rollout_p_value', 'test'), { 'v2/v1/errors': comparison.errors.pValue, 'v2/v1/latency': comparison.latency.pValue });
+    assert.deepEqual(samples('traffic_split_rollout_effect', 'effect'), {
+      'v2/v1/error_rate_increase': 1,
+      'v2/v1/median_latency_ratio': comparison.latency.medianRatio,
+    });
+    assert.ok(comparison.errors.pValue < 1e-10);
+
+    exporter.reset();
+    await reader.forceFlush();
+    const points: Record<string, number> = {};
+    for (const resource of exporter.getMetrics()) {
+      for (const scope of resource.scopeMetrics) {
+        for (const metric of scope.metrics) {
+          if (!metric.descriptor.name.startsWith('grpc.lb.traffic_split.rollout.')) continue;
+          for (const point of metric.dataPoints) {
+            const a = point.attributes;
+            const kind = a['grpc.lb.traffic_split.test'] ?? a['grpc.lb.traffic_split.effect'];
+            points[`${metric.descriptor.name} ${a['grpc.lb.traffic_split.subset']}/${a['grpc.lb.traffic_split.baseline']}/${kind}`] = point.value as number;
+          }
+        }
+      }
+    }
+    assert.deepEqual(points, {
+      'grpc.lb.traffic_split.rollout.p_value v2/v1/errors': comparison.errors.pValue,
+      'grpc.lb.traffic_split.rollout.p_value v2/v1/latency': comparison.latency.pValue,
+      'grpc.lb.traffic_split.rollout.effect v2/v1/error_rate_increase': 1,
+      'grpc.lb.traffic_split.rollout.effect v2/v1/median_latency_ratio': comparison.latency.medianRatio,
+    });
   });
 
   it('waits for minCalls on both subsets', async (t) => {
