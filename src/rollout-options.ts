@@ -169,12 +169,15 @@ export interface ParsedRolloutOptions {
 
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 0x7fffffff;
-const ANALYSIS_KEYS = ['baseline', 'confidence', 'maxErrorRateIncrease', 'maxLatencyRatio', 'maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', 'maxWaitIntervals', 'judge', 'judgeTimeoutMs'];
+const ANALYSIS_KEYS = [
+  'maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', 'maxWaitIntervals', 'judge', 'judgeTimeoutMs',
+  'baseline', 'confidence', 'maxErrorRateIncrease', 'maxLatencyRatio',
+];
 
 /** Validates every option before anything changes. @internal */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'baseline', 'steps', 'intervalMs', 'analysis', 'clock'], '');
+  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline'], '');
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
