@@ -4,7 +4,7 @@ import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as api from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { instrumentTrafficSplit, renderPrometheusMetrics, TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError, type Rollout, type RolloutOptions, type RolloutStepPlan } from '../src/index.js';
+import { activeRollout, instrumentTrafficSplit, renderPrometheusMetrics, startAdminServer, TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError, type Rollout, type RolloutOptions, type RolloutStepPlan } from '../src/index.js';
 import { callEcho, echoClient, type EchoClientInstance, type EchoRequest } from './helpers/echo-service.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { parsePrometheusText } from './helpers/prometheus-parser.js';
@@ -226,6 +226,32 @@ describe('baseline experiment mode', () => {
     const result = await runSteps(rollout, clock, () => makeCalls(client, 400, { request: { failWith: grpc.status.INTERNAL, failOn: 'canary' } }));
     assert.equal(result.outcome, 'rolled-back');
     assert.match(result.reason, /^step 1 \(10%\): errors: canary 100% \(40 of 40\) vs baseline 0% \(0 of 40\)/);
+    assert.deepEqual(split.getWeights(), { stable: 100, baseline: 0, canary: 0 });
+  });
+
+  it('starts a baseline experiment through POST /rollout and refuses a bad comparison option there', async (t) => {
+    const { split } = await threeSubsets(t);
+    const token = 'a-token-long-enough-for-the-admin';
+    const server = await startAdminServer(split, { port: 0, token });
+    t.after(() => server.close());
+    const post = async (body: unknown) => {
+      const response = await fetch(`${server.url}/rollout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5_000),
+      });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    };
+    const bad = await post({ subset: 'canary', baseline: 'baseline', steps: [10], intervalMs: 60_000, analysis: { maxLatencyRatio: 0.5 } });
+    assert.equal(bad.status, 400);
+    assert.match(JSON.stringify(bad.json), /analysis\.maxLatencyRatio: expected a finite number >= 1, got `0\.5` \(number\)/);
+    assert.deepEqual(split.getWeights(), { stable: 100, baseline: 0, canary: 0 });
+    const started = await post({ subset: 'canary', baseline: 'baseline', steps: [10, 50], intervalMs: 60_000, analysis: { minCalls: 100 } });
+    assert.equal(started.status, 202);
+    assert.deepEqual(split.getWeights(), { stable: 80, baseline: 10, canary: 10 });
+    const result = await activeRollout(split)!.abort();
+    assert.equal(result.outcome, 'aborted');
     assert.deepEqual(split.getWeights(), { stable: 100, baseline: 0, canary: 0 });
   });
 
