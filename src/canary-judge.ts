@@ -5,6 +5,7 @@
  * difference is both significant and large enough to matter. Pure: no split, no clock.
  * @module
  */
+import { rangeErrorAt, typeErrorAt } from './errors.js';
 import { Status } from './grpc.js';
 import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, type Histogram } from './stats-tests.js';
 import type { StatusName, SubsetStats } from './traffic-split.js';
@@ -79,14 +80,15 @@ export const DEFAULT_MAX_LATENCY_RATIO = 1.2;
  * Mann-Whitney U, ties per histogram bucket) AND its median is more than `maxLatencyRatio` times
  * the baseline's. Assumes independent calls; latencies are compared at the histogram's
  * resolution (about 9%).
+ * @throws TrafficSplitTypeError / TrafficSplitRangeError for an option out of range.
  * @example
  * const w = split.stats({ since: mark });
  * const { verdict, reason } = judgeCanary(w.subsets.v2, w.subsets.v1, { names: ['v2', 'v1'] });
  */
 export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, options: CanaryJudgeOptions = {}): CanaryVerdict {
-  const confidence = options.confidence ?? DEFAULT_CONFIDENCE;
-  const maxIncrease = options.maxErrorRateIncrease ?? DEFAULT_MAX_ERROR_RATE_INCREASE;
-  const maxRatio = options.maxLatencyRatio ?? DEFAULT_MAX_LATENCY_RATIO;
+  const confidence = checked(options.confidence, 'confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1);
+  const maxIncrease = checked(options.maxErrorRateIncrease, 'maxErrorRateIncrease', 'a number from 0 to 1', DEFAULT_MAX_ERROR_RATE_INCREASE, (x) => x >= 0 && x <= 1);
+  const maxRatio = checked(options.maxLatencyRatio, 'maxLatencyRatio', 'a finite number >= 1', DEFAULT_MAX_LATENCY_RATIO, (x) => x >= 1);
   const codes = options.failureCodes ?? DEFAULT_CODES;
   const [canaryName, baselineName] = options.names ?? ['canary', 'baseline'];
   const alpha = 1 - confidence;
@@ -118,6 +120,14 @@ export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, option
     errors: { pValue: fisher.pValue, increase, failed: errorsFailed },
     latency: { u: mw.u, z: mw.z, pValue: mw.pValue, medianRatio, failed: latencyFailed },
   };
+}
+
+/** An option's value, or its default; throws with the library's template when out of range. */
+function checked(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'number') throw typeErrorAt(field, expectation, raw);
+  if (!Number.isFinite(raw) || !valid(raw)) throw rangeErrorAt(field, expectation, raw);
+  return raw;
 }
 
 function side(window: CanaryWindow, codes: ReadonlySet<number>): CanarySide {

@@ -146,6 +146,12 @@ describe('judgeCanary', () => {
     assert.equal(few.verdict, 'pass');
   });
 
+  it('refuses options out of range with the library message template', () => {
+    const w = windowOf([1]);
+    assert.throws(() => judgeCanary(w, w, { confidence: 1 }), { name: 'TrafficSplitRangeError', message: 'confidence: expected a number above 0.5 and below 1, got `1` (number)' });
+    assert.throws(() => judgeCanary(w, w, { maxLatencyRatio: '2' as unknown as number }), { name: 'TrafficSplitTypeError', message: 'maxLatencyRatio: expected a finite number >= 1, got `"2"` (string)' });
+  });
+
   it('passes identical versions in at least 19 of 20 simulated steps (600 calls each, seeded)', () => {
     const alarms = falseAlarms(1, 20, {});
     assert.ok(alarms.total <= 1, `false alarms ${alarms.total} of 20`);
