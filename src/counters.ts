@@ -22,7 +22,7 @@
  * @module
  */
 import { Status, type Metadata, type PickResult, type SubchannelInterface } from './grpc.js';
-import { LATENCY_BUCKETS, latencyBucket, latencyQuantile } from './latency.js';
+import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from './latency.js';
 
 /** gRPC status codes 0..16; anything else is counted as UNKNOWN (2). */
 export const CODE_COUNT = 17;
@@ -99,6 +99,7 @@ export interface SubsetFigures {
   codes: Map<number, number>;
   notStarted: Map<number, number>;
   latencyMs: { p50: number | null; p90: number | null; p99: number | null };
+  latencyHistogram: [ms: number, count: number][];
 }
 
 export class SubsetCounters {
@@ -247,6 +248,7 @@ export class SubsetCounters {
         p90: latencyQuantile(latency, offset, 0.9),
         p99: latencyQuantile(latency, offset, 0.99),
       },
+      latencyHistogram: latencyHistogram(latency, offset),
     };
   }
 }

@@ -45,7 +45,10 @@ export type {
   RolloutStepRecord,
   RolloutStepStats,
   RolloutWait,
+  RolloutComparison,
 } from './rollout.js';
+export { judgeCanary } from './canary-judge.js';
+export type { CanaryJudgeOptions, CanaryVerdict, CanarySide, CanaryWindow } from './canary-judge.js';
 export type { Clock, ClockTimer } from './clock.js';
 export { startAdminServer } from './admin-server.js';
 export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin-server.js';

@@ -20,7 +20,7 @@ export function latencyBucket(ms: number): number {
 }
 
 /** The middle of a bucket, in milliseconds. */
-function bucketMiddleMs(bucket: number): number {
+export function bucketMiddleMs(bucket: number): number {
   const power = Math.floor(bucket / SUB_BUCKETS);
   const sub = bucket % SUB_BUCKETS;
   return (2 ** power * (1 + (sub + 0.5) / SUB_BUCKETS)) / 1000;
@@ -39,4 +39,15 @@ export function latencyQuantile(buckets: ArrayLike<number>, offset: number, q: n
     if (seen >= rank) return Math.round(bucketMiddleMs(b) * 1000) / 1000;
   }
   return null;
+}
+
+/** The non-empty buckets of the histogram at `offset`, as `[middle in ms, count]`, fastest first
+ * (the form a rank test needs: one group of ties per bucket). */
+export function latencyHistogram(buckets: ArrayLike<number>, offset: number): [ms: number, count: number][] {
+  const histogram: [number, number][] = [];
+  for (let b = 0; b < LATENCY_BUCKETS; b++) {
+    const count = buckets[offset + b]!;
+    if (count > 0) histogram.push([Math.round(bucketMiddleMs(b) * 1000) / 1000, count]);
+  }
+  return histogram;
 }

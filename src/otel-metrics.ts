@@ -10,11 +10,15 @@ import type { Attributes, BatchObservableResult, Meter } from '@opentelemetry/ap
 import { ConnectivityState, Status } from './grpc.js';
 import { addFinishListener, type SplitHooks } from './otel-hooks.js';
 import { CODE_COUNT } from './counters.js';
+import { lastComparison } from './rollout.js';
 
 /** Attribute naming the subset a figure belongs to. */
 export const SUBSET_ATTRIBUTE = 'grpc.lb.traffic_split.subset';
 /** Attribute naming a connectivity state in `grpc.lb.traffic_split.subset.state`. */
 export const STATE_NAME_ATTRIBUTE = 'grpc.lb.traffic_split.state';
+
+/** Attribute naming the baseline subset of a rollout comparison. */
+export const BASELINE_ATTRIBUTE = 'grpc.lb.traffic_split.baseline';
 
 /** gRFC A66's latency buckets, in seconds. */
 const A66_LATENCY_BUCKETS_S = [
@@ -58,6 +62,15 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: Spli
     description: 'Connectivity state of each subset (least ready across channels): 1 for its current state, 0 for the others.',
   });
 
+  const pValue = meter.createObservableGauge('grpc.lb.traffic_split.rollout.p_value', {
+    unit: '1',
+    description: 'One-sided p-value of the last comparison of a rollout step with its baseline, by test (errors: Fisher exact; latency: Mann-Whitney U).',
+  });
+  const effect = meter.createObservableGauge('grpc.lb.traffic_split.rollout.effect', {
+    unit: '1',
+    description: 'Effect size of the last comparison with the baseline: error_rate_increase, median_latency_ratio.',
+  });
+
   const splitState = hooks.state;
   const observe = (result: BatchObservableResult): void => {
     subsetAttributes.forEach((attributes, i) => {
@@ -66,8 +79,19 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: Spli
       const current = splitState.subsetState(i);
       for (const s of STATES) result.observe(state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
     });
+    const comparison = lastComparison(split);
+    if (comparison !== undefined) {
+      const attributes = { 'grpc.target': target, [SUBSET_ATTRIBUTE]: comparison.subsets.canary, [BASELINE_ATTRIBUTE]: comparison.subsets.baseline };
+      result.observe(pValue, comparison.errors.pValue, { ...attributes, 'grpc.lb.traffic_split.test': 'errors' });
+      result.observe(pValue, comparison.latency.pValue, { ...attributes, 'grpc.lb.traffic_split.test': 'latency' });
+      result.observe(effect, comparison.errors.increase, { ...attributes, 'grpc.lb.traffic_split.effect': 'error_rate_increase' });
+      if (comparison.latency.medianRatio !== null) {
+        result.observe(effect, comparison.latency.medianRatio, { ...attributes, 'grpc.lb.traffic_split.effect': 'median_latency_ratio' });
+      }
+    }
   };
-  meter.addBatchObservableCallback(observe, [started, weight, state]);
+  const observables = [started, weight, state, pValue, effect];
+  meter.addBatchObservableCallback(observe, observables);
 
   // Attribute sets per (subset, status), built on first use, so recording allocates nothing.
   const finishedAttributes: (Attributes | undefined)[] = new Array(split.subsets.length * CODE_COUNT);
@@ -83,7 +107,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: Spli
   const stopRecording = addFinishListener(hooks, record);
 
   return () => {
-    meter.removeBatchObservableCallback(observe, [started, weight, state]);
+    meter.removeBatchObservableCallback(observe, observables);
     stopRecording();
   };
 }

@@ -4,10 +4,12 @@
  * @internal
  * @module
  */
+import { judgeCanary } from './canary-judge.js';
 import type { ClockTimer } from './clock.js';
 import { describeValue } from './errors.js';
 import { Status } from './grpc.js';
 import type { ParsedRolloutOptions, RolloutFigures, RolloutStepStats } from './rollout-options.js';
+import type { RolloutComparison } from './rollout-types.js';
 import type { SplitStats, StatusName } from './traffic-split.js';
 
 /** The outcome of judging a step. */
@@ -61,6 +63,18 @@ export function checkFigures(figures: RolloutFigures, options: ParsedRolloutOpti
     reasons.push(`${p99} <= ${options.maxP99Ms} ms`);
   }
   return { verdict: 'pass', reason: reasons.join('; ') };
+}
+
+/** The rolled-out subset against `baseline` over the same window (see `judgeCanary()`). */
+export function compareWithBaseline(window: SplitStats, subset: string, baseline: string, options: ParsedRolloutOptions): RolloutComparison {
+  const verdict = judgeCanary(window.subsets[subset]!, window.subsets[baseline]!, {
+    confidence: options.confidence,
+    maxErrorRateIncrease: options.maxErrorRateIncrease,
+    maxLatencyRatio: options.maxLatencyRatio,
+    failureCodes: options.failureCodes,
+    names: [subset, baseline],
+  });
+  return { ...verdict, subsets: { canary: subset, baseline } };
 }
 
 /**

@@ -6,6 +6,7 @@
 import { realClock, type Clock } from './clock.js';
 import { rejectUnknownKeys, requireObject } from './config-helpers.js';
 import { rangeErrorAt, typeErrorAt } from './errors.js';
+import { DEFAULT_CONFIDENCE, DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_LATENCY_RATIO } from './canary-judge.js';
 import { Status } from './grpc.js';
 import type { SplitStats, StatusName, SubsetStats } from './traffic-split.js';
 
@@ -14,9 +15,23 @@ export interface RolloutAnalysis {
   /**
    * Largest accepted share of failed calls among the calls the subset finished during the
    * step: `failures / finished`, from 0 to 1 (0.01 = 1%). A step passes when the rate is at most
-   * this value.
+   * this value. Required unless `baseline` is set (then it defaults to 1: no absolute bound).
    */
-  maxErrorRate: number;
+  maxErrorRate?: number;
+  /**
+   * Judge each step against this subset over the same interval (see `judgeCanary()`): the step
+   * fails when the rolled-out subset's error rate is significantly higher and higher by more
+   * than `maxErrorRateIncrease`, or its latencies significantly greater with a ratio of medians
+   * above `maxLatencyRatio`. `minCalls` then applies to both subsets.
+   * @default the rollout's `baseline` in baseline experiment mode, else no comparison
+   */
+  baseline?: string;
+  /** Confidence of the comparison with `baseline` (one-sided), above 0.5 and below 1. @default 0.99 */
+  confidence?: number;
+  /** Smallest absolute error-rate increase over the baseline that fails a step (0 to 1). @default 0.005 */
+  maxErrorRateIncrease?: number;
+  /** Largest accepted ratio of the subset's median latency to the baseline's (>= 1). @default 1.2 */
+  maxLatencyRatio?: number;
   /**
    * Status codes (names or numbers) counted as failures. Codes a client causes itself, such as
    * NOT_FOUND or INVALID_ARGUMENT, are left out by default: they say nothing about the version.
@@ -63,6 +78,13 @@ export interface RolloutOptions {
   intervalMs: number;
   /** How each step is judged. */
   analysis: RolloutAnalysis;
+  /**
+   * Baseline experiment mode: a subset (fresh instances of the stable version, at weight 0 when
+   * the rollout starts) that gets exactly the rolled-out subset's share at every step, the other
+   * subsets sharing the rest, so both are compared like for like. Implies `analysis.baseline`;
+   * each step is then at most 50. It goes back to 0 when the rollout ends, however it ends.
+   */
+  baseline?: string;
   /**
    * Where the rollout reads the time and sets its timers (the step intervals, `judgeTimeoutMs`,
    * `durationMs`). For tests and simulations: a fake clock makes a step's interval end when the
@@ -129,6 +151,13 @@ export interface ParsedRolloutOptions {
   readonly steps: readonly number[];
   readonly intervalMs: number;
   readonly maxErrorRate: number;
+  /** The subset each step is compared with, or null. */
+  readonly baseline: string | null;
+  /** The subset that gets the rolled-out subset's share at every step, or null. */
+  readonly experimentBaseline: string | null;
+  readonly confidence: number;
+  readonly maxErrorRateIncrease: number;
+  readonly maxLatencyRatio: number;
   readonly failureCodes: ReadonlySet<number>;
   readonly maxP99Ms: number | null;
   readonly minCalls: number;
@@ -140,12 +169,15 @@ export interface ParsedRolloutOptions {
 
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 0x7fffffff;
-const ANALYSIS_KEYS = ['maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', 'maxWaitIntervals', 'judge', 'judgeTimeoutMs'];
+const ANALYSIS_KEYS = [
+  'maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', 'maxWaitIntervals', 'judge', 'judgeTimeoutMs',
+  'baseline', 'confidence', 'maxErrorRateIncrease', 'maxLatencyRatio',
+];
 
 /** Validates every option before anything changes. @internal */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock'], '');
+  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline'], '');
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
@@ -154,11 +186,26 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
   if (subsetNames.length < 2) throw typeErrorAt('subset', 'a subset of a split with at least two subsets', subset);
   const analysis = requireObject(obj['analysis'], 'analysis', 'an object with at least "maxErrorRate"');
   rejectUnknownKeys(analysis, ANALYSIS_KEYS, 'analysis.');
+  const experimentBaseline = parseBaseline(obj['baseline'], 'baseline', subset, subsetNames, 3);
+  const baseline = parseBaseline(analysis['baseline'], 'analysis.baseline', subset, subsetNames, 2) ?? experimentBaseline;
+  if (experimentBaseline !== null && baseline !== experimentBaseline) {
+    throw typeErrorAt('analysis.baseline', `the rollout's baseline "${experimentBaseline}" (or no value)`, analysis['baseline']);
+  }
+  const steps = parseSteps(obj['steps']);
+  // The baseline gets the subset's share too, so both fit in 100 only up to 50 each.
+  const over = experimentBaseline === null ? -1 : steps.findIndex((step) => step > 50);
+  if (over >= 0) throw rangeErrorAt(`steps[${over}]`, 'a percentage of at most 50 with a baseline (it gets the same share)', steps[over]);
   return Object.freeze({
     subset,
-    steps: parseSteps(obj['steps']),
+    steps,
     intervalMs: parseInteger(obj['intervalMs'], 'intervalMs', 1, MAX_TIMER_MS, undefined),
-    maxErrorRate: parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1),
+    maxErrorRate:
+      analysis['maxErrorRate'] === undefined && baseline !== null ? 1 : parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1),
+    baseline,
+    experimentBaseline,
+    confidence: optionalNumber(analysis['confidence'], 'analysis.confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1),
+    maxErrorRateIncrease: optionalNumber(analysis['maxErrorRateIncrease'], 'analysis.maxErrorRateIncrease', 'a number from 0 to 1', DEFAULT_MAX_ERROR_RATE_INCREASE, (x) => x >= 0 && x <= 1),
+    maxLatencyRatio: optionalNumber(analysis['maxLatencyRatio'], 'analysis.maxLatencyRatio', 'a finite number >= 1', DEFAULT_MAX_LATENCY_RATIO, (x) => x >= 1),
     failureCodes: parseFailureCodes(analysis['failureCodes']),
     maxP99Ms:
       analysis['maxP99Ms'] === undefined ? null : parseNumber(analysis['maxP99Ms'], 'analysis.maxP99Ms', 'a number of milliseconds > 0', Number.MIN_VALUE, Infinity),
@@ -184,6 +231,21 @@ function parseSteps(raw: unknown): number[] {
     if (before !== undefined && step <= before) throw rangeErrorAt(field, `a percentage above the previous step (${before})`, step);
   });
   return [...(raw as number[])];
+}
+
+function parseBaseline(raw: unknown, field: string, subset: string, subsetNames: readonly string[], fewest: number): string | null {
+  if (raw === undefined) return null;
+  const others = subsetNames.filter((name) => name !== subset);
+  if (typeof raw !== 'string' || !others.includes(raw)) throw typeErrorAt(field, `one of the other subsets ${others.join(', ')}`, raw);
+  if (subsetNames.length < fewest) throw typeErrorAt(field, `a subset of a split with at least ${fewest} subsets`, raw);
+  return raw;
+}
+
+function optionalNumber(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'number') throw typeErrorAt(field, expectation, raw);
+  if (!Number.isFinite(raw) || !valid(raw)) throw rangeErrorAt(field, expectation, raw);
+  return raw;
 }
 
 function parseNumber(raw: unknown, field: string, expectation: string, min: number, max: number): number {

@@ -21,19 +21,22 @@ export interface RolloutStepPlan {
  * matter to the split.
  * @internal
  */
-export function planRollout(subset: string, steps: readonly number[], baseline: Record<string, number>): RolloutStepPlan[] {
-  return steps.map((percent, step) => ({ step, percent, weights: stepWeights(subset, percent, baseline) }));
+export function planRollout(subset: string, steps: readonly number[], baseline: Record<string, number>, twin: string | null = null): RolloutStepPlan[] {
+  return steps.map((percent, step) => ({ step, percent, weights: stepWeights(subset, percent, baseline, twin) }));
 }
 
-/** The weights of one step; see `planRollout`. @internal */
-export function stepWeights(subset: string, percent: number, baseline: Record<string, number>): Record<string, number> {
-  const others = Object.keys(baseline).filter((name) => name !== subset);
+/**
+ * The weights of one step; see `planRollout`. `twin` (baseline experiment mode) gets the same
+ * share as `subset`, and the other subsets share what is left. @internal
+ */
+export function stepWeights(subset: string, percent: number, baseline: Record<string, number>, twin: string | null = null): Record<string, number> {
+  const others = Object.keys(baseline).filter((name) => name !== subset && name !== twin);
   const otherTotal = others.reduce((sum, name) => sum + baseline[name]!, 0);
-  const rest = 100 - percent;
+  const rest = 100 - (twin === null ? percent : 2 * percent);
   const weights: Record<string, number> = {};
   // Keys in the split's order, so a plan prints the way the split declares its subsets.
   for (const name of Object.keys(baseline)) {
-    if (name === subset) weights[name] = percent;
+    if (name === subset || name === twin) weights[name] = percent;
     // Evenly when the others are all at 0 (startRollout refuses that case; this keeps the
     // function total instead of dividing by zero).
     else weights[name] = round(otherTotal > 0 ? (rest * baseline[name]!) / otherTotal : rest / others.length);

@@ -3,6 +3,7 @@
  * @module
  */
 import type { EventEmitter } from 'node:events';
+import type { CanaryVerdict } from './canary-judge.js';
 import type { RolloutFigures } from './rollout-options.js';
 import type { RolloutStepPlan } from './rollout-plan.js';
 
@@ -18,7 +19,14 @@ export interface RolloutStepRecord extends RolloutStepPlan {
   verdict: 'pass' | 'fail';
   /** `error rate 0% (0 of 240 calls) <= 1%`, `p99 52 ms > 20 ms`, `judge: ...`. */
   reason: string;
+  /** The comparison with `analysis.baseline`: both subsets' calls, failures, error rates and
+   * quantiles, the test statistics, p-values and effect sizes. Absent without a baseline, or
+   * when the step ended before it could be compared (too few calls). */
+  comparison?: RolloutComparison;
 }
+
+/** A step's comparison with its baseline: `judgeCanary()`'s verdict and the subsets' names. */
+export type RolloutComparison = CanaryVerdict & { subsets: { canary: string; baseline: string } };
 
 /** What `rollout.done` resolves to. */
 export interface RolloutResult {

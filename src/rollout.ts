@@ -8,11 +8,11 @@
 import { EventEmitter } from 'node:events';
 import type { ClockTimer } from './clock.js';
 import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt } from './errors.js';
-import { checkFigures, failsBeforeMinCalls, measure, runJudge, type StepVerdict } from './rollout-analysis.js';
+import { checkFigures, compareWithBaseline, failsBeforeMinCalls, measure, runJudge, type StepVerdict } from './rollout-analysis.js';
 import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutFigures, type RolloutOptions } from './rollout-options.js';
 import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from './rollout-plan.js';
 import type { StatsMark, TrafficSplit } from './traffic-split.js';
-import type { Rollout, RolloutEvents, RolloutOutcome, RolloutResult, RolloutState, RolloutStatus, RolloutStepRecord } from './rollout-types.js';
+import type { Rollout, RolloutComparison, RolloutEvents, RolloutOutcome, RolloutResult, RolloutState, RolloutStatus, RolloutStepRecord } from './rollout-types.js';
 
 export type { RolloutAnalysis, RolloutFigures, RolloutOptions, RolloutStepStats } from './rollout-options.js';
 export { DEFAULT_FAILURE_CODES } from './rollout-options.js';
@@ -59,6 +59,11 @@ export function startRollout(split: TrafficSplit, options: RolloutOptions): Roll
     // Rolling out a subset that already has every call would first move traffic back off it.
     throw rangeErrorAt('subset', `a subset that does not already have all the traffic (weights ${JSON.stringify(previous)})`, parsed.subset);
   }
+  const twin = parsed.experimentBaseline;
+  if (twin !== null && previous[twin] !== 0) {
+    // Its old weight is what a rollback restores: a baseline already serving would keep serving.
+    throw rangeErrorAt('baseline', `a subset at weight 0 when the rollout starts (weights ${JSON.stringify(previous)})`, twin);
+  }
   const rollout = new RolloutRun(split, parsed, previous);
   latestBySplit.set(split, rollout);
   rollout.start();
@@ -74,6 +79,17 @@ export function activeRollout(split: TrafficSplit): Rollout | undefined {
 /** The split's most recent rollout, finished or not. @internal */
 export function latestRollout(split: TrafficSplit): Rollout | undefined {
   return latestBySplit.get(split);
+}
+
+/**
+ * The comparison with its baseline of the last compared step of the split's latest rollout
+ * (what `/metrics` and OpenTelemetry report). Takes any object so the metrics can ask without
+ * holding a `TrafficSplit` type. @internal
+ */
+export function lastComparison(split: object): RolloutComparison | undefined {
+  const history = latestBySplit.get(split as TrafficSplit)?.toJSON().history ?? [];
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.comparison !== undefined) return history[i]!.comparison;
+  return undefined;
 }
 
 class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
@@ -103,7 +119,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   ) {
     super();
     this.subset = options.subset;
-    this.plan = Object.freeze(planRollout(options.subset, options.steps, previousWeights));
+    this.plan = Object.freeze(planRollout(options.subset, options.steps, previousWeights, options.experimentBaseline));
     this.expected = { ...previousWeights };
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.startedAt = options.clock.now();
@@ -210,14 +226,23 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     const window = this.split.stats({ since: this.stepMark! });
     const periodMs = this.options.clock.now() - this.windowStartedAt;
     const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
-    if (figures.calls < this.options.minCalls) {
+    const { baseline } = this.options;
+    // minCalls applies to both sides of a comparison: the smaller sample decides.
+    const judgedCalls = baseline === null ? figures.calls : Math.min(figures.calls, window.subsets[baseline]!.finished);
+    if (judgedCalls < this.options.minCalls) {
       const early = failsBeforeMinCalls(figures, this.options);
       if (early !== null) return this.conclude(figures, early);
       if (this.waited < this.options.maxWaitIntervals) return this.waitLonger(figures);
       const waited = `${this.waited} extra interval${this.waited === 1 ? '' : 's'}`;
-      return this.conclude(figures, { verdict: 'fail', reason: `too few calls: ${figures.calls} of minCalls ${this.options.minCalls} after ${waited}` });
+      const counted = baseline === null ? `${figures.calls}` : `${figures.calls} on ${this.subset} and ${window.subsets[baseline]!.finished} on ${baseline}`;
+      return this.conclude(figures, { verdict: 'fail', reason: `too few calls: ${counted} of minCalls ${this.options.minCalls} after ${waited}` });
     }
-    let verdict = checkFigures(figures, this.options);
+    let verdict: StepVerdict = checkFigures(figures, this.options);
+    let comparison: RolloutComparison | undefined;
+    if (baseline !== null) {
+      comparison = compareWithBaseline(window, this.subset, baseline, this.options);
+      if (verdict.verdict === 'pass') verdict = comparison.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${comparison.reason}` } : comparison;
+    }
     if (verdict.verdict === 'pass' && this.options.judge !== null) {
       const judging = (this.judging = new AbortController());
       const plan = this.plan[this.stepIndex]!;
@@ -229,7 +254,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
       this.judging = null;
       verdict = judged.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${judged.reason}` } : judged;
     }
-    this.conclude(figures, verdict);
+    this.conclude(figures, { verdict: verdict.verdict, reason: verdict.reason }, comparison);
   }
 
   private waitLonger(figures: RolloutFigures): void {
@@ -240,9 +265,9 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.armTimer();
   }
 
-  private conclude(figures: RolloutFigures, verdict: StepVerdict): void {
+  private conclude(figures: RolloutFigures, verdict: StepVerdict, comparison?: RolloutComparison): void {
     const plan = this.plan[this.stepIndex]!;
-    const record: RolloutStepRecord = { ...plan, weights: { ...plan.weights }, figures, ...verdict };
+    const record: RolloutStepRecord = { ...plan, weights: { ...plan.weights }, figures, ...verdict, ...(comparison && { comparison }) };
     this.history.push(record);
     this.emitLater('verdict', record);
     if (verdict.verdict === 'fail') {

@@ -5,7 +5,8 @@
  * @module
  */
 import { renderFamilies, type MetricFamily, type Sample } from './prometheus-text.js';
-import { activeRollout } from './rollout.js';
+import { activeRollout, lastComparison } from './rollout.js';
+import type { RolloutComparison } from './rollout-types.js';
 import type { ConnectivityStateName, TrafficSplit } from './traffic-split.js';
 
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
@@ -20,7 +21,10 @@ const STATES: readonly ConnectivityStateName[] = ['IDLE', 'CONNECTING', 'READY',
  * (counters; the latter by `code` name), `traffic_split_calls_in_flight` (gauge),
  * `traffic_split_latency_seconds` (gauge by `quantile` 0.5, 0.9, 0.99, over the split's lifetime;
  * absent before a call finished) and `traffic_split_rollout_percent` (gauge: the share of the
- * subset a running rollout is at).
+ * subset a running rollout is at), and for the latest rollout's last comparison with a baseline
+ * `traffic_split_rollout_p_value` (gauge by `test`: `errors` for Fisher exact, `latency` for
+ * Mann-Whitney U) and `traffic_split_rollout_effect` (gauge by `effect`: `error_rate_increase`,
+ * `median_latency_ratio`), labelled `subset` (the rolled-out one) and `baseline`.
  * @example
  * http.createServer((req, res) => res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(renderPrometheusMetrics(split)));
  */
@@ -67,6 +71,38 @@ export function renderPrometheusMetrics(split: TrafficSplit): string {
       help: 'Share in percent a running rollout gives its subset (no sample without a rollout).',
       samples: rollout === undefined ? [] : [{ labels: labels(rollout.subset), value: rollout.plan[rollout.step]!.percent }],
     },
+    ...comparisonFamilies(stats.name, lastComparison(split)),
   ];
   return renderFamilies(families);
+}
+
+function comparisonFamilies(split: string, comparison: RolloutComparison | undefined): MetricFamily[] {
+  const labels = (extra: Record<string, string>) => ({ split, subset: comparison!.subsets.canary, baseline: comparison!.subsets.baseline, ...extra });
+  const ratio = comparison?.latency.medianRatio ?? null;
+  return [
+    {
+      name: 'traffic_split_rollout_p_value',
+      type: 'gauge',
+      help: 'One-sided p-value of the last comparison of a rollout step with its baseline, by test.',
+      samples:
+        comparison === undefined
+          ? []
+          : [
+              { labels: labels({ test: 'errors' }), value: comparison.errors.pValue },
+              { labels: labels({ test: 'latency' }), value: comparison.latency.pValue },
+            ],
+    },
+    {
+      name: 'traffic_split_rollout_effect',
+      type: 'gauge',
+      help: 'Effect size of the last comparison with the baseline: error rate increase, ratio of median latencies.',
+      samples:
+        comparison === undefined
+          ? []
+          : [
+              { labels: labels({ effect: 'error_rate_increase' }), value: comparison.errors.increase },
+              ...(ratio === null ? [] : [{ labels: labels({ effect: 'median_latency_ratio' }), value: ratio }]),
+            ],
+    },
+  ];
 }

@@ -128,6 +128,9 @@ export interface SubsetStats {
   /** Latency of the `finished` attempts, from the stream's start to its status, in
    * milliseconds (null before any finished); accurate to about 9%. */
   latencyMs: { p50: number | null; p90: number | null; p99: number | null };
+  /** The same latencies as a histogram: `[bucket middle in ms, count]` for each non-empty
+   * bucket of the fixed log-linear histogram (8 buckets per power of two), fastest first. */
+  latencyHistogram: [ms: number, count: number][];
 }
 
 /** A plain, JSON-able snapshot. */
@@ -282,6 +285,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
         refused: figures.refused,
         notStarted: byCodeName(figures.notStarted),
         latencyMs: figures.latencyMs,
+        latencyHistogram: figures.latencyHistogram,
       };
     });
     return {

@@ -214,6 +214,8 @@ describe('admin endpoint', () => {
         'traffic_split_calls_in_flight:gauge',
         'traffic_split_latency_seconds:gauge',
         'traffic_split_rollout_percent:gauge',
+        'traffic_split_rollout_p_value:gauge',
+        'traffic_split_rollout_effect:gauge',
       ],
     );
     assert.equal(value('traffic_split_weight', { split: 'metrics', subset: 'v1' }), 3);

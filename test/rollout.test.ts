@@ -305,7 +305,7 @@ describe('rollout', () => {
 
   const invalid: [string, unknown, string, typeof TrafficSplitTypeError | typeof TrafficSplitRangeError][] = [
     ['non-object', undefined, 'options: expected an object with "subset", "steps", "intervalMs" and "analysis", got undefined', TrafficSplitTypeError],
-    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock), got `[1]` (array)', TrafficSplitTypeError],
+    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock, baseline), got `[1]` (array)', TrafficSplitTypeError],
     ['unknown-subset', { ...fast(), subset: 'v3' }, 'subset: expected one of the subsets v1, v2, got `"v3"` (string)', TrafficSplitTypeError],
     ['no-steps', { ...fast(), steps: [] }, 'steps: expected a list of 1 to 100 percentages such as [10, 50], got `[]` (array)', TrafficSplitTypeError],
     ['string-step', { ...fast(), steps: ['10'] }, 'steps[0]: expected a percentage above 0 and at most 100, got `"10"` (string)', TrafficSplitTypeError],
@@ -313,7 +313,7 @@ describe('rollout', () => {
     ['decreasing-steps', { ...fast(), steps: [10, 5] }, 'steps[1]: expected a percentage above the previous step (10), got `5` (number)', TrafficSplitRangeError],
     ['zero-interval', { ...fast(), intervalMs: 0 }, 'intervalMs: expected an integer from 1 to 2147483647, got `0` (number)', TrafficSplitRangeError],
     ['no-analysis', { ...fast(), analysis: undefined }, 'analysis: expected an object with at least "maxErrorRate", got undefined', TrafficSplitTypeError],
-    ['analysis-typo', fast({ maxErrorrate: 1 } as object), 'analysis.maxErrorrate: unknown option (known: maxErrorRate, failureCodes, maxP99Ms, minCalls, maxWaitIntervals, judge, judgeTimeoutMs), got `1` (number)', TrafficSplitTypeError],
+    ['analysis-typo', fast({ maxErrorrate: 1 } as object), 'analysis.maxErrorrate: unknown option (known: maxErrorRate, failureCodes, maxP99Ms, minCalls, maxWaitIntervals, judge, judgeTimeoutMs, baseline, confidence, maxErrorRateIncrease, maxLatencyRatio), got `1` (number)', TrafficSplitTypeError],
     ['error-rate-above-1', fast({ maxErrorRate: 5 }), 'analysis.maxErrorRate: expected a number from 0 to 1, got `5` (number)', TrafficSplitRangeError],
     ['bad-code', fast({ failureCodes: ['OOPS' as 'OK'] }), 'analysis.failureCodes[0]: expected a gRPC status code name (such as "INTERNAL") or number (0 to 16), got `"OOPS"` (string)', TrafficSplitTypeError],
     ['negative-min-calls', fast({ minCalls: -1 }), 'analysis.minCalls: expected an integer from 0 to 1000000000, got `-1` (number)', TrafficSplitRangeError],
