@@ -4,12 +4,14 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { constants as fsConstants, watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants as fsConstants, watch, type FSWatcher, type Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { rangeErrorAt, typeErrorAt, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { realClock, unrefTimer, type Clock, type ClockTimer } from './clock.js';
 import { logError } from './logging.js';
 import type { TrafficSplit } from './traffic-split.js';
+import { clockValue, functionValue, nonEmptyString, timerMs } from './validate.js';
 
 /** Options of `watchWeightsFile()`. */
 export interface WeightsFileOptions {
@@ -21,6 +23,9 @@ export interface WeightsFileOptions {
   /** Also poll the file's status this often, in milliseconds, for file systems whose change
    * events do not arrive (NFS, some container bind mounts); 0 turns polling off. @default 2000 */
   pollIntervalMs?: number;
+  /** Time source of the debounce and the poll. For tests: with a fake clock a change is read
+   * only when the test moves time past the debounce. @default the real clock */
+  clock?: Clock;
 }
 
 /** Events of a weights-file watcher. */
@@ -122,28 +127,23 @@ async function readWeightsText(path: string): Promise<string> {
  */
 export function watchWeightsFile(split: TrafficSplit, path: string, options: WeightsFileOptions = {}): WeightsFileWatcher {
   if (split.closed) throw new TrafficSplitClosedError(split.name, 'watchWeightsFile()');
-  if (typeof path !== 'string' || path === '') throw typeErrorAt('path', 'a file path', path);
-  return new WeightsFile(split, resolve(path), parseOptions(options));
+  return new WeightsFile(split, resolve(nonEmptyString('path', path, 'a file path')), parseOptions(options));
 }
 
 interface ParsedOptions {
   onError: ((error: Error) => void) | null;
   debounceMs: number;
   pollIntervalMs: number;
+  clock: Clock;
 }
 
 function parseOptions(options: WeightsFileOptions): ParsedOptions {
-  const integer = (value: unknown, field: string, fallback: number): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number') throw typeErrorAt(field, 'an integer number of milliseconds', value);
-    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw rangeErrorAt(field, 'an integer from 0 to 2147483647', value);
-    return value;
-  };
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw typeErrorAt('onError', 'a function', options.onError);
+  const { onError, debounceMs, pollIntervalMs, clock } = options;
   return {
-    onError: options.onError ?? null,
-    debounceMs: integer(options.debounceMs, 'debounceMs', DEFAULT_DEBOUNCE_MS),
-    pollIntervalMs: integer(options.pollIntervalMs, 'pollIntervalMs', DEFAULT_POLL_INTERVAL_MS),
+    onError: onError === undefined ? null : functionValue<(error: Error) => void>('onError', onError),
+    debounceMs: debounceMs === undefined ? DEFAULT_DEBOUNCE_MS : timerMs('debounceMs', debounceMs, 0),
+    pollIntervalMs: pollIntervalMs === undefined ? DEFAULT_POLL_INTERVAL_MS : timerMs('pollIntervalMs', pollIntervalMs, 0),
+    clock: clock === undefined ? realClock : clockValue('clock', clock),
   };
 }
 
@@ -151,7 +151,10 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
   readonly ready: Promise<void>;
   private closed = false;
   private directoryWatcher: FSWatcher | null = null;
-  private debounce: NodeJS.Timeout | null = null;
+  private debounce: ClockTimer | null = null;
+  private pollTimer: ClockTimer | null = null;
+  /** The file's identity at the last poll (mtime, inode, size; "" when missing). */
+  private polledSignature: string | null = null;
   /** The content last processed, applied or refused: the same content is not processed twice. */
   private lastText: string | null = null;
   /** The last error reported, so one missing file is not reported at every directory event. */
@@ -166,7 +169,7 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
   ) {
     super();
     this.watchDirectory();
-    if (options.pollIntervalMs > 0) watchFile(path, { persistent: false, interval: options.pollIntervalMs }, this.onPoll);
+    if (options.pollIntervalMs > 0) void this.poll();
     split.on('close', this.onSplitClose);
     this.ready = this.reload().then((error) => {
       if (error !== null) throw error;
@@ -179,16 +182,33 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     if (this.closed) return;
     this.closed = true;
     this.directoryWatcher?.close();
-    unwatchFile(this.path, this.onPoll);
-    if (this.debounce !== null) clearTimeout(this.debounce);
+    if (this.pollTimer !== null) this.options.clock.clearTimeout(this.pollTimer);
+    if (this.debounce !== null) this.options.clock.clearTimeout(this.debounce);
     this.split.off('close', this.onSplitClose);
   }
 
   private readonly onSplitClose = (): void => this.close();
 
-  private readonly onPoll = (current: Stats, previous: Stats): void => {
-    if (current.mtimeMs !== previous.mtimeMs || current.ino !== previous.ino || current.size !== previous.size) this.schedule();
-  };
+  /**
+   * Compares the file's status with the last poll's and schedules a read on a difference, then
+   * polls again `pollIntervalMs` later. A poll of our own rather than `fs.watchFile()`, whose
+   * interval runs on Node's timers: this one runs on the watcher's clock.
+   */
+  private async poll(): Promise<void> {
+    this.pollTimer = null;
+    let signature = '';
+    try {
+      const stats = await stat(this.path);
+      signature = `${stats.mtimeMs}:${stats.ino}:${stats.size}`;
+    } catch {
+      // Missing or unreadable: "" until it appears; the read reports why.
+    }
+    if (this.closed) return;
+    if (this.polledSignature !== null && signature !== this.polledSignature) this.schedule();
+    this.polledSignature = signature;
+    this.pollTimer = this.options.clock.setTimeout(() => void this.poll(), this.options.pollIntervalMs);
+    unrefTimer(this.pollTimer);
+  }
 
   private watchDirectory(): void {
     try {
@@ -203,12 +223,12 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
 
   private schedule(): void {
     if (this.closed) return;
-    if (this.debounce !== null) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
+    if (this.debounce !== null) this.options.clock.clearTimeout(this.debounce);
+    this.debounce = this.options.clock.setTimeout(() => {
       this.debounce = null;
       void this.reload();
     }, this.options.debounceMs);
-    this.debounce.unref();
+    unrefTimer(this.debounce);
   }
 
   /** One read at a time, in order: a change seen during a read triggers one more read after it,
