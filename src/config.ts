@@ -13,7 +13,7 @@ import {
   SUBSET_NAME_PATTERN,
 } from './constants.js';
 import { describeValue, keyForPath, rangeErrorAt, typeErrorAt, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
-import { booleanValue, finiteNumberIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject, timerMs } from './validate.js';
+import { booleanValue, finiteNumberIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject, stringMatching, timerMs } from './validate.js';
 import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from './rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from './grpc.js';
 import { isResolvableTarget } from './targets.js';
@@ -72,10 +72,8 @@ export function parseSubsets(raw: unknown): { names: string[]; targets: string[]
     if (!SUBSET_NAME_PATTERN.test(name)) {
       throw typeErrorAt(`subsets`, `subset names matching ${SUBSET_NAME_PATTERN}`, name);
     }
-    const target = obj[name];
-    if (typeof target !== 'string' || target.trim() === '') {
-      throw typeErrorAt(`subsets.${name}`, 'a non-empty target URI string', target);
-    }
+    // At least one character that is not white space.
+    const target = stringMatching(`subsets.${name}`, obj[name], /\S/, 'a non-empty target URI string');
     if (!isResolvableTarget(target)) throw typeErrorAt(`subsets.${name}`, TARGET_EXPECTATION, target);
     return target;
   });

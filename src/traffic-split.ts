@@ -21,7 +21,7 @@ import { interceptorWithHooks } from './otel-hooks.js';
 import { withCallTracking } from './call-tracking.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
-import { booleanValue, clockValue, requireObject, safeInteger, stringMatching, stringValue } from './validate.js';
+import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatching, stringValue } from './validate.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
@@ -336,9 +336,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     const raw = requireObject(route, 'route', 'an object with "subset" or "key"');
     const hasSubset = raw['subset'] !== undefined;
     if (hasSubset === (raw['key'] !== undefined)) throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);
-    if (hasSubset && !this.subsets.includes(raw['subset'] as string)) {
-      throw typeErrorAt('route.subset', `one of the subsets ${this.subsets.join(', ')}`, raw['subset']);
-    }
+    if (hasSubset) oneOf('route.subset', raw['subset'], this.subsets, `one of the subsets ${this.subsets.join(', ')}`);
     if (!hasSubset) stringValue('route.key', raw['key']);
     this.state.armRoutes();
     return routeOptions(this.routing, route);
