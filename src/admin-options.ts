@@ -3,8 +3,8 @@
  * @module
  */
 import { isIPv4 } from 'node:net';
-import { rejectUnknownKeys, requireObject } from './config-helpers.js';
-import { rangeErrorAt, typeErrorAt, TrafficSplitTypeError } from './errors.js';
+import { booleanValue, integerIn, nonEmptyString, rejectUnknownKeys, requireObject, stringMatching, timerMs } from './validate.js';
+import { typeErrorAt, TrafficSplitTypeError } from './errors.js';
 import { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
 
 export interface ParsedAdminOptions {
@@ -31,44 +31,29 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export function parseAdminOptions(raw: unknown): ParsedAdminOptions {
   const obj = requireObject(raw, 'options', 'an object with at least "port"');
   rejectUnknownKeys(obj, ['port', 'host', 'token', 'protectReads', 'prefix', 'maxBodyBytes', 'maxConnections', 'requestTimeoutMs', 'allowedHosts'], '');
-  const port = obj['port'];
-  if (typeof port !== 'number') throw typeErrorAt('port', 'an integer from 0 to 65535', port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw rangeErrorAt('port', 'an integer from 0 to 65535', port);
-  const host = obj['host'] ?? '127.0.0.1';
-  if (typeof host !== 'string' || host === '') throw typeErrorAt('host', 'a host name or IP address', host);
+  const port = integerIn('port', obj['port'], 0, 65535);
+  const host = nonEmptyString('host', obj['host'] ?? '127.0.0.1', 'a host name or IP address');
   const token = obj['token'] ?? null;
   if (token !== null && (typeof token !== 'string' || !TOKEN_PATTERN.test(token))) {
     // The value is a secret: describe its type and length, never show it.
     const shown = typeof token === 'string' ? `a string of ${token.length} characters` : `a value of type ${typeof token}`;
     throw new TrafficSplitTypeError(`token: expected 16 to 4096 visible ASCII characters (no spaces or line breaks), got ${shown}`);
   }
-  const protectReads = obj['protectReads'] ?? false;
-  if (typeof protectReads !== 'boolean') throw typeErrorAt('protectReads', 'a boolean', protectReads);
+  const protectReads = booleanValue('protectReads', obj['protectReads'] ?? false);
   if (token === null && !isLoopback(host)) {
     throw typeErrorAt('token', `a token when host "${host}" is not a loopback address (the endpoint changes traffic)`, undefined);
   }
   if (token === null && protectReads) throw typeErrorAt('token', 'a token when protectReads is true', undefined);
-  const prefix = obj['prefix'] ?? DEFAULT_RUNTIME_PREFIX;
-  if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw typeErrorAt('prefix', 'dot-separated words such as "routing.traffic_split"', prefix);
-  const maxBodyBytes = obj['maxBodyBytes'] ?? DEFAULT_MAX_BODY_BYTES;
-  if (typeof maxBodyBytes !== 'number') throw typeErrorAt('maxBodyBytes', 'an integer number of bytes', maxBodyBytes);
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 16 * 1024 * 1024) {
-    throw rangeErrorAt('maxBodyBytes', 'an integer from 1 to 16777216', maxBodyBytes);
-  }
-  const maxConnections = integerOption(obj['maxConnections'], 'maxConnections', DEFAULT_MAX_CONNECTIONS, 1, 65535, 'connections');
-  const requestTimeoutMs = integerOption(obj['requestTimeoutMs'], 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS, 1, 0x7fffffff, 'milliseconds');
+  const prefix = stringMatching('prefix', obj['prefix'] ?? DEFAULT_RUNTIME_PREFIX, PREFIX_PATTERN, 'dot-separated words such as "routing.traffic_split"');
+  const maxBodyBytes = integerIn('maxBodyBytes', obj['maxBodyBytes'] ?? DEFAULT_MAX_BODY_BYTES, 1, 16 * 1024 * 1024, { unit: 'bytes' });
+  // Unlike the options above, these two refuse null.
+  const maxConnections = obj['maxConnections'] === undefined ? DEFAULT_MAX_CONNECTIONS : integerIn('maxConnections', obj['maxConnections'], 1, 65535, { unit: 'connections' });
+  const requestTimeoutMs = obj['requestTimeoutMs'] === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : timerMs('requestTimeoutMs', obj['requestTimeoutMs'], 1);
   const allowedHosts = obj['allowedHosts'] ?? [];
   if (!Array.isArray(allowedHosts) || !allowedHosts.every((name) => typeof name === 'string' && name !== '')) {
     throw typeErrorAt('allowedHosts', 'a list of host names such as ["admin.internal"]', allowedHosts);
   }
   return { port, host, token, protectReads, prefix, maxBodyBytes, maxConnections, requestTimeoutMs, allowedHosts: new Set(allowedHosts.map((name: string) => name.toLowerCase())) };
-}
-
-function integerOption(raw: unknown, field: string, fallback: number, min: number, max: number, unit: string): number {
-  if (raw === undefined) return fallback;
-  if (typeof raw !== 'number') throw typeErrorAt(field, `an integer number of ${unit}`, raw);
-  if (!Number.isInteger(raw) || raw < min || raw > max) throw rangeErrorAt(field, `an integer from ${min} to ${max}`, raw);
-  return raw;
 }
 
 /** 127.0.0.0/8, ::1 and localhost. Anything else may be reachable from other hosts. */

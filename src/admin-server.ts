@@ -12,6 +12,7 @@ import { parseAdminOptions, type ParsedAdminOptions } from './admin-options.js';
 import { ADMIN_ROUTES, type AdminHandler, type AdminReply, type AdminRequest } from './admin-routes.js';
 import { describeValue, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from './errors.js';
 import { logError, emitClientWarning } from './logging.js';
+import { MAX_TIMER_MS } from './validate.js';
 import type { TrafficSplit } from './traffic-split.js';
 
 /** Options of `startAdminServer()`. */
@@ -118,8 +119,8 @@ export async function startAdminServer(split: TrafficSplit, options: AdminServer
       // Node's own deadlines, checked every connectionsCheckingInterval, only back up the
       // exact timers (guardConnections for headers, readJsonBody for the body): they count
       // headers and body together, so they get both deadlines and then some.
-      headersTimeout: Math.min(2 * timeout + 1_000, 0x7fffffff),
-      requestTimeout: Math.min(2 * timeout + 1_000, 0x7fffffff),
+      headersTimeout: Math.min(2 * timeout + 1_000, MAX_TIMER_MS),
+      requestTimeout: Math.min(2 * timeout + 1_000, MAX_TIMER_MS),
       connectionsCheckingInterval: Math.min(1_000, timeout),
     },
     (request, response) => {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { CallInvocationTransformer, ClientOptions, Interceptor } from '@grpc/grpc-js';
-import { requireObject } from './config-helpers.js';
+import { functionValue, requireObject } from './validate.js';
 import { typeErrorAt } from './errors.js';
 
 /** What a split adds to a client's options. */
@@ -23,9 +23,7 @@ export function composeClientOptions(split: SplitClientParts, options: unknown):
   const transformer = own.callInvocationTransformer;
   if (interceptors !== undefined && !Array.isArray(interceptors)) throw typeErrorAt('options.interceptors', 'an array', interceptors);
   if (providers !== undefined && !Array.isArray(providers)) throw typeErrorAt('options.interceptor_providers', 'an array', providers);
-  if (transformer !== undefined && typeof transformer !== 'function') {
-    throw typeErrorAt('options.callInvocationTransformer', 'a function', transformer);
-  }
+  if (transformer !== undefined) functionValue('options.callInvocationTransformer', transformer);
   const callInvocationTransformer: CallInvocationTransformer =
     transformer === undefined ? split.callGuard : (properties) => split.callGuard(transformer(properties));
   // grpc-js refuses a client given both lists, so the split joins whichever the application uses.

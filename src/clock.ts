@@ -1,5 +1,6 @@
 /**
- * The time source of the rollout: the current time and one-shot timers, behind a small
+ * The time source of the rollout, the weights-file watcher and the periodic re-resolution: the
+ * current time and one-shot timers, behind a small
  * interface so that tests and simulations can decide when time passes instead of waiting for it.
  * @module
  */
@@ -37,3 +38,12 @@ export const realClock: Clock = Object.freeze({
   clearTimeout: (timer: ClockTimer): void => clearTimeout(timer as NodeJS.Timeout),
 });
 
+
+/**
+ * `unref()`s a timer when it has that method (Node's have; a fake clock's need not): for timers
+ * that must not keep the process alive on their own.
+ */
+export function unrefTimer(timer: ClockTimer): void {
+  const unref = (timer as { unref?: unknown }).unref;
+  if (typeof unref === 'function') unref.call(timer);
+}

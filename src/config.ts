@@ -13,7 +13,7 @@ import {
   SUBSET_NAME_PATTERN,
 } from './constants.js';
 import { describeValue, keyForPath, rangeErrorAt, typeErrorAt, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
-import { rejectUnknownKeys, requireObject } from './config-helpers.js';
+import { booleanValue, finiteNumberIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject, stringMatching, timerMs } from './validate.js';
 import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from './rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from './grpc.js';
 import { isResolvableTarget } from './targets.js';
@@ -72,10 +72,8 @@ export function parseSubsets(raw: unknown): { names: string[]; targets: string[]
     if (!SUBSET_NAME_PATTERN.test(name)) {
       throw typeErrorAt(`subsets`, `subset names matching ${SUBSET_NAME_PATTERN}`, name);
     }
-    const target = obj[name];
-    if (typeof target !== 'string' || target.trim() === '') {
-      throw typeErrorAt(`subsets.${name}`, 'a non-empty target URI string', target);
-    }
+    // At least one character that is not white space.
+    const target = stringMatching(`subsets.${name}`, obj[name], /\S/, 'a non-empty target URI string');
     if (!isResolvableTarget(target)) throw typeErrorAt(`subsets.${name}`, TARGET_EXPECTATION, target);
     return target;
   });
@@ -100,11 +98,7 @@ export function validateWeights(subsetNames: readonly string[], raw: unknown, fi
     if (!Object.hasOwn(obj, name)) {
       throw new TrafficSplitTypeError(`${field}.${name}: missing; every subset needs a weight (0 sends it no calls)`);
     }
-    const weight = obj[name];
-    if (typeof weight !== 'number') throw typeErrorAt(`${field}.${name}`, `a finite number from 0 to ${MAX_WEIGHT}`, weight);
-    if (!Number.isFinite(weight) || weight < 0 || weight > MAX_WEIGHT) {
-      throw rangeErrorAt(`${field}.${name}`, `a finite number from 0 to ${MAX_WEIGHT}`, weight);
-    }
+    const weight = finiteNumberIn(`${field}.${name}`, obj[name], 0, MAX_WEIGHT);
     if (weight > 0 && weight < MIN_WEIGHT) {
       throw rangeErrorAt(`${field}.${name}`, `0 or a number from ${MIN_WEIGHT} (the smallest positive weight) to ${MAX_WEIGHT}`, weight);
     }
@@ -134,18 +128,12 @@ function parseChildPolicy(raw: unknown): TypedLoadBalancingConfig {
 
 function parseInterval(raw: unknown): number {
   if (raw === undefined) return DEFAULT_RERESOLVE_INTERVAL_MS;
-  if (typeof raw !== 'number') throw typeErrorAt('reresolveIntervalMs', 'an integer number of milliseconds', raw);
-  // setInterval takes at most 2^31-1 ms; 0 means "no periodic re-resolution".
-  if (!Number.isInteger(raw) || raw < 0 || raw > 0x7fffffff) {
-    throw rangeErrorAt('reresolveIntervalMs', 'an integer from 0 (off) to 2147483647', raw);
-  }
-  return raw;
+  // 0 means "no periodic re-resolution".
+  return timerMs('reresolveIntervalMs', raw, 0, `an integer from 0 (off) to ${MAX_TIMER_MS}`);
 }
 
 function parseBoolean(raw: unknown, field: string, fallback: boolean): boolean {
-  if (raw === undefined) return fallback;
-  if (typeof raw !== 'boolean') throw typeErrorAt(field, 'a boolean', raw);
-  return raw;
+  return raw === undefined ? fallback : booleanValue(field, raw);
 }
 
 /**

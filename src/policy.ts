@@ -14,6 +14,7 @@ import {
   type StatusOr,
   type TypedLoadBalancingConfig,
 } from './grpc.js';
+import { realClock, unrefTimer, type Clock, type ClockTimer } from './clock.js';
 import { logError, trace } from './logging.js';
 import { aggregateState } from './aggregate-state.js';
 import type { RoutingTable } from './picker.js';
@@ -52,7 +53,9 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private config: ParsedSplitConfig | null = null;
   private state: SplitState | null = null;
   private unsubscribe: (() => void) | null = null;
-  private reresolveTimer: NodeJS.Timeout | null = null;
+  private reresolveTimer: ClockTimer | null = null;
+  /** The clock the re-resolution timer was set on (the state's may change with the state). */
+  private reresolveClock: Clock = realClock;
   private reresolveIntervalMs = 0;
   /** Set while several children change at once, so the channel sees one state update. */
   private updatesPaused = false;
@@ -163,9 +166,8 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
         if (changedPolicy) existing.updateConfig(config.childPolicy, options);
         return existing;
       }
-      const child = new SubsetChild(name, target, config.childPolicy, options, this.helper, this, (c) =>
-        this.onChildUpdate(c),
-      );
+      const clock = this.state?.clock ?? realClock;
+      const child = new SubsetChild(name, target, config.childPolicy, options, this.helper, this, (c) => this.onChildUpdate(c), clock);
       created.push(child);
       return child;
     });
@@ -181,21 +183,32 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   }
 
   private scheduleReresolution(intervalMs: number): void {
-    if (this.reresolveTimer !== null && this.reresolveIntervalMs === intervalMs) return;
-    if (this.reresolveTimer !== null) clearInterval(this.reresolveTimer);
-    this.reresolveTimer = null;
+    const clock = this.state?.clock ?? realClock;
+    if (this.reresolveTimer !== null && this.reresolveIntervalMs === intervalMs && this.reresolveClock === clock) return;
+    this.stopReresolution();
     this.reresolveIntervalMs = intervalMs;
-    if (intervalMs === 0) return;
-    // Catches scale-up that no connection event would reveal (a new pod behind a DNS name).
-    this.reresolveTimer = setInterval(() => {
+    this.reresolveClock = clock;
+    if (intervalMs !== 0) this.armReresolution();
+  }
+
+  /** One period at a time on the split's clock (a Clock has one-shot timers only): catches
+   * scale-up that no connection event would reveal (a new pod behind a DNS name). */
+  private armReresolution(): void {
+    this.reresolveTimer = this.reresolveClock.setTimeout(() => {
+      this.reresolveTimer = null;
       for (const child of this.children) child.reresolve();
-    }, intervalMs);
-    this.reresolveTimer.unref();
+      if (!this.destroyed && this.reresolveIntervalMs !== 0) this.armReresolution();
+    }, this.reresolveIntervalMs);
+    unrefTimer(this.reresolveTimer);
+  }
+
+  private stopReresolution(): void {
+    if (this.reresolveTimer !== null) this.reresolveClock.clearTimeout(this.reresolveTimer);
+    this.reresolveTimer = null;
   }
 
   private releaseChildren(): void {
-    if (this.reresolveTimer !== null) clearInterval(this.reresolveTimer);
-    this.reresolveTimer = null;
+    this.stopReresolution();
     for (const child of this.children) child.destroy();
     this.children = [];
   }

@@ -2,8 +2,8 @@
  * Header rules: explicit routes configured once, matched per call. First match wins.
  * @module
  */
-import { requireObject, rejectUnknownKeys } from './config-helpers.js';
 import { typeErrorAt, TrafficSplitTypeError } from './errors.js';
+import { oneOf, rejectUnknownKeys, requireObject, stringValue } from './validate.js';
 import { LinearRegex, MAX_REGEX_STATES, PatternTooLargeError, UnsupportedPatternError } from './linear-regex.js';
 
 /** One rule as written in options or service-config JSON. Exactly one matcher. */
@@ -77,12 +77,8 @@ function parseRule(raw: unknown, field: string, subsetNames: readonly string[]):
     throw new TrafficSplitTypeError(`${field}: expected exactly one of equals, prefix, regex, got ${given.length === 0 ? 'none' : given.join(' and ')}`);
   }
   const kind = given[0]!;
-  const value = obj[kind];
-  if (typeof value !== 'string') throw typeErrorAt(`${field}.${kind}`, 'a string', value);
-  const subset = subsetNames.indexOf(obj['subset'] as string);
-  if (typeof obj['subset'] !== 'string' || subset < 0) {
-    throw typeErrorAt(`${field}.subset`, `one of the subsets ${subsetNames.join(', ')}`, obj['subset']);
-  }
+  const value = stringValue(`${field}.${kind}`, obj[kind]);
+  const subset = subsetNames.indexOf(oneOf(`${field}.subset`, obj['subset'], subsetNames, `one of the subsets ${subsetNames.join(', ')}`));
   let matches: (v: string) => boolean;
   if (kind === 'equals') matches = (v) => v === value;
   else if (kind === 'prefix') matches = (v) => v.startsWith(value);

@@ -6,6 +6,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { realClock, type Clock } from './clock.js';
 import { validateWeights } from './config.js';
 import { SubsetCounters } from './counters.js';
 import { ConnectivityState, SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from './grpc.js';
@@ -72,6 +73,8 @@ export class SplitState {
     weights: readonly number[],
     private readonly onEvent: (event: SplitStateEvent) => void = () => {},
     scheduleSeed: number = randomSeed(),
+    /** Time of the channels' periodic re-resolution and resolution hold-off. */
+    readonly clock: Clock = realClock,
   ) {
     this.currentWeights = Object.freeze([...weights]);
     this.phases = seededRandom(scheduleSeed);

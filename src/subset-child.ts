@@ -20,6 +20,7 @@ import {
   type StatusOr,
   type TypedLoadBalancingConfig,
 } from './grpc.js';
+import { unrefTimer, type Clock, type ClockTimer } from './clock.js';
 import { trace } from './logging.js';
 
 /** Retry of a failed resolution: grpc-js's channel does this for its own resolver, and our
@@ -43,7 +44,7 @@ export class SubsetChild {
   private readonly resolver: Resolver;
   private readonly resolutionBackoff: InstanceType<typeof BackoffTimeout>;
   private lastResolutionAt = -Infinity;
-  private holdoffTimer: NodeJS.Timeout | null = null;
+  private holdoffTimer: ClockTimer | null = null;
   private destroyed = false;
 
   constructor(
@@ -54,6 +55,8 @@ export class SubsetChild {
     parentHelper: ChannelControlHelper,
     owner: LoadBalancer,
     private readonly onUpdate: (child: SubsetChild) => void,
+    /** The split's clock, for the hold-off between requested resolutions. */
+    private readonly clock: Clock,
   ) {
     this.picker = new QueuePicker(owner);
     this.handler = new ChildPolicy(
@@ -78,23 +81,23 @@ export class SubsetChild {
   /** Resolves again now (the periodic timer, a config change, the failure backoff). */
   reresolve(): void {
     if (this.destroyed) return;
-    this.lastResolutionAt = performance.now();
+    this.lastResolutionAt = this.clock.now();
     this.resolver.updateResolution();
   }
 
   /** A child policy's request: honoured at most once per MIN_REQUESTED_RESOLUTION_INTERVAL_MS. */
   private requestReresolution(): void {
     if (this.destroyed || this.holdoffTimer !== null) return;
-    const waitMs = this.lastResolutionAt + MIN_REQUESTED_RESOLUTION_INTERVAL_MS - performance.now();
+    const waitMs = this.lastResolutionAt + MIN_REQUESTED_RESOLUTION_INTERVAL_MS - this.clock.now();
     if (waitMs <= 0) {
       this.reresolve();
       return;
     }
-    this.holdoffTimer = setTimeout(() => {
+    this.holdoffTimer = this.clock.setTimeout(() => {
       this.holdoffTimer = null;
       this.reresolve();
     }, waitMs);
-    this.holdoffTimer.unref();
+    unrefTimer(this.holdoffTimer);
   }
 
   /** A new child policy or channel options; endpoints come with the next resolution. */
@@ -115,7 +118,7 @@ export class SubsetChild {
   destroy(): void {
     this.destroyed = true;
     this.resolutionBackoff.stop();
-    if (this.holdoffTimer !== null) clearTimeout(this.holdoffTimer);
+    if (this.holdoffTimer !== null) this.clock.clearTimeout(this.holdoffTimer);
     this.resolver.destroy();
     this.handler.destroy();
   }

@@ -6,9 +6,9 @@
 import { EventEmitter } from 'node:events';
 import { inspect, type InspectOptions } from 'node:util';
 import { parseSplitConfig, weightsToRecord, configToJson, type TrafficSplitConfigJson } from './config.js';
-import { requireObject } from './config-helpers.js';
 import { POLICY_NAME, TARGET_SCHEME } from './constants.js';
-import { rangeErrorAt, TrafficSplitClosedError, typeErrorAt } from './errors.js';
+import type { Clock } from './clock.js';
+import { TrafficSplitClosedError, typeErrorAt } from './errors.js';
 import { ConnectivityState, defaultAuthorityOf, Status } from './grpc.js';
 import { register } from './register.js';
 import { registerSplit, unregisterSplit } from './resolver.js';
@@ -21,6 +21,7 @@ import { interceptorWithHooks } from './otel-hooks.js';
 import { withCallTracking } from './call-tracking.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
+import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatching, stringValue } from './validate.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
@@ -49,6 +50,14 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * together do not move in lockstep. A safe integer. @default a seed from the OS's random source
    */
   scheduleSeed?: number;
+  /**
+   * Time source of the channels' periodic re-resolution (`reresolveIntervalMs`) and of the
+   * least time between two resolutions a subset's policy asks for. For tests: with a fake clock
+   * a re-resolution happens only when the test moves time on. grpc-js's own timers (connection
+   * backoff, idle timeout) and the times in `stats()` stay on real time.
+   * @default the real clock (`Date.now()`, `setTimeout()`)
+   */
+  clock?: Clock;
 }
 
 /**
@@ -211,18 +220,16 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed']);
-    const retryOnOtherSubset = raw['retryOnOtherSubset'] ?? false;
-    if (typeof retryOnOtherSubset !== 'boolean') throw typeErrorAt('retryOnOtherSubset', 'a boolean', retryOnOtherSubset);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock']);
+    const retryOnOtherSubset = booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
     this.subsets = config.subsetNames;
     this.targets = config.targets;
     this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
-    const seed = raw['scheduleSeed'];
-    if (seed !== undefined && typeof seed !== 'number') throw typeErrorAt('scheduleSeed', 'a safe integer', seed);
-    if (seed !== undefined && !Number.isSafeInteger(seed)) throw rangeErrorAt('scheduleSeed', 'a safe integer', seed);
-    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed as number | undefined);
+    const seed = raw['scheduleSeed'] === undefined ? undefined : safeInteger('scheduleSeed', raw['scheduleSeed']);
+    const clock = raw['clock'] === undefined ? undefined : clockValue('clock', raw['clock']);
+    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed, clock);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
@@ -333,10 +340,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     const raw = requireObject(route, 'route', 'an object with "subset" or "key"');
     const hasSubset = raw['subset'] !== undefined;
     if (hasSubset === (raw['key'] !== undefined)) throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);
-    if (hasSubset && !this.subsets.includes(raw['subset'] as string)) {
-      throw typeErrorAt('route.subset', `one of the subsets ${this.subsets.join(', ')}`, raw['subset']);
-    }
-    if (!hasSubset && typeof raw['key'] !== 'string') throw typeErrorAt('route.key', 'a string', raw['key']);
+    if (hasSubset) oneOf('route.subset', raw['subset'], this.subsets, `one of the subsets ${this.subsets.join(', ')}`);
+    if (!hasSubset) stringValue('route.key', raw['key']);
     this.state.armRoutes();
     return routeOptions(this.routing, route);
   }
@@ -346,7 +351,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
    * whatever its state): for logs, previews and tests.
    */
   subsetFor(key: string): string {
-    if (typeof key !== 'string') throw typeErrorAt('key', 'a string', key);
+    stringValue('key', key);
     return this.subsets[rendezvousPick(key, this.allSubsets, this.state.weights, this.seeds)]!;
   }
 
@@ -417,12 +422,10 @@ function byCodeName(counts: ReadonlyMap<number, number>): Partial<Record<StatusN
 
 function parseName(raw: unknown): string {
   if (raw === undefined) return 'split';
-  if (typeof raw !== 'string' || !SPLIT_NAME_PATTERN.test(raw)) throw typeErrorAt('name', `a string matching ${SPLIT_NAME_PATTERN}`, raw);
-  return raw;
+  return stringMatching('name', raw, SPLIT_NAME_PATTERN, `a string matching ${SPLIT_NAME_PATTERN}`);
 }
 
 function parseAuthority(raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || raw === '' || /[\s/]/.test(raw)) throw typeErrorAt('authority', 'a host[:port] string', raw);
-  return raw;
+  return stringMatching('authority', raw, /^[^\s/]+$/, 'a host[:port] string');
 }

@@ -4,12 +4,15 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { constants as fsConstants, watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { rangeErrorAt, typeErrorAt, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitTypeError } from './errors.js';
+import { realClock, unrefTimer, type Clock, type ClockTimer } from './clock.js';
 import { logError } from './logging.js';
+import { readWeightsText } from './weights-file-read.js';
 import type { TrafficSplit } from './traffic-split.js';
+import { clockValue, functionValue, nonEmptyString, timerMs } from './validate.js';
 
 /** Options of `watchWeightsFile()`. */
 export interface WeightsFileOptions {
@@ -21,6 +24,9 @@ export interface WeightsFileOptions {
   /** Also poll the file's status this often, in milliseconds, for file systems whose change
    * events do not arrive (NFS, some container bind mounts); 0 turns polling off. @default 2000 */
   pollIntervalMs?: number;
+  /** Time source of the debounce and the poll. For tests: with a fake clock a change is read
+   * only when the test moves time past the debounce. @default the real clock */
+  clock?: Clock;
 }
 
 /** Events of a weights-file watcher. */
@@ -45,62 +51,6 @@ export interface WeightsFileWatcher extends EventEmitter<WeightsFileEvents> {
 /** Defaults. */
 export const DEFAULT_DEBOUNCE_MS = 25;
 export const DEFAULT_POLL_INTERVAL_MS = 2_000;
-/** A weights file is a few hundred bytes; anything past this is not one. */
-export const MAX_WEIGHTS_FILE_BYTES = 1024 * 1024;
-
-/**
- * Opening never blocks: a FIFO opened for reading without O_NONBLOCK waits for a writer, and
- * holds one of libuv's four threadpool threads (shared with every `fs` call and DNS lookup)
- * until one comes. Symlinks are still followed: a ConfigMap's `weights.json` is one.
- * (O_NONBLOCK does not exist on Windows, where FIFOs do not live in the file system.)
- */
-const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
-
-/** What a path that is not a regular file is, for the error message. */
-function describeKind(stats: Stats): string {
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  if (stats.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
-/**
- * The file's text, read from one opened handle: the handle is checked to be a regular file
- * (after following symlinks, so `/dev/zero` behind a link is seen for what it is), and at most
- * `MAX_WEIGHTS_FILE_BYTES + 1` bytes are read whatever its size claims to be.
- */
-async function readWeightsText(path: string): Promise<string> {
-  const handle = await open(path, OPEN_FLAGS);
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new TrafficSplitTypeError(`${path}: expected a regular file, got ${describeKind(stats)}`);
-    const tooLarge = (size: string) => new TrafficSplitRangeError(`${path}: expected a weights file of at most ${MAX_WEIGHTS_FILE_BYTES} bytes, got ${size}`);
-    if (stats.size > MAX_WEIGHTS_FILE_BYTES) throw tooLarge(`${stats.size} bytes`);
-    let buffer = Buffer.allocUnsafe(Math.min(stats.size, MAX_WEIGHTS_FILE_BYTES) + 1);
-    let length = 0;
-    // Read to the end of the file, never past one byte over the cap: the file may have grown
-    // since fstat, and a size of 0 proves nothing (procfs and sysfs files report 0).
-    for (;;) {
-      if (length === buffer.length) {
-        if (length > MAX_WEIGHTS_FILE_BYTES) throw tooLarge(`more than ${MAX_WEIGHTS_FILE_BYTES} bytes`);
-        const bigger = Buffer.allocUnsafe(Math.min(2 * length, MAX_WEIGHTS_FILE_BYTES + 1));
-        buffer.copy(bigger, 0, 0, length);
-        buffer = bigger;
-      }
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    // A byte-order mark (editors on some systems write one) is not part of the JSON.
-    const text = buffer.toString('utf8', 0, length);
-    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * Applies the weights in the JSON file at `path` (`{ "v1": 90, "v2": 10 }`, every subset named,
  * as `setWeights()` wants) now and after every change of its content. It watches the file's
@@ -122,28 +72,23 @@ async function readWeightsText(path: string): Promise<string> {
  */
 export function watchWeightsFile(split: TrafficSplit, path: string, options: WeightsFileOptions = {}): WeightsFileWatcher {
   if (split.closed) throw new TrafficSplitClosedError(split.name, 'watchWeightsFile()');
-  if (typeof path !== 'string' || path === '') throw typeErrorAt('path', 'a file path', path);
-  return new WeightsFile(split, resolve(path), parseOptions(options));
+  return new WeightsFile(split, resolve(nonEmptyString('path', path, 'a file path')), parseOptions(options));
 }
 
 interface ParsedOptions {
   onError: ((error: Error) => void) | null;
   debounceMs: number;
   pollIntervalMs: number;
+  clock: Clock;
 }
 
 function parseOptions(options: WeightsFileOptions): ParsedOptions {
-  const integer = (value: unknown, field: string, fallback: number): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number') throw typeErrorAt(field, 'an integer number of milliseconds', value);
-    if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw rangeErrorAt(field, 'an integer from 0 to 2147483647', value);
-    return value;
-  };
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw typeErrorAt('onError', 'a function', options.onError);
+  const { onError, debounceMs, pollIntervalMs, clock } = options;
   return {
-    onError: options.onError ?? null,
-    debounceMs: integer(options.debounceMs, 'debounceMs', DEFAULT_DEBOUNCE_MS),
-    pollIntervalMs: integer(options.pollIntervalMs, 'pollIntervalMs', DEFAULT_POLL_INTERVAL_MS),
+    onError: onError === undefined ? null : functionValue<(error: Error) => void>('onError', onError),
+    debounceMs: debounceMs === undefined ? DEFAULT_DEBOUNCE_MS : timerMs('debounceMs', debounceMs, 0),
+    pollIntervalMs: pollIntervalMs === undefined ? DEFAULT_POLL_INTERVAL_MS : timerMs('pollIntervalMs', pollIntervalMs, 0),
+    clock: clock === undefined ? realClock : clockValue('clock', clock),
   };
 }
 
@@ -151,7 +96,10 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
   readonly ready: Promise<void>;
   private closed = false;
   private directoryWatcher: FSWatcher | null = null;
-  private debounce: NodeJS.Timeout | null = null;
+  private debounce: ClockTimer | null = null;
+  private pollTimer: ClockTimer | null = null;
+  /** The file's identity at the last poll (mtime, inode, size; "" when missing). */
+  private polledSignature: string | null = null;
   /** The content last processed, applied or refused: the same content is not processed twice. */
   private lastText: string | null = null;
   /** The last error reported, so one missing file is not reported at every directory event. */
@@ -166,7 +114,7 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
   ) {
     super();
     this.watchDirectory();
-    if (options.pollIntervalMs > 0) watchFile(path, { persistent: false, interval: options.pollIntervalMs }, this.onPoll);
+    if (options.pollIntervalMs > 0) void this.poll();
     split.on('close', this.onSplitClose);
     this.ready = this.reload().then((error) => {
       if (error !== null) throw error;
@@ -179,16 +127,33 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     if (this.closed) return;
     this.closed = true;
     this.directoryWatcher?.close();
-    unwatchFile(this.path, this.onPoll);
-    if (this.debounce !== null) clearTimeout(this.debounce);
+    if (this.pollTimer !== null) this.options.clock.clearTimeout(this.pollTimer);
+    if (this.debounce !== null) this.options.clock.clearTimeout(this.debounce);
     this.split.off('close', this.onSplitClose);
   }
 
   private readonly onSplitClose = (): void => this.close();
 
-  private readonly onPoll = (current: Stats, previous: Stats): void => {
-    if (current.mtimeMs !== previous.mtimeMs || current.ino !== previous.ino || current.size !== previous.size) this.schedule();
-  };
+  /**
+   * Compares the file's status with the last poll's and schedules a read on a difference, then
+   * polls again `pollIntervalMs` later. A poll of our own rather than `fs.watchFile()`, whose
+   * interval runs on Node's timers: this one runs on the watcher's clock.
+   */
+  private async poll(): Promise<void> {
+    this.pollTimer = null;
+    let signature = '';
+    try {
+      const stats = await stat(this.path);
+      signature = `${stats.mtimeMs}:${stats.ino}:${stats.size}`;
+    } catch {
+      // Missing or unreadable: "" until it appears; the read reports why.
+    }
+    if (this.closed) return;
+    if (this.polledSignature !== null && signature !== this.polledSignature) this.schedule();
+    this.polledSignature = signature;
+    this.pollTimer = this.options.clock.setTimeout(() => void this.poll(), this.options.pollIntervalMs);
+    unrefTimer(this.pollTimer);
+  }
 
   private watchDirectory(): void {
     try {
@@ -203,12 +168,12 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
 
   private schedule(): void {
     if (this.closed) return;
-    if (this.debounce !== null) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
+    if (this.debounce !== null) this.options.clock.clearTimeout(this.debounce);
+    this.debounce = this.options.clock.setTimeout(() => {
       this.debounce = null;
       void this.reload();
     }, this.options.debounceMs);
-    this.debounce.unref();
+    unrefTimer(this.debounce);
   }
 
   /** One read at a time, in order: a change seen during a read triggers one more read after it,

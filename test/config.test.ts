@@ -90,13 +90,24 @@ describe('TrafficSplit options', () => {
   it('rejects an unknown option key, listing the known ones', () => {
     assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, wieghts: {} } as never), {
       name: 'TrafficSplitTypeError',
-      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules, name, authority, retryOnOtherSubset, scheduleSeed), got `{}` (object)',
+      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules, name, authority, retryOnOtherSubset, scheduleSeed, clock), got `{}` (object)',
     });
   });
 
   it('rejects a bad name and a bad authority', () => {
     assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, name: 'a b' }), { message: /^name: expected a string matching .*, got `"a b"` \(string\)$/ });
     assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, authority: 'x/y' }), { message: 'authority: expected a host[:port] string, got `"x/y"` (string)' });
+  });
+
+  it('rejects a clock without its methods, and a seed that is not a safe integer', () => {
+    assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, clock: { now: () => 0 } as never }), {
+      name: 'TrafficSplitTypeError',
+      message: 'clock.setTimeout: expected a function, got undefined',
+    });
+    assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, scheduleSeed: 1.5 }), {
+      name: 'TrafficSplitRangeError',
+      message: 'scheduleSeed: expected a safe integer, got `1.5` (number)',
+    });
   });
 });
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { echoClient } from './helpers/echo-service.js';
+import { FakeClock } from './helpers/fake-clock.js';
 import { startLoad, within, type Load } from './helpers/load.js';
 import { setManualEndpoints } from './helpers/manual-resolver.js';
 import { startServer } from './helpers/servers.js';
@@ -17,7 +18,11 @@ describe('discovery changes under load', () => {
     const b = await startServer('v2-b');
     const name = 'discovery-changes-v2';
     const v2Target = setManualEndpoints(name, [a.port]);
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2Target }, weights: { v1: 1, v2: 3 }, reresolveIntervalMs: 20 });
+    // Re-resolution on a fake clock: each scale event is revealed by the one period the test
+    // moves time on, not by a 20 ms timer racing the load on a busy machine.
+    const clock = new FakeClock();
+    const period = 60_000;
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2Target }, weights: { v1: 1, v2: 3 }, reresolveIntervalMs: period, clock });
     const client = echoClient(split.target, split.channelOptions);
     let load: Load | undefined;
     t.after(async () => {
@@ -45,11 +50,13 @@ describe('discovery changes under load', () => {
 
     // Scale-up: b appears behind the subset's name; only the periodic re-resolution reveals it.
     setManualEndpoints(name, [a.port, b.port]);
+    clock.advance(period);
     await eventually(() => served('v2-b') >= 300, describeLoad, 10_000);
     assert.deepEqual([v1.accepted(), a.accepted(), b.accepted()], [1, 1, 1], 'connections accepted by v1, v2-a, v2-b');
 
     // Scale-down: a leaves. Calls issued once the subset has one endpoint never reach it.
     setManualEndpoints(name, [b.port]);
+    clock.advance(period);
     await eventually(() => split.stats().subsets['v2']!.endpoints === 1, () => JSON.stringify(split.stats().subsets['v2']), 10_000);
     const removedFrom = load.issued();
     const bBefore = served('v2-b');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { TrafficSplit, watchWeightsFile, type WeightsFileWatcher } from '../src/index.js';
+import { FakeClock } from './helpers/fake-clock.js';
 import { runFixture } from './helpers/fixture-process.js';
 import { rig } from './helpers/rig.js';
 import { serversOf } from './helpers/rollout-rig.js';
@@ -42,6 +43,16 @@ async function next<T extends unknown[]>(watcher: WeightsFileWatcher, event: 'ap
     clearTimeout(timer);
   }
 }
+/** Waits (5 s at most, a hang guard) until the fake clock holds a timer due `delayMs` from now:
+ * file events and status reads arrive asynchronously, and set the clock's timers when they do. */
+async function timerSet(clock: FakeClock, delayMs: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!clock.pending.includes(delayMs)) {
+    if (Date.now() > deadline) throw new Error(`no timer of ${delayMs} ms; pending ${JSON.stringify(clock.pending)}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 type Applied = [{ path: string; weights: Record<string, number>; previous: Record<string, number> }];
 const nextApplied = (watcher: WeightsFileWatcher) => next<Applied>(watcher, 'applied');
 const nextError = (watcher: WeightsFileWatcher) => next<[Error]>(watcher, 'error');
@@ -164,19 +175,76 @@ describe('weights file', () => {
     const dir = tempDir(t);
     const path = join(dir, 'weights.json');
     writeFileSync(path, '{"v1": 1, "v2": 1}');
-    const watcher = watch(t, split, path);
+    const clock = new FakeClock();
+    const watcher = watchWeightsFile(split, path, { clock, pollIntervalMs: 1_000 });
+    t.after(() => watcher.close());
     await watcher.ready;
     split.close();
     let events = 0;
     watcher.on('applied', () => events++).on('error', () => events++);
     writeFileSync(path, '{"v1": 2, "v2": 1}');
-    // Absence over time: a closed watcher must not read again (or fail on the closed split).
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Every read after the first waits for a debounce timer on the watcher's clock: a closed
+    // watcher has none left and sets none, so no time that passes can make it read again.
+    assert.deepEqual(clock.pending, []);
+    clock.advance(60_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(clock.pending, []);
     assert.equal(events, 0);
     assert.throws(() => watchWeightsFile(split, path), { name: 'TrafficSplitClosedError' });
     const open = offlineSplit(t);
     assert.throws(() => watchWeightsFile(open, ''), { message: 'path: expected a file path, got `""` (string)' });
     assert.throws(() => watchWeightsFile(open, path, { debounceMs: -1 }), { message: 'debounceMs: expected an integer from 0 to 2147483647, got `-1` (number)' });
+    assert.throws(() => watchWeightsFile(open, path, { pollIntervalMs: '20' as never }), { message: 'pollIntervalMs: expected an integer number of milliseconds, got `"20"` (string)' });
+    assert.throws(() => watchWeightsFile(open, path, { clock: { now: () => 0 } as never }), { message: 'clock.setTimeout: expected a function, got undefined' });
+  });
+
+  it('reads a changed file once the debounce has passed on its clock, not before', async (t) => {
+    const split = offlineSplit(t);
+    const dir = tempDir(t);
+    const path = join(dir, 'weights.json');
+    writeFileSync(path, '{"v1": 90, "v2": 10}');
+    const clock = new FakeClock();
+    const watcher = watchWeightsFile(split, path, { clock, debounceMs: 25, pollIntervalMs: 0 });
+    t.after(() => watcher.close());
+    await watcher.ready;
+    let applied = 0;
+    watcher.on('applied', () => applied++);
+    writeFileSync(join(dir, '.tmp'), '{"v1": 10, "v2": 90}');
+    renameSync(join(dir, '.tmp'), path);
+    await timerSet(clock, 25);
+    clock.advance(24);
+    assert.deepEqual(clock.pending, [1], 'the debounce still runs');
+    assert.equal(applied, 0);
+    assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
+    const next = nextApplied(watcher);
+    clock.advance(1);
+    assert.deepEqual((await next)[0].weights, { v1: 10, v2: 90 });
+    assert.equal(applied, 1);
+  });
+
+  it('polls on its clock: a file in a directory that cannot be watched is applied at the first poll after it appears', async (t) => {
+    const split = offlineSplit(t);
+    // The directory does not exist yet, so it cannot be watched: only the poll can see the file.
+    const dir = join(tempDir(t), 'later');
+    const path = join(dir, 'weights.json');
+    const clock = new FakeClock();
+    const errors: string[] = [];
+    const watcher = watchWeightsFile(split, path, { clock, debounceMs: 25, pollIntervalMs: 1_000, onError: (e) => errors.push(e.message) });
+    t.after(() => watcher.close());
+    await assert.rejects(watcher.ready, { message: `${path}: cannot read the weights file (ENOENT)` });
+    assert.match(errors[0]!, /: cannot watch the directory \(.*\); polling only$/);
+    await timerSet(clock, 1_000);
+    mkdirSync(dir);
+    writeFileSync(path, '{"v1": 1, "v2": 4}');
+    clock.advance(999);
+    assert.deepEqual(clock.pending, [1], 'the poll has not run yet');
+    clock.advance(1);
+    // The poll's status read sees the new file and sets the debounce; the read follows it.
+    await timerSet(clock, 25);
+    const applied = nextApplied(watcher);
+    clock.advance(25);
+    assert.deepEqual((await applied)[0].weights, { v1: 1, v2: 4 });
+    assert.deepEqual(split.getWeights(), { v1: 1, v2: 4 });
   });
 
   it('refuses a FIFO and symlinks to /dev/zero and /dev/urandom without blocking or reading them, then applies a valid file; the process exits by itself', async () => {
