@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { judgeCanary, type CanaryWindow } from '../src/index.js';
 import { bucketMiddleMs, latencyBucket } from '../src/latency.js';
 import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, normalUpperTail } from '../src/stats-tests.js';
+import { prng } from './helpers/prng.js';
 
 /** A window of calls from plain values: every value is its own histogram entry. */
 function windowOf(latencies: number[], failures = 0): CanaryWindow {
@@ -15,17 +16,6 @@ function windowOf(latencies: number[], failures = 0): CanaryWindow {
   };
 }
 
-/** mulberry32: a small seeded PRNG, so the simulation is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * `calls` calls as the split would record them: log-normal latencies (median `medianMs`, spread

@@ -11,20 +11,10 @@ import { parsePrometheusText } from './helpers/prometheus-parser.js';
 import { makeCalls, rolloutRig } from './helpers/rollout-rig.js';
 import { startServer } from './helpers/servers.js';
 import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { prng } from './helpers/prng.js';
 
 const INTERVAL_MS = 1_000;
 
-/** mulberry32: which calls ask v2 to fail is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `calls` sequential calls, each with its own request; resolves when all have finished. */
 async function callsWith(client: EchoClientInstance, calls: number, requestFor: () => EchoRequest): Promise<Record<string, number>> {
