@@ -4,7 +4,7 @@
  * @module
  */
 import { realClock, type Clock } from './clock.js';
-import { rejectUnknownKeys, requireObject } from './config-helpers.js';
+import { clockValue, integerIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject } from './validate.js';
 import { rangeErrorAt, typeErrorAt } from './errors.js';
 import { DEFAULT_CONFIDENCE, DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_LATENCY_RATIO } from './canary-judge.js';
 import { Status } from './grpc.js';
@@ -167,8 +167,6 @@ export interface ParsedRolloutOptions {
   readonly clock: Clock;
 }
 
-/** setTimeout's largest delay. */
-const MAX_TIMER_MS = 0x7fffffff;
 const ANALYSIS_KEYS = [
   'maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', 'maxWaitIntervals', 'judge', 'judgeTimeoutMs',
   'baseline', 'confidence', 'maxErrorRateIncrease', 'maxLatencyRatio',
@@ -255,11 +253,7 @@ function parseNumber(raw: unknown, field: string, expectation: string, min: numb
 }
 
 function parseInteger(raw: unknown, field: string, min: number, max: number, fallback: number | undefined): number {
-  if (raw === undefined && fallback !== undefined) return fallback;
-  const expectation = `an integer from ${min} to ${max}`;
-  if (typeof raw !== 'number') throw typeErrorAt(field, expectation, raw);
-  if (!Number.isInteger(raw) || raw < min || raw > max) throw rangeErrorAt(field, expectation, raw);
-  return raw;
+  return raw === undefined && fallback !== undefined ? fallback : integerIn(field, raw, min, max);
 }
 
 function parseFailureCodes(raw: unknown): ReadonlySet<number> {
@@ -280,12 +274,5 @@ function parseJudge(raw: unknown): NonNullable<RolloutAnalysis['judge']> | null 
 }
 
 function parseClock(raw: unknown): Clock {
-  if (raw === undefined) return realClock;
-  const expectation = 'an object with now(), setTimeout() and clearTimeout() methods';
-  const clock = requireObject(raw, 'clock', expectation);
-  // Checked now rather than at the first timer, which would throw inside a timer callback.
-  for (const method of ['now', 'setTimeout', 'clearTimeout']) {
-    if (typeof clock[method] !== 'function') throw typeErrorAt(`clock.${method}`, 'a function', clock[method]);
-  }
-  return raw as Clock;
+  return raw === undefined ? realClock : clockValue('clock', raw);
 }
