@@ -17,7 +17,7 @@ const MAX_PORT = 65_535;
 /**
  * True when grpc-js could resolve `target` at least in principle: its resolvers for `dns:`,
  * `ipv4:`, `ipv6:` and `unix:` would parse it, or its scheme has a resolver the application
- * registered (which alone decides what it accepts). `localhost:50051` and `10.0.0.1:9090` go to
+ * registered (which alone decides what it accepts). `localhost:50051` and `127.0.0.1:9090` go to
  * `dns:` as on a channel and are accepted; `not a uri`, `http://host:80` and `dns:///` are not.
  */
 export function isResolvableTarget(target: string): boolean {

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { judgeCanary, type CanaryWindow } from '../src/index.js';
 import { bucketMiddleMs, latencyBucket } from '../src/latency.js';
 import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, normalUpperTail } from '../src/stats-tests.js';
-import { prng } from './helpers/prng.js';
+// mulberry32, seeded: the simulation draws the same numbers on every run.
+import { seededRandom as prng } from '../benchmarks/random-pick.js';
 
 /** A window of calls from plain values: every value is its own histogram entry. */
 function windowOf(latencies: number[], failures = 0): CanaryWindow {

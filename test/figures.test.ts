@@ -3,8 +3,8 @@ import { describe, it, type TestContext } from 'node:test';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type SplitStats } from '../src/index.js';
-import { callEcho, echoClient } from './helpers/echo-service.js';
-import { startRefusingServer } from './helpers/refusing-server.js';
+import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
+import { startRefusingServer, type RefusingServer } from './helpers/refusing-server.js';
 import { startServer, type TestServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 import { rig } from './helpers/rig.js';
@@ -67,9 +67,8 @@ describe('figures under a hedging policy', () => {
   });
 });
 
-describe('figures of refused streams', () => {
-  it('does not count a stream refused by the server and transparently retried as a failure of the subset', async (t) => {
-    const v1 = await startRefusingServer('v1', 1);
+/** A split whose v1 is `v1` (a server that refuses streams) at 100/0, with a plain v2 beside it. */
+async function refusingRig(t: TestContext, v1: RefusingServer): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
     const v2 = await startServer('v2');
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
     const client = echoClient(split.target, { ...split.channelOptions, ...FAST_BACKOFF });
@@ -80,6 +79,13 @@ describe('figures of refused streams', () => {
     });
     connect(client);
     await waitForSubsetsReady(split);
+  return { split, client };
+}
+
+describe('figures of refused streams', () => {
+  it('does not count a stream refused by the server and transparently retried as a failure of the subset', async (t) => {
+    const v1 = await startRefusingServer('v1', 1);
+    const { split, client } = await refusingRig(t, v1);
 
     const reply = await callEcho(client, { text: 'hi' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
     assert.deepEqual(reply, { server: 'v1', text: 'hi' });
@@ -94,16 +100,7 @@ describe('figures of refused streams', () => {
 
   it('does not count a stream caught by a GOAWAY and transparently retried as a failure of the subset', async (t) => {
     const v1 = await startRefusingServer('v1', 0, 'goaway');
-    const v2 = await startServer('v2');
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
-    const client = echoClient(split.target, { ...split.channelOptions, ...FAST_BACKOFF });
-    t.after(async () => {
-      client.close();
-      split.close();
-      await Promise.all([v1.close(), v2.kill()]);
-    });
-    connect(client);
-    await waitForSubsetsReady(split);
+    const { split, client } = await refusingRig(t, v1);
 
     // Two calls in the same tick share the connection; the GOAWAY sent on the first one's
     // arrival excludes the second, which grpc-js retries on a new connection.

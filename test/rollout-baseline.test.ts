@@ -11,7 +11,8 @@ import { parsePrometheusText } from './helpers/prometheus-parser.js';
 import { makeCalls, rolloutRig } from './helpers/rollout-rig.js';
 import { startServer } from './helpers/servers.js';
 import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { prng } from './helpers/prng.js';
+// mulberry32, seeded: the simulation draws the same numbers on every run.
+import { seededRandom as prng } from '../benchmarks/random-pick.js';
 
 const INTERVAL_MS = 1_000;
 
