@@ -5,7 +5,7 @@
  * difference is both significant and large enough to matter. Pure: no split, no clock.
  * @module
  */
-import { rangeErrorAt, typeErrorAt } from './errors.js';
+import { numberWhere } from './validate.js';
 import { Status } from './grpc.js';
 import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, type Histogram } from './stats-tests.js';
 import type { StatusName, SubsetStats } from './traffic-split.js';
@@ -124,10 +124,7 @@ export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, option
 
 /** An option's value, or its default; throws with the library's template when out of range. */
 function checked(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
-  if (raw === undefined) return fallback;
-  if (typeof raw !== 'number') throw typeErrorAt(field, expectation, raw);
-  if (!Number.isFinite(raw) || !valid(raw)) throw rangeErrorAt(field, expectation, raw);
-  return raw;
+  return raw === undefined ? fallback : numberWhere(field, raw, expectation, valid);
 }
 
 function side(window: CanaryWindow, codes: ReadonlySet<number>): CanarySide {

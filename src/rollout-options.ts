@@ -4,7 +4,7 @@
  * @module
  */
 import { realClock, type Clock } from './clock.js';
-import { clockValue, integerIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject } from './validate.js';
+import { clockValue, integerIn, MAX_TIMER_MS, numberWhere, rejectUnknownKeys, requireObject } from './validate.js';
 import { rangeErrorAt, typeErrorAt } from './errors.js';
 import { DEFAULT_CONFIDENCE, DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_LATENCY_RATIO } from './canary-judge.js';
 import { Status } from './grpc.js';
@@ -240,16 +240,11 @@ function parseBaseline(raw: unknown, field: string, subset: string, subsetNames:
 }
 
 function optionalNumber(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
-  if (raw === undefined) return fallback;
-  if (typeof raw !== 'number') throw typeErrorAt(field, expectation, raw);
-  if (!Number.isFinite(raw) || !valid(raw)) throw rangeErrorAt(field, expectation, raw);
-  return raw;
+  return raw === undefined ? fallback : numberWhere(field, raw, expectation, valid);
 }
 
 function parseNumber(raw: unknown, field: string, expectation: string, min: number, max: number): number {
-  if (typeof raw !== 'number') throw typeErrorAt(field, expectation, raw);
-  if (!Number.isFinite(raw) || raw < min || raw > max) throw rangeErrorAt(field, expectation, raw);
-  return raw;
+  return numberWhere(field, raw, expectation, (x) => x >= min && x <= max);
 }
 
 function parseInteger(raw: unknown, field: string, min: number, max: number, fallback: number | undefined): number {

@@ -47,6 +47,13 @@ export function finiteNumberIn(field: string, value: unknown, min: number, max: 
   return value;
 }
 
+/** A finite number that `valid` accepts, described by `expectation` in both kinds of error. */
+export function numberWhere(field: string, value: unknown, expectation: string, valid: (x: number) => boolean): number {
+  if (typeof value !== 'number') throw typeErrorAt(field, expectation, value);
+  if (!Number.isFinite(value) || !valid(value)) throw rangeErrorAt(field, expectation, value);
+  return value;
+}
+
 /** `true` or `false`; no truthy stand-ins. */
 export function booleanValue(field: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw typeErrorAt(field, 'a boolean', value);
