@@ -8,6 +8,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 
 const banner = '// The ES module entry: the CommonJS build re-exported (see scripts/finish-build.mjs).\n';
 writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
-mkdirSync('dist/esm', { recursive: true });
-writeFileSync('dist/esm/index.js', `${banner}export * from '../cjs/index.js';\n`);
-writeFileSync('dist/esm/index.d.ts', `${banner}export * from '../cjs/index.js';\n`);
+// One wrapper per entry point: the core (`grpc-traffic-split`) and the operations
+// (`grpc-traffic-split/ops`).
+for (const entry of ['index', 'ops/index']) {
+  const up = entry.includes('/') ? '../../' : '../';
+  mkdirSync(`dist/esm/${entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/')) : ''}`, { recursive: true });
+  writeFileSync(`dist/esm/${entry}.js`, `${banner}export * from '${up}cjs/${entry}.js';\n`);
+  writeFileSync(`dist/esm/${entry}.d.ts`, `${banner}export * from '${up}cjs/${entry}.js';\n`);
+}

@@ -3,9 +3,10 @@ import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { startAdminServer, TrafficSplit, type AdminServer, type AdminServerOptions } from '../src/index.js';
+import { TrafficSplit } from '../src/index.js';
+import { startAdminServer, type AdminServer, type AdminServerOptions } from '../src/ops/index.js';
 import { eventually } from './helpers/split-helpers.js';
-import { MAX_PIPELINED_REQUESTS } from '../src/admin-connections.js';
+import { MAX_PIPELINED_REQUESTS } from '../src/ops/admin-connections.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 

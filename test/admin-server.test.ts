@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { request as httpRequest } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import { activeRollout, startAdminServer, TrafficSplit, type AdminServer, type AdminServerOptions } from '../src/index.js';
+import { TrafficSplit } from '../src/index.js';
+import { activeRollout, startAdminServer, type AdminServer, type AdminServerOptions } from '../src/ops/index.js';
 import { callEcho } from './helpers/echo-service.js';
 import { parsePrometheusText } from './helpers/prometheus-parser.js';
-import { renderFamilies } from '../src/prometheus-text.js';
+import { renderFamilies } from '../src/ops/prometheus-text.js';
 import { rig, type Rig } from './helpers/rig.js';
 import { serversOf } from './helpers/rollout-rig.js';
 

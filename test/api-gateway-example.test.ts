@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { startGatewayApp } from '../examples/api-gateway/app.js';
 import { runRolloutDemo } from '../examples/api-gateway/rollout-demo.js';
 // The example loads the package build: its rollout registry is the package's, not src/'s.
-import { activeRollout, type TrafficSplit } from 'grpc-traffic-split';
+import type { SplitHandle } from 'grpc-traffic-split';
+import { activeRollout } from 'grpc-traffic-split/ops';
 import { FakeClock } from './helpers/fake-clock.js';
 
 /**
@@ -25,7 +26,7 @@ async function runOnFakeClock(options: Parameters<typeof runRolloutDemo>[0] & { 
   return report;
 }
 
-async function stepThrough(split: TrafficSplit, clock: FakeClock, intervalMs: number, minCalls: number): Promise<void> {
+async function stepThrough(split: SplitHandle, clock: FakeClock, intervalMs: number, minCalls: number): Promise<void> {
   const rollout = activeRollout(split)!;
   try {
     while (rollout.state !== 'done') {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { judgeCanary, type CanaryWindow } from '../src/index.js';
-import { bucketMiddleMs, latencyBucket } from '../src/latency.js';
-import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, normalUpperTail } from '../src/stats-tests.js';
+import { judgeCanary, type CanaryWindow } from '../src/ops/index.js';
+import { bucketMiddleMs, latencyBucket } from '../src/algorithms/latency.js';
+import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, normalUpperTail } from '../src/algorithms/stats-tests.js';
 // mulberry32, seeded: the simulation draws the same numbers on every run.
 import { seededRandom as prng } from '../benchmarks/random-pick.js';
 

@@ -16,8 +16,9 @@ import {
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { instrumentTrafficSplit, TrafficSplit } from '../src/index.js';
-import { hooksOf } from '../src/otel-hooks.js';
+import { TrafficSplit } from '../src/index.js';
+import { instrumentTrafficSplit } from '../src/ops/index.js';
+import { telemetrySlotsOf } from '../src/policy/telemetry-port.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { prepareScratchApp, runModule } from './helpers/scratch-app.js';
@@ -165,7 +166,7 @@ describe('OpenTelemetry', () => {
     assert.deepEqual(await Promise.all(calls), ['v1', 'v1', 'v1', 'v1']);
     const tagged = Object.fromEntries(spans.getFinishedSpans().map((span) => [span.name, span.attributes[SUBSET]]));
     assert.deepEqual(tagged, { 'retried-0': 'v1', 'retried-1': 'v1', 'retried-2': 'v1', 'retried-3': 'v1' });
-    // Attempt records live on each call's hint (see src/hints.ts): nothing outlives the call.
+    // Attempt records live on each call's hint (see src/policy/hints.ts): nothing outlives the call.
   });
 
   it('stops reporting on stop() and on close()', async (t) => {
@@ -184,14 +185,13 @@ describe('OpenTelemetry', () => {
     const afterStop = await metrics.collect();
     assert.deepEqual(pointsBy(afterStop.get('grpc.lb.traffic_split.subset.weight'), SUBSET), { v1: 1, v2: 1 });
     assert.deepEqual(pointsBy(afterStop.get('grpc.lb.traffic_split.attempt.duration'), SUBSET), finishedBefore);
-    const hooks = hooksOf(split)!;
-    assert.deepEqual([hooks.callObserver, hooks.finishListeners.size, hooks.state.counters.finishObserver], [null, 0, null]);
+    const empty = { observing: false, finishListeners: 0, countersObserved: false };
+    assert.deepEqual(telemetrySlotsOf(split), empty);
 
     await instrumentTrafficSplit(split, { api, meterProvider: metrics.provider });
-    assert.notEqual(hooks.callObserver, null);
-    assert.equal(hooks.finishListeners.size, 1);
+    assert.deepEqual(telemetrySlotsOf(split), { observing: true, finishListeners: 1, countersObserved: true });
     split.close();
-    assert.deepEqual([hooks.callObserver, hooks.finishListeners.size, hooks.state.counters.finishObserver], [null, 0, null]);
+    assert.deepEqual(telemetrySlotsOf(split), empty);
     await assert.rejects(instrumentTrafficSplit(split, { api }), { code: 'ERR_SPLIT_CLOSED' });
   });
 

@@ -97,7 +97,7 @@ describe('the package as installed from its tarball', () => {
   });
 
   it('holds LICENSE, README, both builds with their declarations, and the sources its maps name', () => {
-    for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/cjs/package.json', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'src/index.ts']) {
+    for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/cjs/package.json', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/ops/index.js', 'dist/cjs/ops/index.d.ts', 'dist/esm/ops/index.js', 'dist/esm/ops/index.d.ts', 'src/index.ts', 'src/ops/index.ts']) {
       assert.ok(packedFiles.includes(file), `${file} missing from the tarball: ${packedFiles.join(', ')}`);
     }
     assert.deepEqual(packedFiles.filter((file) => /^(dist\/(test|src|examples|benchmarks)|test|examples|benchmarks)\//.test(file)), []);
@@ -105,8 +105,8 @@ describe('the package as installed from its tarball', () => {
     assert.deepEqual(JSON.parse(readFileSync(path.join(installed, 'dist/cjs/package.json'), 'utf8')), { type: 'commonjs' });
 
     // The declarations that stripInternal once emptied keep their first statement.
-    assert.match(readFileSync(path.join(installed, 'dist/cjs/grpc.d.ts'), 'utf8'), /from '@grpc\/grpc-js'/);
-    assert.match(readFileSync(path.join(installed, 'dist/cjs/prometheus-text.d.ts'), 'utf8'), /PROMETHEUS_CONTENT_TYPE/);
+    assert.match(readFileSync(path.join(installed, 'dist/cjs/policy/grpc.d.ts'), 'utf8'), /from '@grpc\/grpc-js'/);
+    assert.match(readFileSync(path.join(installed, 'dist/cjs/ops/prometheus-text.d.ts'), 'utf8'), /PROMETHEUS_CONTENT_TYPE/);
 
     // Every compiled file maps back to a source shipped in the tarball.
     const files = filesUnder(path.join(installed, 'dist/cjs'));
@@ -131,10 +131,10 @@ describe('the package as installed from its tarball', () => {
     for (const file of files.filter((f) => f.endsWith('.js'))) {
       for (const match of readFileSync(file, 'utf8').matchAll(/require\("([^"]+)"\)/g)) required.add(match[1]!);
     }
-    // src/grpc.ts reaches three grpc-js modules by path (the peer's own files, checked by
+    // src/policy/grpc.ts reaches three grpc-js modules by path (the peer's own files, checked by
     // test/grpc-internals.test.ts); nothing else outside the package.
     const peerModules = ['@grpc/grpc-js', '@grpc/grpc-js/build/src/service-config.js', '@grpc/grpc-js/build/src/uri-parser.js', '@grpc/grpc-js/build/src/resolver.js'];
-    assert.deepEqual([...required].filter((id) => !id.startsWith('node:') && !id.startsWith('./') && !peerModules.includes(id)), []);
+    assert.deepEqual([...required].filter((id) => !id.startsWith('node:') && !/^\.\.?\//.test(id) && !peerModules.includes(id)), []);
   });
 
   it('type-checks ES module and CommonJS consumers under strict, default libs, no skipLibCheck', async () => {
@@ -182,6 +182,8 @@ describe('the package as installed from its tarball', () => {
       cross: ['v2', 'v2', 'v2'],
       typeErrorFromRequire: true,
       ok: 4,
+      metricsLine: 'traffic_split_weight{split="esm",subset="v2"} 1',
+      opsEntry: `file://${path.join(installed, 'dist/esm/ops/index.js')}`,
     });
     assert.match(String(inspected), /^TrafficSplit \{\n {2}name: 'esm',\n {2}target: 'traffic-split:\/\/\/esm-\d+',\n {2}closed: false,\n {2}weights: \{ v1: 0, v2: 1 \},/);
   });

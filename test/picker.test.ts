@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { aggregateState, type SubsetView } from '../src/aggregate-state.js';
-import { withHint } from '../src/hints.js';
-import type { RoutingTable } from '../src/picker.js';
-import { SplitState } from '../src/split-state.js';
-import { subsetSeeds } from '../src/sticky-hash.js';
+import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.js';
+import { withHint } from '../src/policy/hints.js';
+import type { RoutingTable } from '../src/policy/picker.js';
+import { SplitState } from '../src/policy/split-state.js';
+import { subsetSeeds } from '../src/algorithms/sticky-hash.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 
 const { READY, CONNECTING, TRANSIENT_FAILURE } = grpc.connectivityState;

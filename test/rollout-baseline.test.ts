@@ -4,7 +4,8 @@ import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as api from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { activeRollout, instrumentTrafficSplit, renderPrometheusMetrics, startAdminServer, TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError, type Rollout, type RolloutOptions, type RolloutStepPlan } from '../src/index.js';
+import { TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError } from '../src/index.js';
+import { activeRollout, instrumentTrafficSplit, renderPrometheusMetrics, startAdminServer, type Rollout, type RolloutOptions, type RolloutStepPlan, startRollout } from '../src/ops/index.js';
 import { callEcho, echoClient, type EchoClientInstance, type EchoRequest } from './helpers/echo-service.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { parsePrometheusText } from './helpers/prometheus-parser.js';
@@ -56,13 +57,13 @@ describe('rollout judged against a baseline', () => {
     const slow: EchoRequest = { slowServer: 'v2', delayMs: 15 };
     const { split, client } = await rolloutRig(t, { v1: 100, v2: 0 });
     const absoluteClock = new FakeClock();
-    const absolute = split.rollout(options({ maxErrorRate: 0.05, minCalls: 10 }, absoluteClock));
+    const absolute = startRollout(split, options({ maxErrorRate: 0.05, minCalls: 10 }, absoluteClock));
     const promoted = await runSteps(absolute, absoluteClock, () => makeCalls(client, 200, { request: slow }));
     assert.equal(promoted.outcome, 'promoted', promoted.reason);
 
     split.setWeights({ v1: 100, v2: 0 });
     const clock = new FakeClock();
-    const judged = split.rollout(options({ maxErrorRate: 0.05, minCalls: 10, baseline: 'v1' }, clock));
+    const judged = startRollout(split, options({ maxErrorRate: 0.05, minCalls: 10, baseline: 'v1' }, clock));
     const result = await runSteps(judged, clock, () => makeCalls(client, 200, { request: slow }));
     assert.equal(result.outcome, 'rolled-back');
     assert.equal(result.history.length, 1);
@@ -87,7 +88,7 @@ describe('rollout judged against a baseline', () => {
       callsWith(client, 1_200, () => (random() < 0.03 ? { failWith: grpc.status.INTERNAL, failOn: 'v2' } : {}));
 
     const absoluteClock = new FakeClock();
-    const absolute = split.rollout(options({ maxErrorRate: 0.05, minCalls: 100 }, absoluteClock, [50]));
+    const absolute = startRollout(split, options({ maxErrorRate: 0.05, minCalls: 100 }, absoluteClock, [50]));
     const promoted = await runSteps(absolute, absoluteClock, traffic(prng(11)));
     assert.equal(promoted.outcome, 'promoted', promoted.reason);
     const rate = promoted.history[0]!.figures.errorRate;
@@ -95,7 +96,7 @@ describe('rollout judged against a baseline', () => {
 
     split.setWeights({ v1: 100, v2: 0 });
     const clock = new FakeClock();
-    const judged = split.rollout(options({ maxErrorRate: 0.05, minCalls: 100, baseline: 'v1' }, clock, [50]));
+    const judged = startRollout(split, options({ maxErrorRate: 0.05, minCalls: 100, baseline: 'v1' }, clock, [50]));
     const result = await runSteps(judged, clock, traffic(prng(11)));
     assert.equal(result.outcome, 'rolled-back', result.reason);
     const comparison = result.history[0]!.comparison!;
@@ -119,7 +120,7 @@ describe('rollout judged against a baseline', () => {
     assert.equal(parsePrometheusText(renderPrometheusMetrics(split)).get('traffic_split_rollout_p_value')!.samples.length, 0);
 
     const clock = new FakeClock();
-    const rollout = split.rollout(options({ minCalls: 10, baseline: 'v1' }, clock, [50]));
+    const rollout = startRollout(split, options({ minCalls: 10, baseline: 'v1' }, clock, [50]));
     const result = await runSteps(rollout, clock, () => makeCalls(client, 100, { request: { failWith: grpc.status.INTERNAL, failOn: 'v2' } }));
     const comparison = result.history[0]!.comparison!;
     const families = parsePrometheusText(renderPrometheusMetrics(split));
@@ -158,7 +159,7 @@ describe('rollout judged against a baseline', () => {
   it('waits for minCalls on both subsets', async (t) => {
     const { split, client } = await rolloutRig(t, { v1: 100, v2: 0 });
     const clock = new FakeClock();
-    const rollout = split.rollout(options({ minCalls: 30, baseline: 'v1', maxWaitIntervals: 0 }, clock, [50]));
+    const rollout = startRollout(split, options({ minCalls: 30, baseline: 'v1', maxWaitIntervals: 0 }, clock, [50]));
     await makeCalls(client, 40);
     clock.advance(INTERVAL_MS);
     const result = await rollout.done;
@@ -190,7 +191,7 @@ describe('baseline experiment mode', () => {
   it('gives the baseline exactly the canary share at every step and 0 after the promotion', async (t) => {
     const { split, client } = await threeSubsets(t);
     const clock = new FakeClock();
-    const rollout = split.rollout(experiment(clock));
+    const rollout = startRollout(split, experiment(clock));
     const steps: RolloutStepPlan[] = [];
     rollout.on('step', (step) => steps.push(step));
     const result = await runSteps(rollout, clock, () => makeCalls(client, 200));
@@ -213,7 +214,7 @@ describe('baseline experiment mode', () => {
   it('puts the baseline back to 0 on a rollback', async (t) => {
     const { split, client } = await threeSubsets(t);
     const clock = new FakeClock();
-    const rollout = split.rollout(experiment(clock));
+    const rollout = startRollout(split, experiment(clock));
     const result = await runSteps(rollout, clock, () => makeCalls(client, 400, { request: { failWith: grpc.status.INTERNAL, failOn: 'canary' } }));
     assert.equal(result.outcome, 'rolled-back');
     assert.match(result.reason, /^step 1 \(10%\): errors: canary 100% \(40 of 40\) vs baseline 0% \(0 of 40\)/);
@@ -249,19 +250,19 @@ describe('baseline experiment mode', () => {
   it('refuses a baseline that serves, steps above 50 and an unknown baseline, changing nothing', () => {
     const split = new TrafficSplit({ subsets: { stable: 'ipv4:127.0.0.1:1', baseline: 'ipv4:127.0.0.1:1', canary: 'ipv4:127.0.0.1:1' }, weights: { stable: 90, baseline: 10, canary: 0 } });
     const base = { subset: 'canary', intervalMs: 1000, analysis: {} };
-    assert.throws(() => split.rollout({ ...base, baseline: 'baseline', steps: [10] }), (e: Error) =>
+    assert.throws(() => startRollout(split, { ...base, baseline: 'baseline', steps: [10] }), (e: Error) =>
       e instanceof TrafficSplitRangeError && e.message.startsWith('baseline: expected a subset at weight 0 when the rollout starts'),
     );
-    assert.throws(() => split.rollout({ ...base, baseline: 'baseline', steps: [10, 60] }), (e: Error) =>
+    assert.throws(() => startRollout(split, { ...base, baseline: 'baseline', steps: [10, 60] }), (e: Error) =>
       e instanceof TrafficSplitRangeError && e.message === 'steps[1]: expected a percentage of at most 50 with a baseline (it gets the same share), got `60` (number)',
     );
-    assert.throws(() => split.rollout({ ...base, steps: [10], analysis: { baseline: 'v9' } }), (e: Error) =>
+    assert.throws(() => startRollout(split, { ...base, steps: [10], analysis: { baseline: 'v9' } }), (e: Error) =>
       e instanceof TrafficSplitTypeError && e.message === 'analysis.baseline: expected one of the other subsets stable, baseline, got `"v9"` (string)',
     );
-    assert.throws(() => split.rollout({ ...base, steps: [10], analysis: { baseline: 'stable', confidence: 1 } }), (e: Error) =>
+    assert.throws(() => startRollout(split, { ...base, steps: [10], analysis: { baseline: 'stable', confidence: 1 } }), (e: Error) =>
       e instanceof TrafficSplitRangeError && e.message === 'analysis.confidence: expected a number above 0.5 and below 1, got `1` (number)',
     );
-    assert.throws(() => split.rollout({ ...base, steps: [10], analysis: {} }), TrafficSplitTypeError, 'maxErrorRate still required without a baseline');
+    assert.throws(() => startRollout(split, { ...base, steps: [10], analysis: {} }), TrafficSplitTypeError, 'maxErrorRate still required without a baseline');
     assert.deepEqual(split.getWeights(), { stable: 90, baseline: 10, canary: 0 });
     split.close();
   });

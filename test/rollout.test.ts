@@ -3,17 +3,8 @@ import { once } from 'node:events';
 import { setImmediate as settle } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import {
-  activeRollout,
-  startRollout,
-  TrafficSplit,
-  TrafficSplitClosedError,
-  TrafficSplitRangeError,
-  TrafficSplitRolloutError,
-  TrafficSplitTypeError,
-  type Rollout,
-  type RolloutOptions,
-} from '../src/index.js';
+import { TrafficSplit, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from '../src/index.js';
+import { activeRollout, startRollout, type Rollout, type RolloutOptions } from '../src/ops/index.js';
 import { runFixture } from './helpers/fixture-process.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { makeCalls, rolloutRig, serversOf } from './helpers/rollout-rig.js';
@@ -52,7 +43,7 @@ describe('rollout', () => {
     const clock = new FakeClock();
     const intervalMs = 150;
     // minCalls 1: the step is judged at the end of its interval (the early verdict needs fewer calls).
-    const rollout = split.rollout({ ...fast({ minCalls: 1 }, intervalMs, clock), steps: [10, 50, 100] });
+    const rollout = startRollout(split, { ...fast({ minCalls: 1 }, intervalMs, clock), steps: [10, 50, 100] });
     const events = recordEvents(rollout);
     assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
     assert.deepEqual(clock.pending, [intervalMs]);
@@ -110,7 +101,7 @@ describe('rollout', () => {
 
   it('shares the rest among the other subsets in proportion to their weights before the rollout', () => {
     const split = offlineSplit({ a: 60, b: 20, c: 0 }, ['a', 'b', 'c']);
-    const rollout = split.rollout({ subset: 'c', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0 } });
+    const rollout = startRollout(split, { subset: 'c', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0 } });
     assert.deepEqual(rollout.plan, [
       { step: 0, percent: 10, weights: { a: 67.5, b: 22.5, c: 10 } },
       { step: 1, percent: 50, weights: { a: 37.5, b: 12.5, c: 50 } },
@@ -122,7 +113,7 @@ describe('rollout', () => {
   it('holds the step while paused and judges a fresh interval after resume()', async (t) => {
     const { split, client } = await rolloutRig(t, { v1: 1, v2: 0 });
     const clock = new FakeClock();
-    const rollout = split.rollout(fast({ minCalls: 1 }, 50, clock));
+    const rollout = startRollout(split, fast({ minCalls: 1 }, 50, clock));
     const events = recordEvents(rollout);
     rollout.pause();
     assert.equal(rollout.state, 'paused');
@@ -153,7 +144,7 @@ describe('rollout', () => {
 
   it('abort() restores the weights from before the rollout', async (t) => {
     const { split } = await rolloutRig(t, { v1: 3, v2: 1 });
-    const rollout = split.rollout(fast({}, 60_000, new FakeClock()));
+    const rollout = startRollout(split, fast({}, 60_000, new FakeClock()));
     await once(rollout, 'step');
     assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
     const result = await rollout.abort();
@@ -164,7 +155,7 @@ describe('rollout', () => {
 
   it('is aborted by a manual setWeights(), whose weights stay in force', async (t) => {
     const { split } = await rolloutRig(t, { v1: 1, v2: 0 });
-    const rollout = split.rollout(fast({}, 60_000, new FakeClock()));
+    const rollout = startRollout(split, fast({}, 60_000, new FakeClock()));
     split.setWeights({ v1: 70, v2: 30 });
     const result = await rollout.done;
     assert.equal(result.outcome, 'aborted');
@@ -175,7 +166,7 @@ describe('rollout', () => {
 
   it('is aborted when the split closes', async () => {
     const split = offlineSplit({ v1: 1, v2: 0 });
-    const rollout = split.rollout(fast({}, 60_000, new FakeClock()));
+    const rollout = startRollout(split, fast({}, 60_000, new FakeClock()));
     split.close();
     const result = await rollout.done;
     assert.deepEqual([result.outcome, result.reason], ['aborted', 'split "split" was closed']);
@@ -183,24 +174,24 @@ describe('rollout', () => {
 
   it('allows one rollout per split at a time', () => {
     const split = offlineSplit({ v1: 1, v2: 0 });
-    const first = split.rollout(fast({}, 60_000, new FakeClock()));
-    assert.throws(() => split.rollout(fast()), {
+    const first = startRollout(split, fast({}, 60_000, new FakeClock()));
+    assert.throws(() => startRollout(split, fast()), {
       name: 'TrafficSplitRolloutError',
       code: 'ERR_SPLIT_ROLLOUT_RUNNING',
       message: 'split "split" already has a rollout of "v2" running (step 1 of 2); abort it or wait for it to end',
     });
-    assert.throws(() => split.rollout(fast()), TrafficSplitRolloutError);
+    assert.throws(() => startRollout(split, fast()), TrafficSplitRolloutError);
     void first.abort();
-    const second = split.rollout(fast({}, 60_000, new FakeClock()));
+    const second = startRollout(split, fast({}, 60_000, new FakeClock()));
     assert.equal(activeRollout(split), second);
     split.close();
-    assert.throws(() => split.rollout(fast()), TrafficSplitClosedError);
+    assert.throws(() => startRollout(split, fast()), TrafficSplitClosedError);
   });
 
   it('waits at most maxWaitIntervals for minCalls, then rolls back', async () => {
     const split = offlineSplit({ v1: 1, v2: 0 });
     const clock = new FakeClock();
-    const rollout = split.rollout(fast({ minCalls: 5, maxWaitIntervals: 2 }, 30, clock));
+    const rollout = startRollout(split, fast({ minCalls: 5, maxWaitIntervals: 2 }, 30, clock));
     const events = recordEvents(rollout);
     for (const expected of [['step:0', 'wait:0'], ['step:0', 'wait:0', 'wait:0']]) {
       clock.advance(30);
@@ -224,7 +215,7 @@ describe('rollout', () => {
   it('rolls back before minCalls when the failures alone exceed the budget of minCalls calls', async (t) => {
     const { split, client } = await rolloutRig(t, { v1: 1, v2: 0 }, { v2FailsWith: grpc.status.UNAVAILABLE });
     const clock = new FakeClock();
-    const rollout = split.rollout(fast({ minCalls: 1000, maxErrorRate: 0.001 }, 150, clock));
+    const rollout = startRollout(split, fast({ minCalls: 1000, maxErrorRate: 0.001 }, 150, clock));
     // 2 failures: more than the 1 that 0.1% of 1000 calls allows.
     assert.deepEqual((await makeCalls(client, 20)).counts, { v1: 18, 'error:14': 2 });
     clock.advance(150);
@@ -240,7 +231,7 @@ describe('rollout', () => {
   it('rolls back on a p99 latency above maxP99Ms', async (t) => {
     const { split, client } = await rolloutRig(t, { v1: 1, v2: 0 });
     const clock = new FakeClock();
-    const rollout = split.rollout(fast({ minCalls: 1, maxP99Ms: 20 }, 200, clock));
+    const rollout = startRollout(split, fast({ minCalls: 1, maxP99Ms: 20 }, 200, clock));
     // v2's server waits 40 ms (real time) before each answer: a load can only lengthen that.
     const traffic = await makeCalls(client, 40, { request: { slowServer: 'v2', delayMs: 40 }, concurrency: 4 });
     assert.equal(traffic.counts['v2'], 4);
@@ -262,7 +253,7 @@ describe('rollout', () => {
     it(`rolls back when the judge ${name}`, async () => {
       const split = offlineSplit({ v1: 1, v2: 0 });
       const clock = new FakeClock();
-      const rollout = split.rollout(fast({ minCalls: 0, judge, judgeTimeoutMs: 30 }, 20, clock));
+      const rollout = startRollout(split, fast({ minCalls: 0, judge, judgeTimeoutMs: 30 }, 20, clock));
       clock.advance(20);
       // Every judge here settles within microtasks, except the silent one, which the timeout ends.
       await settle();
@@ -287,7 +278,7 @@ describe('rollout', () => {
     const split = offlineSplit({ v1: 1, v2: 0 });
     const seen: string[] = [];
     const clock = new FakeClock();
-    const rollout = split.rollout(
+    const rollout = startRollout(split, 
       fast({ minCalls: 0, judge: (s) => (seen.push(`${s.step}:${s.percent}:${s.subset}:${s.figures.calls}:${Object.keys(s.splitStats.subsets)}`), true) }, 20, clock),
     );
     clock.advance(20);
@@ -338,7 +329,7 @@ describe('rollout', () => {
 
   it('refuses to roll out a subset that already has all the traffic', () => {
     const split = offlineSplit({ v1: 0, v2: 1 });
-    assert.throws(() => split.rollout(fast()), {
+    assert.throws(() => startRollout(split, fast()), {
       name: 'TrafficSplitRangeError',
       message: 'subset: expected a subset that does not already have all the traffic (weights {"v1":0,"v2":1}), got `"v2"` (string)',
     });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { seededRandom } from '../src/random.js';
-import { WeightedSchedule } from '../src/scheduler.js';
-import { SplitState } from '../src/split-state.js';
+import { seededRandom } from '../src/algorithms/random.js';
+import { WeightedSchedule } from '../src/algorithms/scheduler.js';
+import { SplitState } from '../src/policy/split-state.js';
 import { maxWindowDeviation } from './helpers/sequences.js';
 
 function schedule(weights: number[], seed = 1): WeightedSchedule {

@@ -13,7 +13,7 @@ import {
   stringMatching,
   stringValue,
   timerMs,
-} from '../src/validate.js';
+} from '../src/base/validate.js';
 
 const type = (message: string) => ({ name: 'TrafficSplitTypeError', code: 'ERR_SPLIT_INVALID_CONFIG', message });
 const range = (message: string) => ({ name: 'TrafficSplitRangeError', code: 'ERR_SPLIT_INVALID_CONFIG', message });

@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, symlinkSync, tru
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { TrafficSplit, watchWeightsFile, type WeightsFileWatcher } from '../src/index.js';
+import { TrafficSplit } from '../src/index.js';
+import { watchWeightsFile, type WeightsFileWatcher } from '../src/ops/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { runFixture } from './helpers/fixture-process.js';
 import { rig } from './helpers/rig.js';

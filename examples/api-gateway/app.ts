@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { startAdminServer, TrafficSplit, type AdminServer } from 'grpc-traffic-split';
+import { TrafficSplit } from 'grpc-traffic-split';
+import { startAdminServer, type AdminServer } from 'grpc-traffic-split/ops';
 import { startGateway, type Gateway } from './gateway.js';
 import { reporterClient, startReporter, type ReporterServer } from './reporter.js';
 

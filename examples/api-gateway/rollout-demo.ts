@@ -3,7 +3,8 @@
  * v2 through the admin endpoint (as `curl` would) and watches it step by step until it is
  * promoted, or rolled back when v2 is broken.
  */
-import { activeRollout, type Clock, type RolloutResult, type RolloutStepPlan } from 'grpc-traffic-split';
+import { type Clock } from 'grpc-traffic-split';
+import { activeRollout, type RolloutResult, type RolloutStepPlan, startRollout } from 'grpc-traffic-split/ops';
 import { startGatewayApp } from './app.js';
 import { startUsers, type UserTraffic } from './users.js';
 
@@ -22,7 +23,7 @@ export interface RolloutDemoOptions {
   log?: (line: string) => void;
   /**
    * For tests: the rollout's clock. A clock cannot travel in JSON, so the rollout is then started
-   * in process with `split.rollout()` instead of `POST /rollout`. @default the real clock
+   * in process with `startRollout(split, options)` instead of `POST /rollout`. @default the real clock
    */
   clock?: Clock;
   /** Called once the rollout runs, with its split (a test follows the steps from there). */
@@ -58,7 +59,7 @@ export async function runRolloutDemo(options: RolloutDemoOptions = {}): Promise<
       if (response.status !== 202) throw new Error(`POST /rollout answered ${response.status}: ${status.error}`);
     } else {
       // Past its first 'step' event, as when the admin endpoint has answered.
-      const started = app.split.rollout({ ...body, clock });
+      const started = startRollout(app.split, { ...body, clock });
       await new Promise((resolve) => started.once('step', resolve));
     }
     log(`\nPOST /rollout -> 202: v2 at ${steps.join('% -> ')}%, then 100%; each step judged after ${intervalMs} ms (error rate <= 1%, at least ${minCalls} calls)`);

@@ -5,14 +5,8 @@
 import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import {
-  TrafficSplit,
-  TrafficSplitRangeError,
-  type ConnectivityStateName,
-  type RolloutOptions,
-  type SplitStats,
-  type StatusName,
-} from 'grpc-traffic-split';
+import { TrafficSplit, TrafficSplitRangeError, type ConnectivityStateName, type SplitStats, type StatusName } from 'grpc-traffic-split';
+import { renderPrometheusMetrics, type RolloutOptions } from 'grpc-traffic-split/ops';
 import { hangGuard, startBackend, whoAmI, WhoAmIClient } from './echo.cjs';
 
 // Names of states and status codes are exact unions: a typo is a compile error.
@@ -65,6 +59,9 @@ const result = {
   cross,
   typeErrorFromRequire,
   ok: okCount(split.stats()),
+  // The operations entry works on a split of the core entry (the ops import only its handle).
+  metricsLine: renderPrometheusMetrics(split).split('\n').find((line) => line.startsWith('traffic_split_weight{') && line.includes('subset="v2"')),
+  opsEntry: import.meta.resolve('grpc-traffic-split/ops'),
   inspected: inspect(split),
 };
 client.close();

@@ -1,0 +1,103 @@
+/**
+ * What each path of the admin endpoint does. Handlers only read and change the split; the
+ * server (admin-server.ts) does HTTP: authentication, bodies, errors, responses.
+ * @internal
+ * @module
+ */
+import { activeRollout, latestRollout, startRollout, type RolloutOptions } from './rollout.js';
+import { weightsFromRuntimeQuery } from './runtime-modify.js';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheusMetrics } from './split-metrics.js';
+import type { SplitHandle } from '../split/ops-port.js';
+
+/** What a handler sees of a request. */
+export interface AdminRequest {
+  readonly split: SplitHandle;
+  readonly url: URL;
+  readonly runtimePrefix: string;
+  /** The body parsed as JSON (read only when called; 400/413 are thrown from here). */
+  body(): Promise<unknown>;
+}
+
+/** A response: JSON unless `text` is given. */
+export interface AdminReply {
+  status: number;
+  json?: unknown;
+  text?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface AdminHandler {
+  /** Changes something: needs the token. */
+  write: boolean;
+  handle(request: AdminRequest): AdminReply | Promise<AdminReply>;
+}
+
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+/** A handler for each method a path accepts; others get 405 with these in `Allow`. */
+export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminHandler>>>> = {
+  '/weights': {
+    GET: read(({ split }) => ok(split.getWeights())),
+    PUT: write(async ({ split, body }) => changeWeights(split, await body())),
+  },
+  '/runtime_modify': {
+    POST: write(({ split, url, runtimePrefix }) => changeWeights(split, weightsFromRuntimeQuery(url.searchParams, runtimePrefix, split.getWeights()))),
+  },
+  '/stats': { GET: read(({ split }) => ok(split.stats())) },
+  '/metrics': {
+    GET: read(({ split }) => ({ status: 200, text: renderPrometheusMetrics(split), contentType: PROMETHEUS_CONTENT_TYPE })),
+  },
+  '/rollout': {
+    GET: read(({ split }) => {
+      const rollout = latestRollout(split);
+      return rollout === undefined ? notFound('no rollout has run on this split') : ok(rollout.toJSON());
+    }),
+    POST: write(async ({ split, body }) => {
+      // Validation, the one-at-a-time rule and the first step all happen in startRollout:
+      // a bad body or a rollout already running throws before any weight changes.
+      const rollout = startRollout(split, (await body()) as RolloutOptions);
+      return { status: 202, json: rollout.toJSON(), headers: { location: '/rollout' } };
+    }),
+    DELETE: write(async ({ split }) => {
+      const rollout = activeRollout(split);
+      return rollout === undefined ? notFound('no rollout is running') : ok(await rollout.abort('aborted through the admin endpoint'));
+    }),
+  },
+  '/rollout/pause': {
+    POST: write(({ split }) => withActiveRollout(split, (rollout) => rollout.pause())),
+  },
+  '/rollout/resume': {
+    POST: write(({ split }) => withActiveRollout(split, (rollout) => rollout.resume())),
+  },
+};
+
+function changeWeights(split: SplitHandle, weights: unknown): AdminReply {
+  const previous = split.getWeights();
+  // setWeights validates everything before changing anything: a 400 leaves the weights as they were.
+  split.setWeights(weights as Record<string, number>);
+  return ok({ weights: split.getWeights(), previous });
+}
+
+function withActiveRollout(split: SplitHandle, action: (rollout: NonNullable<ReturnType<typeof activeRollout>>) => void): AdminReply {
+  const rollout = activeRollout(split);
+  if (rollout === undefined) return notFound('no rollout is running');
+  action(rollout);
+  return ok(rollout.toJSON());
+}
+
+function read(handle: AdminHandler['handle']): AdminHandler {
+  return { write: false, handle };
+}
+
+function write(handle: AdminHandler['handle']): AdminHandler {
+  return { write: true, handle };
+}
+
+function ok(json: unknown): AdminReply {
+  return { status: 200, json };
+}
+
+function notFound(error: string): AdminReply {
+  return { status: 404, json: { error, code: 'ERR_ADMIN_NOT_FOUND' } };
+}

@@ -1,0 +1,289 @@
+/**
+ * An HTTP admin endpoint for one split (node:http, no dependency): read and change weights,
+ * Envoy-style `runtime_modify`, stats, Prometheus metrics, rollouts. Loopback by default; every
+ * change needs a bearer token.
+ * @module
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { guardConnections } from './admin-connections.js';
+import { parseAdminOptions, type ParsedAdminOptions } from './admin-options.js';
+import { ADMIN_ROUTES, type AdminHandler, type AdminReply, type AdminRequest } from './admin-routes.js';
+import { describeValue, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from '../base/errors.js';
+import { logError, emitClientWarning } from '../split/ops-port.js';
+import { MAX_TIMER_MS } from '../base/validate.js';
+import type { SplitHandle } from '../split/ops-port.js';
+
+/** Options of `startAdminServer()`. */
+export interface AdminServerOptions {
+  /** TCP port; 0 picks a free one (read it from the result). */
+  port: number;
+  /** Address to bind. Anything but loopback requires `token`. @default "127.0.0.1" */
+  host?: string;
+  /**
+   * Bearer token for every change (`Authorization: Bearer <token>`): 16 to 4096 visible ASCII
+   * characters. Without a token the endpoint is read-only and loopback-only.
+   */
+  token?: string;
+  /** Require the token for reads too (`GET`). @default false */
+  protectReads?: boolean;
+  /** Runtime key prefix of `POST /runtime_modify`: `<prefix>.<subset>=<weight>`. @default "routing.traffic_split" */
+  prefix?: string;
+  /** Largest request body accepted, in bytes; larger gets 413. @default 65536 */
+  maxBodyBytes?: number;
+  /**
+   * Most connections open at once. At the cap a new connection replaces the oldest one that
+   * is not being served (still sending its request, or idle), so slow clients cannot lock
+   * out a prompt one. @default 64
+   */
+  maxConnections?: number;
+  /**
+   * Deadline, in milliseconds, for a request's headers to arrive (from the connection, or from
+   * the previous answer on a kept-alive connection), and again for its body: a connection that
+   * misses it is closed. @default 10000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Host names accepted in the `Host` header while reads are open (no `protectReads`), besides
+   * IP addresses and `localhost`: a browser led to the endpoint by DNS rebinding sends the
+   * attacker's name, and is refused (403). @default []
+   */
+  allowedHosts?: string[];
+}
+
+/** A running admin endpoint. */
+export interface AdminServer {
+  /** The port it listens on (useful with `port: 0`). */
+  readonly port: number;
+  readonly host: string;
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Stops listening and closes open connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes). */
+export type AdminErrorCode =
+  | 'ERR_ADMIN_UNAUTHORIZED'
+  | 'ERR_ADMIN_FORBIDDEN'
+  | 'ERR_ADMIN_HOST_NOT_ALLOWED'
+  | 'ERR_ADMIN_NOT_FOUND'
+  | 'ERR_ADMIN_METHOD_NOT_ALLOWED'
+  | 'ERR_ADMIN_REQUEST_TIMEOUT'
+  | 'ERR_ADMIN_BODY_TOO_LARGE'
+  | 'ERR_ADMIN_INTERNAL';
+
+/** An HTTP status with a message, thrown inside request handling. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: AdminErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The client went away before its request arrived: its doing, worth a warning at most. */
+class ClientAbortError extends Error {}
+
+/**
+ * Serves the split's admin endpoint. Routes (JSON in and out unless noted):
+ *
+ * | method and path | does |
+ * | --- | --- |
+ * | `GET /weights` | the weights in force |
+ * | `PUT /weights` | replaces all weights (body as `setWeights()`) |
+ * | `POST /runtime_modify?<prefix>.<subset>=<weight>&...` | changes the named subsets only, Envoy style |
+ * | `GET /stats` | `split.stats()` |
+ * | `GET /metrics` | Prometheus text format 0.0.4 |
+ * | `POST /rollout` | starts a rollout (body as `startRollout()` options): 202 with its plan, 409 if one runs |
+ * | `GET /rollout` | the latest rollout's status |
+ * | `DELETE /rollout`, `POST /rollout/pause`, `POST /rollout/resume` | controls the running rollout |
+ *
+ * Writes need `Authorization: Bearer <token>`: 401 without, 403 with a wrong one (compared in
+ * constant time). Invalid bodies get 400 with the validation message and change nothing.
+ * @throws TrafficSplitTypeError / RangeError for bad options, among them a non-loopback `host`
+ * without `token`; rejects if the port cannot be bound.
+ * @example
+ * const admin = await startAdminServer(split, { port: 9901, token: process.env.SPLIT_ADMIN_TOKEN });
+ * // curl -X POST -H "authorization: Bearer $SPLIT_ADMIN_TOKEN" 'http://127.0.0.1:9901/runtime_modify?routing.traffic_split.v2=30'
+ */
+export async function startAdminServer(split: SplitHandle, options: AdminServerOptions): Promise<AdminServer> {
+  const parsed = parseAdminOptions(options);
+  const timeout = parsed.requestTimeoutMs;
+  const server = createServer(
+    {
+      // Node's own deadlines, checked every connectionsCheckingInterval, only back up the
+      // exact timers (guardConnections for headers, readJsonBody for the body): they count
+      // headers and body together, so they get both deadlines and then some.
+      headersTimeout: Math.min(2 * timeout + 1_000, MAX_TIMER_MS),
+      requestTimeout: Math.min(2 * timeout + 1_000, MAX_TIMER_MS),
+      connectionsCheckingInterval: Math.min(1_000, timeout),
+    },
+    (request, response) => {
+      // guardConnections runs first and may have closed a connection that pipelines too much.
+      if (request.socket.destroyed) return;
+      void serve(split, parsed, request, response);
+    },
+  );
+  server.timeout = timeout;
+  guardConnections(server, parsed.maxConnections, timeout);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(parsed.port, parsed.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as { port: number }).port;
+  const hostInUrl = parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host;
+  return { port, host: parsed.host, url: `http://${hostInUrl}:${port}`, close: () => closeServer(server) };
+}
+
+async function serve(split: SplitHandle, options: ParsedAdminOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  let reply: AdminReply;
+  try {
+    const url = new URL(request.url ?? '/', 'http://admin.invalid');
+    checkHost(request, options);
+    const handler = route(url.pathname, request.method ?? 'GET');
+    authorize(request, options, handler.write);
+    const body = () => readJsonBody(request, options.maxBodyBytes, options.requestTimeoutMs);
+    const admin: AdminRequest = { split, url, runtimePrefix: options.prefix, body };
+    reply = await handler.handle(admin);
+  } catch (error) {
+    if (error instanceof ClientAbortError) {
+      emitClientWarning(`admin endpoint: ${request.method} ${request.url ?? '/'}: ${error.message}`, 'ERR_ADMIN_ABORTED');
+      return;
+    }
+    reply = errorReply(error);
+  }
+  send(request, response, reply);
+}
+
+/**
+ * While reads are open, a page the operator visits could read them through DNS rebinding (its
+ * name made to resolve to 127.0.0.1): the browser then sends that name as `Host`. IP literals,
+ * `localhost`, the bound host and `allowedHosts` pass; requests without `Host` (not browsers) too.
+ */
+function checkHost(request: IncomingMessage, options: ParsedAdminOptions): void {
+  if (options.protectReads) return;
+  const header = request.headers.host;
+  if (header === undefined) return;
+  const name = hostName(header);
+  if (isIP(name) !== 0 || name === 'localhost' || name === options.host.toLowerCase() || options.allowedHosts.has(name)) return;
+  throw new HttpError(403, 'ERR_ADMIN_HOST_NOT_ALLOWED', `host ${JSON.stringify(header.slice(0, 256))} is not allowed: use an IP address or localhost, or list the name in allowedHosts`);
+}
+
+/** `name` of `name:port`, `[v6]:port` or `name`, lower case. */
+function hostName(header: string): string {
+  const host = header.trim().toLowerCase();
+  if (host.startsWith('[')) return host.slice(1, host.indexOf(']') < 0 ? undefined : host.indexOf(']'));
+  const colon = host.lastIndexOf(':');
+  return colon < 0 || host.indexOf(':') !== colon ? host : host.slice(0, colon);
+}
+
+function route(path: string, method: string): AdminHandler {
+  const handlers = Object.hasOwn(ADMIN_ROUTES, path) ? ADMIN_ROUTES[path]! : undefined;
+  if (handlers === undefined) throw new HttpError(404, 'ERR_ADMIN_NOT_FOUND', `no such path: ${path}`);
+  const handler = (handlers as Record<string, AdminHandler | undefined>)[method];
+  if (handler === undefined) {
+    const allow = Object.keys(handlers).join(', ');
+    throw new HttpError(405, 'ERR_ADMIN_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow})`, { allow });
+  }
+  return handler;
+}
+
+/** Throws 401/403 unless the request may go on. Reads are open unless `protectReads`. */
+function authorize(request: IncomingMessage, options: ParsedAdminOptions, write: boolean): void {
+  if (!write && !options.protectReads) return;
+  if (options.token === null) throw new HttpError(403, 'ERR_ADMIN_FORBIDDEN', 'writes are disabled: the admin endpoint was started without a token');
+  const challenge = { 'www-authenticate': 'Bearer realm="traffic-split"' };
+  const header = request.headers.authorization;
+  const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
+  if (match === null) throw new HttpError(401, 'ERR_ADMIN_UNAUTHORIZED', 'authorization required: send "Authorization: Bearer <token>"', challenge);
+  // Digests have equal lengths, which timingSafeEqual needs, and hide the token's length.
+  const given = createHash('sha256').update(match[1]!).digest();
+  const expected = createHash('sha256').update(options.token).digest();
+  if (!timingSafeEqual(given, expected)) throw new HttpError(403, 'ERR_ADMIN_FORBIDDEN', 'wrong token');
+}
+
+/** The body as JSON: at most `limit` bytes, all of it within `timeoutMs` of the headers. */
+async function readJsonBody(request: IncomingMessage, limit: number, timeoutMs: number): Promise<unknown> {
+  const tooLarge = () => new HttpError(413, 'ERR_ADMIN_BODY_TOO_LARGE', `body larger than ${limit} bytes`);
+  if (Number(request.headers['content-length'] ?? 0) > limit) throw tooLarge();
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    if (request.destroyed) {
+      reject(new ClientAbortError('the client closed the connection before the body'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (outcome: Error | null) => {
+      clearTimeout(timer);
+      request.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose);
+      if (outcome === null) resolve(Buffer.concat(chunks));
+      else reject(outcome);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) settle(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle(null);
+    const onClose = () => settle(new ClientAbortError(`the client closed the connection after ${size} bytes of the body`));
+    const timer = setTimeout(() => settle(new HttpError(408, 'ERR_ADMIN_REQUEST_TIMEOUT', `the body did not arrive within ${timeoutMs} ms`)), timeoutMs);
+    request.on('data', onData).once('end', onEnd).once('close', onClose).once('error', onClose);
+  });
+  const text = bytes.toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new TrafficSplitTypeError(`body: expected JSON (${(error as Error).message}), got ${describeValue(text)}`);
+  }
+}
+
+function errorReply(error: unknown): AdminReply {
+  if (error instanceof HttpError) return { status: error.status, json: { error: error.message, code: error.code }, headers: error.headers };
+  if (error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError) {
+    return { status: 400, json: { error: error.message, code: error.code } };
+  }
+  if (error instanceof TrafficSplitRolloutError || error instanceof TrafficSplitClosedError) {
+    return { status: 409, json: { error: error.message, code: error.code } };
+  }
+  // Not the client's fault: log it, and do not echo internals to the client.
+  logError(`admin endpoint: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return { status: 500, json: { error: 'internal error', code: 'ERR_ADMIN_INTERNAL' } };
+}
+
+/**
+ * Answers. When the request's body has not been read to its end (a refusal before reading it,
+ * a 413, a 408), the connection is closed right after the answer instead of draining the rest:
+ * an unauthenticated client must not be able to make the endpoint read 100 MB.
+ */
+function send(request: IncomingMessage, response: ServerResponse, reply: AdminReply): void {
+  if (response.headersSent || request.socket.destroyed) return;
+  const body = reply.text ?? `${JSON.stringify(reply.json ?? null, null, 2)}\n`;
+  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+  const unread = hasBody && !request.readableEnded;
+  response.writeHead(reply.status, {
+    'content-type': reply.contentType ?? 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...reply.headers,
+    ...(unread ? { connection: 'close' } : {}),
+  });
+  if (unread) response.once('finish', () => request.socket.destroy());
+  response.end(body);
+}
+
+function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive connections would hold close() open until they idle out.
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * grpc-traffic-split/ops: the operations built on a split's public handle: automated rollout
+ * with canary analysis, the admin endpoint, the weights file watcher, Prometheus text and
+ * OpenTelemetry instruments. A separate entry point, so an application that only splits loads
+ * none of it.
+ * @module
+ */
+export { instrumentTrafficSplit, TELEMETRY_SCOPE } from './otel.js';
+export type { TrafficSplitTelemetry, TrafficSplitTelemetryOptions, OpenTelemetryApiLike, MeterProviderLike } from './otel.js';
+export type { SpanLike } from './otel-trace.js';
+export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout.js';
+export type {
+  Rollout,
+  RolloutOptions,
+  RolloutAnalysis,
+  RolloutEvents,
+  RolloutFigures,
+  RolloutOutcome,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+  RolloutStepPlan,
+  RolloutStepRecord,
+  RolloutStepStats,
+  RolloutWait,
+  RolloutComparison,
+} from './rollout.js';
+export { judgeCanary } from './canary-judge.js';
+export type { CanaryJudgeOptions, CanaryVerdict, CanarySide, CanaryWindow } from './canary-judge.js';
+export { startAdminServer } from './admin-server.js';
+export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin-server.js';
+export { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
+export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './split-metrics.js';
+export { watchWeightsFile } from './weights-file.js';
+export type { WeightsFileWatcher, WeightsFileOptions, WeightsFileEvents } from './weights-file.js';

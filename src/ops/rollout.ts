@@ -1,0 +1,308 @@
+/**
+ * Automated rollout of one subset, in process: raise its share step by step, judge each step on
+ * the calls it served during that step, promote it to 100% after the last step or put the
+ * weights back the moment a step fails (progressive delivery as Argo Rollouts and Flagger do it,
+ * without a controller).
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import type { ClockTimer } from '../base/clock.js';
+import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt } from '../base/errors.js';
+import { checkFigures, compareWithBaseline, failsBeforeMinCalls, measure, runJudge, type StepVerdict } from './rollout-analysis.js';
+import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutFigures, type RolloutOptions } from './rollout-options.js';
+import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from './rollout-plan.js';
+import type { StatsMark, SplitHandle } from '../split/ops-port.js';
+import type { Rollout, RolloutComparison, RolloutEvents, RolloutOutcome, RolloutResult, RolloutState, RolloutStatus, RolloutStepRecord } from './rollout-types.js';
+
+export type { RolloutAnalysis, RolloutFigures, RolloutOptions, RolloutStepStats } from './rollout-options.js';
+export { DEFAULT_FAILURE_CODES } from './rollout-options.js';
+export type { RolloutStepPlan } from './rollout-plan.js';
+export type * from './rollout-types.js';
+
+/** The latest rollout of each split, running or done. */
+const latestBySplit = new WeakMap<SplitHandle, RolloutRun>();
+
+/**
+ * Starts a rollout of `options.subset` on `split`. Step k gives the subset `steps[k]` percent
+ * and the other subsets share the rest in proportion to their weights when the rollout began.
+ * (A subset that already has all the traffic is refused: the others are then all at 0, and a
+ * first step would move calls back onto versions that may be gone.) After each `intervalMs`
+ * it judges the calls the subset finished during that step (`split.mark()` / `stats({ since })`). A failed step puts back exactly the
+ * weights from before the rollout; after the last step passes, the subset gets 100 and every
+ * other subset 0.
+ *
+ * Any weight change made outside the rollout (`setWeights()`, the admin endpoint, a weights
+ * file) aborts it and stays in force: the operator's latest word wins over the automation.
+ * Closing the split aborts it too. One rollout per split at a time.
+ *
+ * While a step runs, its timer keeps the process alive, so a script can simply
+ * `await rollout.done`; a paused or finished rollout holds nothing.
+ * @throws TrafficSplitTypeError / TrafficSplitRangeError for a bad option (nothing changes),
+ * TrafficSplitRolloutError when a rollout is already running, TrafficSplitClosedError after
+ * `split.close()`.
+ * @example
+ * const rollout = startRollout(split, { subset: 'v2', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0.01, minCalls: 100 } });
+ * rollout.on('verdict', (r) => console.log(`step ${r.step}: ${r.verdict} (${r.reason})`));
+ * const { outcome } = await rollout.done; // 'promoted' | 'rolled-back' | 'aborted'
+ */
+export function startRollout(split: SplitHandle, options: RolloutOptions): Rollout {
+  if (split.closed) throw new TrafficSplitClosedError(split.name, 'startRollout()');
+  const parsed = parseRolloutOptions(options, split.subsets);
+  const current = activeRollout(split);
+  if (current !== undefined) {
+    throw new TrafficSplitRolloutError(
+      `split "${split.name}" already has a rollout of "${current.subset}" ${current.state} (step ${current.step + 1} of ${current.plan.length}); abort it or wait for it to end`,
+    );
+  }
+  const previous = split.getWeights();
+  if (Object.entries(previous).every(([name, weight]) => (name === parsed.subset) === weight > 0)) {
+    // Rolling out a subset that already has every call would first move traffic back off it.
+    throw rangeErrorAt('subset', `a subset that does not already have all the traffic (weights ${JSON.stringify(previous)})`, parsed.subset);
+  }
+  const twin = parsed.experimentBaseline;
+  if (twin !== null && previous[twin] !== 0) {
+    // Its old weight is what a rollback restores: a baseline already serving would keep serving.
+    throw rangeErrorAt('baseline', `a subset at weight 0 when the rollout starts (weights ${JSON.stringify(previous)})`, twin);
+  }
+  const rollout = new RolloutRun(split, parsed, previous);
+  latestBySplit.set(split, rollout);
+  rollout.start();
+  return rollout;
+}
+
+/** The split's rollout that is running or paused, if any. */
+export function activeRollout(split: SplitHandle): Rollout | undefined {
+  const latest = latestBySplit.get(split);
+  return latest !== undefined && latest.state !== 'done' ? latest : undefined;
+}
+
+/** The split's most recent rollout, finished or not. @internal */
+export function latestRollout(split: SplitHandle): Rollout | undefined {
+  return latestBySplit.get(split);
+}
+
+/**
+ * The comparison with its baseline of the last compared step of the split's latest rollout
+ * (what `/metrics` and OpenTelemetry report). Takes any object so the metrics can ask without
+ * holding a `SplitHandle` type. @internal
+ */
+export function lastComparison(split: object): RolloutComparison | undefined {
+  const history = latestBySplit.get(split as SplitHandle)?.toJSON().history ?? [];
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.comparison !== undefined) return history[i]!.comparison;
+  return undefined;
+}
+
+class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
+  readonly subset: string;
+  readonly plan: readonly RolloutStepPlan[];
+  readonly done: Promise<RolloutResult>;
+  private stateValue: RolloutState = 'running';
+  private stepIndex = 0;
+  private waited = 0;
+  private stepMark: StatsMark | null = null;
+  /** When the step's window opened, on the rollout's clock. */
+  private windowStartedAt = 0;
+  private timer: ClockTimer | null = null;
+  /** Set while `judge` runs; aborted (and replaced) when the answer no longer matters. */
+  private judging: AbortController | null = null;
+  /** The weights this rollout last set: any other value in a 'weights' event is foreign. */
+  private expected: Record<string, number>;
+  private readonly history: RolloutStepRecord[] = [];
+  private result: RolloutResult | null = null;
+  private resolveDone!: (result: RolloutResult) => void;
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly split: SplitHandle,
+    private readonly options: ParsedRolloutOptions,
+    readonly previousWeights: Readonly<Record<string, number>>,
+  ) {
+    super();
+    this.subset = options.subset;
+    this.plan = Object.freeze(planRollout(options.subset, options.steps, previousWeights, options.experimentBaseline));
+    this.expected = { ...previousWeights };
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.startedAt = options.clock.now();
+  }
+
+  get state(): RolloutState {
+    return this.stateValue;
+  }
+
+  get step(): number {
+    return this.stepIndex;
+  }
+
+  start(): void {
+    this.split.on('weights', this.onWeights);
+    this.split.on('close', this.onClose);
+    this.enterStep(0);
+  }
+
+  pause(): void {
+    if (this.stateValue !== 'running') return;
+    this.stateValue = 'paused';
+    this.stopClock();
+  }
+
+  resume(): void {
+    if (this.stateValue !== 'paused') return;
+    this.stateValue = 'running';
+    // A fresh window: figures from before the pause would judge the step on calls made while
+    // nobody was watching the clock, and a partial interval would be judged on too few.
+    this.waited = 0;
+    this.startWindow();
+  }
+
+  abort(reason = 'aborted by abort()'): Promise<RolloutResult> {
+    this.finish('aborted', reason, true);
+    return this.done;
+  }
+
+  toJSON(): RolloutStatus {
+    return {
+      subset: this.subset,
+      state: this.stateValue,
+      step: this.stepIndex,
+      percent: this.plan[this.stepIndex]!.percent,
+      intervalMs: this.options.intervalMs,
+      plan: [...this.plan],
+      previousWeights: { ...this.previousWeights },
+      history: [...this.history],
+      result: this.result,
+    };
+  }
+
+  /** A weight change this rollout did not make: the operator's change wins, and stays. */
+  private readonly onWeights = ({ weights }: { weights: Record<string, number> }): void => {
+    if (sameWeights(weights, this.expected)) return;
+    this.finish('aborted', `weights changed outside the rollout to ${JSON.stringify(weights)}; they stay in force`, false);
+  };
+
+  private readonly onClose = (): void => {
+    this.finish('aborted', `split "${this.split.name}" was closed`, false);
+  };
+
+  private enterStep(index: number): void {
+    this.stepIndex = index;
+    this.waited = 0;
+    const plan = this.plan[index]!;
+    this.apply(plan.weights);
+    this.emitLater('step', plan);
+    this.startWindow();
+  }
+
+  private apply(weights: Record<string, number>): void {
+    // `expected` first: setWeights() emits 'weights' synchronously, and onWeights must see it
+    // as this rollout's own change.
+    this.expected = weights;
+    this.split.setWeights(weights);
+  }
+
+  private startWindow(): void {
+    this.stepMark = this.split.mark();
+    this.windowStartedAt = this.options.clock.now();
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    // Deliberately not unref()'d: a running rollout is work in progress, and `await
+    // rollout.done` in a script must not end with the process exiting under it.
+    this.timer = this.options.clock.setTimeout(() => {
+      // evaluate() is not expected to throw; if it ever does, fail safe: back to the old weights.
+      this.evaluate().catch((error: unknown) => this.finish('rolled-back', `internal error: ${error instanceof Error ? error.message : String(error)}`, true));
+    }, this.options.intervalMs);
+  }
+
+  private stopClock(): void {
+    if (this.timer !== null) this.options.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.judging?.abort();
+    this.judging = null;
+  }
+
+  private async evaluate(): Promise<void> {
+    this.timer = null;
+    const window = this.split.stats({ since: this.stepMark! });
+    const periodMs = this.options.clock.now() - this.windowStartedAt;
+    const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
+    const { baseline } = this.options;
+    // minCalls applies to both sides of a comparison: the smaller sample decides.
+    const judgedCalls = baseline === null ? figures.calls : Math.min(figures.calls, window.subsets[baseline]!.finished);
+    if (judgedCalls < this.options.minCalls) {
+      const early = failsBeforeMinCalls(figures, this.options);
+      if (early !== null) return this.conclude(figures, early);
+      if (this.waited < this.options.maxWaitIntervals) return this.waitLonger(figures);
+      const waited = `${this.waited} extra interval${this.waited === 1 ? '' : 's'}`;
+      const counted = baseline === null ? `${figures.calls}` : `${figures.calls} on ${this.subset} and ${window.subsets[baseline]!.finished} on ${baseline}`;
+      return this.conclude(figures, { verdict: 'fail', reason: `too few calls: ${counted} of minCalls ${this.options.minCalls} after ${waited}` });
+    }
+    let verdict: StepVerdict = checkFigures(figures, this.options);
+    let comparison: RolloutComparison | undefined;
+    if (baseline !== null) {
+      comparison = compareWithBaseline(window, this.subset, baseline, this.options);
+      if (verdict.verdict === 'pass') verdict = comparison.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${comparison.reason}` } : comparison;
+    }
+    if (verdict.verdict === 'pass' && this.options.judge !== null) {
+      const judging = (this.judging = new AbortController());
+      const plan = this.plan[this.stepIndex]!;
+      const subsetStats = window.subsets[this.subset]!;
+      const step = { step: plan.step, percent: plan.percent, subset: this.subset, weights: { ...plan.weights }, figures, subsetStats, splitStats: window };
+      const judged = await runJudge(this.options.judge, step, this.options, judging.signal);
+      // Paused, aborted or superseded while the judge ran: its answer no longer applies.
+      if (this.judging !== judging) return;
+      this.judging = null;
+      verdict = judged.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${judged.reason}` } : judged;
+    }
+    this.conclude(figures, { verdict: verdict.verdict, reason: verdict.reason }, comparison);
+  }
+
+  private waitLonger(figures: RolloutFigures): void {
+    this.waited++;
+    const { minCalls, maxWaitIntervals } = this.options;
+    this.emitLater('wait', { step: this.stepIndex, calls: figures.calls, minCalls, waited: this.waited, maxWaitIntervals });
+    // Same mark: the window grows until it holds enough calls.
+    this.armTimer();
+  }
+
+  private conclude(figures: RolloutFigures, verdict: StepVerdict, comparison?: RolloutComparison): void {
+    const plan = this.plan[this.stepIndex]!;
+    const record: RolloutStepRecord = { ...plan, weights: { ...plan.weights }, figures, ...verdict, ...(comparison && { comparison }) };
+    this.history.push(record);
+    this.emitLater('verdict', record);
+    if (verdict.verdict === 'fail') {
+      this.finish('rolled-back', `step ${plan.step + 1} (${plan.percent}%): ${verdict.reason}`, true);
+    } else if (this.stepIndex === this.plan.length - 1) {
+      this.apply(promotedWeights(this.subset, this.previousWeights));
+      this.finish('promoted', `all ${this.plan.length} step${this.plan.length === 1 ? '' : 's'} passed`, false);
+    } else {
+      this.enterStep(this.stepIndex + 1);
+    }
+  }
+
+  /** Ends the rollout once: frees its timer, judge and listeners, then restores if asked. */
+  private finish(outcome: RolloutOutcome, reason: string, restore: boolean): void {
+    if (this.stateValue === 'done') return;
+    this.stateValue = 'done';
+    this.stopClock();
+    this.split.off('weights', this.onWeights);
+    this.split.off('close', this.onClose);
+    // Listener removed first, so restoring is not mistaken for an outside change. A closed
+    // split keeps its last weights (they can no longer change, nor matter).
+    if (restore && !this.split.closed) this.split.setWeights({ ...this.previousWeights });
+    this.result = {
+      outcome,
+      reason,
+      history: [...this.history],
+      weights: this.split.getWeights(),
+      previousWeights: { ...this.previousWeights },
+      durationMs: this.options.clock.now() - this.startedAt,
+    };
+    this.resolveDone(this.result);
+    this.emitLater('done', this.result);
+  }
+
+  private emitLater<K extends keyof RolloutEvents>(event: K, ...args: RolloutEvents[K]): void {
+    process.nextTick(() => (this.emit as (event: K, ...args: RolloutEvents[K]) => boolean)(event, ...args));
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * A channel's state and picker, computed from all its subsets and the weights in force:
+ * READY when a weighted subset is READY, CONNECTING while one is connecting and none is READY,
+ * TRANSIENT_FAILURE when every weighted subset has failed. Pure: no grpc-js callbacks here.
+ * @internal
+ * @module
+ */
+import { POLICY_NAME } from '../base/constants.js';
+import { ConnectivityState, type Picker } from './grpc.js';
+import {
+  closedResult,
+  QUEUE_RESULT,
+  TrafficSplitPicker,
+  unavailableResult,
+  type FixedPickResult,
+  type RoutingTable,
+} from './picker.js';
+import type { WeightedSchedule } from '../algorithms/scheduler.js';
+import type { SplitState } from './split-state.js';
+
+/** What the aggregation needs of one subset's child policy. */
+export interface SubsetView {
+  readonly name: string;
+  readonly state: ConnectivityState;
+  readonly picker: Picker;
+  readonly lastError: string | null;
+}
+
+export interface Aggregate {
+  readonly state: ConnectivityState;
+  readonly picker: Picker;
+  readonly errorMessage: string | null;
+}
+
+export function aggregateState(
+  subsets: readonly SubsetView[],
+  split: SplitState,
+  fallbackToZeroWeight: boolean,
+  routing: RoutingTable | null,
+): Aggregate {
+  if (split.closed) return closedAggregate(split);
+  const weights = split.weights;
+  const readyWeighted: number[] = [];
+  const readyUnweighted: number[] = [];
+  let connecting = false;
+  subsets.forEach((subset, i) => {
+    const ready = subset.state === ConnectivityState.READY;
+    if (weights[i]! > 0) {
+      if (ready) readyWeighted.push(i);
+      else if (subset.state === ConnectivityState.CONNECTING || subset.state === ConnectivityState.IDLE) connecting = true;
+    } else if (ready) {
+      readyUnweighted.push(i);
+    }
+  });
+  let schedule: WeightedSchedule | null = null;
+  let fallback: FixedPickResult = QUEUE_RESULT;
+  let state: ConnectivityState = ConnectivityState.READY;
+  if (readyWeighted.length > 0) {
+    schedule = split.scheduleFor(readyWeighted, false);
+  } else if (fallbackToZeroWeight && readyUnweighted.length > 0) {
+    schedule = split.scheduleFor(readyUnweighted, true);
+  } else if (connecting) {
+    state = ConnectivityState.CONNECTING;
+  } else {
+    state = ConnectivityState.TRANSIENT_FAILURE;
+    fallback = unavailableResult(describeNoReadySubset(subsets, weights));
+  }
+  const picker = new TrafficSplitPicker({
+    childPickers: subsets.map((subset) => subset.picker),
+    notReady: subsets.map(notReadyResult),
+    schedule,
+    stickyCandidates: Int32Array.from(readyWeighted),
+    weights,
+    fallback,
+    counters: split.counters,
+    routing,
+  });
+  return { state, picker, errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null };
+}
+
+/** A closed split: every call fails at once. */
+function closedAggregate(split: SplitState): Aggregate {
+  const result = closedResult(split.name);
+  const picker = new TrafficSplitPicker({
+    childPickers: [],
+    notReady: [],
+    schedule: null,
+    stickyCandidates: new Int32Array(0),
+    weights: split.weights,
+    fallback: result,
+    counters: split.counters,
+    routing: null,
+  });
+  return { state: ConnectivityState.TRANSIENT_FAILURE, picker, errorMessage: result.status!.details };
+}
+
+/** What a call routed explicitly to `subset` gets while it is not READY. */
+function notReadyResult(subset: SubsetView): FixedPickResult | null {
+  switch (subset.state) {
+    case ConnectivityState.READY:
+      return null;
+    case ConnectivityState.CONNECTING:
+    case ConnectivityState.IDLE:
+      return QUEUE_RESULT;
+    default: {
+      const error = subset.lastError === null ? '' : `; last error: ${subset.lastError}`;
+      return unavailableResult(`${POLICY_NAME}: subset "${subset.name}" has no READY endpoints (${ConnectivityState[subset.state]})${error}`);
+    }
+  }
+}
+
+/** `traffic_split: no weighted subset is READY; v1 (weight 90): TRANSIENT_FAILURE (...)`. */
+function describeNoReadySubset(subsets: readonly SubsetView[], weights: readonly number[]): string {
+  const parts = subsets.map((subset, i) => {
+    const error = subset.lastError === null ? '' : ` (last error: ${subset.lastError})`;
+    return `${subset.name} (weight ${weights[i]}): ${ConnectivityState[subset.state]}${error}`;
+  });
+  return `${POLICY_NAME}: no weighted subset is READY; ${parts.join('; ')}`;
+}

@@ -1,0 +1,27 @@
+/**
+ * The narrow interface of a split that the operations (rollout, admin endpoint, weights file,
+ * metrics, telemetry) are written against: the handle's public methods they use, nothing of its
+ * internals. `TrafficSplit` implements it; a test double can too.
+ * @module
+ */
+import type { SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
+
+/** A listener of one of the split's events. */
+type Listener<K extends keyof TrafficSplitEvents> = (...args: TrafficSplitEvents[K]) => void;
+
+export interface SplitHandle {
+  readonly name: string;
+  /** The channel target of the split. */
+  readonly target: string;
+  /** The subset names, in declaration order. */
+  readonly subsets: readonly string[];
+  readonly closed: boolean;
+  /** Replaces all weights; throws on invalid weights, leaving those in force. */
+  setWeights(weights: Record<string, number>): void;
+  getWeights(): Record<string, number>;
+  stats(options?: { since?: StatsMark }): SplitStats;
+  mark(): StatsMark;
+  on<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;
+  once<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;
+  off<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;
+}

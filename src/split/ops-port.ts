@@ -1,0 +1,14 @@
+/**
+ * Everything the operations layer (src/ops) uses from the layers below, in one place: the
+ * handle's narrow interface and public types, the telemetry port, the gRPC enums and the
+ * library's log lines. The layering check lets src/ops import this file and src/base and
+ * src/algorithms, nothing else of the library.
+ * @module
+ */
+export type { SplitHandle } from './handle.js';
+export type { ConnectivityStateName, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents } from './types.js';
+export { telemetryPortOf } from '../policy/telemetry-port.js';
+export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/telemetry-port.js';
+export { ConnectivityState, Status } from '../policy/grpc.js';
+export { CODE_COUNT } from '../policy/counters.js';
+export { emitClientWarning, logError } from '../policy/logging.js';

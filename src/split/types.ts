@@ -1,0 +1,121 @@
+/**
+ * The public types of a split's handle: its figures, events and summary. Plain data, shared by
+ * the handle and the operations built on it.
+ * @module
+ */
+import type { CountersMark } from '../policy/counters.js';
+
+/**
+ * A grpc-js connectivity state by name. Spelt out rather than derived from grpc-js's enum, so
+ * that it stays an exact union in every consumer's compilation, whatever its `lib` setting.
+ */
+export type ConnectivityStateName = 'IDLE' | 'CONNECTING' | 'READY' | 'TRANSIENT_FAILURE' | 'SHUTDOWN';
+/** A gRPC status code by name (`'OK'`, `'UNAVAILABLE'`, ...), as in `stats()` and rollout options. */
+export type StatusName =
+  | 'OK'
+  | 'CANCELLED'
+  | 'UNKNOWN'
+  | 'INVALID_ARGUMENT'
+  | 'DEADLINE_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'FAILED_PRECONDITION'
+  | 'ABORTED'
+  | 'OUT_OF_RANGE'
+  | 'UNIMPLEMENTED'
+  | 'INTERNAL'
+  | 'UNAVAILABLE'
+  | 'DATA_LOSS'
+  | 'UNAUTHENTICATED';
+
+/** What `console.log(split)` and `JSON.stringify(split)` show: configuration and state only. */
+export interface TrafficSplitSummary {
+  name: string;
+  target: string;
+  closed: boolean;
+  weights: Record<string, number>;
+  subsets: Record<string, { target: string; state: ConnectivityStateName }>;
+}
+
+/**
+ * Figures for one subset, for the split's lifetime (or since a mark). They are what a rollout
+ * judges the subset on, so they count what the subset answered: `finished`, `codes` and
+ * `latencyMs` cover the attempts the subset answered, while attempts whose status the
+ * application never saw are counted apart (`abandoned`, `refused`) and calls that never reached
+ * any subset are counted in `notStarted`. Every started attempt ends in exactly one of
+ * `finished`, `abandoned` and `refused`: `started = finished + abandoned + refused + inFlight`.
+ */
+export interface SubsetStats {
+  weight: number;
+  target: string;
+  /** The least ready state across the split's channels: READY only when READY in all. */
+  state: ConnectivityStateName;
+  /** How many channels see the subset in each state. */
+  channels: Partial<Record<ConnectivityStateName, number>>;
+  /** Endpoints the subset's resolver returned. */
+  endpoints: number;
+  /** Attempts whose stream started on the subset (each attempt of a retried or hedged call
+   * counts). */
+  started: number;
+  /** Attempts the subset answered, whatever the status: OK, an error from the server, a lost
+   * connection, the call's deadline or a cancel by the application. An attempt that a retry
+   * policy or `retryOnOtherSubset` then retried counts here too: the subset did fail it. */
+  finished: number;
+  /** Attempts in flight now: started and not yet ended. */
+  inFlight: number;
+  /** `finished` by status code name: the subset's error rate is `codes` over `finished`. */
+  codes: Partial<Record<StatusName, number>>;
+  /** Attempts cancelled by grpc-js because another attempt of the same call won (the losers of
+   * a `hedgingPolicy`). Not failures, and not in `latencyMs`. */
+  abandoned: number;
+  /** Attempts the server refused before its application saw them (HTTP/2 REFUSED_STREAM, as
+   * for a stream caught by a GOAWAY), which grpc-js retries transparently. Not failures, and not
+   * in `latencyMs`. */
+  refused: number;
+  /** Calls that ended without starting anywhere (by status code) while bound to this subset
+   * by an explicit route or a rule and the subset was not READY: queued under wait-for-ready
+   * until their deadline or a cancel, or failed at once. Counted only for clients built with
+   * `channelOptions` (the split's interceptor sees whole calls). */
+  notStarted: Partial<Record<StatusName, number>>;
+  /** Latency of the `finished` attempts, from the stream's start to its status, in
+   * milliseconds (null before any finished); accurate to about 9%. */
+  latencyMs: { p50: number | null; p90: number | null; p99: number | null };
+  /** The same latencies as a histogram: `[bucket middle in ms, count]` for each non-empty
+   * bucket of the fixed log-linear histogram (8 buckets per power of two), fastest first. */
+  latencyHistogram: [ms: number, count: number][];
+}
+
+/** A plain, JSON-able snapshot. */
+export interface SplitStats {
+  name: string;
+  target: string;
+  closed: boolean;
+  /** Milliseconds the figures cover: since the split was created, or since the mark. */
+  periodMs: number;
+  weights: Record<string, number>;
+  /** Channels currently built from the split. */
+  channels: number;
+  /** Calls that ended without any attempt starting, by status code: queued (no READY subset,
+   * or their route's subset not READY) until their deadline or a cancel, or failed at the pick.
+   * Includes the calls of every subset's `notStarted`. With the subsets' `started`, every call
+   * made through `channelOptions` is counted: without retries or hedging, calls made =
+   * sum of `started` + sum of `notStarted`. */
+  notStarted: Partial<Record<StatusName, number>>;
+  subsets: Record<string, SubsetStats>;
+}
+
+/** Events of a `TrafficSplit`. */
+export interface TrafficSplitEvents {
+  /** New weights are in force. */
+  weights: [change: { weights: Record<string, number>; previous: Record<string, number> }];
+  /** A subset's state (the least ready across the split's channels, as in `stats()`) changed;
+   * emitted on a change only, never twice in a row with the same state. */
+  subsetState: [change: { subset: string; state: ConnectivityStateName }];
+  /** The split was closed (once, from `close()`): rollouts and weights-file watchers stop. */
+  close: [];
+}
+
+/** A point in a split's counters, from `split.mark()`. */
+export type StatsMark = CountersMark;

@@ -1,0 +1,63 @@
+/**
+ * The two entry points of the package build: an application that only splits loads the core
+ * and none of the operations; `grpc-traffic-split/ops` adds them. Checked on the modules Node
+ * actually loaded, in a fresh process, through the package's own name (as an application
+ * imports it).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+
+/** Runs `body` (an ES module) in a fresh Node in the repository and returns the package files
+ * it loaded (under dist/cjs, relative to it) and whether @opentelemetry/api was loaded. */
+async function loadedBy(body: string): Promise<{ files: string[]; otel: boolean }> {
+  const script = `
+    import { createRequire } from 'node:module';
+    ${body}
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    const prefix = ${JSON.stringify(resolve(ROOT, 'dist', 'cjs') + '/')};
+    console.log(JSON.stringify({
+      files: cache.filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length)).sort(),
+      otel: cache.some((id) => id.includes('@opentelemetry')),
+    }));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeout: 60_000 });
+  return JSON.parse(stdout) as { files: string[]; otel: boolean };
+}
+
+describe('entry points', () => {
+  it('an application that imports only the core loads no operations module', async () => {
+    const { files, otel } = await loadedBy(`
+      const { TrafficSplit } = await import('grpc-traffic-split');
+      new TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } }).close();`);
+    assert.ok(files.includes('split/traffic-split.js'), files.join(', '));
+    assert.ok(files.includes('policy/policy.js'), files.join(', '));
+    assert.deepEqual(files.filter((file) => file.startsWith('ops/')), []);
+    assert.equal(otel, false);
+  });
+
+  it('the same through require()', async () => {
+    const { files } = await loadedBy(`createRequire(import.meta.url)('grpc-traffic-split');`);
+    assert.ok(files.includes('index.js'), files.join(', '));
+    assert.deepEqual(files.filter((file) => file.startsWith('ops/')), []);
+  });
+
+  it('grpc-traffic-split/ops loads the operations, on the same core, without @opentelemetry/api', async () => {
+    const { files, otel } = await loadedBy(`
+      const ops = await import('grpc-traffic-split/ops');
+      const core = await import('grpc-traffic-split');
+      const split = new core.TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } });
+      if (!ops.renderPrometheusMetrics(split).includes('traffic_split_weight')) throw new Error('no metrics');
+      split.close();`);
+    for (const file of ['ops/index.js', 'ops/rollout.js', 'ops/admin-server.js', 'ops/weights-file.js', 'ops/split-metrics.js', 'ops/otel.js']) {
+      assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
+    }
+    // One copy of the core: the ops build on the handle the application made.
+    assert.equal(files.filter((file) => file === 'split/traffic-split.js').length, 1);
+    assert.equal(otel, false);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The layering rules of src/, checked from the import statements of every source file:
+ *
+ *   base (errors, validators, clock)  <  algorithms (no gRPC)  <  policy (grpc-js integration)
+ *     <  split (the public handle)  <  ops (rollout, admin, weights file, metrics, telemetry)
+ *
+ * A file imports its own layer or lower ones. The operations reach the layers below through
+ * src/split/ops-port.ts only, besides base and algorithms. base and algorithms never import
+ * grpc-js; only src/policy/grpc.ts reaches into grpc-js's files. No import cycle between files.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
+
+const LAYERS = ['base', 'algorithms', 'policy', 'split', 'ops'] as const;
+type Layer = (typeof LAYERS)[number] | 'entry';
+
+/** Files of lower layers the operations may import, besides base and algorithms. */
+const OPS_PORT = 'split/ops-port.ts';
+/** The one file that may import grpc-js's internal files. */
+const GRPC_ADAPTER = 'policy/grpc.ts';
+
+function layerOf(file: string): Layer {
+  if (file === 'index.ts') return 'entry';
+  const top = file.split('/')[0]!;
+  if ((LAYERS as readonly string[]).includes(top) && file.includes('/')) return top as Layer;
+  throw new Error(`src/${file}: not in a layer folder (${LAYERS.join(', ')})`);
+}
+
+function sourceFiles(root: string, dir = root): string[] {
+  const files: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) files.push(...sourceFiles(root, path));
+    else if (name.endsWith('.ts')) files.push(relative(root, path).split('\\').join('/'));
+  }
+  return files;
+}
+
+/** Every module specifier a file imports or re-exports, dynamic imports included. */
+function importsOf(text: string): string[] {
+  return ts.preProcessFile(text, true, true).importedFiles.map((each) => each.fileName);
+}
+
+/** The rule a file's import breaks, or null. `to` is a src-relative .ts path. */
+function internalViolation(from: string, to: string): string | null {
+  const a = layerOf(from);
+  const b = layerOf(to);
+  if (b === 'entry') return `${a} may not import the entry point`;
+  if (a === 'entry') return b === 'ops' ? 'the core entry point may not import ops' : null;
+  const rank = (layer: Layer): number => LAYERS.indexOf(layer as (typeof LAYERS)[number]);
+  if (rank(b) > rank(a)) return `${a} may not import ${b}`;
+  if (a === 'ops' && b !== 'ops' && b !== 'base' && b !== 'algorithms' && to !== OPS_PORT) {
+    return `ops reaches ${b} only through src/${OPS_PORT}`;
+  }
+  return null;
+}
+
+function externalViolation(from: string, specifier: string): string | null {
+  const layer = layerOf(from);
+  const grpc = specifier === '@grpc/grpc-js' || specifier.startsWith('@grpc/grpc-js/');
+  if (grpc && (layer === 'base' || layer === 'algorithms')) return `${layer} may not import grpc-js`;
+  if (specifier.startsWith('@grpc/grpc-js/') && from !== GRPC_ADAPTER) return `only src/${GRPC_ADAPTER} imports grpc-js's internal files`;
+  return null;
+}
+
+/** Violations of the layering rules in the source tree at `root` (src/), as sentences. */
+export function checkLayers(root: string): string[] {
+  const files = sourceFiles(root);
+  const known = new Set(files);
+  const problems: string[] = [];
+  const edges = new Map<string, string[]>();
+  for (const from of files) {
+    const targets: string[] = [];
+    for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
+      if (!specifier.startsWith('.')) {
+        const problem = externalViolation(from, specifier);
+        if (problem !== null) problems.push(`src/${from} imports ${specifier}: ${problem}`);
+        continue;
+      }
+      const to = relative(root, resolve(root, dirname(from), specifier)).split('\\').join('/').replace(/\.js$/, '.ts');
+      if (!known.has(to)) {
+        problems.push(`src/${from} imports ${specifier}: no such source file`);
+        continue;
+      }
+      targets.push(to);
+      const problem = internalViolation(from, to);
+      if (problem !== null) problems.push(`src/${from} imports src/${to}: ${problem}`);
+    }
+    edges.set(from, targets);
+  }
+  return [...problems, ...findCycles(edges)];
+}
+
+/** One sentence per import cycle found by a depth-first search (each cycle reported once). */
+function findCycles(edges: ReadonlyMap<string, readonly string[]>): string[] {
+  const cycles: string[] = [];
+  const state = new Map<string, 'active' | 'done'>();
+  const path: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'active');
+    path.push(file);
+    for (const next of edges.get(file) ?? []) {
+      const seen = state.get(next);
+      if (seen === 'active') {
+        const cycle = [...path.slice(path.indexOf(next)), next];
+        cycles.push(`import cycle: ${cycle.map((each) => `src/${each}`).join(' -> ')}`);
+      } else if (seen === undefined) {
+        visit(next);
+      }
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of edges.keys()) if (!state.has(file)) visit(file);
+  return cycles;
+}
+
+/** The import graph between layers (for the docs): `from -> to` pairs that occur. */
+export function layerGraph(root: string): string[] {
+  const pairs = new Set<string>();
+  for (const from of sourceFiles(root)) {
+    for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
+      if (!specifier.startsWith('.')) continue;
+      const to = relative(root, resolve(root, dirname(from), specifier)).split('\\').join('/').replace(/\.js$/, '.ts');
+      const a = layerOf(from);
+      const b = layerOf(to);
+      if (a !== b) pairs.add(`${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : ''}`);
+    }
+  }
+  return [...pairs].sort();
+}
