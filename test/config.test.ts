@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig, TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError } from '../src/index.js';
+import { configToJson, parsePolicyConfig } from '../src/policy/config.js';
 
 const subsets = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' };
 
@@ -143,5 +144,25 @@ describe('setWeights validation', () => {
     assert.throws(() => closing.setWeights({ v1: 1, v2: 2 }), { name: 'TrafficSplitClosedError', code: 'ERR_SPLIT_CLOSED', message: 'traffic split "closing" is closed; setWeights() is not possible' });
     assert.deepEqual(closing.getWeights(), { v1: 1, v2: 1 });
     split.close();
+  });
+});
+
+describe('the policy config a split hands its channels', () => {
+  it('names the split in place of the weights, and parses back to the same', () => {
+    const config = parsePolicyConfig({ subsets, weightsFrom: 'split-7' });
+    assert.equal(config.weights, null);
+    assert.equal(config.weightsFrom, 'split-7');
+    assert.deepEqual(configToJson(config), { subsets, weightsFrom: 'split-7', childPolicy: [{ round_robin: {} }], reresolveIntervalMs: 30_000, fallbackToZeroWeight: false });
+    assert.deepEqual(parsePolicyConfig(configToJson(config)), config);
+  });
+
+  it('takes weights or weightsFrom, not both; users write weights', () => {
+    assert.throws(() => parsePolicyConfig({ subsets, weights: { v1: 1, v2: 1 }, weightsFrom: 'split-7' }), {
+      name: 'TrafficSplitTypeError',
+      message: 'weights: expected no "weights" beside "weightsFrom" (the weights come from the split), got `{"v1":1,"v2":1}` (object)',
+    });
+    assert.throws(() => parsePolicyConfig({ subsets, weightsFrom: ' ' }), { message: 'weightsFrom: expected the id of a split in this process, got `" "` (string)' });
+    assert.throws(() => parseConfig({ subsets, weightsFrom: 'split-7' }), { message: /^traffic_split: weightsFrom: unknown option \(known: subsets, weights, / });
+    assert.equal(parsePolicyConfig({ subsets, weights: { v1: 1, v2: 3 } }).weightsFrom, null);
   });
 });

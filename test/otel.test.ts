@@ -203,7 +203,8 @@ describe('OpenTelemetry', () => {
       app,
       `
       const hidden = await import('@opentelemetry/api').then(() => false, (e) => e.code);
-      const { TrafficSplit, instrumentTrafficSplit } = await import('./dist/src/index.js');
+      const { TrafficSplit } = await import('./dist/src/index.js');
+      const { instrumentTrafficSplit } = await import('./dist/src/ops/index.js');
       const { startServer } = await import('./dist/test/helpers/servers.js');
       const { callEcho, echoClient } = await import('./dist/test/helpers/echo-service.js');
       const v1 = await startServer('v1');

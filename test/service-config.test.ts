@@ -35,6 +35,26 @@ describe('the policy from a plain service config', () => {
     assert.ok(maxWindowDeviation(servers, { v1: 3, v2: 1 }, 4) <= 1);
   });
 
+  it("refuses a split's own config (weights from the split) on a channel that is not the split's", async (t) => {
+    register();
+    const v1 = await startServer('v1');
+    // What a split's resolver hands its channels: the split's settings, no weights.
+    const serviceConfig = { loadBalancingConfig: [{ traffic_split: { subsets: { v1: v1.target }, weightsFrom: 'copied-1' } }] };
+    const target = RESOLUTION_ERRORS_REACH_POLICY ? 'dns:///reporter.example.test:443' : 'dns:///localhost:443';
+    const client = echoClient(target, { 'grpc.service_config': JSON.stringify(serviceConfig) });
+    t.after(async () => {
+      client.close();
+      await v1.kill();
+    });
+    await assert.rejects(callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 20_000 }), {
+      code: grpc.status.UNAVAILABLE,
+      details:
+        'traffic_split: this config takes its weights from split "copied-1", which only channels built from that split\'s target can use; write "weights" instead',
+    });
+    // No subset child was created: nothing connected to the subset.
+    assert.equal(v1.accepted(), 0);
+  });
+
   it('logs a rejected traffic_split config at ERROR with the field and value', async (t) => {
     register();
     const lines: string[] = [];

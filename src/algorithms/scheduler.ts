@@ -2,66 +2,19 @@
  * The weighted schedule: which subset takes the next keyless call. No gRPC imports, no clock;
  * its randomness comes from an injected, seedable source.
  *
- * State: a *lag* per item, `lag_i = c_i - S_i`, where `c_i` is how many picks went to i and `S_i`
- * is the sum, over those picks, of the share `w_i / W` in force when each was made. The lag is
- * what survives a weight change (the new shares apply from the next pick on), so the schedule
- * never restarts and a change never repays more than the lag it carries.
+ * Each item carries a *lag* (picks it got minus the sum of the shares in force at each pick),
+ * which survives weight changes: the schedule never restarts. Two active items (the canary
+ * case) take a randomised walk that keeps the lag in (-1, 1) and gives each pick to the second
+ * item with exactly its share as its chance; three or more run EEVDF on the carried lag from a
+ * random phase. Lags are kept multiplied by the total weight, exact for integer weights. The
+ * derivation, the bounds (within 2 over any run, within 1 over whole periods) and where they
+ * stop holding are in docs/scheduler.md; read it before changing a rule here.
  *
- * Two active items (the canary case): a randomised walk of the lag `L` of the second item.
- * - Picking it adds `1 - s` to `L`, picking the other subtracts `s`; only moves that keep
- *   `L` in (-1, 1) are allowed, and at every step at least one is.
- * - When both are allowed, the second item is taken with probability `s / (1 + L)` when
- *   `L < 0` and `(s - L) / (1 - L)` when `L >= 0`. This is the rule under which, starting at
- *   `L = 0`, every pick goes to the second item with probability exactly its share in force at
- *   that pick, whatever the weights do: the fractional part `f` of `L` is fixed by the shares,
- *   `L` is `f` or `f - 1`, and the chance of it being `f - 1` stays equal to `f` (0 at the start).
- *   (Taking the item with probability `s` instead would pile the canary onto the last
- *   position of each period: 39% of the tenth calls at 90/10.)
- * So every prefix lag stays in (-1, 1): over ANY run of picks, whatever the weight changes
- * inside it, each item's count is within 2 (strictly) of the sum of its shares; when that sum
- * is an integer (100 calls at 75/25) within 1. And no call position is favoured: a pool of
- * clients used in rotation, or a fixed order of methods per request, sees each position get
- * the second item at its share.
- *
- * Three or more active items: EEVDF (Stoica et al., "earliest eligible virtual deadline
- * first"; Bennett and Zhang's WF2Q) on the carried lag. An item is eligible when it is not ahead
- * (`lag_i <= 0`); among eligible items the earliest deadline `(1 + lag_i) / s_i` wins, ties to
- * the lower index. From the random phase, while the weights stay the same, every lag stays in
- * (-1, 1), hence every window within 2 (WF2Q's bound; with 1,1,1,1,1,1,1 and 100 plain EDF
- * would fall 6.5 calls behind). Across changes the lag is carried as is. With three items and a
- * change at every pick the (-1, 1) bound held in the randomised property test, but extreme
- * ratios (1e-6 : 1e-6 : 1e9) changed at every pick have reached 1.22: no bound is claimed for
- * three items across changes beyond the H(n) - 1/2 below. With four or more, changes at nearly every pick can push a lag below -1, as they
- * would under any rule that cannot see future weights (give 4 items 1/4 each, then 1/3 to the
- * 3 not yet picked, then 1/2 to the 2 not yet picked: the last is 1/4 + 1/3 + 1/2 = 1.08 calls
- * behind, and with n items H(n) - 1); the property test holds it within H(n) - 1/2.
- * The order is deterministic once the phase is drawn: three or more items get a random phase,
- * not a random arrangement within the period.
- *
- * Random phase: two schedules with the same weights do not move in lockstep. Two items start
- * at lag 0 (`L = 0` has the walk's starting distribution for a fractional part of 0): from there
- * each pick already goes to the second item with exactly its share as its chance, so the first
- * canary call falls anywhere in the first period, and every whole period counted from the start
- * holds exactly each item's share (at 1:1, every aligned pair holds one of each). Three or more
- * items start from a random valid lag vector: random virtual start offsets within one period of
- * each item, re-centred. Items of weight 0 are never picked; fractional weights are exact ratios.
- *
- * Arithmetic: lags are kept multiplied by the total weight `W`. With integer weights every
- * quantity of the two-item walk is then an integer below 2W, exact forever. EEVDF's credits are rebased to the lags every REBASE_PICKS picks, so they stay
- * below about REBASE_PICKS * W. Fractions enter through fractional weights, a weight change
- * (the lag is rescaled to the new total) and the EEVDF phase; from then on an addition can
- * round, by at most 2^-53 of the magnitudes above: at most 2^-52 calls per pick for two items
- * and 2^-42 for more, so the stored lag stays within 0.001 calls (two items) and 0.25 calls
- * (more) of the exact one over 10^12 picks, in the worst case. The decisions read the stored
- * lag, so the bounds above hold for it exactly and for the exact lag within that drift.
- *
- * Cost: two items O(1), one random number per pick. More items O(log n) over two binary
- * heaps; but with integer weights whose cycle `W / gcd(w)` is at most MAX_CYCLE picks, the first
- * cycle after a change is recorded as it is computed, and when it gave every item exactly its
- * share (the lags are then back where they started) it is replayed: a pick becomes an array
- * read. No allocation per pick. A weight change is O(n log n).
+ * Cost: two items O(1), one random number per pick; more items O(log n) over two binary heaps,
+ * or an array read once a cycle of integer weights has been recorded. No allocation per pick.
  */
 import { randomSeed, seededRandom, type RandomSource } from './random.js';
+import { integerCycleLength, recentre } from './schedule-math.js';
 import { ShareHeap } from './share-heap.js';
 
 /** Options of a `WeightedSchedule`. */
@@ -87,7 +40,7 @@ const enum Mode {
 }
 
 /**
- * Which item takes each pick, by weight: exact within the bounds of the file header, random
+ * Which item takes each pick, by weight: exact within the bounds of docs/scheduler.md, random
  * within them. A split keeps one per set of READY subsets, shared by all its channels.
  * @example
  * const schedule = new WeightedSchedule([90, 10]);
@@ -358,42 +311,4 @@ export class WeightedSchedule {
     }
     return lags;
   }
-}
-
-/** `sum(w) / gcd(w)` when every weight is an integer (and the sum is safe), else 0. */
-function integerCycleLength(weights: Float64Array): number {
-  let divisor = 0;
-  let total = 0;
-  for (const w of weights) {
-    if (w === 0) continue;
-    if (!Number.isSafeInteger(w)) return 0;
-    divisor = gcd(divisor, w);
-    total += w;
-  }
-  return divisor === 0 || !Number.isSafeInteger(total) ? 0 : total / divisor;
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
-}
-
-/**
- * After the set of active items changed: drops the lag of inactive items, shifts the others in
- * proportion to their shares so the lags sum to 0, and shrinks them all (keeping the sum) when
- * one would be a call or more away from its share.
- */
-function recentre(lags: Float64Array, weights: Float64Array, total: number): void {
-  let sum = 0;
-  for (let i = 0; i < lags.length; i++) {
-    if (weights[i] === 0) lags[i] = 0;
-    sum += lags[i]!;
-  }
-  let largest = 0;
-  for (let i = 0; i < lags.length; i++) {
-    if (weights[i] === 0) continue;
-    lags[i]! -= (weights[i]! / total) * sum;
-    largest = Math.max(largest, Math.abs(lags[i]!));
-  }
-  if (largest >= 0.99) for (let i = 0; i < lags.length; i++) lags[i]! *= 0.99 / largest;
 }

@@ -1,7 +1,8 @@
 /**
  * A channel's state and picker, computed from all its subsets and the weights in force:
  * READY when a weighted subset is READY, CONNECTING while one is connecting and none is READY,
- * TRANSIENT_FAILURE when every weighted subset has failed. Pure: no grpc-js callbacks here.
+ * TRANSIENT_FAILURE when every weighted subset has failed. Pure: no grpc-js callbacks here, and
+ * nothing of the split but what `SplitView` names.
  * @internal
  * @module
  */
@@ -16,7 +17,7 @@ import {
   type RoutingTable,
 } from './picker.js';
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
-import type { SplitState } from './split-state.js';
+import type { SubsetCounters } from './counters.js';
 
 /** What the aggregation needs of one subset's child policy. */
 export interface SubsetView {
@@ -24,6 +25,16 @@ export interface SubsetView {
   readonly state: ConnectivityState;
   readonly picker: Picker;
   readonly lastError: string | null;
+}
+
+/** What the aggregation reads of the split: the weights in force and the schedules drawn from
+ * them, the counters its picker feeds, and whether it is closed. */
+export interface SplitView {
+  readonly name: string;
+  readonly closed: boolean;
+  readonly weights: readonly number[];
+  readonly counters: SubsetCounters;
+  scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule;
 }
 
 export interface Aggregate {
@@ -34,7 +45,7 @@ export interface Aggregate {
 
 export function aggregateState(
   subsets: readonly SubsetView[],
-  split: SplitState,
+  split: SplitView,
   fallbackToZeroWeight: boolean,
   routing: RoutingTable | null,
 ): Aggregate {
@@ -79,7 +90,7 @@ export function aggregateState(
 }
 
 /** A closed split: every call fails at once. */
-function closedAggregate(split: SplitState): Aggregate {
+function closedAggregate(split: SplitView): Aggregate {
   const result = closedResult(split.name);
   const picker = new TrafficSplitPicker({
     childPickers: [],

@@ -58,6 +58,21 @@ export interface ParsedSplitConfig {
   readonly rules: readonly RouteRule[];
 }
 
+/**
+ * The config a split's resolver hands its channels: the split's own settings, with
+ * `weightsFrom` (the split's id) in place of `weights`. A split's weights live in its state,
+ * which reaches the policy as a resolver attribute; they never travel through this JSON, so a
+ * weight change is not a new service config for grpc-js to parse.
+ */
+export interface PolicyConfig extends Omit<ParsedSplitConfig, 'weights'> {
+  /** Null when the weights come from a split (`weightsFrom`). */
+  readonly weights: readonly number[] | null;
+  readonly weightsFrom: string | null;
+}
+
+/** The JSON of a `PolicyConfig`: `weights` or `weightsFrom`. */
+export type PolicyConfigJson = Omit<TrafficSplitConfigJson, 'weights'> & { weights?: Record<string, number>; weightsFrom?: string };
+
 const CONFIG_KEYS: readonly string[] = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight', 'stickyKey', 'rules'];
 
 /** Validates the `subsets` map: names and target strings, in declaration order. */
@@ -137,31 +152,49 @@ function parseBoolean(raw: unknown, field: string, fallback: boolean): boolean {
 }
 
 /**
- * Parses the policy JSON config. `extraKeys` are keys the caller handles itself (the
- * `TrafficSplit` constructor's own options) and are not rejected here.
+ * Parses the policy JSON config a user writes (or a `TrafficSplit`'s options). `extraKeys` are
+ * keys the caller handles itself (the constructor's own options) and are not rejected here.
  */
 export function parseSplitConfig(raw: unknown, extraKeys: readonly string[] = []): ParsedSplitConfig {
   const obj = requireObject(raw, 'config', 'an object with "subsets" and "weights"');
   rejectUnknownKeys(obj, [...CONFIG_KEYS, ...extraKeys], '');
   const { names, targets } = parseSubsets(obj['subsets']);
-  const weights = validateWeights(names, obj['weights']);
-  return Object.freeze({
+  return Object.freeze({ ...parseSettings(obj, names, targets), weights: Object.freeze(validateWeights(names, obj['weights'])) });
+}
+
+/** Parses what grpc-js hands the policy: a user's config, or a split's (with `weightsFrom`). */
+export function parsePolicyConfig(raw: unknown): PolicyConfig {
+  const obj = requireObject(raw, 'config', 'an object with "subsets" and "weights"');
+  if (obj['weightsFrom'] === undefined) return Object.freeze({ ...parseSplitConfig(obj), weightsFrom: null });
+  if (obj['weights'] !== undefined) throw typeErrorAt('weights', 'no "weights" beside "weightsFrom" (the weights come from the split)', obj['weights']);
+  rejectUnknownKeys(obj, [...CONFIG_KEYS.filter((key) => key !== 'weights'), 'weightsFrom'], '');
+  const weightsFrom = stringMatching('weightsFrom', obj['weightsFrom'], /\S/, 'the id of a split in this process');
+  const { names, targets } = parseSubsets(obj['subsets']);
+  return Object.freeze({ ...parseSettings(obj, names, targets), weights: null, weightsFrom });
+}
+
+/** Everything of a config but its weights. */
+function parseSettings(obj: Record<string, unknown>, names: string[], targets: string[]): Omit<ParsedSplitConfig, 'weights'> {
+  return {
     subsetNames: Object.freeze(names),
     targets: Object.freeze(targets),
-    weights: Object.freeze(weights),
     childPolicy: parseChildPolicy(obj['childPolicy']),
     reresolveIntervalMs: parseInterval(obj['reresolveIntervalMs']),
     fallbackToZeroWeight: parseBoolean(obj['fallbackToZeroWeight'], 'fallbackToZeroWeight', false),
     stickyKey: obj['stickyKey'] === undefined ? null : parseMetadataKey(obj['stickyKey'], 'stickyKey'),
     rules: parseRules(obj['rules'], names),
-  });
+  };
 }
 
-/** The JSON form of a parsed config; `parseSplitConfig(configToJson(c))` gives `c` back. */
-export function configToJson(config: ParsedSplitConfig): TrafficSplitConfigJson {
+/** The JSON form of a parsed config; parsing it again gives the config back. */
+export function configToJson(config: ParsedSplitConfig): TrafficSplitConfigJson;
+export function configToJson(config: PolicyConfig): PolicyConfigJson;
+export function configToJson(config: ParsedSplitConfig | PolicyConfig): PolicyConfigJson {
+  const { weights } = config;
+  const weightsFrom = 'weightsFrom' in config ? config.weightsFrom : null;
   return {
     subsets: Object.fromEntries(config.subsetNames.map((name, i) => [name, config.targets[i]!])),
-    weights: weightsToRecord(config.subsetNames, config.weights),
+    ...(weights === null ? { weightsFrom: weightsFrom! } : { weights: weightsToRecord(config.subsetNames, weights) }),
     childPolicy: [config.childPolicy.toJsonObject() as LoadBalancingConfigJson],
     reresolveIntervalMs: config.reresolveIntervalMs,
     fallbackToZeroWeight: config.fallbackToZeroWeight,

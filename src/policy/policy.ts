@@ -3,10 +3,13 @@
  * all kept connected; every call is routed by the split's shared schedule.
  * @module
  */
-import { configToJson, parseSplitConfig, type ParsedSplitConfig } from './config.js';
+import { configToJson, parsePolicyConfig, type PolicyConfig } from './config.js';
 import { POLICY_NAME } from '../base/constants.js';
 import {
   ConnectivityState,
+  Metadata,
+  Status,
+  UnavailablePicker,
   type ChannelControlHelper,
   type ChannelOptions,
   type Endpoint,
@@ -19,13 +22,14 @@ import { logError, trace } from './logging.js';
 import { aggregateState } from './aggregate-state.js';
 import type { RoutingTable } from './picker.js';
 import { subsetSeeds } from '../algorithms/sticky-hash.js';
-import { SplitState, STATE_ATTRIBUTE, type ChannelView } from './split-state.js';
+import type { ChannelView } from './channel-registry.js';
+import { SplitState, STATE_ATTRIBUTE } from './split-state.js';
 import { SubsetChild } from './subset-child.js';
 import { noteSubsetState } from './subset-warnings.js';
 
 /** The parsed policy config, as grpc-js's service-config machinery holds it. */
 export class TrafficSplitLoadBalancingConfig implements TypedLoadBalancingConfig {
-  constructor(readonly config: ParsedSplitConfig) {}
+  constructor(readonly config: PolicyConfig) {}
 
   getLoadBalancerName(): string {
     return POLICY_NAME;
@@ -38,7 +42,7 @@ export class TrafficSplitLoadBalancingConfig implements TypedLoadBalancingConfig
   /** Called by grpc-js for every `{"traffic_split": ...}` entry of a service config. */
   static createFromJson(obj: unknown): TrafficSplitLoadBalancingConfig {
     try {
-      return new TrafficSplitLoadBalancingConfig(parseSplitConfig(obj));
+      return new TrafficSplitLoadBalancingConfig(parsePolicyConfig(obj));
     } catch (error) {
       // grpc-js logs a rejected entry only at DEBUG and moves on to the next entry (or to
       // pick_first), which would hide a broken split; say it where an operator will see it.
@@ -50,7 +54,7 @@ export class TrafficSplitLoadBalancingConfig implements TypedLoadBalancingConfig
 
 export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private children: SubsetChild[] = [];
-  private config: ParsedSplitConfig | null = null;
+  private config: PolicyConfig | null = null;
   private state: SplitState | null = null;
   private unsubscribe: (() => void) | null = null;
   private reresolveTimer: ClockTimer | null = null;
@@ -63,7 +67,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private childPolicyJson = '';
   /** The routing inputs of the pickers, cached for the config and state they came from. */
   private routing: RoutingTable | null = null;
-  private routingFor: ParsedSplitConfig | null = null;
+  private routingFor: PolicyConfig | null = null;
   private routingState: SplitState | null = null;
 
   constructor(private readonly helper: ChannelControlHelper) {}
@@ -77,10 +81,15 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     // The channel's own endpoints are not used: every subset resolves its own target.
     if (this.destroyed || !(lbConfig instanceof TrafficSplitLoadBalancingConfig)) return false;
     const config = lbConfig.config;
-    const shared = options[STATE_ATTRIBUTE];
+    const attribute = options[STATE_ATTRIBUTE];
+    const shared = attribute instanceof SplitState ? attribute : null;
+    if (shared === null && config.weights === null) {
+      this.refuseForeignSplitConfig(config.weightsFrom!);
+      return true;
+    }
     this.updatesPaused = true;
     try {
-      this.adoptState(config, shared instanceof SplitState ? shared : null);
+      this.adoptState(config, shared);
       this.config = config;
       // A closed split fails every call (calculateAndUpdateState); it never connects again, not
       // even when grpc-js builds a new policy for it after an idle period.
@@ -125,34 +134,46 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
    * A split's channels share its state (live weights, schedule, counters); a channel configured
    * by JSON alone owns a private one, whose weights follow each new service config.
    */
-  private adoptState(config: ParsedSplitConfig, shared: SplitState | null): void {
+  private adoptState(config: PolicyConfig, shared: SplitState | null): void {
     if (shared !== null) {
       if (shared !== this.state) this.attachState(shared);
       return;
     }
+    // A config without a split state always has weights: see updateAddressList.
+    const weights = config.weights!;
     const own = this.state;
     if (own !== null && own.subsetNames.join('\0') === config.subsetNames.join('\0')) {
-      own.applyWeights(config.weights);
+      own.applyWeights(weights);
       return;
     }
-    this.attachState(new SplitState('service-config', config.subsetNames, config.weights));
+    this.attachState(new SplitState('service-config', config.subsetNames, weights));
+  }
+
+  /**
+   * A split's own config (weights from the split) on a channel that is not built from the split's
+   * target, e.g. copied into a service config by hand: there are no weights to split by.
+   */
+  private refuseForeignSplitConfig(splitId: string): void {
+    const details = `${POLICY_NAME}: this config takes its weights from split "${splitId}", which only channels built from that split's target can use; write "weights" instead`;
+    this.releaseChildren();
+    this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ code: Status.UNAVAILABLE, details, metadata: new Metadata() }), details);
   }
 
   private attachState(state: SplitState): void {
     this.detachState();
     this.state = state;
-    state.addChannel(this);
+    state.channels.add(this);
     this.unsubscribe = state.onChange(() => this.calculateAndUpdateState());
   }
 
   private detachState(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
-    this.state?.removeChannel(this);
+    this.state?.channels.remove(this);
   }
 
   /** Keeps children whose name and target are unchanged; creates and removes the others. */
-  private syncChildren(config: ParsedSplitConfig, options: ChannelOptions): void {
+  private syncChildren(config: PolicyConfig, options: ChannelOptions): void {
     const previous = new Map(this.children.map((child) => [child.name, child]));
     const childPolicyJson = JSON.stringify(config.childPolicy.toJsonObject());
     const changedPolicy = this.childPolicyJson !== childPolicyJson;
@@ -225,7 +246,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   }
 
   /** The routing inputs, rebuilt only when the config or the state changes. */
-  private routingTable(state: SplitState, config: ParsedSplitConfig): RoutingTable | null {
+  private routingTable(state: SplitState, config: PolicyConfig): RoutingTable | null {
     if (config.rules.length === 0 && config.stickyKey === null && !state.routesInUse) return null;
     if (this.routing === null || this.routingFor !== config || this.routingState !== state) {
       this.routing = Object.freeze({

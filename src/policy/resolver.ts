@@ -23,8 +23,8 @@ import { STATE_ATTRIBUTE, SplitState } from './split-state.js';
 export interface SplitRegistration {
   readonly state: SplitState;
   readonly authority: string;
-  /** The policy config, with the weights in force now. */
-  policyConfig(): object;
+  /** The policy config: the split's settings, its weights taken from `state` (`weightsFrom`). */
+  readonly policyConfig: object;
 }
 
 /**
@@ -56,7 +56,7 @@ export function unregisterSplit(id: string): void {
   const split = splits.get(id);
   if (split === undefined) return;
   splits.delete(id);
-  const config = (split.policyConfig() as Record<string, { subsets: Record<string, string> }>)[POLICY_NAME]!;
+  const config = (split.policyConfig as Record<string, { subsets: Record<string, string> }>)[POLICY_NAME]!;
   const [subset, target] = Object.entries(config.subsets)[0]!;
   if (closedSplits.size >= MAX_CLOSED_SPLITS) closedSplits.delete(closedSplits.keys().next().value!);
   closedSplits.set(id, { name: split.state.name, authority: split.authority, subset, target });
@@ -112,7 +112,7 @@ export class TrafficSplitResolver implements Resolver {
     }
     const split = splits.get(id);
     if (split !== undefined) {
-      this.reportSplit(split.policyConfig(), split.state);
+      this.reportSplit(split.policyConfig, split.state);
       return;
     }
     const closed = closedSplits.get(id);
@@ -121,7 +121,7 @@ export class TrafficSplitResolver implements Resolver {
       // under wait-for-ready too (a resolution error would leave those waiting).
       const state = new SplitState(closed.name, [closed.subset], [1]);
       state.close();
-      this.reportSplit({ [POLICY_NAME]: { subsets: { [closed.subset]: closed.target }, weights: { [closed.subset]: 1 } } }, state);
+      this.reportSplit({ [POLICY_NAME]: { subsets: { [closed.subset]: closed.target }, weightsFrom: id } }, state);
       return;
     }
     const details = `${POLICY_NAME}: no split "${id}" in this process`;

@@ -34,7 +34,7 @@ export function noteSubsetState(split: SplitState, subset: number, child: Subset
   }
   const entry = entries[subset];
   if (entry === undefined) return;
-  const counts = split.subsetStateCounts(subset);
+  const counts = split.channels.subsetStateCounts(subset);
   const where = `split "${split.name}": subset "${split.subsetNames[subset]}" (weight ${split.weights[subset]})`;
   if ((counts.READY ?? 0) > 0) {
     entry.seenReady = true;

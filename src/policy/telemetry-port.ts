@@ -61,7 +61,7 @@ class SplitTelemetryPort implements TelemetryPort {
   }
 
   subsetState(subset: number): ConnectivityState {
-    return this.state.subsetState(subset);
+    return this.state.channels.subsetState(subset);
   }
 
   onAttemptFinished(listener: FinishListener): () => void {

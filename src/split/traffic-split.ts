@@ -127,8 +127,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     registerSplit(this.id, {
       state: this.state,
       authority,
-      // Built per resolution so a channel created later starts from the weights in force.
-      policyConfig: () => ({ [POLICY_NAME]: configToJson({ ...config, weights: this.state.weights }) }),
+      // The weights stay out of it: the policy reads them from the state (see PolicyConfig).
+      policyConfig: { [POLICY_NAME]: configToJson({ ...config, weights: null, weightsFrom: this.id }) },
     });
   }
 
@@ -166,9 +166,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       subsets[name] = {
         weight: this.state.weights[i]!,
         target: this.targets[i]!,
-        state: ConnectivityState[this.state.subsetState(i)] as ConnectivityStateName,
-        channels: this.state.subsetStateCounts(i),
-        endpoints: this.state.subsetEndpointCount(i),
+        state: ConnectivityState[this.state.channels.subsetState(i)] as ConnectivityStateName,
+        channels: this.state.channels.subsetStateCounts(i),
+        endpoints: this.state.channels.subsetEndpointCount(i),
         started: figures.started,
         finished: figures.finished,
         inFlight: this.state.counters.inFlight(i),
@@ -186,7 +186,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       closed: this.state.closed,
       periodMs: Date.now() - (since?.at ?? this.createdAt),
       weights: this.getWeights(),
-      channels: this.state.channelCount,
+      channels: this.state.channels.size,
       notStarted: byCodeName(this.state.counters.splitNotStarted(since)),
       subsets,
     };
@@ -261,7 +261,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   toJSON(): TrafficSplitSummary {
     const subsets: TrafficSplitSummary['subsets'] = {};
     this.subsets.forEach((name, i) => {
-      subsets[name] = { target: this.targets[i]!, state: ConnectivityState[this.state.subsetState(i)] as ConnectivityStateName };
+      subsets[name] = { target: this.targets[i]!, state: ConnectivityState[this.state.channels.subsetState(i)] as ConnectivityStateName };
     });
     return { name: this.name, target: this.target, closed: this.state.closed, weights: this.getWeights(), subsets };
   }
@@ -283,7 +283,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     } else {
       // Channels report every child update, most of them repeating the state (a subset that
       // stays down reports TRANSIENT_FAILURE at each failed reconnect): emit changes only.
-      const state = this.state.subsetState(event.subset);
+      const state = this.state.channels.subsetState(event.subset);
       if (this.lastSubsetStates[event.subset] === state) return;
       this.lastSubsetStates[event.subset] = state;
       this.emit('subsetState', { subset: this.subsets[event.subset]!, state: ConnectivityState[state] as ConnectivityStateName });
