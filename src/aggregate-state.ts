@@ -53,12 +53,17 @@ export function aggregateState(
     }
   });
   let schedule: WeightedSchedule | null = null;
+  let streamEligible: number[] = [];
+  let equalShares = false;
   let fallback: FixedPickResult = QUEUE_RESULT;
   let state: ConnectivityState = ConnectivityState.READY;
   if (readyWeighted.length > 0) {
     schedule = split.scheduleFor(readyWeighted, false);
+    streamEligible = readyWeighted;
   } else if (fallbackToZeroWeight && readyUnweighted.length > 0) {
     schedule = split.scheduleFor(readyUnweighted, true);
+    streamEligible = readyUnweighted;
+    equalShares = true;
   } else if (connecting) {
     state = ConnectivityState.CONNECTING;
   } else {
@@ -74,6 +79,7 @@ export function aggregateState(
     fallback,
     counters: split.counters,
     routing,
+    streams: { book: split.streams, eligible: Int32Array.from(streamEligible), equalShares },
   });
   return { state, picker, errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null };
 }
@@ -90,6 +96,7 @@ function closedAggregate(split: SplitState): Aggregate {
     fallback: result,
     counters: split.counters,
     routing: null,
+    streams: null,
   });
   return { state: ConnectivityState.TRANSIENT_FAILURE, picker, errorMessage: result.status!.details };
 }

@@ -12,7 +12,9 @@ export type {
   TrafficSplitSummary,
   StatusName,
   StatsMark,
+  SetWeightsOptions,
 } from './traffic-split.js';
+export type { RebalanceStreamsOptions } from './stream-ender.js';
 export type { RouteRequest } from './interceptor.js';
 export type { RouteRuleJson } from './rules.js';
 export { STICKY_HASH_VERSION } from './sticky-hash.js';

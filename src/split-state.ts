@@ -12,6 +12,7 @@ import { SubsetCounters } from './counters.js';
 import { ConnectivityState, SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from './grpc.js';
 import { randomSeed, seededRandom, type RandomSource } from './random.js';
 import { WeightedSchedule } from './scheduler.js';
+import { StreamBook } from './stream-book.js';
 
 /**
  * The resolver attribute (merged by grpc-js into the options the policy receives) that carries a
@@ -53,6 +54,10 @@ export type SplitStateEvent =
 
 export class SplitState {
   readonly counters: SubsetCounters;
+  /** The open streams of every channel of the split. */
+  readonly streams: StreamBook;
+  /** Tie order of the stream placement and jitter of the stream age limit. */
+  readonly streamRandom: RandomSource;
   private currentWeights: readonly number[];
   private schedules = new Map<string, CachedSchedule>();
   /** Bumped at every weight change; a schedule older than this gets the weights at its next use. */
@@ -79,6 +84,9 @@ export class SplitState {
     this.currentWeights = Object.freeze([...weights]);
     this.phases = seededRandom(scheduleSeed);
     this.counters = new SubsetCounters(subsetNames.length);
+    // A source of its own, so the schedules' phases stay what the seed gave them before.
+    this.streamRandom = seededRandom(scheduleSeed + 1);
+    this.streams = new StreamBook(subsetNames.length, this.streamRandom, () => clock.now());
   }
 
   get weights(): readonly number[] {

@@ -19,6 +19,9 @@ import { createCallGuard } from './call-guard.js';
 import { composeClientOptions } from './channel-options.js';
 import { interceptorWithHooks } from './otel-hooks.js';
 import { withCallTracking } from './call-tracking.js';
+import { withStreamTracking } from './stream-tracking.js';
+import type { RebalanceStreamsOptions, StreamEnder } from './stream-ender.js';
+import { createStreamEnder, parseMaxStreamAgeMs, parseRebalanceStreams, parseSetWeightsOptions } from './stream-setup.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
 import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatching, stringValue } from './validate.js';
@@ -58,6 +61,31 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * @default the real clock (`Date.now()`, `setTimeout()`)
    */
   clock?: Clock;
+  /**
+   * After each weight change, end on the client side just enough open streams (keyless ones, on
+   * subsets above their new share) to bring every subset to its share of the open streams,
+   * spread evenly over `withinMs`, with UNAVAILABLE and the details
+   * `traffic_split: stream rebalanced to follow new weights (v1 -> v2)`. The application
+   * re-opens them, and they are placed where the split is short. Streams routed by `route()` or
+   * a rule are never ended; sticky-keyed ones only when their key now maps elsewhere. Applies to
+   * every change (rollouts, weights files, the admin endpoint) unless `setWeights()` says
+   * otherwise. Needs clients built with `channelOptions`. @default off
+   * @example new TrafficSplit({ ...config, rebalanceStreams: { withinMs: 10_000 } })
+   */
+  rebalanceStreams?: RebalanceStreamsOptions | false;
+  /**
+   * End keyless and sticky-keyed streams (never those routed by `route()` or a rule) when they
+   * reach this age, jittered down by up to 10%, the same way as a rebalancing, so that open
+   * streams follow the weights (and new endpoints) without waiting for a change. @default no limit
+   */
+  maxStreamAgeMs?: number;
+}
+
+/** Options of one `setWeights()` call. */
+export interface SetWeightsOptions {
+  /** Rebalance open streams after this change (`{ withinMs }`), or not (`false`).
+   * @default the split's `rebalanceStreams` option */
+  rebalanceStreams?: RebalanceStreamsOptions | false;
 }
 
 /**
@@ -120,6 +148,13 @@ export interface SubsetStats {
   finished: number;
   /** Attempts in flight now: started and not yet ended. */
   inFlight: number;
+  /** Streaming calls (client, server or bidi) open on the subset now, across every channel of
+   * the split: placed here and not yet ended (counted only for clients built with
+   * `channelOptions`). Included in `inFlight` once started. */
+  openStreams: number;
+  /** Streams the split ended itself (a rebalancing after a weight change, or `maxStreamAgeMs`):
+   * not in `finished`, `codes` or `latencyMs`, so a rollout never judges the subset on them. */
+  rebalanced: number;
   /** `finished` by status code name: the subset's error rate is `codes` over `finished`. */
   codes: Partial<Record<StatusName, number>>;
   /** Attempts cancelled by grpc-js because another attempt of the same call won (the losers of
@@ -214,13 +249,15 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   private readonly createdAt = Date.now();
   /** The state last emitted in a `subsetState` event, per subset (IDLE: no channel yet). */
   private readonly lastSubsetStates: ConnectivityState[];
+  private readonly rebalanceStreams: RebalanceStreamsOptions | null;
+  private readonly streamEnder: StreamEnder;
 
   constructor(options: TrafficSplitOptions) {
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs']);
     const retryOnOtherSubset = booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
@@ -229,16 +266,19 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
     const seed = raw['scheduleSeed'] === undefined ? undefined : safeInteger('scheduleSeed', raw['scheduleSeed']);
     const clock = raw['clock'] === undefined ? undefined : clockValue('clock', raw['clock']);
+    this.rebalanceStreams = parseRebalanceStreams('rebalanceStreams', raw['rebalanceStreams'], null);
+    const maxStreamAgeMs = parseMaxStreamAgeMs(raw['maxStreamAgeMs']);
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed, clock);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.interceptor = interceptorWithHooks(this, this.state, withCallTracking(createInterceptor(this.routing), this.state.counters));
+    this.interceptor = interceptorWithHooks(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters));
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
     this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: createCallGuard(this.routing) }, {}));
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
+    this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
     registerSplit(this.id, {
       state: this.state,
       authority,
@@ -252,11 +292,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
    * calls in flight stay where they are and no connection is opened or closed. Every subset
    * needs a weight (0 sends it no calls but keeps its connections), at least one > 0. Invalid
    * weights throw a `TypeError`/`RangeError` naming the field and leave the weights in force.
+   * Open streams stay where they are, unless `rebalanceStreams` (here, or the split's option)
+   * asks to move some of them.
    * @example split.setWeights({ v1: 10, v2: 90 });
+   * @example split.setWeights({ v1: 10, v2: 90 }, { rebalanceStreams: { withinMs: 5_000 } });
    */
-  setWeights(weights: Record<string, number>): void {
+  setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setWeights()');
+    const rebalance = parseSetWeightsOptions(options, this.rebalanceStreams);
+    const before = this.state.weights;
     this.state.setWeights(weights);
+    if (this.state.weights !== before) this.streamEnder.weightsChanged(rebalance);
   }
 
   /** The weights in force, as a new object. */
@@ -287,6 +333,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
         started: figures.started,
         finished: figures.finished,
         inFlight: this.state.counters.inFlight(i),
+        openStreams: this.state.streams.openOn(i),
+        rebalanced: figures.rebalanced,
         codes: byCodeName(figures.codes),
         abandoned: figures.abandoned,
         refused: figures.refused,
@@ -376,6 +424,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   close(): void {
     if (this.state.closed) return;
     unregisterSplit(this.id);
+    this.streamEnder.close();
     this.state.close();
     this.emit('close');
   }
