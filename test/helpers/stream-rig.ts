@@ -68,6 +68,7 @@ export class Resubscriber {
     private readonly client: FeedClientInstance,
     private readonly now: () => number,
     private readonly options: () => grpc.CallOptions = () => ({}),
+    private readonly metadata: (name: string) => grpc.Metadata = () => new grpc.Metadata(),
   ) {}
 
   open(name: string, generation = 0): void {
@@ -81,7 +82,7 @@ export class Resubscriber {
         return;
       }
       this.open(name, generation + 1);
-    });
+    }, this.metadata(name));
     this.live.set(name, subscription);
   }
 
