@@ -6,7 +6,21 @@
  * encoded like it.
  */
 import * as grpc from '@grpc/grpc-js';
+import dc from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
 import { echoHandlers, echoService } from './echo-service.js';
+
+/** Sockets accepted per local port (Node publishes each one a net.Server accepts). */
+const socketsByPort = new Map<number, Set<Socket>>();
+dc.subscribe('net.server.socket', (message) => {
+  const socket = (message as { socket: Socket }).socket;
+  const port = socket.localPort;
+  if (port === undefined) return;
+  let open = socketsByPort.get(port);
+  if (!open) socketsByPort.set(port, (open = new Set()));
+  open.add(socket);
+  socket.once('close', () => open!.delete(socket));
+});
 
 export interface SubscribeRequest {
   /** The client's name for this subscription. */
@@ -54,6 +68,7 @@ export interface FeedServer {
   openIds(): string[];
   /** Ends subscription `id` from the server side with OK; false when it is not open here. */
   endOne(id: string): boolean;
+  /** A crash seen from the client: connections reset (streams end UNAVAILABLE), no more accepted. */
   kill(): void;
 }
 
@@ -88,7 +103,10 @@ export async function startFeedServer(name: string): Promise<FeedServer> {
       call.end();
       return true;
     },
-    kill: () => server.forceShutdown(),
+    kill: () => {
+      for (const socket of socketsByPort.get(port) ?? []) socket.destroy();
+      server.forceShutdown();
+    },
   };
 }
 
