@@ -1,6 +1,6 @@
 /**
- * The split ending open streams on the client side, on its clock: after a weight change (opt-in,
- * paced over a window) and at an age limit (opt-in, jittered). Every stream it ends gets
+ * The split ending open streams on the client side, on its clock: after a weight change or a
+ * subset becoming READY (opt-in, paced over a window) and at an age limit (opt-in, jittered). Every stream it ends gets
  * UNAVAILABLE, the status gRPC clients already treat as "connect again", with details saying
  * why; the application re-opens it and the open-stream placement puts it where it belongs.
  *
@@ -61,6 +61,12 @@ export class StreamEnder implements StreamLifecycleListener {
     this.paceMs = rebalance.withinMs / count;
     const now = this.options.clock.now();
     this.arm(Math.max(0, this.lastEndAt + this.paceMs - now));
+  }
+
+  /** A subset became READY: rebalance towards it as after a weight change, unless a
+   * rebalancing is already under way (it plans again at each tick). */
+  subsetReady(rebalance: RebalanceStreamsOptions): void {
+    if (this.timer === null) this.weightsChanged(rebalance);
   }
 
   streamStarted(record: StreamRecord): void {

@@ -69,7 +69,8 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * re-opens them, and they are placed where the split is short. Streams routed by `route()` or
    * a rule are never ended; sticky-keyed ones only when their key now maps elsewhere. Applies to
    * every change (rollouts, weights files, the admin endpoint) unless `setWeights()` says
-   * otherwise. Needs clients built with `channelOptions`. @default off
+   * otherwise, and when a subset becomes READY in every channel (streams opened while it was
+   * down went elsewhere). Needs clients built with `channelOptions`. @default off
    * @example new TrafficSplit({ ...config, rebalanceStreams: { withinMs: 10_000 } })
    */
   rebalanceStreams?: RebalanceStreamsOptions | false;
@@ -459,6 +460,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
       if (this.lastSubsetStates[event.subset] === state) return;
       this.lastSubsetStates[event.subset] = state;
       this.emit('subsetState', { subset: this.subsets[event.subset]!, state: ConnectivityState[state] as ConnectivityStateName });
+      // A subset back (or up for the first time, after streams opened elsewhere) is owed its share.
+      if (state === ConnectivityState.READY && this.rebalanceStreams !== null) this.streamEnder.subsetReady(this.rebalanceStreams);
     }
   }
 }

@@ -149,4 +149,39 @@ describe('streams under churn', () => {
     subscriber.stop();
     await eventually(() => splitCounts(split).v1 === 0, () => JSON.stringify(splitCounts(split)));
   });
+
+  it('moves streams to a subset that comes up after they were opened (rebalanceStreams on)', async (t) => {
+    // A free port for v2, with nothing listening on it yet.
+    const probe = await startFeedServer('probe');
+    const v2Port = probe.port;
+    probe.kill();
+    const v1 = await startFeedServer('v1');
+    const clock = new FakeClock();
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: `ipv4:127.0.0.1:${v2Port}` }, weights: { v1: 50, v2: 50 }, clock, rebalanceStreams: { withinMs: 100 } });
+    const client = feedClient(split.target, split.withChannelOptions(FAST));
+    let v2: Awaited<ReturnType<typeof startFeedServer>> | null = null;
+    t.after(() => {
+      client.close();
+      split.close();
+      v1.kill();
+      v2?.kill();
+    });
+    connect(client);
+    await waitForSubsetsReady(split, ['v1']);
+    const subscriber = new Resubscriber(client, () => clock.now());
+    t.after(() => subscriber.stop());
+    for (let i = 0; i < 20; i++) subscriber.open(`s${i}`);
+    await eventually(() => subscriber.counts().v1 === 20, () => JSON.stringify(subscriber.counts()));
+    v2 = await startFeedServer('v2', v2Port);
+    await waitForSubsetsReady(split, ['v2'], 10_000);
+    const rig: StreamRig = { v1, v2, split, client };
+    for (let step = 0; step < 20 && clock.pending.some((ms) => ms <= 100); step++) {
+      clock.advance(Math.min(...clock.pending));
+      await eventually(() => splitCounts(split).v1 + splitCounts(split).v2 === 20, () => JSON.stringify(splitCounts(split)));
+    }
+    await subscriber.settled(rig);
+    assert.deepEqual(splitCounts(split), { v1: 10, v2: 10 });
+    assert.equal(subscriber.ends.length, 10);
+    assert.ok(subscriber.ends.every((e) => e.details === 'traffic_split: stream rebalanced to follow new weights (v1 -> v2)'));
+  });
 });

@@ -63,6 +63,7 @@ export function feedClient(target: string, options: grpc.ChannelOptions = {}): F
 /** A real server with the echo and feed services on 127.0.0.1. */
 export interface FeedServer {
   readonly name: string;
+  readonly port: number;
   readonly target: string;
   /** Ids of the subscriptions open on this server now. */
   openIds(): string[];
@@ -72,7 +73,7 @@ export interface FeedServer {
   kill(): void;
 }
 
-export async function startFeedServer(name: string): Promise<FeedServer> {
+export async function startFeedServer(name: string, port = 0): Promise<FeedServer> {
   const server = new grpc.Server();
   const open = new Map<string, grpc.ServerWritableStream<SubscribeRequest, FeedMessage>>();
   server.addService(echoService, echoHandlers(name));
@@ -89,12 +90,13 @@ export async function startFeedServer(name: string): Promise<FeedServer> {
       call.write({ server: name, id });
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+  const boundPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
   );
   return {
     name,
-    target: `ipv4:127.0.0.1:${port}`,
+    port: boundPort,
+    target: `ipv4:127.0.0.1:${boundPort}`,
     openIds: () => [...open.keys()].sort(),
     endOne: (id) => {
       const call = open.get(id);
@@ -104,7 +106,7 @@ export async function startFeedServer(name: string): Promise<FeedServer> {
       return true;
     },
     kill: () => {
-      for (const socket of socketsByPort.get(port) ?? []) socket.destroy();
+      for (const socket of socketsByPort.get(boundPort) ?? []) socket.destroy();
       server.forceShutdown();
     },
   };
