@@ -81,7 +81,13 @@ export class Resubscriber {
         this.unexpected.push(`${id}: ${status.code} ${status.details}`);
         return;
       }
-      this.open(name, generation + 1);
+      // After the test's clean-up closed the client, there is nothing to re-open on.
+      try {
+        this.open(name, generation + 1);
+      } catch (error) {
+        if (!/shut down/.test(String(error))) throw error;
+        this.stopped = true;
+      }
     }, this.metadata(name));
     this.live.set(name, subscription);
   }
