@@ -128,8 +128,9 @@ export interface TrafficSplitSummary {
  * judges the subset on, so they count what the subset answered: `finished`, `codes` and
  * `latencyMs` cover the attempts the subset answered, while attempts whose status the
  * application never saw are counted apart (`abandoned`, `refused`) and calls that never reached
- * any subset are counted in `notStarted`. Every started attempt ends in exactly one of
- * `finished`, `abandoned` and `refused`: `started = finished + abandoned + refused + inFlight`.
+ * any subset are counted in `notStarted`; streams the split ended itself are in `rebalanced`.
+ * Every started attempt ends in exactly one of `finished`, `abandoned`, `refused` and
+ * `rebalanced`: `started = finished + abandoned + refused + rebalanced + inFlight`.
  */
 export interface SubsetStats {
   weight: number;
