@@ -52,6 +52,30 @@ describe('stream options', () => {
     assert.deepEqual(subscriber.unexpected, []);
   });
 
+  it('never ends a stream routed by a header rule; counts it where the rule put it', async (t) => {
+    const clock = new FakeClock();
+    const rig = await streamRig(t, { v1: 90, v2: 10 }, { clock, rules: [{ header: 'x-canary', equals: 'always', subset: 'v2' }], rebalanceStreams: { withinMs: 10 }, maxStreamAgeMs: 50 });
+    const metadata = new grpc.Metadata();
+    metadata.set('x-canary', 'always');
+    const canaries = [0, 1, 2].map((i) => subscribe(rig.client, `canary-${i}`, {}, undefined, metadata));
+    assert.deepEqual(await Promise.all(canaries.map((s) => s.placed)), ['v2', 'v2', 'v2']);
+    const subscriber = new Resubscriber(rig.client, () => clock.now());
+    t.after(() => subscriber.stop());
+    for (let i = 0; i < 7; i++) subscriber.open(`s${i}`);
+    // 10 open at 90/10: the 3 canaries already exceed v2's share, so every keyless one is on v1.
+    await eventually(() => subscriber.counts().v1 === 7, () => JSON.stringify(subscriber.counts()));
+    assert.deepEqual(splitCounts(rig.split), { v1: 7, v2: 3 });
+    rig.split.setWeights({ v1: 100, v2: 0 });
+    for (let step = 0; step < 10; step++) {
+      clock.advance(10);
+      await eventually(() => splitCounts(rig.split).v1 + splitCounts(rig.split).v2 === 10 && subscriber.counts().v1 === 7, () => JSON.stringify(splitCounts(rig.split)));
+    }
+    assert.deepEqual(canaries.map((s) => s.ended), [null, null, null]);
+    assert.deepEqual(rig.v2.openIds(), ['canary-0', 'canary-1', 'canary-2']);
+    assert.ok(subscriber.ends.length > 0, 'the keyless streams were aged out and re-opened');
+    assert.ok(subscriber.ends.every((e) => e.server === 'v1'));
+  });
+
   it('ends streams at maxStreamAgeMs, jittered within its last 10%, and places them again by the weights', async (t) => {
     const clock = new FakeClock();
     const rig = await streamRig(t, { v1: 50, v2: 50 }, { clock, maxStreamAgeMs: 1000 });
