@@ -3,7 +3,6 @@
  * child's pick result so that the book follows the attempt (started, ended) and so that an
  * attempt the split itself ended is counted apart from the subset's failures. Wraps, never
  * mutates, the result it is given (see counters.ts).
- * @internal
  * @module
  */
 import { PickResultType, type Metadata, type PickResult } from './grpc.js';

@@ -2,7 +2,6 @@
  * The stream options of a split (`rebalanceStreams`, `maxStreamAgeMs`, and `setWeights()`'s
  * per-change `rebalanceStreams`), validated with the one message template, and the split's
  * stream ender bound to its live state.
- * @internal
  * @module
  */
 import { rendezvousPick } from './sticky-hash.js';
