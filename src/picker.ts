@@ -75,7 +75,7 @@ export interface PickerParts {
   readonly counters: SubsetCounters;
   /** Null when nothing can route a call explicitly: the keyless fast path. */
   readonly routing: RoutingTable | null;
-  /** Where keyless streams go (by open streams, not by the call schedule); null with no schedule. */
+  /** Where keyless streams go (by open streams, not by the call schedule); null for a closed split. */
   readonly streams: StreamPlacement | null;
 }
 
