@@ -13,7 +13,9 @@ export type {
   TrafficSplitSummary,
   StatusName,
   StatsMark,
+  SetWeightsOptions,
 } from './split/types.js';
+export type { RebalanceStreamsOptions } from './algorithms/stream-ender.js';
 export type { RouteRequest } from './policy/interceptor.js';
 export type { RouteRuleJson } from './algorithms/rules.js';
 export { STICKY_HASH_VERSION } from './algorithms/sticky-hash.js';

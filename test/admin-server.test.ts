@@ -213,6 +213,8 @@ describe('admin endpoint', () => {
         'traffic_split_calls_started_total:counter',
         'traffic_split_calls_finished_total:counter',
         'traffic_split_calls_in_flight:gauge',
+        'traffic_split_streams_open:gauge',
+        'traffic_split_streams_rebalanced_total:counter',
         'traffic_split_latency_seconds:gauge',
         'traffic_split_rollout_percent:gauge',
         'traffic_split_rollout_p_value:gauge',

@@ -67,6 +67,27 @@ export function registerSplitMetrics(split: Pick<TrafficSplit, 'stats'>, registr
     },
   });
   new Gauge({
+    name: 'traffic_split_streams_open',
+    help: 'Streaming calls open on each subset.',
+    labelNames: ['split', 'subset'],
+    registers: [registry],
+    collect() {
+      const stats = read();
+      for (const [subset, figures] of Object.entries(stats.subsets)) this.set({ split: stats.name, subset }, figures.openStreams);
+    },
+  });
+  new Counter({
+    name: 'traffic_split_streams_rebalanced_total',
+    help: 'Streams the split ended itself (rebalancing after a weight change, or maxStreamAgeMs); not counted as finished calls.',
+    labelNames: ['split', 'subset'],
+    registers: [registry],
+    collect() {
+      const stats = read();
+      this.reset();
+      for (const [subset, figures] of Object.entries(stats.subsets)) this.inc({ split: stats.name, subset }, figures.rebalanced);
+    },
+  });
+  new Gauge({
     name: 'traffic_split_latency_seconds',
     help: 'Call latency quantiles per subset over the split lifetime.',
     labelNames: ['split', 'subset', 'quantile'],

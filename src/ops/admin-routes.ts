@@ -7,7 +7,8 @@
 import { activeRollout, latestRollout, startRollout, type RolloutOptions } from './rollout.js';
 import { weightsFromRuntimeQuery } from './runtime-modify.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheusMetrics } from './split-metrics.js';
-import type { SplitHandle } from '../split/ops-port.js';
+import type { SetWeightsOptions, SplitHandle } from '../split/ops-port.js';
+import { typeErrorAt } from '../base/errors.js';
 
 /** What a handler sees of a request. */
 export interface AdminRequest {
@@ -39,7 +40,7 @@ type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
 export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminHandler>>>> = {
   '/weights': {
     GET: read(({ split }) => ok(split.getWeights())),
-    PUT: write(async ({ split, body }) => changeWeights(split, await body())),
+    PUT: write(async ({ split, url, body }) => changeWeights(split, await body(), rebalanceQuery(url))),
   },
   '/runtime_modify': {
     POST: write(({ split, url, runtimePrefix }) => changeWeights(split, weightsFromRuntimeQuery(url.searchParams, runtimePrefix, split.getWeights()))),
@@ -72,12 +73,26 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
   },
 };
 
-function changeWeights(split: SplitHandle, weights: unknown): AdminReply {
+function changeWeights(split: SplitHandle, weights: unknown, options?: SetWeightsOptions): AdminReply {
   const previous = split.getWeights();
   // setWeights validates everything before changing anything: a 400 leaves the weights as they were.
-  split.setWeights(weights as Record<string, number>);
+  split.setWeights(weights as Record<string, number>, options);
   return ok({ weights: split.getWeights(), previous });
 }
+
+/**
+ * `?rebalanceStreamsWithinMs=<ms>` moves open streams after this change (as `setWeights()`'s
+ * `rebalanceStreams: { withinMs }`), `=off` does not; without it the split's own option applies.
+ */
+function rebalanceQuery(url: URL): SetWeightsOptions | undefined {
+  const raw = url.searchParams.get(REBALANCE_PARAMETER);
+  if (raw === null) return undefined;
+  if (raw === 'off') return { rebalanceStreams: false };
+  if (!/^\d{1,10}$/.test(raw)) throw typeErrorAt(REBALANCE_PARAMETER, 'an integer number of milliseconds or "off"', raw);
+  return { rebalanceStreams: { withinMs: Number(raw) } };
+}
+
+const REBALANCE_PARAMETER = 'rebalanceStreamsWithinMs';
 
 function withActiveRollout(split: SplitHandle, action: (rollout: NonNullable<ReturnType<typeof activeRollout>>) => void): AdminReply {
   const rollout = activeRollout(split);

@@ -95,7 +95,7 @@ class ClientAbortError extends Error {}
  * | method and path | does |
  * | --- | --- |
  * | `GET /weights` | the weights in force |
- * | `PUT /weights` | replaces all weights (body as `setWeights()`) |
+ * | `PUT /weights[?rebalanceStreamsWithinMs=<ms>\|off]` | replaces all weights (body as `setWeights()`); the query moves open streams after the change, or not (default: the split's `rebalanceStreams`) |
  * | `POST /runtime_modify?<prefix>.<subset>=<weight>&...` | changes the named subsets only, Envoy style |
  * | `GET /stats` | `split.stats()` |
  * | `GET /metrics` | Prometheus text format 0.0.4 |

@@ -60,6 +60,15 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
     description: 'Connectivity state of each subset (least ready across channels): 1 for its current state, 0 for the others.',
   });
 
+  const openStreams = meter.createObservableUpDownCounter('grpc.lb.traffic_split.streams.open', {
+    unit: '{stream}',
+    description: 'Streaming calls open on each subset.',
+  });
+  const rebalanced = meter.createObservableCounter('grpc.lb.traffic_split.streams.rebalanced', {
+    unit: '{stream}',
+    description: 'Streams the split ended itself (rebalancing after a weight change, or the age limit); not in attempt.duration.',
+  });
+
   const pValue = meter.createObservableGauge('grpc.lb.traffic_split.rollout.p_value', {
     unit: '1',
     description: 'One-sided p-value of the last comparison of a rollout step with its baseline, by test (errors: Fisher exact; latency: Mann-Whitney U).',
@@ -73,6 +82,8 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
     subsetAttributes.forEach((attributes, i) => {
       result.observe(started, port.startedAttempts(i), attributes);
       result.observe(weight, port.weight(i), attributes);
+      result.observe(openStreams, port.openStreams(i), attributes);
+      result.observe(rebalanced, port.rebalancedStreams(i), attributes);
       const current = port.subsetState(i);
       for (const s of STATES) result.observe(state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
     });
@@ -87,7 +98,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
       }
     }
   };
-  const observables = [started, weight, state, pValue, effect];
+  const observables = [started, weight, state, openStreams, rebalanced, pValue, effect];
   meter.addBatchObservableCallback(observe, observables);
 
   // Attribute sets per (subset, status), built on first use, so recording allocates nothing.

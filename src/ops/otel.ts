@@ -67,6 +67,8 @@ interface InstrumentableSplit {
  * - `grpc.lb.traffic_split.attempt.duration` histogram `s`, also labelled `grpc.status`
  *   (its count is the number of finished attempts per status);
  * - `grpc.lb.traffic_split.subset.weight` gauge `{weight}`;
+ * - `grpc.lb.traffic_split.streams.open` up-down counter `{stream}` and
+ *   `grpc.lb.traffic_split.streams.rebalanced` counter `{stream}` (streams the split ended itself);
  * - `grpc.lb.traffic_split.subset.state` gauge `{state}`, 1 for the subset's state and 0 for the
  *   others, labelled `grpc.lb.traffic_split.state` (`READY`, `CONNECTING`, ...).
  * Rejects with `ERR_SPLIT_OTEL_API_MISSING` when `@opentelemetry/api` cannot be imported.

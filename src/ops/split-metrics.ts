@@ -19,7 +19,8 @@ const STATES: readonly ConnectivityStateName[] = ['IDLE', 'CONNECTING', 'READY',
  * `traffic_split_weight` (gauge), `traffic_split_subset_state` (gauge, 1 for the current
  * `state`), `traffic_split_calls_started_total` and `traffic_split_calls_finished_total`
  * (counters; the latter by `code` name), `traffic_split_calls_in_flight` (gauge),
- * `traffic_split_latency_seconds` (gauge by `quantile` 0.5, 0.9, 0.99, over the split's lifetime;
+ * `traffic_split_streams_open` (gauge), `traffic_split_streams_rebalanced_total` (counter: streams
+ * the split ended itself, apart from `calls_finished`), `traffic_split_latency_seconds` (gauge by `quantile` 0.5, 0.9, 0.99, over the split's lifetime;
  * absent before a call finished) and `traffic_split_rollout_percent` (gauge: the share of the
  * subset a running rollout is at), and for the latest rollout's last comparison with a baseline
  * `traffic_split_rollout_p_value` (gauge by `test`: `errors` for Fisher exact, `latency` for
@@ -56,6 +57,13 @@ export function renderPrometheusMetrics(split: SplitHandle): string {
       samples: subsets.flatMap(([subset, f]) => Object.entries(f.codes).map(([code, n]) => ({ labels: labels(subset, { code }), value: n ?? 0 }))),
     },
     { name: 'traffic_split_calls_in_flight', type: 'gauge', help: 'Calls in flight on each subset.', samples: perSubset((f) => f.inFlight) },
+    { name: 'traffic_split_streams_open', type: 'gauge', help: 'Streaming calls open on each subset.', samples: perSubset((f) => f.openStreams) },
+    {
+      name: 'traffic_split_streams_rebalanced_total',
+      type: 'counter',
+      help: 'Streams the split ended itself (rebalancing after a weight change, or maxStreamAgeMs); not counted as finished calls.',
+      samples: perSubset((f) => f.rebalanced),
+    },
     {
       name: 'traffic_split_latency_seconds',
       type: 'gauge',

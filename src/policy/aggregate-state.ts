@@ -18,6 +18,7 @@ import {
 } from './picker.js';
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
 import type { SubsetCounters } from './counters.js';
+import type { StreamBook } from '../algorithms/stream-book.js';
 
 /** What the aggregation needs of one subset's child policy. */
 export interface SubsetView {
@@ -28,12 +29,14 @@ export interface SubsetView {
 }
 
 /** What the aggregation reads of the split: the weights in force and the schedules drawn from
- * them, the counters its picker feeds, and whether it is closed. */
+ * them, the open streams, the counters its picker feeds, and whether it is closed. */
 export interface SplitView {
   readonly name: string;
   readonly closed: boolean;
   readonly weights: readonly number[];
   readonly counters: SubsetCounters;
+  /** The split's open streams, where streaming calls are placed. */
+  readonly streams: StreamBook;
   scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule;
 }
 
@@ -64,12 +67,17 @@ export function aggregateState(
     }
   });
   let schedule: WeightedSchedule | null = null;
+  let streamEligible: number[] = [];
+  let equalShares = false;
   let fallback: FixedPickResult = QUEUE_RESULT;
   let state: ConnectivityState = ConnectivityState.READY;
   if (readyWeighted.length > 0) {
     schedule = split.scheduleFor(readyWeighted, false);
+    streamEligible = readyWeighted;
   } else if (fallbackToZeroWeight && readyUnweighted.length > 0) {
     schedule = split.scheduleFor(readyUnweighted, true);
+    streamEligible = readyUnweighted;
+    equalShares = true;
   } else if (connecting) {
     state = ConnectivityState.CONNECTING;
   } else {
@@ -85,6 +93,7 @@ export function aggregateState(
     fallback,
     counters: split.counters,
     routing,
+    streams: { book: split.streams, eligible: Int32Array.from(streamEligible), equalShares },
   });
   return { state, picker, errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null };
 }
@@ -101,6 +110,7 @@ function closedAggregate(split: SplitView): Aggregate {
     fallback: result,
     counters: split.counters,
     routing: null,
+    streams: null,
   });
   return { state: ConnectivityState.TRANSIENT_FAILURE, picker, errorMessage: result.status!.details };
 }

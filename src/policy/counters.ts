@@ -11,7 +11,9 @@
  *   REFUSED_STREAM, such as a stream caught by a GOAWAY): grpc-js retries them transparently;
  * - `notStarted`: calls that ended without any attempt starting (queued until their deadline or
  *   a cancel, or failed at the pick), by status code; split-wide, and per subset when the call
- *   was bound to a subset that was not READY (explicit route or rule).
+ *   was bound to a subset that was not READY (explicit route or rule);
+ * - `rebalanced`: streams the split itself ended (to follow new weights, or at their age limit):
+ *   not failures of the subset, not in the latency.
  *
  * Counting happens in hooks of the pick results, which are wrapped, never mutated (a child
  * policy may return frozen results, or share one between picks): the picker returns a pooled
@@ -71,11 +73,19 @@ class Attempt implements PickResult {
   childStarted: (() => void) | null = null;
   childEnded: EndedHook | null = null;
   slot = 0;
+  /** The split ended this attempt's stream itself (see stream-pick.ts). */
+  endedBySplit = false;
 
   constructor(counters: SubsetCounters) {
     this.onCallStarted = () => counters.start(this);
     this.onCallEnded = (code, details, metadata) => counters.end(this, code, details, metadata);
   }
+}
+
+/** Marks a COMPLETE pick result of `attach()` whose stream the split is ending itself: its end
+ * is counted in `rebalanced`, not as an answer of the subset. */
+export function markEndedBySplit(result: PickResult): void {
+  if (result instanceof Attempt) result.endedBySplit = true;
 }
 
 /** A copy of the cumulative figures at one moment; `stats({ since })` subtracts it. */
@@ -88,6 +98,7 @@ export interface CountersMark {
   readonly codes: Float64Array;
   readonly notStarted: Float64Array;
   readonly latency: Float64Array;
+  readonly rebalanced: Float64Array;
 }
 
 /** One subset's figures (or, for `notStarted`, the split's), cumulative or since a mark. */
@@ -96,6 +107,7 @@ export interface SubsetFigures {
   finished: number;
   abandoned: number;
   refused: number;
+  rebalanced: number;
   codes: Map<number, number>;
   notStarted: Map<number, number>;
   latencyMs: { p50: number | null; p90: number | null; p99: number | null };
@@ -107,6 +119,8 @@ export class SubsetCounters {
   readonly finished: Float64Array;
   readonly abandoned: Float64Array;
   readonly refused: Float64Array;
+  /** Streams the split ended itself. */
+  readonly rebalanced: Float64Array;
   /** `codes[subset * 17 + code]`. */
   readonly codes: Float64Array;
   /** `notStarted[row * 17 + code]`, row = subset, and row = subsetCount for every call. */
@@ -128,6 +142,7 @@ export class SubsetCounters {
     this.finished = new Float64Array(subsetCount);
     this.abandoned = new Float64Array(subsetCount);
     this.refused = new Float64Array(subsetCount);
+    this.rebalanced = new Float64Array(subsetCount);
     this.codes = new Float64Array(subsetCount * CODE_COUNT);
     this.notStarted = new Float64Array((subsetCount + 1) * CODE_COUNT);
     this.latency = new Float64Array(subsetCount * LATENCY_BUCKETS);
@@ -173,7 +188,9 @@ export class SubsetCounters {
   /** @internal The attempt ended; grpc-js calls this once, and only after `start`. */
   end(attempt: Attempt, code: number, details: string, metadata: Metadata): void {
     const subset = attempt.subset;
-    if (code === Status.CANCELLED && details === HEDGE_DISCARDED_DETAILS) {
+    if (attempt.endedBySplit) {
+      this.rebalanced[subset]!++;
+    } else if (code === Status.CANCELLED && details === HEDGE_DISCARDED_DETAILS) {
       this.abandoned[subset]!++;
     } else if (code === Status.UNAVAILABLE && details === STREAM_REFUSED_DETAILS) {
       this.refused[subset]!++;
@@ -191,6 +208,7 @@ export class SubsetCounters {
     attempt.record = undefined;
     attempt.childStarted = null;
     attempt.childEnded = null;
+    attempt.endedBySplit = false;
     this.pool.push(attempt);
     childEnded?.(code, details, metadata);
   }
@@ -204,7 +222,7 @@ export class SubsetCounters {
 
   /** Attempts started on `subset` and not ended yet. */
   inFlight(subset: number): number {
-    return this.started[subset]! - this.finished[subset]! - this.abandoned[subset]! - this.refused[subset]!;
+    return this.started[subset]! - this.finished[subset]! - this.abandoned[subset]! - this.refused[subset]! - this.rebalanced[subset]!;
   }
 
   mark(): CountersMark {
@@ -214,6 +232,7 @@ export class SubsetCounters {
       finished: this.finished.slice(),
       abandoned: this.abandoned.slice(),
       refused: this.refused.slice(),
+      rebalanced: this.rebalanced.slice(),
       codes: this.codes.slice(),
       notStarted: this.notStarted.slice(),
       latency: this.latency.slice(),
@@ -241,6 +260,7 @@ export class SubsetCounters {
       finished: minus(this.finished, since?.finished),
       abandoned: minus(this.abandoned, since?.abandoned),
       refused: minus(this.refused, since?.refused),
+      rebalanced: minus(this.rebalanced, since?.rebalanced),
       codes: codeCounts(this.codes, since?.codes, subset),
       notStarted: codeCounts(this.notStarted, since?.notStarted, subset),
       latencyMs: {

@@ -11,6 +11,9 @@ import { callRecordOf, type SubsetCounters } from './counters.js';
 import type { RouteRule } from '../algorithms/rules.js';
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
 import { rendezvousPick } from '../algorithms/sticky-hash.js';
+import { StreamPin, type StreamBook, type StreamRecord } from '../algorithms/stream-book.js';
+import { pickForStream } from './stream-pick.js';
+import { streamRecordOf } from './stream-tracking.js';
 
 /** A pick result the picker returns as is for every call: queue, or fail with UNAVAILABLE. */
 export type FixedPickResult = PickResult & { subchannel: null; onCallStarted: null; onCallEnded: null };
@@ -72,6 +75,16 @@ export interface PickerParts {
   readonly counters: SubsetCounters;
   /** Null when nothing can route a call explicitly: the keyless fast path. */
   readonly routing: RoutingTable | null;
+  /** Where keyless streams go (by open streams, not by the call schedule); null for a closed split. */
+  readonly streams: StreamPlacement | null;
+}
+
+/** The split's stream book over the subsets keyless calls may use now (`equalShares`: the
+ * weight-0 fallback, served evenly). */
+export interface StreamPlacement {
+  readonly book: StreamBook;
+  readonly eligible: Int32Array;
+  readonly equalShares: boolean;
 }
 
 export class TrafficSplitPicker implements Picker {
@@ -86,7 +99,22 @@ export class TrafficSplitPicker implements Picker {
     if (parts.schedule === null) return parts.fallback;
     // Otherwise, without a routing table the split made no hint: this one is another split's.
     if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
+    const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
+    if (stream !== undefined) {
+      const subset = this.placeStream();
+      return subset < 0 ? parts.fallback : this.pickStream(subset, args, stream, StreamPin.Keyless);
+    }
     return this.pickSubset(parts.schedule.next(), args);
+  }
+
+  /** A keyless stream's subset: furthest below its share of the open streams. */
+  private placeStream(): number {
+    const streams = this.parts.streams!;
+    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares);
+  }
+
+  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin): PickResult {
+    return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args));
   }
 
   private pickSubset(subset: number, args: PickArgs): PickResult {
@@ -110,6 +138,8 @@ export class TrafficSplitPicker implements Picker {
       hint = undefined; // another split's retry marks: a plain call here
     }
     if (hint?.retry === true && !hint.intercepted) return missingInterceptor(routing.splitName);
+    const stream = this.parts.streams === null ? undefined : streamRecordOf(metadata);
+    if (stream !== undefined) stream.key = undefined;
     let subset: number;
     let strict = true;
     if (hint?.subset !== undefined) {
@@ -119,7 +149,7 @@ export class TrafficSplitPicker implements Picker {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
         strict = false;
-        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid ?? -1);
+        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid ?? -1, stream);
         if (subset < 0) {
           if (hint?.avoid === undefined) return this.parts.fallback;
           // A retry with nowhere else to go: the interceptor ends the call with its first failure.
@@ -132,18 +162,25 @@ export class TrafficSplitPicker implements Picker {
       hint.attempt.subset = subset;
       hint.attempt.strict = strict;
     }
+    if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless);
     return this.pickSubset(subset, args);
   }
 
-  /** Sticky key, else the schedule; -1 when no subset can take the call. */
-  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoid: number): number {
+  /** Sticky key, else the schedule (a stream: the open-stream placement); -1 when no subset can
+   * take the call. Notes a stream's key on its record. */
+  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoid: number, stream: StreamRecord | undefined): number {
     let key = hintKey;
     if (key === undefined && routing.stickyKey !== null) {
       const value = metadataValues(metadata, routing.stickyKey)?.[0];
       if (typeof value === 'string') key = value;
     }
     const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.stickyCandidates.filter((i) => i !== avoid);
-    if (key !== undefined) return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
+    if (key !== undefined) {
+      if (stream !== undefined) stream.key = key;
+      return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
+    }
+    // Streams are never retried on another subset (avoid < 0): only unary calls are.
+    if (stream !== undefined && avoid < 0) return this.parts.schedule === null ? -1 : this.placeStream();
     const schedule = avoid < 0 ? this.parts.schedule : candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)) : null;
     return schedule === null ? -1 : schedule.next();
   }

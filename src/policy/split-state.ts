@@ -1,7 +1,7 @@
 /**
  * The live state one split shares with every channel built from it, as a set of parts with one
- * job each: the weights and schedules (`schedules`), the call counters (`counters`), the
- * channels' view of each subset (`channels`), and here the few things that tie them together:
+ * job each: the weights and schedules (`schedules`), the call counters (`counters`), the open
+ * streams (`streams`), the channels' view of each subset (`channels`), and here the few things that tie them together:
  * telling every channel when what its picker depends on changes, the routing token, closing.
  * A channel configured by plain service-config JSON gets a private instance of its own.
  *
@@ -13,13 +13,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { realClock, type Clock } from '../base/clock.js';
-import { randomSeed } from '../algorithms/random.js';
 import { ScheduleBook } from '../algorithms/schedule-book.js';
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
 import { ChannelRegistry } from './channel-registry.js';
 import { validateWeights } from './config.js';
 import { SubsetCounters } from './counters.js';
 import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from './grpc.js';
+import { randomSeed, seededRandom, type RandomSource } from '../algorithms/random.js';
+import { StreamBook } from '../algorithms/stream-book.js';
 
 
 /**
@@ -36,6 +37,10 @@ export type SplitStateEvent =
 export class SplitState {
   readonly counters: SubsetCounters;
   readonly schedules: ScheduleBook;
+  /** The open streams of every channel of the split. */
+  readonly streams: StreamBook;
+  /** Tie order of the stream placement and jitter of the stream age limit. */
+  readonly streamRandom: RandomSource;
   readonly channels = new ChannelRegistry();
   /** Identifies the split's routing hints: another split's hint never passes for one. */
   readonly token = randomBytes(12).toString('base64url');
@@ -55,6 +60,9 @@ export class SplitState {
   ) {
     this.schedules = new ScheduleBook(weights, scheduleSeed);
     this.counters = new SubsetCounters(subsetNames.length);
+    // A source of its own, so the schedules' phases stay what the seed gave them before.
+    this.streamRandom = seededRandom(scheduleSeed + 1);
+    this.streams = new StreamBook(subsetNames.length, this.streamRandom, () => clock.now());
   }
 
   /** The weights in force, indexed by subset. */

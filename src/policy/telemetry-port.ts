@@ -28,6 +28,10 @@ export interface TelemetryPort {
   startedAttempts(subset: number): number;
   /** The weight in force for `subset`. */
   weight(subset: number): number;
+  /** Streams open on `subset` now, across the split's channels. */
+  openStreams(subset: number): number;
+  /** Streams the split ended on `subset` to follow its weights or its age limit. */
+  rebalancedStreams(subset: number): number;
   /** The least ready state of `subset` across the split's channels. */
   subsetState(subset: number): ConnectivityState;
   /** Adds a listener of finished attempts; returns the function that removes it. */
@@ -58,6 +62,14 @@ class SplitTelemetryPort implements TelemetryPort {
 
   weight(subset: number): number {
     return this.state.weights[subset]!;
+  }
+
+  openStreams(subset: number): number {
+    return this.state.streams.openOn(subset);
+  }
+
+  rebalancedStreams(subset: number): number {
+    return this.state.counters.rebalanced[subset]!;
   }
 
   subsetState(subset: number): ConnectivityState {

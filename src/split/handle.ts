@@ -4,7 +4,7 @@
  * internals. `TrafficSplit` implements it; a test double can too.
  * @module
  */
-import type { SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
+import type { SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
 
 /** A listener of one of the split's events. */
 type Listener<K extends keyof TrafficSplitEvents> = (...args: TrafficSplitEvents[K]) => void;
@@ -17,7 +17,7 @@ export interface SplitHandle {
   readonly subsets: readonly string[];
   readonly closed: boolean;
   /** Replaces all weights; throws on invalid weights, leaving those in force. */
-  setWeights(weights: Record<string, number>): void;
+  setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void;
   getWeights(): Record<string, number>;
   stats(options?: { since?: StatsMark }): SplitStats;
   mark(): StatsMark;

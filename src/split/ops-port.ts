@@ -6,7 +6,7 @@
  * @module
  */
 export type { SplitHandle } from './handle.js';
-export type { ConnectivityStateName, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents } from './types.js';
+export type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents } from './types.js';
 export { telemetryPortOf } from '../policy/telemetry-port.js';
 export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/telemetry-port.js';
 export { ConnectivityState, Status } from '../policy/grpc.js';

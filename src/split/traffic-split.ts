@@ -20,8 +20,11 @@ import { interceptorWithTelemetry } from '../policy/telemetry-port.js';
 import { withCallTracking } from '../policy/call-tracking.js';
 import { rendezvousPick, subsetSeeds } from '../algorithms/sticky-hash.js';
 import type { SplitHandle } from './handle.js';
-import type { ConnectivityStateName, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
+import type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
 import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatching, stringValue } from '../base/validate.js';
+import { withStreamTracking } from '../policy/stream-tracking.js';
+import type { RebalanceStreamsOptions, StreamEnder } from '../algorithms/stream-ender.js';
+import { createStreamEnder, parseMaxStreamAgeMs, parseRebalanceStreams, parseSetWeightsOptions } from '../policy/stream-setup.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
@@ -58,6 +61,25 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * @default the real clock (`Date.now()`, `setTimeout()`)
    */
   clock?: Clock;
+  /**
+   * After each weight change, end on the client side just enough open streams (keyless ones, on
+   * subsets above their new share) to bring every subset to its share of the open streams,
+   * spread evenly over `withinMs`, with UNAVAILABLE and the details
+   * `traffic_split: stream rebalanced to follow new weights (v1 -> v2)`. The application
+   * re-opens them, and they are placed where the split is short. Streams routed by `route()` or
+   * a rule are never ended; sticky-keyed ones only when their key now maps elsewhere. Applies to
+   * every change (rollouts, weights files, the admin endpoint) unless `setWeights()` says
+   * otherwise, and when a subset becomes READY in every channel (streams opened while it was
+   * down went elsewhere). Needs clients built with `channelOptions`. @default off
+   * @example new TrafficSplit({ ...config, rebalanceStreams: { withinMs: 10_000 } })
+   */
+  rebalanceStreams?: RebalanceStreamsOptions | false;
+  /**
+   * End keyless and sticky-keyed streams (never those routed by `route()` or a rule) when they
+   * reach this age, jittered down by up to 10%, the same way as a rebalancing, so that open
+   * streams follow the weights (and new endpoints) without waiting for a change. @default no limit
+   */
+  maxStreamAgeMs?: number;
 }
 
 const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -99,13 +121,15 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   private readonly createdAt = Date.now();
   /** The state last emitted in a `subsetState` event, per subset (IDLE: no channel yet). */
   private readonly lastSubsetStates: ConnectivityState[];
+  private readonly rebalanceStreams: RebalanceStreamsOptions | null;
+  private readonly streamEnder: StreamEnder;
 
   constructor(options: TrafficSplitOptions) {
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs']);
     const retryOnOtherSubset = booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
@@ -114,16 +138,19 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
     const seed = raw['scheduleSeed'] === undefined ? undefined : safeInteger('scheduleSeed', raw['scheduleSeed']);
     const clock = raw['clock'] === undefined ? undefined : clockValue('clock', raw['clock']);
+    this.rebalanceStreams = parseRebalanceStreams('rebalanceStreams', raw['rebalanceStreams'], null);
+    const maxStreamAgeMs = parseMaxStreamAgeMs(raw['maxStreamAgeMs']);
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed, clock);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.interceptor = interceptorWithTelemetry(this, this.state, withCallTracking(createInterceptor(this.routing), this.state.counters));
+    this.interceptor = interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters));
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
     this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: createCallGuard(this.routing) }, {}));
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
+    this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
     registerSplit(this.id, {
       state: this.state,
       authority,
@@ -137,11 +164,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * calls in flight stay where they are and no connection is opened or closed. Every subset
    * needs a weight (0 sends it no calls but keeps its connections), at least one > 0. Invalid
    * weights throw a `TypeError`/`RangeError` naming the field and leave the weights in force.
+   * Open streams stay where they are, unless `rebalanceStreams` (here, or the split's option)
+   * asks to move some of them.
    * @example split.setWeights({ v1: 10, v2: 90 });
+   * @example split.setWeights({ v1: 10, v2: 90 }, { rebalanceStreams: { withinMs: 5_000 } });
    */
-  setWeights(weights: Record<string, number>): void {
+  setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setWeights()');
+    const rebalance = parseSetWeightsOptions(options, this.rebalanceStreams);
+    const before = this.state.weights;
     this.state.setWeights(weights);
+    if (this.state.weights !== before) this.streamEnder.weightsChanged(rebalance);
   }
 
   /** The weights in force, as a new object. */
@@ -172,6 +205,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
         started: figures.started,
         finished: figures.finished,
         inFlight: this.state.counters.inFlight(i),
+        openStreams: this.state.streams.openOn(i),
+        rebalanced: figures.rebalanced,
         codes: byCodeName(figures.codes),
         abandoned: figures.abandoned,
         refused: figures.refused,
@@ -253,6 +288,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   close(): void {
     if (this.state.closed) return;
     unregisterSplit(this.id);
+    this.streamEnder.close();
     this.state.close();
     this.emit('close');
   }
@@ -287,6 +323,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       if (this.lastSubsetStates[event.subset] === state) return;
       this.lastSubsetStates[event.subset] = state;
       this.emit('subsetState', { subset: this.subsets[event.subset]!, state: ConnectivityState[state] as ConnectivityStateName });
+      // A subset back (or up for the first time, after streams opened elsewhere) is owed its share.
+      if (state === ConnectivityState.READY && this.rebalanceStreams !== null) this.streamEnder.subsetReady(this.rebalanceStreams);
     }
   }
 }

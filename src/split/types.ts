@@ -3,6 +3,7 @@
  * the handle and the operations built on it.
  * @module
  */
+import type { RebalanceStreamsOptions } from '../algorithms/stream-ender.js';
 import type { CountersMark } from '../policy/counters.js';
 
 /**
@@ -44,8 +45,9 @@ export interface TrafficSplitSummary {
  * judges the subset on, so they count what the subset answered: `finished`, `codes` and
  * `latencyMs` cover the attempts the subset answered, while attempts whose status the
  * application never saw are counted apart (`abandoned`, `refused`) and calls that never reached
- * any subset are counted in `notStarted`. Every started attempt ends in exactly one of
- * `finished`, `abandoned` and `refused`: `started = finished + abandoned + refused + inFlight`.
+ * any subset are counted in `notStarted`; streams the split ended itself are in `rebalanced`.
+ * Every started attempt ends in exactly one of `finished`, `abandoned`, `refused` and
+ * `rebalanced`: `started = finished + abandoned + refused + rebalanced + inFlight`.
  */
 export interface SubsetStats {
   weight: number;
@@ -65,6 +67,13 @@ export interface SubsetStats {
   finished: number;
   /** Attempts in flight now: started and not yet ended. */
   inFlight: number;
+  /** Streaming calls (client, server or bidi) open on the subset now, across every channel of
+   * the split: placed here and not yet ended (counted only for clients built with
+   * `channelOptions`). Included in `inFlight` once started. */
+  openStreams: number;
+  /** Streams the split ended itself (a rebalancing after a weight change, or `maxStreamAgeMs`):
+   * not in `finished`, `codes` or `latencyMs`, so a rollout never judges the subset on them. */
+  rebalanced: number;
   /** `finished` by status code name: the subset's error rate is `codes` over `finished`. */
   codes: Partial<Record<StatusName, number>>;
   /** Attempts cancelled by grpc-js because another attempt of the same call won (the losers of
@@ -119,3 +128,10 @@ export interface TrafficSplitEvents {
 
 /** A point in a split's counters, from `split.mark()`. */
 export type StatsMark = CountersMark;
+
+/** Options of one `setWeights()` call. */
+export interface SetWeightsOptions {
+  /** Rebalance open streams after this change (`{ withinMs }`), or not (`false`).
+   * @default the split's `rebalanceStreams` option */
+  rebalanceStreams?: RebalanceStreamsOptions | false;
+}
