@@ -1,0 +1,12 @@
+import * as grpc from '@grpc/grpc-js';
+import { inspect } from 'node:util';
+import { TrafficSplit } from 'grpc-traffic-split';
+const s = new TrafficSplit({ name: 'leak', subsets: { v1: 'dns:///127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights: { v1: 1, v2: 1 } });
+const ch = new grpc.Channel(s.target, grpc.credentials.createInsecure(), s.channelOptions);
+ch.getConnectivityState(true);
+await new Promise((r) => setTimeout(r, 300));
+const out = { json: JSON.stringify(s.toJSON()), inspect: inspect(s, { depth: null }), stats: JSON.stringify(s.stats()), keys: Object.keys(s) };
+for (const [k, v] of Object.entries(out)) console.log(k, String(v).includes('weightsFrom'), String(v).includes(s.target.slice(17)));
+const ref = ch.getChannelzRef();
+console.log('channelz', JSON.stringify(ref));
+ch.close(); s.close();
