@@ -68,10 +68,11 @@ describe('entry points', () => {
     );
     const report = JSON.parse(stdout) as Record<string, { names: number; missing: string[]; different: string[] }>;
     // The ES module wrappers re-export the CommonJS build: Node must find every name in it.
-    assert.deepEqual(report, {
-      'grpc-traffic-split': { names: 17, missing: [], different: [] },
-      'grpc-traffic-split/ops': { names: 11, missing: [], different: [] },
-    });
+    // (The counts only show that names were found; features add names, so they are not pinned.)
+    for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops']) {
+      assert.ok(report[id]!.names >= 10, `${id}: ${report[id]!.names} names`);
+      assert.deepEqual({ ...report[id], names: 0 }, { names: 0, missing: [], different: [] }, id);
+    }
   });
 
   it('grpc-traffic-split/ops loads the operations, on the same core, without @opentelemetry/api', async () => {
