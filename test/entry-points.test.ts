@@ -46,6 +46,35 @@ describe('entry points', () => {
     assert.deepEqual(files.filter((file) => file.startsWith('ops/')), []);
   });
 
+  it('import() and require() of each entry point give the same functions under every name', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
+        import { createRequire } from 'node:module';
+        const require = createRequire(import.meta.url);
+        const report = {};
+        for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops']) {
+          const esm = await import(id);
+          const cjs = require(id);
+          const names = Object.keys(cjs).filter((name) => name !== '__esModule').sort();
+          report[id] = { names: names.length, missing: names.filter((name) => !(name in esm)), different: names.filter((name) => esm[name] !== cjs[name]) };
+        }
+        console.log(JSON.stringify(report));`,
+      ],
+      { cwd: ROOT, timeout: 60_000 },
+    );
+    const report = JSON.parse(stdout) as Record<string, { names: number; missing: string[]; different: string[] }>;
+    // The ES module wrappers re-export the CommonJS build: Node must find every name in it.
+    // (The counts only show that names were found; features add names, so they are not pinned.)
+    for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops']) {
+      assert.ok(report[id]!.names >= 10, `${id}: ${report[id]!.names} names`);
+      assert.deepEqual({ ...report[id], names: 0 }, { names: 0, missing: [], different: [] }, id);
+    }
+  });
+
   it('grpc-traffic-split/ops loads the operations, on the same core, without @opentelemetry/api', async () => {
     const { files, otel } = await loadedBy(`
       const ops = await import('grpc-traffic-split/ops');

@@ -47,6 +47,21 @@ async function sequentialServers(client: EchoClientInstance, calls: number): Pro
   return servers;
 }
 
+/** The `traffic_split` entry the split's resolver reports now (delivered on the next tick). */
+async function reportedPolicyConfig(split: TrafficSplit): Promise<object> {
+  let reported: object | undefined;
+  const listener = ((_endpoints, _attributes, serviceConfig) => {
+    if (serviceConfig?.ok) reported = serviceConfig.value.loadBalancingConfig[0];
+    return true;
+  }) as grpc.experimental.ResolverListener;
+  const resolver = new TrafficSplitResolver({ scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) }, listener, {});
+  resolver.updateResolution();
+  await new Promise((resolve) => process.nextTick(resolve));
+  resolver.destroy();
+  assert.ok(reported !== undefined, 'the resolver reported a service config');
+  return reported;
+}
+
 describe('idle channels', () => {
   it('comes back after each of two idle periods with its weights, exact split and counters, like a plain channel', async (t) => {
     const v1 = await startServer('v1');
@@ -60,6 +75,11 @@ describe('idle channels', () => {
       split.close();
       await Promise.all([v1.kill(), v2.kill()]);
     });
+    // One policy config per split, handed to grpc-js on every resolution (each idle period ends
+    // with one): grpc-js must find it as it was, whatever it did with it before.
+    const policyConfig = await reportedPolicyConfig(split);
+    const policyConfigJson = JSON.stringify(policyConfig);
+    assert.doesNotMatch(policyConfigJson, /"weights"/, 'the weights are read from the split, never from the config');
     connect(client);
     await waitForSubsetsReady(split);
 
@@ -95,6 +115,9 @@ describe('idle channels', () => {
       assert.equal(split.stats().channels, 1, 'one policy after coming back, not two');
     }
     t.diagnostic(JSON.stringify(cycles));
+    const after = await reportedPolicyConfig(split);
+    assert.equal(after, policyConfig, 'the same object on every resolution');
+    assert.equal(JSON.stringify(after), policyConfigJson, 'left unchanged by three resolutions and two policies');
     for (const cycle of cycles) {
       assert.deepEqual([cycle.first.code, cycle.first.details], ['OK', ''], 'the first call after IDLE is served');
       assert.deepEqual([cycle.plainFirst.code, cycle.plainFirst.details], ['OK', ''], 'the plain channel comes back too');

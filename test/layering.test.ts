@@ -3,7 +3,7 @@
  * check does fail when an import runs against them.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -72,6 +72,46 @@ describe('layering of src/', () => {
     assert.deepEqual(checkLayers(root), [
       'src/algorithms/sticky-hash.ts imports @grpc/grpc-js: algorithms may not import grpc-js',
       "src/policy/picker.ts imports @grpc/grpc-js/build/src/picker.js: only src/policy/grpc.ts imports grpc-js's internal files",
+    ]);
+  });
+
+  it('sees every form of import: type-only, export *, dynamic import(), require(), import types, detours', (t) => {
+    const root = srcWith(t, 'algorithms/sticky-hash.ts', "import type { SplitState } from '../policy/split-state.js';");
+    appendFileSync(join(root, 'algorithms/scheduler.ts'), "\nexport * from '../policy/picker.js';\n");
+    appendFileSync(join(root, 'algorithms/random.ts'), "\nexport const later = () => import('../policy/hints.js');\n");
+    appendFileSync(join(root, 'base/clock.ts'), "\nimport grpcAdapter = require('../policy/grpc.js');\nvoid grpcAdapter;\n");
+    appendFileSync(join(root, 'policy/picker.ts'), "\nexport type Rollout = import('../ops/rollout.js').Rollout;\n");
+    appendFileSync(join(root, 'split/handle.ts'), "\nimport '../split/../ops/rollout.js';\n");
+    appendFileSync(join(root, 'policy/hints.ts'), "\ndeclare module '../split/types.js' { interface SplitStats { extra?: number } }\n");
+    // (These reversed imports also close cycles, reported after the rules; not the point here.)
+    assert.deepEqual(checkLayers(root).filter((problem) => !problem.startsWith('import cycle')), [
+      'src/algorithms/random.ts imports src/policy/hints.ts: algorithms may not import policy',
+      'src/algorithms/scheduler.ts imports src/policy/picker.ts: algorithms may not import policy',
+      'src/algorithms/sticky-hash.ts imports src/policy/split-state.ts: algorithms may not import policy',
+      'src/base/clock.ts imports src/policy/grpc.ts: base may not import policy',
+      'src/policy/hints.ts imports src/split/types.ts: policy may not import split',
+      'src/policy/picker.ts imports src/ops/rollout.ts: policy may not import ops',
+      'src/split/handle.ts imports src/ops/rollout.ts: split may not import ops',
+    ]);
+  });
+
+  it('fails on imports that leave the relative paths: the package by its own name, an absolute path', (t) => {
+    const root = srcWith(t, 'split/traffic-split.ts', "import type { Rollout } from 'grpc-traffic-split/ops';");
+    appendFileSync(join(root, 'policy/picker.ts'), `\nimport '${join(root, 'ops/rollout.js')}';\n`);
+    assert.deepEqual(checkLayers(root), [
+      `src/policy/picker.ts imports ${join(root, 'ops/rollout.js')}: src imports its own files by relative path only`,
+      'src/split/traffic-split.ts imports grpc-traffic-split/ops: src imports its own files by relative path only',
+    ]);
+  });
+
+  it('checks .mts, .cts and .tsx files too, and reports a file outside the layer folders', (t) => {
+    const root = srcWith(t, 'base/errors.ts', '');
+    writeFileSync(join(root, 'algorithms/extra.cts'), "import '../policy/grpc.js';\nexport const x = 1;\n");
+    writeFileSync(join(root, 'split/extra.mts'), "export * from '../algorithms/extra.cjs';\n");
+    writeFileSync(join(root, 'helpers.ts'), 'export const y = 2;\n');
+    assert.deepEqual(checkLayers(root), [
+      'src/algorithms/extra.cts imports src/policy/grpc.ts: algorithms may not import policy',
+      'src/helpers.ts: not in a layer folder (base, algorithms, policy, split, ops)',
     ]);
   });
 

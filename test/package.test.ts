@@ -150,6 +150,18 @@ describe('the package as installed from its tarball', () => {
     assert.equal(config.compilerOptions['strict'], true);
   });
 
+  it('resolves both entry points with their types under moduleResolution node10, node16 and bundler', async () => {
+    // node10 ignores the `exports` map: without `typesVersions`, 'grpc-traffic-split/ops' has no
+    // declarations there (TS2307). resolutions.ts also passes a plain SplitHandle to the ops.
+    const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+    const failures: string[] = [];
+    for (const resolution of ['node10', 'node16', 'bundler']) {
+      const result = await run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], consumer);
+      if (result.code !== 0) failures.push(`${resolution}: ${result.stdout}${result.stderr}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+
   it('runs a CommonJS consumer with require(esm) off: calls through a split, policy in its own grpc-js', async (t) => {
     if (!existsSync(path.join(consumer, 'out/cjs.cjs'))) return t.skip('the type-check above failed to emit');
     // Node 20 before 20.17 has no require(esm) at all, and no flag to turn it off.

@@ -7,9 +7,11 @@
  * A file imports its own layer or lower ones. The operations reach the layers below through
  * src/split/ops-port.ts only, besides base and algorithms. base and algorithms never import
  * grpc-js; only src/policy/grpc.ts reaches into grpc-js's files. No import cycle between files.
+ * Every file sits in a layer folder (src/index.ts aside) and reaches the others by relative path:
+ * an import by the package's own name or by an absolute path would bypass these rules.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 const LAYERS = ['base', 'algorithms', 'policy', 'split', 'ops'] as const;
@@ -19,12 +21,26 @@ type Layer = (typeof LAYERS)[number] | 'entry';
 const OPS_PORT = 'split/ops-port.ts';
 /** The one file that may import grpc-js's internal files. */
 const GRPC_ADAPTER = 'policy/grpc.ts';
+/** The package's own name: `grpc-traffic-split/ops` from src/ would reach ops past the rules. */
+const PACKAGE_NAME = 'grpc-traffic-split';
+/** The extensions TypeScript compiles, and the one an import names for each. */
+const SOURCE_EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ['.ts', '.js'],
+  ['.tsx', '.js'],
+  ['.mts', '.mjs'],
+  ['.cts', '.cjs'],
+]);
 
-function layerOf(file: string): Layer {
+/** The layer of a src-relative file, or null for a file outside the layer folders. */
+function layerOf(file: string): Layer | null {
   if (file === 'index.ts') return 'entry';
   const top = file.split('/')[0]!;
-  if ((LAYERS as readonly string[]).includes(top) && file.includes('/')) return top as Layer;
-  throw new Error(`src/${file}: not in a layer folder (${LAYERS.join(', ')})`);
+  return (LAYERS as readonly string[]).includes(top) && file.includes('/') ? (top as Layer) : null;
+}
+
+function sourceExtensionOf(name: string): string | undefined {
+  if (name.endsWith('.d.ts') || name.endsWith('.d.mts') || name.endsWith('.d.cts')) return undefined;
+  return [...SOURCE_EXTENSIONS.keys()].find((extension) => name.endsWith(extension));
 }
 
 function sourceFiles(root: string, dir = root): string[] {
@@ -32,20 +48,32 @@ function sourceFiles(root: string, dir = root): string[] {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) files.push(...sourceFiles(root, path));
-    else if (name.endsWith('.ts')) files.push(relative(root, path).split('\\').join('/'));
+    else if (sourceExtensionOf(name) !== undefined) files.push(relative(root, path).split('\\').join('/'));
   }
   return files;
 }
 
-/** Every module specifier a file imports or re-exports, dynamic imports included. */
+/** Every module specifier a file imports, re-exports or augments (`declare module '...'`),
+ * type-only, dynamic and `require()` imports included. */
 function importsOf(text: string): string[] {
-  return ts.preProcessFile(text, true, true).importedFiles.map((each) => each.fileName);
+  const info = ts.preProcessFile(text, true, true);
+  return [...info.importedFiles.map((each) => each.fileName), ...(info.ambientExternalModules ?? [])];
+}
+
+/** The source file (src-relative) a relative import of `from` names, or the path as written. */
+function targetOf(root: string, from: string, specifier: string, known: ReadonlySet<string>): string {
+  const path = relative(root, resolve(root, dirname(from), specifier)).split('\\').join('/');
+  for (const [source, emitted] of SOURCE_EXTENSIONS) {
+    if (path.endsWith(emitted) && known.has(path.slice(0, -emitted.length) + source)) return path.slice(0, -emitted.length) + source;
+  }
+  return path;
 }
 
 /** The rule a file's import breaks, or null. `to` is a src-relative .ts path. */
 function internalViolation(from: string, to: string): string | null {
-  const a = layerOf(from);
+  const a = layerOf(from)!;
   const b = layerOf(to);
+  if (b === null) return `src/${to} is not in a layer folder`;
   if (b === 'entry') return `${a} may not import the entry point`;
   if (a === 'entry') return b === 'ops' ? 'the core entry point may not import ops' : null;
   const rank = (layer: Layer): number => LAYERS.indexOf(layer as (typeof LAYERS)[number]);
@@ -57,7 +85,10 @@ function internalViolation(from: string, to: string): string | null {
 }
 
 function externalViolation(from: string, specifier: string): string | null {
-  const layer = layerOf(from);
+  const layer = layerOf(from)!;
+  if (specifier === PACKAGE_NAME || specifier.startsWith(`${PACKAGE_NAME}/`) || isAbsolute(specifier) || specifier.startsWith('file:')) {
+    return 'src imports its own files by relative path only';
+  }
   const grpc = specifier === '@grpc/grpc-js' || specifier.startsWith('@grpc/grpc-js/');
   if (grpc && (layer === 'base' || layer === 'algorithms')) return `${layer} may not import grpc-js`;
   if (specifier.startsWith('@grpc/grpc-js/') && from !== GRPC_ADAPTER) return `only src/${GRPC_ADAPTER} imports grpc-js's internal files`;
@@ -71,6 +102,10 @@ export function checkLayers(root: string): string[] {
   const problems: string[] = [];
   const edges = new Map<string, string[]>();
   for (const from of files) {
+    if (layerOf(from) === null) {
+      problems.push(`src/${from}: not in a layer folder (${LAYERS.join(', ')})`);
+      continue;
+    }
     const targets: string[] = [];
     for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
       if (!specifier.startsWith('.')) {
@@ -78,7 +113,7 @@ export function checkLayers(root: string): string[] {
         if (problem !== null) problems.push(`src/${from} imports ${specifier}: ${problem}`);
         continue;
       }
-      const to = relative(root, resolve(root, dirname(from), specifier)).split('\\').join('/').replace(/\.js$/, '.ts');
+      const to = targetOf(root, from, specifier, known);
       if (!known.has(to)) {
         problems.push(`src/${from} imports ${specifier}: no such source file`);
         continue;
@@ -119,10 +154,12 @@ function findCycles(edges: ReadonlyMap<string, readonly string[]>): string[] {
 /** The import graph between layers (for the docs): `from -> to` pairs that occur. */
 export function layerGraph(root: string): string[] {
   const pairs = new Set<string>();
-  for (const from of sourceFiles(root)) {
+  const files = sourceFiles(root);
+  const known = new Set(files);
+  for (const from of files) {
     for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
       if (!specifier.startsWith('.')) continue;
-      const to = relative(root, resolve(root, dirname(from), specifier)).split('\\').join('/').replace(/\.js$/, '.ts');
+      const to = targetOf(root, from, specifier, known);
       const a = layerOf(from);
       const b = layerOf(to);
       if (a !== b) pairs.add(`${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : ''}`);
