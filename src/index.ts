@@ -14,6 +14,8 @@ export type {
   StatsMark,
 } from './traffic-split.js';
 export type { RouteRequest } from './interceptor.js';
+export type { MirrorOptions, MirrorSettings, MirrorComparator, MirrorOutcome } from './mirror-options.js';
+export type { MirrorStats, MirrorCounts, MirrorSample, MirrorSampleSide } from './mirror-figures.js';
 export type { RouteRuleJson } from './rules.js';
 export { STICKY_HASH_VERSION } from './sticky-hash.js';
 export { register } from './register.js';

@@ -21,6 +21,11 @@ import { interceptorWithHooks } from './otel-hooks.js';
 import { withCallTracking } from './call-tracking.js';
 import { rendezvousPick, subsetSeeds } from './sticky-hash.js';
 import { startRollout, type Rollout, type RolloutOptions } from './rollout.js';
+import { MirrorController } from './mirror.js';
+import { withMirror } from './mirror-interceptor.js';
+import { withMirrorCapture } from './mirror-capture.js';
+import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from './mirror-options.js';
+import type { MirrorStats } from './mirror-figures.js';
 import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatching, stringValue } from './validate.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
@@ -58,6 +63,8 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * @default the real clock (`Date.now()`, `setTimeout()`)
    */
   clock?: Clock;
+  /** Shadow traffic from the start: see `setMirror()`. @default no mirror */
+  mirror?: MirrorOptions | null;
 }
 
 /**
@@ -159,6 +166,9 @@ export interface SplitStats {
    * sum of `started` + sum of `notStarted`. */
   notStarted: Partial<Record<StatusName, number>>;
   subsets: Record<string, SubsetStats>;
+  /** The mirror's figures (see `setMirror()`): those of the mirror in force, or of the last one
+   * (`active: false`); null if the split never had one. Copies are not in `subsets`. */
+  mirror: MirrorStats | null;
 }
 
 /** Events of a `TrafficSplit`. */
@@ -170,6 +180,8 @@ export interface TrafficSplitEvents {
   subsetState: [change: { subset: string; state: ConnectivityStateName }];
   /** The split was closed (once, from `close()`): rollouts and weights-file watchers stop. */
   close: [];
+  /** `setMirror()` put a mirror (or none) in force. */
+  mirror: [change: { mirror: MirrorSettings | null; previous: MirrorSettings | null }];
 }
 
 /** A point in a split's counters, from `split.mark()`. */
@@ -214,13 +226,15 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   private readonly createdAt = Date.now();
   /** The state last emitted in a `subsetState` event, per subset (IDLE: no channel yet). */
   private readonly lastSubsetStates: ConnectivityState[];
+  private readonly mirrorControl: MirrorController;
 
   constructor(options: TrafficSplitOptions) {
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'mirror']);
+    const mirror = raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames);
     const retryOnOtherSubset = booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
@@ -233,10 +247,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.interceptor = interceptorWithHooks(this, this.state, withCallTracking(createInterceptor(this.routing), this.state.counters));
+    this.mirrorControl = new MirrorController(config.subsetNames, this.state.token, this.name);
+    // The mirror layer is outermost: its copies go straight to the channel, past the layers that
+    // count, trace and retry the split's own calls.
+    this.interceptor = withMirror(
+      interceptorWithHooks(this, this.state, withCallTracking(createInterceptor(this.routing), this.state.counters)),
+      this.mirrorControl,
+    );
+    if (mirror !== null) this.applyMirror(mirror);
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
-    this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: createCallGuard(this.routing) }, {}));
+    this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: withMirrorCapture(createCallGuard(this.routing), this.mirrorControl) }, {}));
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     registerSplit(this.id, {
@@ -257,6 +278,35 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   setWeights(weights: Record<string, number>): void {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setWeights()');
     this.state.setWeights(weights);
+  }
+
+  /**
+   * Shadow traffic: copies a share of the unary calls made through `channelOptions` to the
+   * subset `options.subset`, and, with `compare`, holds each copy's answer against the primary's.
+   * The primary is never affected: the copy starts after the primary started on another subset
+   * (a call that itself goes to the mirror subset is not copied), is never awaited, never
+   * retried, never wait-for-ready, and its outcome is only counted, in `stats().mirror`, apart
+   * from the subsets' figures. `null` turns the mirror off: no copy starts after it. Each call
+   * starts fresh figures. Invalid options throw a `TypeError`/`RangeError` naming the field and
+   * leave the mirror in force as it was.
+   * @example split.setMirror({ subset: 'v2', percent: 10, compare: true });
+   */
+  setMirror(options: MirrorOptions | null): void {
+    if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setMirror()');
+    this.applyMirror(options === null ? null : parseMirrorOptions(options, this.subsets));
+  }
+
+  /** The mirror in force with every default filled in, or null. */
+  getMirror(): MirrorSettings | null {
+    return this.mirrorControl.settings;
+  }
+
+  private applyMirror(settings: MirrorSettings | null): void {
+    const previous = this.mirrorControl.settings;
+    // Copies are routed by a hint, which pickers read once routes are armed.
+    if (settings !== null) this.state.armRoutes();
+    this.mirrorControl.set(settings);
+    this.emit('mirror', { mirror: settings, previous });
   }
 
   /** The weights in force, as a new object. */
@@ -304,6 +354,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
       channels: this.state.channelCount,
       notStarted: byCodeName(this.state.counters.splitNotStarted(since)),
       subsets,
+      mirror: this.mirrorControl.stats(),
     };
   }
 
@@ -376,6 +427,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
   close(): void {
     if (this.state.closed) return;
     unregisterSplit(this.id);
+    this.mirrorControl.close();
     this.state.close();
     this.emit('close');
   }
