@@ -75,7 +75,8 @@ export interface MirrorStats extends MirrorCounts {
   primaryLatencyMs: Quantiles;
   /** The latest mismatches, oldest first. */
   samples: MirrorSample[];
-  /** Counts over every mirror this split has had (monotonic: what the metrics export). */
+  /** Counts over every mirror this split has had to this subset (monotonic: what the metrics
+   * export). */
   lifetime: MirrorCounts;
 }
 

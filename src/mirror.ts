@@ -63,7 +63,8 @@ export class MirrorController {
   session: MirrorSession | null = null;
   /** The latest configuration, active or not, for `stats()`. */
   private latest: MirrorSession | null = null;
-  private readonly lifetime = emptyCounts();
+  /** Cumulative counts per subset, over every configuration that mirrored to it. */
+  private readonly lifetimes: MirrorCounts[];
   private readonly live = new Set<LiveCopy>();
   private closedFlag = false;
 
@@ -72,7 +73,9 @@ export class MirrorController {
     /** The split's routing token and name, for the copies' hints. */
     readonly token: string,
     readonly splitName: string,
-  ) {}
+  ) {
+    this.lifetimes = subsetNames.map(() => emptyCounts());
+  }
 
   get closed(): boolean {
     return this.closedFlag;
@@ -82,7 +85,8 @@ export class MirrorController {
    * configuration; no copy starts under a replaced one. */
   set(settings: MirrorSettings | null): void {
     if (this.session !== null) this.session.active = false;
-    this.session = settings === null ? null : new MirrorSession(settings, this.subsetNames.indexOf(settings.subset), this.lifetime);
+    const subset = settings === null ? -1 : this.subsetNames.indexOf(settings.subset);
+    this.session = settings === null ? null : new MirrorSession(settings, subset, this.lifetimes[subset]!);
     if (this.session !== null) this.latest = this.session;
   }
 

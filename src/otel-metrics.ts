@@ -11,6 +11,8 @@ import { ConnectivityState, Status } from './grpc.js';
 import { addFinishListener, type SplitHooks } from './otel-hooks.js';
 import { CODE_COUNT } from './counters.js';
 import { lastComparison } from './rollout.js';
+import { mirrorInstruments } from './mirror-metrics.js';
+import type { MirrorStats } from './mirror-figures.js';
 
 /** Attribute naming the subset a figure belongs to. */
 export const SUBSET_ATTRIBUTE = 'grpc.lb.traffic_split.subset';
@@ -38,6 +40,8 @@ const STATES = [
 export interface MeteredSplit {
   readonly target: string;
   readonly subsets: readonly string[];
+  /** The mirror's figures are read from here at each collection (a `TrafficSplit` has it). */
+  stats?(): { mirror: MirrorStats | null };
 }
 
 /** Creates the instruments and starts feeding them; returns the function that stops it. */
@@ -71,6 +75,8 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: Spli
     description: 'Effect size of the last comparison with the baseline: error_rate_increase, median_latency_ratio.',
   });
 
+  const mirror = mirrorInstruments(meter, target, SUBSET_ATTRIBUTE);
+
   const splitState = hooks.state;
   const observe = (result: BatchObservableResult): void => {
     subsetAttributes.forEach((attributes, i) => {
@@ -79,6 +85,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: Spli
       const current = splitState.subsetState(i);
       for (const s of STATES) result.observe(state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
     });
+    if (split.stats !== undefined) mirror.observe(result, split.stats().mirror);
     const comparison = lastComparison(split);
     if (comparison !== undefined) {
       const attributes = { 'grpc.target': target, [SUBSET_ATTRIBUTE]: comparison.subsets.canary, [BASELINE_ATTRIBUTE]: comparison.subsets.baseline };
@@ -90,7 +97,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, hooks: Spli
       }
     }
   };
-  const observables = [started, weight, state, pValue, effect];
+  const observables = [started, weight, state, pValue, effect, ...mirror.observables];
   meter.addBatchObservableCallback(observe, observables);
 
   // Attribute sets per (subset, status), built on first use, so recording allocates nothing.
