@@ -135,3 +135,9 @@ export function mirrorSettingsJson(settings: MirrorSettings | null): unknown {
   if (settings === null) return null;
   return { ...settings, compare: typeof settings.compare === 'function' ? 'function' : settings.compare };
 }
+
+/** Options that `setMirror()` accepts and that give back `settings` (defaults left out). */
+export function settingsToOptions(settings: MirrorSettings): MirrorOptions {
+  const { timeoutMs, methods, ...rest } = settings;
+  return { ...rest, ...(timeoutMs !== null && { timeoutMs }), ...(methods !== null && { methods: [...methods] }) };
+}
