@@ -37,6 +37,9 @@ export function withMirrorCapture(guard: CallInvocationTransformer, controller: 
     const session = controller.session;
     const original = transformed.methodDefinition;
     if (session === null || !session.accepts(original)) return transformed;
+    // Only on the split's own channels: a client built with its options but aimed elsewhere has
+    // no mirror subset to send a copy to.
+    if (transformed.channel.getTarget() !== controller.target) return transformed;
     const deserialize = (bytes: Buffer): unknown => original.responseDeserialize(bytes);
     const capture: MirrorCapture = { channel: transformed.channel, deserialize, bytes: null };
     const methodDefinition = {

@@ -177,7 +177,7 @@ export class MirrorFigures {
       codes,
       latencyMs: quantiles(this.latency),
       primaryLatencyMs: quantiles(this.primaryLatency),
-      samples: this.samples.map((sample) => ({ ...sample })),
+      samples: this.samples.map((sample) => ({ ...sample, primary: { ...sample.primary }, mirror: { ...sample.mirror } })),
       lifetime: { ...this.lifetime },
     };
   }

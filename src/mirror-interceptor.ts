@@ -38,7 +38,8 @@ export function withMirror(inner: Interceptor, controller: MirrorController): In
     // channel to copy on: the call is not mirrored.
     const capture = captureOf(options.method_definition);
     if (capture === undefined) return inner(options, nextCall);
-    return new MirroredCall(controller, session, options, capture).wrap(inner(options, nextCall));
+    const call = new MirroredCall(controller, session, options, capture);
+    return call.wrap(inner(withStartObserver(options, call.onStarted), nextCall));
   };
 }
 
@@ -85,9 +86,7 @@ class MirroredCall implements LiveCopy {
     return new InterceptingCall(primaryCall, {
       start: (metadata, _listener, next) => {
         this.metadata = metadata;
-        let sent = metadata;
-        guarded(() => (sent = withStartObserver(metadata, (subset) => guarded(() => this.onPrimaryStarted(subset)))));
-        next(sent, {
+        next(metadata, {
           onReceiveMetadata: (headers, nextListener) => {
             this.primaryHeaders = headers;
             nextListener(headers);
@@ -110,6 +109,9 @@ class MirroredCall implements LiveCopy {
       },
     });
   }
+
+  /** Told by the split's call record of each attempt's start; never throws. */
+  readonly onStarted = (subset: number): void => guarded(() => this.onPrimaryStarted(subset));
 
   /** The primary's first attempt started on `subset` (later attempts change nothing). */
   private onPrimaryStarted(subset: number): void {
@@ -216,6 +218,12 @@ class MirroredCall implements LiveCopy {
 
   private onPrimaryStatus(status: StatusObject): void {
     if (this.decision === 'undecided') this.decision = 'skipped'; // never started: nothing to copy
+    if (this.decision === 'chosen' && !this.launchQueued) {
+      // Chosen, but no request message ever came through (an interceptor before the split's
+      // dropped it): give the slot back, there is nothing to copy.
+      this.session.figures.inFlight--;
+      this.decision = 'skipped';
+    }
     if (this.decision === 'skipped') return;
     this.primaryDurationMs = performance.now() - this.primaryStartedAt;
     this.primary = { code: status.code, details: status.details, headers: this.primaryHeaders, trailers: status.metadata ?? null, bytes: this.primaryBytes };

@@ -73,6 +73,8 @@ export class MirrorController {
     /** The split's routing token and name, for the copies' hints. */
     readonly token: string,
     readonly splitName: string,
+    /** `split.target`: copies are made on the split's own channels only. */
+    readonly target: string,
   ) {
     this.lifetimes = subsetNames.map(() => emptyCounts());
   }

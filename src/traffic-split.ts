@@ -247,7 +247,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> {
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.mirrorControl = new MirrorController(config.subsetNames, this.state.token, this.name);
+    this.mirrorControl = new MirrorController(config.subsetNames, this.state.token, this.name, this.target);
     // The mirror layer is outermost: its copies go straight to the channel, past the layers that
     // count, trace and retry the split's own calls.
     this.interceptor = withMirror(
