@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { callEcho, type EchoRequest } from './helpers/echo-service.js';
-import { mirrorRig, startRecordingServer, type Answer } from './helpers/mirror-rig.js';
+import { mirrorRig, plainAnswer as plainAnswerOf, startRecordingServer, type Answer } from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
 import { eventually } from './helpers/split-helpers.js';
 import type { TrafficSplit } from '../src/index.js';
@@ -238,5 +238,31 @@ describe('shadow traffic (mirror)', () => {
     const sample = mirror.samples[0]!;
     assert.equal(sample.primary.response, undefined);
     assert.deepEqual(sample.mirror.response, { text: 'xxxxxxxxxx' });
+  });
+
+  it('does not copy the calls that went to the mirror subset themselves, and stays exact over the others', async (t) => {
+    const { split, client, v1, v2 } = await mirrorRig(t, plainAnswerOf, { weights: { v1: 50, v2: 50 }, extra: { retryOnOtherSubset: true } });
+    split.setMirror({ subset: 'v2', percent: 100 });
+    for (let i = 0; i < 100; i++) await callEcho(client, { text: `req-${i}` });
+    await copiesSettled(split);
+    assert.equal(v1.received.length, 50);
+    const mirror = split.stats().mirror!;
+    // v2 got its 50 real calls and one copy of each of v1's.
+    assert.deepEqual([mirror.sent, v2.received.length, split.stats().subsets['v2']!.started], [50, 100, 50]);
+    assert.deepEqual(new Set(v2.received.map((r) => r.text)).size, 100);
+  });
+
+  it('never retries a copy, even under a channel retry policy that retries the primaries', async (t) => {
+    const retryPolicy = { maxAttempts: 3, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1, retryableStatusCodes: ['UNAVAILABLE'] };
+    const serviceConfig = JSON.stringify({ methodConfig: [{ name: [{ service: 'test.Echo' }], retryPolicy }] });
+    const { split, client, v2 } = await mirrorRig(t, () => ({ code: grpc.status.UNAVAILABLE, details: 'v2 is overloaded' }), { clientOptions: { 'grpc.service_config': serviceConfig } });
+    // The policy is in force: a real call routed to v2 is tried three times.
+    await assert.rejects(callEcho(client, { text: 'routed' }, new grpc.Metadata(), split.route({ subset: 'v2' })), { code: grpc.status.UNAVAILABLE });
+    assert.equal(v2.received.length, 3);
+    split.setMirror({ subset: 'v2', percent: 50, compare: true });
+    for (let i = 0; i < 20; i++) await callEcho(client, { text: `req-${i}` });
+    await copiesSettled(split);
+    const mirror = split.stats().mirror!;
+    assert.deepEqual([mirror.sent, mirror.failed, v2.received.length - 3], [10, 10, 10]);
   });
 });

@@ -74,7 +74,7 @@ export interface MirrorRig {
 export async function mirrorRig(
   t: TestContext,
   v2Answer: (request: EchoRequest) => Answer | Promise<Answer> = plainAnswer,
-  options: { weights?: Record<string, number>; extra?: Partial<TrafficSplitOptions>; v2Target?: string } = {},
+  options: { weights?: Record<string, number>; extra?: Partial<TrafficSplitOptions>; v2Target?: string; clientOptions?: grpc.ClientOptions } = {},
 ): Promise<MirrorRig> {
   const v1 = await startRecordingServer('v1', plainAnswer);
   const v2 = await startRecordingServer('v2', v2Answer);
@@ -83,7 +83,7 @@ export async function mirrorRig(
     weights: options.weights ?? { v1: 100, v2: 0 },
     ...options.extra,
   });
-  const client = echoClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200 }));
+  const client = echoClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200, ...options.clientOptions }));
   t.after(() => {
     client.close();
     split.close();
