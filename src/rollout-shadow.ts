@@ -91,6 +91,7 @@ export function parseShadowOptions(raw: unknown, defaults: { intervalMs: number;
 /**
  * One shadow phase on a split: sets the mirror at `start()`, reads its figures at `judge()`, and
  * puts back the mirror that was in force before at `stop()`.
+ * @internal
  */
 export class ShadowPhase {
   private previous: MirrorSettings | null = null;
