@@ -111,6 +111,7 @@ export type CopyVerdict = 'failed' | 'matched' | 'mismatched' | 'notCompared';
 /** The figures of one mirror configuration; every count also goes to the split's lifetime set. */
 export class MirrorFigures {
   private readonly counts = emptyCounts();
+  /** Copies decided and not ended; kept by the controller's slots. */
   inFlight = 0;
   private notCompared = 0;
   private compareErrors = 0;
@@ -134,9 +135,8 @@ export class MirrorFigures {
     this.lifetime.sent++;
   }
 
-  /** The copy's call ended (its slot is free again). */
+  /** The copy's call ended. */
   copyEnded(code: number, durationMs: number): void {
-    this.inFlight--;
     this.codes[code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN]!++;
     this.latency[latencyBucket(durationMs)]!++;
   }

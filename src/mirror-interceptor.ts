@@ -124,13 +124,12 @@ class MirroredCall implements LiveCopy {
       this.decision = 'skipped';
       return;
     }
-    if (session.figures.inFlight >= session.settings.maxInFlight) {
+    // The slot is taken now, so concurrent decisions see it before the copy starts.
+    if (!this.controller.takeSlot(session)) {
       session.figures.dropped();
       this.decision = 'skipped';
       return;
     }
-    // The slot is taken now, so concurrent decisions see it before the copy starts.
-    session.figures.inFlight++;
     this.decision = 'chosen';
     if (this.hasMessage) this.queueLaunch();
   }
@@ -147,13 +146,13 @@ class MirroredCall implements LiveCopy {
     const session = this.session;
     const figures = session.figures;
     if (!session.active || this.controller.closed) {
-      figures.inFlight--;
+      this.controller.releaseSlot(session);
       this.decision = 'skipped';
       return;
     }
     const timeoutMs = this.copyTimeoutMs();
     if (timeoutMs <= 0) {
-      figures.inFlight--;
+      this.controller.releaseSlot(session);
       figures.dropped();
       this.decision = 'skipped';
       return;
@@ -221,7 +220,7 @@ class MirroredCall implements LiveCopy {
     if (this.decision === 'chosen' && !this.launchQueued) {
       // Chosen, but no request message ever came through (an interceptor before the split's
       // dropped it): give the slot back, there is nothing to copy.
-      this.session.figures.inFlight--;
+      this.controller.releaseSlot(this.session);
       this.decision = 'skipped';
     }
     if (this.decision === 'skipped') return;
@@ -237,6 +236,7 @@ class MirroredCall implements LiveCopy {
     this.controller.untrack(this);
     this.copyCall = null;
     this.copy = { code: status.code, details: status.details, headers: this.copyHeaders, trailers: status.metadata ?? null, bytes: this.copyBytes };
+    this.controller.releaseSlot(this.session);
     guarded(() => this.session.figures.copyEnded(status.code, performance.now() - this.copyStartedAt));
     if (this.primary !== null) guarded(() => this.settle());
   }

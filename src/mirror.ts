@@ -66,6 +66,9 @@ export class MirrorController {
   /** Cumulative counts per subset, over every configuration that mirrored to it. */
   private readonly lifetimes: MirrorCounts[];
   private readonly live = new Set<LiveCopy>();
+  /** Copies decided and not ended, over every configuration: what `maxInFlight` bounds, so a
+   * new configuration does not get a fresh budget while the old one's copies still run. */
+  private slots = 0;
   private closedFlag = false;
 
   constructor(
@@ -101,6 +104,20 @@ export class MirrorController {
     const latest = this.latest;
     if (latest === null) return null;
     return latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active);
+  }
+
+  /** Takes an in-flight slot for a copy of `session`, or returns false at its `maxInFlight`. */
+  takeSlot(session: MirrorSession): boolean {
+    if (this.slots >= session.settings.maxInFlight) return false;
+    this.slots++;
+    session.figures.inFlight++;
+    return true;
+  }
+
+  /** Gives back a slot taken by `takeSlot` (the copy ended, or never started). */
+  releaseSlot(session: MirrorSession): void {
+    this.slots--;
+    session.figures.inFlight--;
   }
 
   track(copy: LiveCopy): void {

@@ -115,7 +115,7 @@ export class ShadowPhase {
   }
 
   /** The figures of the phase's mirror so far. */
-  figures(periodMs: number, waitedIntervals: number): ShadowFigures {
+  private figures(periodMs: number, waitedIntervals: number): ShadowFigures {
     const mirror = this.split.stats().mirror;
     const m = mirror ?? { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 };
     const compared = m.matched + m.mismatched;
@@ -132,8 +132,20 @@ export class ShadowPhase {
     };
   }
 
+  /**
+   * At the end of an interval: `{ wait }` (the copies so far) when the phase has fewer than
+   * `minCalls` copies and may wait `maxWaitIntervals` more, else the verdict.
+   */
+  evaluate(periodMs: number, waited: number, maxWaitIntervals: number): { wait: number } | { record: ShadowRecord } {
+    const figures = this.figures(periodMs, waited);
+    const { minCalls, percent } = this.options;
+    if (figures.copies >= minCalls) return { record: this.judge(figures) };
+    if (waited < maxWaitIntervals) return { wait: figures.copies };
+    return { record: { percent, figures, verdict: 'fail', reason: `too few copies: ${figures.copies} of minCalls ${minCalls}`, samples: [] } };
+  }
+
   /** The verdict on `figures` (which hold at least `minCalls` copies). */
-  judge(figures: ShadowFigures): ShadowRecord {
+  private judge(figures: ShadowFigures): ShadowRecord {
     const { maxMismatchRate, maxFailureRate } = this.options;
     const compared = figures.matched + figures.mismatched;
     const mismatch = `mismatch rate ${percent(figures.mismatchRate)} (${figures.mismatched} of ${compared} compared copies)`;

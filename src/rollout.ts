@@ -206,17 +206,14 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
 
   /** The shadow phase's interval ended: judge it, then roll back or begin the steps. */
   private evaluateShadow(phase: ShadowPhase): void {
-    const figures = phase.figures(this.options.clock.now() - this.windowStartedAt, this.waited);
-    const { minCalls } = phase.options;
-    if (figures.copies < minCalls && this.waited < this.options.maxWaitIntervals) {
+    const { maxWaitIntervals } = this.options;
+    const outcome = phase.evaluate(this.options.clock.now() - this.windowStartedAt, this.waited, maxWaitIntervals);
+    if ('wait' in outcome) {
       this.waited++;
-      this.emitLater('wait', { step: -1, calls: figures.copies, minCalls, waited: this.waited, maxWaitIntervals: this.options.maxWaitIntervals });
+      this.emitLater('wait', { step: -1, calls: outcome.wait, minCalls: phase.options.minCalls, waited: this.waited, maxWaitIntervals });
       return this.armTimer();
     }
-    const record: ShadowRecord =
-      figures.copies < minCalls
-        ? { percent: phase.options.percent, figures, verdict: 'fail', reason: `too few copies: ${figures.copies} of minCalls ${minCalls}`, samples: [] }
-        : phase.judge(figures);
+    const record = outcome.record;
     this.shadowRecord = record;
     this.shadow = null;
     phase.stop();
