@@ -209,7 +209,7 @@ class MirroredCall implements LiveCopy {
   }
 
   private onPrimaryMessage(message: unknown): void {
-    // Serialized as it arrives, before the application can change the object.
+    // Taken as it arrives: the bytes cannot change, whatever the application does with the object.
     if (message === null || !this.comparing || (this.decision !== 'chosen' && this.decision !== 'launched')) return;
     // The bytes grpc-js just deserialized this message from (captured by the call guard).
     this.primaryBytes = this.capture.bytes;
