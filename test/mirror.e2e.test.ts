@@ -105,15 +105,20 @@ describe('shadow traffic (mirror)', () => {
     assert.equal(split.stats().subsets['v1']!.codes.OK, 300);
   });
 
-  it('gives a copy no more than the primary has left of its deadline', async (t) => {
-    const { split, client } = await mirrorRig(t, (request) => new Promise<Answer>((resolve) => setTimeout(() => resolve({ reply: { text: request.text } }), 2_000).unref()));
+  it('gives a copy the primary\'s remaining deadline, at most 1 s', async (t) => {
+    const { split, client, v2 } = await mirrorRig(t);
     split.setMirror({ subset: 'v2', percent: 100 });
-    const started = performance.now();
-    await callEcho(client, { text: 'req-1' }, new grpc.Metadata(), { deadline: Date.now() + 30_000 });
-    await copiesSettled(split, 15_000);
-    // Capped at 1 s, well before v2's 2 s answer.
-    assert.deepEqual(split.stats().mirror!.codes, { DEADLINE_EXCEEDED: 1 });
-    assert.ok(performance.now() - started < 30_000);
+    const farStart = Date.now();
+    await callEcho(client, { text: 'far' }, new grpc.Metadata(), { deadline: farStart + 30_000 });
+    const near = Date.now() + 500;
+    // Only the copy matters here: on a very busy machine the primary itself may run out of time.
+    await callEcho(client, { text: 'near' }, new grpc.Metadata(), { deadline: near }).catch(() => undefined);
+    await eventually(() => v2.received.length === 2, () => `${v2.received.length} copies`);
+    const [far, nearCopy] = v2.deadlines as [number, number];
+    // The server dates a deadline from its arrival, so it is late by the transit time (allowed
+    // up to 200 ms); capping or not differs by 29 s for the first, 500 ms for the second.
+    assert.ok(far >= farStart + 1_000 - 50 && far <= Date.now() + 1_000, `far copy's deadline ${far - farStart} ms after the call`);
+    assert.ok(nearCopy <= near + 200, `near copy's deadline ${nearCopy - near} ms after the primary's`);
   });
 
   it('counts copies as failed when v2 is down, never waits for ready with them, and every primary succeeds', async (t) => {

@@ -17,6 +17,9 @@ export interface RecordingServer {
   readonly received: EchoRequest[];
   /** Metadata of each received request. */
   readonly metadata: grpc.Metadata[];
+  /** Deadline of each received request, in ms since the epoch (Infinity: none), as the server
+   * computed it from the `grpc-timeout` header on arrival. */
+  readonly deadlines: number[];
   /** Requests being handled now (received, neither answered nor cancelled). */
   inFlight(): number;
   /** The most requests ever in flight at once. */
@@ -29,6 +32,7 @@ export async function startRecordingServer(name: string, answer: (request: EchoR
   const server = new grpc.Server();
   const received: EchoRequest[] = [];
   const metadata: grpc.Metadata[] = [];
+  const deadlines: number[] = [];
   let inFlight = 0;
   let peak = 0;
   server.addService(echoService, {
@@ -36,6 +40,8 @@ export async function startRecordingServer(name: string, answer: (request: EchoR
     echo: (call: grpc.ServerUnaryCall<EchoRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       received.push(call.request);
       metadata.push(call.metadata);
+      const deadline = call.getDeadline();
+      deadlines.push(deadline instanceof Date ? deadline.getTime() : deadline);
       inFlight++;
       peak = Math.max(peak, inFlight);
       let done = false;
@@ -56,7 +62,7 @@ export async function startRecordingServer(name: string, answer: (request: EchoR
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
   );
-  return { target: `ipv4:127.0.0.1:${port}`, received, metadata, inFlight: () => inFlight, peakInFlight: () => peak, kill: () => server.forceShutdown() };
+  return { target: `ipv4:127.0.0.1:${port}`, received, metadata, deadlines, inFlight: () => inFlight, peakInFlight: () => peak, kill: () => server.forceShutdown() };
 }
 
 /** The answer of a healthy v1: the request's text, nothing else (so v2 can answer identically). */
