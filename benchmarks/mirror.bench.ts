@@ -1,6 +1,7 @@
 /**
  * Does shadow traffic touch the primary? Sequential unary calls (C = 1) through a split at
- * v1:100 v2:0, in alternating rounds: no mirror; a 10% mirror onto a v2 that answers at once,
+ * v1:100 v2:0, in alternating rounds: no mirror; a 0% mirror (its per-call layer, no copy); a
+ * 10% mirror onto a v2 that answers at once,
  * fire and forget, and with `compare: true`; a 10% mirror onto a v2 that answers after 2 s, with `maxInFlight: 5`
  * (most copies dropped, the others held until their 1 s timeout). The primary's p50 and p99 in
  * each round, and the ratio of each mirrored variant to the plain one, as medians over rounds.
@@ -27,6 +28,7 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
   const backends = await startBackends(['v1', 'v2', 'slow']);
   const variants: (Variant & { target: string })[] = [
     { name: 'no mirror', mirror: null, target: backends.target('v2') },
+    { name: 'mirror 0% (the layer only, no copy)', mirror: { subset: 'v2', percent: 0 }, target: backends.target('v2') },
     { name: 'mirror 10%, fire and forget', mirror: { subset: 'v2', percent: 10 }, target: backends.target('v2') },
     { name: 'mirror 10%, compare: true (all mismatch)', mirror: { subset: 'v2', percent: 10, compare: true }, target: backends.target('v2') },
     { name: 'mirror 10%, v2 answers after 2 s, maxInFlight 5', mirror: { subset: 'v2', percent: 10, maxInFlight: 5 }, target: backends.target('slow') },
