@@ -4,7 +4,9 @@ import * as grpc from '@grpc/grpc-js';
 import { callEcho, type EchoRequest } from './helpers/echo-service.js';
 import { mirrorRig, plainAnswer as plainAnswerOf, startRecordingServer, type Answer } from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
-import { eventually } from './helpers/split-helpers.js';
+import { eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { FakeClock } from './helpers/fake-clock.js';
+import { setManualEndpoints } from './helpers/manual-resolver.js';
 import type { TrafficSplit } from '../src/index.js';
 
 /** v2 answers differently when the request's number is a multiple of 7. */
@@ -275,5 +277,26 @@ describe('shadow traffic (mirror)', () => {
     await copiesSettled(split);
     const mirror = split.stats().mirror!;
     assert.deepEqual([mirror.sent, mirror.failed, v2.received.length - 3], [10, 10, 10]);
+  });
+
+  it('fails the copies while the mirror subset has no endpoint, and copies again once it has one', async (t) => {
+    const clock = new FakeClock();
+    const name = `mirror-no-endpoint-${process.pid}`;
+    const v2Target = setManualEndpoints(name, []);
+    const { split, client, v2 } = await mirrorRig(t, plainAnswerOf, { v2Target, extra: { clock, reresolveIntervalMs: 60_000 } });
+    split.setMirror({ subset: 'v2', percent: 100, compare: true, timeoutMs: 2_000 });
+    for (let i = 0; i < 10; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+    await copiesSettled(split);
+    let mirror = split.stats().mirror!;
+    assert.deepEqual([mirror.sent, mirror.failed, mirror.matched], [10, 10, 0]);
+    t.diagnostic(`copies without an endpoint ended with ${JSON.stringify(mirror.codes)}; v2 ${split.stats().subsets['v2']!.state}`);
+    // The subset's endpoint appears at the next re-resolution.
+    setManualEndpoints(name, [Number(v2.target.split(':').at(-1))]);
+    clock.advance(60_000);
+    await waitForSubsetsReady(split, ['v2']);
+    for (let i = 10; i < 20; i++) await callEcho(client, { text: `req-${i}` });
+    await copiesSettled(split);
+    mirror = split.stats().mirror!;
+    assert.deepEqual([mirror.sent, mirror.failed, mirror.matched, v2.received.length], [20, 10, 10, 10]);
   });
 });
