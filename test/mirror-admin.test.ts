@@ -48,4 +48,21 @@ describe('mirror on the admin endpoint and in the metrics', () => {
     assert.deepEqual([off.status, off.json], [200, { mirror: null, previous: settings }]);
     assert.equal(split.getMirror(), null);
   });
+
+  it('POST /rollout with a shadow phase sets the mirror, and DELETE /rollout puts the previous one back', async (t) => {
+    const { split } = await mirrorRig(t);
+    const server = await startAdminServer(split, { port: 0, token: TOKEN });
+    t.after(() => server.close());
+    split.setMirror({ subset: 'v1', percent: 5 });
+    const body = JSON.stringify({ subset: 'v2', steps: [10], intervalMs: 600_000, analysis: { maxErrorRate: 0.01 }, shadow: { percent: 25, minCalls: 10 } });
+    const started = await ask(`${server.url}/rollout`, 'POST', { body });
+    assert.deepEqual([started.status, started.json.phase, started.json.shadow], [202, 'shadow', null]);
+    assert.deepEqual([split.getMirror()!.subset, split.getMirror()!.percent, split.getMirror()!.compare], ['v2', 25, true]);
+    assert.deepEqual(split.getWeights(), { v1: 100, v2: 0 });
+    const bad = await ask(`${server.url}/rollout`, 'POST', { body: JSON.stringify({ ...JSON.parse(body), shadow: { percent: 25, compare: false } }) });
+    assert.equal(bad.status, 400);
+    const aborted = await ask(`${server.url}/rollout`, 'DELETE');
+    assert.deepEqual([aborted.status, aborted.json.outcome], [200, 'aborted']);
+    assert.deepEqual([split.getMirror()!.subset, split.getMirror()!.percent], ['v1', 5]);
+  });
 });
