@@ -15,6 +15,7 @@ import { runPrecisionBench } from './precision.bench.js';
 import { runReactionBench } from './reaction.bench.js';
 import { localDate, renderReport, writeResults, type BenchReport, type BenchSection } from './report.js';
 import { runScaleBench } from './scale.bench.js';
+import { runMirrorBench } from './mirror.bench.js';
 import { runSchedulerBench } from './scheduler.bench.js';
 
 type BenchFn = (opts: BenchOptions) => Promise<BenchSection>;
@@ -34,6 +35,7 @@ const BENCHES: Bench[] = [
   { name: 'e2e', describe: 'unary QPS, p50/p99: round_robin vs split 50/50, 90/10 vs nginx', run: runE2eBench },
   { name: 'precision', describe: 'max deviation over windows of 10/100/1000 calls', run: runPrecisionBench },
   { name: 'reaction', describe: 'calls, ms and connections until 90/10 -> 10/90 holds', run: runReactionBench },
+  { name: 'mirror', describe: 'primary p50/p99 with and without a mirror (identical v2, slow v2)', run: runMirrorBench },
   { name: 'chart', describe: 'share of v2 over time across a weight change (SVG)', run: runChartBench },
   { name: 'scale', describe: '10,000 endpoints, 100 subsets, memory per split/channel', run: runScaleBench },
 ];

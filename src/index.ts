@@ -31,3 +31,5 @@ export { WeightedSchedule } from './algorithms/scheduler.js';
 export type { WeightedScheduleOptions } from './algorithms/scheduler.js';
 export type { RandomSource } from './algorithms/random.js';
 export type { Clock, ClockTimer } from './base/clock.js';
+export type { MirrorOptions, MirrorSettings, MirrorComparator, MirrorOutcome } from './policy/mirror-options.js';
+export type { MirrorStats, MirrorCounts, MirrorSample, MirrorSampleSide } from './policy/mirror-figures.js';

@@ -219,6 +219,9 @@ describe('admin endpoint', () => {
         'traffic_split_rollout_percent:gauge',
         'traffic_split_rollout_p_value:gauge',
         'traffic_split_rollout_effect:gauge',
+        'traffic_split_mirror_copies_total:counter',
+        'traffic_split_mirror_percent:gauge',
+        'traffic_split_mirror_latency_seconds:gauge',
       ],
     );
     assert.equal(value('traffic_split_weight', { split: 'metrics', subset: 'v1' }), 3);

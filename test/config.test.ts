@@ -91,7 +91,7 @@ describe('TrafficSplit options', () => {
   it('rejects an unknown option key, listing the known ones', () => {
     assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, wieghts: {} } as never), {
       name: 'TrafficSplitTypeError',
-      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules, name, authority, retryOnOtherSubset, scheduleSeed, clock, rebalanceStreams, maxStreamAgeMs), got `{}` (object)',
+      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules, name, authority, retryOnOtherSubset, scheduleSeed, clock, rebalanceStreams, maxStreamAgeMs, mirror), got `{}` (object)',
     });
   });
 

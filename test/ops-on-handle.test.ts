@@ -42,6 +42,15 @@ class HandleDouble extends EventEmitter<TrafficSplitEvents> implements SplitHand
     return { ...this.weights };
   }
 
+  /** No shadow traffic here: a rollout without a shadow phase never sets a mirror. */
+  setMirror(): void {
+    throw new Error('the double has no mirror');
+  }
+
+  getMirror(): null {
+    return null;
+  }
+
   mark(): StatsMark {
     this.marks++;
     // Opaque to the operations: they only hand it back to stats().
@@ -64,7 +73,7 @@ class HandleDouble extends EventEmitter<TrafficSplitEvents> implements SplitHand
         latencyMs: { p50: calls === 0 ? null : 1, p90: calls === 0 ? null : 2, p99: calls === 0 ? null : 5 },
       }) as SubsetStats;
     const subsets = Object.fromEntries(this.subsets.map((name) => [name, subset(this.weights[name]!)]));
-    return { name: this.name, target: this.target, closed: false, periodMs: 1, weights: this.getWeights(), channels: 1, notStarted: {}, subsets } as SplitStats;
+    return { name: this.name, target: this.target, closed: false, periodMs: 1, weights: this.getWeights(), channels: 1, notStarted: {}, subsets, mirror: null } as SplitStats;
   }
 }
 

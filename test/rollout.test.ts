@@ -296,7 +296,7 @@ describe('rollout', () => {
 
   const invalid: [string, unknown, string, typeof TrafficSplitTypeError | typeof TrafficSplitRangeError][] = [
     ['non-object', undefined, 'options: expected an object with "subset", "steps", "intervalMs" and "analysis", got undefined', TrafficSplitTypeError],
-    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock, baseline), got `[1]` (array)', TrafficSplitTypeError],
+    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock, baseline, shadow), got `[1]` (array)', TrafficSplitTypeError],
     ['unknown-subset', { ...fast(), subset: 'v3' }, 'subset: expected one of the subsets v1, v2, got `"v3"` (string)', TrafficSplitTypeError],
     ['no-steps', { ...fast(), steps: [] }, 'steps: expected a list of 1 to 100 percentages such as [10, 50], got `[]` (array)', TrafficSplitTypeError],
     ['string-step', { ...fast(), steps: ['10'] }, 'steps[0]: expected a percentage above 0 and at most 100, got `"10"` (string)', TrafficSplitTypeError],

@@ -5,6 +5,7 @@
  * @module
  */
 import { activeRollout, latestRollout, startRollout, type RolloutOptions } from './rollout.js';
+import { mirrorSettingsJson, type MirrorOptions } from '../split/ops-port.js';
 import { weightsFromRuntimeQuery } from './runtime-modify.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheusMetrics } from './split-metrics.js';
 import type { SetWeightsOptions, SplitHandle } from '../split/ops-port.js';
@@ -44,6 +45,15 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
   },
   '/runtime_modify': {
     POST: write(({ split, url, runtimePrefix }) => changeWeights(split, weightsFromRuntimeQuery(url.searchParams, runtimePrefix, split.getWeights()))),
+  },
+  '/mirror': {
+    GET: read(({ split }) => ok({ mirror: mirrorSettingsJson(split.getMirror()) })),
+    PUT: write(async ({ split, body }) => {
+      const previous = mirrorSettingsJson(split.getMirror());
+      // setMirror validates everything first: a 400 leaves the mirror in force as it was.
+      split.setMirror((await body()) as MirrorOptions | null);
+      return ok({ mirror: mirrorSettingsJson(split.getMirror()), previous });
+    }),
   },
   '/stats': { GET: read(({ split }) => ok(split.stats())) },
   '/metrics': {

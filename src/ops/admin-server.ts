@@ -97,6 +97,7 @@ class ClientAbortError extends Error {}
  * | `GET /weights` | the weights in force |
  * | `PUT /weights[?rebalanceStreamsWithinMs=<ms>\|off]` | replaces all weights (body as `setWeights()`); the query moves open streams after the change, or not (default: the split's `rebalanceStreams`) |
  * | `POST /runtime_modify?<prefix>.<subset>=<weight>&...` | changes the named subsets only, Envoy style |
+ * | `GET /mirror`, `PUT /mirror` | the mirror in force; replaces it (body as `setMirror()`, `null` turns it off) |
  * | `GET /stats` | `split.stats()` |
  * | `GET /metrics` | Prometheus text format 0.0.4 |
  * | `POST /rollout` | starts a rollout (body as `startRollout()` options): 202 with its plan, 409 if one runs |

@@ -24,6 +24,9 @@ export type {
   RolloutStepStats,
   RolloutWait,
   RolloutComparison,
+  RolloutShadowOptions,
+  ShadowFigures,
+  ShadowRecord,
 } from './rollout.js';
 export { judgeCanary } from './canary-judge.js';
 export type { CanaryJudgeOptions, CanaryVerdict, CanarySide, CanaryWindow } from './canary-judge.js';

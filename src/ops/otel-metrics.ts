@@ -9,6 +9,8 @@
 import type { Attributes, BatchObservableResult, Meter } from '@opentelemetry/api';
 import { CODE_COUNT, ConnectivityState, Status, type TelemetryPort } from '../split/ops-port.js';
 import { lastComparison } from './rollout.js';
+import { mirrorInstruments } from './mirror-metrics.js';
+import type { MirrorStats } from '../split/ops-port.js';
 
 /** Attribute naming the subset a figure belongs to. */
 export const SUBSET_ATTRIBUTE = 'grpc.lb.traffic_split.subset';
@@ -36,6 +38,8 @@ const STATES = [
 export interface MeteredSplit {
   readonly target: string;
   readonly subsets: readonly string[];
+  /** The mirror's figures are read from here at each collection (a `TrafficSplit` has it). */
+  stats?(): { mirror: MirrorStats | null };
 }
 
 /** Creates the instruments and starts feeding them; returns the function that stops it. */
@@ -78,6 +82,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
     description: 'Effect size of the last comparison with the baseline: error_rate_increase, median_latency_ratio.',
   });
 
+  const mirror = mirrorInstruments(meter, target, SUBSET_ATTRIBUTE);
   const observe = (result: BatchObservableResult): void => {
     subsetAttributes.forEach((attributes, i) => {
       result.observe(started, port.startedAttempts(i), attributes);
@@ -87,6 +92,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
       const current = port.subsetState(i);
       for (const s of STATES) result.observe(state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
     });
+    if (split.stats !== undefined) mirror.observe(result, split.stats().mirror);
     const comparison = lastComparison(split);
     if (comparison !== undefined) {
       const attributes = { 'grpc.target': target, [SUBSET_ATTRIBUTE]: comparison.subsets.canary, [BASELINE_ATTRIBUTE]: comparison.subsets.baseline };
@@ -98,7 +104,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
       }
     }
   };
-  const observables = [started, weight, state, openStreams, rebalanced, pValue, effect];
+  const observables = [started, weight, state, openStreams, rebalanced, pValue, effect, ...mirror.observables];
   meter.addBatchObservableCallback(observe, observables);
 
   // Attribute sets per (subset, status), built on first use, so recording allocates nothing.

@@ -9,6 +9,7 @@ import { rangeErrorAt, typeErrorAt } from '../base/errors.js';
 import { DEFAULT_CONFIDENCE, DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_LATENCY_RATIO } from './canary-judge.js';
 import { Status } from '../split/ops-port.js';
 import type { SplitStats, StatusName, SubsetStats } from '../split/ops-port.js';
+import { parseShadowOptions, type ParsedShadowOptions, type RolloutShadowOptions } from './rollout-shadow.js';
 
 /** How each rollout step is judged. */
 export interface RolloutAnalysis {
@@ -92,6 +93,14 @@ export interface RolloutOptions {
    * @default the real clock (`Date.now()`, `setTimeout()`)
    */
   clock?: Clock;
+  /**
+   * A shadow phase before the first step: the subset (at weight 0 when the rollout starts) gets
+   * only copies of `percent` of the calls (the split's mirror, comparing answers) for
+   * `intervalMs`; more mismatches or failed copies than allowed roll the rollout back before
+   * any real call reached the subset, otherwise the weight steps begin. See `setMirror()`.
+   * @example shadow: { percent: 20, maxMismatchRate: 0, minCalls: 50 }
+   */
+  shadow?: RolloutShadowOptions;
 }
 
 /** Figures of the rolled-out subset over one step's window. */
@@ -165,6 +174,8 @@ export interface ParsedRolloutOptions {
   readonly judge: NonNullable<RolloutAnalysis['judge']> | null;
   readonly judgeTimeoutMs: number;
   readonly clock: Clock;
+  /** The shadow phase, or null for none. */
+  readonly shadow: ParsedShadowOptions | null;
 }
 
 const ANALYSIS_KEYS = [
@@ -175,7 +186,7 @@ const ANALYSIS_KEYS = [
 /** Validates every option before anything changes. @internal */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline'], '');
+  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow'], '');
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
@@ -193,12 +204,15 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
   // The baseline gets the subset's share too, so both fit in 100 only up to 50 each.
   const over = experimentBaseline === null ? -1 : steps.findIndex((step) => step > 50);
   if (over >= 0) throw rangeErrorAt(`steps[${over}]`, 'a percentage of at most 50 with a baseline (it gets the same share)', steps[over]);
+  const intervalMs = parseInteger(obj['intervalMs'], 'intervalMs', 1, MAX_TIMER_MS, undefined);
+  const maxErrorRate =
+    analysis['maxErrorRate'] === undefined && baseline !== null ? 1 : parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1);
   return Object.freeze({
     subset,
     steps,
-    intervalMs: parseInteger(obj['intervalMs'], 'intervalMs', 1, MAX_TIMER_MS, undefined),
-    maxErrorRate:
-      analysis['maxErrorRate'] === undefined && baseline !== null ? 1 : parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1),
+    intervalMs,
+    maxErrorRate,
+    shadow: parseShadowOptions(obj['shadow'], { intervalMs, maxErrorRate }),
     baseline,
     experimentBaseline,
     confidence: optionalNumber(analysis['confidence'], 'analysis.confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1),

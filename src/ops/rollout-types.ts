@@ -6,6 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { CanaryVerdict } from './canary-judge.js';
 import type { RolloutFigures } from './rollout-options.js';
 import type { RolloutStepPlan } from './rollout-plan.js';
+import type { ShadowRecord } from './rollout-shadow.js';
 
 /** How a rollout ended. */
 export type RolloutOutcome = 'promoted' | 'rolled-back' | 'aborted';
@@ -40,10 +41,13 @@ export interface RolloutResult {
   /** The weights before it began (what a rollback or `abort()` restores). */
   previousWeights: Record<string, number>;
   durationMs: number;
+  /** The judged shadow phase (absent without one, or when the rollout ended before its verdict). */
+  shadow?: ShadowRecord;
 }
 
 /** A step waiting one more interval for `analysis.minCalls`. */
 export interface RolloutWait {
+  /** The step, or -1 for the shadow phase. */
   step: number;
   calls: number;
   minCalls: number;
@@ -61,6 +65,8 @@ export interface RolloutEvents {
   wait: [wait: RolloutWait];
   /** A step was judged. */
   verdict: [record: RolloutStepRecord];
+  /** The shadow phase was judged. */
+  shadow: [record: ShadowRecord];
   /** The rollout ended; same value as `done`. */
   done: [result: RolloutResult];
 }
@@ -69,6 +75,10 @@ export interface RolloutEvents {
 export interface RolloutStatus {
   subset: string;
   state: RolloutState;
+  /** `shadow` while the shadow phase runs (no step's weights are in force yet), then `steps`. */
+  phase: 'shadow' | 'steps';
+  /** The judged shadow phase, or null. */
+  shadow: ShadowRecord | null;
   /** Index of the step in force (or the last one reached). */
   step: number;
   percent: number;

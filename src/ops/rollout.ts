@@ -12,11 +12,14 @@ import { checkFigures, compareWithBaseline, failsBeforeMinCalls, measure, runJud
 import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutFigures, type RolloutOptions } from './rollout-options.js';
 import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from './rollout-plan.js';
 import type { StatsMark, SplitHandle } from '../split/ops-port.js';
+import { ShadowPhase, type ShadowRecord } from './rollout-shadow.js';
+import { mirrorSettingsJson } from '../split/ops-port.js';
 import type { Rollout, RolloutComparison, RolloutEvents, RolloutOutcome, RolloutResult, RolloutState, RolloutStatus, RolloutStepRecord } from './rollout-types.js';
 
 export type { RolloutAnalysis, RolloutFigures, RolloutOptions, RolloutStepStats } from './rollout-options.js';
 export { DEFAULT_FAILURE_CODES } from './rollout-options.js';
 export type { RolloutStepPlan } from './rollout-plan.js';
+export type { RolloutShadowOptions, ShadowFigures, ShadowRecord } from './rollout-shadow.js';
 export type * from './rollout-types.js';
 
 /** The latest rollout of each split, running or done. */
@@ -58,6 +61,10 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
   if (Object.entries(previous).every(([name, weight]) => (name === parsed.subset) === weight > 0)) {
     // Rolling out a subset that already has every call would first move traffic back off it.
     throw rangeErrorAt('subset', `a subset that does not already have all the traffic (weights ${JSON.stringify(previous)})`, parsed.subset);
+  }
+  if (parsed.shadow !== null && previous[parsed.subset] !== 0) {
+    // The phase is meant to run before any real call reaches the subset.
+    throw rangeErrorAt('subset', `a subset at weight 0 when a rollout with a shadow phase starts (weights ${JSON.stringify(previous)})`, parsed.subset);
   }
   const twin = parsed.experimentBaseline;
   if (twin !== null && previous[twin] !== 0) {
@@ -109,6 +116,9 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private expected: Record<string, number>;
   private readonly history: RolloutStepRecord[] = [];
   private result: RolloutResult | null = null;
+  /** The running shadow phase, or null. */
+  private shadow: ShadowPhase | null = null;
+  private shadowRecord: ShadowRecord | null = null;
   private resolveDone!: (result: RolloutResult) => void;
   private readonly startedAt: number;
 
@@ -136,7 +146,8 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   start(): void {
     this.split.on('weights', this.onWeights);
     this.split.on('close', this.onClose);
-    this.enterStep(0);
+    if (this.options.shadow !== null) this.enterShadow();
+    else this.enterStep(0);
   }
 
   pause(): void {
@@ -163,6 +174,8 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     return {
       subset: this.subset,
       state: this.stateValue,
+      phase: this.shadow === null ? 'steps' : 'shadow',
+      shadow: this.shadowRecord,
       step: this.stepIndex,
       percent: this.plan[this.stepIndex]!.percent,
       intervalMs: this.options.intervalMs,
@@ -182,6 +195,32 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private readonly onClose = (): void => {
     this.finish('aborted', `split "${this.split.name}" was closed`, false);
   };
+
+  private enterShadow(): void {
+    this.shadow = new ShadowPhase(this.split, this.subset, this.options.shadow!, (mirror) =>
+      this.finish('aborted', `mirror changed outside the rollout's shadow phase to ${JSON.stringify(mirrorSettingsJson(mirror))}; it stays in force`, false),
+    );
+    this.shadow.start();
+    this.startWindow();
+  }
+
+  /** The shadow phase's interval ended: judge it, then roll back or begin the steps. */
+  private evaluateShadow(phase: ShadowPhase): void {
+    const { maxWaitIntervals } = this.options;
+    const outcome = phase.evaluate(this.options.clock.now() - this.windowStartedAt, this.waited, maxWaitIntervals);
+    if ('wait' in outcome) {
+      this.waited++;
+      this.emitLater('wait', { step: -1, calls: outcome.wait, minCalls: phase.options.minCalls, waited: this.waited, maxWaitIntervals });
+      return this.armTimer();
+    }
+    const record = outcome.record;
+    this.shadowRecord = record;
+    this.shadow = null;
+    phase.stop();
+    this.emitLater('shadow', record);
+    if (record.verdict === 'fail') this.finish('rolled-back', `shadow phase (${record.percent}% copied): ${record.reason}`, true);
+    else this.enterStep(0);
+  }
 
   private enterStep(index: number): void {
     this.stepIndex = index;
@@ -211,7 +250,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.timer = this.options.clock.setTimeout(() => {
       // evaluate() is not expected to throw; if it ever does, fail safe: back to the old weights.
       this.evaluate().catch((error: unknown) => this.finish('rolled-back', `internal error: ${error instanceof Error ? error.message : String(error)}`, true));
-    }, this.options.intervalMs);
+    }, this.shadow === null ? this.options.intervalMs : this.shadow.options.intervalMs);
   }
 
   private stopClock(): void {
@@ -223,6 +262,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
 
   private async evaluate(): Promise<void> {
     this.timer = null;
+    if (this.shadow !== null) return this.evaluateShadow(this.shadow);
     const window = this.split.stats({ since: this.stepMark! });
     const periodMs = this.options.clock.now() - this.windowStartedAt;
     const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
@@ -287,6 +327,8 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.stopClock();
     this.split.off('weights', this.onWeights);
     this.split.off('close', this.onClose);
+    // The mirror from before the shadow phase comes back (unless someone changed it meanwhile).
+    this.shadow?.stop();
     // Listener removed first, so restoring is not mistaken for an outside change. A closed
     // split keeps its last weights (they can no longer change, nor matter).
     if (restore && !this.split.closed) this.split.setWeights({ ...this.previousWeights });
@@ -297,6 +339,7 @@ class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
       weights: this.split.getWeights(),
       previousWeights: { ...this.previousWeights },
       durationMs: this.options.clock.now() - this.startedAt,
+      ...(this.shadowRecord !== null && { shadow: this.shadowRecord }),
     };
     this.resolveDone(this.result);
     this.emitLater('done', this.result);

@@ -7,6 +7,7 @@
 import { renderFamilies, type MetricFamily, type Sample } from './prometheus-text.js';
 import { activeRollout, lastComparison } from './rollout.js';
 import type { RolloutComparison } from './rollout-types.js';
+import { mirrorFamilies } from './mirror-metrics.js';
 import type { ConnectivityStateName, SplitHandle } from '../split/ops-port.js';
 
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
@@ -25,7 +26,9 @@ const STATES: readonly ConnectivityStateName[] = ['IDLE', 'CONNECTING', 'READY',
  * subset a running rollout is at), and for the latest rollout's last comparison with a baseline
  * `traffic_split_rollout_p_value` (gauge by `test`: `errors` for Fisher exact, `latency` for
  * Mann-Whitney U) and `traffic_split_rollout_effect` (gauge by `effect`: `error_rate_increase`,
- * `median_latency_ratio`), labelled `subset` (the rolled-out one) and `baseline`.
+ * `median_latency_ratio`), labelled `subset` (the rolled-out one) and `baseline`; and the
+ * mirror's `traffic_split_mirror_copies_total`, `traffic_split_mirror_percent` and
+ * `traffic_split_mirror_latency_seconds` (see `setMirror()`).
  * @example
  * http.createServer((req, res) => res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(renderPrometheusMetrics(split)));
  */
@@ -80,6 +83,7 @@ export function renderPrometheusMetrics(split: SplitHandle): string {
       samples: rollout === undefined ? [] : [{ labels: labels(rollout.subset), value: rollout.plan[rollout.step]!.percent }],
     },
     ...comparisonFamilies(stats.name, lastComparison(split)),
+    ...mirrorFamilies(stats.name, stats.mirror),
   ];
   return renderFamilies(families);
 }

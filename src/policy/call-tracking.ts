@@ -8,13 +8,26 @@
  * none did.
  * @module
  */
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { InterceptingCall, type Interceptor, type InterceptorOptions } from '@grpc/grpc-js';
 import { CALL_RECORD, type CallRecord, type SubsetCounters } from './counters.js';
+
+/** Where an outer layer (the mirror) leaves, in a call's interceptor options, the function its
+ * call record tells of each attempt's start. */
+const START_OBSERVER = Symbol('traffic_split.startObserver');
+
+type OptionsWithObserver = InterceptorOptions & { [START_OBSERVER]?: (subset: number) => void };
+
+/** `options` for a call whose record will tell `observer` the subset each attempt starts on. */
+export function withStartObserver(options: InterceptorOptions, observer: (subset: number) => void): InterceptorOptions {
+  return { ...options, [START_OBSERVER]: observer } as OptionsWithObserver;
+}
 
 /** `inner`, preceded by the call record and the not-started count of `counters`. */
 export function withCallTracking(inner: Interceptor, counters: SubsetCounters): Interceptor {
   return (options, nextCall) => {
     const record: CallRecord = { started: false, queuedFor: -1 };
+    const observer = (options as OptionsWithObserver)[START_OBSERVER];
+    if (observer !== undefined) record.onStarted = observer;
     return new InterceptingCall(inner(options, nextCall), {
       start(metadata, _listener, next) {
         // A copy with options of its own: the application may pass one Metadata to many calls.

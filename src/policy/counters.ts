@@ -46,6 +46,8 @@ export interface CallRecord {
   started: boolean;
   /** The subset the call was last bound to while that subset was not READY, or -1. */
   queuedFor: number;
+  /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
+  onStarted?: (subset: number) => void;
 }
 
 /** The key of the call record in the metadata options (a symbol: never sent, never clashes). */
@@ -181,7 +183,10 @@ export class SubsetCounters {
     this.started[attempt.subset]!++;
     attempt.slot = this.freeSlots.pop() ?? this.newSlot();
     this.startTimes[attempt.slot] = performance.now();
-    if (attempt.record !== undefined) attempt.record.started = true;
+    if (attempt.record !== undefined) {
+      attempt.record.started = true;
+      attempt.record.onStarted?.(attempt.subset);
+    }
     attempt.childStarted?.();
   }
 

@@ -4,6 +4,7 @@
  * internals. `TrafficSplit` implements it; a test double can too.
  * @module
  */
+import type { MirrorOptions, MirrorSettings } from '../policy/mirror-options.js';
 import type { SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
 
 /** A listener of one of the split's events. */
@@ -20,6 +21,9 @@ export interface SplitHandle {
   setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void;
   getWeights(): Record<string, number>;
   stats(options?: { since?: StatsMark }): SplitStats;
+  /** Puts shadow traffic in force (or none); throws on invalid options, leaving the mirror in force. */
+  setMirror(options: MirrorOptions | null): void;
+  getMirror(): MirrorSettings | null;
   mark(): StatsMark;
   on<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;
   once<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;

@@ -12,3 +12,6 @@ export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/te
 export { ConnectivityState, Status } from '../policy/grpc.js';
 export { CODE_COUNT } from '../policy/counters.js';
 export { emitClientWarning, logError } from '../policy/logging.js';
+export { mirrorSettingsJson, settingsToOptions } from '../policy/mirror-options.js';
+export type { MirrorComparator, MirrorOptions, MirrorSettings } from '../policy/mirror-options.js';
+export type { MirrorCounts, MirrorStats } from '../policy/mirror-figures.js';

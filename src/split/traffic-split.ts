@@ -25,6 +25,10 @@ import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatc
 import { withStreamTracking } from '../policy/stream-tracking.js';
 import type { RebalanceStreamsOptions, StreamEnder } from '../algorithms/stream-ender.js';
 import { createStreamEnder, parseMaxStreamAgeMs, parseRebalanceStreams, parseSetWeightsOptions } from '../policy/stream-setup.js';
+import { MirrorController } from '../policy/mirror.js';
+import { withMirror } from '../policy/mirror-interceptor.js';
+import { withMirrorCapture } from '../policy/mirror-capture.js';
+import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
@@ -80,6 +84,8 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * streams follow the weights (and new endpoints) without waiting for a change. @default no limit
    */
   maxStreamAgeMs?: number;
+  /** Shadow traffic from the start: see `setMirror()`. @default no mirror */
+  mirror?: MirrorOptions | null;
 }
 
 const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -123,13 +129,15 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   private readonly lastSubsetStates: ConnectivityState[];
   private readonly rebalanceStreams: RebalanceStreamsOptions | null;
   private readonly streamEnder: StreamEnder;
+  private readonly mirrorControl: MirrorController;
 
   constructor(options: TrafficSplitOptions) {
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
     const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs']);
+    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs', 'mirror']);
+    const mirror = raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames);
     const retryOnOtherSubset = booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false);
     this.name = parseName(raw['name']);
     const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
@@ -144,10 +152,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.interceptor = interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters));
+    this.mirrorControl = new MirrorController(config.subsetNames, this.state.token, this.name, this.target);
+    // The mirror layer is outermost: its copies go straight to the channel, past the layers that
+    // count, trace and retry the split's own calls.
+    this.interceptor = withMirror(
+      interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters)),
+      this.mirrorControl,
+    );
+    if (mirror !== null) this.applyMirror(mirror);
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
-    this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: createCallGuard(this.routing) }, {}));
+    this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: withMirrorCapture(createCallGuard(this.routing), this.mirrorControl) }, {}));
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
@@ -175,6 +190,35 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     const before = this.state.weights;
     this.state.setWeights(weights);
     if (this.state.weights !== before) this.streamEnder.weightsChanged(rebalance);
+  }
+
+  /**
+   * Shadow traffic: copies a share of the unary calls made through `channelOptions` to the
+   * subset `options.subset`, and, with `compare`, holds each copy's answer against the primary's.
+   * The primary is never affected: the copy starts after the primary started on another subset
+   * (a call that itself goes to the mirror subset is not copied), is never awaited, never
+   * retried, never wait-for-ready, and its outcome is only counted, in `stats().mirror`, apart
+   * from the subsets' figures. `null` turns the mirror off: no copy starts after it. Each call
+   * starts fresh figures. Invalid options throw a `TypeError`/`RangeError` naming the field and
+   * leave the mirror in force as it was.
+   * @example split.setMirror({ subset: 'v2', percent: 10, compare: true });
+   */
+  setMirror(options: MirrorOptions | null): void {
+    if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setMirror()');
+    this.applyMirror(options === null ? null : parseMirrorOptions(options, this.subsets));
+  }
+
+  /** The mirror in force with every default filled in, or null. */
+  getMirror(): MirrorSettings | null {
+    return this.mirrorControl.settings;
+  }
+
+  private applyMirror(settings: MirrorSettings | null): void {
+    const previous = this.mirrorControl.settings;
+    // Copies are routed by a hint, which pickers read once routes are armed.
+    if (settings !== null) this.state.armRoutes();
+    this.mirrorControl.set(settings);
+    this.emit('mirror', { mirror: settings, previous });
   }
 
   /** The weights in force, as a new object. */
@@ -224,6 +268,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       channels: this.state.channels.size,
       notStarted: byCodeName(this.state.counters.splitNotStarted(since)),
       subsets,
+      mirror: this.mirrorControl.stats(),
     };
   }
 
@@ -289,6 +334,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     if (this.state.closed) return;
     unregisterSplit(this.id);
     this.streamEnder.close();
+    this.mirrorControl.close();
     this.state.close();
     this.emit('close');
   }

@@ -5,31 +5,11 @@
  */
 import type { RebalanceStreamsOptions } from '../algorithms/stream-ender.js';
 import type { CountersMark } from '../policy/counters.js';
+import type { MirrorStats } from '../policy/mirror-figures.js';
+import type { MirrorSettings } from '../policy/mirror-options.js';
 
-/**
- * A grpc-js connectivity state by name. Spelt out rather than derived from grpc-js's enum, so
- * that it stays an exact union in every consumer's compilation, whatever its `lib` setting.
- */
-export type ConnectivityStateName = 'IDLE' | 'CONNECTING' | 'READY' | 'TRANSIENT_FAILURE' | 'SHUTDOWN';
-/** A gRPC status code by name (`'OK'`, `'UNAVAILABLE'`, ...), as in `stats()` and rollout options. */
-export type StatusName =
-  | 'OK'
-  | 'CANCELLED'
-  | 'UNKNOWN'
-  | 'INVALID_ARGUMENT'
-  | 'DEADLINE_EXCEEDED'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'PERMISSION_DENIED'
-  | 'RESOURCE_EXHAUSTED'
-  | 'FAILED_PRECONDITION'
-  | 'ABORTED'
-  | 'OUT_OF_RANGE'
-  | 'UNIMPLEMENTED'
-  | 'INTERNAL'
-  | 'UNAVAILABLE'
-  | 'DATA_LOSS'
-  | 'UNAUTHENTICATED';
+export type { ConnectivityStateName, StatusName } from '../base/names.js';
+import type { ConnectivityStateName, StatusName } from '../base/names.js';
 
 /** What `console.log(split)` and `JSON.stringify(split)` show: configuration and state only. */
 export interface TrafficSplitSummary {
@@ -113,6 +93,9 @@ export interface SplitStats {
    * sum of `started` + sum of `notStarted`. */
   notStarted: Partial<Record<StatusName, number>>;
   subsets: Record<string, SubsetStats>;
+  /** The mirror's figures (see `setMirror()`): those of the mirror in force, or of the last one
+   * (`active: false`); null if the split never had one. Copies are not in `subsets`. */
+  mirror: MirrorStats | null;
 }
 
 /** Events of a `TrafficSplit`. */
@@ -124,6 +107,8 @@ export interface TrafficSplitEvents {
   subsetState: [change: { subset: string; state: ConnectivityStateName }];
   /** The split was closed (once, from `close()`): rollouts and weights-file watchers stop. */
   close: [];
+  /** `setMirror()` put a mirror (or none) in force. */
+  mirror: [change: { mirror: MirrorSettings | null; previous: MirrorSettings | null }];
 }
 
 /** A point in a split's counters, from `split.mark()`. */

@@ -22,6 +22,8 @@ export function rolloutOnDouble(stats: SplitStats, mark: StatsMark, options: Rol
     getWeights: () => ({ ...weights }),
     stats: () => stats,
     mark: () => mark,
+    setMirror: () => {},
+    getMirror: () => null,
     on: () => handle,
     once: () => handle,
     off: () => handle,

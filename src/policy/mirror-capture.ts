@@ -1,0 +1,55 @@
+/**
+ * The mirror's part of the split's call guard (a grpc-js `callInvocationTransformer`). The
+ * interceptor that makes copies sees deserialized messages only, and no channel; the guard sees
+ * both the call's channel and its method definition, which grpc-js builds afresh for each call.
+ * For a call the mirror may copy, it hands the interceptor, through that definition, the channel
+ * (where the copy is made) and the primary's response bytes as they arrive (what `compare: true`
+ * compares), by wrapping the response deserializer: a reference to a buffer grpc-js already
+ * holds, no copy, no extra serialization.
+ * @module
+ */
+import type { CallInvocationTransformer } from '@grpc/grpc-js';
+import type { MirrorController } from './mirror.js';
+
+/** The channel of a call, as the call guard sees it (grpc-js's Channel interface). */
+export type CallChannel = Parameters<CallInvocationTransformer>[0]['channel'];
+
+/** What the guard hands the interceptor about one call. */
+export interface MirrorCapture {
+  readonly channel: CallChannel;
+  /** The method's own response deserializer (not the capturing wrapper). */
+  readonly deserialize: (bytes: Buffer) => unknown;
+  /** The last response message received, serialized. */
+  bytes: Buffer | null;
+}
+
+const CAPTURE = Symbol('traffic_split.mirrorCapture');
+
+/** The capture of a call's method definition, if the split's call guard prepared one. */
+export function captureOf(methodDefinition: object): MirrorCapture | undefined {
+  return (methodDefinition as { [CAPTURE]?: MirrorCapture })[CAPTURE];
+}
+
+/** `guard`, followed by the mirror's preparation of the calls it may copy. */
+export function withMirrorCapture(guard: CallInvocationTransformer, controller: MirrorController): CallInvocationTransformer {
+  return (properties) => {
+    const transformed = guard(properties);
+    const session = controller.session;
+    const original = transformed.methodDefinition;
+    if (session === null || !session.accepts(original)) return transformed;
+    // Only on the split's own channels: a client built with its options but aimed elsewhere has
+    // no mirror subset to send a copy to.
+    if (transformed.channel.getTarget() !== controller.target) return transformed;
+    const deserialize = (bytes: Buffer): unknown => original.responseDeserialize(bytes);
+    const capture: MirrorCapture = { channel: transformed.channel, deserialize, bytes: null };
+    const methodDefinition = {
+      ...original,
+      responseDeserialize: (bytes: Buffer) => {
+        capture.bytes = bytes;
+        return original.responseDeserialize(bytes);
+      },
+      [CAPTURE]: capture,
+    };
+    return { ...transformed, methodDefinition };
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The mirror of one split (shadow traffic): the settings in force, the schedule that decides
+ * which calls are copied, the figures, and the copies in flight (so `close()` can end them).
+ * @module
+ */
+import { emptyCounts, MirrorFigures, type MirrorCounts, type MirrorStats } from './mirror-figures.js';
+import type { MirrorSettings } from './mirror-options.js';
+import { WeightedSchedule } from '../algorithms/scheduler.js';
+
+/** Schedule items: index 1 is "copy this call". */
+const NO_COPY = 0;
+
+/** What a call's method must be for a copy: unary, and listed when a list is given. */
+export interface MethodShape {
+  readonly path: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+}
+
+/** A copy in flight, as the controller sees it: it can be ended early. */
+export interface LiveCopy {
+  cancel(details: string): void;
+}
+
+/**
+ * One mirror configuration, from a `setMirror()` to the next. A copy decided under it belongs to
+ * it until it is accounted for, even after another configuration replaced it.
+ */
+export class MirrorSession {
+  /** False once replaced or closed: no copy is started under it any more. */
+  active = true;
+  readonly figures: MirrorFigures;
+  private readonly schedule: WeightedSchedule;
+  private readonly methods: ReadonlySet<string> | null;
+
+  constructor(
+    readonly settings: MirrorSettings,
+    /** Index of `settings.subset` in the split. */
+    readonly subsetIndex: number,
+    lifetime: MirrorCounts,
+  ) {
+    this.figures = new MirrorFigures(lifetime, settings.maxSamples);
+    // The split's own deterministic schedule over two items, "don't copy" and "copy": over any
+    // run of N decisions, N * percent / 100 copies within one (see scheduler.ts).
+    this.schedule = new WeightedSchedule([100 - settings.percent, settings.percent]);
+    this.methods = settings.methods === null ? null : new Set(settings.methods);
+  }
+
+  /** Whether calls of `method` are eligible: unary, and among `methods` when given. */
+  accepts(method: MethodShape): boolean {
+    return !method.requestStream && !method.responseStream && (this.methods === null || this.methods.has(method.path));
+  }
+
+  /** One decision of the schedule: copy this eligible call or not. */
+  draw(): boolean {
+    return this.settings.percent > 0 && this.schedule.next() !== NO_COPY;
+  }
+}
+
+/** The mirror state one split owns. */
+export class MirrorController {
+  /** The configuration in force, or null. Read once per call by the interceptor. */
+  session: MirrorSession | null = null;
+  /** The latest configuration, active or not, for `stats()`. */
+  private latest: MirrorSession | null = null;
+  /** Cumulative counts per subset, over every configuration that mirrored to it. */
+  private readonly lifetimes: MirrorCounts[];
+  private readonly live = new Set<LiveCopy>();
+  /** Copies decided and not ended, over every configuration: what `maxInFlight` bounds, so a
+   * new configuration does not get a fresh budget while the old one's copies still run. */
+  private slots = 0;
+  private closedFlag = false;
+
+  constructor(
+    readonly subsetNames: readonly string[],
+    /** The split's routing token and name, for the copies' hints. */
+    readonly token: string,
+    readonly splitName: string,
+    /** `split.target`: copies are made on the split's own channels only. */
+    readonly target: string,
+  ) {
+    this.lifetimes = subsetNames.map(() => emptyCounts());
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Puts validated settings in force (null: none). Copies in flight finish under their own
+   * configuration; no copy starts under a replaced one. */
+  set(settings: MirrorSettings | null): void {
+    if (this.session !== null) this.session.active = false;
+    const subset = settings === null ? -1 : this.subsetNames.indexOf(settings.subset);
+    this.session = settings === null ? null : new MirrorSession(settings, subset, this.lifetimes[subset]!);
+    if (this.session !== null) this.latest = this.session;
+  }
+
+  get settings(): MirrorSettings | null {
+    return this.session?.settings ?? null;
+  }
+
+  /** Figures of the latest configuration; null if the split never had a mirror. */
+  stats(): MirrorStats | null {
+    const latest = this.latest;
+    if (latest === null) return null;
+    return latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active);
+  }
+
+  /** Takes an in-flight slot for a copy of `session`, or returns false at its `maxInFlight`. */
+  takeSlot(session: MirrorSession): boolean {
+    if (this.slots >= session.settings.maxInFlight) return false;
+    this.slots++;
+    session.figures.inFlight++;
+    return true;
+  }
+
+  /** Gives back a slot taken by `takeSlot` (the copy ended, or never started). */
+  releaseSlot(session: MirrorSession): void {
+    this.slots--;
+    session.figures.inFlight--;
+  }
+
+  track(copy: LiveCopy): void {
+    this.live.add(copy);
+  }
+
+  untrack(copy: LiveCopy): void {
+    this.live.delete(copy);
+  }
+
+  /** Copies in flight on the wire, over every configuration. */
+  get liveCopies(): number {
+    return this.live.size;
+  }
+
+  /** No copy starts any more; the copies in flight end now, CANCELLED (counted as failed). */
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    if (this.session !== null) this.session.active = false;
+    for (const copy of [...this.live]) copy.cancel('traffic_split: split closed while the mirror copy was in flight');
+  }
+}
