@@ -33,7 +33,7 @@ describe('per-call routing', () => {
     const keys = Array.from({ length: 1_000 }, (_, i) => `key-${i}`);
     const here = keys.map((k) => split.subsetFor(k));
     split.close();
-    const index = fileURLToPath(new URL('../src/ops/index.js', import.meta.url));
+    const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
     const script = `import(${JSON.stringify(index)}).then(({ TrafficSplit }) => {
       const s = new TrafficSplit(${JSON.stringify({ subsets: names, weights })});
       process.stdout.write(JSON.stringify(${JSON.stringify(keys)}.map((k) => s.subsetFor(k))));

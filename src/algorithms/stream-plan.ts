@@ -42,7 +42,8 @@ export interface RebalancePlan {
 
 const NOTHING: RebalancePlan = Object.freeze({ count: 0, next: null });
 
-/** The plan for the open streams of `book` now. */
+/** The plan for the open streams of `book` now. One pass over the subsets, then over the
+ * streams of those above their share: kept whole so the counting and the choice read together. */
 export function planRebalance(book: StreamBook, inputs: PlanInputs): RebalancePlan {
   const n = book.subsetCount;
   const { weights } = inputs;

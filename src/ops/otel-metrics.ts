@@ -9,6 +9,7 @@
 import type { Attributes, BatchObservableResult, Meter } from '@opentelemetry/api';
 import { CODE_COUNT, ConnectivityState, Status, type TelemetryPort } from '../split/ops-port.js';
 import { lastComparison } from './rollout.js';
+import type { RolloutComparison } from './rollout-types.js';
 import { mirrorInstruments } from './mirror-metrics.js';
 import type { MirrorStats } from '../split/ops-port.js';
 
@@ -42,86 +43,103 @@ export interface MeteredSplit {
   stats?(): { mirror: MirrorStats | null };
 }
 
+/** The split's instruments (the mirror's apart). */
+function createInstruments(meter: Meter) {
+  return {
+    started: meter.createObservableCounter('grpc.lb.traffic_split.attempt.started', {
+      unit: '{attempt}',
+      description: 'Call attempts started on each subset (each retry is an attempt).',
+    }),
+    duration: meter.createHistogram('grpc.lb.traffic_split.attempt.duration', {
+      unit: 's',
+      description: 'Duration of each finished call attempt per subset and status, from the pick to the status.',
+      advice: { explicitBucketBoundaries: A66_LATENCY_BUCKETS_S },
+    }),
+    weight: meter.createObservableGauge('grpc.lb.traffic_split.subset.weight', {
+      unit: '{weight}',
+      description: 'The weight in force for each subset.',
+    }),
+    state: meter.createObservableGauge('grpc.lb.traffic_split.subset.state', {
+      unit: '{state}',
+      description: 'Connectivity state of each subset (least ready across channels): 1 for its current state, 0 for the others.',
+    }),
+    openStreams: meter.createObservableUpDownCounter('grpc.lb.traffic_split.streams.open', {
+      unit: '{stream}',
+      description: 'Streaming calls open on each subset.',
+    }),
+    rebalanced: meter.createObservableCounter('grpc.lb.traffic_split.streams.rebalanced', {
+      unit: '{stream}',
+      description: 'Streams the split ended itself (rebalancing after a weight change, or the age limit); not in attempt.duration.',
+    }),
+    pValue: meter.createObservableGauge('grpc.lb.traffic_split.rollout.p_value', {
+      unit: '1',
+      description: 'One-sided p-value of the last comparison of a rollout step with its baseline, by test (errors: Fisher exact; latency: Mann-Whitney U).',
+    }),
+    effect: meter.createObservableGauge('grpc.lb.traffic_split.rollout.effect', {
+      unit: '1',
+      description: 'Effect size of the last comparison with the baseline: error_rate_increase, median_latency_ratio.',
+    }),
+  };
+}
+
+type Instruments = ReturnType<typeof createInstruments>;
+
 /** Creates the instruments and starts feeding them; returns the function that stops it. */
 export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: TelemetryPort): () => void {
   const target = split.target;
   const subsetAttributes: Attributes[] = split.subsets.map((name) => ({ 'grpc.target': target, [SUBSET_ATTRIBUTE]: name }));
-  const started = meter.createObservableCounter('grpc.lb.traffic_split.attempt.started', {
-    unit: '{attempt}',
-    description: 'Call attempts started on each subset (each retry is an attempt).',
-  });
-  const duration = meter.createHistogram('grpc.lb.traffic_split.attempt.duration', {
-    unit: 's',
-    description: 'Duration of each finished call attempt per subset and status, from the pick to the status.',
-    advice: { explicitBucketBoundaries: A66_LATENCY_BUCKETS_S },
-  });
-  const weight = meter.createObservableGauge('grpc.lb.traffic_split.subset.weight', {
-    unit: '{weight}',
-    description: 'The weight in force for each subset.',
-  });
-  const state = meter.createObservableGauge('grpc.lb.traffic_split.subset.state', {
-    unit: '{state}',
-    description: 'Connectivity state of each subset (least ready across channels): 1 for its current state, 0 for the others.',
-  });
-
-  const openStreams = meter.createObservableUpDownCounter('grpc.lb.traffic_split.streams.open', {
-    unit: '{stream}',
-    description: 'Streaming calls open on each subset.',
-  });
-  const rebalanced = meter.createObservableCounter('grpc.lb.traffic_split.streams.rebalanced', {
-    unit: '{stream}',
-    description: 'Streams the split ended itself (rebalancing after a weight change, or the age limit); not in attempt.duration.',
-  });
-
-  const pValue = meter.createObservableGauge('grpc.lb.traffic_split.rollout.p_value', {
-    unit: '1',
-    description: 'One-sided p-value of the last comparison of a rollout step with its baseline, by test (errors: Fisher exact; latency: Mann-Whitney U).',
-  });
-  const effect = meter.createObservableGauge('grpc.lb.traffic_split.rollout.effect', {
-    unit: '1',
-    description: 'Effect size of the last comparison with the baseline: error_rate_increase, median_latency_ratio.',
-  });
-
+  const instruments = createInstruments(meter);
   const mirror = mirrorInstruments(meter, target, SUBSET_ATTRIBUTE);
   const observe = (result: BatchObservableResult): void => {
-    subsetAttributes.forEach((attributes, i) => {
-      result.observe(started, port.startedAttempts(i), attributes);
-      result.observe(weight, port.weight(i), attributes);
-      result.observe(openStreams, port.openStreams(i), attributes);
-      result.observe(rebalanced, port.rebalancedStreams(i), attributes);
-      const current = port.subsetState(i);
-      for (const s of STATES) result.observe(state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
-    });
+    observeSubsets(result, instruments, port, subsetAttributes);
     if (split.stats !== undefined) mirror.observe(result, split.stats().mirror);
-    const comparison = lastComparison(split);
-    if (comparison !== undefined) {
-      const attributes = { 'grpc.target': target, [SUBSET_ATTRIBUTE]: comparison.subsets.canary, [BASELINE_ATTRIBUTE]: comparison.subsets.baseline };
-      result.observe(pValue, comparison.errors.pValue, { ...attributes, 'grpc.lb.traffic_split.test': 'errors' });
-      result.observe(pValue, comparison.latency.pValue, { ...attributes, 'grpc.lb.traffic_split.test': 'latency' });
-      result.observe(effect, comparison.errors.increase, { ...attributes, 'grpc.lb.traffic_split.effect': 'error_rate_increase' });
-      if (comparison.latency.medianRatio !== null) {
-        result.observe(effect, comparison.latency.medianRatio, { ...attributes, 'grpc.lb.traffic_split.effect': 'median_latency_ratio' });
-      }
-    }
+    observeComparison(result, instruments, target, lastComparison(split));
   };
+  const { started, weight, state, openStreams, rebalanced, pValue, effect } = instruments;
   const observables = [started, weight, state, openStreams, rebalanced, pValue, effect, ...mirror.observables];
   meter.addBatchObservableCallback(observe, observables);
+  const stopRecording = port.onAttemptFinished(attemptRecorder(instruments, subsetAttributes));
+  return () => {
+    meter.removeBatchObservableCallback(observe, observables);
+    stopRecording();
+  };
+}
 
-  // Attribute sets per (subset, status), built on first use, so recording allocates nothing.
-  const finishedAttributes: (Attributes | undefined)[] = new Array(split.subsets.length * CODE_COUNT);
-  const record = (subset: number, code: number, durationMs: number): void => {
+function observeSubsets(result: BatchObservableResult, instruments: Instruments, port: TelemetryPort, subsetAttributes: readonly Attributes[]): void {
+  subsetAttributes.forEach((attributes, i) => {
+    result.observe(instruments.started, port.startedAttempts(i), attributes);
+    result.observe(instruments.weight, port.weight(i), attributes);
+    result.observe(instruments.openStreams, port.openStreams(i), attributes);
+    result.observe(instruments.rebalanced, port.rebalancedStreams(i), attributes);
+    const current = port.subsetState(i);
+    for (const s of STATES) result.observe(instruments.state, s === current ? 1 : 0, { ...attributes, [STATE_NAME_ATTRIBUTE]: ConnectivityState[s] });
+  });
+}
+
+/** The last comparison of a rollout step with its baseline, if any. */
+function observeComparison(result: BatchObservableResult, instruments: Instruments, target: string, comparison: RolloutComparison | undefined): void {
+  if (comparison === undefined) return;
+  const { pValue, effect } = instruments;
+  const attributes = { 'grpc.target': target, [SUBSET_ATTRIBUTE]: comparison.subsets.canary, [BASELINE_ATTRIBUTE]: comparison.subsets.baseline };
+  result.observe(pValue, comparison.errors.pValue, { ...attributes, 'grpc.lb.traffic_split.test': 'errors' });
+  result.observe(pValue, comparison.latency.pValue, { ...attributes, 'grpc.lb.traffic_split.test': 'latency' });
+  result.observe(effect, comparison.errors.increase, { ...attributes, 'grpc.lb.traffic_split.effect': 'error_rate_increase' });
+  if (comparison.latency.medianRatio !== null) {
+    result.observe(effect, comparison.latency.medianRatio, { ...attributes, 'grpc.lb.traffic_split.effect': 'median_latency_ratio' });
+  }
+}
+
+/** Records each finished attempt's duration. Attribute sets per (subset, status) are built on
+ * first use, so recording allocates nothing. */
+function attemptRecorder(instruments: Instruments, subsetAttributes: readonly Attributes[]): (subset: number, code: number, durationMs: number) => void {
+  const finishedAttributes: (Attributes | undefined)[] = new Array(subsetAttributes.length * CODE_COUNT);
+  return (subset, code, durationMs) => {
     const slot = subset * CODE_COUNT + (code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN);
     let attributes = finishedAttributes[slot];
     if (attributes === undefined) {
       attributes = { ...subsetAttributes[subset], 'grpc.status': Status[slot % CODE_COUNT] };
       finishedAttributes[slot] = attributes;
     }
-    duration.record(durationMs / 1000, attributes);
-  };
-  const stopRecording = port.onAttemptFinished(record);
-
-  return () => {
-    meter.removeBatchObservableCallback(observe, observables);
-    stopRecording();
+    instruments.duration.record(durationMs / 1000, attributes);
   };
 }

@@ -183,7 +183,8 @@ const ANALYSIS_KEYS = [
   'baseline', 'confidence', 'maxErrorRateIncrease', 'maxLatencyRatio',
 ];
 
-/** Validates every option before anything changes. @internal */
+/** Validates every option before anything changes. @internal Long as a list of fields is long:
+ * one validator call per option, in the order the documentation gives them. */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
   rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow'], '');

@@ -8,7 +8,7 @@ import { renderFamilies, type MetricFamily, type Sample } from './prometheus-tex
 import { activeRollout, lastComparison } from './rollout.js';
 import type { RolloutComparison } from './rollout-types.js';
 import { mirrorFamilies } from './mirror-metrics.js';
-import type { ConnectivityStateName, SplitHandle } from '../split/ops-port.js';
+import type { ConnectivityStateName, SplitHandle, SplitStats } from '../split/ops-port.js';
 
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
 
@@ -34,12 +34,28 @@ const STATES: readonly ConnectivityStateName[] = ['IDLE', 'CONNECTING', 'READY',
  */
 export function renderPrometheusMetrics(split: SplitHandle): string {
   const stats = split.stats();
+  const rollout = activeRollout(split);
+  const rolloutPercent: MetricFamily = {
+    name: 'traffic_split_rollout_percent',
+    type: 'gauge',
+    help: 'Share in percent a running rollout gives its subset (no sample without a rollout).',
+    samples: rollout === undefined ? [] : [{ labels: { split: stats.name, subset: rollout.subset }, value: rollout.plan[rollout.step]!.percent }],
+  };
+  return renderFamilies([
+    ...subsetFamilies(stats),
+    rolloutPercent,
+    ...comparisonFamilies(stats.name, lastComparison(split)),
+    ...mirrorFamilies(stats.name, stats.mirror),
+  ]);
+}
+
+/** The per-subset families. One table entry per family: long, but a table, not logic. */
+function subsetFamilies(stats: SplitStats): MetricFamily[] {
   const subsets = Object.entries(stats.subsets);
   const labels = (subset: string, extra: Record<string, string> = {}): Record<string, string> => ({ split: stats.name, subset, ...extra });
   const perSubset = (value: (figures: (typeof subsets)[number][1]) => number): Sample[] =>
     subsets.map(([subset, figures]) => ({ labels: labels(subset), value: value(figures) }));
-  const rollout = activeRollout(split);
-  const families: MetricFamily[] = [
+  return [
     { name: 'traffic_split_weight', type: 'gauge', help: 'Weight in force for each subset.', samples: perSubset((f) => f.weight) },
     {
       name: 'traffic_split_subset_state',
@@ -76,16 +92,7 @@ export function renderPrometheusMetrics(split: SplitHandle): string {
         return quantiles.flatMap(([quantile, ms]) => (ms === null ? [] : [{ labels: labels(subset, { quantile }), value: ms / 1000 }]));
       }),
     },
-    {
-      name: 'traffic_split_rollout_percent',
-      type: 'gauge',
-      help: 'Share in percent a running rollout gives its subset (no sample without a rollout).',
-      samples: rollout === undefined ? [] : [{ labels: labels(rollout.subset), value: rollout.plan[rollout.step]!.percent }],
-    },
-    ...comparisonFamilies(stats.name, lastComparison(split)),
-    ...mirrorFamilies(stats.name, stats.mirror),
   ];
-  return renderFamilies(families);
 }
 
 function comparisonFamilies(split: string, comparison: RolloutComparison | undefined): MetricFamily[] {

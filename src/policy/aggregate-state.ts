@@ -46,6 +46,8 @@ export interface Aggregate {
   readonly errorMessage: string | null;
 }
 
+/** The channel's state and picker. Kept as one function: the classification of subsets and the
+ * choice of schedule and fallback are one decision table, read top to bottom. */
 export function aggregateState(
   subsets: readonly SubsetView[],
   split: SplitView,

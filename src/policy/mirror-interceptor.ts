@@ -142,6 +142,8 @@ class MirroredCall implements LiveCopy {
     setImmediate(() => guarded(() => this.launch()));
   }
 
+  /** Starts the copy on the primary's channel, the way grpc-js's own bottom call starts a call
+   * (deadline, credentials, start, message, half-close, read), in that order: one sequence. */
   private launch(): void {
     const session = this.session;
     const figures = session.figures;

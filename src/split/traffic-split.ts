@@ -5,11 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { inspect, type InspectOptions } from 'node:util';
-import { parseSplitConfig, weightsToRecord, configToJson, type TrafficSplitConfigJson } from '../policy/config.js';
+import { weightsToRecord, configToJson } from '../policy/config.js';
 import { POLICY_NAME, TARGET_SCHEME } from '../base/constants.js';
-import type { Clock } from '../base/clock.js';
 import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
-import { ConnectivityState, defaultAuthorityOf, Status } from '../policy/grpc.js';
+import { ConnectivityState } from '../policy/grpc.js';
 import { register } from '../policy/register.js';
 import { registerSplit, unregisterSplit } from '../policy/resolver.js';
 import { SplitState, type SplitStateEvent } from '../policy/split-state.js';
@@ -20,75 +19,21 @@ import { interceptorWithTelemetry } from '../policy/telemetry-port.js';
 import { withCallTracking } from '../policy/call-tracking.js';
 import { rendezvousPick, subsetSeeds } from '../algorithms/sticky-hash.js';
 import type { SplitHandle } from './handle.js';
-import type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
-import { booleanValue, clockValue, oneOf, requireObject, safeInteger, stringMatching, stringValue } from '../base/validate.js';
+import type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
+import { parseSplitOptions, type TrafficSplitOptions } from './options.js';
+import { byCodeName, subsetStats } from './split-stats.js';
+import { oneOf, requireObject, stringValue } from '../base/validate.js';
 import { withStreamTracking } from '../policy/stream-tracking.js';
 import type { RebalanceStreamsOptions, StreamEnder } from '../algorithms/stream-ender.js';
-import { createStreamEnder, parseMaxStreamAgeMs, parseRebalanceStreams, parseSetWeightsOptions } from '../policy/stream-setup.js';
+import { createStreamEnder, parseSetWeightsOptions } from '../policy/stream-setup.js';
 import { MirrorController } from '../policy/mirror.js';
 import { withMirror } from '../policy/mirror-interceptor.js';
 import { withMirrorCapture } from '../policy/mirror-capture.js';
 import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
-/** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
-export interface TrafficSplitOptions extends TrafficSplitConfigJson {
-  /** Used in the target, logs and errors. Letters, digits, `_`, `.` and `-`. @default "split" */
-  name?: string;
-  /**
-   * The authority (`:authority` header and TLS name check) of channels built from the split.
-   * @default the default authority of the first subset's target (`reporter-v1.prod.svc:9090`
-   * for `dns:///reporter-v1.prod.svc:9090`)
-   */
-  authority?: string;
-  /**
-   * Retry a unary call once on another READY weighted subset when it failed with UNAVAILABLE
-   * before any response message (its connection was lost, or the server answered UNAVAILABLE).
-   * The failure still counts against the subset that failed. Response headers alone do not
-   * count as a response (grpc-js servers send them as soon as a call arrives), so the first
-   * attempt may have reached the server: turn this on for idempotent methods only. Calls routed
-   * explicitly or by a rule are never retried elsewhere. @default false
-   */
-  retryOnOtherSubset?: boolean;
-  /**
-   * Seeds the random source of the split's schedule: its starting phase and the arrangement of
-   * calls within the exactness bound. The same seed, weights and call sequence give the same
-   * routing again (tests, reproductions). Leave it out in production, so that replicas started
-   * together do not move in lockstep. A safe integer. @default a seed from the OS's random source
-   */
-  scheduleSeed?: number;
-  /**
-   * Time source of the channels' periodic re-resolution (`reresolveIntervalMs`) and of the
-   * least time between two resolutions a subset's policy asks for. For tests: with a fake clock
-   * a re-resolution happens only when the test moves time on. grpc-js's own timers (connection
-   * backoff, idle timeout) and the times in `stats()` stay on real time.
-   * @default the real clock (`Date.now()`, `setTimeout()`)
-   */
-  clock?: Clock;
-  /**
-   * After each weight change, end on the client side just enough open streams (keyless ones, on
-   * subsets above their new share) to bring every subset to its share of the open streams,
-   * spread evenly over `withinMs`, with UNAVAILABLE and the details
-   * `traffic_split: stream rebalanced to follow new weights (v1 -> v2)`. The application
-   * re-opens them, and they are placed where the split is short. Streams routed by `route()` or
-   * a rule are never ended; sticky-keyed ones only when their key now maps elsewhere. Applies to
-   * every change (rollouts, weights files, the admin endpoint) unless `setWeights()` says
-   * otherwise, and when a subset becomes READY in every channel (streams opened while it was
-   * down went elsewhere). Needs clients built with `channelOptions`. @default off
-   * @example new TrafficSplit({ ...config, rebalanceStreams: { withinMs: 10_000 } })
-   */
-  rebalanceStreams?: RebalanceStreamsOptions | false;
-  /**
-   * End keyless and sticky-keyed streams (never those routed by `route()` or a rule) when they
-   * reach this age, jittered down by up to 10%, the same way as a rebalancing, so that open
-   * streams follow the weights (and new endpoints) without waiting for a change. @default no limit
-   */
-  maxStreamAgeMs?: number;
-  /** Shadow traffic from the start: see `setMirror()`. @default no mirror */
-  mirror?: MirrorOptions | null;
-}
+export type { TrafficSplitOptions } from './options.js';
 
-const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 let nextSplitNumber = 1;
 
 /**
@@ -135,19 +80,12 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
-    const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
-    const config = parseSplitConfig(raw, ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs', 'mirror']);
-    const mirror = raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames);
-    const retryOnOtherSubset = booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false);
-    this.name = parseName(raw['name']);
-    const authority = parseAuthority(raw['authority']) ?? defaultAuthorityOf(config.targets[0]!);
+    const { config, name, authority, retryOnOtherSubset, seed, clock, rebalanceStreams, maxStreamAgeMs, mirror } = parseSplitOptions(options);
+    this.name = name;
     this.subsets = config.subsetNames;
     this.targets = config.targets;
     this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
-    const seed = raw['scheduleSeed'] === undefined ? undefined : safeInteger('scheduleSeed', raw['scheduleSeed']);
-    const clock = raw['clock'] === undefined ? undefined : clockValue('clock', raw['clock']);
-    this.rebalanceStreams = parseRebalanceStreams('rebalanceStreams', raw['rebalanceStreams'], null);
-    const maxStreamAgeMs = parseMaxStreamAgeMs(raw['maxStreamAgeMs']);
+    this.rebalanceStreams = rebalanceStreams;
     this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed, clock);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
@@ -237,28 +175,6 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    */
   stats(options: { since?: StatsMark } = {}): SplitStats {
     const since = options.since ?? null;
-    const subsets: Record<string, SubsetStats> = {};
-    this.subsets.forEach((name, i) => {
-      const figures = this.state.counters.figures(i, since);
-      subsets[name] = {
-        weight: this.state.weights[i]!,
-        target: this.targets[i]!,
-        state: ConnectivityState[this.state.channels.subsetState(i)] as ConnectivityStateName,
-        channels: this.state.channels.subsetStateCounts(i),
-        endpoints: this.state.channels.subsetEndpointCount(i),
-        started: figures.started,
-        finished: figures.finished,
-        inFlight: this.state.counters.inFlight(i),
-        openStreams: this.state.streams.openOn(i),
-        rebalanced: figures.rebalanced,
-        codes: byCodeName(figures.codes),
-        abandoned: figures.abandoned,
-        refused: figures.refused,
-        notStarted: byCodeName(figures.notStarted),
-        latencyMs: figures.latencyMs,
-        latencyHistogram: figures.latencyHistogram,
-      };
-    });
     return {
       name: this.name,
       target: this.target,
@@ -267,7 +183,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       weights: this.getWeights(),
       channels: this.state.channels.size,
       notStarted: byCodeName(this.state.counters.splitNotStarted(since)),
-      subsets,
+      subsets: subsetStats(this.state, this.targets, since),
       mirror: this.mirrorControl.stats(),
     };
   }
@@ -373,20 +289,4 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       if (state === ConnectivityState.READY && this.rebalanceStreams !== null) this.streamEnder.subsetReady(this.rebalanceStreams);
     }
   }
-}
-
-function byCodeName(counts: ReadonlyMap<number, number>): Partial<Record<StatusName, number>> {
-  const named: Partial<Record<StatusName, number>> = {};
-  for (const [code, count] of counts) named[Status[code] as StatusName] = count;
-  return named;
-}
-
-function parseName(raw: unknown): string {
-  if (raw === undefined) return 'split';
-  return stringMatching('name', raw, SPLIT_NAME_PATTERN, `a string matching ${SPLIT_NAME_PATTERN}`);
-}
-
-function parseAuthority(raw: unknown): string | undefined {
-  if (raw === undefined) return undefined;
-  return stringMatching('authority', raw, /^[^\s/]+$/, 'a host[:port] string');
 }

@@ -1,0 +1,104 @@
+/**
+ * The options of `new TrafficSplit()` and their validation: every field checked, with its path
+ * and value in the message, before the split exists.
+ * @module
+ */
+import type { Clock } from '../base/clock.js';
+import { booleanValue, clockValue, requireObject, safeInteger, stringMatching } from '../base/validate.js';
+import type { RebalanceStreamsOptions } from '../algorithms/stream-ender.js';
+import { defaultAuthorityOf } from '../policy/grpc.js';
+import { parseSplitConfig, type ParsedSplitConfig, type TrafficSplitConfigJson } from '../policy/config.js';
+import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
+import { parseMaxStreamAgeMs, parseRebalanceStreams } from '../policy/stream-setup.js';
+
+/** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
+export interface TrafficSplitOptions extends TrafficSplitConfigJson {
+  /** Used in the target, logs and errors. Letters, digits, `_`, `.` and `-`. @default "split" */
+  name?: string;
+  /**
+   * The authority (`:authority` header and TLS name check) of channels built from the split.
+   * @default the default authority of the first subset's target (`reporter-v1.prod.svc:9090`
+   * for `dns:///reporter-v1.prod.svc:9090`)
+   */
+  authority?: string;
+  /**
+   * Retry a unary call once on another READY weighted subset when it failed with UNAVAILABLE
+   * before any response message (its connection was lost, or the server answered UNAVAILABLE).
+   * The failure still counts against the subset that failed. Response headers alone do not
+   * count as a response (grpc-js servers send them as soon as a call arrives), so the first
+   * attempt may have reached the server: turn this on for idempotent methods only. Calls routed
+   * explicitly or by a rule are never retried elsewhere. @default false
+   */
+  retryOnOtherSubset?: boolean;
+  /**
+   * Seeds the random source of the split's schedule: its starting phase and the arrangement of
+   * calls within the exactness bound. The same seed, weights and call sequence give the same
+   * routing again (tests, reproductions). Leave it out in production, so that replicas started
+   * together do not move in lockstep. A safe integer. @default a seed from the OS's random source
+   */
+  scheduleSeed?: number;
+  /**
+   * Time source of the channels' periodic re-resolution (`reresolveIntervalMs`) and of the
+   * least time between two resolutions a subset's policy asks for. For tests: with a fake clock
+   * a re-resolution happens only when the test moves time on. grpc-js's own timers (connection
+   * backoff, idle timeout) and the times in `stats()` stay on real time.
+   * @default the real clock (`Date.now()`, `setTimeout()`)
+   */
+  clock?: Clock;
+  /**
+   * After each weight change, end on the client side just enough open streams (keyless ones, on
+   * subsets above their new share) to bring every subset to its share of the open streams,
+   * spread evenly over `withinMs`, with UNAVAILABLE and the details
+   * `traffic_split: stream rebalanced to follow new weights (v1 -> v2)`. The application
+   * re-opens them, and they are placed where the split is short. Streams routed by `route()` or
+   * a rule are never ended; sticky-keyed ones only when their key now maps elsewhere. Applies to
+   * every change (rollouts, weights files, the admin endpoint) unless `setWeights()` says
+   * otherwise, and when a subset becomes READY in every channel (streams opened while it was
+   * down went elsewhere). Needs clients built with `channelOptions`. @default off
+   * @example new TrafficSplit({ ...config, rebalanceStreams: { withinMs: 10_000 } })
+   */
+  rebalanceStreams?: RebalanceStreamsOptions | false;
+  /**
+   * End keyless and sticky-keyed streams (never those routed by `route()` or a rule) when they
+   * reach this age, jittered down by up to 10%, the same way as a rebalancing, so that open
+   * streams follow the weights (and new endpoints) without waiting for a change. @default no limit
+   */
+  maxStreamAgeMs?: number;
+  /** Shadow traffic from the start: see `setMirror()`. @default no mirror */
+  mirror?: MirrorOptions | null;
+}
+
+/** The split's own options, besides the policy config. */
+const SPLIT_KEYS = ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs', 'mirror'];
+
+const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Validated options, defaults filled in. */
+export interface ParsedSplitOptions {
+  readonly config: ParsedSplitConfig;
+  readonly name: string;
+  readonly authority: string;
+  readonly retryOnOtherSubset: boolean;
+  readonly seed: number | undefined;
+  readonly clock: Clock | undefined;
+  readonly rebalanceStreams: RebalanceStreamsOptions | null;
+  readonly maxStreamAgeMs: number | null;
+  readonly mirror: MirrorSettings | null;
+}
+
+/** Checks every option; throws a TypeError/RangeError naming the first bad field. */
+export function parseSplitOptions(options: unknown): ParsedSplitOptions {
+  const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
+  const config = parseSplitConfig(raw, SPLIT_KEYS);
+  return {
+    config,
+    name: raw['name'] === undefined ? 'split' : stringMatching('name', raw['name'], SPLIT_NAME_PATTERN, `a string matching ${SPLIT_NAME_PATTERN}`),
+    authority: raw['authority'] === undefined ? defaultAuthorityOf(config.targets[0]!) : stringMatching('authority', raw['authority'], /^[^\s/]+$/, 'a host[:port] string'),
+    retryOnOtherSubset: booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false),
+    seed: raw['scheduleSeed'] === undefined ? undefined : safeInteger('scheduleSeed', raw['scheduleSeed']),
+    clock: raw['clock'] === undefined ? undefined : clockValue('clock', raw['clock']),
+    rebalanceStreams: parseRebalanceStreams('rebalanceStreams', raw['rebalanceStreams'], null),
+    maxStreamAgeMs: parseMaxStreamAgeMs(raw['maxStreamAgeMs']),
+    mirror: raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames),
+  };
+}
