@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 
 const SUPPORTED = ['1.10', '1.11', '1.12', '1.13', '1.14'];
 const UNSUPPORTED = ['1.9'];
-const CORE_TESTS = ['split.e2e', 'service-config', 'lifecycle', 'routing.e2e', 'idle', 'grpc-versions'];
+const CORE_TESTS = ['split.e2e', 'service-config', 'lifecycle', 'routing.e2e', 'idle', 'grpc-versions', 'mirror.e2e', 'streams.e2e'];
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);

@@ -5,7 +5,7 @@
  * mutates, the result it is given (see counters.ts).
  * @module
  */
-import { PickResultType, type Metadata, type PickResult } from './grpc.js';
+import { PickResultType, Status, type Metadata, type PickResult } from './grpc.js';
 import { markEndedBySplit } from './counters.js';
 import type { StreamBook, StreamPin, StreamRecord } from '../algorithms/stream-book.js';
 
@@ -25,12 +25,23 @@ export function pickForStream(book: StreamBook, record: StreamRecord, subset: nu
       book.started(record, token);
       result.onCallStarted?.();
     },
+    // Typed as grpc-js 1.14 calls it; releases before 1.14 pass the code alone.
     onCallEnded: (code: number, details: string, metadata: Metadata) => {
       book.attemptEnded(record, token);
-      // Only the status of the split's own cancel carries its details: a status that won the
-      // race against it (the server ended the stream first) counts as the server's.
-      if (record.endedBySplit !== null && details === record.endedBySplit) markEndedBySplit(result);
+      if (endedBySplit(record, code, details as string | undefined)) markEndedBySplit(result);
       result.onCallEnded?.(code, details, metadata);
     },
   };
+}
+
+/**
+ * Whether the attempt's end is the split's own cancel. Only that status carries the split's
+ * details, so a status that won the race against it (the server ended the stream first) counts
+ * as the server's. grpc-js before 1.14 gives `onCallEnded` the code alone: there, an UNAVAILABLE
+ * end of a stream the split was ending counts as the split's (a server UNAVAILABLE in the same
+ * instant would be counted as rebalanced, not as a failure).
+ */
+function endedBySplit(record: StreamRecord, code: number, details: string | undefined): boolean {
+  if (record.endedBySplit === null) return false;
+  return details === undefined ? code === Status.UNAVAILABLE : details === record.endedBySplit;
 }
