@@ -85,7 +85,9 @@ class MirroredCall implements LiveCopy {
   wrap(primaryCall: CallInterface): InterceptingCall {
     return new InterceptingCall(primaryCall, {
       start: (metadata, _listener, next) => {
-        this.metadata = metadata;
+        // A private copy now: the application may change or reuse its Metadata once the call
+        // started, and the copy must carry what the primary carried.
+        guarded(() => (this.metadata = metadata.clone()));
         next(metadata, {
           onReceiveMetadata: (headers, nextListener) => {
             this.primaryHeaders = headers;
@@ -147,8 +149,11 @@ class MirroredCall implements LiveCopy {
   private launch(): void {
     const session = this.session;
     const figures = session.figures;
-    if (!session.active || this.controller.closed) {
+    if (!session.active || this.controller.closed || this.metadata === null) {
+      // Chosen, then replaced or closed before it could start: dropped, so that every copy the
+      // schedule chose is either sent or dropped.
       this.controller.releaseSlot(session);
+      figures.dropped();
       this.decision = 'skipped';
       return;
     }
@@ -165,7 +170,9 @@ class MirroredCall implements LiveCopy {
     this.controller.track(this);
     let request: Buffer;
     try {
-      request = this.options.method_definition.requestSerialize(this.message);
+      // The primary's own bytes when its serializer already ran (it normally has, in the same
+      // turn as sendMessage); serialized here only if an interceptor holds the message back.
+      request = this.capture.requestBytes ?? this.options.method_definition.requestSerialize(this.message);
     } catch (error) {
       return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(error as Error)?.message}`));
     }
@@ -204,7 +211,8 @@ class MirroredCall implements LiveCopy {
   /** The primary's metadata entries with fresh options: no wait-for-ready, no call record of the
    * primary's, only the mirror hint that routes the copy. */
   private copyMetadata(): Metadata {
-    const copy = this.metadata!.clone();
+    // Already a private clone (taken at start); only this copy uses it from here on.
+    const copy = this.metadata!;
     copy.setOptions({});
     const { token, splitName } = this.controller;
     return withHint(copy, { token, splitName, subset: this.session.settings.subset, retry: false, intercepted: true, mirror: { started: false } });
@@ -223,6 +231,7 @@ class MirroredCall implements LiveCopy {
       // Chosen, but no request message ever came through (an interceptor before the split's
       // dropped it): give the slot back, there is nothing to copy.
       this.controller.releaseSlot(this.session);
+      this.session.figures.dropped();
       this.decision = 'skipped';
     }
     if (this.decision === 'skipped') return;
