@@ -73,7 +73,9 @@ class MirroredCall implements LiveCopy {
 
   constructor(
     private readonly controller: MirrorController,
-    private readonly session: MirrorSession,
+    /** The mirror in force when the call was made; replaced by the one in force when its
+     * attempt starts, which is the one that decides (and counts) it. */
+    private session: MirrorSession,
     private readonly options: InterceptorOptions,
     private readonly capture: MirrorCapture,
   ) {}
@@ -119,10 +121,17 @@ class MirroredCall implements LiveCopy {
   private onPrimaryStarted(subset: number): void {
     if (this.decision !== 'undecided') return;
     this.primaryStartedAt = performance.now();
-    const session = this.session;
+    // The mirror in force now decides: a mirror replaced (even by the same settings) between
+    // the call's creation and its start must not leave the call undrawn by both.
+    const session = this.controller.session;
+    if (session === null || !session.accepts(this.options.method_definition)) {
+      this.decision = 'skipped';
+      return;
+    }
+    this.session = session;
     // A call that itself went to the mirror subset is not eligible: no draw, so the percentage
     // is exact over the calls that are.
-    if (subset === session.subsetIndex || !session.active || this.controller.closed || !session.draw()) {
+    if (subset === session.subsetIndex || this.controller.closed || !session.draw()) {
       this.decision = 'skipped';
       return;
     }
@@ -149,9 +158,12 @@ class MirroredCall implements LiveCopy {
   private launch(): void {
     const session = this.session;
     const figures = session.figures;
-    if (!session.active || this.controller.closed || this.metadata === null) {
-      // Chosen, then replaced or closed before it could start: dropped, so that every copy the
-      // schedule chose is either sent or dropped.
+    const cancelled = this.primary !== null && this.primary.code === Status.CANCELLED;
+    if (!session.active || this.controller.closed || this.metadata === null || cancelled) {
+      // Chosen, then replaced or closed before it could start, or its primary cancelled by the
+      // application before the copy left (a copy of a call the application took back would
+      // reach the mirror subset alone): dropped, so that every copy the schedule chose is
+      // either sent or dropped.
       this.controller.releaseSlot(session);
       figures.dropped();
       this.decision = 'skipped';
