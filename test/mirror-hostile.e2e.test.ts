@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import net from 'node:net';
+import { activeResources, diffResources } from './helpers/resources.js';
 import { callEcho } from './helpers/echo-service.js';
 import { mirrorRig } from './helpers/mirror-rig.js';
 import { eventually } from './helpers/split-helpers.js';
@@ -129,5 +131,48 @@ describe('shadow traffic against a surprising application', () => {
     if (replacedAt === '') return t.skip('the decision and the copy happened in one turn here');
     assert.equal(old.active, true, 'the latest (percent 0) mirror');
     assert.deepEqual([old.lifetime.sent + old.lifetime.dropped], [1], JSON.stringify(old.lifetime));
+  });
+
+  it('a comparator reason of a megabyte is cut short in the samples', async (t) => {
+    const { split, client } = await mirrorRig(t);
+    split.setMirror({ subset: 'v2', percent: 100, maxSamples: 1000, compare: () => 'r'.repeat(1_000_000) });
+    for (let i = 0; i < 3; i++) await callEcho(client, { text: `req-${i}` });
+    await copiesSettled(split);
+    const mirror = split.stats().mirror!;
+    assert.equal(mirror.mismatched, 3);
+    assert.deepEqual(mirror.samples.map((s) => s.reason.length), [1024, 1024, 1024]);
+    assert.ok(mirror.samples[0]!.reason.endsWith('...'));
+  });
+
+  it('a mirror subset at weight 0 that never finishes connecting: copies end by their timeout, primaries unaffected, nothing left after close()', async (t) => {
+    // Accepts TCP and never speaks HTTP/2: the subset stays CONNECTING.
+    const sockets = new Set<net.Socket>();
+    const hole = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      hole.close();
+    });
+    const before = activeResources();
+    const port = (hole.address() as net.AddressInfo).port;
+    const { split, client } = await mirrorRig(t, undefined, { v2Target: `ipv4:127.0.0.1:${port}` });
+    split.setMirror({ subset: 'v2', percent: 100, compare: true, timeoutMs: 300 });
+    const started = Date.now();
+    for (let i = 0; i < 10; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+    await copiesSettled(split);
+    const mirror = split.stats().mirror!;
+    t.diagnostic(`v2 ${split.stats().subsets['v2']!.state}; copies ${JSON.stringify(mirror.codes)} in ${Date.now() - started} ms`);
+    assert.deepEqual([mirror.sent, mirror.failed, mirror.codes], [10, 10, { DEADLINE_EXCEEDED: 10 }]);
+    assert.deepEqual(split.stats().subsets['v1']!.codes, { OK: 10 });
+    client.close();
+    split.close();
+    for (const socket of sockets) socket.destroy();
+    await eventually(() => {
+      const after = activeResources();
+      return (after.get('Timeout') ?? 0) <= (before.get('Timeout') ?? 0) && (after.get('TCPWRAP') ?? 0) <= (before.get('TCPWRAP') ?? 0) + 2;
+    }, () => diffResources(before, activeResources()));
   });
 });

@@ -10,6 +10,9 @@ import { describeValue } from '../base/errors.js';
 import { isFailureCode, statusName, type CopyVerdict, type MirrorSample, type MirrorSampleSide } from './mirror-figures.js';
 import { MAX_SAMPLE_BODY_BYTES, type MirrorOutcome, type MirrorSettings } from './mirror-options.js';
 
+/** Longest mismatch reason kept in a sample. */
+const MAX_REASON_CHARS = 1024;
+
 /** What one side of a mirrored call ended with. */
 export interface EndedSide {
   code: number;
@@ -48,7 +51,8 @@ export function settleCopy(settings: MirrorSettings, method: string, primary: En
   const sample: MirrorSample = {
     at: new Date().toISOString(),
     method,
-    reason,
+    // Bounded: a comparator may return any string, and up to maxSamples of them are kept.
+    reason: reason.length <= MAX_REASON_CHARS ? reason : `${reason.slice(0, MAX_REASON_CHARS - 3)}...`,
     primary: sampleSide(primary, settings.keepBodies, deserialize),
     mirror: sampleSide(copy, settings.keepBodies, deserialize),
   };
