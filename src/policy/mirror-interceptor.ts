@@ -6,8 +6,8 @@
  * (client-interceptors.js `getCall`). Calling `nextCall` a second time would make one too, but
  * through the primary's method definition, which deserializes the answer: the copy's raw bytes,
  * what `compare: true` compares, would be lost (see mirror-capture.ts for the primary's). The copy:
- * - carries the same method, request message (serialized by the method's own serializer) and
- *   metadata entries, with fresh metadata options (so never wait-for-ready) and a mirror hint
+ * - carries the same method, the request bytes the primary's serializer produced and the
+ *   metadata entries as they were at the primary's start, with fresh metadata options (so never wait-for-ready) and a mirror hint
  *   that routes it to the mirror subset only;
  * - has its own deadline, no parent (a server handler's end must not cancel it), the call's own
  *   credentials, and is never awaited by the primary; its outcome is only counted.
