@@ -7,8 +7,8 @@
  * through the primary's method definition, which deserializes the answer: the copy's raw bytes,
  * what `compare: true` compares, would be lost (see mirror-capture.ts for the primary's). The copy:
  * - carries the same method, the request bytes the primary's serializer produced and the
- *   metadata entries as they were at the primary's start, with fresh metadata options (so never wait-for-ready) and a mirror hint
- *   that routes it to the mirror subset only;
+ *   metadata entries as they were at the primary's start, with fresh metadata options (so
+ *   never wait-for-ready) and a mirror hint that routes it to the mirror subset only;
  * - has its own deadline, no parent (a server handler's end must not cancel it), the call's own
  *   credentials, and is never awaited by the primary; its outcome is only counted.
  * The primary's own events pass through unchanged; every piece of mirror work on its path is
