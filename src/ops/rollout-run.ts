@@ -76,6 +76,7 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     // A fresh window: figures from before the pause would judge the step on calls made while
     // nobody was watching the clock, and a partial interval would be judged on too few.
     this.waited = 0;
+    this.shadow?.markWindow();
     this.startWindow();
   }
 

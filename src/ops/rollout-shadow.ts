@@ -55,6 +55,8 @@ export interface ShadowFigures {
   waitedIntervals: number;
 }
 
+type WindowCounts = Pick<MirrorStats, 'completed' | 'failed' | 'matched' | 'mismatched' | 'dropped'>;
+
 /** The judged shadow phase, in a rollout's status and result. */
 export interface ShadowRecord {
   percent: number;
@@ -95,6 +97,8 @@ export class ShadowPhase {
   private previous: MirrorSettings | null = null;
   private own: MirrorSettings | null = null;
   private running = false;
+  /** The phase's counts when its current window began (a resume begins a fresh one). */
+  private baseline: WindowCounts = { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 };
 
   constructor(
     private readonly split: SplitHandle,
@@ -110,12 +114,25 @@ export class ShadowPhase {
     this.split.on('mirror', this.onMirror);
     this.split.setMirror({ subset: this.subset, percent: this.options.percent, compare: this.options.compare });
     this.own = this.split.getMirror();
+    this.markWindow();
+  }
+
+  /** Begins a fresh window: copies accounted for before it no longer count (as a step's calls
+   * before a pause do not), so a fix deployed while paused is judged on its own answers. */
+  markWindow(): void {
+    this.baseline = this.counts();
+  }
+
+  private counts(): WindowCounts {
+    const m = this.split.stats().mirror;
+    return m === null ? { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 } : { completed: m.completed, failed: m.failed, matched: m.matched, mismatched: m.mismatched, dropped: m.dropped };
   }
 
   /** The figures of the phase's mirror so far. */
   private figures(periodMs: number, waitedIntervals: number): ShadowFigures {
-    const mirror = this.split.stats().mirror;
-    const m = mirror ?? { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 };
+    const now = this.counts();
+    const b = this.baseline;
+    const m = { completed: now.completed - b.completed, failed: now.failed - b.failed, matched: now.matched - b.matched, mismatched: now.mismatched - b.mismatched, dropped: now.dropped - b.dropped };
     const compared = m.matched + m.mismatched;
     return {
       periodMs,
@@ -155,7 +172,9 @@ export class ShadowPhase {
       `${failure} ${failureOver ? '>' : '<='} ${percent(maxFailureRate)}`,
     ];
     const failed = mismatchOver || failureOver;
-    const samples = (this.split.stats().mirror?.samples ?? []).map(({ primary, mirror, ...rest }) => ({ ...rest, primary: withoutBody(primary), mirror: withoutBody(mirror) }));
+    // The samples are the latest mismatches, oldest first: the window's are the last ones.
+    const all = this.split.stats().mirror?.samples ?? [];
+    const samples = (figures.mismatched === 0 ? [] : all.slice(-figures.mismatched)).map(({ primary, mirror, ...rest }) => ({ ...rest, primary: withoutBody(primary), mirror: withoutBody(mirror) }));
     return {
       percent: this.options.percent,
       figures,

@@ -5,7 +5,8 @@
  * For a call the mirror may copy, it hands the interceptor, through that definition, the channel
  * (where the copy is made) and the primary's response bytes as they arrive (what `compare: true`
  * compares), by wrapping the response deserializer: a reference to a buffer grpc-js already
- * holds, no copy, no extra serialization.
+ * holds, no copy, no extra serialization. The request serializer is wrapped the same way: the
+ * copy sends the very bytes the primary sent.
  * @module
  */
 import type { CallInvocationTransformer } from '@grpc/grpc-js';
@@ -21,6 +22,9 @@ export interface MirrorCapture {
   readonly deserialize: (bytes: Buffer) => unknown;
   /** The last response message received, serialized. */
   bytes: Buffer | null;
+  /** The request message as the primary serialized it, once it did: what the copy sends, so
+   * an application that reuses its request object after the call cannot change the copy. */
+  requestBytes: Buffer | null;
 }
 
 const CAPTURE = Symbol('traffic_split.mirrorCapture');
@@ -41,9 +45,14 @@ export function withMirrorCapture(guard: CallInvocationTransformer, controller: 
     // no mirror subset to send a copy to.
     if (transformed.channel.getTarget() !== controller.target) return transformed;
     const deserialize = (bytes: Buffer): unknown => original.responseDeserialize(bytes);
-    const capture: MirrorCapture = { channel: transformed.channel, deserialize, bytes: null };
+    const capture: MirrorCapture = { channel: transformed.channel, deserialize, bytes: null, requestBytes: null };
     const methodDefinition = {
       ...original,
+      requestSerialize: (message: unknown) => {
+        const bytes = original.requestSerialize(message);
+        capture.requestBytes = bytes;
+        return bytes;
+      },
       responseDeserialize: (bytes: Buffer) => {
         capture.bytes = bytes;
         return original.responseDeserialize(bytes);

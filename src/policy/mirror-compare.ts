@@ -10,6 +10,9 @@ import { describeValue } from '../base/errors.js';
 import { isFailureCode, statusName, type CopyVerdict, type MirrorSample, type MirrorSampleSide } from './mirror-figures.js';
 import { MAX_SAMPLE_BODY_BYTES, type MirrorOutcome, type MirrorSettings } from './mirror-options.js';
 
+/** Longest mismatch reason kept in a sample. */
+const MAX_REASON_CHARS = 1024;
+
 /** What one side of a mirrored call ended with. */
 export interface EndedSide {
   code: number;
@@ -48,7 +51,8 @@ export function settleCopy(settings: MirrorSettings, method: string, primary: En
   const sample: MirrorSample = {
     at: new Date().toISOString(),
     method,
-    reason,
+    // Bounded: a comparator may return any string, and up to maxSamples of them are kept.
+    reason: reason.length <= MAX_REASON_CHARS ? reason : `${reason.slice(0, MAX_REASON_CHARS - 3)}...`,
     primary: sampleSide(primary, settings.keepBodies, deserialize),
     mirror: sampleSide(copy, settings.keepBodies, deserialize),
   };
@@ -77,6 +81,15 @@ function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown,
   if (answer === true) return { reason: null, error: false };
   if (answer === false) return { reason: 'comparator returned false', error: false };
   if (typeof answer === 'string') return { reason: answer, error: false };
+  // An async comparator's promise may reject later: handled here, or it would be an unhandled
+  // rejection (which ends a Node process by default) for a copy already counted.
+  if (typeof (answer as { then?: unknown } | null)?.then === 'function') {
+    try {
+      (answer as PromiseLike<unknown>).then(undefined, () => undefined);
+    } catch {
+      // A thenable whose then() throws: nothing more to handle.
+    }
+  }
   // A promise is a non-boolean too: the comparison is synchronous by design (it must not hold
   // the copies' state open for an unbounded time).
   return { reason: `comparator returned ${describeValue(answer)}; expected a boolean or a string`, error: true };
@@ -87,7 +100,7 @@ function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): Mi
     status: statusName(side.code),
     code: side.code,
     details: side.details,
-    metadata: { headers: side.headers?.getMap() ?? {}, trailers: side.trailers?.getMap() ?? {} },
+    metadata: { headers: privateMap(side.headers), trailers: privateMap(side.trailers) },
     response: side.bytes === null ? null : safeDeserialize(side.bytes, deserialize),
   };
 }
@@ -103,11 +116,21 @@ function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: B
   return result;
 }
 
+/** The metadata as a plain object whose binary values are copies: the primary's Metadata is
+ * the one its application holds. */
+function privateMap(metadata: Metadata | null): Record<string, string | Buffer> {
+  const map = metadata?.getMap() ?? {};
+  for (const [key, value] of Object.entries(map)) if (Buffer.isBuffer(value)) map[key] = Buffer.from(value);
+  return map;
+}
+
 /** The bytes came from a message the same method serialized, so this should not fail; if the
  * application's deserializer does, the comparator sees null rather than the call path a throw. */
 function safeDeserialize(bytes: Buffer, deserialize: (bytes: Buffer) => unknown): unknown {
   try {
-    return deserialize(bytes);
+    // From a copy of the bytes: a deserializer may return a view of its input (raw-byte clients
+    // return the buffer itself), and the primary's buffer is its application's answer.
+    return deserialize(Buffer.from(bytes));
   } catch {
     return null;
   }

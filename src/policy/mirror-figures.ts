@@ -17,7 +17,8 @@ export interface MirrorCounts {
    * (`completed = failed + matched + mismatched + notCompared`). */
   completed: number;
   /** Copies chosen by the schedule but not sent: `maxInFlight` copies were already in flight,
-   * or the primary had no time left. */
+   * the primary had no time left, or the mirror was replaced (or the split closed) before the
+   * copy could start. `sent + dropped` is every copy the schedule chose. */
   dropped: number;
   /** Copies that got no usable answer: they ended with CANCELLED, UNKNOWN, INTERNAL, UNAVAILABLE,
    * DEADLINE_EXCEEDED, DATA_LOSS or RESOURCE_EXHAUSTED (the mirror subset down, its timeout,

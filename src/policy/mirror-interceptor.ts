@@ -6,9 +6,9 @@
  * (client-interceptors.js `getCall`). Calling `nextCall` a second time would make one too, but
  * through the primary's method definition, which deserializes the answer: the copy's raw bytes,
  * what `compare: true` compares, would be lost (see mirror-capture.ts for the primary's). The copy:
- * - carries the same method, request message (serialized by the method's own serializer) and
- *   metadata entries, with fresh metadata options (so never wait-for-ready) and a mirror hint
- *   that routes it to the mirror subset only;
+ * - carries the same method, the request bytes the primary's serializer produced and the
+ *   metadata entries as they were at the primary's start, with fresh metadata options (so
+ *   never wait-for-ready) and a mirror hint that routes it to the mirror subset only;
  * - has its own deadline, no parent (a server handler's end must not cancel it), the call's own
  *   credentials, and is never awaited by the primary; its outcome is only counted.
  * The primary's own events pass through unchanged; every piece of mirror work on its path is
@@ -73,7 +73,9 @@ class MirroredCall implements LiveCopy {
 
   constructor(
     private readonly controller: MirrorController,
-    private readonly session: MirrorSession,
+    /** The mirror in force when the call was made; replaced by the one in force when its
+     * attempt starts, which is the one that decides (and counts) it. */
+    private session: MirrorSession,
     private readonly options: InterceptorOptions,
     private readonly capture: MirrorCapture,
   ) {}
@@ -85,7 +87,9 @@ class MirroredCall implements LiveCopy {
   wrap(primaryCall: CallInterface): InterceptingCall {
     return new InterceptingCall(primaryCall, {
       start: (metadata, _listener, next) => {
-        this.metadata = metadata;
+        // A private copy now: the application may change or reuse its Metadata once the call
+        // started, and the copy must carry what the primary carried.
+        guarded(() => (this.metadata = metadata.clone()));
         next(metadata, {
           onReceiveMetadata: (headers, nextListener) => {
             this.primaryHeaders = headers;
@@ -117,10 +121,17 @@ class MirroredCall implements LiveCopy {
   private onPrimaryStarted(subset: number): void {
     if (this.decision !== 'undecided') return;
     this.primaryStartedAt = performance.now();
-    const session = this.session;
+    // The mirror in force now decides: a mirror replaced (even by the same settings) between
+    // the call's creation and its start must not leave the call undrawn by both.
+    const session = this.controller.session;
+    if (session === null || !session.accepts(this.options.method_definition)) {
+      this.decision = 'skipped';
+      return;
+    }
+    this.session = session;
     // A call that itself went to the mirror subset is not eligible: no draw, so the percentage
     // is exact over the calls that are.
-    if (subset === session.subsetIndex || !session.active || this.controller.closed || !session.draw()) {
+    if (subset === session.subsetIndex || this.controller.closed || !session.draw()) {
       this.decision = 'skipped';
       return;
     }
@@ -147,8 +158,14 @@ class MirroredCall implements LiveCopy {
   private launch(): void {
     const session = this.session;
     const figures = session.figures;
-    if (!session.active || this.controller.closed) {
+    const cancelled = this.primary !== null && this.primary.code === Status.CANCELLED;
+    if (!session.active || this.controller.closed || this.metadata === null || cancelled) {
+      // Chosen, then replaced or closed before it could start, or its primary cancelled by the
+      // application before the copy left (a copy of a call the application took back would
+      // reach the mirror subset alone): dropped, so that every copy the schedule chose is
+      // either sent or dropped.
       this.controller.releaseSlot(session);
+      figures.dropped();
       this.decision = 'skipped';
       return;
     }
@@ -165,7 +182,9 @@ class MirroredCall implements LiveCopy {
     this.controller.track(this);
     let request: Buffer;
     try {
-      request = this.options.method_definition.requestSerialize(this.message);
+      // The primary's own bytes when its serializer already ran (it normally has, in the same
+      // turn as sendMessage); serialized here only if an interceptor holds the message back.
+      request = this.capture.requestBytes ?? this.options.method_definition.requestSerialize(this.message);
     } catch (error) {
       return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(error as Error)?.message}`));
     }
@@ -204,7 +223,8 @@ class MirroredCall implements LiveCopy {
   /** The primary's metadata entries with fresh options: no wait-for-ready, no call record of the
    * primary's, only the mirror hint that routes the copy. */
   private copyMetadata(): Metadata {
-    const copy = this.metadata!.clone();
+    // Already a private clone (taken at start); only this copy uses it from here on.
+    const copy = this.metadata!;
     copy.setOptions({});
     const { token, splitName } = this.controller;
     return withHint(copy, { token, splitName, subset: this.session.settings.subset, retry: false, intercepted: true, mirror: { started: false } });
@@ -223,6 +243,7 @@ class MirroredCall implements LiveCopy {
       // Chosen, but no request message ever came through (an interceptor before the split's
       // dropped it): give the slot back, there is nothing to copy.
       this.controller.releaseSlot(this.session);
+      this.session.figures.dropped();
       this.decision = 'skipped';
     }
     if (this.decision === 'skipped') return;

@@ -23,7 +23,7 @@ export interface MirrorOutcome {
 
 /**
  * A custom equality: `true` when the two answers are equivalent, `false` or a string (the reason
- * shown in the mismatch sample) when they are not. Anything else, or a throw, counts as a
+ * shown in the mismatch sample, cut to 1,024 characters) when they are not. Anything else, or a throw, counts as a
  * mismatch and in `compareErrors`. Runs after both calls ended, outside the primary's path.
  * @example (primary, mirror) => primary.status === mirror.status && primary.response.total === mirror.response.total
  */
