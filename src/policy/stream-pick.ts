@@ -22,7 +22,7 @@ export function pickForStream(book: StreamBook, record: StreamRecord, subset: nu
     subchannel: result.subchannel,
     status: result.status,
     onCallStarted: () => {
-      book.started(record, token);
+      book.started(record, token, subset);
       result.onCallStarted?.();
     },
     onCallEnded: (code: number, details: string, metadata: Metadata) => {
