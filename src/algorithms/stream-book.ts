@@ -33,6 +33,9 @@ export interface StreamRecord {
   pin: StreamPin;
   /** The sticky key it was routed by (pin Keyed). */
   key: string | undefined;
+  /** Where its key maps under the weights and READY subsets last planned with: a key comes from
+   * a header outside clients control, so a rebalancing hashes it once per change, not per tick. */
+  keyTarget: { readonly key: string; readonly weights: readonly number[]; readonly eligible: string; readonly to: number } | null;
   /** Its current placement's attempt has started (only started streams are ever ended). */
   started: boolean;
   /** The started attempts still running, token to subset: hedged attempts run side by side, and
@@ -74,7 +77,7 @@ export class StreamBook {
 
   /** A record for a new streaming call; `end` is how the split can end it. */
   newRecord(end: (details: string) => void): StreamRecord {
-    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, started: false, attempts: new Map(), startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
+    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
   }
 
   /** Streams placed on `subset` now. */
