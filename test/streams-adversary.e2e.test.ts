@@ -6,6 +6,8 @@ import { FakeClock } from './helpers/fake-clock.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 import { feedClient, subscribe, type FeedClientInstance } from './helpers/stream-service.js';
 import { startAdversaryServer, type AdversaryServer } from './helpers/stream-adversary-server.js';
+import { startFeedServer } from './helpers/stream-service.js';
+import { Resubscriber, splitCounts, streamRig, type StreamRig } from './helpers/stream-rig.js';
 
 interface Rig {
   v1: AdversaryServer;
@@ -151,5 +153,126 @@ describe('long-lived streams under attack', () => {
     await eventually(() => queued.every((s) => s.ended !== null), () => JSON.stringify(open(split)), 10_000);
     assert.deepEqual(queued.map((s) => s.ended!.code).sort(), [...Array(10).fill(grpc.status.CANCELLED), ...Array(10).fill(grpc.status.DEADLINE_EXCEEDED)].sort());
     assert.deepEqual(open(split), { v1: 0, v2: 0 });
+  });
+
+  it('stops moving streams to a subset that dies mid-window, and finishes the move when it is back', async (t) => {
+    const clock = new FakeClock();
+    const v1 = await startFeedServer('v1');
+    let v2 = await startFeedServer('v2');
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 90, v2: 10 }, clock, scheduleSeed: 3, rebalanceStreams: { withinMs: 1_000 } });
+    const client = feedClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200 }));
+    t.after(() => {
+      client.close();
+      split.close();
+      v1.kill();
+      v2.kill();
+    });
+    connect(client);
+    await waitForSubsetsReady(split);
+    const rig = (): StreamRig => ({ v1, v2, split, client });
+    const subscriber = new Resubscriber(client, () => clock.now());
+    t.after(() => subscriber.stop());
+    for (let i = 0; i < 20; i++) subscriber.open(`s${i}`);
+    await subscriber.settled(rig());
+    assert.deepEqual(splitCounts(split), { v1: 18, v2: 2 });
+    split.setWeights({ v1: 10, v2: 90 });
+    // The first 4 of the 16 ends (one every 62.5 ms, the first at once).
+    for (let k = 0; k < 4; k++) {
+      const ends = subscriber.ends.length;
+      clock.advance(Math.min(...clock.pending));
+      await eventually(() => subscriber.ends.length === ends + 1, () => `${subscriber.ends.length}`);
+      await subscriber.settled(rig());
+    }
+    assert.deepEqual(splitCounts(split), { v1: 14, v2: 6 });
+    v2.kill();
+    await eventually(() => subscriber.counts().v1 === 20, () => JSON.stringify(subscriber.counts()), 10_000);
+    await eventually(() => split.stats().subsets['v2']!.state !== 'READY', () => split.stats().subsets['v2']!.state);
+    const bySplit = (): number => subscriber.ends.filter((e) => e.details.startsWith('traffic_split:')).length;
+    assert.equal(bySplit(), 4);
+    // The rest of the window: nothing more is ended while v2 is down.
+    clock.advance(1_000);
+    assert.equal(bySplit(), 4);
+    assert.deepEqual(splitCounts(split), { v1: 20, v2: 0 });
+    assert.equal(split.stats().subsets['v1']!.rebalanced, 4);
+    // v2 back on its port: the split owes it 18 of the 20 streams.
+    v2 = await startFeedServer('v2', v2.port);
+    await waitForSubsetsReady(split, ['v2'], 10_000);
+    for (let step = 0; step < 100 && clock.pending.length > 0 && Math.min(...clock.pending) <= 1_000; step++) {
+      const ends = subscriber.ends.length;
+      clock.advance(Math.min(...clock.pending));
+      await eventually(() => subscriber.ends.length >= ends, () => 'tick');
+      await subscriber.settled(rig());
+    }
+    await subscriber.settled(rig());
+    assert.deepEqual(splitCounts(split), { v1: 2, v2: 18 });
+    assert.equal(bySplit(), 4 + 18);
+    assert.deepEqual(subscriber.unexpected, []);
+    const stats = split.stats().subsets;
+    assert.deepEqual([stats['v1']!.rebalanced, stats['v2']!.rebalanced, stats['v2']!.codes.UNAVAILABLE ?? 0], [22, 0, 6]);
+    subscriber.stop();
+    await eventually(() => splitCounts(split).v1 + splitCounts(split).v2 === 0, () => JSON.stringify(splitCounts(split)));
+  });
+
+  it('withinMs 0 ends exactly what the change needs at once; the longest window ends one then waits; a change without it stops', async (t) => {
+    const clock = new FakeClock();
+    const rig = await streamRig(t, { v1: 90, v2: 10 }, { clock, scheduleSeed: 5 });
+    const subscriber = new Resubscriber(rig.client, () => clock.now());
+    t.after(() => subscriber.stop());
+    for (let i = 0; i < 20; i++) subscriber.open(`s${i}`);
+    await subscriber.settled(rig);
+    rig.split.setWeights({ v1: 10, v2: 90 }, { rebalanceStreams: { withinMs: 0 } });
+    const at = clock.now();
+    clock.advance(0);
+    await eventually(() => subscriber.ends.length === 16, () => `${subscriber.ends.length} ends`);
+    await subscriber.settled(rig);
+    assert.deepEqual(splitCounts(rig.split), { v1: 2, v2: 18 });
+    assert.ok(subscriber.ends.every((e) => e.at === at && e.details === 'traffic_split: stream rebalanced to follow new weights (v1 -> v2)'));
+    assert.equal(new Set(subscriber.ends.map((e) => e.id)).size, 16);
+    clock.advance(1_000);
+    assert.equal(subscriber.ends.length, 16);
+    // The longest window: 16 streams to move back, one every 2147483647 / 16 ms, the first no sooner
+    // than that after the last end (1 s ago).
+    rig.split.setWeights({ v1: 90, v2: 10 }, { rebalanceStreams: { withinMs: 2_147_483_647 } });
+    assert.deepEqual(clock.pending.filter((ms) => ms > 1e8), [2_147_483_647 / 16 - 1_000]);
+    clock.advance(0);
+    assert.equal(subscriber.ends.length, 16);
+    // A change that says not to move streams stops the window.
+    rig.split.setWeights({ v1: 80, v2: 20 }, { rebalanceStreams: false });
+    assert.deepEqual(clock.pending.filter((ms) => ms > 1e8), []);
+    assert.deepEqual(subscriber.unexpected, []);
+    assert.equal(rig.split.stats().subsets['v2']!.rebalanced, 0);
+    assert.equal(rig.split.stats().subsets['v1']!.rebalanced, 16);
+  });
+
+  it('maxStreamAgeMs 1 ends every keyless stream at each millisecond, never a routed one, and counts none twice', async (t) => {
+    const clock = new FakeClock();
+    const rig = await streamRig(t, { v1: 50, v2: 50 }, { clock, maxStreamAgeMs: 1 });
+    const pinned = subscribe(rig.client, 'pinned', rig.split.route({ subset: 'v1' }));
+    assert.equal(await pinned.placed, 'v1');
+    const subscriber = new Resubscriber(rig.client, () => clock.now());
+    t.after(() => subscriber.stop());
+    for (let i = 0; i < 10; i++) subscriber.open(`s${i}`);
+    await eventually(() => splitCounts(rig.split).v1 + splitCounts(rig.split).v2 === 11 && [...subscriber.live.values()].every((s) => s.server !== null), () => JSON.stringify(splitCounts(rig.split)));
+    for (let round = 1; round <= 20; round++) {
+      clock.advance(1);
+      await eventually(() => subscriber.ends.length === 10 * round, () => `round ${round}: ${subscriber.ends.length} ends`);
+      await eventually(
+        () => splitCounts(rig.split).v1 + splitCounts(rig.split).v2 === 11 && rig.v1.openIds().length + rig.v2.openIds().length === 11 && [...subscriber.live.values()].every((s) => s.server !== null),
+        () => JSON.stringify(splitCounts(rig.split)),
+      );
+    }
+    assert.equal(pinned.ended, null);
+    assert.ok(subscriber.ends.every((e) => /^traffic_split: stream reached maxStreamAgeMs \(1 ms\) on subset v[12]; open it again$/.test(e.details)));
+    const stats = rig.split.stats().subsets;
+    assert.equal(stats['v1']!.rebalanced + stats['v2']!.rebalanced, 200);
+    assert.equal((stats['v1']!.codes.UNAVAILABLE ?? 0) + (stats['v2']!.codes.UNAVAILABLE ?? 0), 0);
+    // The 10 open streams hold one age timer each; the routed one none.
+    assert.equal(clock.pending.filter((ms) => ms <= 1).length, 10);
+    subscriber.stop();
+    pinned.call.cancel();
+    await eventually(() => pinned.ended !== null && [...subscriber.live.values()].every((s) => s.ended !== null), () => JSON.stringify(splitCounts(rig.split)));
+    assert.deepEqual(splitCounts(rig.split), { v1: 0, v2: 0 });
+    // No record outlives its stream: every age timer went with it.
+    assert.deepEqual(clock.pending.filter((ms) => ms <= 1), []);
   });
 });
