@@ -41,6 +41,8 @@ export interface StreamRecord {
   /** The started attempts still running, token to subset: hedged attempts run side by side, and
    * the one that carries the stream on may be an older one than the last placed. */
   readonly attempts: Map<number, number>;
+  /** The attempt of the newest placement has ended. */
+  placementEnded: boolean;
   /** `clock.now()` at its first start, NaN before. */
   startedAt: number;
   /** The call's final status has been seen. */
@@ -77,7 +79,7 @@ export class StreamBook {
 
   /** A record for a new streaming call; `end` is how the split can end it. */
   newRecord(end: (details: string) => void): StreamRecord {
-    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
+    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), placementEnded: false, startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
   }
 
   /** Streams placed on `subset` now. */
@@ -96,6 +98,7 @@ export class StreamBook {
     this.moveTo(record, subset);
     record.pin = pin;
     record.started = false;
+    record.placementEnded = false;
     return ++record.placement;
   }
 
@@ -117,8 +120,10 @@ export class StreamBook {
    * placement replaced that one, or another of its attempts still runs (a hedge: the stream
    * then counts where that one runs). */
   attemptEnded(record: StreamRecord, token: number): void {
-    record.attempts.delete(token);
-    if (record.placement === token || record.attempts.size > 0) this.release(record);
+    const running = record.attempts.delete(token);
+    if (record.placement === token) record.placementEnded = true;
+    // An older attempt that carried the stream after the newest one ended (a hedge) releases it too.
+    if (record.placementEnded || (running && record.attempts.size > 0)) this.release(record);
   }
 
   private moveTo(record: StreamRecord, subset: number): void {
