@@ -275,4 +275,34 @@ describe('long-lived streams under attack', () => {
     // No record outlives its stream: every age timer went with it.
     assert.deepEqual(clock.pending.filter((ms) => ms <= 1), []);
   });
+
+  it('counts streams again from zero after the channel went IDLE (grpc.client_idle_timeout_ms) and reconnected', async (t) => {
+    const v1 = await startFeedServer('v1');
+    const v2 = await startFeedServer('v2');
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
+    const client = feedClient(split.target, split.withChannelOptions({ 'grpc.client_idle_timeout_ms': 1_000 }));
+    t.after(() => {
+      client.close();
+      split.close();
+      v1.kill();
+      v2.kill();
+    });
+    connect(client);
+    await waitForSubsetsReady(split);
+    const channel = client.getChannel();
+    for (let round = 0; round < 2; round++) {
+      // Out of IDLE, streams opened before both subsets are READY all go to the first one up
+      // (as unary calls would): wait, to count a placement over both.
+      connect(client);
+      await waitForSubsetsReady(split);
+      const streams = Array.from({ length: 6 }, (_, i) => subscribe(client, `r${round}-${i}`));
+      assert.deepEqual((await Promise.all(streams.map((s) => s.placed))).sort(), ['v1', 'v1', 'v1', 'v2', 'v2', 'v2']);
+      assert.deepEqual(open(split), { v1: 3, v2: 3 });
+      for (const s of streams) s.call.cancel();
+      await eventually(() => streams.every((s) => s.ended !== null), () => JSON.stringify(open(split)));
+      assert.deepEqual(open(split), { v1: 0, v2: 0 });
+      // No call: the channel goes IDLE after its idle timeout (its own timer), dropping its policy.
+      await eventually(() => channel.getConnectivityState(false) === grpc.connectivityState.IDLE, () => grpc.connectivityState[channel.getConnectivityState(false)]!, 10_000);
+    }
+  });
 });
