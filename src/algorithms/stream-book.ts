@@ -33,8 +33,16 @@ export interface StreamRecord {
   pin: StreamPin;
   /** The sticky key it was routed by (pin Keyed). */
   key: string | undefined;
+  /** Where its key maps under the weights and READY subsets last planned with: a key comes from
+   * a header outside clients control, so a rebalancing hashes it once per change, not per tick. */
+  keyTarget: { readonly key: string; readonly weights: readonly number[]; readonly eligible: string; readonly to: number } | null;
   /** Its current placement's attempt has started (only started streams are ever ended). */
   started: boolean;
+  /** The started attempts still running, token to subset: hedged attempts run side by side, and
+   * the one that carries the stream on may be an older one than the last placed. */
+  readonly attempts: Map<number, number>;
+  /** The attempt of the newest placement has ended. */
+  placementEnded: boolean;
   /** `clock.now()` at its first start, NaN before. */
   startedAt: number;
   /** The call's final status has been seen. */
@@ -71,7 +79,7 @@ export class StreamBook {
 
   /** A record for a new streaming call; `end` is how the split can end it. */
   newRecord(end: (details: string) => void): StreamRecord {
-    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, started: false, startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
+    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), placementEnded: false, startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
   }
 
   /** Streams placed on `subset` now. */
@@ -87,20 +95,21 @@ export class StreamBook {
   /** The picker gave `record` a COMPLETE pick on `subset`. Returns the placement's token. */
   place(record: StreamRecord, subset: number, pin: StreamPin): number {
     if (record.ended) return -1;
-    if (record.subset !== subset) {
-      if (record.subset >= 0) this.bySubset[record.subset]!.delete(record);
-      this.bySubset[subset]!.add(record);
-      record.subset = subset;
-    }
+    this.moveTo(record, subset);
     record.pin = pin;
     record.started = false;
+    record.placementEnded = false;
     return ++record.placement;
   }
 
-  /** The attempt of placement `token` started. */
-  started(record: StreamRecord, token: number): void {
+  /** The attempt of placement `token`, on `subset`, started. */
+  started(record: StreamRecord, token: number, subset: number = record.subset): void {
     if (record.placement !== token || record.ended) return;
     record.started = true;
+    if (subset >= 0) {
+      this.moveTo(record, subset);
+      record.attempts.set(token, subset);
+    }
     if (Number.isNaN(record.startedAt)) {
       record.startedAt = this.now();
       this.listener?.streamStarted(record);
@@ -108,13 +117,30 @@ export class StreamBook {
   }
 
   /** The attempt of placement `token` ended: the stream leaves its subset unless a newer
-   * placement replaced that one. */
+   * placement replaced that one, or another of its attempts still runs (a hedge: the stream
+   * then counts where that one runs). */
   attemptEnded(record: StreamRecord, token: number): void {
-    if (record.placement === token) this.release(record);
+    const running = record.attempts.delete(token);
+    if (record.placement === token) record.placementEnded = true;
+    // An older attempt that carried the stream after the newest one ended (a hedge) releases it too.
+    if (record.placementEnded || (running && record.attempts.size > 0)) this.release(record);
+  }
+
+  private moveTo(record: StreamRecord, subset: number): void {
+    if (record.subset === subset) return;
+    if (record.subset >= 0) this.bySubset[record.subset]!.delete(record);
+    this.bySubset[subset]!.add(record);
+    record.subset = subset;
   }
 
   /** The stream holds no place (its pick queued or failed). */
   release(record: StreamRecord): void {
+    for (const subset of record.attempts.values()) {
+      // Another attempt still carries it (a hedge): it counts there.
+      this.moveTo(record, subset);
+      record.started = true;
+      return;
+    }
     if (record.subset >= 0) this.bySubset[record.subset]!.delete(record);
     record.subset = -1;
     record.started = false;
@@ -122,6 +148,7 @@ export class StreamBook {
 
   /** The call's final status: the stream is gone for good. Idempotent. */
   ended(record: StreamRecord): void {
+    record.attempts.clear();
     this.release(record);
     if (record.ended) return;
     record.ended = true;

@@ -120,7 +120,15 @@ export class StreamEnder implements StreamLifecycleListener {
 
   private ageReached(record: StreamRecord, maxAgeMs: number): void {
     record.timer = null;
-    if (this.closed || !record.started) return;
+    if (this.closed || record.ended) return;
+    if (!record.started || record.subset < 0) {
+      // Between attempts (a retry waiting, a pick queued): look again shortly, so that the limit
+      // still holds once the stream runs again.
+      const timer = this.options.clock.setTimeout(() => this.ageReached(record, maxAgeMs), maxAgeMs * AGE_JITTER);
+      unrefTimer(timer);
+      record.timer = timer;
+      return;
+    }
     this.endStream(record, `traffic_split: stream reached maxStreamAgeMs (${maxAgeMs} ms) on subset ${this.options.subsetNames[record.subset]}; open it again`);
   }
 

@@ -55,6 +55,7 @@ export function planRebalance(book: StreamBook, inputs: PlanInputs): RebalancePl
   }
   if (eligibleList.length === 0) return NOTHING;
   const eligible = Int32Array.from(eligibleList);
+  const eligibleKey = eligibleList.join();
   const counts = new Array<number>(n).fill(0);
   const keyless = new Array<number>(n).fill(0);
   let movingKeyed: PlannedEnd | null = null;
@@ -63,7 +64,7 @@ export function planRebalance(book: StreamBook, inputs: PlanInputs): RebalancePl
     if (!counted[i]) continue;
     for (const record of book.streamsOn(i)) {
       if (record.pin === StreamPin.Keyed && record.key !== undefined) {
-        const to = inputs.mapKey(record.key, eligible);
+        const to = keyTarget(record, record.key, inputs, eligible, eligibleKey);
         if (to >= 0 && to !== i && record.started && record.endedBySplit === null) {
           movingCount++;
           movingKeyed ??= { record, from: i, to };
@@ -114,6 +115,16 @@ export function integerTargets(counts: readonly number[], eligible: readonly num
     .sort((a, b) => counts[b]! - exact[b]! - (counts[a]! - exact[a]!) || a - b);
   for (let k = 0; k < total - assigned && k < rest.length; k++) targets[rest[k]!]!++;
   return targets;
+}
+
+/** Where `key` maps now, from the record's memo while the weights and READY subsets are those it
+ * was computed under. */
+function keyTarget(record: StreamRecord, key: string, inputs: PlanInputs, eligible: Int32Array, eligibleKey: string): number {
+  const memo = record.keyTarget;
+  if (memo !== null && memo.key === key && memo.weights === inputs.weights && memo.eligible === eligibleKey) return memo.to;
+  const to = inputs.mapKey(key, eligible);
+  record.keyTarget = { key, weights: inputs.weights, eligible: eligibleKey, to };
+  return to;
 }
 
 function oldestKeyless(book: StreamBook, subset: number): StreamRecord | undefined {

@@ -169,7 +169,12 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private detachState(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
-    this.state?.channels.remove(this);
+    const state = this.state;
+    if (state === null) return;
+    state.channels.remove(this);
+    // The split's view of every subset may change with this channel gone (an IDLE channel drops
+    // its policy): let it re-read them, or its subset events go stale until the next change.
+    state.subsetNames.forEach((_, i) => state.subsetStateChanged(i));
   }
 
   /** Keeps children whose name and target are unchanged; creates and removes the others. */

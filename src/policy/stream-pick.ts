@@ -22,7 +22,7 @@ export function pickForStream(book: StreamBook, record: StreamRecord, subset: nu
     subchannel: result.subchannel,
     status: result.status,
     onCallStarted: () => {
-      book.started(record, token);
+      book.started(record, token, subset);
       result.onCallStarted?.();
     },
     // Typed as grpc-js 1.14 calls it; releases before 1.14 pass the code alone.
