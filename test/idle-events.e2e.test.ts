@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { connect, eventually, waitForSubsetsReady, closeAfter } from './helpers/split-helpers.js';
 import { feedClient, startFeedServer } from './helpers/stream-service.js';
 
 describe('subset state events across a channel going IDLE', () => {
@@ -11,12 +11,7 @@ describe('subset state events across a channel going IDLE', () => {
     const v2 = await startFeedServer('v2');
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
     const client = feedClient(split.target, split.withChannelOptions({ 'grpc.client_idle_timeout_ms': 1_000 }));
-    t.after(() => {
-      client.close();
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, client, split, v1, v2);
     const events: string[] = [];
     split.on('subsetState', (e: { subset: string; state: string }) => events.push(`${e.subset}:${e.state}`));
     connect(client);

@@ -10,20 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import net from 'node:net';
 import { activeResources, diffResources } from './helpers/resources.js';
 import { callEcho } from './helpers/echo-service.js';
-import { mirrorRig } from './helpers/mirror-rig.js';
+import { mirrorRig, copiesSettled } from './helpers/mirror-rig.js';
 import { eventually } from './helpers/split-helpers.js';
-import type { TrafficSplit } from '../src/index.js';
-
-async function copiesSettled(split: TrafficSplit, timeoutMs = 10_000): Promise<void> {
-  await eventually(
-    () => {
-      const mirror = split.stats().mirror!;
-      return mirror.inFlight === 0 && mirror.completed === mirror.sent;
-    },
-    () => JSON.stringify(split.stats().mirror),
-    timeoutMs,
-  );
-}
 
 /** A client of the echo service's unary method that sends and receives raw bytes. */
 function rawEchoClient(target: string, options: grpc.ChannelOptions): grpc.Client & { echo: (request: Buffer, callback: grpc.requestCallback<Buffer>) => grpc.ClientUnaryCall } {

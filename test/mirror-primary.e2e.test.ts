@@ -10,7 +10,7 @@ import { TrafficSplit } from '../src/index.js';
 import { callEcho, echoClient, echoService, type EchoClientInstance, type EchoRequest } from './helpers/echo-service.js';
 import { startRecordingServer, type Answer } from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { connect, eventually, waitForSubsetsReady, closeAfter } from './helpers/split-helpers.js';
 
 interface Ended {
   code: number;
@@ -88,13 +88,7 @@ async function pairRig(t: TestContext, v2DelayMs = 0, channelOptions: grpc.Chann
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
   const client = echoClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200, ...channelOptions }));
   const plain = echoClient(v1.target);
-  t.after(() => {
-    client.close();
-    plain.close();
-    split.close();
-    v1.kill();
-    v2.kill();
-  });
+  closeAfter(t, client, plain, split, v1, v2);
   connect(client, plain);
   await waitForSubsetsReady(split);
   return { v1, v2, split, client, plain };
@@ -231,12 +225,7 @@ describe('the primary beside a plain channel, with a mirror on', () => {
     const v2 = await startRecordingServer('v2', (r): Answer => ({ reply: { text: r.text } }));
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
     const client: EchoClientInstance = echoClient(split.target, split.withChannelOptions({}));
-    t.after(() => {
-      client.close();
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, client, split, v1, v2);
     connect(client);
     await waitForSubsetsReady(split);
     split.setMirror({ subset: 'v2', percent: 10 });

@@ -2,29 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { callEcho, type EchoRequest } from './helpers/echo-service.js';
-import { mirrorRig, plainAnswer as plainAnswerOf, startRecordingServer, type Answer } from './helpers/mirror-rig.js';
+import { mirrorRig, plainAnswer as plainAnswerOf, startRecordingServer, type Answer, copiesSettled } from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
 import { eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { setManualEndpoints } from './helpers/manual-resolver.js';
-import type { TrafficSplit } from '../src/index.js';
 
 /** v2 answers differently when the request's number is a multiple of 7. */
 const differsOn = (request: EchoRequest): boolean => Number(request.text?.slice(4)) % 7 === 0;
 const v2Differs = (request: EchoRequest): Answer => ({ reply: { text: differsOn(request) ? `${request.text}!` : request.text } });
 
 /** Resolves once every copy the split sent is accounted for. */
-async function copiesSettled(split: TrafficSplit, timeoutMs = 10_000): Promise<void> {
-  await eventually(
-    () => {
-      const mirror = split.stats().mirror!;
-      return mirror.inFlight === 0 && mirror.completed === mirror.sent;
-    },
-    () => JSON.stringify(split.stats().mirror),
-    timeoutMs,
-  );
-}
-
 describe('shadow traffic (mirror)', () => {
   it('copies exactly 10% of 1,000 calls to v2, compares them, and the client sees only v1', async (t) => {
     const { split, client, v1, v2 } = await mirrorRig(t, v2Differs);

@@ -7,6 +7,7 @@ import { callEcho, echoClient, echoHandlers, echoService, type EchoClientInstanc
 import { countOf, maxWindowDeviation } from './helpers/sequences.js';
 import { startServer } from './helpers/servers.js';
 import { RESOLUTION_ERRORS_REACH_POLICY } from './helpers/grpc-behaviour.js';
+import { closeAfter } from './helpers/split-helpers.js';
 
 describe('the policy from a plain service config', () => {
   it('splits a channel configured by JSON alone', async (t) => {
@@ -126,11 +127,7 @@ function both(t: TestContext, target: string, options: grpc.ChannelOptions): { p
   const split = new TrafficSplit({ subsets: { v1: target }, weights: { v1: 1 } });
   const plain = echoClient(target, options);
   const splitClient = echoClient(split.target, { ...split.channelOptions, ...options });
-  t.after(() => {
-    plain.close();
-    splitClient.close();
-    split.close();
-  });
+  closeAfter(t, plain, splitClient, split);
   return { plain, split: splitClient };
 }
 

@@ -3,7 +3,7 @@ import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { connect, eventually, waitForSubsetsReady, closeAfter } from './helpers/split-helpers.js';
 import { feedClient, subscribe, type FeedClientInstance } from './helpers/stream-service.js';
 import { startAdversaryServer, type AdversaryServer } from './helpers/stream-adversary-server.js';
 import { startFeedServer } from './helpers/stream-service.js';
@@ -22,12 +22,7 @@ async function rig(t: TestContext, weights: Record<string, number>, extra: Parti
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
   const serviceConfig = methodConfig === null ? {} : { 'grpc.service_config': JSON.stringify({ methodConfig: [{ name: [{ service: 'test.Feed' }], ...methodConfig }] }) };
   const client = feedClient(split.target, split.withChannelOptions(serviceConfig));
-  t.after(() => {
-    client.close();
-    split.close();
-    v1.kill();
-    v2.kill();
-  });
+  closeAfter(t, client, split, v1, v2);
   connect(client);
   await waitForSubsetsReady(split);
   return { v1, v2, split, client };
@@ -81,13 +76,7 @@ describe('long-lived streams under attack', () => {
     const options = split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200 });
     const client = feedClient(split.target, options);
     const plain = feedClient(v2.target, { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200 });
-    t.after(() => {
-      client.close();
-      plain.close();
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, client, plain, split, v1, v2);
     connect(client, plain);
     await waitForSubsetsReady(split);
     const codes: Record<string, number> = Object.create(null);
@@ -161,12 +150,7 @@ describe('long-lived streams under attack', () => {
     let v2 = await startFeedServer('v2');
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 90, v2: 10 }, clock, scheduleSeed: 3, rebalanceStreams: { withinMs: 1_000 } });
     const client = feedClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200 }));
-    t.after(() => {
-      client.close();
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, client, split, v1, v2);
     connect(client);
     await waitForSubsetsReady(split);
     const rig = (): StreamRig => ({ v1, v2, split, client });
@@ -281,12 +265,7 @@ describe('long-lived streams under attack', () => {
     const v2 = await startFeedServer('v2');
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
     const client = feedClient(split.target, split.withChannelOptions({ 'grpc.client_idle_timeout_ms': 1_000 }));
-    t.after(() => {
-      client.close();
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, client, split, v1, v2);
     connect(client);
     await waitForSubsetsReady(split);
     const channel = client.getChannel();

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { seededRandom } from '../src/algorithms/random.js';
 import { FakeClock } from './helpers/fake-clock.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { connect, eventually, waitForSubsetsReady, closeAfter } from './helpers/split-helpers.js';
 import { feedClient, startFeedServer, subscribe, type FeedClientInstance, type Subscription } from './helpers/stream-service.js';
 import { Resubscriber, serverCounts, splitCounts, type StreamRig } from './helpers/stream-rig.js';
 
@@ -115,11 +115,7 @@ describe('streams under churn', () => {
     const clock = new FakeClock();
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 }, clock, rebalanceStreams: { withinMs: 100 } });
     const client = feedClient(split.target, split.withChannelOptions(FAST));
-    t.after(() => {
-      client.close();
-      split.close();
-      v1.kill();
-    });
+    closeAfter(t, client, split, v1);
     connect(client);
     await waitForSubsetsReady(split);
     const rig: StreamRig = { v1, v2, split, client };

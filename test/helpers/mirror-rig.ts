@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../../src/index.js';
 import { echoClient, echoHandlers, echoService, type EchoClientInstance, type EchoRequest } from './echo-service.js';
-import { connect, waitForSubsetsReady } from './split-helpers.js';
+import { connect, waitForSubsetsReady, closeAfter, eventually } from './split-helpers.js';
 
 /** What a server answers one request with: a reply object, or an error status. */
 export type Answer = { reply: Record<string, unknown> } | { code: grpc.status; details: string };
@@ -90,13 +90,20 @@ export async function mirrorRig(
     ...options.extra,
   });
   const client = echoClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200, ...options.clientOptions }));
-  t.after(() => {
-    client.close();
-    split.close();
-    v1.kill();
-    v2.kill();
-  });
+  closeAfter(t, client, split, v1, v2);
   connect(client);
   await waitForSubsetsReady(split, options.v2Target === undefined ? split.subsets : ['v1']);
   return { v1, v2, split, client };
+}
+
+/** Resolves once every copy sent has ended and been counted. */
+export async function copiesSettled(split: TrafficSplit, timeoutMs = 10_000): Promise<void> {
+  await eventually(
+    () => {
+      const mirror = split.stats().mirror!;
+      return mirror.inFlight === 0 && mirror.completed === mirror.sent;
+    },
+    () => JSON.stringify(split.stats().mirror),
+    timeoutMs,
+  );
 }

@@ -32,3 +32,16 @@ export async function eventually(condition: () => boolean | Promise<boolean>, de
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/**
+ * Closes everything a test opened once it ends, in the order given: servers (anything with
+ * `kill()`) are killed, clients and splits closed.
+ */
+export function closeAfter(t: { after(fn: () => unknown): void }, ...things: ({ kill(): unknown } | { close(): unknown })[]): void {
+  t.after(() => {
+    for (const thing of things) {
+      if ('kill' in thing) void thing.kill();
+      else thing.close();
+    }
+  });
+}

@@ -6,7 +6,7 @@
 import type { TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../../src/index.js';
-import { connect, eventually, waitForSubsetsReady } from './split-helpers.js';
+import { connect, eventually, waitForSubsetsReady, closeAfter } from './split-helpers.js';
 import { feedClient, startFeedServer, subscribe, type FeedClientInstance, type FeedServer, type Subscription } from './stream-service.js';
 
 export interface StreamRig {
@@ -22,12 +22,7 @@ export async function streamRig(t: TestContext, weights: Record<string, number>,
   const v2 = await startFeedServer('v2');
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
   const client = feedClient(split.target, withInterceptor ? split.channelOptions : {});
-  t.after(() => {
-    client.close();
-    split.close();
-    v1.kill();
-    v2.kill();
-  });
+  closeAfter(t, client, split, v1, v2);
   connect(client);
   await waitForSubsetsReady(split);
   return { v1, v2, split, client };
