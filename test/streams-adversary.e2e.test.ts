@@ -150,7 +150,13 @@ describe('long-lived streams under attack', () => {
     let v2 = await startFeedServer('v2');
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 90, v2: 10 }, clock, scheduleSeed: 3, rebalanceStreams: { withinMs: 1_000 } });
     const client = feedClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200 }));
-    closeAfter(t, client, split, v1, v2);
+    // A closure, not closeAfter(): v2 is replaced by a new server during the test.
+    t.after(() => {
+      client.close();
+      split.close();
+      v1.kill();
+      v2.kill();
+    });
     connect(client);
     await waitForSubsetsReady(split);
     const rig = (): StreamRig => ({ v1, v2, split, client });
