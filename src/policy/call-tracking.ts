@@ -9,6 +9,7 @@
  * @module
  */
 import { InterceptingCall, type Interceptor, type InterceptorOptions } from '@grpc/grpc-js';
+import { withCallOption } from './call-options.js';
 import { CALL_RECORD, type CallRecord, type SubsetCounters } from './counters.js';
 
 /** Where an outer layer (the mirror) leaves, in a call's interceptor options, the function its
@@ -31,9 +32,7 @@ export function withCallTracking(inner: Interceptor, counters: SubsetCounters): 
     return new InterceptingCall(inner(options, nextCall), {
       start(metadata, _listener, next) {
         // A copy with options of its own: the application may pass one Metadata to many calls.
-        const tagged = metadata.clone();
-        tagged.setOptions({ ...metadata.getOptions(), [CALL_RECORD]: record } as ReturnType<typeof metadata.getOptions>);
-        next(tagged, {
+        next(withCallOption(metadata, CALL_RECORD, record), {
           onReceiveStatus(status, nextStatus) {
             if (!record.started) counters.notStartedCall(record.queuedFor, status.code);
             nextStatus(status);

@@ -23,6 +23,7 @@
  * attempt returns to the pool; a result grpc-js drops without starting it is never reused.
  * @module
  */
+import { callOption } from './call-options.js';
 import { Status, type Metadata, type PickResult, type SubchannelInterface } from './grpc.js';
 import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../algorithms/latency.js';
 
@@ -55,7 +56,7 @@ export const CALL_RECORD = Symbol('traffic_split.call');
 
 /** The record of the call `metadata` belongs to, if the split's interceptor saw the call. */
 export function callRecordOf(metadata: Metadata): CallRecord | undefined {
-  return (metadata.getOptions() as { [CALL_RECORD]?: CallRecord })[CALL_RECORD];
+  return callOption<CallRecord>(metadata, CALL_RECORD);
 }
 
 type EndedHook = (code: number, details: string, metadata: Metadata) => void;

@@ -9,6 +9,7 @@
  * is sent and never reads it, so a header forwarded from outside routes nothing.
  * @module
  */
+import { callOption, withCallOption } from './call-options.js';
 import { metadataValues, type Metadata } from './grpc.js';
 
 /** The reserved header: removed by every split's picker, never read. */
@@ -49,23 +50,14 @@ export interface CallHint {
 
 const HINT_OPTION = Symbol('grpc-traffic-split.hint');
 
-type OptionsWithHint = ReturnType<Metadata['getOptions']> & { [HINT_OPTION]?: CallHint };
-
 /** The hint attached to `metadata`, if any. */
 export function hintOf(metadata: Metadata): CallHint | undefined {
-  return (metadata.getOptions() as OptionsWithHint)[HINT_OPTION];
+  return callOption<CallHint>(metadata, HINT_OPTION);
 }
 
-/**
- * A copy of `metadata` carrying `hint`. The caller's own Metadata object (and its options object,
- * which an application may share between calls) is left untouched, so reusing it for another call
- * carries no hint over.
- */
+/** A copy of `metadata` carrying `hint`; the caller's own Metadata is left untouched. */
 export function withHint(metadata: Metadata, hint: CallHint): Metadata {
-  const copy = metadata.clone();
-  const options: OptionsWithHint = { ...metadata.getOptions(), [HINT_OPTION]: hint };
-  copy.setOptions(options);
-  return copy;
+  return withCallOption(metadata, HINT_OPTION, hint);
 }
 
 /**

@@ -15,15 +15,14 @@
  */
 import { InterceptingCall, status, type Interceptor, type Metadata } from '@grpc/grpc-js';
 import type { StreamBook, StreamRecord } from '../algorithms/stream-book.js';
+import { callOption, withCallOption } from './call-options.js';
 
 /** The key of the stream record in the metadata options (a symbol: never sent, never clashes). */
 const STREAM_RECORD = Symbol('traffic_split.stream');
 
-type OptionsWithStream = ReturnType<Metadata['getOptions']> & { [STREAM_RECORD]?: StreamRecord };
-
 /** The record of the streaming call `metadata` belongs to; undefined for unary calls. */
 export function streamRecordOf(metadata: Metadata): StreamRecord | undefined {
-  return (metadata.getOptions() as OptionsWithStream)[STREAM_RECORD];
+  return callOption<StreamRecord>(metadata, STREAM_RECORD);
 }
 
 /** `inner`, preceded by a stream record for every streaming call. Unary calls pass straight to
@@ -37,9 +36,7 @@ export function withStreamTracking(inner: Interceptor, book: StreamBook): Interc
     call = new InterceptingCall(inner(options, nextCall), {
       start(metadata, _listener, next) {
         // A copy with options of its own: the application may pass one Metadata to many calls.
-        const tagged = metadata.clone();
-        tagged.setOptions({ ...metadata.getOptions(), [STREAM_RECORD]: record } as OptionsWithStream);
-        next(tagged, {
+        next(withCallOption(metadata, STREAM_RECORD, record), {
           onReceiveStatus(result, nextStatus) {
             book.ended(record);
             nextStatus(result);
