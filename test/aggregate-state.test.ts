@@ -13,8 +13,8 @@ const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
 
 /** A subset in `state`; READY ones pick their own name. */
-function subset(name: string, state: grpc.connectivityState, lastError: string | null = null): SubsetView {
-  return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError };
+function subset(name: string, state: grpc.connectivityState, lastError: string | null = null, inGrace = false): SubsetView {
+  return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError, inGrace };
 }
 
 function split(weights: Record<string, number>): SplitState {

@@ -16,7 +16,7 @@ const invalid: Case[] = [
   { name: 'non-object', input: 'v1=90', kind: TypeError, error: 'config: expected an object with "subsets" and "weights", got `"v1=90"` (string)' },
   { name: 'null', input: null, kind: TypeError, error: 'config: expected an object with "subsets" and "weights", got `null` (null)' },
   { name: 'array', input: [], kind: TypeError, error: 'config: expected an object with "subsets" and "weights", got `[]` (array)' },
-  { name: 'unknown key', input: { subsets, weigths: { v1: 1 } }, kind: TypeError, error: /^weigths: unknown option \(known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules\), got `\{"v1":1\}` \(object\)$/ },
+  { name: 'unknown key', input: { subsets, weigths: { v1: 1 } }, kind: TypeError, error: /^weigths: unknown option \(known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, connectGraceMs, stickyKey, rules\), got `\{"v1":1\}` \(object\)$/ },
   { name: 'no subsets', input: { subsets: {}, weights: {} }, kind: TypeError, error: 'subsets: expected at least one subset, got `{}` (object)' },
   { name: 'bad subset name', input: { subsets: { '1x': 'a' }, weights: {} }, kind: TypeError, error: /^subsets: expected subset names matching .*, got `"1x"` \(string\)$/ },
   { name: 'bad target', input: { subsets: { v1: 5 }, weights: { v1: 1 } }, kind: TypeError, error: 'subsets.v1: expected a non-empty target URI string, got `5` (number)' },
@@ -34,6 +34,8 @@ const invalid: Case[] = [
   { name: 'unknown child policy', input: { subsets, weights: { v1: 1, v2: 1 }, childPolicy: [{ no_such_policy: {} }] }, kind: TypeError, error: 'childPolicy: expected at least one registered, valid policy, got `[{"no_such_policy":{}}]` (array)' },
   { name: 'traffic_split as its own child policy', input: { subsets, weights: { v1: 1, v2: 1 }, childPolicy: [{ traffic_split: {} }] }, kind: TypeError, error: 'childPolicy[0]: expected a policy other than traffic_split, got `{"traffic_split":{}}` (object)' },
   { name: 'huge unknown key', input: { subsets, weights: { v1: 1, v2: 1, ['k'.repeat(100_000)]: 1 } }, kind: TypeError, error: `weights.${'k'.repeat(61)}...: unknown subset (subsets: v1, v2), got \`1\` (number)` },
+  { name: 'negative grace', input: { subsets, weights: { v1: 1, v2: 1 }, connectGraceMs: -1 }, kind: RangeError, error: 'connectGraceMs: expected an integer from 0 (off) to 2147483647, got `-1` (number)' },
+  { name: 'string grace', input: { subsets, weights: { v1: 1, v2: 1 }, connectGraceMs: '500' }, kind: TypeError, error: /^connectGraceMs: expected .*, got `"500"` \(string\)$/ },
   { name: 'fractional interval', input: { subsets, weights: { v1: 1, v2: 1 }, reresolveIntervalMs: 1.5 }, kind: RangeError, error: 'reresolveIntervalMs: expected an integer from 0 (off) to 2147483647, got `1.5` (number)' },
   { name: 'string fallback flag', input: { subsets, weights: { v1: 1, v2: 1 }, fallbackToZeroWeight: 'yes' }, kind: TypeError, error: 'fallbackToZeroWeight: expected a boolean, got `"yes"` (string)' },
 ];
@@ -41,7 +43,7 @@ const invalid: Case[] = [
 const valid = [
   { name: 'minimal', input: { subsets, weights: { v1: 90, v2: 10 } } },
   { name: 'zero-weight', input: { subsets, weights: { v1: 0, v2: 1 } } },
-  { name: 'all options', input: { subsets, weights: { v1: 0.5, v2: 1 }, childPolicy: [{ pick_first: {} }], reresolveIntervalMs: 0, fallbackToZeroWeight: true } },
+  { name: 'all options', input: { subsets, weights: { v1: 0.5, v2: 1 }, childPolicy: [{ pick_first: {} }], reresolveIntervalMs: 0, fallbackToZeroWeight: true, connectGraceMs: 0 } },
 ];
 
 describe('parseConfig', () => {
@@ -91,7 +93,7 @@ describe('TrafficSplit options', () => {
   it('rejects an unknown option key, listing the known ones', () => {
     assert.throws(() => new TrafficSplit({ subsets, weights: { v1: 1, v2: 1 }, wieghts: {} } as never), {
       name: 'TrafficSplitTypeError',
-      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, stickyKey, rules, name, authority, retryOnOtherSubset, scheduleSeed, clock, rebalanceStreams, maxStreamAgeMs, mirror), got `{}` (object)',
+      message: 'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, fallbackToZeroWeight, connectGraceMs, stickyKey, rules, name, authority, retryOnOtherSubset, scheduleSeed, clock, rebalanceStreams, maxStreamAgeMs, mirror), got `{}` (object)',
     });
   });
 
@@ -152,7 +154,7 @@ describe('the policy config a split hands its channels', () => {
     const config = parsePolicyConfig({ subsets, weightsFrom: 'split-7' });
     assert.equal(config.weights, null);
     assert.equal(config.weightsFrom, 'split-7');
-    assert.deepEqual(configToJson(config), { subsets, weightsFrom: 'split-7', childPolicy: [{ round_robin: {} }], reresolveIntervalMs: 30_000, fallbackToZeroWeight: false });
+    assert.deepEqual(configToJson(config), { subsets, weightsFrom: 'split-7', childPolicy: [{ round_robin: {} }], reresolveIntervalMs: 30_000, fallbackToZeroWeight: false, connectGraceMs: 1_000 });
     assert.deepEqual(parsePolicyConfig(configToJson(config)), config);
   });
 

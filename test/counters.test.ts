@@ -118,7 +118,7 @@ describe('SubsetCounters', () => {
     const first = counters.attach(0, complete(() => seen.push('a started'), (code) => seen.push(`a ended ${code}`)), undefined);
     first.onCallStarted!();
     first.onCallEnded!(grpc.status.OK, '', trailers);
-    const record = { started: false, queuedFor: -1 };
+    const record = { started: false, queuedFor: -1, waitingFor: -1 };
     const second = counters.attach(0, complete(null, (code) => seen.push(`b ended ${code}`)), record);
     assert.equal(second, first, 'pooled');
     second.onCallStarted!();

@@ -16,8 +16,8 @@ import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.
 const { READY, CONNECTING, TRANSIENT_FAILURE } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
 
-function subset(name: string, state: grpc.connectivityState, lastError: string | null = null): SubsetView {
-  return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError };
+function subset(name: string, state: grpc.connectivityState, lastError: string | null = null, inGrace = false): SubsetView {
+  return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError, inGrace };
 }
 
 function split(weights: Record<string, number>): SplitState {
@@ -61,7 +61,7 @@ describe('picker', () => {
   });
 
   it('hands back the READY child picker\'s result: a child that queues makes the call queue', () => {
-    const v1: SubsetView = { name: 'v1', state: READY, picker: queue, lastError: null };
+    const v1: SubsetView = { name: 'v1', state: READY, picker: queue, lastError: null, inGrace: false };
     const { picker } = aggregateState([v1], split({ v1: 1 }), false, null);
     assert.deepEqual(picksFrom(picker, 2), ['QUEUE', 'QUEUE']);
   });

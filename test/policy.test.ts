@@ -10,6 +10,7 @@ import { TrafficSplitLoadBalancer, TrafficSplitLoadBalancingConfig } from '../sr
 import { SplitState, STATE_ATTRIBUTE } from '../src/policy/split-state.js';
 import { FAKE_CHILD_POLICY, fakeChild, hasFakeChild, picksFrom, registerFakeChildPolicy, tally, type FakeChildPolicy } from './helpers/fake-child-policy.js';
 import { recordingHelper, type RecordingHelper } from './helpers/recording-helper.js';
+import { FakeClock } from './helpers/fake-clock.js';
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = grpc.connectivityState;
 
@@ -27,15 +28,16 @@ interface Setup {
 const live: TrafficSplitLoadBalancer[] = [];
 
 /** A policy over one fake child per subset, each with its own in-process target. */
-async function setup(weights: Record<string, number>): Promise<Setup> {
+async function setup(weights: Record<string, number>, extra: object = {}, clock?: FakeClock): Promise<Setup> {
   const names = Object.keys(weights);
   const ports = names.map(() => nextPort++);
   const config = TrafficSplitLoadBalancingConfig.createFromJson({
     subsets: Object.fromEntries(names.map((name, i) => [name, `ipv4:127.0.0.1:${ports[i]}`])),
     weights,
     childPolicy: [{ [FAKE_CHILD_POLICY]: {} }],
+    ...extra,
   });
-  const state = new SplitState('split', names, Object.values(weights), undefined, 3);
+  const state = new SplitState('split', names, Object.values(weights), undefined, 3, clock);
   const helper = recordingHelper();
   const policy = new TrafficSplitLoadBalancer(helper);
   live.push(policy);
@@ -58,14 +60,43 @@ describe('traffic_split policy', () => {
     assert.deepEqual(picksFrom(helper.last().picker, 2), ['QUEUE', 'QUEUE']);
   });
 
-  it('reports READY with a new picker when the first weighted subset becomes READY', async () => {
+  it('reports READY with a new picker when the first weighted subset becomes READY; the one still connecting keeps its share', async () => {
     const { helper, children } = await setup({ v1: 90, v2: 10 });
     children['v1']!.report(READY, 'v1');
     assert.deepEqual(helper.states(), ['CONNECTING', 'READY']);
-    assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 100 });
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 90, QUEUE: 10 });
     children['v2']!.report(READY, 'v2');
     assert.deepEqual(helper.states(), ['CONNECTING', 'READY', 'READY']);
     assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 90, v2: 10 });
+  });
+
+  it('gives a connecting subset no share with connectGraceMs 0', async () => {
+    const { helper, children } = await setup({ v1: 90, v2: 10 }, { connectGraceMs: 0 });
+    children['v1']!.report(READY, 'v1');
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 100 });
+  });
+
+  it('ends the grace after connectGraceMs with one new picker, and grants it again only after READY', async () => {
+    const clock = new FakeClock();
+    const { helper, children } = await setup({ v1: 50, v2: 50 }, { connectGraceMs: 300 }, clock);
+    children['v1']!.report(READY, 'v1');
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 10)), { v1: 5, QUEUE: 5 });
+    clock.advance(299);
+    assert.deepEqual(helper.states(), ['CONNECTING', 'READY']);
+    clock.advance(1);
+    assert.deepEqual(helper.states(), ['CONNECTING', 'READY', 'READY']);
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 10)), { v1: 10 });
+    // READY, then a GOAWAY: IDLE and CONNECTING again, in grace for another 300 ms.
+    children['v2']!.report(READY, 'v2');
+    children['v2']!.report(IDLE, 'v2');
+    children['v2']!.report(CONNECTING, 'v2');
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 10)), { v1: 5, QUEUE: 5 });
+    // A failure ends it at once, and CONNECTING after a failure has none.
+    children['v2']!.report(TRANSIENT_FAILURE, 'v2', 'refused');
+    children['v2']!.report(CONNECTING, 'v2');
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 10)), { v1: 10 });
+    clock.advance(1_000);
+    assert.deepEqual(tally(picksFrom(helper.last().picker, 10)), { v1: 10 });
   });
 
   it('reports once for a new service config that changes the weights of a split it owns (one update per batch)', async () => {

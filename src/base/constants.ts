@@ -9,6 +9,15 @@ export const TARGET_SCHEME = 'traffic-split';
 /** Default for `reresolveIntervalMs`: how often every subset's resolver is asked again. */
 export const DEFAULT_RERESOLVE_INTERVAL_MS = 30_000;
 
+/**
+ * Default for `connectGraceMs`: how long a weighted subset that is connecting keeps its share
+ * (its calls wait for it). A loopback connect takes about a millisecond and an in-cluster TCP
+ * plus TLS connect tens of milliseconds; one second covers a cold DNS lookup and a slow
+ * handshake with room to spare, and bounds the wait of that subset's calls when a connect
+ * hangs (grpc-js itself would wait up to its 20 s connect timeout before TRANSIENT_FAILURE).
+ */
+export const DEFAULT_CONNECT_GRACE_MS = 1_000;
+
 /** Largest accepted weight: keeps sums and deadlines far from float overflow. */
 export const MAX_WEIGHT = 1e9;
 

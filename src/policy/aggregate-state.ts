@@ -26,6 +26,8 @@ export interface SubsetView {
   readonly state: ConnectivityState;
   readonly picker: Picker;
   readonly lastError: string | null;
+  /** Not READY, but within its connect grace: keeps its share, its calls wait for it. */
+  readonly inGrace: boolean;
 }
 
 /** What the aggregation reads of the split: the weights in force and the schedules drawn from
@@ -57,6 +59,8 @@ export function aggregateState(
   if (split.closed) return closedAggregate(split);
   const weights = split.weights;
   const readyWeighted: number[] = [];
+  // READY weighted subsets and those still in their connect grace: their calls wait for them.
+  const keepingShare: number[] = [];
   const readyUnweighted: number[] = [];
   let connecting = false;
   subsets.forEach((subset, i) => {
@@ -64,6 +68,7 @@ export function aggregateState(
     if (weights[i]! > 0) {
       if (ready) readyWeighted.push(i);
       else if (subset.state === ConnectivityState.CONNECTING || subset.state === ConnectivityState.IDLE) connecting = true;
+      if (ready || subset.inGrace) keepingShare.push(i);
     } else if (ready) {
       readyUnweighted.push(i);
     }
@@ -73,9 +78,11 @@ export function aggregateState(
   let equalShares = false;
   let fallback: FixedPickResult = QUEUE_RESULT;
   let state: ConnectivityState = ConnectivityState.READY;
+  // Until one weighted subset is READY every call queues at the fallback, drawing nothing from
+  // the schedule; from then on the subsets in grace take their share as queued calls.
   if (readyWeighted.length > 0) {
-    schedule = split.scheduleFor(readyWeighted, false);
-    streamEligible = readyWeighted;
+    schedule = split.scheduleFor(keepingShare, false);
+    streamEligible = keepingShare;
   } else if (fallbackToZeroWeight && readyUnweighted.length > 0) {
     schedule = split.scheduleFor(readyUnweighted, true);
     streamEligible = readyUnweighted;
@@ -90,7 +97,9 @@ export function aggregateState(
     childPickers: subsets.map((subset) => subset.picker),
     notReady: subsets.map(notReadyResult),
     schedule,
-    stickyCandidates: Int32Array.from(readyWeighted),
+    keepsShare: shareFlags(subsets.length, schedule === null ? [] : streamEligible),
+    stickyCandidates: Int32Array.from(schedule === null || equalShares ? readyWeighted : keepingShare),
+    retryCandidates: Int32Array.from(readyWeighted),
     weights,
     fallback,
     counters: split.counters,
@@ -107,7 +116,9 @@ function closedAggregate(split: SplitView): Aggregate {
     childPickers: [],
     notReady: [],
     schedule: null,
+    keepsShare: new Uint8Array(0),
     stickyCandidates: new Int32Array(0),
+    retryCandidates: new Int32Array(0),
     weights: split.weights,
     fallback: result,
     counters: split.counters,
@@ -115,6 +126,13 @@ function closedAggregate(split: SplitView): Aggregate {
     streams: null,
   });
   return { state: ConnectivityState.TRANSIENT_FAILURE, picker, errorMessage: result.status!.details };
+}
+
+/** 1 for each subset of `members`, by subset index. */
+function shareFlags(count: number, members: readonly number[]): Uint8Array {
+  const flags = new Uint8Array(count);
+  for (const i of members) flags[i] = 1;
+  return flags;
 }
 
 /** What a call routed explicitly to `subset` gets while it is not READY. */

@@ -26,7 +26,7 @@ export function withStartObserver(options: InterceptorOptions, observer: (subset
 /** `inner`, preceded by the call record and the not-started count of `counters`. */
 export function withCallTracking(inner: Interceptor, counters: SubsetCounters): Interceptor {
   return (options, nextCall) => {
-    const record: CallRecord = { started: false, queuedFor: -1 };
+    const record: CallRecord = { started: false, queuedFor: -1, waitingFor: -1 };
     const observer = (options as OptionsWithObserver)[START_OBSERVER];
     if (observer !== undefined) record.onStarted = observer;
     return new InterceptingCall(inner(options, nextCall), {

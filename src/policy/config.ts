@@ -5,6 +5,7 @@
  */
 import {
   DEFAULT_CHILD_POLICY,
+  DEFAULT_CONNECT_GRACE_MS,
   DEFAULT_RERESOLVE_INTERVAL_MS,
   MAX_SUBSETS,
   MAX_WEIGHT,
@@ -40,6 +41,14 @@ export interface TrafficSplitConfigJson {
   reresolveIntervalMs?: number;
   /** When no weighted subset is READY, serve from READY weight-0 subsets. @default false */
   fallbackToZeroWeight?: boolean;
+  /**
+   * How long a weighted subset that is connecting (the first connect, or again after a GOAWAY
+   * or an idle period) keeps its share: the calls the schedule gives it wait for it, as they
+   * would on a plain channel, instead of going to the other subsets. Past this time, or as
+   * soon as the subset is in TRANSIENT_FAILURE, its share goes to the READY subsets until it
+   * is READY again. 0: only READY subsets get calls. @default 1000
+   */
+  connectGraceMs?: number;
   /** Metadata key whose value pins a call to a subset by weighted rendezvous hashing. */
   stickyKey?: string;
   /** Explicit routes by header, first match wins; they apply at any weight, 0 included. */
@@ -54,6 +63,7 @@ export interface ParsedSplitConfig {
   readonly childPolicy: TypedLoadBalancingConfig;
   readonly reresolveIntervalMs: number;
   readonly fallbackToZeroWeight: boolean;
+  readonly connectGraceMs: number;
   readonly stickyKey: string | null;
   readonly rules: readonly RouteRule[];
 }
@@ -73,7 +83,7 @@ export interface PolicyConfig extends Omit<ParsedSplitConfig, 'weights'> {
 /** The JSON of a `PolicyConfig`: `weights` or `weightsFrom`. */
 export type PolicyConfigJson = Omit<TrafficSplitConfigJson, 'weights'> & { weights?: Record<string, number>; weightsFrom?: string };
 
-const CONFIG_KEYS: readonly string[] = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight', 'stickyKey', 'rules'];
+const CONFIG_KEYS: readonly string[] = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight', 'connectGraceMs', 'stickyKey', 'rules'];
 
 /** Validates the `subsets` map: names and target strings, in declaration order. */
 export function parseSubsets(raw: unknown): { names: string[]; targets: string[] } {
@@ -147,6 +157,11 @@ function parseInterval(raw: unknown): number {
   return timerMs('reresolveIntervalMs', raw, 0, `an integer from 0 (off) to ${MAX_TIMER_MS}`);
 }
 
+function parseConnectGrace(raw: unknown): number {
+  if (raw === undefined) return DEFAULT_CONNECT_GRACE_MS;
+  return timerMs('connectGraceMs', raw, 0, `an integer from 0 (off) to ${MAX_TIMER_MS}`);
+}
+
 function parseBoolean(raw: unknown, field: string, fallback: boolean): boolean {
   return raw === undefined ? fallback : booleanValue(field, raw);
 }
@@ -181,6 +196,7 @@ function parseSettings(obj: Record<string, unknown>, names: string[], targets: s
     childPolicy: parseChildPolicy(obj['childPolicy']),
     reresolveIntervalMs: parseInterval(obj['reresolveIntervalMs']),
     fallbackToZeroWeight: parseBoolean(obj['fallbackToZeroWeight'], 'fallbackToZeroWeight', false),
+    connectGraceMs: parseConnectGrace(obj['connectGraceMs']),
     stickyKey: obj['stickyKey'] === undefined ? null : parseMetadataKey(obj['stickyKey'], 'stickyKey'),
     rules: parseRules(obj['rules'], names),
   };
@@ -198,6 +214,7 @@ export function configToJson(config: ParsedSplitConfig | PolicyConfig): PolicyCo
     childPolicy: [config.childPolicy.toJsonObject() as LoadBalancingConfigJson],
     reresolveIntervalMs: config.reresolveIntervalMs,
     fallbackToZeroWeight: config.fallbackToZeroWeight,
+    connectGraceMs: config.connectGraceMs,
     ...(config.stickyKey === null ? {} : { stickyKey: config.stickyKey }),
     ...(config.rules.length === 0 ? {} : { rules: config.rules.map((rule) => rule.json) }),
   };

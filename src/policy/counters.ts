@@ -47,6 +47,9 @@ export interface CallRecord {
   started: boolean;
   /** The subset the call was last bound to while that subset was not READY, or -1. */
   queuedFor: number;
+  /** The subset the schedule gave this call while it was connecting, or -1: when the call is
+   * picked again it goes there, if that subset still keeps its share (see picker.ts). */
+  waitingFor: number;
   /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
   onStarted?: (subset: number) => void;
 }

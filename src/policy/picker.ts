@@ -7,7 +7,7 @@
  */
 import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
 import { takeHint, type CallHint } from './hints.js';
-import { callRecordOf, type SubsetCounters } from './counters.js';
+import { callRecordOf, type CallRecord, type SubsetCounters } from './counters.js';
 import type { RouteRule } from '../algorithms/rules.js';
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
 import { rendezvousPick } from '../algorithms/sticky-hash.js';
@@ -67,8 +67,12 @@ export interface PickerParts {
   readonly notReady: readonly (FixedPickResult | null)[];
   /** The shared schedule over the subsets keyless calls may use now, or null. */
   readonly schedule: WeightedSchedule | null;
-  /** Subsets a sticky key may map to now (READY, weighted), and the weights in force. */
+  /** 1 for each subset in `schedule`: READY, or connecting within its grace (its calls queue). */
+  readonly keepsShare: Uint8Array;
+  /** Subsets a sticky key may map to now (weighted, READY or in grace), and the weights in force. */
   readonly stickyCandidates: Int32Array;
+  /** Subsets a retry on another subset may use: weighted and READY. */
+  readonly retryCandidates: Int32Array;
   readonly weights: readonly number[];
   /** What a call gets when no subset can take it. */
   readonly fallback: FixedPickResult;
@@ -99,12 +103,36 @@ export class TrafficSplitPicker implements Picker {
     if (parts.schedule === null) return parts.fallback;
     // Otherwise, without a routing table the split made no hint: this one is another split's.
     if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
+    const record = callRecordOf(args.metadata);
     const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
     if (stream !== undefined) {
-      const subset = this.placeStream();
+      const subset = this.resumeOr(record, -2);
       return subset < 0 ? parts.fallback : this.pickStream(subset, args, stream, StreamPin.Keyless);
     }
-    return this.pickSubset(parts.schedule.next(), args);
+    return this.pickSubset(this.resumeOr(record, -1), args, record);
+  }
+
+  /**
+   * The subset of a keyless call: the one it was given before and waits for (it was picked
+   * while that subset was connecting, and is picked again now), if that subset still keeps its
+   * share; else the next of the schedule (`-1`) or of the stream placement (`-2`). A call is
+   * given one place in the schedule however often it is picked again, so the calls a connecting
+   * subset was given reach it once it is READY, and none is drawn twice.
+   */
+  private resumeOr(record: CallRecord | undefined, from: -1 | -2): number {
+    if (record !== undefined && record.waitingFor >= 0) {
+      const subset = record.waitingFor;
+      record.waitingFor = -1;
+      if (this.parts.keepsShare[subset] === 1) return this.holdPlace(record, subset);
+    }
+    const subset = from === -1 ? this.parts.schedule!.next() : this.placeStream();
+    return subset < 0 ? subset : this.holdPlace(record, subset);
+  }
+
+  /** Notes on `record` the subset a call waits for when that subset is not READY yet. */
+  private holdPlace(record: CallRecord | undefined, subset: number): number {
+    if (record !== undefined && this.parts.notReady[subset] === QUEUE_RESULT) record.waitingFor = subset;
+    return subset;
   }
 
   /** A keyless stream's subset: furthest below its share of the open streams. */
@@ -117,16 +145,15 @@ export class TrafficSplitPicker implements Picker {
     return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args));
   }
 
-  private pickSubset(subset: number, args: PickArgs): PickResult {
+  private pickSubset(subset: number, args: PickArgs, record: CallRecord | undefined = callRecordOf(args.metadata)): PickResult {
     const notReady = this.parts.notReady[subset];
     if (notReady !== null && notReady !== undefined) {
       // A call that ends while bound here is counted as not started on this subset.
-      const record = callRecordOf(args.metadata);
       if (record !== undefined) record.queuedFor = subset;
       return notReady;
     }
     const result = this.parts.childPickers[subset]!.pick(args);
-    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, callRecordOf(args.metadata)) : result;
+    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, record) : result;
   }
 
   /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
@@ -150,7 +177,7 @@ export class TrafficSplitPicker implements Picker {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
         strict = false;
-        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid ?? -1, stream);
+        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid ?? -1, stream, callRecordOf(metadata));
         if (subset < 0) {
           if (hint?.avoid === undefined) return this.parts.fallback;
           // A retry with nowhere else to go: the interceptor ends the call with its first failure.
@@ -187,21 +214,27 @@ export class TrafficSplitPicker implements Picker {
 
   /** Sticky key, else the schedule (a stream: the open-stream placement); -1 when no subset can
    * take the call. Notes a stream's key on its record. */
-  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoid: number, stream: StreamRecord | undefined): number {
+  private pickUnrouted(
+    metadata: Metadata,
+    routing: RoutingTable,
+    hintKey: string | undefined,
+    avoid: number,
+    stream: StreamRecord | undefined,
+    record: CallRecord | undefined,
+  ): number {
     let key = hintKey;
     if (key === undefined && routing.stickyKey !== null) {
       const value = metadataValues(metadata, routing.stickyKey)?.[0];
       if (typeof value === 'string') key = value;
     }
-    const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.stickyCandidates.filter((i) => i !== avoid);
+    const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.retryCandidates.filter((i) => i !== avoid);
     if (key !== undefined) {
       if (stream !== undefined) stream.key = key;
       return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
     }
+    if (avoid < 0) return this.parts.schedule === null ? -1 : this.resumeOr(record, stream !== undefined ? -2 : -1);
     // Streams are never retried on another subset (avoid < 0): only unary calls are.
-    if (stream !== undefined && avoid < 0) return this.parts.schedule === null ? -1 : this.placeStream();
-    const schedule = avoid < 0 ? this.parts.schedule : candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)) : null;
-    return schedule === null ? -1 : schedule.next();
+    return candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)).next() : -1;
   }
 }
 

@@ -198,6 +198,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
       return child;
     });
     for (const removed of previous.values()) removed.destroy();
+    for (const child of this.children) child.connectGraceMs = config.connectGraceMs;
     for (const child of created) child.start();
   }
 

@@ -40,6 +40,16 @@ export class SubsetChild {
   picker: Picker;
   lastError: string | null = null;
   endpointCount = 0;
+  /**
+   * Whether the subset, not READY, is still within its connect grace: the first connect, or a
+   * connect again after READY (a GOAWAY, an idle connection). A subset in grace keeps its share
+   * of the calls (they wait for it); one that failed (TRANSIENT_FAILURE) gets no grace until it
+   * has been READY again, so a subset that keeps failing never holds calls back.
+   */
+  inGrace = false;
+  /** How long a grace lasts; 0 turns it off. Follows the config (`connectGraceMs`). */
+  connectGraceMs = 0;
+  private graceTimer: ClockTimer | null = null;
   private readonly handler: ChildPolicy;
   private readonly resolver: Resolver;
   private readonly resolutionBackoff: InstanceType<typeof BackoffTimeout>;
@@ -73,8 +83,9 @@ export class SubsetChild {
     this.resolver = createTargetResolver(target, this.onResolution, options);
   }
 
-  /** Starts the first resolution; results arrive asynchronously. */
+  /** Starts the first resolution and the first connect's grace; results arrive asynchronously. */
   start(): void {
+    this.beginGrace();
     this.resolver.updateResolution();
   }
 
@@ -117,6 +128,7 @@ export class SubsetChild {
 
   destroy(): void {
     this.destroyed = true;
+    this.endGrace();
     this.resolutionBackoff.stop();
     if (this.holdoffTimer !== null) this.clock.clearTimeout(this.holdoffTimer);
     this.resolver.destroy();
@@ -144,10 +156,35 @@ export class SubsetChild {
     return true;
   };
 
+  private beginGrace(): void {
+    this.endGrace();
+    if (this.connectGraceMs <= 0) return;
+    this.inGrace = true;
+    this.graceTimer = this.clock.setTimeout(() => {
+      this.graceTimer = null;
+      this.inGrace = false;
+      // The parent recomputes its picker: this subset's share goes to the READY ones.
+      if (!this.destroyed) this.onUpdate(this);
+    }, this.connectGraceMs);
+    unrefTimer(this.graceTimer);
+  }
+
+  private endGrace(): void {
+    if (this.graceTimer !== null) this.clock.clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+    this.inGrace = false;
+  }
+
   private onChildState(state: ConnectivityState, picker: Picker, errorMessage: string | null | undefined): void {
     if (this.destroyed) return;
+    const previous = this.state;
     this.state = state;
     this.picker = picker;
+    if (state === ConnectivityState.READY || state === ConnectivityState.TRANSIENT_FAILURE || state === ConnectivityState.SHUTDOWN) {
+      this.endGrace();
+    } else if (previous === ConnectivityState.READY) {
+      this.beginGrace();
+    }
     // grpc-js before 1.13 reports states without an error message (undefined).
     if (errorMessage != null) this.lastError = errorMessage;
     if (state === ConnectivityState.IDLE) {

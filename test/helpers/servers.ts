@@ -33,8 +33,13 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(name: string, port = 0, credentials = grpc.ServerCredentials.createInsecure()): Promise<TestServer> {
-  const server = new grpc.Server();
+export async function startServer(
+  name: string,
+  port = 0,
+  credentials = grpc.ServerCredentials.createInsecure(),
+  serverOptions: grpc.ServerOptions = {},
+): Promise<TestServer> {
+  const server = new grpc.Server(serverOptions);
   server.addService(echoService, echoHandlers(name));
   const boundPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, credentials, (error, p) => (error ? reject(error) : resolve(p))),
