@@ -48,6 +48,15 @@ function burst(client: EchoClientInstance, n: number) {
   return { replies, received: () => received, all };
 }
 
+/** Resolves once `client`'s channel reports `target`, seen through connectivity events. */
+async function waitForChannel(client: EchoClientInstance, target: grpc.connectivityState): Promise<void> {
+  const channel = client.getChannel();
+  const deadline = Date.now() + 20_000;
+  for (let state = channel.getConnectivityState(false); state !== target; state = channel.getConnectivityState(false)) {
+    await new Promise<void>((resolve, reject) => channel.watchConnectivityState(state, deadline, (error) => (error ? reject(error) : resolve())));
+  }
+}
+
 /** Lets grpc-js run the picks of calls just issued (they need no I/O while a picker is in place). */
 async function turns(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -121,6 +130,26 @@ describe('connect grace (real servers)', () => {
     assert.deepEqual(after.replies, { v1: 10, v2: 10 });
   });
 
+  it('splits the first burst after an idle period by the weights, under retry and hedging policies', async (t) => {
+    for (const policy of [
+      { retryPolicy: { maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] } },
+      { hedgingPolicy: { maxAttempts: 2, hedgingDelay: '1s' } },
+    ]) {
+      const { proxy, split } = await setUp(t, { v1: 50, v2: 50 }, 'v2');
+      proxy.open();
+      const serviceConfig = { methodConfig: [{ name: [{ service: 'test.Echo' }], ...policy }], retryThrottling: { maxTokens: 10, tokenRatio: 0.1 } };
+      const client = echoClient(split.target, { ...split.channelOptions, 'grpc.client_idle_timeout_ms': 1_000, 'grpc.service_config': JSON.stringify(serviceConfig) });
+      closeAfter(t, client);
+      for (const phase of ['fresh', 'after idle']) {
+        const calls = burst(client, 100);
+        await calls.all;
+        const v2 = calls.replies['v2'] ?? 0;
+        assert.ok(v2 >= 48 && v2 <= 52, `${JSON.stringify(policy)} ${phase}: ${JSON.stringify(calls.replies)}`);
+        await waitForChannel(client, grpc.connectivityState.IDLE);
+      }
+    }
+  });
+
   it('holds 90/10 through connections aged out by GOAWAY, failing no more calls than round_robin beside it', async (t) => {
     const serverOptions = { 'grpc.max_connection_age_ms': 500, 'grpc.max_connection_age_grace_ms': 250 };
     const v1 = await startServer('v1', 0, grpc.ServerCredentials.createInsecure(), serverOptions);
@@ -138,9 +167,16 @@ describe('connect grace (real servers)', () => {
     await Promise.all([viaSplit.done, viaPlain.done]);
     const ok = (viaSplit.servers.get('v1') ?? 0) + (viaSplit.servers.get('v2') ?? 0);
     const share = (viaSplit.servers.get('v2') ?? 0) / ok;
-    const figures = `split ${JSON.stringify([...viaSplit.servers])} failed ${viaSplit.failures.length}; plain ${JSON.stringify([...viaPlain.servers])} failed ${viaPlain.failures.length}; accepted v1 ${v1.accepted()} v2 ${v2.accepted()}`;
+    const figures = `split ${JSON.stringify([...viaSplit.servers])} failed ${JSON.stringify(viaSplit.failures)}; plain ${JSON.stringify([...viaPlain.servers])} failed ${JSON.stringify(viaPlain.failures)}; accepted v1 ${v1.accepted()} v2 ${v2.accepted()}`;
     assert.ok(share >= 0.09 && share <= 0.11, `v2 share ${share}: ${figures}`);
-    assert.ok(viaSplit.failures.length <= viaPlain.failures.length, figures);
+    // The only failures either channel sees are the servers' own GOAWAY races (an HTTP/2
+    // REFUSED_STREAM for a stream sent as the GOAWAY crossed it): random and rare on both, so
+    // the counts are compared within their noise (a Poisson bound), and no failure may be the
+    // split's own (a call it held for a reconnecting subset and then failed).
+    const refused = 'Stream refused by server';
+    assert.deepEqual(viaSplit.failures.filter((f) => f.details !== refused), [], figures);
+    const plainFailed = viaPlain.failures.length;
+    assert.ok(viaSplit.failures.length <= plainFailed + 3 * Math.sqrt(plainFailed + 1) + 2, figures);
     // The servers did age the connections out: more connections than one per channel and server.
     assert.ok(v1.accepted() > 2 && v2.accepted() > 2, figures);
     t.diagnostic(figures);
