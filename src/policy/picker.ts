@@ -75,7 +75,8 @@ export interface PickerParts {
   readonly counters: SubsetCounters;
   /** Null when nothing can route a call explicitly: the keyless fast path. */
   readonly routing: RoutingTable | null;
-  /** Where keyless streams go (by open streams, not by the call schedule); null for a closed split. */
+  /** Where keyless streams go (by the start schedule and the open streams, not by the call
+   * schedule); null for a closed split. */
   readonly streams: StreamPlacement | null;
 }
 
@@ -101,16 +102,17 @@ export class TrafficSplitPicker implements Picker {
     if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
     const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
     if (stream !== undefined) {
-      const subset = this.placeStream();
+      const subset = this.placeStream(stream);
       return subset < 0 ? parts.fallback : this.pickStream(subset, args, stream, StreamPin.Keyless);
     }
     return this.pickSubset(parts.schedule.next(), args);
   }
 
-  /** A keyless stream's subset: furthest below its share of the open streams. */
-  private placeStream(): number {
+  /** A keyless stream's subset: the start schedule, held back from a subset at its share of
+   * the open streams (see StreamStarts). */
+  private placeStream(stream: StreamRecord): number {
     const streams = this.parts.streams!;
-    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares);
+    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
   }
 
   private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin): PickResult {
@@ -185,7 +187,7 @@ export class TrafficSplitPicker implements Picker {
     };
   }
 
-  /** Sticky key, else the schedule (a stream: the open-stream placement); -1 when no subset can
+  /** Sticky key, else the schedule (a stream: the stream placement); -1 when no subset can
    * take the call. Notes a stream's key on its record. */
   private pickUnrouted(metadata: Metadata, routing: RoutingTable, hintKey: string | undefined, avoid: number, stream: StreamRecord | undefined): number {
     let key = hintKey;
@@ -199,7 +201,7 @@ export class TrafficSplitPicker implements Picker {
       return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
     }
     // Streams are never retried on another subset (avoid < 0): only unary calls are.
-    if (stream !== undefined && avoid < 0) return this.parts.schedule === null ? -1 : this.placeStream();
+    if (stream !== undefined && avoid < 0) return this.parts.schedule === null ? -1 : this.placeStream(stream);
     const schedule = avoid < 0 ? this.parts.schedule : candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)) : null;
     return schedule === null ? -1 : schedule.next();
   }
