@@ -98,6 +98,31 @@ describe('connect grace (real servers)', () => {
     assert.deepEqual(calls.replies, { v1: 100 });
   });
 
+  it('places a fresh client\'s first streams by the weights while one subset still connects', async (t) => {
+    const { proxy, client } = await setUp(t, { v1: 50, v2: 50 }, 'v2');
+    await ready(client);
+    const servers: Record<string, number> = {};
+    let ended = 0;
+    const streams = Array.from(
+      { length: 20 },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const call = client.stream({ count: 1 }, { deadline: Date.now() + 20_000 });
+          call.on('data', (reply: { server: string }) => (servers[reply.server] = (servers[reply.server] ?? 0) + 1));
+          call.on('error', reject);
+          call.on('end', () => {
+            ended++;
+            resolve();
+          });
+        }),
+    );
+    await eventually(() => ended >= 10, () => JSON.stringify(servers));
+    await turns();
+    proxy.open();
+    await Promise.all(streams);
+    assert.deepEqual(servers, { v1: 10, v2: 10 });
+  });
+
   it('keeps a 1% canary that connected first from taking the first calls of a 99% subset still connecting', async (t) => {
     const { proxy, client, split } = await setUp(t, { v1: 99, v2: 1 }, 'v1');
     await ready(client); // v2, the canary, is READY; v1 still connects

@@ -11,12 +11,15 @@
  * interceptor, however the call ended. A stream counts from its pick, not from its start: grpc-js
  * starts a stream only after the call credentials resolve, so a burst of streams opened in one
  * tick would all see zero open streams if counted at the start.
+ *
+ * Placement of keyless streams: `StreamStarts` (stream-starts.ts, docs/streams-placement.md).
  * @module
  */
+import { StreamStarts } from './stream-starts.js';
 
 /** How a stream was routed: what a rebalancing may do with it. */
 export const enum StreamPin {
-  /** By the open-stream placement: the split may end it to move it. */
+  /** By the stream placement: the split may end it to move it. */
   Keyless = 0,
   /** By its sticky key: ended only when the key maps to another subset. */
   Keyed = 1,
@@ -31,6 +34,11 @@ export interface StreamRecord {
   /** Bumped at each placement, so that the end of an older attempt does not unplace a newer. */
   placement: number;
   pin: StreamPin;
+  /** The subset the start placement gave it, -1 before: its later picks (a pick that queued, a
+   * retry) keep it while it is eligible, so a stream is one start however often it is picked. */
+  drawn: number;
+  /** The subset its last pick queued for (not READY yet), -1 when none. */
+  waitingFor: number;
   /** The sticky key it was routed by (pin Keyed). */
   key: string | undefined;
   /** Where its key maps under the weights and READY subsets last planned with: a key comes from
@@ -63,9 +71,12 @@ export interface StreamLifecycleListener {
 
 export class StreamBook {
   private readonly bySubset: Set<StreamRecord>[];
-  /** Rotates the order in which tied subsets are preferred, so that replicas started together
-   * do not all put their first stream on the same subset of equal weight. */
-  private readonly tieOffset: number;
+  /** Streams whose pick for a subset queued (not READY yet), by subset: not open there, but
+   * counted by the placement, which would otherwise see a connecting subset empty and send it
+   * every new stream. */
+  private readonly waitingBySubset: Set<StreamRecord>[];
+  /** Where keyless streams start. */
+  readonly starts: StreamStarts;
   listener: StreamLifecycleListener | null = null;
 
   constructor(
@@ -74,17 +85,24 @@ export class StreamBook {
     private readonly now: () => number,
   ) {
     this.bySubset = Array.from({ length: subsetCount }, () => new Set<StreamRecord>());
-    this.tieOffset = Math.floor(random() * subsetCount);
+    this.waitingBySubset = Array.from({ length: subsetCount }, () => new Set<StreamRecord>());
+    // Seeds the start schedules' phases: replicas started together do not move in lockstep.
+    this.starts = new StreamStarts(Math.floor(random() * 0x1_0000_0000));
   }
 
   /** A record for a new streaming call; `end` is how the split can end it. */
   newRecord(end: (details: string) => void): StreamRecord {
-    return { subset: -1, placement: 0, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), placementEnded: false, startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
+    return { subset: -1, placement: 0, drawn: -1, waitingFor: -1, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), placementEnded: false, startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
   }
 
   /** Streams placed on `subset` now. */
   openOn(subset: number): number {
     return this.bySubset[subset]?.size ?? 0;
+  }
+
+  /** Streams open on `subset` or waiting for it: what the placement balances. */
+  openOrWaitingOn(subset: number): number {
+    return this.openOn(subset) + (this.waitingBySubset[subset]?.size ?? 0);
   }
 
   /** The streams on `subset`, in the order they were placed (oldest first). */
@@ -127,14 +145,16 @@ export class StreamBook {
   }
 
   private moveTo(record: StreamRecord, subset: number): void {
+    this.stopWaiting(record);
     if (record.subset === subset) return;
     if (record.subset >= 0) this.bySubset[record.subset]!.delete(record);
     this.bySubset[subset]!.add(record);
     record.subset = subset;
   }
 
-  /** The stream holds no place (its pick queued or failed). */
+  /** The stream holds no place (its pick failed, or it ended). */
   release(record: StreamRecord): void {
+    this.stopWaiting(record);
     for (const subset of record.attempts.values()) {
       // Another attempt still carries it (a hedge): it counts there.
       this.moveTo(record, subset);
@@ -144,6 +164,21 @@ export class StreamBook {
     if (record.subset >= 0) this.bySubset[record.subset]!.delete(record);
     record.subset = -1;
     record.started = false;
+  }
+
+  /** The pick for `subset` queued: the stream holds no place, and waits for that subset. */
+  queued(record: StreamRecord, subset: number): void {
+    this.release(record);
+    // Gone, or still carried by another attempt (a hedge): it waits for nothing.
+    if (record.ended || record.subset >= 0) return;
+    this.waitingBySubset[subset]!.add(record);
+    record.waitingFor = subset;
+  }
+
+  private stopWaiting(record: StreamRecord): void {
+    if (record.waitingFor < 0) return;
+    this.waitingBySubset[record.waitingFor]!.delete(record);
+    record.waitingFor = -1;
   }
 
   /** The call's final status: the stream is gone for good. Idempotent. */
@@ -156,37 +191,21 @@ export class StreamBook {
   }
 
   /**
-   * Where a keyless stream goes: among `eligible` subsets, the one furthest below its share of
-   * the open streams counting this one, `share * (open + 1) - openOn(i)` (shares from `weights`,
-   * or equal with `equalShares`). Starting from no streams this is smooth weighted round robin;
-   * after any starts and ends it fills the subset most in deficit first, so when the open
-   * streams are a subset of a split that was exact, new ones bring it back to exact. Ties go to
-   * the subset first after the book's random offset. -1 when `eligible` is empty.
+   * Where the keyless stream `record` goes among `eligible` subsets (shares from `weights`, or
+   * equal with `equalShares`): the start schedule, held back from a subset already at its share
+   * of the open streams (see `StreamStarts.choose`). A stream that was already given a subset
+   * keeps it while that subset is eligible. -1 when no eligible subset has a share.
    */
-  choose(eligible: ArrayLike<number>, weights: readonly number[], equalShares: boolean): number {
-    let open = 0;
-    let total = 0;
-    for (let k = 0; k < eligible.length; k++) {
-      const i = eligible[k]!;
-      open += this.bySubset[i]!.size;
-      total += equalShares ? 1 : weights[i]!;
-    }
-    let best = -1;
-    let bestDeficit = -Infinity;
-    let bestRank = Infinity;
-    for (let k = 0; k < eligible.length; k++) {
-      const i = eligible[k]!;
-      const w = equalShares ? 1 : weights[i]!;
-      if (!(w > 0)) continue;
-      // Scaled by the total weight: exact in integers for integer weights.
-      const deficit = w * (open + 1) - total * this.bySubset[i]!.size;
-      const rank = (i - this.tieOffset + this.subsetCount) % this.subsetCount;
-      if (deficit > bestDeficit || (deficit === bestDeficit && rank < bestRank)) {
-        best = i;
-        bestDeficit = deficit;
-        bestRank = rank;
-      }
-    }
-    return best;
+  choose(eligible: ArrayLike<number>, weights: readonly number[], equalShares: boolean, record?: StreamRecord): number {
+    const drawn = record?.drawn ?? -1;
+    if (drawn >= 0 && (equalShares || weights[drawn]! > 0) && contains(eligible, drawn)) return drawn;
+    const subset = this.starts.choose(this, eligible, weights, equalShares);
+    if (record !== undefined) record.drawn = subset;
+    return subset;
   }
+}
+
+function contains(list: ArrayLike<number>, value: number): boolean {
+  for (let k = 0; k < list.length; k++) if (list[k] === value) return true;
+  return false;
 }

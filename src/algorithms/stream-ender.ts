@@ -2,7 +2,7 @@
  * The split ending open streams on the client side, on its clock: after a weight change or a
  * subset becoming READY (opt-in, paced over a window) and at an age limit (opt-in, jittered). Every stream it ends gets
  * UNAVAILABLE, the status gRPC clients already treat as "connect again", with details saying
- * why; the application re-opens it and the open-stream placement puts it where it belongs.
+ * why; the application re-opens it and the stream placement puts it where it belongs.
  *
  * Pacing: a weight change plans the ends needed then (stream-plan.ts), E of them, and ends one
  * every `withinMs / E`, the first at once, so the last falls before the window closes and a

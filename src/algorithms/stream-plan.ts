@@ -11,8 +11,8 @@
  *   fewest streams move). Weight-0 subsets get 0.
  * - On every subset above its target, just enough keyless streams are ended, oldest first, to
  *   bring it to its target (fewer when there are not enough keyless ones). Re-opened, they are
- *   placed in the deficits by the open-stream placement, so every subset ends within one stream
- *   of its share.
+ *   placed only on subsets below their share (stream-starts.ts), so every subset ends within one
+ *   stream of its share.
  * @module
  */
 import { StreamPin, type StreamBook, type StreamRecord } from './stream-book.js';

@@ -79,7 +79,8 @@ export interface PickerParts {
   readonly counters: SubsetCounters;
   /** Null when nothing can route a call explicitly: the keyless fast path. */
   readonly routing: RoutingTable | null;
-  /** Where keyless streams go (by open streams, not by the call schedule); null for a closed split. */
+  /** Where keyless streams go (by the start schedule and the open streams, not by the call
+   * schedule); null for a closed split. */
   readonly streams: StreamPlacement | null;
 }
 
@@ -106,26 +107,26 @@ export class TrafficSplitPicker implements Picker {
     const record = callRecordOf(args.metadata);
     const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
     if (stream !== undefined) {
-      const subset = this.resumeOr(record, -2);
+      const subset = this.placeStream(stream);
       return subset < 0 ? parts.fallback : this.pickStream(subset, args, stream, StreamPin.Keyless);
     }
-    return this.pickSubset(this.resumeOr(record, -1), args, record);
+    return this.pickSubset(this.scheduled(record), args, record);
   }
 
   /**
-   * The subset of a keyless call: the one it was given before and waits for (it was picked
+   * The subset of a keyless unary call: the one it was given before and waits for (it was picked
    * while that subset was connecting, and is picked again now), if that subset still keeps its
-   * share; else the next of the schedule (`-1`) or of the stream placement (`-2`). A call is
-   * given one place in the schedule however often it is picked again, so the calls a connecting
-   * subset was given reach it once it is READY, and none is drawn twice.
+   * share; else the next of the schedule. A call is given one place in the schedule however
+   * often it is picked again, so the calls a connecting subset was given reach it once it is
+   * READY, and none is drawn twice. (Streams keep theirs in the stream book: see placeStream.)
    */
-  private resumeOr(record: CallRecord | undefined, from: -1 | -2): number {
+  private scheduled(record: CallRecord | undefined): number {
     if (record !== undefined && record.waitingFor >= 0) {
       const subset = record.waitingFor;
       record.waitingFor = -1;
       if (this.parts.keepsShare[subset] === 1) return this.holdPlace(record, subset);
     }
-    const subset = from === -1 ? this.parts.schedule!.next() : this.placeStream();
+    const subset = this.parts.schedule!.next();
     return subset < 0 ? subset : this.holdPlace(record, subset);
   }
 
@@ -135,10 +136,11 @@ export class TrafficSplitPicker implements Picker {
     return subset;
   }
 
-  /** A keyless stream's subset: furthest below its share of the open streams. */
-  private placeStream(): number {
+  /** A keyless stream's subset: the start schedule, held back from a subset at its share of
+   * the open streams (see StreamStarts). */
+  private placeStream(stream: StreamRecord): number {
     const streams = this.parts.streams!;
-    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares);
+    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
   }
 
   private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin): PickResult {
@@ -212,7 +214,7 @@ export class TrafficSplitPicker implements Picker {
     };
   }
 
-  /** Sticky key, else the schedule (a stream: the open-stream placement); -1 when no subset can
+  /** Sticky key, else the schedule (a stream: the stream placement); -1 when no subset can
    * take the call. Notes a stream's key on its record. */
   private pickUnrouted(
     metadata: Metadata,
@@ -232,7 +234,10 @@ export class TrafficSplitPicker implements Picker {
       if (stream !== undefined) stream.key = key;
       return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
     }
-    if (avoid < 0) return this.parts.schedule === null ? -1 : this.resumeOr(record, stream !== undefined ? -2 : -1);
+    if (avoid < 0) {
+      if (this.parts.schedule === null) return -1;
+      return stream !== undefined ? this.placeStream(stream) : this.scheduled(record);
+    }
     // Streams are never retried on another subset (avoid < 0): only unary calls are.
     return candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)).next() : -1;
   }

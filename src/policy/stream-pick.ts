@@ -12,8 +12,10 @@ import type { StreamBook, StreamPin, StreamRecord } from '../algorithms/stream-b
 /** `result` (the picker's result for `subset`) for the stream `record`. */
 export function pickForStream(book: StreamBook, record: StreamRecord, subset: number, pin: StreamPin, result: PickResult): PickResult {
   if (result.pickResultType !== PickResultType.COMPLETE) {
-    // Queued or failed: the stream holds no place until a pick completes.
-    book.release(record);
+    // Queued or failed: the stream holds no place until a pick completes; queued, it waits for
+    // `subset`, and the placement counts it there.
+    if (result.pickResultType === PickResultType.QUEUE) book.queued(record, subset);
+    else book.release(record);
     return result;
   }
   const token = book.place(record, subset, pin);
