@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.js';
 import { SplitState } from '../src/policy/split-state.js';
 import { withCallOption } from '../src/policy/call-options.js';
-import { CALL_RECORD, type CallRecord } from '../src/policy/counters.js';
+import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/counters.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = grpc.connectivityState;
@@ -22,7 +22,7 @@ function subset(name: string, state: grpc.connectivityState, inGrace = false): S
 
 /** One call as the split's interceptor makes it: metadata carrying a fresh call record. */
 function call(): { record: CallRecord; metadata: () => grpc.Metadata } {
-  const record: CallRecord = { started: false, queuedFor: -1, waitingFor: -1 };
+  const record: CallRecord = newCallRecord(false);
   const base = withCallOption(new grpc.Metadata(), CALL_RECORD, record);
   // grpc-js picks a clone each time; the options (and so the record) are shared.
   return { record, metadata: () => base.clone() };

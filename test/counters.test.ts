@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { SubsetCounters } from '../src/policy/counters.js';
+import { newCallRecord, SubsetCounters } from '../src/policy/counters.js';
 import { callEcho } from './helpers/echo-service.js';
 import { eventually } from './helpers/split-helpers.js';
 import { rig } from './helpers/rig.js';
@@ -118,7 +118,7 @@ describe('SubsetCounters', () => {
     const first = counters.attach(0, complete(() => seen.push('a started'), (code) => seen.push(`a ended ${code}`)), undefined);
     first.onCallStarted!();
     first.onCallEnded!(grpc.status.OK, '', trailers);
-    const record = { started: false, queuedFor: -1, waitingFor: -1 };
+    const record = newCallRecord(false);
     const second = counters.attach(0, complete(null, (code) => seen.push(`b ended ${code}`)), record);
     assert.equal(second, first, 'pooled');
     second.onCallStarted!();

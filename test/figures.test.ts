@@ -41,11 +41,12 @@ describe('figures under a hedging policy', () => {
     const { split, client } = await rig(t, { v1: 50, v2: 50 }, {}, (s) => ({ ...s.channelOptions, 'grpc.service_config': JSON.stringify(serviceConfig) }));
 
     // v2 answers after 300 ms (the only timing here); v1 at once. Calls first sent to v2 are
-    // hedged to v1 after 50 ms and won there; calls routed to v2 can only be won by v2.
+    // hedged after 50 ms, in v2 again (without retryOnOtherSubset a call's later attempts stay in
+    // its subset), and won by the first attempt; calls routed to v2 can only be won by v2.
     const slow = { slowServer: 'v2', delayMs: 300 };
     const options = (extra: grpc.CallOptions = {}) => ({ deadline: Date.now() + 20_000, ...extra });
     const replies = [];
-    // One at a time, so that v1 answers at once and the hedges it wins are cut early on v2.
+    // One at a time, so that v1 answers its calls at once, before a hedge.
     for (let i = 0; i < 20; i++) replies.push(await callEcho(client, slow, new grpc.Metadata(), options()));
     replies.push(...(await Promise.all(Array.from({ length: 6 }, () => callEcho(client, slow, new grpc.Metadata(), options(split.route({ subset: 'v2' })))))));
     const answeredByV2 = replies.filter((r) => r.server === 'v2').length;

@@ -8,7 +8,7 @@ import { rig } from './helpers/rig.js';
 const UNAVAILABLE_ON_V2 = { failWith: grpc.status.UNAVAILABLE, failOn: 'v2' };
 const MISSING_INTERCEPTOR =
   'UNAVAILABLE: traffic_split: split "split" has retryOnOtherSubset on, but this client lacks its interceptor; ' +
-  'build the client with split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors';
+  'build the client from split.target with split.channelOptions, or with split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors';
 
 /** An application interceptor that records the final status of every call it sees. */
 function recorder(): { interceptor: grpc.Interceptor; seen: string[] } {

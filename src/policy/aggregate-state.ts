@@ -19,6 +19,7 @@ import {
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
 import type { SubsetCounters } from './counters.js';
 import type { StreamBook } from '../algorithms/stream-book.js';
+import type { MissingInterceptorWarning } from './misuse.js';
 
 /** What the aggregation needs of one subset's child policy. */
 export interface SubsetView {
@@ -49,12 +50,14 @@ export interface Aggregate {
 }
 
 /** The channel's state and picker. Kept as one function: the classification of subsets and the
- * choice of schedule and fallback are one decision table, read top to bottom. */
+ * choice of schedule and fallback are one decision table, read top to bottom. `missingInterceptor`
+ * is the channel's own (see misuse.ts), null on a channel configured by JSON alone. */
 export function aggregateState(
   subsets: readonly SubsetView[],
   split: SplitView,
   fallbackToZeroWeight: boolean,
   routing: RoutingTable | null,
+  missingInterceptor: MissingInterceptorWarning | null = null,
 ): Aggregate {
   if (split.closed) return closedAggregate(split);
   const weights = split.weights;
@@ -105,6 +108,7 @@ export function aggregateState(
     counters: split.counters,
     routing,
     streams: { book: split.streams, eligible: Int32Array.from(streamEligible), equalShares },
+    missingInterceptor,
   });
   return { state, picker, errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null };
 }

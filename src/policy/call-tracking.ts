@@ -10,7 +10,7 @@
  */
 import { InterceptingCall, type Interceptor, type InterceptorOptions } from '@grpc/grpc-js';
 import { withCallOption } from './call-options.js';
-import { CALL_RECORD, type CallRecord, type SubsetCounters } from './counters.js';
+import { CALL_RECORD, newCallRecord, type SubsetCounters } from './counters.js';
 
 /** Where an outer layer (the mirror) leaves, in a call's interceptor options, the function its
  * call record tells of each attempt's start. */
@@ -23,10 +23,11 @@ export function withStartObserver(options: InterceptorOptions, observer: (subset
   return { ...options, [START_OBSERVER]: observer } as OptionsWithObserver;
 }
 
-/** `inner`, preceded by the call record and the not-started count of `counters`. */
-export function withCallTracking(inner: Interceptor, counters: SubsetCounters): Interceptor {
+/** `inner`, preceded by the call record and the not-started count of `counters`;
+ * `retryOnOtherSubset` is the split's option, which places the calls' later attempts. */
+export function withCallTracking(inner: Interceptor, counters: SubsetCounters, retryOnOtherSubset: boolean): Interceptor {
   return (options, nextCall) => {
-    const record: CallRecord = { started: false, queuedFor: -1, waitingFor: -1 };
+    const record = newCallRecord(retryOnOtherSubset);
     const observer = (options as OptionsWithObserver)[START_OBSERVER];
     if (observer !== undefined) record.onStarted = observer;
     return new InterceptingCall(inner(options, nextCall), {

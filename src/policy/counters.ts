@@ -24,6 +24,7 @@
  * @module
  */
 import { callOption } from './call-options.js';
+import { noteAttemptRefused, noteAttemptStarted, type AttemptLog } from './call-attempts.js';
 import { Status, type Metadata, type PickResult, type SubchannelInterface } from './grpc.js';
 import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../algorithms/latency.js';
 
@@ -41,8 +42,9 @@ const HEDGE_DISCARDED_DETAILS = 'Discarded in favor of other hedged attempt';
 const STREAM_REFUSED_DETAILS = 'Stream refused by server';
 
 /** What one call (all of its attempts) tells the counters: set by the split's interceptor, read
- * by the picker through the call's metadata options, which every attempt's metadata shares. */
-export interface CallRecord {
+ * by the picker through the call's metadata options, which every attempt's metadata shares. Its
+ * attempt log (call-attempts.ts) is where the picker places the call's later attempts. */
+export interface CallRecord extends AttemptLog {
   /** An attempt of the call started on some subset. */
   started: boolean;
   /** The subset the call was last bound to while that subset was not READY, or -1. */
@@ -52,6 +54,11 @@ export interface CallRecord {
   waitingFor: number;
   /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
   onStarted?: (subset: number) => void;
+}
+
+/** The record of a new call; `otherSubset` is the split's `retryOnOtherSubset`. */
+export function newCallRecord(otherSubset: boolean): CallRecord {
+  return { started: false, queuedFor: -1, waitingFor: -1, otherSubset, callSubset: -1, firstEndpoint: null, firstRefused: false, later: null };
 }
 
 /** The key of the call record in the metadata options (a symbol: never sent, never clashes). */
@@ -189,6 +196,7 @@ export class SubsetCounters {
     this.startTimes[attempt.slot] = performance.now();
     if (attempt.record !== undefined) {
       attempt.record.started = true;
+      noteAttemptStarted(attempt.record, attempt.subset, attempt.subchannel);
       attempt.record.onStarted?.(attempt.subset);
     }
     attempt.childStarted?.();
@@ -203,6 +211,7 @@ export class SubsetCounters {
       this.abandoned[subset]!++;
     } else if (code === Status.UNAVAILABLE && details === STREAM_REFUSED_DETAILS) {
       this.refused[subset]!++;
+      if (attempt.record !== undefined) noteAttemptRefused(attempt.record, subset, attempt.subchannel);
     } else {
       this.finished[subset]!++;
       const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;

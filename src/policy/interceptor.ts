@@ -5,9 +5,11 @@
  * @module
  */
 import { withHint, hintOf, type AttemptRecord, type CallHint } from './hints.js';
+import { refusingCredentials, unhonouredRouteDetails } from './misuse.js';
 import {
   InterceptingCall,
   status,
+  type CallCredentials,
   type CallOptions,
   type InterceptingListener,
   type Interceptor,
@@ -42,22 +44,45 @@ export interface RouteOption {
   readonly target: string;
   readonly subset?: string;
   readonly key?: string;
+  /** The call credentials the options carry until a part of the split takes the route. */
+  readonly refusal: CallCredentials;
 }
 
-/** Call options carrying a route of the split `owner`; merge them into your own with spread. */
+/**
+ * Call options carrying a route of the split `owner`; merge them into your own with spread. They
+ * also carry call credentials that fail the call, which the split's call guard or interceptor
+ * takes off when it takes the route: on a client with neither, nothing would see the route, and
+ * the call must fail rather than go wherever the weights send it (see misuse.ts).
+ */
 export function routeOptions(owner: InterceptorContext, route: RouteRequest): CallOptions {
   const option: RouteOption = {
     token: owner.token,
     splitName: owner.splitName,
     target: owner.target,
     ...(route.subset !== undefined ? { subset: route.subset } : { key: route.key }),
+    refusal: refusingCredentials(unhonouredRouteDetails(owner.splitName)),
   };
-  return { [ROUTE_OPTION]: option } as CallOptions;
+  return { [ROUTE_OPTION]: option, credentials: option.refusal } as CallOptions;
 }
 
 /** The route in `options`, if any. */
 export function routeOf(options: object): RouteOption | undefined {
   return (options as Record<symbol, RouteOption | undefined>)[ROUTE_OPTION];
+}
+
+/** `options` without their route's refusal (the same object when they do not carry it). Call
+ * credentials of the application's own, set over the refusal, are kept. */
+export function withoutRouteRefusal<T extends CallOptions>(options: T): T {
+  const credentials = options.credentials;
+  if (credentials === undefined || routeOf(options)?.refusal !== credentials) return options;
+  const { credentials: _refusal, ...rest } = options;
+  return rest as T;
+}
+
+/** `inner`, given the call's options without their route's refusal: the split's interceptor, as
+ * its outermost layer, takes the route (see misuse.ts). */
+export function withRoutesTaken(inner: Interceptor): Interceptor {
+  return (options, nextCall) => inner(withoutRouteRefusal(options), nextCall);
 }
 
 /** Whether the split retries this call on another subset: unary calls not pinned to a subset. */

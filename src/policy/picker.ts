@@ -1,13 +1,16 @@
 /**
  * The per-call pick, in the order of the routing semantics: explicit route (a hint from
  * `split.route({ subset })`), header rule, sticky key, weighted schedule. The chosen subset's
- * child picker chooses the endpoint. Never throws; failures are pick results.
+ * child picker chooses the endpoint. A later attempt of a call (a retry or hedge) is placed by
+ * what the call tried (call-attempts.ts). Never throws; failures are pick results.
  * @internal
  * @module
  */
 import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from './grpc.js';
 import { takeHint, type CallHint } from './hints.js';
 import { callRecordOf, type CallRecord, type SubsetCounters } from './counters.js';
+import { isLaterAttempt, pickUntriedEndpoint, triedAnySubset, triedSubset } from './call-attempts.js';
+import { lacksInterceptor, type MissingInterceptorWarning } from './misuse.js';
 import type { RouteRule } from '../algorithms/rules.js';
 import type { WeightedSchedule } from '../algorithms/scheduler.js';
 import { rendezvousPick } from '../algorithms/sticky-hash.js';
@@ -82,6 +85,9 @@ export interface PickerParts {
   /** Where keyless streams go (by the start schedule and the open streams, not by the call
    * schedule); null for a closed split. */
   readonly streams: StreamPlacement | null;
+  /** The channel's warning for calls made without the split's interceptor; absent on a channel
+   * configured by JSON alone, which has no interceptor to miss. */
+  readonly missingInterceptor?: MissingInterceptorWarning | null;
 }
 
 /** The split's stream book over the subsets keyless calls may use now (`equalShares`: the
@@ -99,18 +105,26 @@ export class TrafficSplitPicker implements Picker {
     const { parts } = this;
     // Every call: the reserved header never reaches a server, whatever it holds.
     const hint = takeHint(args.metadata);
-    if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint);
+    // The split's interceptor gives every call a record; mirror copies bypass it on purpose.
+    const record = callRecordOf(args.metadata);
+    if (record === undefined && parts.missingInterceptor != null && hint?.mirror === undefined) parts.missingInterceptor.note();
+    if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint, record);
     // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
     // Otherwise, without a routing table the split made no hint: this one is another split's.
     if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
-    const record = callRecordOf(args.metadata);
     const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
+    // Without routes armed, retryOnOtherSubset is off: a later attempt stays in the call's subset.
+    const subset = record !== undefined && isLaterAttempt(record) && this.isReady(record.callSubset) ? record.callSubset : -1;
     if (stream !== undefined) {
-      const subset = this.placeStream(stream);
-      return subset < 0 ? parts.fallback : this.pickStream(subset, args, stream, StreamPin.Keyless);
+      const placed = subset >= 0 ? subset : this.placeStream(stream);
+      return placed < 0 ? parts.fallback : this.pickStream(placed, args, stream, StreamPin.Keyless, record);
     }
-    return this.pickSubset(this.scheduled(record), args, record);
+    return this.pickSubset(subset >= 0 ? subset : this.scheduled(record), args, record);
+  }
+
+  private isReady(subset: number): boolean {
+    return this.parts.notReady[subset] === null;
   }
 
   /**
@@ -143,23 +157,25 @@ export class TrafficSplitPicker implements Picker {
     return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
   }
 
-  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin): PickResult {
-    return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args));
+  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin, record: CallRecord | undefined): PickResult {
+    return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args, record));
   }
 
-  private pickSubset(subset: number, args: PickArgs, record: CallRecord | undefined = callRecordOf(args.metadata)): PickResult {
+  private pickSubset(subset: number, args: PickArgs, record: CallRecord | undefined): PickResult {
     const notReady = this.parts.notReady[subset];
     if (notReady !== null && notReady !== undefined) {
       // A call that ends while bound here is counted as not started on this subset.
       if (record !== undefined) record.queuedFor = subset;
       return notReady;
     }
-    const result = this.parts.childPickers[subset]!.pick(args);
+    const child = this.parts.childPickers[subset]!;
+    // A later attempt takes an endpoint the call has not tried, where the subset has one.
+    const result = record !== undefined && isLaterAttempt(record) ? pickUntriedEndpoint(child, args, record) : child.pick(args);
     return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, record) : result;
   }
 
   /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
-  private pickRouted(args: PickArgs, routing: RoutingTable, callHint: CallHint | undefined): PickResult {
+  private pickRouted(args: PickArgs, routing: RoutingTable, callHint: CallHint | undefined, record: CallRecord | undefined): PickResult {
     const metadata = args.metadata;
     let hint = callHint;
     if (hint !== undefined && hint.token !== routing.token) {
@@ -179,7 +195,7 @@ export class TrafficSplitPicker implements Picker {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
         strict = false;
-        subset = this.pickUnrouted(metadata, routing, hint?.key, hint?.avoid ?? -1, stream, callRecordOf(metadata));
+        subset = this.pickUnrouted(metadata, routing, hint, stream, record);
         if (subset < 0) {
           if (hint?.avoid === undefined) return this.parts.fallback;
           // A retry with nowhere else to go: the interceptor ends the call with its first failure.
@@ -192,8 +208,8 @@ export class TrafficSplitPicker implements Picker {
       hint.attempt.subset = subset;
       hint.attempt.strict = strict;
     }
-    if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless);
-    return this.pickSubset(subset, args);
+    if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless, record);
+    return this.pickSubset(subset, args, record);
   }
 
   /** A mirror copy: its subset's endpoint, uncounted, and only once (a retry policy's further
@@ -214,34 +230,49 @@ export class TrafficSplitPicker implements Picker {
     };
   }
 
-  /** Sticky key, else the schedule (a stream: the stream placement); -1 when no subset can
-   * take the call. Notes a stream's key on its record. */
-  private pickUnrouted(
-    metadata: Metadata,
-    routing: RoutingTable,
-    hintKey: string | undefined,
-    avoid: number,
-    stream: StreamRecord | undefined,
-    record: CallRecord | undefined,
-  ): number {
-    let key = hintKey;
+  /** Sticky key, else the schedule (a stream: the stream placement), for a call's first
+   * attempt; a later attempt's subset otherwise. -1 when no subset can take the call. Notes a
+   * stream's key on its record. */
+  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hint: CallHint | undefined, stream: StreamRecord | undefined, record: CallRecord | undefined): number {
+    let key = hint?.key;
     if (key === undefined && routing.stickyKey !== null) {
       const value = metadataValues(metadata, routing.stickyKey)?.[0];
       if (typeof value === 'string') key = value;
     }
-    const candidates = avoid < 0 ? this.parts.stickyCandidates : this.parts.retryCandidates.filter((i) => i !== avoid);
-    if (key !== undefined) {
-      if (stream !== undefined) stream.key = key;
-      return rendezvousPick(key, candidates, this.parts.weights, routing.seeds);
+    if (stream !== undefined && key !== undefined) stream.key = key;
+    const retryOf = hint?.avoid ?? -1;
+    if (retryOf >= 0 || (record !== undefined && isLaterAttempt(record))) {
+      const subset = this.laterSubset(routing, key, record, retryOf, hint?.attempt?.subset ?? -1);
+      if (subset !== NEW_PLACEMENT) return subset;
     }
-    if (avoid < 0) {
-      if (this.parts.schedule === null) return -1;
-      return stream !== undefined ? this.placeStream(stream) : this.scheduled(record);
+    if (key !== undefined) return rendezvousPick(key, this.parts.stickyCandidates, this.parts.weights, routing.seeds);
+    if (this.parts.schedule === null) return -1;
+    return stream !== undefined ? this.placeStream(stream) : this.scheduled(record);
+  }
+
+  /**
+   * The subset of a later attempt of a call routed by key or schedule. With retryOnOtherSubset, a
+   * READY weighted subset the call has not tried (the key's next choice, else the schedule over
+   * them); otherwise, or when there is none, the call's subset while it is READY, else
+   * NEW_PLACEMENT. The split's own retry (`retryOf`: the subset it leaves) always looks
+   * elsewhere; with nowhere else to go its first pick gets -1 (the call ends with its first
+   * failure), and grpc-js's attempts of the retry stay where the retry went (`retryAt`).
+   */
+  private laterSubset(routing: RoutingTable, key: string | undefined, record: CallRecord | undefined, retryOf: number, retryAt: number): number {
+    if (retryOf >= 0 || (record!.otherSubset && triedAnySubset(record!))) {
+      const candidates = this.parts.retryCandidates.filter((i) => i !== retryOf && (record === undefined || !triedSubset(record, i)));
+      if (candidates.length > 0) {
+        return key !== undefined ? rendezvousPick(key, candidates, this.parts.weights, routing.seeds) : routing.scheduleFor(Array.from(candidates)).next();
+      }
     }
-    // Streams are never retried on another subset (avoid < 0): only unary calls are.
-    return candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)).next() : -1;
+    const home = retryOf >= 0 ? retryAt : record!.callSubset;
+    if (home >= 0 && this.isReady(home)) return home;
+    return retryOf >= 0 ? -1 : NEW_PLACEMENT;
   }
 }
+
+/** laterSubset(): the call's subset is gone; the attempt is placed as a first attempt would be. */
+const NEW_PLACEMENT = -2;
 
 /** What a second attempt of a mirror copy gets. */
 const COPY_NOT_RETRIED = failure(PickResultType.DROP, 'traffic_split: a mirror copy is never retried');
@@ -264,11 +295,7 @@ function foreignRoute(hint: CallHint): PickResult {
 
 /** The split retries unary calls, and its interceptor did not see this one. */
 function missingInterceptor(splitName: string): PickResult {
-  return failure(
-    PickResultType.DROP,
-    `traffic_split: split "${splitName}" has retryOnOtherSubset on, but this client lacks its interceptor; ` +
-      'build the client with split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors',
-  );
+  return failure(PickResultType.DROP, lacksInterceptor(splitName, 'has retryOnOtherSubset on'));
 }
 
 /** The subset of the first rule whose header matches, or -1. */

@@ -26,6 +26,7 @@ import type { ChannelView } from './channel-registry.js';
 import { SplitState, STATE_ATTRIBUTE } from './split-state.js';
 import { SubsetChild } from './subset-child.js';
 import { noteSubsetState } from './subset-warnings.js';
+import { MissingInterceptorWarning } from './misuse.js';
 
 /** The parsed policy config, as grpc-js's service-config machinery holds it. */
 export class TrafficSplitLoadBalancingConfig implements TypedLoadBalancingConfig {
@@ -69,6 +70,9 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
   private routing: RoutingTable | null = null;
   private routingFor: PolicyConfig | null = null;
   private routingState: SplitState | null = null;
+  /** Said once per channel of a split (not of a JSON-configured channel, which has no
+   * interceptor to miss); a new state (another split) gets its own. */
+  private missingInterceptor: MissingInterceptorWarning | null = null;
 
   constructor(private readonly helper: ChannelControlHelper) {}
 
@@ -136,9 +140,13 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
    */
   private adoptState(config: PolicyConfig, shared: SplitState | null): void {
     if (shared !== null) {
-      if (shared !== this.state) this.attachState(shared);
+      if (shared !== this.state) {
+        this.attachState(shared);
+        this.missingInterceptor = new MissingInterceptorWarning(shared.name);
+      }
       return;
     }
+    this.missingInterceptor = null;
     // A config without a split state always has weights: see updateAddressList.
     const weights = config.weights!;
     const own = this.state;
@@ -246,7 +254,7 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     const config = this.config;
     if (this.updatesPaused || this.destroyed || state === null || config === null) return;
     if (state.closed) this.releaseChildren();
-    const result = aggregateState(this.children, state, config.fallbackToZeroWeight, this.routingTable(state, config));
+    const result = aggregateState(this.children, state, config.fallbackToZeroWeight, this.routingTable(state, config), this.missingInterceptor);
     trace(`${state.name}: ${ConnectivityState[result.state]}`);
     this.helper.updateState(result.state, result.picker, result.errorMessage);
   }

@@ -12,7 +12,7 @@ import { ConnectivityState } from '../policy/grpc.js';
 import { register } from '../policy/register.js';
 import { registerSplit, unregisterSplit } from '../policy/resolver.js';
 import { SplitState, type SplitStateEvent } from '../policy/split-state.js';
-import { createInterceptor, routeOptions, type InterceptorContext, type RouteRequest } from '../policy/interceptor.js';
+import { createInterceptor, routeOptions, withRoutesTaken, type InterceptorContext, type RouteRequest } from '../policy/interceptor.js';
 import { createCallGuard } from '../policy/call-guard.js';
 import { composeClientOptions } from '../policy/channel-options.js';
 import { interceptorWithTelemetry } from '../policy/telemetry-port.js';
@@ -91,12 +91,13 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
     this.mirrorControl = new MirrorController(config.subsetNames, this.state.token, this.name, this.target);
-    // The mirror layer is outermost: its copies go straight to the channel, past the layers that
-    // count, trace and retry the split's own calls.
-    this.interceptor = withMirror(
-      interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters)),
+    // The mirror layer is outermost but for the one taking routes' refusals off (the copies made
+    // with the call's credentials must not carry it): its copies go straight to the channel, past
+    // the layers that count, trace and retry the split's own calls.
+    this.interceptor = withRoutesTaken(withMirror(
+      interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters, retryOnOtherSubset)),
       this.mirrorControl,
-    );
+    ));
     if (mirror !== null) this.applyMirror(mirror);
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
@@ -212,8 +213,10 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * Call options that route one call: `{ subset }` pins it to that subset (any weight, failing
    * with UNAVAILABLE naming the subset if it has no READY endpoint), `{ key }` gives it a
    * sticky key. Needs a client built from `target` with `channelOptions` (or
-   * `withChannelOptions()`); on any other client the call fails with UNAVAILABLE before anything
-   * is sent. The route never leaves the process.
+   * `withChannelOptions()`); on any other client, one built from `target` without them included,
+   * the call fails with UNAVAILABLE before anything is sent. The options carry `credentials` of
+   * their own (that refusal, taken off by the split's options): put call credentials of yours
+   * after them. The route never leaves the process.
    * @example client.getReport(request, split.route({ subset: 'v2' }), callback);
    */
   route(route: RouteRequest): CallOptions {
