@@ -135,10 +135,13 @@ export interface RolloutStepStats {
   splitStats: SplitStats;
 }
 
-/** The default `failureCodes`: server-side failures that point at the version being rolled out. */
+/** The default `failureCodes`: server-side failures that point at the version being rolled out.
+ * UNIMPLEMENTED is one: a version that lost a method, or answers a unary call with no message
+ * (grpc-js makes that UNIMPLEMENTED for the application), fails the calls v1 served. */
 export const DEFAULT_FAILURE_CODES: readonly StatusName[] = Object.freeze([
   'UNKNOWN',
   'INTERNAL',
+  'UNIMPLEMENTED',
   'UNAVAILABLE',
   'DEADLINE_EXCEEDED',
   'DATA_LOSS',

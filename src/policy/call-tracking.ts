@@ -1,16 +1,21 @@
 /**
- * Counting calls that never start. A call queued for a pick (no READY subset, or its explicit
- * route's subset is not READY, under wait-for-ready) that then ends by its deadline or a cancel
- * never reaches a pick result's hooks: only something that sees the whole call can count it.
- * The split's interceptor does: it gives each call a record in its metadata options (which
- * grpc-js shares between the copies of the metadata every attempt's pick sees), the picker marks
- * the record when an attempt starts, and the call's final status is counted as not started when
- * none did.
+ * What only the split's interceptor can count, because only it sees the whole call:
+ * - calls that never start. A call queued for a pick (no READY subset, or its explicit route's
+ *   subset is not READY, under wait-for-ready) that then ends by its deadline or a cancel never
+ *   reaches a pick result's hooks. The interceptor gives each call a record in its metadata
+ *   options (which grpc-js shares between the copies of the metadata every attempt's pick sees),
+ *   the picker marks the record when an attempt starts, and the call's final status is counted
+ *   as not started when none did;
+ * - the status the application gets. grpc-js ends an attempt (its pick result's hook) with the
+ *   status the transport gave it, and then, above the transport, may make the call's status
+ *   another one: the committed attempt is counted with the status the application gets, for
+ *   the subset that served it (`CallAnswers`; the cases are listed in the README, "What the
+ *   figures count").
  * @module
  */
-import { InterceptingCall, type Interceptor, type InterceptorOptions } from '@grpc/grpc-js';
+import { InterceptingCall, status as Status, type Interceptor, type InterceptorOptions } from '@grpc/grpc-js';
 import { withCallOption } from './call-options.js';
-import { CALL_RECORD, newCallRecord, type SubsetCounters } from './counters.js';
+import { CALL_RECORD, newCallRecord, type AnswerSink, type SubsetCounters } from './counters.js';
 
 /** Where an outer layer (the mirror) leaves, in a call's interceptor options, the function its
  * call record tells of each attempt's start. */
@@ -23,19 +28,102 @@ export function withStartObserver(options: InterceptorOptions, observer: (subset
   return { ...options, [START_OBSERVER]: observer } as OptionsWithObserver;
 }
 
-/** `inner`, preceded by the call record and the not-started count of `counters`;
- * `retryOnOtherSubset` is the split's option, which places the calls' later attempts. */
+/**
+ * The status code the application gets for a call whose status reaches the split's interceptor
+ * as `code`. grpc-js's `Client` (client.js `makeUnaryRequest`, `makeClientStreamRequest`), above
+ * every interceptor, makes an OK status of a call with a unary response UNIMPLEMENTED ("No
+ * message received") when the last message it was handed is null, which is what its bottom
+ * interceptor hands such a call that got no message. Every other change grpc-js makes to a
+ * status is made below the interceptors, which see its result: an undecodable message
+ * (INTERNAL, client-interceptors.js), a message over `grpc.max_receive_message_length`
+ * (RESOURCE_EXHAUSTED, subchannel-call.js), a second message for a client-streaming call (the
+ * Client cancels the call with UNIMPLEMENTED, which comes back up as its status), a cancel and
+ * the deadline (resolving-call.js and retrying-call.js report them).
+ */
+export function applicationStatusCode(responseStream: boolean, code: number, lastMessageNull: boolean): number {
+  return !responseStream && code === Status.OK && lastMessageNull ? Status.UNIMPLEMENTED : code;
+}
+
+/**
+ * The answered attempts of one call, counted once the status the application gets is known.
+ * grpc-js ends an attempt (and calls its hook) before the call's status climbs to the
+ * interceptors (a tick later at least), so the last answered attempt is held until then:
+ * - a later attempt starting (a retry or a hedge) proves it was not the committed one: it is
+ *   counted at once with its own status, where it ran;
+ * - when the call's status arrives, it is the committed attempt if it ended OK (grpc-js commits
+ *   to an attempt that ends OK, and cancels the others) or if the call had headers or a message
+ *   (grpc-js commits to the attempt that delivers them): it is counted with the application's
+ *   status. Otherwise it failed unanswered and the call ended between attempts (its deadline or
+ *   a cancel while a retry waited): it keeps its own status.
+ * Attempts that end after the call's status (none in grpc-js 1.14) are counted as they end.
+ */
+class CallAnswers implements AnswerSink {
+  private heldSubset = -1;
+  private heldCode = 0;
+  private heldMs = 0;
+  private settled = false;
+  /** The call delivered headers or a message to the application. */
+  answered = false;
+  /** The last message of the call was null (or no message came). */
+  lastMessageNull = true;
+
+  constructor(private readonly counters: SubsetCounters) {}
+
+  attemptStarted(): void {
+    this.release();
+  }
+
+  attemptAnswered(subset: number, code: number, durationMs: number): void {
+    if (this.settled) return this.counters.countAnswer(subset, code, durationMs);
+    this.release();
+    this.heldSubset = subset;
+    this.heldCode = code;
+    this.heldMs = durationMs;
+  }
+
+  /** The call's status reached the interceptor; the application gets `applicationCode`. */
+  settle(applicationCode: number): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.heldSubset < 0) return;
+    const committed = this.heldCode === Status.OK || this.answered;
+    this.counters.countAnswer(this.heldSubset, committed ? applicationCode : this.heldCode, this.heldMs);
+    this.heldSubset = -1;
+  }
+
+  /** Counts the held attempt with its own status. */
+  private release(): void {
+    if (this.heldSubset < 0) return;
+    this.counters.countAnswer(this.heldSubset, this.heldCode, this.heldMs);
+    this.heldSubset = -1;
+  }
+}
+
+/** `inner`, preceded by the call record, the not-started count and the answer count of
+ * `counters`; `retryOnOtherSubset` is the split's option, which places the calls' later attempts. */
 export function withCallTracking(inner: Interceptor, counters: SubsetCounters, retryOnOtherSubset: boolean): Interceptor {
   return (options, nextCall) => {
-    const record = newCallRecord(retryOnOtherSubset);
+    const answers = new CallAnswers(counters);
+    const record = newCallRecord(retryOnOtherSubset, answers);
     const observer = (options as OptionsWithObserver)[START_OBSERVER];
     if (observer !== undefined) record.onStarted = observer;
+    const responseStream = options.method_definition.responseStream;
     return new InterceptingCall(inner(options, nextCall), {
       start(metadata, _listener, next) {
         // A copy with options of its own: the application may pass one Metadata to many calls.
         next(withCallOption(metadata, CALL_RECORD, record), {
+          onReceiveMetadata(received, nextMetadata) {
+            answers.answered = true;
+            nextMetadata(received);
+          },
+          onReceiveMessage(message, nextMessage) {
+            answers.lastMessageNull = message === null;
+            if (message !== null) answers.answered = true;
+            nextMessage(message);
+          },
           onReceiveStatus(status, nextStatus) {
             if (!record.started) counters.notStartedCall(record.queuedFor, status.code);
+            else answers.settle(applicationStatusCode(responseStream, status.code, answers.lastMessageNull));
             nextStatus(status);
           },
         });

@@ -4,7 +4,11 @@
  * apart from the subset's answers:
  * - `started`: attempts whose stream started on the subset (grpc-js picks once per attempt);
  * - `finished` / `codes` / latency: attempts the subset answered (any status: OK, an error of the
- *   server, a lost connection, the deadline), timed from the stream's start to the status;
+ *   server, a lost connection, the deadline), timed from the stream's start to the status. A
+ *   call made through the split's interceptor has its answered attempts counted by the
+ *   interceptor, once the status the application gets is known (call-tracking.ts): grpc-js
+ *   makes some answers another status above the transport (a unary call answered OK with no
+ *   message is UNIMPLEMENTED for the application), and the committed attempt counts that one;
  * - `abandoned`: attempts grpc-js cancelled because another attempt of the same call won (a
  *   hedging policy's losers): not failures, not in the latency;
  * - `refused`: attempts the server refused before its application saw them (HTTP/2
@@ -54,11 +58,22 @@ export interface CallRecord extends AttemptLog {
   waitingFor: number;
   /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
   onStarted?: (subset: number) => void;
+  /** Set by the split's interceptor: takes the call's answered attempts in the counters' place. */
+  answers?: AnswerSink;
+}
+
+/** Where the answered attempts of a call go when the call's final status is still to come: the
+ * sink counts each with `SubsetCounters.countAnswer()`, with the status it decides. */
+export interface AnswerSink {
+  /** An attempt of the call started: the attempt answered before it was not the committed one. */
+  attemptStarted(): void;
+  /** An attempt of the call was answered on `subset` with `code`, after `durationMs`. */
+  attemptAnswered(subset: number, code: number, durationMs: number): void;
 }
 
 /** The record of a new call; `otherSubset` is the split's `retryOnOtherSubset`. */
-export function newCallRecord(otherSubset: boolean): CallRecord {
-  return { started: false, queuedFor: -1, waitingFor: -1, otherSubset, callSubset: -1, firstEndpoint: null, firstRefused: false, later: null };
+export function newCallRecord(otherSubset: boolean, answers?: AnswerSink): CallRecord {
+  return { started: false, queuedFor: -1, waitingFor: -1, answers, otherSubset, callSubset: -1, firstEndpoint: null, firstRefused: false, later: null };
 }
 
 /** The key of the call record in the metadata options (a symbol: never sent, never clashes). */
@@ -198,6 +213,7 @@ export class SubsetCounters {
       attempt.record.started = true;
       noteAttemptStarted(attempt.record, attempt.subset, attempt.subchannel);
       attempt.record.onStarted?.(attempt.subset);
+      attempt.record.answers?.attemptStarted();
     }
     attempt.childStarted?.();
   }
@@ -213,12 +229,10 @@ export class SubsetCounters {
       this.refused[subset]!++;
       if (attempt.record !== undefined) noteAttemptRefused(attempt.record, subset, attempt.subchannel);
     } else {
-      this.finished[subset]!++;
-      const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
-      this.codes[subset * CODE_COUNT + codeSlot]!++;
       const durationMs = performance.now() - this.startTimes[attempt.slot]!;
-      this.latency[subset * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
-      this.finishObserver?.(subset, code, durationMs);
+      const answers = attempt.record?.answers;
+      if (answers !== undefined) answers.attemptAnswered(subset, code, durationMs);
+      else this.countAnswer(subset, code, durationMs);
     }
     const childEnded = attempt.childEnded;
     this.freeSlots.push(attempt.slot);
@@ -231,6 +245,15 @@ export class SubsetCounters {
     childEnded?.(code, details, metadata);
   }
 
+  /** One attempt `subset` answered, counted with `code` in `finished`, `codes` and the latency. */
+  countAnswer(subset: number, code: number, durationMs: number): void {
+    this.finished[subset]!++;
+    const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
+    this.codes[subset * CODE_COUNT + codeSlot]!++;
+    this.latency[subset * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
+    this.finishObserver?.(subset, code, durationMs);
+  }
+
   /** A call ended without any attempt starting; `subset` is the one it was bound to, or -1. */
   notStartedCall(subset: number, code: number): void {
     const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
@@ -238,7 +261,8 @@ export class SubsetCounters {
     if (subset >= 0 && subset < this.subsetCount) this.notStarted[subset * CODE_COUNT + codeSlot]!++;
   }
 
-  /** Attempts started on `subset` and not ended yet. */
+  /** Attempts started on `subset` and not counted yet: not ended, or answered and waiting for
+   * their call's status to reach the split's interceptor (a few ticks). */
   inFlight(subset: number): number {
     return this.started[subset]! - this.finished[subset]! - this.abandoned[subset]! - this.refused[subset]! - this.rebalanced[subset]!;
   }
