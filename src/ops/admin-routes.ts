@@ -8,7 +8,8 @@ import { activeRollout, latestRollout, startRollout, type RolloutOptions } from 
 import { mirrorSettingsJson, type MirrorOptions } from '../split/ops-port.js';
 import { weightsFromRuntimeQuery } from './runtime-modify.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheusMetrics } from './split-metrics.js';
-import type { SetWeightsOptions, SplitHandle } from '../split/ops-port.js';
+import type { SetWeightsOptions, SplitHandle, SplitStats } from '../split/ops-port.js';
+import { CappedValue } from './admin-json.js';
 import { typeErrorAt } from '../base/errors.js';
 
 /** What a handler sees of a request. */
@@ -55,7 +56,7 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
       return ok({ mirror: mirrorSettingsJson(split.getMirror()), previous });
     }),
   },
-  '/stats': { GET: read(({ split }) => ok(split.stats())) },
+  '/stats': { GET: read(({ split }) => ok(statsWithCappedBodies(split.stats()))) },
   '/metrics': {
     GET: read(({ split }) => ({ status: 200, text: renderPrometheusMetrics(split), contentType: PROMETHEUS_CONTENT_TYPE })),
   },
@@ -82,6 +83,31 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
     POST: write(({ split }) => withActiveRollout(split, (rollout) => rollout.resume())),
   },
 };
+
+/** Characters of JSON each sample's response is shown in, in `GET /stats` (`keepBodies`). */
+export const SAMPLE_RESPONSE_CHARS = 2048;
+/** Bytes of each binary field of a sample's response shown, in base64, in `GET /stats`. */
+export const SAMPLE_BINARY_BYTES = 1024;
+
+/**
+ * `stats` with each mirror sample's `response` (the application's decoded message, with
+ * `keepBodies`) capped: 1,000 samples of 64 KiB bodies would otherwise make an answer of
+ * hundreds of MB. Every side of a sample that has a `response` is capped, whatever its name.
+ */
+function statsWithCappedBodies(stats: SplitStats): unknown {
+  const samples = stats.mirror?.samples;
+  if (samples === undefined || samples.length === 0) return stats;
+  const capSides = (sample: object): object => {
+    const capped: Record<string, unknown> = { ...sample };
+    for (const [key, side] of Object.entries(sample)) {
+      if (typeof side === 'object' && side !== null && 'response' in side) {
+        capped[key] = { ...side, response: new CappedValue((side as { response: unknown }).response, SAMPLE_RESPONSE_CHARS, SAMPLE_BINARY_BYTES) };
+      }
+    }
+    return capped;
+  };
+  return { ...stats, mirror: { ...stats.mirror, samples: samples.map(capSides) } };
+}
 
 function changeWeights(split: SplitHandle, weights: unknown, options?: SetWeightsOptions): AdminReply {
   const previous = split.getWeights();

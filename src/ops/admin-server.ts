@@ -10,10 +10,14 @@ import { isIP } from 'node:net';
 import { guardConnections } from './admin-connections.js';
 import { parseAdminOptions, type ParsedAdminOptions } from './admin-options.js';
 import { ADMIN_ROUTES, type AdminHandler, type AdminReply, type AdminRequest } from './admin-routes.js';
-import { describeValue, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from '../base/errors.js';
+import { HeldReplyBytes, release, renderReply, renderSmallReply, writeReply } from './admin-reply.js';
+import { ClientAbortError, describeError, errorReply, HttpError, isClientAbort, refusalReply } from './admin-errors.js';
+import { describeValue, TrafficSplitTypeError } from '../base/errors.js';
 import { logError, emitClientWarning } from '../split/ops-port.js';
 import { MAX_TIMER_MS } from '../base/validate.js';
 import type { SplitHandle } from '../split/ops-port.js';
+
+export type { AdminErrorCode } from './admin-errors.js';
 
 /** Options of `startAdminServer()`. */
 export interface AdminServerOptions {
@@ -63,32 +67,6 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes). */
-export type AdminErrorCode =
-  | 'ERR_ADMIN_UNAUTHORIZED'
-  | 'ERR_ADMIN_FORBIDDEN'
-  | 'ERR_ADMIN_HOST_NOT_ALLOWED'
-  | 'ERR_ADMIN_NOT_FOUND'
-  | 'ERR_ADMIN_METHOD_NOT_ALLOWED'
-  | 'ERR_ADMIN_REQUEST_TIMEOUT'
-  | 'ERR_ADMIN_BODY_TOO_LARGE'
-  | 'ERR_ADMIN_INTERNAL';
-
-/** An HTTP status with a message, thrown inside request handling. */
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: AdminErrorCode,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** The client went away before its request arrived: its doing, worth a warning at most. */
-class ClientAbortError extends Error {}
-
 /**
  * Serves the split's admin endpoint. Routes (JSON in and out unless noted):
  *
@@ -98,7 +76,7 @@ class ClientAbortError extends Error {}
  * | `PUT /weights[?rebalanceStreamsWithinMs=<ms>\|off]` | replaces all weights (body as `setWeights()`); the query moves open streams after the change, or not (default: the split's `rebalanceStreams`) |
  * | `POST /runtime_modify?<prefix>.<subset>=<weight>&...` | changes the named subsets only, Envoy style |
  * | `GET /mirror`, `PUT /mirror` | the mirror in force; replaces it (body as `setMirror()`, `null` turns it off) |
- * | `GET /stats` | `split.stats()` |
+ * | `GET /stats` | `split.stats()` (each mirror sample's `response` within SAMPLE_RESPONSE_CHARS of JSON) |
  * | `GET /metrics` | Prometheus text format 0.0.4 |
  * | `POST /rollout` | starts a rollout (body as `startRollout()` options): 202 with its plan, 409 if one runs |
  * | `GET /rollout` | the latest rollout's status |
@@ -106,6 +84,8 @@ class ClientAbortError extends Error {}
  *
  * Writes need `Authorization: Bearer <token>`: 401 without, 403 with a wrong one (compared in
  * constant time). Invalid bodies get 400 with the validation message and change nothing.
+ * Answers are rendered in slices with the event loop free between them, and bounded in bytes
+ * (admin-reply.ts); whatever a request does becomes an answer, never an exception.
  * @throws TrafficSplitTypeError / RangeError for bad options, among them a non-loopback `host`
  * without `token`; rejects if the port cannot be bound.
  * @example
@@ -115,6 +95,7 @@ class ClientAbortError extends Error {}
 export async function startAdminServer(split: SplitHandle, options: AdminServerOptions): Promise<AdminServer> {
   const parsed = parseAdminOptions(options);
   const timeout = parsed.requestTimeoutMs;
+  const held = new HeldReplyBytes();
   const server = createServer(
     {
       // Node's own deadlines, checked every connectionsCheckingInterval, only back up the
@@ -127,7 +108,9 @@ export async function startAdminServer(split: SplitHandle, options: AdminServerO
     (request, response) => {
       // guardConnections runs first and may have closed a connection that pipelines too much.
       if (request.socket.destroyed) return;
-      void serve(split, parsed, request, response);
+      // serve() turns every error into an answer; this is the last resort, so that nothing a
+      // request does can end the process with an unhandled rejection.
+      serve(split, parsed, held, request, response).catch((error: unknown) => abandon(request, error));
     },
   );
   server.timeout = timeout;
@@ -144,24 +127,59 @@ export async function startAdminServer(split: SplitHandle, options: AdminServerO
   return { port, host: parsed.host, url: `http://${hostInUrl}:${port}`, close: () => closeServer(server) };
 }
 
-async function serve(split: SplitHandle, options: ParsedAdminOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  let reply: AdminReply;
+async function serve(split: SplitHandle, options: ParsedAdminOptions, held: HeldReplyBytes, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const reply = await answer(split, options, request);
+  if (reply === null) return;
+  const rendered = await renderReply(reply, held, () => request.socket.destroyed);
+  if (rendered === null) return;
+  if ('code' in rendered) {
+    const refused = refusalReply(rendered);
+    return writeReply(request, response, refused, renderSmallReply(refused));
+  }
   try {
-    const url = new URL(request.url ?? '/', 'http://admin.invalid');
+    await writeReply(request, response, reply, rendered);
+  } finally {
+    release(held, rendered.size);
+  }
+}
+
+/** The handler's answer, or the error's; null when the client went away first. Never rejects. */
+async function answer(split: SplitHandle, options: ParsedAdminOptions, request: IncomingMessage): Promise<AdminReply | null> {
+  try {
+    const url = requestUrl(request.url ?? '/');
     checkHost(request, options);
     const handler = route(url.pathname, request.method ?? 'GET');
     authorize(request, options, handler.write);
     const body = () => readJsonBody(request, options.maxBodyBytes, options.requestTimeoutMs);
     const admin: AdminRequest = { split, url, runtimePrefix: options.prefix, body };
-    reply = await handler.handle(admin);
+    return await handler.handle(admin);
   } catch (error) {
-    if (error instanceof ClientAbortError) {
-      emitClientWarning(`admin endpoint: ${request.method} ${request.url ?? '/'}: ${error.message}`, 'ERR_ADMIN_ABORTED');
-      return;
+    if (isClientAbort(error)) {
+      emitClientWarning(`admin endpoint: ${request.method} ${(request.url ?? '/').slice(0, 256)}: ${(error as Error).message}`, 'ERR_ADMIN_ABORTED');
+      return null;
     }
-    reply = errorReply(error);
+    return errorReply(error);
   }
-  send(request, response, reply);
+}
+
+/** An answer could not be written: log why, and close the connection (its client gets no answer,
+ * which is still better than a process that exits). */
+function abandon(request: IncomingMessage, error: unknown): void {
+  request.socket.destroy();
+  try {
+    logError(`admin endpoint: ${request.method} ${(request.url ?? '/').slice(0, 256)}: no answer: ${describeError(error)}`);
+  } catch {
+    // Nothing more can be done: this runs in the promise's last handler.
+  }
+}
+
+/** The request's target as a URL: origin form (`/stats?x=1`, `//stats` included) or absolute form. */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target.startsWith('/') ? `http://admin.invalid${target}` : target);
+  } catch {
+    throw new HttpError(400, 'ERR_ADMIN_BAD_REQUEST', `not a request target: ${JSON.stringify(target.slice(0, 256))}`);
+  }
 }
 
 /**
@@ -188,13 +206,18 @@ function hostName(header: string): string {
 
 function route(path: string, method: string): AdminHandler {
   const handlers = Object.hasOwn(ADMIN_ROUTES, path) ? ADMIN_ROUTES[path]! : undefined;
-  if (handlers === undefined) throw new HttpError(404, 'ERR_ADMIN_NOT_FOUND', `no such path: ${path}`);
+  if (handlers === undefined) throw new HttpError(404, 'ERR_ADMIN_NOT_FOUND', `no such path: ${shortPath(path)}`);
   const handler = (handlers as Record<string, AdminHandler | undefined>)[method];
   if (handler === undefined) {
     const allow = Object.keys(handlers).join(', ');
     throw new HttpError(405, 'ERR_ADMIN_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow})`, { allow });
   }
   return handler;
+}
+
+/** A path as errors quote it: at most 256 characters (a path can be kilobytes long). */
+function shortPath(path: string): string {
+  return path.length <= 256 ? path : `${path.slice(0, 253)}...`;
 }
 
 /** Throws 401/403 unless the request may go on. Reads are open unless `protectReads`. */
@@ -244,40 +267,6 @@ async function readJsonBody(request: IncomingMessage, limit: number, timeoutMs: 
   } catch (error) {
     throw new TrafficSplitTypeError(`body: expected JSON (${(error as Error).message}), got ${describeValue(text)}`);
   }
-}
-
-function errorReply(error: unknown): AdminReply {
-  if (error instanceof HttpError) return { status: error.status, json: { error: error.message, code: error.code }, headers: error.headers };
-  if (error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError) {
-    return { status: 400, json: { error: error.message, code: error.code } };
-  }
-  if (error instanceof TrafficSplitRolloutError || error instanceof TrafficSplitClosedError) {
-    return { status: 409, json: { error: error.message, code: error.code } };
-  }
-  // Not the client's fault: log it, and do not echo internals to the client.
-  logError(`admin endpoint: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  return { status: 500, json: { error: 'internal error', code: 'ERR_ADMIN_INTERNAL' } };
-}
-
-/**
- * Answers. When the request's body has not been read to its end (a refusal before reading it,
- * a 413, a 408), the connection is closed right after the answer instead of draining the rest:
- * an unauthenticated client must not be able to make the endpoint read 100 MB.
- */
-function send(request: IncomingMessage, response: ServerResponse, reply: AdminReply): void {
-  if (response.headersSent || request.socket.destroyed) return;
-  const body = reply.text ?? `${JSON.stringify(reply.json ?? null, null, 2)}\n`;
-  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
-  const unread = hasBody && !request.readableEnded;
-  response.writeHead(reply.status, {
-    'content-type': reply.contentType ?? 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    ...reply.headers,
-    ...(unread ? { connection: 'close' } : {}),
-  });
-  if (unread) response.once('finish', () => request.socket.destroy());
-  response.end(body);
 }
 
 function closeServer(server: Server): Promise<void> {
