@@ -195,7 +195,7 @@ const ANALYSIS_KEYS = [
  * one validator call per option, in the order the documentation gives them. */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'steps', 'allowStepsBelowOnePercent', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow'], '');
+  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow', 'allowStepsBelowOnePercent'], '');
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
