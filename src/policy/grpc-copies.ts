@@ -15,7 +15,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { TARGET_SCHEME } from '../base/constants.js';
-import { installedGrpcJs, isRegisteringGrpcJs, reportResolution, Status, type GrpcUri, type ResolverListener } from './grpc.js';
+import { installedGrpcJs, reportResolution, Status, type GrpcUri, type ResolverListener } from './grpc.js';
 import { grpcJsPackageOfFile, type GrpcJsPackage } from './grpc-version.js';
 import { emitClientWarning } from './logging.js';
 
@@ -33,29 +33,33 @@ const seen = new WeakSet<object>();
 
 /** Installs the stand-in resolver in every other grpc-js copy loaded now. Never throws. */
 export function guardOtherGrpcJsCopies(): void {
-  let cache: NodeJS.Dict<NodeJS.Module>;
+  // Without the folder of our own copy, no other copy can be told apart from it.
+  const registering = installedGrpcJs();
+  if (registering === null) return;
+  let loaded: [string, NodeJS.Module | undefined][];
   try {
-    cache = createRequire(join(process.cwd(), 'index.js')).cache;
+    loaded = Object.entries(createRequire(join(process.cwd(), 'index.js')).cache);
   } catch {
-    return; // No module cache (a bundle): nothing to find.
+    return; // No module cache (a bundle, a test runner's own loader): nothing to find.
   }
-  for (const [file, loaded] of Object.entries(cache)) {
-    const exports: unknown = loaded?.exports;
+  for (const [file, module] of loaded) {
+    const exports: unknown = module?.exports;
     if (!GRPC_JS_MAIN.test(file) || typeof exports !== 'object' || exports === null || seen.has(exports)) continue;
     seen.add(exports);
-    if (isRegisteringGrpcJs(exports)) continue;
+    const other = grpcJsPackageOfFile(file);
+    if (other?.directory === registering.directory) continue;
     try {
-      guardCopy(exports as OtherGrpcJs, file);
+      guardCopy(exports as OtherGrpcJs, file, other, registering);
     } catch {
       // A copy too different to guard: it fails as it did before, without the explanation.
     }
   }
 }
 
-function guardCopy(other: OtherGrpcJs, mainFile: string): void {
+function guardCopy(other: OtherGrpcJs, mainFile: string, otherPackage: GrpcJsPackage | null, registering: GrpcJsPackage): void {
   const internals = createRequire(mainFile)('./resolver.js') as { mapUriDefaultScheme(uri: GrpcUri): GrpcUri | null };
   if (internals.mapUriDefaultScheme({ scheme: TARGET_SCHEME, path: 'probe' })?.scheme === TARGET_SCHEME) return;
-  const message = wrongCopyMessage(grpcJsPackageOfFile(mainFile), installedGrpcJs());
+  const message = wrongCopyMessage(otherPackage, registering);
   let warned = false;
   class OtherCopyResolver {
     constructor(

@@ -88,12 +88,6 @@ export function missingGrpcExports(): string[] {
   return REQUIRED_EXPORTS.filter((name) => typeof exported[name] !== 'function');
 }
 
-/** Whether `exports` (a loaded `@grpc/grpc-js` module's exports) is the grpc-js this module
- * imports: the one the policy and the `traffic-split:` scheme are registered in. */
-export function isRegisteringGrpcJs(exports: unknown): boolean {
-  return (exports as { experimental?: unknown } | null)?.experimental === experimental;
-}
-
 /** The installed grpc-js package: the one this module imports. */
 export function installedGrpcJs(): GrpcJsPackage | null {
   return grpcJsPackageOf(experimental);
