@@ -24,6 +24,7 @@ describe('Prometheus sample values', () => {
       [-2.5, '-2.5'],
       [1 / 3, '0.333333333333333'],
       [NaN, 'NaN'],
+      [undefined as unknown as number, 'NaN'],
       [Infinity, '+Inf'],
       [-Infinity, '-Inf'],
     ];
