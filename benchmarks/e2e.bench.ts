@@ -113,12 +113,13 @@ function report(variants: Variant[], results: Record<number, Runs>, concurrencie
         withNginx ? fmtRatio(vsNginx) : 'n/a (no nginx)',
       ]);
       if (c === checkAt && (v.key === 'split50' || v.key === 'split90')) {
+        const label = v.label;
         checks.push(
-          { target: `${v.label} QPS / round_robin >= 0.98 (C=${c})`, measured: fmtRatio(q), ok: q.median >= 0.98 },
-          { target: `${v.label} p50 / round_robin <= 1.02 (C=${c})`, measured: fmtRatio(p50), ok: p50.median <= 1.02 },
-          { target: `${v.label} p99 / round_robin <= 1.02 (C=${c})`, measured: fmtRatio(p99), ok: p99.median <= 1.02 },
+          { target: `${v.label} QPS / round_robin >= 0.98 (C=${c})`, measured: fmtRatio(q), ok: q.median >= 0.98, group: `QPS >= 0.98 x round_robin (C=${c})`, label },
+          { target: `${v.label} p50 / round_robin <= 1.02 (C=${c})`, measured: fmtRatio(p50), ok: p50.median <= 1.02, group: `p50 <= 1.02 x round_robin (C=${c})`, label },
+          { target: `${v.label} p99 / round_robin <= 1.02 (C=${c})`, measured: fmtRatio(p99), ok: p99.median <= 1.02, group: `p99 <= 1.02 x round_robin (C=${c})`, label },
         );
-        if (withNginx) checks.push({ target: `${v.label} QPS / nginx >= 1.6 (C=${c})`, measured: fmtRatio(vsNginx), ok: vsNginx.median >= 1.6 });
+        if (withNginx) checks.push({ target: `${v.label} QPS / nginx >= 1.6 (C=${c})`, measured: fmtRatio(vsNginx), ok: vsNginx.median >= 1.6, group: `QPS >= 1.6 x nginx (C=${c})`, label });
       }
     }
     if (!withNginx) rows.push([String(c), 'nginx grpc_pass 9:1', `not run: ${nginxAbsent}`, '', '', '', '', '', '', '']);

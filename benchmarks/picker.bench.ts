@@ -240,15 +240,24 @@ function checksFor(variants: Variant[], spreads: Spread[], vsRr: Spread[], bytes
   ];
   for (const [name, limitNs] of limits) {
     const i = find(name);
-    checks.push({ target: `${name}: <= ${limitNs} ns per pick`, measured: `${fmt(spreads[i]!.median, 1)} ns`, ok: spreads[i]!.median <= limitNs });
+    checks.push({
+      target: `${name}: <= ${limitNs} ns per pick`,
+      measured: `${fmt(spreads[i]!.median, 1)} ns`,
+      ok: spreads[i]!.median <= limitNs,
+      group: 'pick cost <= 100 ns (2 subsets), 150 ns (64), 1 us (sticky key)',
+      label: name.replace(/^split, /, ''),
+    });
   }
   for (const name of ['split, 2 subsets, keyless', 'split, 64 subsets, keyless', 'split, 64 subsets (weights up to 1000), keyless']) {
     const i = find(name);
-    checks.push({ target: `${name}: <= 2 x round_robin`, measured: fmtRatio(vsRr[i]!), ok: vsRr[i]!.median <= 2 });
+    const label = name.replace(/^split, /, '');
+    checks.push({ target: `${name}: <= 2 x round_robin`, measured: fmtRatio(vsRr[i]!), ok: vsRr[i]!.median <= 2, group: 'pick cost <= 2 x round_robin', label });
     checks.push({
       target: `${name}: no allocation beyond round_robin's (bytes per pick)`,
       measured: `${fmt(bytes[i]!, 1)} vs ${fmt(bytes[0]!, 1)}`,
       ok: bytes[i]! <= bytes[0]! + 4,
+      group: "no allocation per pick beyond round_robin's (bytes per pick)",
+      label,
     });
   }
   return checks;

@@ -134,7 +134,15 @@ function report(rows: Row[], nginxAbsent: string | null, sizes: { realCalls: num
   for (const r of rows.filter((x) => x.picker.startsWith('traffic-split') || x.picker.startsWith('WeightedSchedule'))) {
     for (const w of WINDOWS) {
       const dev = r.deviation[w]![0]!;
-      if (Number.isFinite(dev)) checks.push({ target: `${r.picker} ${r.weights}, window ${w}: max deviation <= 1`, measured: fmt(dev, 2), ok: dev <= 1 + 1e-9 });
+      if (Number.isFinite(dev)) {
+        checks.push({
+          target: `${r.picker} ${r.weights}, window ${w}: max deviation <= 1`,
+          measured: fmt(dev, 2),
+          ok: dev <= 1 + 1e-9,
+          group: 'max deviation <= 1 call in sliding windows of 10, 100, 1000',
+          label: `${r.picker} ${r.weights} window ${w}`,
+        });
+      }
     }
   }
   const notes = [

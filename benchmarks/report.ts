@@ -4,6 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { summaryLines } from './summary.js';
 
 /** One Markdown table: cells are preformatted strings. */
 export interface BenchTable {
@@ -13,13 +14,18 @@ export interface BenchTable {
   rows: string[][];
 }
 
-/** A design target (design.md section 6) held against a measured figure. */
+/** A design target (docs/performance.md, "Design targets") held against a measured figure. */
 export interface BenchCheck {
   /** What is checked, with the target: `split 90/10 QPS / round_robin >= 0.98 (C=64)`. */
   target: string;
   /** The figure, formatted. */
   measured: string;
   ok: boolean;
+  /** The design target the check belongs to, shared by the checks of one summary line.
+   * @default target */
+  group?: string;
+  /** What the check measured within its group (`split 90/10`), shown in the summary. */
+  label?: string;
 }
 
 /** A file a bench produces besides its tables (the SVG chart). */
@@ -48,7 +54,7 @@ export interface BenchSection {
 /** A whole run: its environment and the sections in run order, by bench name. */
 export interface BenchReport {
   date: string;
-  mode: 'full' | 'quick';
+  mode: 'full' | 'quick' | 'tiny';
   environment: Record<string, string>;
   sections: { name: string; section: BenchSection; seconds: number }[];
 }
@@ -69,7 +75,7 @@ export function renderSection(section: BenchSection): string {
   if (section.checks?.length) {
     parts.push(
       renderTable({
-        caption: 'Targets (design.md section 6):',
+        caption: 'Targets (docs/performance.md, "Design targets"):',
         columns: ['target', 'measured', 'met'],
         rows: section.checks.map((c) => [c.target, c.measured, c.ok ? 'yes' : '**NO**']),
       }),
@@ -81,7 +87,8 @@ export function renderSection(section: BenchSection): string {
 /** The whole report as Markdown. */
 export function renderReport(report: BenchReport): string {
   const env = Object.entries(report.environment).map(([k, v]) => `- ${k}: ${v}`);
-  const head = [`# grpc-traffic-split benchmarks, ${report.date} (${report.mode})`, env.join('\n')];
+  const summary = ['## Summary', ['```', ...summaryLines(report), '```'].join('\n')];
+  const head = [`# grpc-traffic-split benchmarks, ${report.date} (${report.mode})`, env.join('\n'), ...summary];
   const body = report.sections.map(({ section, seconds }) => `${renderSection(section)}\n\n_(${seconds.toFixed(1)} s)_`);
   return [...head, ...body].join('\n\n') + '\n';
 }

@@ -1,7 +1,8 @@
 /**
  * The benchmark runner: `npm run bench [-- --quick] [names...]`. Runs the selected benches in
- * order, prints progress to stderr and Markdown to stdout, and writes
- * `benchmarks/results/<date>.json`, `<date>.md` and the chart.
+ * order, prints progress to stderr and Markdown to stdout, writes `<date>.json`, `<date>.md`
+ * and the chart to `benchmarks/runs/` (git-ignored; `--out` elsewhere), and ends with a summary
+ * of a few lines: each design target, what was measured, met or not.
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import type { BenchOptions } from './options.js';
 import { runPrecisionBench } from './precision.bench.js';
 import { runReactionBench } from './reaction.bench.js';
 import { localDate, renderReport, writeResults, type BenchReport, type BenchSection } from './report.js';
+import { summaryLines } from './summary.js';
 import { runScaleBench } from './scale.bench.js';
 import { runMirrorBench } from './mirror.bench.js';
 import { runSchedulerBench } from './scheduler.bench.js';
@@ -27,6 +29,10 @@ interface Bench {
 }
 
 const PICKER_MODULE = './picker.bench.js';
+
+/** Where a run writes its files unless `--out` says otherwise: git-ignored, so that a run never
+ * leaves changes in the working tree. */
+const DEFAULT_OUT = fileURLToPath(new URL('../../benchmarks/runs/', import.meta.url));
 
 /** In run order: CPU-only microbenches first, the heaviest (scale) last. */
 const BENCHES: Bench[] = [
@@ -42,8 +48,9 @@ const BENCHES: Bench[] = [
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-nginx] [--out DIR] [--strict] [bench...]
   --quick     fewer rounds, shorter loads (under 2 minutes on 2 cores)
+  --tiny      the smallest sizes, to check that benches run (figures mean nothing)
   --no-nginx  skip the nginx comparisons even when nginx is installed
-  --out DIR   where results go (default benchmarks/results)
+  --out DIR   where results go (default benchmarks/runs, git-ignored)
   --strict    exit 1 when a design target is missed
 benches (default: all, in this order):${BENCHES.map((b) => `\n  ${b.name.padEnd(10)} ${b.describe}`).join('')}`;
 
@@ -64,6 +71,7 @@ async function runPickerBench(opts: BenchOptions): Promise<BenchSection> {
 
 interface Args {
   quick: boolean;
+  tiny: boolean;
   nginx: boolean;
   strict: boolean;
   out: string;
@@ -71,10 +79,11 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, nginx: true, strict: false, out: fileURLToPath(new URL('../../benchmarks/results/', import.meta.url)), names: [] };
+  const args: Args = { quick: false, tiny: false, nginx: true, strict: false, out: DEFAULT_OUT, names: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') args.quick = true;
+    else if (arg === '--tiny') args.tiny = true;
     else if (arg === '--no-nginx') args.nginx = false;
     else if (arg === '--strict') args.strict = true;
     else if (arg === '--out' && argv[i + 1] !== undefined) args.out = argv[++i]!;
@@ -95,7 +104,7 @@ async function main(): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
   };
-  const report: BenchReport = { date: localDate(), mode: args.quick ? 'quick' : 'full', environment: describeEnvironment(args.nginx), sections: [] };
+  const report: BenchReport = { date: localDate(), mode: args.tiny ? 'tiny' : args.quick ? 'quick' : 'full', environment: describeEnvironment(args.nginx), sections: [] };
   if (report.environment['nginx']!.startsWith('not found')) log('nginx not found: nginx comparisons will be skipped (Debian: apt-get install nginx)');
   let failed = 0;
   for (const bench of selected) {
@@ -103,7 +112,7 @@ async function main(): Promise<number> {
     const start = performance.now();
     let section: BenchSection;
     try {
-      section = await bench.run({ quick: args.quick, nginx: args.nginx, log });
+      section = await bench.run({ quick: args.quick, tiny: args.tiny, nginx: args.nginx, log });
     } catch (error) {
       failed++;
       log(`${bench.name}: FAILED: ${(error as Error).stack ?? String(error)}`);
@@ -118,6 +127,7 @@ async function main(): Promise<number> {
   const missed = report.sections.flatMap(({ section }) => section.checks ?? []).filter((c) => !c.ok);
   log(`${failed} bench(es) failed; ${missed.length} target(s) missed${missed.length ? `: ${missed.map((c) => c.target).join('; ')}` : ''}`);
   log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  process.stderr.write(`\n${summaryLines(report).join('\n')}\n`);
   return failed > 0 || (args.strict && missed.length > 0) ? 1 : 0;
 }
 

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { startGatewayApp } from '../examples/api-gateway/app.js';
 import { runRolloutDemo } from '../examples/api-gateway/rollout-demo.js';
 // The example loads the package build: its rollout registry is the package's, not src/'s.
@@ -18,14 +21,16 @@ import { FakeClock } from './helpers/fake-clock.js';
  * it replaces the timers of grpc-js and fetch too, and on Node 20 clearing a timer it did not
  * create corrupts its queue.)
  */
-async function runOnFakeClock(options: Parameters<typeof runRolloutDemo>[0] & { intervalMs: number; minCalls: number }) {
+async function runOnFakeClock(options: Parameters<typeof runRolloutDemo>[0] & { intervalMs: number; minCalls: number; advanceAfterCalls?: number }) {
   const clock = new FakeClock();
   let driving: Promise<void> = Promise.resolve();
-  const report = await runRolloutDemo({ ...options, clock, onRolloutStarted: (split) => (driving = stepThrough(split, clock, options.intervalMs, options.minCalls)) });
+  const advanceAfter = options.advanceAfterCalls ?? options.minCalls;
+  const report = await runRolloutDemo({ ...options, clock, onRolloutStarted: (split) => (driving = stepThrough(split, clock, options.intervalMs, advanceAfter)) });
   await driving;
   return report;
 }
 
+/** Ends each step's interval once v2 has finished `minCalls` calls in it. */
 async function stepThrough(split: SplitHandle, clock: FakeClock, intervalMs: number, minCalls: number): Promise<void> {
   const rollout = activeRollout(split)!;
   try {
@@ -102,5 +107,79 @@ describe('the api-gateway example', () => {
     assert.deepEqual(result.weights, { v1: 100, v2: 0 });
     assert.equal(traffic.byVersion['v2'], undefined);
     assert.ok(traffic.failedUsers.size > 0 && traffic.failedUsers.size < traffic.users, `${traffic.failedUsers.size} users saw errors`);
+  });
+});
+
+/** The fenced block that follows the line `after` in the example's README. */
+function readmeBlock(after: string): string[] {
+  const text = readFileSync(new URL('../../examples/api-gateway/README.md', import.meta.url), 'utf8');
+  const start = text.indexOf(`${after}\n`);
+  assert.ok(start >= 0, `README has no line "${after}"`);
+  const match = /```\n([\s\S]*?)```/.exec(text.slice(start));
+  assert.ok(match, `no fenced block after "${after}"`);
+  return match[1]!.trimEnd().split('\n');
+}
+
+/** A demo line with what varies from run to run (ports, counts) replaced by placeholders. */
+function masked(line: string): string {
+  return line
+    .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
+    .replace(/\d+ of \d+ calls/g, '<n> of <n> calls')
+    .replace(/^gateway: \d+ requests, (.*), \d+ failed$/, (_all, served: string) => `gateway: <n> requests, ${served.replace(/\d+/g, '<n>')}, <n> failed`)
+    .replace(/^users who saw an error: \d+ of \d+/, 'users who saw an error: <n> of <n>');
+}
+
+describe('the api-gateway README', () => {
+  // The demo with its own defaults (steps 10, 25, 50; 1000 ms; minCalls 20), each step judged
+  // once v2 has served minCalls calls, so the lines are the ones a machine fast enough to serve
+  // them within the interval prints (the README says what a slower one adds).
+  const defaults = { intervalMs: 1_000, minCalls: 20 };
+
+  it('shows the output of a healthy run', async () => {
+    const lines: string[] = [];
+    await runOnFakeClock({ ...defaults, log: (text) => lines.push(...text.split('\n')) });
+    assert.deepEqual(lines.map(masked), readmeBlock('## Expected output (after npm\'s build lines; ports and counts vary)').map(masked));
+  });
+
+  it('shows the output of a run with --broken-v2', async () => {
+    const lines: string[] = [];
+    await runOnFakeClock({ ...defaults, brokenV2: true, log: (text) => lines.push(...text.split('\n')) });
+    assert.deepEqual(lines.map(masked), readmeBlock('With `--broken-v2`:').map(masked));
+  });
+
+  it('shows how a broken v2 is rolled back on a busy machine, before minCalls', async () => {
+    // The interval ends when v2 has failed 3 calls, fewer than minCalls (20).
+    const lines: string[] = [];
+    await runOnFakeClock({ ...defaults, advanceAfterCalls: 3, brokenV2: true, log: (text) => lines.push(...text.split('\n')) });
+    const block = readmeBlock('On a busy machine a broken v2 is rolled back before minCalls:');
+    const first = lines.indexOf(block[0]!);
+    assert.ok(first >= 0, lines.join('\n'));
+    assert.deepEqual(lines.slice(first, first + block.length).map(masked), block.map(masked));
+  });
+});
+
+describe('the api-gateway example with --serve', () => {
+  it('prints a change command that gives v2 the 50% it says', async (t) => {
+    const main = fileURLToPath(new URL('../examples/api-gateway/main.js', import.meta.url));
+    const child = spawn(process.execPath, [main, '--serve', '--no-traffic'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // a hang guard only
+    t.after(async () => {
+      clearTimeout(killer);
+      if (child.exitCode === null) child.kill('SIGINT');
+      await exited;
+    });
+    let printed = '';
+    child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    while (!printed.includes('Ctrl-C to stop.')) {
+      if (child.exitCode !== null) assert.fail(`the example exited: ${printed}`);
+      await once(child.stdout, 'data');
+    }
+    const change = /^change: +curl -X POST -H 'authorization: Bearer (\S+)' '(http:\/\/127\.0\.0\.1:\d+\/runtime_modify\?[^']+)'$/m.exec(printed);
+    assert.ok(change, printed);
+    const response = await fetch(change[2]!, { method: 'POST', headers: { authorization: `Bearer ${change[1]}` }, signal: AbortSignal.timeout(5_000) });
+    assert.equal(response.status, 200);
+    const { weights } = (await response.json()) as { weights: Record<string, number> };
+    assert.deepEqual(weights, { v1: 50, v2: 50 });
   });
 });

@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,8 @@ import { runE2eBench } from '../benchmarks/e2e.bench.js';
 import type { BenchOptions } from '../benchmarks/options.js';
 import { runPrecisionBench } from '../benchmarks/precision.bench.js';
 import { runReactionBench } from '../benchmarks/reaction.bench.js';
-import { renderReport, writeResults, type BenchSection } from '../benchmarks/report.js';
+import { renderReport, writeResults, type BenchCheck, type BenchSection } from '../benchmarks/report.js';
+import { summaryLines } from '../benchmarks/summary.js';
 import { runScaleBench } from '../benchmarks/scale.bench.js';
 import { runSchedulerBench } from '../benchmarks/scheduler.bench.js';
 import { holdsFrom, maxDeviation } from '../benchmarks/windows.js';
@@ -103,9 +104,59 @@ test('scale bench: endpoint, subset, memory and pick tables; results files are w
   }
 });
 
-test('runner: --help lists every bench by name', () => {
+test('runner: --help lists every bench by name, --quick and where results go', () => {
   const run = fileURLToPath(new URL('../benchmarks/run.js', import.meta.url));
   assert.ok(existsSync(run));
   const out = execFileSync(process.execPath, [run, '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   for (const name of ['scheduler', 'picker', 'e2e', 'precision', 'reaction', 'chart', 'scale']) assert.match(out, new RegExp(`\\n  ${name} `));
+  assert.match(out, /\n {2}--quick {5}fewer rounds, shorter loads \(under 2 minutes on 2 cores\)\n/);
+  assert.match(out, /\n {2}--out DIR {3}where results go \(default benchmarks\/runs, git-ignored\)\n/);
+});
+
+test('summary: one line per design target, with what was measured and whether it was met', () => {
+  const check = (target: string, measured: string, ok: boolean, group?: string, label?: string): BenchCheck => ({ target, measured, ok, group, label });
+  const lines = summaryLines({
+    date: '2000-01-01',
+    mode: 'quick',
+    environment: {},
+    sections: [
+      { name: 'e2e', seconds: 1, section: { title: 'e2e', tables: [], json: null, checks: [
+        check('split 50/50 QPS / round_robin >= 0.98 (C=64)', '1.05x', true, 'QPS >= 0.98 x round_robin (C=64)', 'split 50/50'),
+        check('split 90/10 QPS / round_robin >= 0.98 (C=64)', '0.87x (0.82-1.04)', false, 'QPS >= 0.98 x round_robin (C=64)', 'split 90/10'),
+      ] } },
+      { name: 'precision', seconds: 1, section: { title: 'precision', tables: [], json: null, checks: [
+        ...['a', 'b', 'c', 'd'].map((x) => check(`${x} <= 1`, '1.00', true, 'max deviation <= 1', x)),
+      ] } },
+      { name: 'picker', seconds: 1, section: { title: 'picker', tables: [], json: null, checks: [
+        ...['a', 'b', 'c', 'd'].map((x, i) => check(`${x} <= 2x`, `${2 + i}.0x`, i === 0, 'pick cost <= 2 x round_robin', x)),
+        check('setWeights() <= 10 us', '4.7 us', true),
+      ] } },
+      { name: 'chart', seconds: 1, section: { title: 'chart', tables: [], json: null } },
+    ],
+  });
+  assert.deepEqual(lines, [
+    'Summary: 2 of 4 design targets met (every figure is in the report)',
+    '  FAIL  e2e        QPS >= 0.98 x round_robin (C=64): split 50/50 1.05x; split 90/10 0.87x (0.82-1.04)',
+    '  pass  precision  max deviation <= 1: all 4 met',
+    '  FAIL  picker     pick cost <= 2 x round_robin: b 3.0x; c 4.0x; ... (3 of 4 missed)',
+    '  pass  picker     setWeights() <= 10 us: 4.7 us',
+  ]);
+});
+
+test('runner: a run ends with the summary and writes its files where --out says (default: a git-ignored folder)', () => {
+  const run = fileURLToPath(new URL('../benchmarks/run.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'bench-run-'));
+  try {
+    const result = spawnSync(process.execPath, [run, '--tiny', '--no-nginx', '--out', dir, 'reaction'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.status, 0, result.stderr);
+    const tail = result.stderr.trimEnd().split('\n').slice(-2);
+    assert.match(tail[0]!, /^Summary: [01] of 1 design targets met \(every figure is in the report\)$/);
+    assert.match(tail[1]!, /^ {2}(pass|FAIL) {2}reaction {2}setWeights\(\): 0 calls of lag, 0 new connections, <= 10 µs: lag \(calls\) 0; new connections 0; time [\d.]+ µs/);
+    assert.match(result.stdout, /\n## Summary\n\n```\nSummary: [01] of 1 design targets met/);
+    assert.deepEqual(readdirSync(dir).map((name) => name.replace(/^\d{4}-\d{2}-\d{2}/, 'DATE')).sort(), ['DATE.json', 'DATE.md']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const ignored = readFileSync(fileURLToPath(new URL('../../.gitignore', import.meta.url)), 'utf8').split('\n');
+  assert.ok(ignored.includes('benchmarks/runs/'), ignored.join(', '));
 });

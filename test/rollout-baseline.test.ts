@@ -126,10 +126,12 @@ describe('rollout judged against a baseline', () => {
     const families = parsePrometheusText(renderPrometheusMetrics(split));
     const samples = (name: string, key: string) =>
       Object.fromEntries(families.get(name)!.samples.map((x) => [`${x.labels['subset']}/${x.labels['baseline']}/${x.labels[key]}`, x.value]));
-    assert.deepEqual(samples('traffic_split_rollout_p_value', 'test'), { 'v2/v1/errors': comparison.errors.pValue, 'v2/v1/latency': comparison.latency.pValue });
+    // The text format carries 15 significant digits (see prometheus-text.ts).
+    const inText = (value: number | null) => (value === null ? null : Number(value.toPrecision(15)));
+    assert.deepEqual(samples('traffic_split_rollout_p_value', 'test'), { 'v2/v1/errors': inText(comparison.errors.pValue), 'v2/v1/latency': inText(comparison.latency.pValue) });
     assert.deepEqual(samples('traffic_split_rollout_effect', 'effect'), {
       'v2/v1/error_rate_increase': 1,
-      'v2/v1/median_latency_ratio': comparison.latency.medianRatio,
+      'v2/v1/median_latency_ratio': inText(comparison.latency.medianRatio),
     });
     assert.ok(comparison.errors.pValue < 1e-10);
 

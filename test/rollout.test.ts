@@ -296,11 +296,13 @@ describe('rollout', () => {
 
   const invalid: [string, unknown, string, typeof TrafficSplitTypeError | typeof TrafficSplitRangeError][] = [
     ['non-object', undefined, 'options: expected an object with "subset", "steps", "intervalMs" and "analysis", got undefined', TrafficSplitTypeError],
-    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock, baseline, shadow), got `[1]` (array)', TrafficSplitTypeError],
+    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock, baseline, shadow, allowStepsBelowOnePercent), got `[1]` (array)', TrafficSplitTypeError],
     ['unknown-subset', { ...fast(), subset: 'v3' }, 'subset: expected one of the subsets v1, v2, got `"v3"` (string)', TrafficSplitTypeError],
     ['no-steps', { ...fast(), steps: [] }, 'steps: expected a list of 1 to 100 percentages such as [10, 50], got `[]` (array)', TrafficSplitTypeError],
     ['string-step', { ...fast(), steps: ['10'] }, 'steps[0]: expected a percentage above 0 and at most 100, got `"10"` (string)', TrafficSplitTypeError],
     ['zero-step', { ...fast(), steps: [0, 10] }, 'steps[0]: expected a percentage above 0 and at most 100, got `0` (number)', TrafficSplitRangeError],
+    ['fraction-steps', { ...fast(), steps: [0.1, 0.5] }, 'steps[0]: expected a percentage from 1 to 100, got `0.1` (number): steps are percentages, not fractions ([10, 50] is 10% then 50%); for a step below 1% on purpose, set allowStepsBelowOnePercent: true', TrafficSplitRangeError],
+    ['string-allow-below-one', { ...fast(), allowStepsBelowOnePercent: 'yes' }, 'allowStepsBelowOnePercent: expected a boolean, got `"yes"` (string)', TrafficSplitTypeError],
     ['decreasing-steps', { ...fast(), steps: [10, 5] }, 'steps[1]: expected a percentage above the previous step (10), got `5` (number)', TrafficSplitRangeError],
     ['zero-interval', { ...fast(), intervalMs: 0 }, 'intervalMs: expected an integer from 1 to 2147483647, got `0` (number)', TrafficSplitRangeError],
     ['no-analysis', { ...fast(), analysis: undefined }, 'analysis: expected an object with at least "maxErrorRate", got undefined', TrafficSplitTypeError],

@@ -22,7 +22,8 @@ if (process.argv.includes('--serve')) {
   const auth = `-H 'authorization: Bearer ${app.token}'`;
   console.log(`gateway: curl -H 'x-user-id: alice' ${app.gateway.url}/report`);
   console.log(`weights: curl ${app.admin.url}/weights`);
-  console.log(`change:  curl -X POST ${auth} '${app.admin.url}/runtime_modify?routing.traffic_split.v2=50'`);
+  // Weights, not percentages: both are set, so that v2 gets 50% (v2=50 alone beside v1's 100 is 33%).
+  console.log(`change:  curl -X POST ${auth} '${app.admin.url}/runtime_modify?routing.traffic_split.v1=50&routing.traffic_split.v2=50'`);
   console.log(`rollout: curl -X POST ${auth} -d '{"subset":"v2","steps":[10,50],"intervalMs":5000,"analysis":{"maxErrorRate":0.01}}' ${app.admin.url}/rollout`);
   console.log(`status:  curl ${app.admin.url}/rollout`);
   console.log(`metrics: curl ${app.admin.url}/metrics`);

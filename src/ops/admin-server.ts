@@ -87,12 +87,14 @@ export interface AdminServer {
  * Answers are rendered in slices with the event loop free between them, and bounded in bytes
  * (admin-reply.ts); whatever a request does becomes an answer, never an exception.
  * @throws TrafficSplitTypeError / RangeError for bad options, among them a non-loopback `host`
- * without `token`; rejects if the port cannot be bound.
+ * without `token`; TrafficSplitClosedError for a closed split; rejects if the port cannot be bound.
  * @example
  * const admin = await startAdminServer(split, { port: 9901, token: process.env.SPLIT_ADMIN_TOKEN });
  * // curl -X POST -H "authorization: Bearer $SPLIT_ADMIN_TOKEN" 'http://127.0.0.1:9901/runtime_modify?routing.traffic_split.v2=30'
  */
 export async function startAdminServer(split: SplitHandle, options: AdminServerOptions): Promise<AdminServer> {
+  // Every change it would accept would throw: refuse it up front, as startRollout() does.
+  if (split.closed) throw new TrafficSplitClosedError(split.name, 'startAdminServer()');
   const parsed = parseAdminOptions(options);
   const timeout = parsed.requestTimeoutMs;
   const held = new HeldReplyBytes();

@@ -8,6 +8,7 @@
 import type { Meter } from '@opentelemetry/api';
 import { TrafficSplitTelemetryError, typeErrorAt } from '../base/errors.js';
 import { telemetryPortOf } from '../split/ops-port.js';
+import { loadOpenTelemetryApi } from './otel-api.js';
 import { startSplitMetrics } from './otel-metrics.js';
 import { spanAnnotator, type SpanLike } from './otel-trace.js';
 
@@ -26,8 +27,9 @@ export interface OpenTelemetryApiLike {
 export interface TrafficSplitTelemetryOptions {
   /**
    * The `@opentelemetry/api` module, e.g. `await import('@opentelemetry/api')`. Pass it when the
-   * application's copy is not the one this package would import (bundles, several copies).
-   * @default the `@opentelemetry/api` this package resolves, imported on first use
+   * application's copy is not the one this package would load (several copies).
+   * @default the `@opentelemetry/api` resolved from this package's folder (or from the bundle's
+   * folder, in a bundle), loaded on first use in a way bundlers do not follow
    */
   api?: OpenTelemetryApiLike;
   /** @default the global meter provider (`metrics.getMeterProvider()`) */
@@ -82,7 +84,7 @@ export async function instrumentTrafficSplit(split: InstrumentableSplit, options
   const port = telemetryPortOf(split);
   if (port === undefined) throw typeErrorAt('split', 'a TrafficSplit', split);
   if (port.closed) throw new TrafficSplitTelemetryError(`instrumentTrafficSplit: split "${port.splitName}" is closed`, 'ERR_SPLIT_CLOSED');
-  const api = options.api ?? (await importApi());
+  const api = options.api ?? (loadOpenTelemetryApi() as OpenTelemetryApiLike);
   const stops: (() => void)[] = [];
   if (options.metrics !== false) {
     const provider = options.meterProvider ?? api.metrics.getMeterProvider();
@@ -100,16 +102,4 @@ export async function instrumentTrafficSplit(split: InstrumentableSplit, options
   };
   split.once('close', stop);
   return { stop };
-}
-
-async function importApi(): Promise<OpenTelemetryApiLike> {
-  try {
-    return (await import('@opentelemetry/api')) as OpenTelemetryApiLike;
-  } catch (error) {
-    throw new TrafficSplitTelemetryError(
-      'instrumentTrafficSplit: @opentelemetry/api could not be imported; install it (npm install @opentelemetry/api) ' +
-        `or pass it as options.api (${(error as Error).message})`,
-      'ERR_SPLIT_OTEL_API_MISSING',
-    );
-  }
 }

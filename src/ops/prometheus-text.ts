@@ -64,10 +64,19 @@ function escapeHelp(help: string): string {
   return help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
-/** Go's ParseFloat spelling: `NaN`, `+Inf`, `-Inf`, otherwise JavaScript's shortest form. */
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
+/**
+ * Go's ParseFloat spelling: `NaN`, `+Inf`, `-Inf`, otherwise JavaScript's shortest form of the
+ * value rounded to 15 significant digits. Figures are derived in binary floating point (a
+ * latency of 0.672 ms is 0.672 / 1000 s = 0.0006720000000000001): 15 digits is as many as a
+ * double always holds exactly, so the rounding removes that noise and nothing measured.
+ * Integers are written whole (counters pass 10^15 long before they lose precision). A value
+ * that is not a number (a `SplitHandle` of the application's whose stats lack a figure) is
+ * written `NaN`: the scrape goes on, in the format.
+ */
+export function formatValue(value: number): string {
+  if (typeof value !== 'number' || Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';
-  return String(value);
+  if (Number.isInteger(value)) return String(value);
+  return String(Number(value.toPrecision(15)));
 }

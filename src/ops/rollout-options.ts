@@ -4,7 +4,7 @@
  * @module
  */
 import { realClock, type Clock } from '../base/clock.js';
-import { clockValue, integerIn, MAX_TIMER_MS, numberWhere, rejectUnknownKeys, requireObject } from '../base/validate.js';
+import { booleanValue, clockValue, integerIn, MAX_TIMER_MS, numberWhere, rejectUnknownKeys, requireObject } from '../base/validate.js';
 import { rangeErrorAt, typeErrorAt } from '../base/errors.js';
 import { DEFAULT_CONFIDENCE, DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_LATENCY_RATIO } from './canary-judge.js';
 import { Status } from '../split/ops-port.js';
@@ -71,10 +71,18 @@ export interface RolloutOptions {
   /** The subset being rolled out. The split needs at least one other subset. */
   subset: string;
   /**
-   * The subset's share in percent at each step, strictly increasing, each above 0 and at most
-   * 100. After the last step passes, the subset gets 100 and every other subset 0.
+   * The subset's share in percent at each step, strictly increasing, each from 1 to 100 (below 1
+   * only with `allowStepsBelowOnePercent`). After the last step passes, the subset gets 100 and
+   * every other subset 0.
+   * @example [10, 50] (10%, then 50%)
    */
   steps: number[];
+  /**
+   * Accept steps above 0 and below 1 percent (`[0.1, 1, 10]` for 0.1%, 1%, 10%). Without it they
+   * are refused, because `[0.1, 0.5]` is most often meant as fractions (10%, 50%) and would
+   * otherwise run as 0.1% and 0.5%. @default false
+   */
+  allowStepsBelowOnePercent?: boolean;
   /** How long each step runs before it is judged, in milliseconds (1 to 2147483647). */
   intervalMs: number;
   /** How each step is judged. */
@@ -190,7 +198,7 @@ const ANALYSIS_KEYS = [
  * one validator call per option, in the order the documentation gives them. */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow'], '');
+  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow', 'allowStepsBelowOnePercent'], '');
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
@@ -204,7 +212,7 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
   if (experimentBaseline !== null && baseline !== experimentBaseline) {
     throw typeErrorAt('analysis.baseline', `the rollout's baseline "${experimentBaseline}" (or no value)`, analysis['baseline']);
   }
-  const steps = parseSteps(obj['steps']);
+  const steps = parseSteps(obj['steps'], booleanValue('allowStepsBelowOnePercent', obj['allowStepsBelowOnePercent'] ?? false));
   // The baseline gets the subset's share too, so both fit in 100 only up to 50 each.
   const over = experimentBaseline === null ? -1 : steps.findIndex((step) => step > 50);
   if (over >= 0) throw rangeErrorAt(`steps[${over}]`, 'a percentage of at most 50 with a baseline (it gets the same share)', steps[over]);
@@ -233,7 +241,7 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
   });
 }
 
-function parseSteps(raw: unknown): number[] {
+function parseSteps(raw: unknown, belowOnePercent: boolean): number[] {
   if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_ROLLOUT_STEPS) {
     throw typeErrorAt('steps', `a list of 1 to ${MAX_ROLLOUT_STEPS} percentages such as [10, 50]`, raw);
   }
@@ -241,6 +249,11 @@ function parseSteps(raw: unknown): number[] {
     const field = `steps[${i}]`;
     if (typeof step !== 'number') throw typeErrorAt(field, 'a percentage above 0 and at most 100', step);
     if (!(step > 0 && step <= 100)) throw rangeErrorAt(field, 'a percentage above 0 and at most 100', step);
+    if (step < 1 && !belowOnePercent) {
+      const error = rangeErrorAt(field, 'a percentage from 1 to 100', step);
+      error.message += ': steps are percentages, not fractions ([10, 50] is 10% then 50%); for a step below 1% on purpose, set allowStepsBelowOnePercent: true';
+      throw error;
+    }
     // Increasing steps only: a decreasing list is almost surely a typo, and a step judged at a
     // share it already passed proves nothing new.
     const before = raw[i - 1] as number | undefined;

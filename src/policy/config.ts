@@ -18,6 +18,7 @@ import { booleanValue, finiteNumberIn, MAX_TIMER_MS, rejectUnknownKeys, requireO
 import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from '../algorithms/rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from './grpc.js';
 import { isResolvableTarget } from './targets.js';
+import { warnIfNotRegistered } from './registration-warning.js';
 
 /** What a subset target must be; grpc-js sends a target with an unknown scheme to `dns:`
  * whole, which is why `localhost:50051` passes and `http://host:80` does not. */
@@ -237,6 +238,7 @@ export function weightsToRecord(names: readonly string[], weights: readonly numb
  * parseConfig({ subsets: { v1: 'dns:///a:1' }, weights: { v1: 1 } });
  */
 export function parseConfig(raw: unknown): TrafficSplitConfigJson {
+  warnIfNotRegistered('parseConfig()');
   try {
     return configToJson(parseSplitConfig(raw));
   } catch (error) {

@@ -30,7 +30,7 @@ export function grpcJsPackageOf(experimental: object): GrpcJsPackage | null {
     for (const loaded of Object.values(cache)) {
       const exported: unknown = loaded?.exports;
       if (exported !== experimental && (exported as { experimental?: unknown } | null)?.experimental !== experimental) continue;
-      const found = packageAbove(loaded!.filename);
+      const found = grpcJsPackageOfFile(loaded!.filename);
       if (found !== null) return found;
     }
   } catch {
@@ -39,8 +39,8 @@ export function grpcJsPackageOf(experimental: object): GrpcJsPackage | null {
   return null;
 }
 
-/** The nearest enclosing package.json named `@grpc/grpc-js`. */
-function packageAbove(file: string): GrpcJsPackage | null {
+/** The grpc-js package a file of it belongs to: the nearest enclosing package.json named `@grpc/grpc-js`. */
+export function grpcJsPackageOfFile(file: string): GrpcJsPackage | null {
   let directory = dirname(file);
   for (let depth = 0; depth < 6; depth++) {
     try {

@@ -7,13 +7,16 @@ import { installedGrpcJs, missingGrpcExports, policyForAnyVersion, registerLoadB
 import { assertSupportedGrpcJs } from './grpc-version.js';
 import { TrafficSplitLoadBalancer, TrafficSplitLoadBalancingConfig } from './policy.js';
 import { TrafficSplitResolver } from './resolver.js';
+import { guardOtherGrpcJsCopies } from './grpc-copies.js';
 
 let registered = false;
 
 /**
  * Registers the `traffic_split` policy and the `traffic-split:` scheme with grpc-js. `new
  * TrafficSplit()` calls it; call it yourself before creating a channel whose service config
- * names `traffic_split` without a `TrafficSplit`.
+ * names `traffic_split` without a `TrafficSplit` (grpc-js would silently use `pick_first`). Each
+ * call also looks for other copies of grpc-js loaded in the process, so that a client built with
+ * one of them fails with an error naming both copies (see grpc-copies.ts).
  * @throws {TrafficSplitUnsupportedGrpcError} (`ERR_SPLIT_UNSUPPORTED_GRPC`) when the application's
  * `@grpc/grpc-js` is outside the supported versions (1.10 to 1.14); the message names both.
  * @example
@@ -21,10 +24,14 @@ let registered = false;
  * register();
  */
 export function register(): void {
-  if (registered) return;
+  if (registered) {
+    guardOtherGrpcJsCopies();
+    return;
+  }
   // Checked here rather than at import, so that merely loading the package never throws.
   assertSupportedGrpcJs(installedGrpcJs(), missingGrpcExports());
   registerLoadBalancerType(POLICY_NAME, policyForAnyVersion(TrafficSplitLoadBalancer), TrafficSplitLoadBalancingConfig);
   registerResolver(TARGET_SCHEME, TrafficSplitResolver);
   registered = true;
+  guardOtherGrpcJsCopies();
 }

@@ -4,7 +4,7 @@
  * as a resolver attribute. It resolves no addresses itself: each subset's resolver does that.
  * @module
  */
-import { POLICY_NAME } from '../base/constants.js';
+import { POLICY_NAME, TARGET_SCHEME } from '../base/constants.js';
 import {
   Metadata,
   reportResolution,
@@ -49,6 +49,12 @@ const closedSplits = new Map<string, ClosedSplit>();
 
 export function registerSplit(id: string, registration: SplitRegistration): void {
   splits.set(id, registration);
+}
+
+/** The target of an open split named `name`, or undefined. */
+export function openSplitNamed(name: string): string | undefined {
+  for (const [id, split] of splits) if (split.state.name === name) return `${TARGET_SCHEME}:///${id}`;
+  return undefined;
 }
 
 /** Forgets a split that is closing; its channels keep their authority and fail their calls. */

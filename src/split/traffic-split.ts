@@ -22,6 +22,8 @@ import type { SplitHandle } from './handle.js';
 import type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
 import { parseSplitOptions, type TrafficSplitOptions } from './options.js';
 import { byCodeName, subsetStats } from './split-stats.js';
+import { issuedMark, sinceMarkOf } from './stats-marks.js';
+import { warnIfNameInUse } from './name-warning.js';
 import { oneOf, requireObject, stringValue } from '../base/validate.js';
 import { withStreamTracking } from '../policy/stream-tracking.js';
 import type { RebalanceStreamsOptions, StreamEnder } from '../algorithms/stream-ender.js';
@@ -105,6 +107,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
+    warnIfNameInUse(this.name, this.target);
     registerSplit(this.id, {
       state: this.state,
       authority,
@@ -173,9 +176,10 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * const mark = split.mark();
    * // ... one rollout step later
    * const step = split.stats({ since: mark });
+   * @throws {TrafficSplitTypeError} when `since` is not a mark of this split.
    */
-  stats(options: { since?: StatsMark } = {}): SplitStats {
-    const since = options.since ?? null;
+  stats(options?: { since?: StatsMark }): SplitStats {
+    const since = sinceMarkOf(options, this);
     return {
       name: this.name,
       target: this.target,
@@ -191,7 +195,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
 
   /** Marks the counters now; pass the mark to `stats({ since })`. */
   mark(): StatsMark {
-    return this.state.counters.mark();
+    return issuedMark(this.state.counters.mark(), this);
   }
 
   /**
