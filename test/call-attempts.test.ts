@@ -105,14 +105,16 @@ describe('later attempts without retryOnOtherSubset', () => {
     }
   });
 
-  it('are not made of re-picks: an attempt that never started leaves the call free to follow the schedule', () => {
+  it('are not made of re-picks: an attempt that never started holds the call\'s one place in the schedule', () => {
     const state = split({ v1: 1, v2: 1 });
     const { picker } = aggregateState([ready('v1', ['v1/a']), ready('v2', ['v2/a'])], state, false, null);
     const call = new Call(picker, false);
-    // 40 picks of one queued-then-dropped attempt: the schedule places each, 20 on each subset.
+    // 40 picks of one queued-then-dropped attempt: one draw of the schedule, the same subset each time.
     const picks = Array.from({ length: 40 }, () => subsetOf(call.attempt(false)));
-    assert.deepEqual([picks.filter((s) => s === 'v1').length, picks.filter((s) => s === 'v2').length], [20, 20]);
+    assert.deepEqual(picks, Array(40).fill(picks[0]));
     assert.equal(call.record.callSubset, -1);
+    // The schedule was drawn once, mid-period: the next call takes the period's other place.
+    assert.equal(subsetOf(new Call(picker, false).attempt()), picks[0] === 'v1' ? 'v2' : 'v1');
     // Once one starts, every later attempt stays there.
     const first = subsetOf(call.attempt());
     assert.deepEqual(Array.from({ length: 5 }, () => subsetOf(call.attempt())), Array(5).fill(first));

@@ -53,8 +53,9 @@ export interface CallRecord extends AttemptLog {
   started: boolean;
   /** The subset the call was last bound to while that subset was not READY, or -1. */
   queuedFor: number;
-  /** The subset the schedule gave this call while it was connecting, or -1: when the call is
-   * picked again it goes there, if that subset still keeps its share (see picker.ts). */
+  /** The subset the schedule gave this call, or -1, until an attempt of it starts: when the
+   * call is picked again (it was queued for a subset in grace, or a hedge of it is picked before
+   * its first attempt started) it goes there, if that subset still keeps its share (picker.ts). */
   waitingFor: number;
   /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
   onStarted?: (subset: number) => void;
@@ -211,6 +212,8 @@ export class SubsetCounters {
     this.startTimes[attempt.slot] = performance.now();
     if (attempt.record !== undefined) {
       attempt.record.started = true;
+      // Placed: a later attempt is placed by what the call tried (call-attempts.ts).
+      attempt.record.waitingFor = -1;
       noteAttemptStarted(attempt.record, attempt.subset, attempt.subchannel);
       attempt.record.onStarted?.(attempt.subset);
       attempt.record.answers?.attemptStarted();

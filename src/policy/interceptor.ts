@@ -46,6 +46,9 @@ export interface RouteOption {
   readonly key?: string;
   /** The call credentials the options carry until a part of the split takes the route. */
   readonly refusal: CallCredentials;
+  /** The application's call credentials given to `route()`: composed with the refusal until the
+   * route is taken, then in its place. */
+  readonly own?: CallCredentials;
 }
 
 /**
@@ -54,15 +57,19 @@ export interface RouteOption {
  * takes off when it takes the route: on a client with neither, nothing would see the route, and
  * the call must fail rather than go wherever the weights send it (see misuse.ts).
  */
-export function routeOptions(owner: InterceptorContext, route: RouteRequest): CallOptions {
+export function routeOptions(owner: InterceptorContext, route: RouteRequest, callOptions: CallOptions = {}): CallOptions {
+  const refusal = refusingCredentials(unhonouredRouteDetails(owner.splitName));
+  // Credentials spread over the options would replace the refusal; given here, they keep it.
+  const own = callOptions.credentials;
   const option: RouteOption = {
     token: owner.token,
     splitName: owner.splitName,
     target: owner.target,
     ...(route.subset !== undefined ? { subset: route.subset } : { key: route.key }),
-    refusal: refusingCredentials(unhonouredRouteDetails(owner.splitName)),
+    refusal: own === undefined ? refusal : own.compose(refusal),
+    ...(own === undefined ? {} : { own }),
   };
-  return { [ROUTE_OPTION]: option, credentials: option.refusal } as CallOptions;
+  return { ...callOptions, [ROUTE_OPTION]: option, credentials: option.refusal } as CallOptions;
 }
 
 /** The route in `options`, if any. */
@@ -70,13 +77,15 @@ export function routeOf(options: object): RouteOption | undefined {
   return (options as Record<symbol, RouteOption | undefined>)[ROUTE_OPTION];
 }
 
-/** `options` without their route's refusal (the same object when they do not carry it). Call
- * credentials of the application's own, set over the refusal, are kept. */
+/** `options` without their route's refusal (the same object when they do not carry it): with the
+ * call credentials given to `route()` in its place, if any. Call credentials of the
+ * application's own, set over the refusal, are kept. */
 export function withoutRouteRefusal<T extends CallOptions>(options: T): T {
   const credentials = options.credentials;
-  if (credentials === undefined || routeOf(options)?.refusal !== credentials) return options;
+  const route = routeOf(options);
+  if (credentials === undefined || route === undefined || route.refusal !== credentials) return options;
   const { credentials: _refusal, ...rest } = options;
-  return rest as T;
+  return (route.own === undefined ? rest : { ...rest, credentials: route.own }) as T;
 }
 
 /** `inner`, given the call's options without their route's refusal: the split's interceptor, as

@@ -128,25 +128,21 @@ export class TrafficSplitPicker implements Picker {
   }
 
   /**
-   * The subset of a keyless unary call: the one it was given before and waits for (it was picked
-   * while that subset was connecting, and is picked again now), if that subset still keeps its
-   * share; else the next of the schedule. A call is given one place in the schedule however
-   * often it is picked again, so the calls a connecting subset was given reach it once it is
-   * READY, and none is drawn twice. (Streams keep theirs in the stream book: see placeStream.)
+   * The subset of a keyless unary call: the place it was given before, if that subset still
+   * keeps its share; else the next of the schedule. A call holds one place in the schedule
+   * until an attempt of it starts, however often it is picked: picked again while it waits for
+   * a subset in grace, or once that subset is READY, and the attempts of a hedging policy made
+   * before the first one started (a hedge of a waiting call waits with it). So the calls a
+   * connecting subset was given reach it once it is READY, and none is drawn twice. (Streams
+   * keep theirs in the stream book: see placeStream.)
    */
   private scheduled(record: CallRecord | undefined): number {
     if (record !== undefined && record.waitingFor >= 0) {
-      const subset = record.waitingFor;
+      if (this.parts.keepsShare[record.waitingFor] === 1) return record.waitingFor;
       record.waitingFor = -1;
-      if (this.parts.keepsShare[subset] === 1) return this.holdPlace(record, subset);
     }
     const subset = this.parts.schedule!.next();
-    return subset < 0 ? subset : this.holdPlace(record, subset);
-  }
-
-  /** Notes on `record` the subset a call waits for when that subset is not READY yet. */
-  private holdPlace(record: CallRecord | undefined, subset: number): number {
-    if (record !== undefined && this.parts.notReady[subset] === QUEUE_RESULT) record.waitingFor = subset;
+    if (record !== undefined && subset >= 0) record.waitingFor = subset;
     return subset;
   }
 

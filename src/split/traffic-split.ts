@@ -219,19 +219,23 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * sticky key. Needs a client built from `target` with `channelOptions` (or
    * `withChannelOptions()`); on any other client, one built from `target` without them included,
    * the call fails with UNAVAILABLE before anything is sent. The options carry `credentials` of
-   * their own (that refusal, taken off by the split's options): put call credentials of yours
-   * after them. The route never leaves the process.
+   * their own (that refusal, taken off by the split's options): give call credentials of yours,
+   * and any other call options, as `options`, which keeps the refusal (credentials spread over
+   * the result replace it, so a client without the split's options would send the call
+   * wherever the weights send it). The route never leaves the process.
    * @example client.getReport(request, split.route({ subset: 'v2' }), callback);
+   * @example client.getReport(request, split.route({ subset: 'v2' }, { credentials: perCallCreds, deadline }), callback);
    */
-  route(route: RouteRequest): CallOptions {
+  route(route: RouteRequest, options?: CallOptions): CallOptions {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'route()');
+    if (options !== undefined) requireObject(options, 'options', 'call options such as { credentials, deadline }');
     const raw = requireObject(route, 'route', 'an object with "subset" or "key"');
     const hasSubset = raw['subset'] !== undefined;
     if (hasSubset === (raw['key'] !== undefined)) throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);
     if (hasSubset) oneOf('route.subset', raw['subset'], this.subsets, `one of the subsets ${this.subsets.join(', ')}`);
     if (!hasSubset) stringValue('route.key', raw['key']);
     this.state.armRoutes();
-    return routeOptions(this.routing, route);
+    return routeOptions(this.routing, route, options);
   }
 
   /**
