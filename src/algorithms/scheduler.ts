@@ -4,7 +4,7 @@
  *
  * Each item carries a *lag* (picks it got minus the sum of the shares in force at each pick),
  * which survives weight changes: the schedule never restarts. Every pick is random within the
- * bound "every lag in (-1, 1)", so no position in a period is favoured:
+ * bound "every lag in (-1, 1)", so no position of a period is tied to an item:
  * - two active items take a randomised walk that gives each pick to the second item with
  *   exactly its share as its chance;
  * - three take the three-item walk (triple-walk.ts), exact in the same way;
@@ -126,6 +126,10 @@ export class WeightedSchedule {
       return this.nextOfPair();
     } else if (this.mode === Mode.Three) {
       return this.nextOfThree();
+    } else if (this.mode === Mode.Many) {
+      i = this.many.choose();
+      this.many.commit(i);
+      return i;
     } else {
       i = this.choose();
     }

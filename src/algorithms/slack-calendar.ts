@@ -40,6 +40,18 @@ export class SlackCalendar {
     for (k >>= 1; k >= 1; k >>= 1) this.pull(k);
   }
 
+  /** Slots `first` to `first + count - 1` (no wrap) now have `due[slot]` jobs: one pass per level. */
+  setRange(first: number, count: number, due: Int32Array): void {
+    const { size } = this;
+    for (let s = first; s < first + count; s++) {
+      this.sums[size + s] = 1 - due[s]!;
+      this.leastPrefix[size + s] = 1 - due[s]!;
+    }
+    let low = (size + first) >> 1;
+    let high = (size + first + count - 1) >> 1;
+    for (; low >= 1; low >>= 1, high >>= 1) for (let k = low; k <= high; k++) this.pull(k);
+  }
+
   /**
    * The first offset `k` (0 .. size-1) such that the slots from `start` through `start + k`
    * (circularly) hold at least `k + 1` jobs, i.e. the slack there is 0 or less; -1 if none.

@@ -17,6 +17,7 @@ import { AliasTable } from './alias-table.js';
 import type { RandomSource } from './random.js';
 import { ceilDiv } from './schedule-math.js';
 import { SlackCalendar } from './slack-calendar.js';
+import { SlotLists } from './slot-lists.js';
 
 /** Smallest and largest calendar (picks ahead), powers of two. */
 const MIN_WINDOW = 32;
@@ -27,6 +28,8 @@ const REBASE_PICKS = 4096;
 const HAZARD_CAP = 4;
 /** Proposals drawn before the earliest deadline is taken instead. */
 const PROPOSALS = 16;
+/** Picks by which the calendar is extended at a time (one pass over the tree for all of them). */
+const BATCH = 16;
 
 /** The four-or-more-item schedule; `WeightedSchedule` holds one and feeds it its weights. */
 export class SlackSchedule {
@@ -35,6 +38,11 @@ export class SlackSchedule {
   private mask = MIN_WINDOW - 1;
   /** Picks since the credits' origin. */
   private picks = 0;
+  /**
+   * The last pick number the calendar counts: between `picks + window - BATCH` and
+   * `picks + window`. Slots past it hold stale counts and are never read as such.
+   */
+  private covered = 0;
   /** Set when a job fell due unserved (only after a change of weights): rebuilt at next pick. */
   private stale = false;
   private readonly credits: Float64Array;
@@ -44,15 +52,11 @@ export class SlackSchedule {
   private readonly entered: Int32Array;
   /** Due pick of the item's first job not in the calendar yet (beyond the window). */
   private readonly upcoming: Float64Array;
-  // Per slot: jobs due, and two intrusive lists of items: by first job (to find the earliest
-  // deadline) and by upcoming job (to count the jobs entering when the window moves).
+  // Per slot: jobs due, and the items by first job (to find the earliest deadline) and by
+  // upcoming job (to count the jobs entering when the calendar moves on).
   private due = new Int32Array(MIN_WINDOW);
-  private firstHead = new Int32Array(MIN_WINDOW);
-  private readonly firstNext: Int32Array;
-  private readonly firstPrev: Int32Array;
-  private upcomingHead = new Int32Array(MIN_WINDOW);
-  private readonly upcomingNext: Int32Array;
-  private readonly upcomingPrev: Int32Array;
+  private readonly byFirst: SlotLists;
+  private readonly byUpcoming: SlotLists;
   private readonly calendar = new SlackCalendar();
   private readonly proposals: AliasTable;
 
@@ -65,10 +69,8 @@ export class SlackSchedule {
     this.deadlines = new Float64Array(n);
     this.entered = new Int32Array(n);
     this.upcoming = new Float64Array(n);
-    this.firstNext = new Int32Array(n);
-    this.firstPrev = new Int32Array(n);
-    this.upcomingNext = new Int32Array(n);
-    this.upcomingPrev = new Int32Array(n);
+    this.byFirst = new SlotLists(n);
+    this.byUpcoming = new SlotLists(n);
     this.proposals = new AliasTable(n);
   }
 
@@ -96,9 +98,15 @@ export class SlackSchedule {
     if (this.stale) this.fill();
     const p = this.picks + 1;
     const offset = this.calendar.firstTight(p & this.mask);
-    // The first tight pick; with none in the window, its end (no deadline beyond it is checked).
-    const tight = offset < 0 ? this.picks + this.window : p + offset;
-    if (offset !== 0 && (offset < 0 || this.calendar.slackThere === 0)) {
+    // The first tight pick; with none the calendar counts, the last it counts (nothing beyond it
+    // is checked, so no candidate is due beyond it).
+    let tight = this.covered;
+    let feasible = true;
+    if (offset >= 0 && p + offset <= tight) {
+      tight = p + offset;
+      feasible = this.calendar.slackThere === 0;
+    }
+    if (tight > p && feasible) {
       const j = this.propose(tight);
       if (j >= 0) return j;
     }
@@ -112,45 +120,55 @@ export class SlackSchedule {
     if (this.entered[j]! > 0) {
       const slot = Math.max(this.deadlines[j]!, this.picks + 1) & this.mask;
       this.setDue(slot, this.due[slot]! - 1);
-      this.unlinkFirst(j, slot);
+      this.byFirst.remove(j, slot);
       this.entered[j]!--;
       this.credits[j]! += total;
     } else {
-      // Its first job was beyond the window, not counted yet: the next one is upcoming now.
+      // Its first job was beyond the calendar, not counted yet: the next one is upcoming now.
       this.unlinkUpcoming(j);
       this.credits[j]! += total;
       this.upcoming[j] = ceilDiv(this.credits[j]! + total, w);
       this.linkUpcoming(j);
     }
     this.deadlines[j] = ceilDiv(this.credits[j]! + total, w);
-    if (this.entered[j]! > 0) this.linkFirst(j, Math.max(this.deadlines[j]!, this.picks + 1) & this.mask);
+    if (this.entered[j]! > 0) this.byFirst.add(j, Math.max(this.deadlines[j]!, this.picks + 1) & this.mask);
     this.advance();
   }
 
-  /** Moves the window one pick on: the slot of the pick just made becomes the window's end. */
+  /** Moves the window one pick on, and the calendar by BATCH picks when it has room. */
   private advance(): void {
     const t = ++this.picks;
-    const slot = t & this.mask;
-    if (this.due[slot] !== 0) {
-      // A job fell due unserved: the weights changed to ones these lags cannot meet.
-      this.stale = true;
-      return;
-    }
-    const end = t + this.window;
-    let count = 0;
-    for (let i = this.upcomingHead[slot]!; i >= 0; ) {
-      const following = this.upcomingNext[i]!;
-      if (this.upcoming[i] === end) {
-        count++;
-        this.unlinkUpcoming(i);
-        if (++this.entered[i]! === 1) this.linkFirst(i, slot);
-        this.upcoming[i] = ceilDiv(this.credits[i]! + (this.entered[i]! + 1) * this.total, this.weights[i]!);
-        this.linkUpcoming(i);
-      }
-      i = following;
-    }
-    this.setDue(slot, count);
+    // A job fell due unserved: the weights changed to ones these lags cannot meet.
+    if (this.due[t & this.mask] !== 0) this.stale = true;
+    else if (this.covered + BATCH <= t + this.window) this.extend();
     if (t === REBASE_PICKS) this.rebase();
+  }
+
+  /** Counts the jobs due at the next BATCH picks past `covered`. */
+  private extend(): void {
+    const first = this.covered + 1;
+    for (let q = first; q < first + BATCH; q++) {
+      const slot = q & this.mask;
+      let count = 0;
+      for (let i = this.byUpcoming.first(slot); i >= 0; ) {
+        const following = this.byUpcoming.next(i);
+        if (this.upcoming[i] === q) {
+          count++;
+          this.unlinkUpcoming(i);
+          if (++this.entered[i]! === 1) this.byFirst.add(i, slot);
+          // Its next job may fall inside this batch: linked now, it is met further on.
+          this.upcoming[i] = ceilDiv(this.credits[i]! + (this.entered[i]! + 1) * this.total, this.weights[i]!);
+          this.linkUpcoming(i);
+        }
+        i = following;
+      }
+      this.due[slot] = count;
+    }
+    const start = first & this.mask;
+    const head = Math.min(BATCH, this.window - start);
+    this.calendar.setRange(start, head, this.due);
+    if (head < BATCH) this.calendar.setRange(0, BATCH - head, this.due);
+    this.covered += BATCH;
   }
 
   /**
@@ -179,9 +197,9 @@ export class SlackSchedule {
   /** Earliest deadline first among the released items: always safe when any pick is. */
   private earliestDeadline(tight: number): number {
     const p = this.picks + 1;
-    const last = Math.min(tight, this.picks + this.window);
+    const last = Math.min(tight, this.covered);
     for (let q = p; q <= last; q++) {
-      for (let i = this.firstHead[q & this.mask]!; i >= 0; i = this.firstNext[i]!) {
+      for (let i = this.byFirst.first(q & this.mask); i >= 0; i = this.byFirst.next(i)) {
         if (this.credits[i]! < p * this.weights[i]!) return i;
       }
     }
@@ -198,17 +216,14 @@ export class SlackSchedule {
   private fill(): void {
     this.stale = false;
     const size = this.window;
-    if (this.due.length < size) {
-      this.due = new Int32Array(size);
-      this.firstHead = new Int32Array(size);
-      this.upcomingHead = new Int32Array(size);
-    }
+    if (this.due.length < size) this.due = new Int32Array(size);
     this.due.fill(0, 0, size);
-    this.firstHead.fill(-1, 0, size);
-    this.upcomingHead.fill(-1, 0, size);
+    this.byFirst.reset(size);
+    this.byUpcoming.reset(size);
     const { weights, credits, total } = this;
     const p = this.picks + 1;
     const end = this.picks + size;
+    this.covered = end;
     for (let i = 0; i < weights.length; i++) {
       const w = weights[i]!;
       this.entered[i] = 0;
@@ -222,7 +237,7 @@ export class SlackSchedule {
       }
       this.upcoming[i] = due;
       this.linkUpcoming(i);
-      if (this.entered[i]! > 0) this.linkFirst(i, Math.max(this.deadlines[i]!, p) & this.mask);
+      if (this.entered[i]! > 0) this.byFirst.add(i, Math.max(this.deadlines[i]!, p) & this.mask);
     }
     this.calendar.rebuild(size, this.due);
   }
@@ -236,6 +251,7 @@ export class SlackSchedule {
       this.deadlines[i]! -= t;
       this.upcoming[i]! -= t;
     }
+    this.covered -= t;
     this.picks = 0;
   }
 
@@ -244,37 +260,13 @@ export class SlackSchedule {
     this.calendar.set(slot, due);
   }
 
-  private linkFirst(i: number, slot: number): void {
-    const head = this.firstHead[slot]!;
-    this.firstNext[i] = head;
-    this.firstPrev[i] = -1;
-    if (head >= 0) this.firstPrev[head] = i;
-    this.firstHead[slot] = i;
-  }
-
-  private unlinkFirst(i: number, slot: number): void {
-    const before = this.firstPrev[i]!;
-    const after = this.firstNext[i]!;
-    if (before >= 0) this.firstNext[before] = after;
-    else this.firstHead[slot] = after;
-    if (after >= 0) this.firstPrev[after] = before;
-  }
-
   private linkUpcoming(i: number): void {
-    const slot = this.upcoming[i]! & this.mask;
-    const head = this.upcomingHead[slot]!;
-    this.upcomingNext[i] = head;
-    this.upcomingPrev[i] = -1;
-    if (head >= 0) this.upcomingPrev[head] = i;
-    this.upcomingHead[slot] = i;
+    this.byUpcoming.add(i, this.upcoming[i]! & this.mask);
   }
 
+  /** Before `upcoming[i]` changes: its list is the one of its current value. */
   private unlinkUpcoming(i: number): void {
-    const before = this.upcomingPrev[i]!;
-    const after = this.upcomingNext[i]!;
-    if (before >= 0) this.upcomingNext[before] = after;
-    else this.upcomingHead[this.upcoming[i]! & this.mask] = after;
-    if (after >= 0) this.upcomingPrev[after] = before;
+    this.byUpcoming.remove(i, this.upcoming[i]! & this.mask);
   }
 }
 
