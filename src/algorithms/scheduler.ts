@@ -65,8 +65,8 @@ export class WeightedSchedule {
   private readonly threeItems = new Int32Array(3);
   private readonly threeWeights = new Float64Array(3);
   private readonly threeLags = new Float64Array(3);
-  // Four or more.
-  private readonly many: SlackSchedule;
+  // Four or more: made at the first use, as most schedules never have four items.
+  private many: SlackSchedule | null = null;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
@@ -76,7 +76,6 @@ export class WeightedSchedule {
     const n = weights.length;
     this.random = options.random ?? seededRandom(randomSeed());
     this.weights = new Float64Array(n);
-    this.many = new SlackSchedule(this.weights, this.random);
     this.adopt(weights);
     // Lag 0: every mode draws its own randomness at each pick, from the first one on.
     this.load(new Float64Array(n));
@@ -112,7 +111,7 @@ export class WeightedSchedule {
     } else if (this.mode === Mode.Three) {
       for (let k = 0; k < 3; k++) lags[this.threeItems[k]!] = this.threeLags[k]! / this.total;
     } else if (this.mode === Mode.Many) {
-      this.many.lags(lags);
+      this.many!.lags(lags);
     }
     return lags;
   }
@@ -127,8 +126,8 @@ export class WeightedSchedule {
     } else if (this.mode === Mode.Three) {
       return this.nextOfThree();
     } else if (this.mode === Mode.Many) {
-      i = this.many.choose();
-      this.many.commit(i);
+      i = this.many!.choose();
+      this.many!.commit(i);
       return i;
     } else {
       i = this.choose();
@@ -190,7 +189,7 @@ export class WeightedSchedule {
       case Mode.Three:
         return this.threeItems[pickOfThree(this.threeLags, this.threeWeights, this.total, this.random())]!;
       default:
-        return this.many.choose();
+        return this.many!.choose();
     }
   }
 
@@ -202,7 +201,7 @@ export class WeightedSchedule {
       const lags = this.threeLags;
       for (let k = 0; k < 3; k++) lags[k]! += (this.threeItems[k] === i ? this.total : 0) - this.threeWeights[k]!;
     } else if (this.mode === Mode.Many) {
-      this.many.commit(i);
+      this.many!.commit(i);
     }
   }
 
@@ -240,6 +239,7 @@ export class WeightedSchedule {
         this.threeLags[k] = lags[i]! * this.total;
       }
     } else if (this.mode === Mode.Many) {
+      this.many ??= new SlackSchedule(this.weights, this.random);
       this.many.load(lags, this.total);
     }
   }
