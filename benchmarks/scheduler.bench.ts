@@ -83,7 +83,7 @@ export async function runSchedulerBench(opts: BenchOptions): Promise<BenchSectio
     title: 'Scheduler: WeightedSchedule.next() vs a random weighted pick',
     notes: [
       `${picks.toLocaleString('en-US')} picks per timing, ${rounds} round(s) alternating the three pickers, median (min–max) ns per pick. Weights: equal = all 1; random = uniform 1..100 (seeded); skewed = item 0 has 99% of the total.`,
-      'Schedule = `WeightedSchedule.next()` on a schedule built fresh each round (so any lazy first-cycle work is timed). Random pick = Math.random() then a linear scan, or a binary search, of the cumulative weights (what weighted_target-style pickers do). Ratios below 1 mean the schedule is cheaper.',
+      'Schedule = `WeightedSchedule.next()` on a schedule built fresh each round (so its first picks are timed too). Random pick = Math.random() then a linear scan, or a binary search, of the cumulative weights (what weighted_target-style pickers do). Ratios below 1 mean the schedule is cheaper.',
     ],
     tables: [
       {

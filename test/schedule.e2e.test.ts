@@ -5,7 +5,7 @@ import { TrafficSplit } from '../src/index.js';
 import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { startServer } from './helpers/servers.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { closeAfter, connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 
 const CALL_DEADLINE_MS = 10_000;
 
@@ -92,6 +92,27 @@ describe('the schedule across weight changes, replicas and periodic callers', { 
     t.diagnostic(`rotation: v2 per client ${perClient.join(', ')} (of 300 each), total ${total}`);
     assert.ok(Math.abs(total - 300) < 2, `v2 got ${total} of 3000`);
     for (const [k, count] of perClient.entries()) assert.ok(count >= 9 && count <= 51, `client ${k}: ${count} of 300 to v2 (all: ${perClient.join(', ')})`);
+  });
+
+  it('gives every client of a rotating pool its share of three subsets at 60/30/10: pools of 10, 2, 4, 5 and 16 clients, 2,000 calls each', async (t) => {
+    const servers = await Promise.all(['v1', 'v2', 'v3'].map((name) => startServer(name)));
+    const split = new TrafficSplit({ subsets: Object.fromEntries(servers.map((s) => [s.name, s.target])), weights: { v1: 60, v2: 30, v3: 10 }, scheduleSeed: 20261206 });
+    const clients = Array.from({ length: 16 }, () => echoClient(split.target, split.channelOptions));
+    closeAfter(t, ...clients, split, ...servers);
+    connect(...clients);
+    await eventually(() => split.stats().channels === 16, () => `${split.stats().channels} channels`, CALL_DEADLINE_MS);
+    await waitForSubsetsReady(split, split.subsets, CALL_DEADLINE_MS);
+    for (const pool of [10, 2, 4, 5, 16]) {
+      // perClient[k][subset]: calls of client k served by each subset.
+      const perClient = Array.from({ length: pool }, () => ({ v1: 0, v2: 0, v3: 0 }) as Record<string, number>);
+      for (let call = 0; call < 2000; call++) perClient[call % pool]![await serverOf(clients[call % pool]!)]!++;
+      const calls = 2000 / pool;
+      const v3 = perClient.map((c) => c['v3']! / calls);
+      t.diagnostic(`pool ${pool}: v2 per client ${perClient.map((c) => c['v2']).join(', ')}; v3 per client ${perClient.map((c) => c['v3']).join(', ')} (of ${calls} each)`);
+      if (pool === 10) for (const [k, share] of v3.entries()) assert.ok(share >= 0.03 && share <= 0.2, `pool 10, client ${k}: ${share} of its calls to v3 (all: ${v3.join(', ')})`);
+      for (const [k, counts] of perClient.entries()) assert.ok(counts['v2']! > 0 && counts['v3']! > 0, `pool ${pool}, client ${k}: v2 ${counts['v2']}, v3 ${counts['v3']}`);
+    }
+    assert.equal(split.stats().subsets['v3']!.finished + split.stats().subsets['v2']!.finished + split.stats().subsets['v1']!.finished, 10_000);
   });
 
   it('gives each of ten methods called in a fixed order per request its share of v2 at 90/10 over 500 requests', async (t) => {

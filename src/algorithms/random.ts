@@ -1,6 +1,6 @@
 /**
- * A small seedable pseudo-random source for the weighted schedule: its phase and the arrangement
- * of calls within the exactness bound. Not for anything secret: the state is 128 bits and the
+ * A small seedable pseudo-random source for the weighted schedule: the arrangement of calls
+ * within the exactness bound. Not for anything secret: the state is 128 bits and the
  * output is predictable from a few values.
  * @module
  */

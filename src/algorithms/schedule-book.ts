@@ -23,10 +23,10 @@ export class ScheduleBook {
   /** Bumped at every change; a schedule older than this gets the weights at its next use. */
   private version = 0;
   private readonly schedules = new Map<string, CachedSchedule>();
-  /** Seeds each new schedule, so each starts at its own phase (reproducible with a seed). */
+  /** Seeds each new schedule, so each draws its own random order (reproducible with a seed). */
   private readonly phases: RandomSource;
 
-  /** `weights` must be valid (see validateWeights); `seed` fixes every schedule's phase. */
+  /** `weights` must be valid (see validateWeights); `seed` fixes every schedule's random order. */
   constructor(weights: readonly number[], seed: number) {
     this.current = Object.freeze([...weights]);
     this.phases = seededRandom(seed);

@@ -1,21 +1,14 @@
 /** Arithmetic of the weighted schedule that needs none of its state (see docs/scheduler.md). @module */
 
-/** `sum(w) / gcd(w)` when every weight is an integer (and the sum is safe), else 0. */
-export function integerCycleLength(weights: Float64Array): number {
-  let divisor = 0;
-  let total = 0;
-  for (const w of weights) {
-    if (w === 0) continue;
-    if (!Number.isSafeInteger(w)) return 0;
-    divisor = gcd(divisor, w);
-    total += w;
-  }
-  return divisor === 0 || !Number.isSafeInteger(total) ? 0 : total / divisor;
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
+/**
+ * `ceil(a / b)` for b > 0, exact for integers whose products stay below 2^53: the quotient is
+ * rounded once by the division, then corrected by one multiplication each way.
+ */
+export function ceilDiv(a: number, b: number): number {
+  let q = Math.ceil(a / b);
+  if (q * b < a) q++;
+  else if ((q - 1) * b >= a) q--;
+  return q;
 }
 
 /**

@@ -3,39 +3,39 @@
  * its randomness comes from an injected, seedable source.
  *
  * Each item carries a *lag* (picks it got minus the sum of the shares in force at each pick),
- * which survives weight changes: the schedule never restarts. Two active items (the canary
- * case) take a randomised walk that keeps the lag in (-1, 1) and gives each pick to the second
- * item with exactly its share as its chance; three or more run EEVDF on the carried lag from a
- * random phase. Lags are kept multiplied by the total weight, exact for integer weights. The
- * derivation, the bounds (within 2 over any run, within 1 over whole periods) and where they
- * stop holding are in docs/scheduler.md; read it before changing a rule here.
+ * which survives weight changes: the schedule never restarts. Every pick is random within the
+ * bound "every lag in (-1, 1)", so no position of a period is tied to an item:
+ * - two active items take a randomised walk that gives each pick to the second item with
+ *   exactly its share as its chance;
+ * - three take the three-item walk (triple-walk.ts), exact in the same way;
+ * - four or more take a random item among those whose pick keeps every deadline meetable
+ *   (slack-schedule.ts), by share weighted by urgency.
+ * Lags are kept multiplied by the total weight, exact for integer weights. The derivation, the
+ * bounds (within 2 over any run) and where they stop holding are in docs/scheduler.md; read it
+ * before changing a rule here.
  *
- * Cost: two items O(1), one random number per pick; more items O(log n) over two binary heaps,
- * or an array read once a cycle of integer weights has been recorded. No allocation per pick.
+ * Cost: two and three items O(1), one random number per pick; more items O(log window) over the
+ * slack calendar, a few random numbers per pick. No allocation per pick.
  */
 import { randomSeed, seededRandom, type RandomSource } from './random.js';
-import { integerCycleLength, recentre } from './schedule-math.js';
-import { ShareHeap } from './share-heap.js';
+import { recentre } from './schedule-math.js';
+import { SlackSchedule } from './slack-schedule.js';
+import { pickOfThree } from './triple-walk.js';
 
 /** Options of a `WeightedSchedule`. */
 export interface WeightedScheduleOptions {
   /**
-   * The random source (numbers in [0, 1)) for the phase and the two-item walk. Give the same
+   * The random source (numbers in [0, 1)) of every random choice of the schedule. Give the same
    * seeded source to get the same sequence again. @default a source seeded from the OS
    */
   random?: RandomSource;
 }
 
-/** EEVDF credits are rebased to the lag after this many picks, to keep them small. */
-const REBASE_PICKS = 1024;
-
-/** Longest EEVDF cycle replayed from a table (4 bytes a pick: 32 KiB). */
-const MAX_CYCLE = 8192;
-
 const enum Mode {
   None,
   Single,
   Pair,
+  Three,
   Many,
 }
 
@@ -50,6 +50,7 @@ const enum Mode {
 export class WeightedSchedule {
   private readonly weights: Float64Array;
   private total = 0;
+  private active = 0;
   private mode = Mode.None;
   private readonly random: RandomSource;
   /** The pick `peek()` has drawn and `next()` will return; -1 when none. */
@@ -60,22 +61,12 @@ export class WeightedSchedule {
   private secondWeight = 0;
   private firstWeight = 0;
   private pairLag = 0;
-  // Three or more: EEVDF. credit_i = (lag at the epoch start + picks in the epoch) * total;
-  // lag_i * total = credit_i - epochPicks * w_i.
-  private readonly credits: Float64Array;
-  private readonly eligible: ShareHeap;
-  private readonly waiting: ShareHeap;
-  private epochPicks = 0;
-  private active = 0;
-  // EEVDF replay: with integer weights whose cycle (W / gcd picks) is short, the first cycle
-  // after a load is recorded; if it gave every item exactly its share, the lags are back where
-  // they started, so the same picks follow forever (until the weights change) and are replayed.
-  private cycle: Int32Array | null = null;
-  private cycleLength = 0;
-  private readonly cycleCounts: Float64Array;
-  private recorded = 0;
-  /** Position in `cycle` while replaying; -1 while recording or computing. */
-  private replayAt = -1;
+  // Three items: their indices, weights and lags times the total weight.
+  private readonly threeItems = new Int32Array(3);
+  private readonly threeWeights = new Float64Array(3);
+  private readonly threeLags = new Float64Array(3);
+  // Four or more: made at the first use, as most schedules never have four items.
+  private many: SlackSchedule | null = null;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
@@ -85,12 +76,9 @@ export class WeightedSchedule {
     const n = weights.length;
     this.random = options.random ?? seededRandom(randomSeed());
     this.weights = new Float64Array(n);
-    this.credits = new Float64Array(n);
-    this.cycleCounts = new Float64Array(n);
-    this.eligible = new ShareHeap(n, this.credits, this.weights);
-    this.waiting = new ShareHeap(n, this.credits, this.weights);
     this.adopt(weights);
-    this.load(this.randomPhase());
+    // Lag 0: every mode draws its own randomness at each pick, from the first one on.
+    this.load(new Float64Array(n));
   }
 
   /** How many items have a positive weight. */
@@ -120,10 +108,10 @@ export class WeightedSchedule {
     if (this.mode === Mode.Pair) {
       lags[this.second] = this.pairLag / this.total;
       lags[this.first] = -this.pairLag / this.total;
+    } else if (this.mode === Mode.Three) {
+      for (let k = 0; k < 3; k++) lags[this.threeItems[k]!] = this.threeLags[k]! / this.total;
     } else if (this.mode === Mode.Many) {
-      for (let i = 0; i < lags.length; i++) {
-        if (this.weights[i]! > 0) lags[i] = (this.credits[i]! - this.epochPicks * this.weights[i]!) / this.total;
-      }
+      this.many!.lags(lags);
     }
     return lags;
   }
@@ -135,6 +123,12 @@ export class WeightedSchedule {
       this.pending = -1;
     } else if (this.mode === Mode.Pair) {
       return this.nextOfPair();
+    } else if (this.mode === Mode.Three) {
+      return this.nextOfThree();
+    } else if (this.mode === Mode.Many) {
+      i = this.many!.choose();
+      this.many!.commit(i);
+      return i;
     } else {
       i = this.choose();
     }
@@ -166,6 +160,19 @@ export class WeightedSchedule {
     return this.first;
   }
 
+  /** The three-item walk: draw, then move the three lags. */
+  private nextOfThree(): number {
+    const lags = this.threeLags;
+    const weights = this.threeWeights;
+    const total = this.total;
+    const k = pickOfThree(lags, weights, total, this.random());
+    lags[0]! -= weights[0]!;
+    lags[1]! -= weights[1]!;
+    lags[2]! -= weights[2]!;
+    lags[k]! += total;
+    return this.threeItems[k]!;
+  }
+
   private choose(): number {
     switch (this.mode) {
       case Mode.None:
@@ -179,8 +186,10 @@ export class WeightedSchedule {
         this.pairLag = lag;
         return i;
       }
+      case Mode.Three:
+        return this.threeItems[pickOfThree(this.threeLags, this.threeWeights, this.total, this.random())]!;
       default:
-        return this.replayAt >= 0 ? this.cycle![this.replayAt]! : this.earliestEligible();
+        return this.many!.choose();
     }
   }
 
@@ -188,58 +197,12 @@ export class WeightedSchedule {
     if (i < 0) return;
     if (this.mode === Mode.Pair) {
       this.pairLag += i === this.second ? this.firstWeight : -this.secondWeight;
+    } else if (this.mode === Mode.Three) {
+      const lags = this.threeLags;
+      for (let k = 0; k < 3; k++) lags[k]! += (this.threeItems[k] === i ? this.total : 0) - this.threeWeights[k]!;
     } else if (this.mode === Mode.Many) {
-      // The credits are kept while replaying too, so lags() and a weight change see the truth.
-      this.credits[i]! += this.total;
-      if (this.replayAt >= 0) {
-        this.replayAt = this.replayAt + 1 === this.cycleLength ? 0 : this.replayAt + 1;
-      } else {
-        this.eligible.pop();
-        this.waiting.push(i, 0);
-        if (this.cycle !== null) this.record(i);
-      }
-      if (++this.epochPicks === REBASE_PICKS) this.rebase();
+      this.many!.commit(i);
     }
-  }
-
-  private record(i: number): void {
-    const cycle = this.cycle!;
-    cycle[this.recorded++] = i;
-    this.cycleCounts[i]!++;
-    if (this.recorded < this.cycleLength) return;
-    for (let k = 0; k < this.weights.length; k++) {
-      // Exact integers: count * W == cycle * w means the lag is back to its start.
-      if (this.cycleCounts[k]! * this.total !== this.cycleLength * this.weights[k]!) {
-        this.cycle = null;
-        return;
-      }
-    }
-    this.replayAt = 0;
-  }
-
-  /** Moves the credits' origin to now: every key shifts by the same amount, so no heap moves. */
-  private rebase(): void {
-    const t = this.epochPicks;
-    for (let i = 0; i < this.weights.length; i++) this.credits[i]! -= t * this.weights[i]!;
-    this.eligible.shift(t);
-    this.waiting.shift(t);
-    this.epochPicks = 0;
-  }
-
-  /** EEVDF: moves the items whose start has come to `eligible`, returns its earliest deadline. */
-  private earliestEligible(): number {
-    const { waiting, eligible, credits, weights, total } = this;
-    const t = this.epochPicks;
-    // lag_i <= 0, i.e. credit_i <= t * w_i: the item is not ahead of its share.
-    while (waiting.size > 0) {
-      const i = waiting.top();
-      if (credits[i]! > t * weights[i]!) break;
-      waiting.pop();
-      eligible.push(i, total);
-    }
-    // The lags sum to 0, so some item is not ahead; rounding could still hide it.
-    if (eligible.size === 0) eligible.push(waiting.pop(), total);
-    return eligible.top();
   }
 
   private adopt(weights: ArrayLike<number>): void {
@@ -252,13 +215,14 @@ export class WeightedSchedule {
       this.weights[i] = w;
       if (w === 0) continue;
       total += w;
+      if (active < 3) this.threeItems[active] = i;
       active++;
       if (this.first < 0) this.first = i;
       else if (this.second < 0) this.second = i;
     }
     this.total = total;
     this.active = active;
-    this.mode = active === 0 ? Mode.None : active === 1 ? Mode.Single : active === 2 ? Mode.Pair : Mode.Many;
+    this.mode = active === 0 ? Mode.None : active === 1 ? Mode.Single : active === 2 ? Mode.Pair : active === 3 ? Mode.Three : Mode.Many;
     this.pending = -1;
   }
 
@@ -268,47 +232,15 @@ export class WeightedSchedule {
       this.firstWeight = this.weights[this.first]!;
       this.secondWeight = this.weights[this.second]!;
       this.pairLag = lags[this.second]! * this.total;
+    } else if (this.mode === Mode.Three) {
+      for (let k = 0; k < 3; k++) {
+        const i = this.threeItems[k]!;
+        this.threeWeights[k] = this.weights[i]!;
+        this.threeLags[k] = lags[i]! * this.total;
+      }
     } else if (this.mode === Mode.Many) {
-      this.eligible.size = 0;
-      this.waiting.size = 0;
-      this.epochPicks = 0;
-      this.startRecording();
-      for (let i = 0; i < lags.length; i++) {
-        this.credits[i] = lags[i]! * this.total;
-        if (this.weights[i]! > 0) this.waiting.push(i, 0);
-      }
+      this.many ??= new SlackSchedule(this.weights, this.random);
+      this.many.load(lags, this.total);
     }
-  }
-
-  private startRecording(): void {
-    this.replayAt = -1;
-    this.recorded = 0;
-    this.cycleCounts.fill(0);
-    this.cycleLength = integerCycleLength(this.weights);
-    const fits = this.cycleLength > 0 && this.cycleLength <= MAX_CYCLE;
-    if (!fits) this.cycle = null;
-    else if (this.cycle === null || this.cycle.length < this.cycleLength) this.cycle = new Int32Array(this.cycleLength);
-  }
-
-  /** A random valid lag vector for the weights in force (see the file header). */
-  private randomPhase(): Float64Array {
-    const lags = new Float64Array(this.weights.length);
-    const total = this.total;
-    if (this.mode === Mode.Pair) {
-      // Lag 0: the walk itself randomises the phase (each pick goes to the second item with
-      // exactly its share as its chance), and every whole period from the start is exact.
-    } else if (this.mode === Mode.Many) {
-      // Each item's virtual start moved by a random fraction of its own period, re-centred.
-      let mean = 0;
-      for (let i = 0; i < lags.length; i++) {
-        if (this.weights[i] === 0) continue;
-        lags[i] = this.random();
-        mean += (this.weights[i]! / total) * lags[i]!;
-      }
-      for (let i = 0; i < lags.length; i++) {
-        if (this.weights[i]! > 0) lags[i] = (this.weights[i]! / total) * (lags[i]! - mean);
-      }
-    }
-    return lags;
   }
 }

@@ -12,7 +12,7 @@ import { parseAdminOptions, type ParsedAdminOptions } from './admin-options.js';
 import { ADMIN_ROUTES, type AdminHandler, type AdminReply, type AdminRequest } from './admin-routes.js';
 import { HeldReplyBytes, release, renderReply, renderSmallReply, writeReply } from './admin-reply.js';
 import { ClientAbortError, describeError, errorReply, HttpError, isClientAbort, refusalReply } from './admin-errors.js';
-import { describeValue, TrafficSplitTypeError } from '../base/errors.js';
+import { describeValue, TrafficSplitClosedError, TrafficSplitTypeError } from '../base/errors.js';
 import { logError, emitClientWarning } from '../split/ops-port.js';
 import { MAX_TIMER_MS } from '../base/validate.js';
 import type { SplitHandle } from '../split/ops-port.js';
