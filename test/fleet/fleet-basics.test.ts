@@ -1,0 +1,89 @@
+/**
+ * The fleet in one process, against a real etcd on loopback: two replicas (two splits, each with
+ * its own etcd3 client) share weights, elect one leader, and a deposed leader's writes are
+ * refused by etcd. The multi-process scenarios of the issue are in fleet-replicas.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { TrafficSplit } from '../../src/index.js';
+import { joinFleet, type Fleet, type FleetWeightsApplied } from '../../src/fleet/index.js';
+import { transact } from '../../src/fleet/etcd.js';
+import { FleetSession } from '../../src/fleet/session.js';
+import { fleetKeys } from '../../src/fleet/keys.js';
+import { realClock } from '../../src/base/clock.js';
+import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
+import { eventually } from '../helpers/split-helpers.js';
+
+let prefixes = 0;
+
+describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd() }, () => {
+  let etcd: EtcdCluster;
+  before(async () => {
+    etcd = await EtcdCluster.start(1);
+  });
+  after(async () => {
+    await etcd?.close();
+  });
+
+  /** A split (its subsets are never called here) joined to a fresh prefix. */
+  async function replica(t: TestContext, prefix: string, replicaId: string, weights = { v1: 100, v2: 0 }): Promise<{ fleet: Fleet; split: TrafficSplit; applied: FleetWeightsApplied[]; client: Etcd3 }> {
+    const client = new Etcd3({ hosts: etcd.hosts });
+    const split = new TrafficSplit({ name: 'basics', subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights });
+    const applied: FleetWeightsApplied[] = [];
+    const fleet = await joinFleet(split, { client, prefix, replicaId, leaseTtlSeconds: 2, publishIntervalMs: 200 });
+    if (fleet.applied !== null) applied.push(fleet.applied);
+    fleet.on('applied', (change) => applied.push(change));
+    t.after(async () => {
+      await fleet.leave();
+      split.close();
+      client.close();
+    });
+    return { fleet, split, applied, client };
+  }
+
+  it('the first replica seeds the weights, the second applies them, and a change on either reaches both in revision order', async (t) => {
+    const prefix = `/basics/${++prefixes}`;
+    const a = await replica(t, prefix, 'a', { v1: 70, v2: 30 });
+    const b = await replica(t, prefix, 'b', { v1: 100, v2: 0 });
+    assert.deepEqual([a.split.getWeights(), b.split.getWeights()], [{ v1: 70, v2: 30 }, { v1: 70, v2: 30 }]);
+    assert.deepEqual([a.applied.map((x) => [x.replica, x.by]), b.applied.map((x) => [x.replica, x.by])], [[['a', 'seed']], [['a', 'seed']]]);
+    const first = await b.fleet.setWeights({ v1: 10, v2: 90 });
+    const second = await a.fleet.setWeights({ v1: 50, v2: 50 });
+    assert.ok(BigInt(second) > BigInt(first));
+    await eventually(() => a.applied.length === 3 && b.applied.length === 3, () => JSON.stringify([a.applied, b.applied]));
+    for (const { applied, split } of [a, b]) {
+      assert.deepEqual(applied.slice(1).map((x) => [x.revision, x.replica, x.weights]), [
+        [first, 'b', { v1: 10, v2: 90 }],
+        [second, 'a', { v1: 50, v2: 50 }],
+      ]);
+      assert.deepEqual(split.getWeights(), { v1: 50, v2: 50 });
+    }
+    // Invalid weights throw where they are given; nothing reaches etcd.
+    assert.throws(() => a.fleet.setWeights({ v1: -1, v2: 1 }), /weights\.v1: expected a finite number from 0 to/);
+  });
+
+  it('exactly one replica leads; when its lease ends the other leads, and a write fenced by the old candidacy is refused', async (t) => {
+    const prefix = `/basics/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    const b = await replica(t, prefix, 'b');
+    await eventually(() => a.fleet.leaderStatus.leader === 'a' && b.fleet.leaderStatus.leader === 'a', () => JSON.stringify([a.fleet.leaderStatus, b.fleet.leaderStatus]));
+    assert.deepEqual([a.fleet.leaderStatus.leading, b.fleet.leaderStatus.leading], [true, false]);
+    const oldFence = { key: a.fleet.session()!.candidateKey, target: 'Create' as const, revision: a.fleet.session()!.term };
+    const leaderChanged = once(b.fleet, 'leader');
+    // a's lease ends at once (as when it expires): its candidacy goes, b's is now the oldest.
+    await a.fleet.session()!.lease.revoke();
+    await leaderChanged;
+    await eventually(() => b.fleet.leaderStatus.leading, () => JSON.stringify(b.fleet.leaderStatus));
+    const keys = fleetKeys(prefix);
+    const before = await a.client.get(keys.weights).string();
+    const refused = await transact(a.client, [oldFence], [{ key: keys.weights, value: '{"deposed":true}' }], [oldFence.key]);
+    assert.deepEqual([refused.succeeded, refused.read.get(oldFence.key)], [false, null]);
+    assert.equal(await a.client.get(keys.weights).string(), before);
+    // A new session of the same replica is a new candidate, behind b.
+    const again = await FleetSession.open(a.client, keys, 'a-again', 2, realClock);
+    t.after(() => again.close(true));
+    assert.ok(BigInt(again.term) > BigInt(b.fleet.session()!.term));
+  });
+});
