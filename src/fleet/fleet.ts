@@ -113,7 +113,7 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     this.split.on('close', this.forwarders.close);
     await this.watch.start();
     if (this.state.weightsKeyRevision === 0n) await this.seed();
-    this.adopt(await FleetSession.open(this.client, this.keys, this.replicaId, this.options.leaseTtlSeconds, this.clock));
+    this.adopt(await FleetSession.open(this.client, this.keys, this.replicaId, this.options.leaseTtlSeconds));
     this.publisher.start();
     hostRollouts(this, this.rollouts);
   }
@@ -249,8 +249,9 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
 
   private adopt(session: FleetSession): void {
     this.sessionValue = session;
+    // A failed keepalive alone says nothing: while one member of a cluster dies, or raft elects
+    // a new leader, renewals stall for a second or two and resume. A lease etcd3 gives up on is lost.
     session.on('renewed', () => this.reachability.lease(true));
-    session.on('renewFailed', () => this.reachability.lease(false));
     session.once('lost', (reason) => this.sessionLost(session, reason));
     this.reachability.lease(true);
     this.leadership.update();
@@ -265,7 +266,7 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     this.leadership.update();
     const attempt = (delayMs: number): void => {
       if (this.left) return;
-      FleetSession.open(this.client, this.keys, this.replicaId, this.options.leaseTtlSeconds, this.clock).then(
+      FleetSession.open(this.client, this.keys, this.replicaId, this.options.leaseTtlSeconds).then(
         (session) => {
           if (this.left) return void session.close(true);
           this.adopt(session);

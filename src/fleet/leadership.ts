@@ -36,11 +36,6 @@ export class Leadership extends EventEmitter<{ change: [change: FleetLeaderChang
     this.emit('change', { ...next });
   }
 
-  /** True when this replica leads and its lease cannot have expired yet. */
-  canAct(): boolean {
-    return this.last.leading && this.core.session()?.safe() === true;
-  }
-
   /** The condition every write of the leader carries; null when it does not lead. */
   fence(): Condition | null {
     const session = this.core.session();

@@ -1,8 +1,9 @@
 /**
- * Whether this replica can reach etcd, from two signals: its watch stream and its lease's
- * keepalives. Either down for `warnAfterMs` makes etcd unreachable (once: one warning per
- * outage, however long); both up again makes it reachable. Losing one member of a cluster
- * moves the streams to another member well within the grace period, and says nothing.
+ * Whether this replica can reach etcd, from two signals: its watch stream, and its lease (lost:
+ * the etcd3 client gave up renewing it). Either down for `warnAfterMs` makes etcd unreachable
+ * (once: one warning per outage, however long); both up again makes it reachable. Losing one
+ * member of a cluster moves the streams to another member well within the grace period, and
+ * says nothing.
  * @module
  */
 import { unrefTimer, type Clock, type ClockTimer } from '../base/clock.js';

@@ -169,13 +169,9 @@ export class RolloutLeader {
    */
   private async write(record: string | null, weights: Put | null, snapshot: boolean): Promise<string | null> {
     const { state, keys, client } = this.core;
+    // No local guess at whether the lease still runs: etcd decides, by the fence, at the write.
     const fence = this.leadership.fence();
     if (fence === null) return null;
-    if (!this.leadership.canAct()) {
-      // Leading, but the lease may be running out (its renewals are late): act only once renewed.
-      this.retryLater('the lease is not renewed');
-      return null;
-    }
     const puts: Put[] = [...(weights === null ? [] : [weights]), ...(record === null ? [] : [{ key: keys.rollout, value: record }])];
     if (snapshot) puts.push({ key: keys.snapshot, value: JSON.stringify({ replica: this.core.replicaId }) });
     const conditions = [fence, { key: keys.rollout, target: 'Mod' as const, revision: state.recordKeyRevision.toString() }];

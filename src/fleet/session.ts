@@ -7,7 +7,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Lease } from 'etcd3';
-import type { Clock } from '../base/clock.js';
 import type { EtcdClient } from './etcd.js';
 import { messageOf } from './errors.js';
 import type { FleetKeys } from './keys.js';
@@ -15,8 +14,6 @@ import type { FleetKeys } from './keys.js';
 export interface SessionEvents {
   /** A keepalive was answered: the lease runs for another TTL. */
   renewed: [];
-  /** A keepalive failed (the client retries). */
-  renewFailed: [];
   /** The lease is gone, or may be: its keys are (or will be) deleted by etcd. */
   lost: [reason: string];
 }
@@ -24,30 +21,22 @@ export interface SessionEvents {
 export class FleetSession extends EventEmitter<SessionEvents> {
   /** The revision that created the candidate key: the term this session leads in, if it does. */
   readonly term: string;
-  private lastRenewedAt: number;
   private ended = false;
 
   private constructor(
     readonly lease: Lease,
     readonly leaseId: string,
     readonly candidateKey: string,
-    private readonly ttlMs: number,
-    private readonly clock: Clock,
     term: string,
   ) {
     super();
     this.term = term;
-    this.lastRenewedAt = clock.now();
-    lease.on('keepaliveSucceeded', () => {
-      this.lastRenewedAt = this.clock.now();
-      this.emit('renewed');
-    });
-    lease.on('keepaliveFailed', () => this.emit('renewFailed'));
+    lease.on('keepaliveSucceeded', () => this.emit('renewed'));
     lease.on('lost', (error) => this.end(`lease ${leaseId} lost: ${messageOf(error)}`));
   }
 
   /** Grants a lease of `ttlSeconds` and puts the replica's candidate key under it. */
-  static async open(client: EtcdClient, keys: FleetKeys, replicaId: string, ttlSeconds: number, clock: Clock): Promise<FleetSession> {
+  static async open(client: EtcdClient, keys: FleetKeys, replicaId: string, ttlSeconds: number): Promise<FleetSession> {
     const lease = client.lease(ttlSeconds);
     // A grant that fails also emits 'lost'; with a listener it is not an unhandled event.
     lease.on('lost', () => undefined);
@@ -55,20 +44,11 @@ export class FleetSession extends EventEmitter<SessionEvents> {
       const leaseId = await lease.grant();
       const candidateKey = `${keys.election}${BigInt(leaseId).toString(16)}`;
       const put = await lease.put(candidateKey).value(replicaId).exec();
-      return new FleetSession(lease, leaseId, candidateKey, ttlSeconds * 1000, clock, put.header.revision);
+      return new FleetSession(lease, leaseId, candidateKey, put.header.revision);
     } catch (error) {
       lease.release();
       throw error;
     }
-  }
-
-  /**
-   * True while etcd cannot have expired the lease yet, seen from here: the last renewal is less
-   * than two thirds of the TTL old (renewals come every third). A leader acts only then; its
-   * writes are fenced in etcd as well, since a pause can fall between this check and the write.
-   */
-  safe(): boolean {
-    return !this.ended && this.clock.now() - this.lastRenewedAt < (this.ttlMs * 2) / 3;
   }
 
   get lost(): boolean {

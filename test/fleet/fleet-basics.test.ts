@@ -8,17 +8,18 @@ import { once } from 'node:events';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { TrafficSplit } from '../../src/index.js';
+import { startRollout } from '../../src/ops/index.js';
 import { joinFleet, type Fleet, type FleetWeightsApplied } from '../../src/fleet/index.js';
+import type { FleetRolloutView } from '../../src/fleet/rollout-view.js';
 import { transact } from '../../src/fleet/etcd.js';
 import { FleetSession } from '../../src/fleet/session.js';
 import { fleetKeys } from '../../src/fleet/keys.js';
-import { realClock } from '../../src/base/clock.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { eventually } from '../helpers/split-helpers.js';
 
 let prefixes = 0;
 
-describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd() }, () => {
+describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd(), timeout: 60_000 }, () => {
   let etcd: EtcdCluster;
   before(async () => {
     etcd = await EtcdCluster.start(1);
@@ -82,8 +83,32 @@ describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd() }, 
     assert.deepEqual([refused.succeeded, refused.read.get(oldFence.key)], [false, null]);
     assert.equal(await a.client.get(keys.weights).string(), before);
     // A new session of the same replica is a new candidate, behind b.
-    const again = await FleetSession.open(a.client, keys, 'a-again', 2, realClock);
+    const again = await FleetSession.open(a.client, keys, 'a-again', 2);
     t.after(() => again.close(true));
     assert.ok(BigInt(again.term) > BigInt(b.fleet.session()!.term));
+  });
+
+  it('a leader whose lease ended without its knowing: its next write is refused by etcd (fenced), and the other replica takes the step over', async (t) => {
+    const prefix = `/basics/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    const b = await replica(t, prefix, 'b');
+    await eventually(() => a.fleet.leaderStatus.leading && b.fleet.leaderStatus.leader === 'a', () => JSON.stringify([a.fleet.leaderStatus, b.fleet.leaderStatus]));
+    // No call is ever made: the step waits for its minCalls window after window, written by the leader.
+    const rollout = startRollout(b.fleet, { subset: 'v2', steps: [50], intervalMs: 200, analysis: { maxErrorRate: 0.01, minCalls: 1, maxWaitIntervals: 1000 } }) as FleetRolloutView;
+    await eventually(() => rollout.toJSON().leader === 'a' && b.split.getWeights()['v2'] === 50, () => JSON.stringify(rollout.toJSON()));
+    const stepRevision = b.applied.at(-1)!.revision;
+    // a goes deaf and mute: no watch, no keepalive; then its lease is revoked behind its back.
+    await a.fleet.watch.stop();
+    const session = a.fleet.session()!;
+    session.lease.release();
+    await b.client.leaseClient.leaseRevoke({ ID: session.leaseId });
+    const [fenced] = (await once(a.fleet, 'fenced')) as [{ reason: string }];
+    assert.match(fenced.reason, /write refused by etcd: candidacy .* of term \d+ is gone/);
+    assert.equal(a.fleet.leaderStatus.leading, true, 'a still believes it leads: only etcd stopped it');
+    // b leads and opens a window of its own on the same step; the weights stay those a wrote.
+    await eventually(() => rollout.toJSON().leader === 'b', () => JSON.stringify(rollout.toJSON()));
+    assert.deepEqual([b.applied.at(-1)!.revision, b.applied.at(-1)!.replica, b.split.getWeights()], [stepRevision, 'a', { v1: 50, v2: 50 }]);
+    const result = await rollout.abort('test over');
+    assert.deepEqual([result.outcome, result.weights], ['aborted', { v1: 100, v2: 0 }]);
   });
 });
