@@ -102,6 +102,8 @@ export function aggregate(subsetNames: readonly string[], weights: Record<string
       for (const field of ['started', 'finished', 'rebalanced', 'abandoned', 'refused'] as const) sum[field] += mine[field] - (then?.[field] ?? 0);
       addCounts(sum.codes, mine.codes, then?.codes);
       addCounts(sum.notStarted, mine.notStarted, then?.notStarted);
+      // Each published bucket is found again from its middle (exact from 16 us up; below, a few
+      // neighbouring buckets merge, the same way for both sides of a difference).
       const histogram = histograms.get(name)!;
       for (const [ms, count] of mine.latencyHistogram) histogram[latencyBucket(ms)]! += count;
       for (const [ms, count] of then?.latencyHistogram ?? []) histogram[latencyBucket(ms)]! -= count;
