@@ -1,7 +1,7 @@
 /**
  * Real etcd servers for the fleet tests: one member or a cluster of three, on ephemeral loopback
  * ports, each with a data directory of its own, stopped, killed and restarted as a test needs.
- * The `etcd` binary comes from PATH (Debian: `apt-get install etcd-server`).
+ * The `etcd` binary comes from PATH (Debian: `apt-get install etcd-server`), or `ETCD_BIN`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,12 +10,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** What to install, in one line. */
-export const ETCD_MISSING = 'etcd not found on PATH: install it (Debian/Ubuntu: apt-get install etcd-server) to run the fleet tests';
+/** The etcd binary: `ETCD_BIN`, or `etcd` from PATH. */
+const ETCD = process.env['ETCD_BIN'] ?? 'etcd';
 
-/** Whether the `etcd` binary runs here. */
+/** What to install, in one line. */
+export const ETCD_MISSING = `${ETCD} not found: install etcd (Debian/Ubuntu: apt-get install etcd-server) to run the fleet tests`;
+
+/** Whether the etcd binary runs here. */
 export function etcdAvailable(): boolean {
-  const probe = spawnSync('etcd', ['--version'], { stdio: 'ignore', timeout: 10_000 });
+  const probe = spawnSync(ETCD, ['--version'], { stdio: 'ignore', timeout: 10_000 });
   return probe.error === undefined && probe.status === 0;
 }
 
@@ -64,7 +67,7 @@ export class EtcdMember {
     const peer = `http://127.0.0.1:${this.peerPort}`;
     this.log ??= openSync(join(this.dataDir, '..', `${this.name}.log`), 'a');
     this.process = spawn(
-      'etcd',
+      ETCD,
       [
         '--name', this.name,
         '--data-dir', this.dataDir,
