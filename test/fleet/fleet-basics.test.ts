@@ -65,6 +65,40 @@ describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd(), ti
     assert.throws(() => a.fleet.setWeights({ v1: -1, v2: 1 }), /weights\.v1: expected a finite number from 0 to/);
   });
 
+  it('a burst of revisions written straight to etcd, back to back: each replica applies every one, in order', async (t) => {
+    const prefix = `/basics/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    const b = await replica(t, prefix, 'b');
+    const keys = fleetKeys(prefix);
+    // All at once: etcd orders them, and the watch delivers them in batches.
+    const puts = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => a.client.put(keys.weights).value(JSON.stringify({ weights: { v1: 99 - i, v2: i + 1 }, replica: 'test', by: 'operator', at: i })).exec().then((response) => ({ revision: response.header.revision, v2: i + 1 }))),
+    );
+    const written = puts.sort((x, y) => Number(BigInt(x.revision) - BigInt(y.revision)));
+    const last = written.at(-1)!;
+    await eventually(() => [a, b].every(({ applied }) => applied.at(-1)?.revision === last.revision), () => JSON.stringify([a.applied.length, b.applied.length]));
+    for (const { applied, split } of [a, b]) {
+      assert.deepEqual(applied.slice(1).map((x) => [x.revision, x.weights['v2']]), written.map((each) => [each.revision, each.v2]));
+      assert.deepEqual(split.getWeights(), { v1: 100 - last.v2, v2: last.v2 });
+    }
+  });
+
+  it('a change of weights while a rollout runs ends the rollout in the same write, and the operator\'s weights stay', async (t) => {
+    const prefix = `/basics/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    const b = await replica(t, prefix, 'b');
+    const rollout = startRollout(a.fleet, { subset: 'v2', steps: [50], intervalMs: 200, analysis: { maxErrorRate: 0.01, minCalls: 1, maxWaitIntervals: 1000 } }) as FleetRolloutView;
+    await eventually(() => b.split.getWeights()['v2'] === 50, () => JSON.stringify(rollout.toJSON()));
+    const revision = await b.fleet.setWeights({ v1: 70, v2: 30 });
+    const result = await rollout.done;
+    assert.deepEqual([result.outcome, result.reason, result.weights], ['aborted', 'weights changed outside the rollout to {"v1":70,"v2":30}; they stay in force', { v1: 70, v2: 30 }]);
+    // In the same transaction as the weights: not left to the leader to notice.
+    const record = await b.client.get(fleetKeys(prefix).rollout).exec();
+    assert.equal(record.kvs[0]!.mod_revision, revision);
+    await eventually(() => a.applied.at(-1)?.revision === revision, () => JSON.stringify(a.applied.at(-1)));
+    assert.deepEqual([a.split.getWeights(), b.split.getWeights()], [{ v1: 70, v2: 30 }, { v1: 70, v2: 30 }]);
+  });
+
   it('exactly one replica leads; when its lease ends the other leads, and a write fenced by the old candidacy is refused', async (t) => {
     const prefix = `/basics/${++prefixes}`;
     const a = await replica(t, prefix, 'a');
@@ -86,6 +120,28 @@ describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd(), ti
     const again = await FleetSession.open(a.client, keys, 'a-again', 2);
     t.after(() => again.close(true));
     assert.ok(BigInt(again.term) > BigInt(b.fleet.session()!.term));
+  });
+
+  it('a lone leader whose lease ended without its knowing: etcd refuses the next step it would write (fenced), nothing else would have', async (t) => {
+    const prefix = `/basics/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    await eventually(() => a.fleet.leaderStatus.leading, () => JSON.stringify(a.fleet.leaderStatus));
+    // minCalls 0: the first step passes at its window's end, and the leader writes the next one.
+    startRollout(a.fleet, { subset: 'v2', steps: [10, 50], intervalMs: 1_000, analysis: { maxErrorRate: 0.01, minCalls: 0 } });
+    await eventually(() => a.split.getWeights()['v2'] === 10, () => JSON.stringify(a.split.getWeights()));
+    // Deaf (no watch), mute (no keepalive), and its lease revoked behind its back: nobody else
+    // writes, so the record's and the weights' revisions it compares are still the current ones.
+    await a.fleet.watch.stop();
+    const session = a.fleet.session()!;
+    session.lease.release();
+    await a.client.leaseClient.leaseRevoke({ ID: session.leaseId });
+    const keys = fleetKeys(prefix);
+    const before = await a.client.get(keys.weights).exec();
+    const [fenced] = (await once(a.fleet, 'fenced')) as [{ reason: string }];
+    assert.match(fenced.reason, /write refused by etcd: candidacy .* of term \d+ is gone/);
+    const after = await a.client.get(keys.weights).exec();
+    assert.equal(after.kvs[0]!.mod_revision, before.kvs[0]!.mod_revision);
+    assert.match(after.kvs[0]!.value.toString(), /"v2":10/);
   });
 
   it('a leader whose lease ended without its knowing: its next write is refused by etcd (fenced), and the other replica takes the step over', async (t) => {
