@@ -112,7 +112,7 @@ describe('a fleet of five replica processes on one etcd', { skip: skipWithoutEtc
 
   it('a rollout of a v2 that fails 3% of calls, judged against v1: one verdict, rolled back on all five, on the sum of their calls', async () => {
     v2.setFailPerHundred(3);
-    const { result, leader } = await rolloutWithCalls(400);
+    const { result, leader, starter } = await rolloutWithCalls(400);
     assert.equal(result.outcome, 'rolled-back', result.reason);
     assert.equal(result.history.length, 1);
     const [step] = result.history;
@@ -128,6 +128,13 @@ describe('a fleet of five replica processes on one etcd', { skip: skipWithoutEtc
       const seen = await replica.request<FleetRolloutStatus>({ cmd: 'rollout' });
       assert.deepEqual([seen.state, seen.result?.outcome, seen.history.length], ['done', 'rolled-back', 1]);
     }
+    // The Prometheus text of any replica shows the fleet's sums (every v2 call so far was in
+    // the step) and the rollout's comparison.
+    const onlooker = replicas.find((replica) => replica.id !== leader && replica.id !== starter.id)!;
+    const metrics = await onlooker.request<string>({ cmd: 'metrics' });
+    assert.match(metrics, /^traffic_split_calls_finished_total\{split="fleet",subset="v2",code="OK"\} 970$/m);
+    assert.match(metrics, /^traffic_split_calls_finished_total\{split="fleet",subset="v2",code="UNAVAILABLE"\} 30$/m);
+    assert.match(metrics, /^traffic_split_rollout_p_value\{split="fleet",subset="v2",baseline="v1",test="errors"\} /m);
   });
 
   it('the same rollout of a v2 identical to v1: promoted on all five', async () => {
