@@ -7,7 +7,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { realClock } from '../base/clock.js';
+import { realClock, unrefTimer } from '../base/clock.js';
 import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
 import { hostRollouts } from '../ops/rollout.js';
 import { sameWeights } from '../ops/rollout-plan.js';
@@ -276,7 +276,7 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
         },
         (error: unknown) => {
           trace(`fleet ${this.keys.prefix}: ${this.replicaId}: no new lease yet (${messageOf(error)})`);
-          this.clock.setTimeout(() => attempt(Math.min(delayMs * 2, MAX_SESSION_RETRY_MS)), delayMs);
+          unrefTimer(this.clock.setTimeout(() => attempt(Math.min(delayMs * 2, MAX_SESSION_RETRY_MS)), delayMs));
         },
       );
     };
