@@ -8,9 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 
 const banner = '// The ES module entry: the CommonJS build re-exported (see scripts/finish-build.mjs).\n';
 writeFileSync('dist/cjs/package.json', '{ "type": "commonjs" }\n');
-// One wrapper per entry point: the core (`grpc-traffic-split`) and the operations
-// (`grpc-traffic-split/ops`).
-for (const entry of ['index', 'ops/index']) {
+// One wrapper per entry point: the core (`grpc-traffic-split`), the operations
+// (`grpc-traffic-split/ops`) and the fleet (`grpc-traffic-split/fleet`).
+for (const entry of ['index', 'ops/index', 'fleet/index']) {
   const up = entry.includes('/') ? '../../' : '../';
   mkdirSync(`dist/esm/${entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/')) : ''}`, { recursive: true });
   writeFileSync(`dist/esm/${entry}.js`, `${banner}export * from '${up}cjs/${entry}.js';\n`);

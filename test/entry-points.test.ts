@@ -1,6 +1,7 @@
 /**
- * The two entry points of the package build: an application that only splits loads the core
- * and none of the operations; `grpc-traffic-split/ops` adds them. Checked on the modules Node
+ * The three entry points of the package build: an application that only splits loads the core
+ * and none of the operations; `grpc-traffic-split/ops` adds them; `grpc-traffic-split/fleet` adds
+ * the fleet, and none of the three loads `etcd3` (the fleet uses the client it is given). Checked on the modules Node
  * actually loaded, in a fresh process, through the package's own name (as an application
  * imports it).
  */
@@ -15,7 +16,7 @@ const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
 /** Runs `body` (an ES module) in a fresh Node in the repository and returns the package files
  * it loaded (under dist/cjs, relative to it) and whether @opentelemetry/api was loaded. */
-async function loadedBy(body: string): Promise<{ files: string[]; otel: boolean }> {
+async function loadedBy(body: string): Promise<{ files: string[]; otel: boolean; etcd3: boolean }> {
   const script = `
     import { createRequire } from 'node:module';
     ${body}
@@ -24,9 +25,10 @@ async function loadedBy(body: string): Promise<{ files: string[]; otel: boolean 
     console.log(JSON.stringify({
       files: cache.filter((id) => id.startsWith(prefix)).map((id) => id.slice(prefix.length)).sort(),
       otel: cache.some((id) => id.includes('@opentelemetry')),
+      etcd3: cache.some((id) => id.includes('/node_modules/etcd3/')),
     }));`;
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeout: 60_000 });
-  return JSON.parse(stdout) as { files: string[]; otel: boolean };
+  return JSON.parse(stdout) as { files: string[]; otel: boolean; etcd3: boolean };
 }
 
 describe('entry points', () => {
@@ -36,14 +38,24 @@ describe('entry points', () => {
       new TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } }).close();`);
     assert.ok(files.includes('split/traffic-split.js'), files.join(', '));
     assert.ok(files.includes('policy/policy.js'), files.join(', '));
-    assert.deepEqual(files.filter((file) => file.startsWith('ops/')), []);
+    assert.deepEqual(files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')), []);
     assert.equal(otel, false);
   });
 
   it('the same through require()', async () => {
-    const { files } = await loadedBy(`createRequire(import.meta.url)('grpc-traffic-split');`);
+    const { files, etcd3 } = await loadedBy(`createRequire(import.meta.url)('grpc-traffic-split');`);
     assert.ok(files.includes('index.js'), files.join(', '));
-    assert.deepEqual(files.filter((file) => file.startsWith('ops/')), []);
+    assert.deepEqual(files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')), []);
+    assert.equal(etcd3, false);
+  });
+
+  it('grpc-traffic-split/fleet loads the fleet and the operations it builds on, and never etcd3', async () => {
+    const { files, etcd3 } = await loadedBy(`
+      const fleet = await import('grpc-traffic-split/fleet');
+      if (typeof fleet.joinFleet !== 'function') throw new Error('no joinFleet');
+      createRequire(import.meta.url)('grpc-traffic-split/fleet');`);
+    for (const file of ['fleet/index.js', 'fleet/fleet.js', 'fleet/rollout-leader.js', 'ops/rollout.js']) assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
+    assert.equal(etcd3, false);
   });
 
   it('import() and require() of each entry point give the same functions under every name', async () => {
@@ -56,7 +68,7 @@ describe('entry points', () => {
         import { createRequire } from 'node:module';
         const require = createRequire(import.meta.url);
         const report = {};
-        for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops']) {
+        for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops', 'grpc-traffic-split/fleet']) {
           const esm = await import(id);
           const cjs = require(id);
           const names = Object.keys(cjs).filter((name) => name !== '__esModule').sort();
@@ -69,8 +81,8 @@ describe('entry points', () => {
     const report = JSON.parse(stdout) as Record<string, { names: number; missing: string[]; different: string[] }>;
     // The ES module wrappers re-export the CommonJS build: Node must find every name in it.
     // (The counts only show that names were found; features add names, so they are not pinned.)
-    for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops']) {
-      assert.ok(report[id]!.names >= 10, `${id}: ${report[id]!.names} names`);
+    for (const id of ['grpc-traffic-split', 'grpc-traffic-split/ops', 'grpc-traffic-split/fleet']) {
+      assert.ok(report[id]!.names >= (id.endsWith('/fleet') ? 5 : 10), `${id}: ${report[id]!.names} names`);
       assert.deepEqual({ ...report[id], names: 0 }, { names: 0, missing: [], different: [] }, id);
     }
   });
@@ -87,6 +99,7 @@ describe('entry points', () => {
     }
     // One copy of the core: the ops build on the handle the application made.
     assert.equal(files.filter((file) => file === 'split/traffic-split.js').length, 1);
+    assert.deepEqual(files.filter((file) => file.startsWith('fleet/')), []);
     assert.equal(otel, false);
   });
 });

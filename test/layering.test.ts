@@ -34,6 +34,10 @@ describe('layering of src/', () => {
       'entry -> base',
       'entry -> policy',
       'entry -> split',
+      'fleet -> algorithms',
+      'fleet -> base',
+      'fleet -> ops',
+      'fleet -> split (ports)',
       'ops -> algorithms',
       'ops -> base',
       'ops -> split (ops-port)',
@@ -63,6 +67,19 @@ describe('layering of src/', () => {
     assert.deepEqual(checkLayers(root), [
       'src/index.ts imports src/ops/rollout.ts: the core entry point may not import ops',
       'src/ops/rollout.ts imports src/policy/split-state.ts: ops reaches policy only through src/split/ops-port.ts',
+    ]);
+  });
+
+  it('fails when the fleet reaches past its ports, or the core entry or the operations load the fleet', (t) => {
+    const root = srcWith(t, 'fleet/fleet.ts', "import '../policy/split-state.js';");
+    appendFileSync(join(root, 'fleet/state.ts'), "\nimport '../split/traffic-split.js';\n");
+    appendFileSync(join(root, 'index.ts'), "\nexport { joinFleet } from './fleet/join.js';\n");
+    appendFileSync(join(root, 'ops/rollout.ts'), "\nimport type { Fleet } from '../fleet/fleet.js';\n");
+    assert.deepEqual(checkLayers(root).filter((problem) => !problem.startsWith('import cycle')), [
+      'src/fleet/fleet.ts imports src/policy/split-state.ts: fleet reaches policy only through src/split/ops-port.ts or src/split/fleet-port.ts',
+      'src/fleet/state.ts imports src/split/traffic-split.ts: fleet reaches split only through src/split/ops-port.ts or src/split/fleet-port.ts',
+      'src/index.ts imports src/fleet/join.ts: the core entry point may not import fleet',
+      'src/ops/rollout.ts imports src/fleet/fleet.ts: ops may not import fleet',
     ]);
   });
 
@@ -111,7 +128,7 @@ describe('layering of src/', () => {
     writeFileSync(join(root, 'helpers.ts'), 'export const y = 2;\n');
     assert.deepEqual(checkLayers(root), [
       'src/algorithms/extra.cts imports src/policy/grpc.ts: algorithms may not import policy',
-      'src/helpers.ts: not in a layer folder (base, algorithms, policy, split, ops)',
+      'src/helpers.ts: not in a layer folder (base, algorithms, policy, split, ops, fleet)',
     ]);
   });
 

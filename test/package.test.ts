@@ -97,7 +97,7 @@ describe('the package as installed from its tarball', () => {
   });
 
   it('holds LICENSE, README, both builds with their declarations, and the sources its maps name', () => {
-    for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/cjs/package.json', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/ops/index.js', 'dist/cjs/ops/index.d.ts', 'dist/esm/ops/index.js', 'dist/esm/ops/index.d.ts', 'src/index.ts', 'src/ops/index.ts']) {
+    for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/cjs/package.json', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/ops/index.js', 'dist/cjs/ops/index.d.ts', 'dist/esm/ops/index.js', 'dist/esm/ops/index.d.ts', 'dist/cjs/fleet/index.js', 'dist/cjs/fleet/index.d.ts', 'dist/esm/fleet/index.js', 'dist/esm/fleet/index.d.ts', 'src/index.ts', 'src/ops/index.ts', 'src/fleet/index.ts']) {
       assert.ok(packedFiles.includes(file), `${file} missing from the tarball: ${packedFiles.join(', ')}`);
     }
     assert.deepEqual(packedFiles.filter((file) => /^(dist\/(test|src|examples|benchmarks)|test|examples|benchmarks)\//.test(file)), []);
@@ -177,6 +177,21 @@ describe('the package as installed from its tarball', () => {
       serviceConfig: ['v2', 'v2'],
       codes: { OK: 4 },
     });
+  });
+
+  it('loads the fleet entry, by import and by require, with no etcd3 installed (it only takes a client)', async () => {
+    // The consumer installs no etcd3 (an optional peer): the core and /ops run above without it,
+    // and the fleet entry itself loads too; only joinFleet() needs the application's client.
+    assert.equal(existsSync(path.join(consumer, 'node_modules', 'etcd3')), false);
+    const script = `
+      import { createRequire } from 'node:module';
+      const esm = await import('grpc-traffic-split/fleet');
+      const cjs = createRequire(import.meta.url)('grpc-traffic-split/fleet');
+      let refused = '';
+      try { await esm.joinFleet({}, { client: {}, prefix: '/x' }); } catch (error) { refused = error.name; }
+      console.log('RESULT ' + JSON.stringify({ esm: typeof esm.joinFleet, same: esm.joinFleet === cjs.joinFleet, refused }));`;
+    const result = resultOf(await run(process.execPath, ['--input-type=module', '-e', script], consumer), 'the fleet entry without etcd3');
+    assert.deepEqual(result, { esm: 'function', same: true, refused: 'TrafficSplitTypeError' });
   });
 
   it('runs an ES module consumer that also require()s the package: one implementation, one registry', async (t) => {

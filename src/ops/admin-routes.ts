@@ -109,10 +109,12 @@ function statsWithCappedBodies(stats: SplitStats): unknown {
   return { ...stats, mirror: { ...stats.mirror, samples: samples.map(capSides) } };
 }
 
-function changeWeights(split: SplitHandle, weights: unknown, options?: SetWeightsOptions): AdminReply {
+async function changeWeights(split: SplitHandle, weights: unknown, options?: SetWeightsOptions): Promise<AdminReply> {
   const previous = split.getWeights();
   // setWeights validates everything before changing anything: a 400 leaves the weights as they were.
-  split.setWeights(weights as Record<string, number>, options);
+  // A handle whose weights live elsewhere (a fleet's, in etcd) returns a promise of the change
+  // being in force here: the answer then shows the weights it wrote, not the ones before.
+  await split.setWeights(weights as Record<string, number>, options);
   return ok({ weights: split.getWeights(), previous });
 }
 

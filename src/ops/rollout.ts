@@ -6,7 +6,7 @@
  * @module
  */
 import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt } from '../base/errors.js';
-import { parseRolloutOptions, type RolloutOptions } from './rollout-options.js';
+import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutOptions } from './rollout-options.js';
 import type { SplitHandle } from '../split/ops-port.js';
 import { RolloutRun } from './rollout-run.js';
 import type { Rollout, RolloutComparison } from './rollout-types.js';
@@ -19,6 +19,30 @@ export type * from './rollout-types.js';
 
 /** The latest rollout of each split, running or done. */
 const latestBySplit = new WeakMap<SplitHandle, RolloutRun>();
+
+/**
+ * Where the rollouts of a handle run when they do not run in this process: a fleet's rollout
+ * runs on the replica its etcd election chose (see `grpc-traffic-split/fleet`), and every
+ * replica's handle only follows it. @internal
+ */
+export interface RolloutHost {
+  /** Starts a rollout whose options passed the checks of `startRollout()`; throws as it does. */
+  start(options: RolloutOptions, parsed: ParsedRolloutOptions, previousWeights: Record<string, number>): Rollout;
+  /** The handle's latest rollout, running or done. */
+  latest(): Rollout | undefined;
+}
+
+const hostBySplit = new WeakMap<SplitHandle, RolloutHost>();
+
+/** Makes `host` run and report the rollouts of `split`. @internal */
+export function hostRollouts(split: SplitHandle, host: RolloutHost): void {
+  hostBySplit.set(split, host);
+}
+
+function latestOf(split: SplitHandle): Rollout | undefined {
+  const host = hostBySplit.get(split);
+  return host === undefined ? latestBySplit.get(split) : host.latest();
+}
 
 /**
  * Starts a rollout of `options.subset` on `split`. Step k gives the subset `steps[k]` percent
@@ -66,6 +90,8 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
     // Its old weight is what a rollback restores: a baseline already serving would keep serving.
     throw rangeErrorAt('baseline', `a subset at weight 0 when the rollout starts (weights ${JSON.stringify(previous)})`, twin);
   }
+  const host = hostBySplit.get(split);
+  if (host !== undefined) return host.start(options, parsed, previous);
   const rollout = new RolloutRun(split, parsed, previous);
   latestBySplit.set(split, rollout);
   rollout.start();
@@ -74,13 +100,13 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
 
 /** The split's rollout that is running or paused, if any. */
 export function activeRollout(split: SplitHandle): Rollout | undefined {
-  const latest = latestBySplit.get(split);
+  const latest = latestOf(split);
   return latest !== undefined && latest.state !== 'done' ? latest : undefined;
 }
 
 /** The split's most recent rollout, finished or not. @internal */
 export function latestRollout(split: SplitHandle): Rollout | undefined {
-  return latestBySplit.get(split);
+  return latestOf(split);
 }
 
 /**
@@ -89,7 +115,7 @@ export function latestRollout(split: SplitHandle): Rollout | undefined {
  * holding a `SplitHandle` type. @internal
  */
 export function lastComparison(split: object): RolloutComparison | undefined {
-  const history = latestBySplit.get(split as SplitHandle)?.toJSON().history ?? [];
+  const history = latestOf(split as SplitHandle)?.toJSON().history ?? [];
   for (let i = history.length - 1; i >= 0; i--) if (history[i]!.comparison !== undefined) return history[i]!.comparison;
   return undefined;
 }

@@ -17,8 +17,10 @@ export interface SplitHandle {
   /** The subset names, in declaration order. */
   readonly subsets: readonly string[];
   readonly closed: boolean;
-  /** Replaces all weights; throws on invalid weights, leaving those in force. */
-  setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void;
+  /** Replaces all weights; throws on invalid weights, leaving those in force. A handle whose
+   * weights are kept elsewhere (a fleet's, in etcd) may return a promise that settles once the
+   * change is in force in this process; it must never leave that promise's rejection unhandled. */
+  setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void | Promise<unknown>;
   getWeights(): Record<string, number>;
   stats(options?: { since?: StatsMark }): SplitStats;
   /** Puts shadow traffic in force (or none); throws on invalid options, leaving the mirror in force. */

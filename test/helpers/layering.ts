@@ -3,9 +3,11 @@
  *
  *   base (errors, validators, clock)  <  algorithms (no gRPC)  <  policy (grpc-js integration)
  *     <  split (the public handle)  <  ops (rollout, admin, weights file, metrics, telemetry)
+ *     <  fleet (one split's weights and rollout shared by every replica, on etcd)
  *
  * A file imports its own layer or lower ones. The operations reach the layers below through
- * src/split/ops-port.ts only, besides base and algorithms. base and algorithms never import
+ * src/split/ops-port.ts only, besides base and algorithms; the fleet through ops, base,
+ * algorithms and the two ports (src/split/ops-port.ts, src/split/fleet-port.ts). base and algorithms never import
  * grpc-js; only src/policy/grpc.ts reaches into grpc-js's files. No import cycle between files.
  * Every file sits in a layer folder (src/index.ts aside) and reaches the others by relative path:
  * an import by the package's own name or by an absolute path would bypass these rules.
@@ -14,11 +16,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
-const LAYERS = ['base', 'algorithms', 'policy', 'split', 'ops'] as const;
+const LAYERS = ['base', 'algorithms', 'policy', 'split', 'ops', 'fleet'] as const;
 type Layer = (typeof LAYERS)[number] | 'entry';
 
 /** Files of lower layers the operations may import, besides base and algorithms. */
 const OPS_PORT = 'split/ops-port.ts';
+/** Files of the split layer the fleet may import (it reaches policy through them only). */
+const FLEET_PORTS: readonly string[] = [OPS_PORT, 'split/fleet-port.ts'];
 /** The one file that may import grpc-js's internal files. */
 const GRPC_ADAPTER = 'policy/grpc.ts';
 /** The package's own name: `grpc-traffic-split/ops` from src/ would reach ops past the rules. */
@@ -75,11 +79,14 @@ function internalViolation(from: string, to: string): string | null {
   const b = layerOf(to);
   if (b === null) return `src/${to} is not in a layer folder`;
   if (b === 'entry') return `${a} may not import the entry point`;
-  if (a === 'entry') return b === 'ops' ? 'the core entry point may not import ops' : null;
+  if (a === 'entry') return b === 'ops' || b === 'fleet' ? `the core entry point may not import ${b}` : null;
   const rank = (layer: Layer): number => LAYERS.indexOf(layer as (typeof LAYERS)[number]);
   if (rank(b) > rank(a)) return `${a} may not import ${b}`;
   if (a === 'ops' && b !== 'ops' && b !== 'base' && b !== 'algorithms' && to !== OPS_PORT) {
     return `ops reaches ${b} only through src/${OPS_PORT}`;
+  }
+  if (a === 'fleet' && b !== 'fleet' && b !== 'ops' && b !== 'base' && b !== 'algorithms' && !FLEET_PORTS.includes(to)) {
+    return `fleet reaches ${b} only through ${FLEET_PORTS.map((port) => `src/${port}`).join(' or ')}`;
   }
   return null;
 }
@@ -162,7 +169,7 @@ export function layerGraph(root: string): string[] {
       const to = targetOf(root, from, specifier, known);
       const a = layerOf(from);
       const b = layerOf(to);
-      if (a !== b) pairs.add(`${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : ''}`);
+      if (a !== b) pairs.add(`${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : b === 'split' && a === 'fleet' ? ' (ports)' : ''}`);
     }
   }
   return [...pairs].sort();
