@@ -24,8 +24,9 @@ export interface FleetOptions {
    * `.`, `_`, `:` and `-`, up to 128. @default `<hostname>-<pid>-<random>` */
   replicaId?: string;
   /** TTL of the replica's lease in seconds: a replica that stops renewing it (dead, paused,
-   * cut off) leaves the figures and the election this long after its last renewal, and another
-   * replica takes over a rollout it led. 2 to 3600. @default 10 */
+   * cut off) leaves the figures and the election within this time of its last renewal, and
+   * another replica takes over a rollout it led (the lease is granted in etcd one second
+   * shorter, since etcd finds ended leases only every 500 ms). 2 to 3600. @default 10 */
   leaseTtlSeconds?: number;
   /** How often the replica publishes its figures, in milliseconds (it also publishes at once
    * when asked, at each rollout window's start and end). @default 1000 */

@@ -35,9 +35,14 @@ export class FleetSession extends EventEmitter<SessionEvents> {
     lease.on('lost', (error) => this.end(`lease ${leaseId} lost: ${messageOf(error)}`));
   }
 
-  /** Grants a lease of `ttlSeconds` and puts the replica's candidate key under it. */
+  /**
+   * Grants the replica's lease and puts its candidate key under it. etcd looks for ended leases
+   * only every 500 ms, so a lease granted for the whole `ttlSeconds` could end up to half a
+   * second past it: the lease is granted one second shorter, and a replica that stops renewing
+   * is out of the figures and the election within `ttlSeconds` of its last renewal.
+   */
   static async open(client: EtcdClient, keys: FleetKeys, replicaId: string, ttlSeconds: number): Promise<FleetSession> {
-    const lease = client.lease(ttlSeconds);
+    const lease = client.lease(grantedTtlSeconds(ttlSeconds));
     // A grant that fails also emits 'lost'; with a listener it is not an unhandled event.
     lease.on('lost', () => undefined);
     try {
@@ -71,4 +76,10 @@ export class FleetSession extends EventEmitter<SessionEvents> {
     this.ended = true;
     this.emit('lost', reason);
   }
+}
+
+/** The TTL granted in etcd for a replica's `leaseTtlSeconds` (2 or more): one second less, for
+ * etcd's 500 ms expiry check (see FleetSession.open). */
+export function grantedTtlSeconds(leaseTtlSeconds: number): number {
+  return Math.max(1, leaseTtlSeconds - 1);
 }

@@ -83,8 +83,10 @@ describe('losing the leader of a fleet rollout', { skip: skipWithoutEtcd(), time
     const takeover = await starter.waitFor<LeaderReport>((report) => report.type === 'leader' && report.leader !== null && report.leader !== leader.id, 'a new leader');
     const takeoverMs = takeover.at - killedAt;
     console.log(`# fleet takeover after SIGKILL of the leader: ${takeoverMs} ms (lease TTL ${LEASE_TTL_SECONDS} s)`);
-    // etcd ends a lease at most its TTL after the last renewal, then checks for expired leases
-    // every 500 ms: a hang guard here, the figure is printed above.
+    // The lease is granted one second shorter than the TTL and etcd checks for expired leases
+    // every 500 ms, so the takeover comes within the TTL by design; on a loaded machine the
+    // watch and the new leader's first write may lag, so this is a hang guard and the figure is
+    // printed above.
     assert.ok(takeoverMs < 3 * LEASE_TTL_SECONDS * 1000, `${takeoverMs} ms`);
     const result = await starter.request<RolloutResult>({ cmd: 'rolloutDone' });
     assert.equal(result.outcome, 'promoted', result.reason);
