@@ -186,7 +186,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
    */
   stats(options: { since?: StatsMark } = {}): SplitStats {
     const since = options.since;
-    if (since !== undefined && !(since instanceof FleetMark)) throw typeErrorAt('since', 'a mark of this fleet (fleet.mark())', since);
+    // Another fleet's mark holds baselines of other replicas: subtracting them would be nonsense.
+    if (since !== undefined && !(since instanceof FleetMark && since.store === this.state.publications)) throw typeErrorAt('since', 'a mark of this fleet (fleet.mark())', since);
     return this.figures(since ?? null);
   }
 

@@ -24,7 +24,11 @@ export class FleetMark {
   /** The snapshot request's revision, once its write returned. */
   snapshot: bigint | null = null;
 
-  constructor(readonly at: number) {}
+  constructor(
+    readonly at: number,
+    /** The store (one per fleet handle) whose publications the baselines are. */
+    readonly store: PublicationStore,
+  ) {}
 
   /** This mark, typed as the handle's marks are. */
   asStatsMark(): StatsMark {
@@ -67,7 +71,7 @@ export class PublicationStore {
 
   /** A mark made now: the latest publications, to be replaced by the answers to `snapshot`. */
   mark(at: number): FleetMark {
-    const mark = new FleetMark(at);
+    const mark = new FleetMark(at, this);
     for (const publication of this.latest()) mark.baselines.set(publication.replica, publication);
     this.pending.add(mark);
     // Marks nobody uses any more are never forgotten explicitly: keep the newest only.

@@ -1,0 +1,118 @@
+/**
+ * The fleet against what others write into its keys, and against its own edges: foreign or
+ * half-written values, overlapping prefixes, marks of another fleet, an admin change while etcd
+ * is down, and an etcd that comes back empty (its revisions start again from 1).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { TrafficSplit } from '../../src/index.js';
+import { joinFleet, type Fleet, type FleetWeightsApplied } from '../../src/fleet/index.js';
+import { fleetKeys } from '../../src/fleet/keys.js';
+import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
+import { eventually } from '../helpers/split-helpers.js';
+
+let prefixes = 0;
+
+interface Replica {
+  fleet: Fleet;
+  split: TrafficSplit;
+  applied: FleetWeightsApplied[];
+  client: Etcd3;
+}
+
+describe('a fleet against foreign writes and its own edges', { skip: skipWithoutEtcd(), timeout: 120_000 }, () => {
+  let etcd: EtcdCluster;
+  before(async () => {
+    etcd = await EtcdCluster.start(1);
+  });
+  after(async () => {
+    await etcd?.close();
+  });
+
+  async function replica(t: TestContext, prefix: string, replicaId: string, cluster = etcd, weights = { v1: 100, v2: 0 }): Promise<Replica> {
+    const client = new Etcd3({ hosts: cluster.hosts });
+    const split = new TrafficSplit({ name: 'adversary', subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights });
+    const applied: FleetWeightsApplied[] = [];
+    const fleet = await joinFleet(split, { client, prefix, replicaId, leaseTtlSeconds: 2, publishIntervalMs: 200, unreachableWarningMs: 500 });
+    if (fleet.applied !== null) applied.push(fleet.applied);
+    fleet.on('applied', (change) => applied.push(change));
+    t.after(async () => {
+      await fleet.leave();
+      split.close();
+      client.close();
+    });
+    return { fleet, split, applied, client };
+  }
+
+  it('stats({ since }) refuses a mark of another fleet, naming "since"', async (t) => {
+    const a = await replica(t, `/adv/${++prefixes}`, 'a');
+    const b = await replica(t, `/adv/${++prefixes}`, 'b');
+    const mark = b.fleet.mark();
+    assert.throws(() => a.fleet.stats({ since: mark }), /since: expected a mark of this fleet/);
+    assert.throws(() => a.fleet.stats({ since: a.split.mark() }), /since: expected a mark of this fleet/);
+  });
+
+  it('garbage in the weights key is skipped; nothing invalid reaches the split, and the next valid revision is applied', async (t) => {
+    const prefix = `/adv/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    const keys = fleetKeys(prefix);
+    const valid = (weights: unknown): string => JSON.stringify({ weights, replica: 'evil', by: 'operator', at: 1 });
+    const garbage = [
+      'not json',
+      '[]',
+      'null',
+      '12345678901234567890123',
+      valid({ v1: -5, v2: 105 }),
+      valid({ v1: 50, v2: 50, v3: 0 }),
+      valid({ v1: 50 }),
+      valid({ v1: '50', v2: '50' }),
+      valid({ v1: 1e400, v2: 0 }),
+      valid({ v1: 12345678901234567890, v2: 1 }),
+      valid({ v1: 0, v2: 0 }),
+      JSON.stringify({ weights: { v1: 50, v2: 50 }, replica: 'evil', by: 'operator', at: 1, rebalanceStreams: 'sometimes' }),
+      JSON.stringify({ weights: { v1: 50, v2: 50 }, replica: 'evil', by: 'future', at: 1 }),
+      valid({ v1: 50, v2: 50, ['__proto__']: 7 }).replace('"__proto__"', '"__proto__"'),
+      `{"weights":{"v1":50,"v2":50},"replica":"evil","by":"operator","at":1,"pad":"${'x'.repeat(1_000_000)}"}`,
+    ];
+    for (const value of garbage) await a.client.put(keys.weights).value(value).exec();
+    const last = await a.client.put(keys.weights).value(valid({ v1: 30, v2: 70 })).exec();
+    await eventually(() => a.applied.at(-1)?.revision === last.header.revision, () => JSON.stringify(a.applied.map((x) => [x.revision, x.refused])));
+    assert.deepEqual(a.split.getWeights(), { v1: 30, v2: 70 });
+    // setWeights() still works after it.
+    await a.fleet.setWeights({ v1: 10, v2: 90 });
+    assert.deepEqual(a.split.getWeights(), { v1: 10, v2: 90 });
+  });
+
+  it('setWeights() racing from six replicas: each call resolves with its revision or rejects with ERR_FLEET_WRITE, and every replica ends on the last revision written', async (t) => {
+    const prefix = `/adv/${++prefixes}`;
+    const replicas: Replica[] = [];
+    for (const id of ['r0', 'r1', 'r2', 'r3', 'r4', 'r5']) replicas.push(await replica(t, prefix, id));
+    const calls = replicas.flatMap((r, i) => Array.from({ length: 5 }, (_, j) => r.fleet.setWeights({ v1: 100 - (i * 5 + j + 1), v2: i * 5 + j + 1 })));
+    const outcomes = await Promise.allSettled(calls);
+    const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as Error & { code?: string });
+    for (const error of rejected) assert.deepEqual([error.name, error.code], ['TrafficSplitFleetError', 'ERR_FLEET_WRITE'], error.stack);
+    const written = outcomes.filter((o): o is PromiseFulfilledResult<string> => o.status === 'fulfilled').map((o) => BigInt(o.value));
+    assert.ok(written.length > 0);
+    const last = written.reduce((a, b) => (a > b ? a : b)).toString();
+    await eventually(() => replicas.every((r) => r.applied.at(-1)?.revision === last), () => JSON.stringify(replicas.map((r) => r.applied.at(-1)?.revision)));
+    const weights = replicas[0]!.split.getWeights();
+    for (const r of replicas) {
+      assert.deepEqual(r.split.getWeights(), weights);
+      const revisions = r.applied.map((x) => BigInt(x.revision));
+      assert.deepEqual(revisions, [...revisions].sort((a, b) => (a < b ? -1 : 1)));
+    }
+  });
+
+  it('leave() while etcd is down resolves (no hang)', async (t) => {
+    const own = await EtcdCluster.start(1);
+    t.after(() => own.close());
+    const a = await replica(t, `/adv/${++prefixes}`, 'a', own);
+    await own.stopAll('SIGKILL');
+    const started = Date.now();
+    await a.fleet.leave();
+    const tookMs = Date.now() - started;
+    assert.ok(tookMs < 10_000, `left after ${tookMs} ms`);
+  });
+
+});
