@@ -11,10 +11,14 @@ import { logError } from '../split/fleet-port.js';
 import { jsonObjectOf, keyOf } from './etcd.js';
 import { decodePublication } from './figures.js';
 import { revision, type FleetKeys } from './keys.js';
+import { REPLICA_ID_PATTERN } from './options.js';
 import { PublicationStore } from './publications.js';
 import { decodeRecord, type FleetRolloutRecord } from './rollout-record.js';
 import type { WatchSink } from './watch.js';
 import { decodeWeights, type WeightsValue } from './weights-value.js';
+
+/** A candidate key ends in its lease id in hex (session.ts); a figures key in a replica id. */
+const CANDIDATE_SUFFIX = /^[0-9a-f]{1,16}$/;
 
 /** A value with the revision that last changed its key. */
 export interface Versioned<T> {
@@ -75,12 +79,16 @@ export class FleetState extends EventEmitter<FleetStateEvents> implements WatchS
   event(type: 'put' | 'delete', kv: IKeyValue): void {
     const key = keyOf(kv);
     const modRevision = revision(kv.mod_revision);
+    // The watch sees the whole prefix, so also the keys of any fleet whose prefix lies under this
+    // one's (`<prefix>/election/...`): only the exact shapes this fleet writes are its own.
     if (key.startsWith(this.keys.election)) {
+      if (!CANDIDATE_SUFFIX.test(key.slice(this.keys.election.length))) return;
       if (type === 'delete') this.candidates.delete(key);
       else this.candidates.set(key, { key, replica: kv.value.toString('utf8'), created: revision(kv.create_revision) });
       this.emit('candidates');
     } else if (key.startsWith(this.keys.replicas)) {
       const replica = key.slice(this.keys.replicas.length);
+      if (!REPLICA_ID_PATTERN.test(replica)) return;
       if (type === 'delete') return this.publications.remove(replica);
       const publication = decodePublication(jsonObjectOf(kv));
       if (publication === null || publication.replica !== replica) return logError(`fleet ${this.keys.prefix}: figures of ${replica} at revision ${modRevision} are not a fleet's; skipped`);

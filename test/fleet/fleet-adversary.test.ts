@@ -45,6 +45,19 @@ describe('a fleet against foreign writes and its own edges', { skip: skipWithout
     return { fleet, split, applied, client };
   }
 
+  it('a fleet whose prefix lies under another fleet\'s keys (set up before it) takes no part in its election or figures', async (t) => {
+    const prefix = `/adv/${++prefixes}`;
+    // Other fleets, set up first by someone else, under the election and figures prefixes of the
+    // fleet at `prefix`: their keys are neither candidates nor replicas of that fleet.
+    const other = await replica(t, `${prefix}/election`, 'other');
+    const under = await replica(t, `${prefix}/replicas`, 'under');
+    await eventually(() => other.fleet.leaderStatus.leading && under.fleet.leaderStatus.leading, () => JSON.stringify([other.fleet.leaderStatus, under.fleet.leaderStatus]));
+    const a = await replica(t, prefix, 'a');
+    await eventually(() => a.fleet.replicas.includes('a'), () => JSON.stringify(a.fleet.replicas));
+    assert.deepEqual(a.fleet.leaderStatus, { leading: true, leader: 'a', term: a.fleet.session()!.term });
+    assert.deepEqual(a.fleet.replicas, ['a']);
+  });
+
   it('stats({ since }) refuses a mark of another fleet, naming "since"', async (t) => {
     const a = await replica(t, `/adv/${++prefixes}`, 'a');
     const b = await replica(t, `/adv/${++prefixes}`, 'b');
