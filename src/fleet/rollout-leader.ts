@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { unrefTimer, type ClockTimer } from '../base/clock.js';
 import { parseRolloutOptions } from '../ops/rollout-options.js';
 import type { RolloutStepRecord } from '../ops/rollout-types.js';
-import { logError, trace } from '../split/fleet-port.js';
+import { logError, trace, validateWeights } from '../split/fleet-port.js';
 import type { FleetCore } from './core.js';
 import { transact, type Put } from './etcd.js';
 import { messageOf } from './errors.js';
@@ -83,6 +83,13 @@ export class RolloutLeader {
     if (this.window !== null && this.window.rollout === record.id && record.window?.id === this.window.id) return;
     this.drop();
     const weights = this.core.state.weights?.value;
+    const invalid = invalidRecord(this.core.split.subsets, record);
+    if (invalid !== null) {
+      // A record written by something else than a fleet of this split: never put it in force.
+      const reason = `the rollout record is not one for this split: ${invalid}; the weights in force stay`;
+      await this.write(encodeRecord(ended(record, 'aborted', reason, weights?.weights ?? this.core.split.getWeights(), this.core.clock.now())), null, false);
+      return;
+    }
     if (record.applied && (weights?.by !== 'rollout' || weights.rollout !== record.id)) {
       // Weights written around the fleet's own writes (by hand, by another tool): they win.
       const reason = `weights changed outside the rollout to ${JSON.stringify(weights?.weights ?? null)}; they stay in force`;
@@ -218,5 +225,18 @@ export class RolloutLeader {
     this.timer = null;
     if (this.window !== null) this.core.state.publications.forget(this.window.mark);
     this.window = null;
+  }
+}
+
+/** Why a record cannot be run on this split (its options, or the weights of a step or those it
+ * rolls back to); null when it can. */
+function invalidRecord(subsets: readonly string[], record: FleetRolloutRecord): string | null {
+  try {
+    parseRolloutOptions(record.options, subsets);
+    validateWeights(subsets, record.previousWeights as Record<string, number>);
+    for (const step of record.plan) validateWeights(subsets, step.weights);
+    return null;
+  } catch (error) {
+    return messageOf(error);
   }
 }

@@ -112,10 +112,18 @@ export function decodeRecord(raw: Record<string, unknown> | null): FleetRolloutR
   if (!['running', 'paused', 'done'].includes(raw['state'] as string)) return '"state" is not running, paused or done';
   const plan = raw['plan'];
   if (!Array.isArray(plan) || plan.length === 0) return '"plan" is not a list of steps';
+  // Every replica's view copies each step: a step that is not an object would make it throw.
+  if (!plan.every(isStep)) return '"plan" has a step without "step", "percent" and "weights"';
   const step = raw['step'];
   if (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step >= plan.length) return '"step" is not a step of the plan';
   for (const field of ['options', 'previousWeights']) if (typeof raw[field] !== 'object' || raw[field] === null) return `"${field}" is not an object`;
   if (!Array.isArray(raw['history'])) return '"history" is not a list';
   if (raw['state'] === 'done' && (typeof raw['result'] !== 'object' || raw['result'] === null)) return 'done without a "result"';
   return raw as unknown as FleetRolloutRecord;
+}
+
+function isStep(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const step = value as Record<string, unknown>;
+  return typeof step['step'] === 'number' && typeof step['percent'] === 'number' && typeof step['weights'] === 'object' && step['weights'] !== null && !Array.isArray(step['weights']);
 }

@@ -97,6 +97,27 @@ describe('a fleet against foreign writes and its own edges', { skip: skipWithout
     assert.deepEqual(a.split.getWeights(), { v1: 10, v2: 90 });
   });
 
+  it('a rollout record written by someone else with invalid step weights: the leader does not write them into the weights', async (t) => {
+    const prefix = `/adv/${++prefixes}`;
+    const a = await replica(t, prefix, 'a');
+    await eventually(() => a.fleet.leaderStatus.leading, () => JSON.stringify(a.fleet.leaderStatus));
+    const keys = fleetKeys(prefix);
+    const record = (plan: unknown): string =>
+      JSON.stringify({ format: 1, id: 'evil-1', startedBy: 'evil', startedAt: 0, options: { subset: 'v2', steps: [50], intervalMs: 60_000 }, plan, previousWeights: { v1: 100, v2: 0 }, state: 'running', step: 0, applied: false, waited: 0, lastWait: null, window: null, history: [], result: null });
+    const before = (await a.client.get(keys.weights).exec()).kvs[0]!.mod_revision;
+    for (const plan of [[null], [{ step: 0, percent: 50 }], [{ step: 0, percent: 50, weights: { v1: -1, v2: 101 } }], [{ step: 0, percent: 50, weights: { v1: 50, v3: 50 } }]]) {
+      const put = await a.client.put(keys.rollout).value(record(plan)).exec();
+      await a.fleet.watch.waitFor(BigInt(put.header.revision), 5_000);
+    }
+    // A valid write afterwards goes through: whatever the leader did meanwhile is settled by then.
+    const ok = await a.fleet.setWeights({ v1: 60, v2: 40 });
+    const weights = (await a.client.get(keys.weights).exec()).kvs[0]!;
+    assert.equal(weights.mod_revision, ok);
+    const rolloutWrites = a.applied.filter((x) => BigInt(x.revision) > BigInt(before) && x.by === 'rollout');
+    assert.deepEqual(rolloutWrites.map((x) => [x.weights, x.refused]), []);
+    assert.deepEqual(a.split.getWeights(), { v1: 60, v2: 40 });
+  });
+
   it('setWeights() racing from six replicas: each call resolves with its revision or rejects with ERR_FLEET_WRITE, and every replica ends on the last revision written', async (t) => {
     const prefix = `/adv/${++prefixes}`;
     const replicas: Replica[] = [];
