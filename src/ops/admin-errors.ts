@@ -9,7 +9,7 @@ import { logError } from '../split/ops-port.js';
 import type { ReplyRefusal } from './admin-reply.js';
 import type { AdminReply } from './admin-routes.js';
 
-/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes). */
+/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes, 503 a fleet's `ERR_FLEET_WRITE` too). */
 export type AdminErrorCode =
   | 'ERR_ADMIN_UNAUTHORIZED'
   | 'ERR_ADMIN_FORBIDDEN'
@@ -59,12 +59,21 @@ export function errorReply(error: unknown): AdminReply {
     if (error instanceof TrafficSplitRolloutError || error instanceof TrafficSplitClosedError) {
       return { status: 409, json: { error: error.message, code: error.code } };
     }
+    if (isFleetError(error)) {
+      // etcd could not take a fleet's change (down, or others kept writing first): nothing
+      // changed, and trying again later may work. Known by name: /ops never loads the fleet.
+      return { status: 503, json: { error: error.message, code: error.code }, headers: { 'retry-after': '1' } };
+    }
     // Not the client's fault: log it, and do not echo internals to the client.
     logError(`admin endpoint: ${describeError(error)}`);
   } catch {
     // A thrown proxy can make even `instanceof` throw.
   }
   return INTERNAL_ERROR;
+}
+
+function isFleetError(error: unknown): error is Error & { code: string } {
+  return error instanceof Error && error.name === 'TrafficSplitFleetError' && typeof (error as { code?: unknown }).code === 'string';
 }
 
 /** The answer to a refused answer (too large, or too many bytes held). @internal */

@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { TrafficSplit } from '../../src/index.js';
+import { startAdminServer } from '../../src/ops/index.js';
 import { joinFleet, type Fleet, type FleetWeightsApplied } from '../../src/fleet/index.js';
 import { fleetKeys } from '../../src/fleet/keys.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { eventually } from '../helpers/split-helpers.js';
 
 let prefixes = 0;
+const TOKEN = 'adversary-token-0123456789';
 
 interface Replica {
   fleet: Fleet;
@@ -136,6 +138,24 @@ describe('a fleet against foreign writes and its own edges', { skip: skipWithout
       const revisions = r.applied.map((x) => BigInt(x.revision));
       assert.deepEqual(revisions, [...revisions].sort((a, b) => (a < b ? -1 : 1)));
     }
+  });
+
+  it('PUT /weights on a fleet while etcd is down answers within its timeout with a clear error, and changes nothing', async (t) => {
+    const own = await EtcdCluster.start(1);
+    t.after(() => own.close());
+    const prefix = `/adv/${++prefixes}`;
+    const a = await replica(t, prefix, 'a', own);
+    const admin = await startAdminServer(a.fleet, { port: 0, requestTimeoutMs: 3_000, token: TOKEN });
+    t.after(() => admin.close());
+    await own.stopAll('SIGKILL');
+    const started = Date.now();
+    const response = await fetch(`${admin.url}/weights`, { method: 'PUT', body: JSON.stringify({ v1: 50, v2: 50 }), headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(30_000) });
+    const body = (await response.json()) as { code?: string; error?: string };
+    const tookMs = Date.now() - started;
+    assert.deepEqual([response.status, body.code], [503, 'ERR_FLEET_WRITE'], JSON.stringify(body));
+    assert.match(body.error ?? '', /not written to etcd/);
+    assert.ok(tookMs < 10_000, `answered after ${tookMs} ms`);
+    assert.deepEqual(a.split.getWeights(), { v1: 100, v2: 0 });
   });
 
   it('leave() while etcd is down resolves (no hang)', async (t) => {
