@@ -109,6 +109,12 @@ export class FleetState extends EventEmitter<FleetStateEvents> implements WatchS
     this.emit('connected', up);
   }
 
+  rewound(): void {
+    this.weightsKeyRevision = 0n;
+    this.recordKeyRevision = 0n;
+    this.snapshot = 0n;
+  }
+
   private weightsPut(kv: IKeyValue, modRevision: bigint): void {
     // A read after a resynchronisation may bring a revision already applied: once each.
     if (modRevision <= this.weightsKeyRevision) return;

@@ -23,6 +23,9 @@ export interface WatchSink {
   event(type: 'put' | 'delete', kv: IKeyValue): void;
   /** The watch stream went down or came back up. */
   connected(up: boolean): void;
+  /** etcd's store went back to a lower revision than the sink was given: forget every revision
+   * seen, so that the `reset()` that follows is taken as the truth, lower revisions and all. */
+  rewound(): void;
 }
 
 /** Delay between attempts to read the prefix again after etcd cancelled the watch. */
@@ -93,7 +96,13 @@ export class FleetWatch {
   private watch(from: bigint): void {
     const watcher = this.client.watch().prefix(this.prefix).startRevision(from.toString()).watcher();
     this.watcher = watcher;
-    watcher.on('connected', () => this.guard('connected', () => this.sink.connected(true)));
+    watcher.on('connected', (response) => {
+      // A (re)connected watch learns the store's revision. Below what was processed, the store
+      // lost its history (a new cluster on a wiped data directory, a restore from an old
+      // backup): its revisions start again, and waiting for ours to come would be forever.
+      if (revision(response.header.revision) < this.processedValue) return this.resync(watcher, `etcd's store is at revision ${response.header.revision}, below revision ${this.processedValue} seen before`, true);
+      this.guard('connected', () => this.sink.connected(true));
+    });
     watcher.on('disconnected', () => this.guard('disconnected', () => this.sink.connected(false)));
     watcher.on('data', (response) => {
       for (const event of response.events) {
@@ -105,10 +114,15 @@ export class FleetWatch {
     watcher.on('error', (error) => this.resync(watcher, error));
   }
 
-  /** etcd cancelled the watch (compacted revisions): read everything again, watch from there. */
-  private resync(watcher: Watcher, error: unknown): void {
+  /** etcd cancelled the watch (compacted revisions), or its store went back (`rewound`): read
+   * everything again, watch from there. */
+  private resync(watcher: Watcher, error: unknown, rewound = false): void {
     if (this.stopped || this.watcher !== watcher) return;
-    logError(`fleet watch of ${this.prefix} cancelled (${messageOf(error)}); reading the prefix again`);
+    logError(`fleet watch of ${this.prefix} ${rewound ? 'reconnected to a store that went back' : 'cancelled'} (${messageOf(error)}); reading the prefix again`);
+    if (rewound) {
+      this.processedValue = 0n;
+      this.guard('rewound', () => this.sink.rewound());
+    }
     watcher.removeAllListeners();
     watcher.on('error', () => undefined);
     this.watcher = null;

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { rmSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { TrafficSplit } from '../../src/index.js';
 import { startAdminServer } from '../../src/ops/index.js';
@@ -169,4 +170,25 @@ describe('a fleet against foreign writes and its own edges', { skip: skipWithout
     assert.ok(tookMs < 10_000, `left after ${tookMs} ms`);
   });
 
+  it('etcd restarted with a wiped data dir (revisions start again from 1): the replica applies the new cluster\'s weights', async (t) => {
+    const own = await EtcdCluster.start(1);
+    t.after(() => own.close());
+    const prefix = `/adv/${++prefixes}`;
+    const keys = fleetKeys(prefix);
+    const a = await replica(t, prefix, 'a', own);
+    // Push the revision well past what the new cluster will reach.
+    for (let i = 0; i < 30; i++) await a.fleet.setWeights({ v1: 100 - (i % 2), v2: i % 2 });
+    const member = own.members[0]!;
+    await member.stop('SIGKILL');
+    rmSync(member.dataDir, { recursive: true, force: true });
+    member.start();
+    await own.healthy();
+    const writer = new Etcd3({ hosts: own.hosts });
+    t.after(() => writer.close());
+    const put = await writer.put(keys.weights).value(JSON.stringify({ weights: { v1: 20, v2: 80 }, replica: 'restore', by: 'operator', at: 1 })).exec();
+    await eventually(() => a.split.getWeights()['v2'] === 80, () => JSON.stringify({ put: put.header.revision, applied: a.applied.at(-1), weights: a.split.getWeights() }), 15_000);
+    // And an operator's change through the fleet works on the new cluster.
+    await a.fleet.setWeights({ v1: 40, v2: 60 });
+    assert.deepEqual(a.split.getWeights(), { v1: 40, v2: 60 });
+  });
 });
