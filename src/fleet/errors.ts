@@ -9,7 +9,9 @@ export type TrafficSplitFleetErrorCode =
   /** `joinFleet()` could not read or write etcd. */
   | 'ERR_FLEET_JOIN'
   /** A weight change could not be written to etcd (unreachable, or others kept writing first). */
-  | 'ERR_FLEET_WRITE';
+  | 'ERR_FLEET_WRITE'
+  /** A weight change was written to etcd, but this replica's watch did not apply it in time. */
+  | 'ERR_FLEET_NOT_APPLIED';
 
 /** etcd refused or could not be asked; nothing changed in the fleet. */
 export class TrafficSplitFleetError extends Error {

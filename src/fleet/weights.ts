@@ -80,7 +80,13 @@ async function attempt(core: FleetCore, weights: Record<string, number>, rebalan
     throw new TrafficSplitFleetError(`fleet ${keys.prefix}: weights ${JSON.stringify(weights)} not written to etcd: ${messageOf(error)}`, 'ERR_FLEET_WRITE', { cause: error });
   }
   if (outcome.succeeded) {
-    await core.watch.waitFor(revision(outcome.revision), CATCH_UP_MS);
+    // The promise is of the change in force here: say so when this replica's watch lags.
+    if (!(await core.watch.waitFor(revision(outcome.revision), CATCH_UP_MS))) {
+      throw new TrafficSplitFleetError(
+        `fleet ${keys.prefix}: weights ${JSON.stringify(weights)} written to etcd at revision ${outcome.revision}, but not applied on replica ${core.replicaId} within ${CATCH_UP_MS} ms (its watch is behind); every replica applies it as its watch catches up`,
+        'ERR_FLEET_NOT_APPLIED',
+      );
+    }
     return outcome.revision;
   }
   if (n >= MAX_WRITE_ATTEMPTS) {
