@@ -172,7 +172,6 @@ export class TrafficSplitPicker implements Picker {
     if (hint?.subset !== undefined) {
       subset = routing.subsetNames.indexOf(hint.subset);
       if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${hint.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
-      if (hint.mirror !== undefined) return this.pickCopy(subset, args, hint.mirror);
     } else {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
@@ -192,24 +191,6 @@ export class TrafficSplitPicker implements Picker {
     }
     if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless);
     return this.pickSubset(subset, args);
-  }
-
-  /** A mirror copy: its subset's endpoint, uncounted, and only once (a retry policy's further
-   * attempts are dropped: a copy is never retried). */
-  private pickCopy(subset: number, args: PickArgs, mark: { started: boolean }): PickResult {
-    if (mark.started) return COPY_NOT_RETRIED;
-    const notReady = this.parts.notReady[subset];
-    if (notReady !== null && notReady !== undefined) return notReady;
-    const result = this.parts.childPickers[subset]!.pick(args);
-    if (result.pickResultType !== PickResultType.COMPLETE) return result;
-    const childStarted = result.onCallStarted;
-    return {
-      ...result,
-      onCallStarted: () => {
-        mark.started = true;
-        childStarted?.();
-      },
-    };
   }
 
   /** Sticky key, else the schedule (a stream: the open-stream placement); -1 when no subset can
@@ -237,9 +218,6 @@ export class TrafficSplitPicker implements Picker {
     return candidates.length > 0 ? routing.scheduleFor(Array.from(candidates)).next() : -1;
   }
 }
-
-/** What a second attempt of a mirror copy gets. */
-const COPY_NOT_RETRIED = failure(PickResultType.DROP, 'traffic_split: a mirror copy is never retried');
 
 /** What a retry attempt gets when no other READY weighted subset exists. */
 const NO_OTHER_SUBSET = failure(PickResultType.DROP, 'traffic_split: no other READY weighted subset to retry on');
