@@ -32,4 +32,4 @@ export type { WeightedScheduleOptions } from './algorithms/scheduler.js';
 export type { RandomSource } from './algorithms/random.js';
 export type { Clock, ClockTimer } from './base/clock.js';
 export type { MirrorOptions, MirrorSettings, MirrorComparator, MirrorOutcome } from './policy/mirror-options.js';
-export type { MirrorStats, MirrorCounts, MirrorSample, MirrorSampleSide } from './policy/mirror-figures.js';
+export type { MirrorStats, MirrorCounts, MirrorSample, MirrorSampleSide, MirrorDropReason } from './policy/mirror-figures.js';

@@ -42,7 +42,7 @@ const BigIntEchoClient = grpc.makeGenericClientConstructor({ echo: { ...echoServ
 describe('GET /stats with 1,000 samples of 64 KiB bodies', () => {
   it('answers 200 with every sample, bodies in capped base64, the BigInt as a string, in bounded slices', async (t) => {
     const { split, v2 } = await mirrorRig(t, (request) => ({ reply: { text: request.text, v: 2 } }));
-    split.setMirror({ subset: 'v2', percent: 100, compare: true, keepBodies: true, maxSamples: SAMPLES, timeoutMs: 30_000 });
+    split.setMirror({ subset: 'v2', percent: 100, compare: true, keepBodies: true, maxSamples: SAMPLES, timeoutMs: 30_000, maxBufferedBytes: 512 * 1024 * 1024 });
     const client = new BigIntEchoClient(split.target, grpc.credentials.createInsecure(), split.withChannelOptions({})) as unknown as grpc.Client & {
       echo(request: object, callback: (error: grpc.ServiceError | null, reply?: Decoded) => void): void;
     };

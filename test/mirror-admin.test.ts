@@ -31,7 +31,7 @@ describe('mirror on the admin endpoint and in the metrics', () => {
     assert.deepEqual([bad.status, bad.json], [400, { error: 'mirror.percent: expected a finite number from 0 to 100, got `"50"` (string)', code: 'ERR_SPLIT_INVALID_CONFIG' }]);
     assert.equal(split.getMirror(), null);
     const put = await ask(url, 'PUT', { body });
-    const settings = { subset: 'v2', percent: 50, compare: true, maxInFlight: 100, timeoutMs: null, methods: null, keepBodies: false, maxSamples: 20 };
+    const settings = { subset: 'v2', percent: 50, compare: true, maxInFlight: 100, timeoutMs: null, methods: null, keepBodies: false, maxSamples: 20, maxBufferedBytes: 16 * 1024 * 1024 };
     assert.deepEqual([put.status, put.json], [200, { mirror: settings, previous: null }]);
     assert.deepEqual((await ask(url, 'GET')).json, { mirror: settings });
     for (let i = 0; i < 10; i++) await callEcho(client, { text: `req-${i}` });

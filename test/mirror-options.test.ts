@@ -14,10 +14,14 @@ const cases: { name: string; input: unknown; error: string; type: typeof Traffic
   { name: 'timeout-negative', input: { subset: 'v2', percent: 10, timeoutMs: -1 }, error: 'mirror.timeoutMs: expected an integer from 1 to 2147483647, got `-1` (number)', type: TrafficSplitRangeError },
   { name: 'methods-short-name', input: { subset: 'v2', percent: 10, methods: ['Echo'] }, error: 'mirror.methods[0]: expected a full method name such as "/pkg.Service/Method", got `"Echo"` (string)', type: TrafficSplitTypeError },
   { name: 'methods-empty', input: { subset: 'v2', percent: 10, methods: [] }, error: 'mirror.methods: expected a list of 1 to 1000 full method names such as "/pkg.Service/Method", got `[]` (array)', type: TrafficSplitTypeError },
+  { name: 'max-buffered-bytes-string', input: { subset: 'v2', percent: 10, maxBufferedBytes: '16MiB' }, error: 'mirror.maxBufferedBytes: expected an integer number of bytes from 0 to 2^40, got `"16MiB"` (string)', type: TrafficSplitTypeError },
+  { name: 'max-buffered-bytes-negative', input: { subset: 'v2', percent: 10, maxBufferedBytes: -1 }, error: 'mirror.maxBufferedBytes: expected an integer number of bytes from 0 to 2^40, got `-1` (number)', type: TrafficSplitRangeError },
+  { name: 'max-buffered-bytes-fraction', input: { subset: 'v2', percent: 10, maxBufferedBytes: 1.5 }, error: 'mirror.maxBufferedBytes: expected an integer number of bytes from 0 to 2^40, got `1.5` (number)', type: TrafficSplitRangeError },
+  { name: 'max-buffered-bytes-over', input: { subset: 'v2', percent: 10, maxBufferedBytes: 2 ** 40 + 1 }, error: 'mirror.maxBufferedBytes: expected an integer number of bytes from 0 to 2^40, got `1099511627777` (number)', type: TrafficSplitRangeError },
   { name: 'keep-bodies-number', input: { subset: 'v2', percent: 10, keepBodies: 1 }, error: 'mirror.keepBodies: expected a boolean, got `1` (number)', type: TrafficSplitTypeError },
-  { name: 'typo', input: { subset: 'v2', persent: 10 }, error: 'mirror.persent: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples), got `10` (number)', type: TrafficSplitTypeError },
+  { name: 'typo', input: { subset: 'v2', persent: 10 }, error: 'mirror.persent: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes), got `10` (number)', type: TrafficSplitTypeError },
   { name: 'not-an-object', input: 'v2', error: 'mirror: expected an object with "subset" and "percent", or null, got `"v2"` (string)', type: TrafficSplitTypeError },
-  { name: 'proto', input: JSON.parse('{"subset":"v2","percent":10,"__proto__":{"x":1}}'), error: 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples), got `{"x":1}` (object)', type: TrafficSplitTypeError },
+  { name: 'proto', input: JSON.parse('{"subset":"v2","percent":10,"__proto__":{"x":1}}'), error: 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes), got `{"x":1}` (object)', type: TrafficSplitTypeError },
 ];
 
 describe('mirror options', () => {
@@ -44,7 +48,7 @@ describe('mirror options', () => {
     const events: unknown[] = [];
     split.on('mirror', (change) => events.push(change));
     split.setMirror({ subset: 'v2', percent: 12.5 });
-    const settings = { subset: 'v2', percent: 12.5, compare: false, maxInFlight: 100, timeoutMs: null, methods: null, keepBodies: false, maxSamples: 20 };
+    const settings = { subset: 'v2', percent: 12.5, compare: false, maxInFlight: 100, timeoutMs: null, methods: null, keepBodies: false, maxSamples: 20, maxBufferedBytes: 16 * 1024 * 1024 };
     assert.deepEqual(split.getMirror(), settings);
     assert.ok(Object.isFrozen(split.getMirror()));
     split.setMirror(null);

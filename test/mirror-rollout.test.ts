@@ -87,7 +87,7 @@ describe('rollout with a shadow phase', () => {
     const status = rollout.toJSON();
     assert.deepEqual([status.phase, status.shadow!.verdict, status.shadow!.reason], ['steps', 'pass', 'mismatch rate 0% (0 of 20 compared copies) <= 0%; failure rate 0% (0 of 20 copies) <= 1%']);
     assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
-    assert.deepEqual(split.getMirror(), { subset: 'v2', percent: 1, compare: false, maxInFlight: 7, timeoutMs: null, methods: null, keepBodies: false, maxSamples: 20 });
+    assert.deepEqual(split.getMirror(), { subset: 'v2', percent: 1, compare: false, maxInFlight: 7, timeoutMs: null, methods: null, keepBodies: false, maxSamples: 20, maxBufferedBytes: 16 * 1024 * 1024 });
     assert.deepEqual(clock.pending, [500], 'the first step is timed');
     await rollout.abort('test done');
   });

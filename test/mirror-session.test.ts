@@ -4,7 +4,8 @@ import { emptyCounts } from '../src/policy/mirror-figures.js';
 import { parseMirrorOptions } from '../src/policy/mirror-options.js';
 import { MirrorSession } from '../src/policy/mirror.js';
 
-const session = (percent: number, extra: object = {}) => new MirrorSession(parseMirrorOptions({ subset: 'v2', percent, ...extra }, ['v1', 'v2']), 1, emptyCounts());
+const unbounded = { reserve: () => true, release: () => {} };
+const session = (percent: number, extra: object = {}) => new MirrorSession(parseMirrorOptions({ subset: 'v2', percent, ...extra }, ['v1', 'v2']), 1, emptyCounts(), unbounded);
 const draws = (s: MirrorSession, n: number) => Array.from({ length: n }, () => s.draw());
 
 describe('mirror session', () => {

@@ -43,9 +43,6 @@ export interface CallHint {
   attempt?: AttemptRecord;
   /** Subset index this (retry) attempt must not use. */
   avoid?: number;
-  /** Set on a mirror copy: it goes to `subset` only, is counted in no subset's figures, and is
-   * never retried (the picker drops any attempt after the one that started). */
-  readonly mirror?: { started: boolean };
 }
 
 const HINT_OPTION = Symbol('grpc-traffic-split.hint');

@@ -1,14 +1,16 @@
 /**
  * Comparing a primary call's answer with its copy's: byte equality of the serialized responses
  * (`compare: true`) or the application's comparator, and the mismatch sample. Runs after both
- * calls ended, never on the primary's path, and never throws.
+ * calls ended, never on the primary's path, and never rejects. Byte equality and the samples'
+ * hashes go a slice per turn of the event loop (mirror-slices.ts); a comparator is the
+ * application's code and runs in one turn, with the deserialization it needs.
  * @module
  */
-import { createHash } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
 import { describeValue } from '../base/errors.js';
 import { isFailureCode, statusName, type CopyVerdict, type MirrorSample, type MirrorSampleSide } from './mirror-figures.js';
 import { MAX_SAMPLE_BODY_BYTES, type MirrorOutcome, type MirrorSettings } from './mirror-options.js';
+import { equalInSlices, sha256InSlices } from './mirror-slices.js';
 
 /** Longest mismatch reason kept in a sample. */
 const MAX_REASON_CHARS = 1024;
@@ -34,14 +36,14 @@ export interface Settlement {
  * How a copy counts once both sides ended. `deserialize` turns response bytes back into a message
  * (the method's own deserializer): the comparator and the samples get private copies.
  */
-export function settleCopy(settings: MirrorSettings, method: string, primary: EndedSide, copy: EndedSide, deserialize: (bytes: Buffer) => unknown): Settlement {
+export async function settleCopy(settings: MirrorSettings, method: string, primary: EndedSide, copy: EndedSide, deserialize: (bytes: Buffer) => unknown): Promise<Settlement> {
   if (isFailureCode(copy.code)) return { verdict: 'failed', sample: null, compareError: false };
   // Without a usable answer on the primary's side there is nothing to hold the copy against.
   if (settings.compare === false || isFailureCode(primary.code)) return { verdict: 'notCompared', sample: null, compareError: false };
   let reason: string | null;
   let compareError = false;
   if (settings.compare === true) {
-    reason = byteDifference(primary, copy);
+    reason = await byteDifference(primary, copy);
   } else {
     const outcome = runComparator(settings.compare, outcomeOf(primary, deserialize), outcomeOf(copy, deserialize));
     reason = outcome.reason;
@@ -53,20 +55,20 @@ export function settleCopy(settings: MirrorSettings, method: string, primary: En
     method,
     // Bounded: a comparator may return any string, and up to maxSamples of them are kept.
     reason: reason.length <= MAX_REASON_CHARS ? reason : `${reason.slice(0, MAX_REASON_CHARS - 3)}...`,
-    primary: sampleSide(primary, settings.keepBodies, deserialize),
-    mirror: sampleSide(copy, settings.keepBodies, deserialize),
+    primary: await sampleSide(primary, settings.keepBodies, deserialize),
+    mirror: await sampleSide(copy, settings.keepBodies, deserialize),
   };
   return { verdict: 'mismatched', sample, compareError };
 }
 
 /** Null when status code and response bytes are equal, else why not. */
-function byteDifference(primary: EndedSide, copy: EndedSide): string | null {
+async function byteDifference(primary: EndedSide, copy: EndedSide): Promise<string | null> {
   if (primary.code !== copy.code) return `status ${statusName(primary.code)} vs ${statusName(copy.code)}`;
   const a = primary.bytes;
   const b = copy.bytes;
   if (a === null && b === null) return null;
   if (a === null || b === null) return `response ${a === null ? 'missing' : `${a.length} bytes`} vs ${b === null ? 'missing' : `${b.length} bytes`}`;
-  return a.equals(b) ? null : `response differs (${a.length} vs ${b.length} bytes)`;
+  return (await equalInSlices(a, b)) ? null : `response differs (${a.length} vs ${b.length} bytes)`;
 }
 
 /** The comparator's verdict as a reason (null: equal); a throw or an answer of another type is a
@@ -105,12 +107,12 @@ function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): Mi
   };
 }
 
-function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): MirrorSampleSide {
+async function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): Promise<MirrorSampleSide> {
   const bytes = side.bytes;
   const result: MirrorSampleSide = {
     status: statusName(side.code),
     bytes: bytes === null ? null : bytes.length,
-    sha256: bytes === null ? null : createHash('sha256').update(bytes).digest('hex'),
+    sha256: bytes === null ? null : await sha256InSlices(bytes),
   };
   if (keepBodies && bytes !== null && bytes.length <= MAX_SAMPLE_BODY_BYTES) result.response = safeDeserialize(bytes, deserialize);
   return result;

@@ -16,9 +16,10 @@ export interface MirrorCounts {
   /** Copies fully accounted for: ended, and compared when they could be
    * (`completed = failed + matched + mismatched + notCompared`). */
   completed: number;
-  /** Copies chosen by the schedule but not sent: `maxInFlight` copies were already in flight,
-   * the primary had no time left, or the mirror was replaced (or the split closed) before the
-   * copy could start. `sent + dropped` is every copy the schedule chose. */
+  /** Copies chosen by the schedule and given up (`droppedBy` says why): before they were sent,
+   * or, for `maxBufferedBytes`, when an answer arrived that the mirror could not keep (such a
+   * copy is in `sent` too, and never in `completed`). `completed + dropped` is every copy the
+   * schedule chose once none is in flight. */
   dropped: number;
   /** Copies that got no usable answer: they ended with CANCELLED, UNKNOWN, INTERNAL, UNAVAILABLE,
    * DEADLINE_EXCEEDED, DATA_LOSS or RESOURCE_EXHAUSTED (the mirror subset down, its timeout,
@@ -55,6 +56,35 @@ export interface MirrorSample {
 
 type Quantiles = { p50: number | null; p90: number | null; p99: number | null };
 
+/**
+ * Why a copy was given up: `maxInFlight` copies were in flight; its bytes (request, or an answer
+ * kept for comparison) would pass `maxBufferedBytes`; its primary had no time left; the mirror
+ * was replaced or turned off (or the split closed) before it started; its primary ended (was
+ * cancelled, or sent no request) before it started.
+ */
+export type MirrorDropReason = 'maxInFlight' | 'maxBufferedBytes' | 'noTimeLeft' | 'mirrorChanged' | 'primaryEnded';
+
+/** Every drop reason, in the order `droppedBy` lists them. */
+export const MIRROR_DROP_REASONS: readonly MirrorDropReason[] = ['maxInFlight', 'maxBufferedBytes', 'noTimeLeft', 'mirrorChanged', 'primaryEnded'];
+
+/** Where the figures reserve the bytes of the samples they keep (the split's byte bound). */
+export interface ByteBudget {
+  /** Takes `bytes` of the bound, or returns false when they would pass it. */
+  reserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
+
+/** What a sample is counted for in the byte bound: a fixed part for its strings and numbers,
+ * and, for a body kept with `keepBodies`, twice its serialized size (an estimate of the
+ * deserialized object). */
+export function sampleBytes(sample: MirrorSample): number {
+  const body = (side: MirrorSampleSide): number => ('response' in side ? 2 * (side.bytes ?? 0) : 0);
+  return SAMPLE_BASE_BYTES + 2 * (sample.reason.length + sample.method.length) + body(sample.primary) + body(sample.mirror);
+}
+
+/** The part of a sample's count that does not depend on its contents. */
+const SAMPLE_BASE_BYTES = 512;
+
 /** `split.stats().mirror`: the mirror in force (or the last one, `active: false`). */
 export interface MirrorStats extends MirrorCounts {
   subset: string;
@@ -63,6 +93,11 @@ export interface MirrorStats extends MirrorCounts {
   active: boolean;
   /** Copies in flight now (what `maxInFlight` bounds). */
   inFlight: number;
+  /** The copies given up, by reason (they add up to `dropped`). */
+  droppedBy: Record<MirrorDropReason, number>;
+  /** Bytes the mirror holds now, over every configuration of the split: requests of copies in
+   * flight, answers kept for comparison, samples (what `maxBufferedBytes` bounds). */
+  bufferedBytes: number;
   /** Copies that ended with an answer while comparison is off, or whose primary itself got no
    * usable answer (nothing to compare with). */
   notCompared: number;
@@ -119,16 +154,28 @@ export class MirrorFigures {
   private readonly codes = new Float64Array(CODE_COUNT);
   private readonly latency = new Float64Array(LATENCY_BUCKETS);
   private readonly primaryLatency = new Float64Array(LATENCY_BUCKETS);
-  private readonly samples: MirrorSample[] = [];
+  private readonly droppedBy = new Float64Array(MIRROR_DROP_REASONS.length);
+  /** The latest mismatches, oldest first, with what each is counted for in the byte bound. */
+  private readonly samples: { sample: MirrorSample; bytes: number }[] = [];
+  /** Replaced by a newer configuration: its samples are let go, and no more are kept. */
+  private retired = false;
 
   constructor(
     private readonly lifetime: MirrorCounts,
     private readonly maxSamples: number,
+    private readonly budget: ByteBudget,
   ) {}
 
-  dropped(): void {
+  dropped(reason: MirrorDropReason): void {
     this.counts.dropped++;
     this.lifetime.dropped++;
+    this.droppedBy[MIRROR_DROP_REASONS.indexOf(reason)]!++;
+  }
+
+  /** The configuration was replaced: its samples will never be read again. */
+  retire(): void {
+    this.retired = true;
+    while (this.samples.length > 0) this.evictOldest();
   }
 
   sent(): void {
@@ -156,13 +203,34 @@ export class MirrorFigures {
       this.lifetime[verdict]++;
     }
     if (compareError) this.compareErrors++;
-    if (sample !== null && this.maxSamples > 0) {
-      if (this.samples.length >= this.maxSamples) this.samples.shift();
-      this.samples.push(sample);
-    }
+    if (sample !== null) this.keep(sample);
   }
 
-  snapshot(subset: string, percent: number, active: boolean): MirrorStats {
+  /** Keeps `sample` within `maxSamples` and the byte bound: without its bodies if they do not
+   * fit, and the oldest samples give way to it if it still does not. */
+  private keep(sample: MirrorSample): void {
+    if (this.maxSamples === 0 || this.retired) return;
+    if (this.samples.length >= this.maxSamples) this.evictOldest();
+    let kept = sample;
+    let bytes = sampleBytes(kept);
+    while (!this.budget.reserve(bytes)) {
+      if ('response' in kept.primary || 'response' in kept.mirror) {
+        kept = { ...kept, primary: withoutBody(kept.primary), mirror: withoutBody(kept.mirror) };
+        bytes = sampleBytes(kept);
+      } else if (this.samples.length > 0) {
+        this.evictOldest();
+      } else {
+        return;
+      }
+    }
+    this.samples.push({ sample: kept, bytes });
+  }
+
+  private evictOldest(): void {
+    this.budget.release(this.samples.shift()!.bytes);
+  }
+
+  snapshot(subset: string, percent: number, active: boolean, bufferedBytes: number): MirrorStats {
     const codes: Partial<Record<StatusName, number>> = {};
     this.codes.forEach((n, code) => {
       if (n > 0) codes[statusName(code)] = n;
@@ -173,15 +241,21 @@ export class MirrorFigures {
       active,
       ...this.counts,
       inFlight: this.inFlight,
+      droppedBy: Object.fromEntries(MIRROR_DROP_REASONS.map((reason, i) => [reason, this.droppedBy[i]!])) as Record<MirrorDropReason, number>,
+      bufferedBytes,
       notCompared: this.notCompared,
       compareErrors: this.compareErrors,
       codes,
       latencyMs: quantiles(this.latency),
       primaryLatencyMs: quantiles(this.primaryLatency),
-      samples: this.samples.map((sample) => ({ ...sample, primary: { ...sample.primary }, mirror: { ...sample.mirror } })),
+      samples: this.samples.map(({ sample }) => ({ ...sample, primary: { ...sample.primary }, mirror: { ...sample.mirror } })),
       lifetime: { ...this.lifetime },
     };
   }
+}
+
+function withoutBody({ response: _response, ...side }: MirrorSampleSide): MirrorSampleSide {
+  return side;
 }
 
 function quantiles(histogram: Float64Array): Quantiles {

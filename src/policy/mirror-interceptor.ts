@@ -1,32 +1,30 @@
 /**
  * Where copies are made: the outermost layer of the split's interceptor. For an eligible unary
  * call it watches the primary (its request message, the subset its attempt started on, its
- * answer) and, when the mirror's schedule picks the call, starts an independent copy on the
- * primary's channel with `channel.createCall()`, the call grpc-js's own bottom interceptor makes
- * (client-interceptors.js `getCall`). Calling `nextCall` a second time would make one too, but
- * through the primary's method definition, which deserializes the answer: the copy's raw bytes,
- * what `compare: true` compares, would be lost (see mirror-capture.ts for the primary's). The copy:
- * - carries the same method, the request bytes the primary's serializer produced and the
- *   metadata entries as they were at the primary's start, with fresh metadata options (so
- *   never wait-for-ready) and a mirror hint that routes it to the mirror subset only;
- * - has its own deadline, no parent (a server handler's end must not cancel it), the call's own
- *   credentials, and is never awaited by the primary; its outcome is only counted.
- * The primary's own events pass through unchanged; every piece of mirror work on its path is
- * guarded so that nothing the mirror does can throw into the primary.
+ * answer) and, when the mirror's schedule picks the call, starts an independent copy on the copy
+ * channel of the primary's channel (mirror-channels.ts; never the primary's own: a copy shares
+ * no retry throttle, retry buffer, hedging policy or call queue with a primary). The copy
+ * carries the request bytes the primary's serializer produced and the metadata entries as they
+ * were at the primary's start; it has its own deadline, no parent, the call's own credentials,
+ * and is never awaited by the primary: its outcome is only counted. Every byte it holds is first
+ * reserved in the split's byte bound (the request from the copy's start to its end, each answer
+ * from its arrival to the end of the comparison); a copy whose bytes would pass
+ * `maxBufferedBytes` is dropped. The primary's own events pass through unchanged; every piece of
+ * mirror work on its path is guarded so that nothing the mirror does can throw into it.
  * @module
  */
 import { status as Status, type Interceptor, type InterceptorOptions, type Metadata, type NextCall, type StatusObject } from '@grpc/grpc-js';
 import { InterceptingCall } from '@grpc/grpc-js';
 import { withStartObserver } from './call-tracking.js';
-import { captureOf, type CallChannel, type MirrorCapture } from './mirror-capture.js';
-import { withHint } from './hints.js';
-import { settleCopy, type EndedSide } from './mirror-compare.js';
-import { DEFAULT_MIRROR_TIMEOUT_MS } from './mirror-options.js';
+import { captureOf, type MirrorCapture } from './mirror-capture.js';
+import type { CopyLease } from './mirror-channels.js';
+import { settleCopy, type EndedSide, type Settlement } from './mirror-compare.js';
+import { copyMetadataOf, copyTimeoutMs, endedLocally, startCopyCall, type CopyCall } from './mirror-copy-call.js';
+import type { MirrorDropReason } from './mirror-figures.js';
 import type { LiveCopy, MirrorController, MirrorSession } from './mirror.js';
 
 type Decision = 'undecided' | 'skipped' | 'chosen' | 'launched';
 type CallInterface = ReturnType<NextCall>;
-type ChannelCall = ReturnType<CallChannel['createCall']>;
 
 /** `inner` (the split's interceptor), preceded by the mirror of `controller`. A call the mirror
  * does not concern (no mirror, a streaming or unlisted method) gets no extra layer at all. */
@@ -35,7 +33,7 @@ export function withMirror(inner: Interceptor, controller: MirrorController): In
     const session = controller.session;
     if (session === null || !session.accepts(options.method_definition)) return inner(options, nextCall);
     // Without the split's call guard (a client built without `channelOptions`) there is no
-    // channel to copy on: the call is not mirrored.
+    // channel to copy from: the call is not mirrored.
     const capture = captureOf(options.method_definition);
     if (capture === undefined) return inner(options, nextCall);
     const call = new MirroredCall(controller, session, options, capture);
@@ -52,6 +50,9 @@ function guarded(work: () => void): void {
   }
 }
 
+/** What a settlement that failed in a way it never should counts as: not compared. */
+const NOT_SETTLED: Settlement = { verdict: 'notCompared', sample: null, compareError: false };
+
 class MirroredCall implements LiveCopy {
   private decision: Decision = 'undecided';
   private metadata: Metadata | null = null;
@@ -63,13 +64,20 @@ class MirroredCall implements LiveCopy {
   private primaryBytes: Buffer | null = null;
   private primaryDurationMs = 0;
   private primary: EndedSide | null = null;
-  private copyCall: ChannelCall | null = null;
+  private lease: CopyLease | null = null;
+  private copyCall: CopyCall | null = null;
   private copyStartedAt = 0;
   private copyHeaders: Metadata | null = null;
   private copyBytes: Buffer | null = null;
   private copy: EndedSide | null = null;
   private copyDone = false;
   private settled = false;
+  /** Sent, then given up (an answer the byte bound could not hold): only its end is counted. */
+  private abandoned = false;
+  /** Bytes reserved in the byte bound for the request the copy sends (until the copy ends). */
+  private requestBytesHeld = 0;
+  /** Bytes reserved for the answers kept for comparison (until the comparison ends). */
+  private answerBytesHeld = 0;
 
   constructor(
     private readonly controller: MirrorController,
@@ -124,25 +132,25 @@ class MirroredCall implements LiveCopy {
     // The mirror in force now decides: a mirror replaced (even by the same settings) between
     // the call's creation and its start must not leave the call undrawn by both.
     const session = this.controller.session;
-    if (session === null || !session.accepts(this.options.method_definition)) {
-      this.decision = 'skipped';
-      return;
-    }
+    if (session === null || !session.accepts(this.options.method_definition)) return this.skip();
     this.session = session;
     // A call that itself went to the mirror subset is not eligible: no draw, so the percentage
     // is exact over the calls that are.
-    if (subset === session.subsetIndex || this.controller.closed || !session.draw()) {
-      this.decision = 'skipped';
-      return;
-    }
+    if (subset === session.subsetIndex || this.controller.closed || !session.draw()) return this.skip();
     // The slot is taken now, so concurrent decisions see it before the copy starts.
     if (!this.controller.takeSlot(session)) {
-      session.figures.dropped();
-      this.decision = 'skipped';
-      return;
+      session.figures.dropped('maxInFlight');
+      return this.skip();
     }
     this.decision = 'chosen';
     if (this.hasMessage) this.queueLaunch();
+  }
+
+  /** Not copied: nothing of the call is kept. */
+  private skip(): void {
+    this.decision = 'skipped';
+    this.forgetRequest();
+    this.metadata = null;
   }
 
   /** The copy starts after the current turn of the event loop: the primary's own work (its
@@ -153,100 +161,117 @@ class MirroredCall implements LiveCopy {
     setImmediate(() => guarded(() => this.launch()));
   }
 
-  /** Starts the copy on the primary's channel, the way grpc-js's own bottom call starts a call
-   * (deadline, credentials, start, message, half-close, read), in that order: one sequence. */
+  /** Starts the copy on its copy channel (mirror-copy-call.ts), or drops it. */
   private launch(): void {
+    if (this.decision !== 'chosen') return;
     const session = this.session;
-    const figures = session.figures;
-    const cancelled = this.primary !== null && this.primary.code === Status.CANCELLED;
-    if (!session.active || this.controller.closed || this.metadata === null || cancelled) {
-      // Chosen, then replaced or closed before it could start, or its primary cancelled by the
-      // application before the copy left (a copy of a call the application took back would
-      // reach the mirror subset alone): dropped, so that every copy the schedule chose is
-      // either sent or dropped.
-      this.controller.releaseSlot(session);
-      figures.dropped();
-      this.decision = 'skipped';
-      return;
-    }
-    const timeoutMs = this.copyTimeoutMs();
-    if (timeoutMs <= 0) {
-      this.controller.releaseSlot(session);
-      figures.dropped();
-      this.decision = 'skipped';
-      return;
-    }
-    this.decision = 'launched';
-    figures.sent();
-    this.copyStartedAt = performance.now();
-    this.controller.track(this);
-    let request: Buffer;
+    // Chosen, then replaced or closed before it could start, or its primary cancelled by the
+    // application before the copy left (a copy of a call the application took back would reach
+    // the mirror subset alone): dropped, so that every copy the schedule chose is accounted for.
+    if (!session.active || this.controller.closed) return this.drop('mirrorChanged');
+    if (this.metadata === null || this.primary?.code === Status.CANCELLED) return this.drop('primaryEnded');
+    const timeoutMs = copyTimeoutMs(session.settings, this.options.deadline);
+    if (timeoutMs <= 0) return this.drop('noTimeLeft');
+    let request: Buffer | null = null;
+    let serializationError: unknown = null;
     try {
       // The primary's own bytes when its serializer already ran (it normally has, in the same
       // turn as sendMessage); serialized here only if an interceptor holds the message back.
       request = this.capture.requestBytes ?? this.options.method_definition.requestSerialize(this.message);
     } catch (error) {
-      return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(error as Error)?.message}`));
+      serializationError = error;
     }
+    if (request !== null) {
+      if (!session.budget.reserve(request.length)) return this.drop('maxBufferedBytes');
+      this.requestBytesHeld = request.length;
+    }
+    this.decision = 'launched';
+    this.forgetRequest();
+    session.figures.sent();
+    this.copyStartedAt = performance.now();
+    this.controller.track(this);
+    if (request === null) {
+      return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(serializationError as Error)?.message}`));
+    }
+    this.lease = this.controller.copies.lease(this.capture.channel, session.subsetIndex);
+    if (this.lease === null) return this.onCopyStatus(endedLocally(Status.UNAVAILABLE, "mirror copy could not start: the client's channel is closed"));
+    const metadata = copyMetadataOf(this.metadata);
+    this.metadata = null;
     try {
-      const { options } = this;
-      // No parent: the copy outlives a server handler that made the primary, by design.
-      const call = this.capture.channel.createCall(options.method_definition.path, Date.now() + timeoutMs, options.host, null, undefined);
-      this.copyCall = call;
-      if (options.credentials !== undefined) call.setCredentials(options.credentials);
-      call.start(this.copyMetadata(), {
-        onReceiveMetadata: (headers: Metadata) => (this.copyHeaders = headers),
-        onReceiveMessage: (bytes: Buffer) => {
-          // A unary answer has one message; grpc-js fails the call if a server sends more.
-          if (this.comparing && this.copyBytes === null) this.copyBytes = bytes;
-        },
-        onReceiveStatus: (status: StatusObject) => this.onCopyStatus(status),
+      const call = startCopyCall(this.lease.channel, this.options, timeoutMs, metadata, request, {
+        onReceiveMetadata: (headers) => (this.copyHeaders = headers),
+        onReceiveMessage: (bytes) => guarded(() => this.onCopyMessage(bytes)),
+        onReceiveStatus: (status) => this.onCopyStatus(status),
       });
-      call.sendMessageWithContext({}, request);
-      call.halfClose();
-      call.startRead();
+      if (!this.copyDone) this.copyCall = call;
     } catch (error) {
-      // The channel may have been closed meanwhile: grpc-js throws from createCall then.
       this.onCopyStatus(endedLocally(Status.UNAVAILABLE, `mirror copy could not start: ${(error as Error)?.message}`));
     }
   }
 
-  /** The copy's deadline: its own `timeoutMs`, else the primary's remaining time, capped. */
-  private copyTimeoutMs(): number {
-    const own = this.session.settings.timeoutMs;
-    if (own !== null) return own;
-    const deadline = this.options.deadline;
-    const at = deadline instanceof Date ? deadline.getTime() : typeof deadline === 'number' ? deadline : Infinity;
-    return Math.min(DEFAULT_MIRROR_TIMEOUT_MS, at - Date.now());
+  /** The request is sent (or will never be): the mirror keeps no reference to it. */
+  private forgetRequest(): void {
+    this.message = undefined;
+    this.capture.requestBytes = null;
   }
 
-  /** The primary's metadata entries with fresh options: no wait-for-ready, no call record of the
-   * primary's, only the mirror hint that routes the copy. */
-  private copyMetadata(): Metadata {
-    // Already a private clone (taken at start); only this copy uses it from here on.
-    const copy = this.metadata!;
-    copy.setOptions({});
-    const { token, splitName } = this.controller;
-    return withHint(copy, { token, splitName, subset: this.session.settings.subset, retry: false, intercepted: true, mirror: { started: false } });
+  /**
+   * Gives the copy up. Before it is sent it gives back its slot; once sent it is abandoned: its
+   * call runs to its end (which gives the slot back) and is counted as ended, never compared.
+   */
+  private drop(reason: MirrorDropReason): void {
+    this.session.figures.dropped(reason);
+    this.releaseAnswers();
+    // Nothing of either side is compared any more: no reference to their answers is kept.
+    this.primary = this.copy = null;
+    if (this.decision === 'launched') {
+      this.abandoned = true;
+      return;
+    }
+    this.controller.releaseSlot(this.session);
+    this.skip();
+  }
+
+  /** Keeps an answer for comparison if the byte bound has room for it, else drops the copy. */
+  private keepAnswer(bytes: Buffer): Buffer | null {
+    if (!this.session.budget.reserve(bytes.length)) {
+      this.drop('maxBufferedBytes');
+      return null;
+    }
+    this.answerBytesHeld += bytes.length;
+    return bytes;
+  }
+
+  private releaseAnswers(): void {
+    this.session.budget.release(this.answerBytesHeld);
+    this.answerBytesHeld = 0;
+    this.primaryBytes = this.copyBytes = null;
   }
 
   private onPrimaryMessage(message: unknown): void {
-    // Taken as it arrives: the bytes cannot change, whatever the application does with the object.
-    if (message === null || !this.comparing || (this.decision !== 'chosen' && this.decision !== 'launched')) return;
-    // The bytes grpc-js just deserialized this message from (captured by the call guard).
-    this.primaryBytes = this.capture.bytes;
+    // The bytes grpc-js just deserialized this message from (captured by the call guard), taken
+    // as they arrive: they cannot change, whatever the application does with the object. The
+    // capture lets go of them at once: the mirror holds only what it accounts for.
+    const bytes = this.capture.bytes;
+    this.capture.bytes = null;
+    if (message === null || bytes === null || !this.comparing || this.abandoned || this.primaryBytes !== null) return;
+    if (this.decision === 'chosen' || this.decision === 'launched') this.primaryBytes = this.keepAnswer(bytes);
+  }
+
+  private onCopyMessage(bytes: Buffer): void {
+    // A unary answer has one message; grpc-js fails the call if a server sends more.
+    if (this.comparing && !this.abandoned && this.copyBytes === null) this.copyBytes = this.keepAnswer(bytes);
   }
 
   private onPrimaryStatus(status: StatusObject): void {
-    if (this.decision === 'undecided') this.decision = 'skipped'; // never started: nothing to copy
-    if (this.decision === 'chosen' && !this.launchQueued) {
-      // Chosen, but no request message ever came through (an interceptor before the split's
-      // dropped it): give the slot back, there is nothing to copy.
-      this.controller.releaseSlot(this.session);
-      this.session.figures.dropped();
-      this.decision = 'skipped';
-    }
-    if (this.decision === 'skipped') return;
+    this.capture.bytes = null;
+    // A copy about to start still needs the request bytes; nothing else does.
+    if (this.decision !== 'chosen') this.capture.requestBytes = null;
+    if (this.decision === 'undecided') this.skip(); // never started: nothing to copy
+    // Chosen, but no request message ever came through (an interceptor before the split's
+    // dropped it): there is nothing to copy.
+    if (this.decision === 'chosen' && !this.launchQueued) this.drop('primaryEnded');
+    if (this.decision === 'skipped' || this.abandoned) return;
     this.primaryDurationMs = performance.now() - this.primaryStartedAt;
     this.primary = { code: status.code, details: status.details, headers: this.primaryHeaders, trailers: status.metadata ?? null, bytes: this.primaryBytes };
     // Comparing waits for the next turn: the primary's caller gets its answer first.
@@ -258,33 +283,33 @@ class MirroredCall implements LiveCopy {
     this.copyDone = true;
     this.controller.untrack(this);
     this.copyCall = null;
-    this.copy = { code: status.code, details: status.details, headers: this.copyHeaders, trailers: status.metadata ?? null, bytes: this.copyBytes };
+    this.lease?.release();
+    this.lease = null;
+    this.session.budget.release(this.requestBytesHeld);
+    this.requestBytesHeld = 0;
     this.controller.releaseSlot(this.session);
     guarded(() => this.session.figures.copyEnded(status.code, performance.now() - this.copyStartedAt));
+    if (this.abandoned) return;
+    this.copy = { code: status.code, details: status.details, headers: this.copyHeaders, trailers: status.metadata ?? null, bytes: this.copyBytes };
     if (this.primary !== null) guarded(() => this.settle());
   }
 
-  /** Both sides ended: count the copy once. */
+  /** Both sides ended: compare (in slices, over later turns), then count the copy once and let
+   * go of its answers. */
   private settle(): void {
-    if (this.settled || this.primary === null || this.copy === null) return;
+    const { primary, copy } = this;
+    if (this.settled || this.abandoned || primary === null || copy === null) return;
     this.settled = true;
+    this.primary = this.copy = null;
     const figures = this.session.figures;
     figures.primaryEnded(this.primaryDurationMs);
-    const { verdict, sample, compareError } = settleCopy(this.session.settings, this.options.method_definition.path, this.primary, this.copy, this.capture.deserialize);
-    figures.settled(verdict, sample, compareError);
-    // Nothing of either call is held once counted.
-    this.message = undefined;
-    this.metadata = null;
-    this.primaryBytes = this.copyBytes = null;
-    this.primary = this.copy = null;
+    settleCopy(this.session.settings, this.options.method_definition.path, primary, copy, this.capture.deserialize)
+      .catch(() => NOT_SETTLED)
+      .then(({ verdict, sample, compareError }) => guarded(() => figures.settled(verdict, sample, compareError)))
+      .finally(() => guarded(() => this.releaseAnswers()));
   }
 
   cancel(details: string): void {
     this.copyCall?.cancelWithStatus(Status.CANCELLED, details);
   }
-}
-
-/** A status the copy ends with without reaching the channel. */
-function endedLocally(code: Status, details: string): StatusObject {
-  return { code, details, metadata: null as unknown as Metadata };
 }

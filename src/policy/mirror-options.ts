@@ -60,6 +60,14 @@ export interface MirrorOptions {
   keepBodies?: boolean;
   /** How many of the latest mismatch samples to keep, 0 to 1000. @default 20 */
   maxSamples?: number;
+  /**
+   * Most bytes the mirror holds at once, over every copy and sample: the requests of the copies
+   * in flight, the answers (the copy's and the primary's) kept for comparison until both sides
+   * ended, and the samples. A copy whose bytes would pass it is dropped and counted
+   * (`droppedBy.maxBufferedBytes`); the oldest samples give way to a new one. From 0 to 2^40.
+   * @default 16777216 (16 MiB)
+   */
+  maxBufferedBytes?: number;
 }
 
 /** Validated mirror options with every default filled in (what `getMirror()` returns). */
@@ -74,6 +82,7 @@ export interface MirrorSettings {
   readonly methods: readonly string[] | null;
   readonly keepBodies: boolean;
   readonly maxSamples: number;
+  readonly maxBufferedBytes: number;
 }
 
 /** Default `maxInFlight`. */
@@ -84,8 +93,12 @@ export const DEFAULT_MIRROR_TIMEOUT_MS = 1000;
 export const DEFAULT_MIRROR_SAMPLES = 20;
 /** Largest response body kept in a sample with `keepBodies`. */
 export const MAX_SAMPLE_BODY_BYTES = 64 * 1024;
+/** Default `maxBufferedBytes`: 16 MiB, as grpc-js's own retry buffer per channel. */
+export const DEFAULT_MIRROR_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Largest `maxBufferedBytes` accepted: 1 TiB (a bound, not a wish). */
+const MAX_BUFFERED_BYTES_LIMIT = 2 ** 40;
 
-const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples'];
+const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples', 'maxBufferedBytes'];
 /** A gRPC full method name: `/` service `/` method, no spaces. */
 const METHOD_PATTERN = /^\/[^/\s]+\/[^/\s]+$/;
 const MAX_METHODS = 1000;
@@ -114,6 +127,10 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
     methods: parseMethods(obj['methods'], `${field}.methods`),
     keepBodies: booleanValue(`${field}.keepBodies`, obj['keepBodies'] ?? false),
     maxSamples: obj['maxSamples'] === undefined ? DEFAULT_MIRROR_SAMPLES : integerIn(`${field}.maxSamples`, obj['maxSamples'], 0, 1000),
+    maxBufferedBytes:
+      obj['maxBufferedBytes'] === undefined
+        ? DEFAULT_MIRROR_MAX_BUFFERED_BYTES
+        : integerIn(`${field}.maxBufferedBytes`, obj['maxBufferedBytes'], 0, MAX_BUFFERED_BYTES_LIMIT, { range: 'an integer number of bytes from 0 to 2^40' }),
   });
 }
 

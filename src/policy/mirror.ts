@@ -1,9 +1,11 @@
 /**
  * The mirror of one split (shadow traffic): the settings in force, the schedule that decides
- * which calls are copied, the figures, and the copies in flight (so `close()` can end them).
+ * which calls are copied, the figures, the copies in flight (so `close()` can end them), the
+ * bytes the mirror holds (what `maxBufferedBytes` bounds) and the channels copies are made on.
  * @module
  */
-import { emptyCounts, MirrorFigures, type MirrorCounts, type MirrorStats } from './mirror-figures.js';
+import { emptyCounts, MirrorFigures, type ByteBudget, type MirrorCounts, type MirrorStats } from './mirror-figures.js';
+import { CopyChannels } from './mirror-channels.js';
 import type { MirrorSettings } from './mirror-options.js';
 import { WeightedSchedule } from '../algorithms/scheduler.js';
 
@@ -38,8 +40,10 @@ export class MirrorSession {
     /** Index of `settings.subset` in the split. */
     readonly subsetIndex: number,
     lifetime: MirrorCounts,
+    /** The split's byte bound, as this configuration's `maxBufferedBytes` sets it. */
+    readonly budget: ByteBudget,
   ) {
-    this.figures = new MirrorFigures(lifetime, settings.maxSamples);
+    this.figures = new MirrorFigures(lifetime, settings.maxSamples, budget);
     // The split's own deterministic schedule over two items, "don't copy" and "copy": over any
     // run of N decisions, N * percent / 100 copies within one (see scheduler.ts).
     this.schedule = new WeightedSchedule([100 - settings.percent, settings.percent]);
@@ -69,17 +73,21 @@ export class MirrorController {
   /** Copies decided and not ended, over every configuration: what `maxInFlight` bounds, so a
    * new configuration does not get a fresh budget while the old one's copies still run. */
   private slots = 0;
+  /** Bytes held, over every configuration: what `maxBufferedBytes` bounds, for the same reason. */
+  private bufferedBytes = 0;
   private closedFlag = false;
+  /** The channels copies are made on, one per client channel and mirror subset. */
+  readonly copies: CopyChannels;
 
   constructor(
     readonly subsetNames: readonly string[],
-    /** The split's routing token and name, for the copies' hints. */
-    readonly token: string,
-    readonly splitName: string,
-    /** `split.target`: copies are made on the split's own channels only. */
+    /** The split's id, which names its copy channels' targets. */
+    splitId: string,
+    /** `split.target`: copies are made for the split's own channels only. */
     readonly target: string,
   ) {
     this.lifetimes = subsetNames.map(() => emptyCounts());
+    this.copies = new CopyChannels(splitId);
   }
 
   get closed(): boolean {
@@ -91,8 +99,28 @@ export class MirrorController {
   set(settings: MirrorSettings | null): void {
     if (this.session !== null) this.session.active = false;
     const subset = settings === null ? -1 : this.subsetNames.indexOf(settings.subset);
-    this.session = settings === null ? null : new MirrorSession(settings, subset, this.lifetimes[subset]!);
-    if (this.session !== null) this.latest = this.session;
+    this.session = settings === null ? null : new MirrorSession(settings, subset, this.lifetimes[subset]!, this.budgetOf(settings));
+    if (this.session !== null) {
+      // The samples of the configuration replaced are never shown again: their bytes go.
+      this.latest?.figures.retire();
+      this.latest = this.session;
+    }
+    this.copies.keepOnly(this.session === null ? null : subset);
+  }
+
+  /** The byte bound as a configuration sees it: its own `maxBufferedBytes` over the bytes every
+   * configuration holds. */
+  private budgetOf(settings: MirrorSettings): ByteBudget {
+    return {
+      reserve: (bytes) => {
+        if (this.bufferedBytes + bytes > settings.maxBufferedBytes) return false;
+        this.bufferedBytes += bytes;
+        return true;
+      },
+      release: (bytes) => {
+        this.bufferedBytes -= bytes;
+      },
+    };
   }
 
   get settings(): MirrorSettings | null {
@@ -103,7 +131,7 @@ export class MirrorController {
   stats(): MirrorStats | null {
     const latest = this.latest;
     if (latest === null) return null;
-    return latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active);
+    return latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active, this.bufferedBytes);
   }
 
   /** Takes an in-flight slot for a copy of `session`, or returns false at its `maxInFlight`. */
@@ -133,11 +161,13 @@ export class MirrorController {
     return this.live.size;
   }
 
-  /** No copy starts any more; the copies in flight end now, CANCELLED (counted as failed). */
+  /** No copy starts any more; the copies in flight end now, CANCELLED (counted as failed), and
+   * the copy channels close. */
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
     if (this.session !== null) this.session.active = false;
     for (const copy of [...this.live]) copy.cancel('traffic_split: split closed while the mirror copy was in flight');
+    this.copies.close();
   }
 }

@@ -105,9 +105,9 @@ export class TrafficSplitPicker implements Picker {
     const { parts } = this;
     // Every call: the reserved header never reaches a server, whatever it holds.
     const hint = takeHint(args.metadata);
-    // The split's interceptor gives every call a record; mirror copies bypass it on purpose.
+    // The split's interceptor gives every call a record (mirror copies go on channels of their own).
     const record = callRecordOf(args.metadata);
-    if (record === undefined && parts.missingInterceptor != null && hint?.mirror === undefined) parts.missingInterceptor.note();
+    if (record === undefined && parts.missingInterceptor != null) parts.missingInterceptor.note();
     if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint, record);
     // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
@@ -186,7 +186,6 @@ export class TrafficSplitPicker implements Picker {
     if (hint?.subset !== undefined) {
       subset = routing.subsetNames.indexOf(hint.subset);
       if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${hint.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
-      if (hint.mirror !== undefined) return this.pickCopy(subset, args, hint.mirror);
     } else {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
@@ -206,24 +205,6 @@ export class TrafficSplitPicker implements Picker {
     }
     if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless, record);
     return this.pickSubset(subset, args, record);
-  }
-
-  /** A mirror copy: its subset's endpoint, uncounted, and only once (a retry policy's further
-   * attempts are dropped: a copy is never retried). */
-  private pickCopy(subset: number, args: PickArgs, mark: { started: boolean }): PickResult {
-    if (mark.started) return COPY_NOT_RETRIED;
-    const notReady = this.parts.notReady[subset];
-    if (notReady !== null && notReady !== undefined) return notReady;
-    const result = this.parts.childPickers[subset]!.pick(args);
-    if (result.pickResultType !== PickResultType.COMPLETE) return result;
-    const childStarted = result.onCallStarted;
-    return {
-      ...result,
-      onCallStarted: () => {
-        mark.started = true;
-        childStarted?.();
-      },
-    };
   }
 
   /** Sticky key, else the schedule (a stream: the stream placement), for a call's first
@@ -269,9 +250,6 @@ export class TrafficSplitPicker implements Picker {
 
 /** laterSubset(): the call's subset is gone; the attempt is placed as a first attempt would be. */
 const NEW_PLACEMENT = -2;
-
-/** What a second attempt of a mirror copy gets. */
-const COPY_NOT_RETRIED = failure(PickResultType.DROP, 'traffic_split: a mirror copy is never retried');
 
 /** What a retry attempt gets when no other READY weighted subset exists. */
 const NO_OTHER_SUBSET = failure(PickResultType.DROP, 'traffic_split: no other READY weighted subset to retry on');

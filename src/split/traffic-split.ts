@@ -31,6 +31,8 @@ import { createStreamEnder, parseSetWeightsOptions } from '../policy/stream-setu
 import { MirrorController } from '../policy/mirror.js';
 import { withMirror } from '../policy/mirror-interceptor.js';
 import { withMirrorCapture } from '../policy/mirror-capture.js';
+import { channelFactory } from '../policy/mirror-channels.js';
+import { registerMirrorTargets, unregisterMirrorTargets } from '../policy/mirror-resolver.js';
 import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
@@ -54,9 +56,10 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   /** The channel target: `traffic-split:///<name>-<n>`. Valid in this process only. */
   readonly target: string;
   /**
-   * Options to pass when building a client from `target`: they install `interceptor` and the
-   * split's `callInvocationTransformer`. To add options or interceptors of your own, use
-   * `withChannelOptions()` rather than spreading this object.
+   * Options to pass when building a client from `target`: they install `interceptor`, the
+   * split's `callInvocationTransformer` and its `channelFactoryOverride` (which gives each
+   * client channel the copy channel shadow traffic needs). To add options or interceptors of
+   * your own, use `withChannelOptions()` rather than spreading this object.
    */
   readonly channelOptions: Readonly<ClientOptions>;
   /** The interceptor that carries `route()` options to the split, retries on another subset and
@@ -77,6 +80,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   private readonly rebalanceStreams: RebalanceStreamsOptions | null;
   private readonly streamEnder: StreamEnder;
   private readonly mirrorControl: MirrorController;
+  /** Builds the split's clients' channels: each knows its credentials, for its mirror copies. */
+  private readonly channelFactory: NonNullable<ClientOptions['channelFactoryOverride']>;
 
   constructor(options: TrafficSplitOptions) {
     super();
@@ -92,10 +97,12 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
-    this.mirrorControl = new MirrorController(config.subsetNames, this.state.token, this.name, this.target);
+    this.mirrorControl = new MirrorController(config.subsetNames, this.id, this.target);
+    this.channelFactory = channelFactory(this.mirrorControl.copies);
+    registerMirrorTargets(this.id, { targets: config.targets, authority, childPolicy: config.childPolicy.toJsonObject() });
     // The mirror layer is outermost but for the one taking routes' refusals off (the copies made
-    // with the call's credentials must not carry it): its copies go straight to the channel, past
-    // the layers that count, trace and retry the split's own calls.
+    // with the call's credentials must not carry it): its copies go on channels of their own,
+    // past the layers that count, trace and retry the split's own calls.
     this.interceptor = withRoutesTaken(withMirror(
       interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters, retryOnOtherSubset)),
       this.mirrorControl,
@@ -103,7 +110,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     if (mirror !== null) this.applyMirror(mirror);
     // The pickers must look for the retry hints the interceptor attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
-    this.channelOptions = Object.freeze(composeClientOptions({ interceptor: this.interceptor, callGuard: withMirrorCapture(createCallGuard(this.routing), this.mirrorControl) }, {}));
+    this.channelOptions = Object.freeze(
+      this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard: withMirrorCapture(createCallGuard(this.routing), this.mirrorControl) }, {})),
+    );
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
@@ -138,10 +147,12 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * Shadow traffic: copies a share of the unary calls made through `channelOptions` to the
    * subset `options.subset`, and, with `compare`, holds each copy's answer against the primary's.
    * The primary is never affected: the copy starts after the primary started on another subset
-   * (a call that itself goes to the mirror subset is not copied), is never awaited, never
-   * retried, never wait-for-ready, and its outcome is only counted, in `stats().mirror`, apart
-   * from the subsets' figures. `null` turns the mirror off: no copy starts after it. Each call
-   * starts fresh figures. Invalid options throw a `TypeError`/`RangeError` naming the field and
+   * (a call that itself goes to the mirror subset is not copied), on a channel of its own (no
+   * retry throttle, retry buffer, hedging policy or call queue shared with a primary), is never
+   * awaited, never retried, never wait-for-ready, and its outcome is only counted, in
+   * `stats().mirror`, apart from the subsets' figures. What the mirror holds is bounded by
+   * `maxInFlight` copies and `maxBufferedBytes` bytes; a copy over either is dropped and
+   * counted. `null` turns the mirror off: no copy starts after it. Each call starts fresh figures. Invalid options throw a `TypeError`/`RangeError` naming the field and
    * leave the mirror in force as it was.
    * @example split.setMirror({ subset: 'v2', percent: 10, compare: true });
    */
@@ -157,8 +168,6 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
 
   private applyMirror(settings: MirrorSettings | null): void {
     const previous = this.mirrorControl.settings;
-    // Copies are routed by a hint, which pickers read once routes are armed.
-    if (settings !== null) this.state.armRoutes();
     this.mirrorControl.set(settings);
     this.emit('mirror', { mirror: settings, previous });
   }
@@ -210,7 +219,14 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * }));
    */
   withChannelOptions(options: ClientOptions): ClientOptions {
-    return composeClientOptions({ interceptor: this.interceptor, callGuard: this.channelOptions.callInvocationTransformer! }, options);
+    return this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard: this.channelOptions.callInvocationTransformer! }, options));
+  }
+
+  /** `options` with the split's channel factory, which mirror copies need (it gives each client
+   * channel a copy channel); a client given a channel of the application's own is not mirrored. */
+  private withChannelFactory(options: ClientOptions): ClientOptions {
+    if (options.channelOverride !== undefined || options.channelFactoryOverride !== undefined) return options;
+    return { ...options, channelFactoryOverride: this.channelFactory };
   }
 
   /**
@@ -262,6 +278,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     unregisterSplit(this.id);
     this.streamEnder.close();
     this.mirrorControl.close();
+    unregisterMirrorTargets(this.id);
     this.state.close();
     this.emit('close');
   }
