@@ -70,6 +70,37 @@ describe('the copy channels', () => {
     await eventually(() => sockets() === (before.get('TCPWRAP') ?? 0), () => diffResources(before, activeResources()));
   });
 
+  it('mirrors a client whose channelOverride or channelFactoryOverride is null or undefined: grpc-js builds its channel as without them, so the split does', async (t) => {
+    const v1 = await startRecordingServer('v1', (request): Answer => ({ reply: { text: request.text } }));
+    const v2 = await startRecordingServer('v2', (request): Answer => ({ reply: { text: request.text } }));
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
+    t.after(() => {
+      split.close();
+      v1.kill();
+      v2.kill();
+    });
+    // What a JavaScript application (or one filling options from its configuration) may pass.
+    const none = null as unknown as undefined;
+    const variants: Record<string, grpc.ClientOptions> = {
+      absent: {},
+      channelOverrideUndefined: { channelOverride: undefined },
+      channelOverrideNull: { channelOverride: none },
+      channelFactoryOverrideNull: { channelFactoryOverride: none },
+    };
+    split.setMirror({ subset: 'v2', percent: 100, compare: true });
+    const mirrored: Record<string, number> = {};
+    for (const [name, options] of Object.entries(variants)) {
+      const client = echoClient(split.target, split.withChannelOptions(options));
+      t.after(() => client.close());
+      const sentBefore = split.stats().mirror!.sent;
+      await callEcho(client, { text: name });
+      await copiesSettled(split);
+      mirrored[name] = split.stats().mirror!.sent - sentBefore;
+    }
+    assert.deepEqual(mirrored, { absent: 1, channelOverrideUndefined: 1, channelOverrideNull: 1, channelFactoryOverrideNull: 1 });
+    assert.equal(v2.received.length, 4);
+  });
+
   it('a client closed while its copies run: they end by their deadline, then the copy channel closes; close() of the split frees the rest at once', async (t) => {
     // v2 never answers: copies end by their deadline, or by close().
     const v1 = await startRecordingServer('v1', (request): Answer => ({ reply: { text: request.text } }));

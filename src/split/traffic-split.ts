@@ -225,7 +225,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   /** `options` with the split's channel factory, which mirror copies need (it gives each client
    * channel a copy channel); a client given a channel of the application's own is not mirrored. */
   private withChannelFactory(options: ClientOptions): ClientOptions {
-    if (options.channelOverride !== undefined || options.channelFactoryOverride !== undefined) return options;
+    // Tested as grpc-js's Client tests them (truthiness): a null one builds the usual channel,
+    // which must then be the split's.
+    if (options.channelOverride || options.channelFactoryOverride) return options;
     return { ...options, channelFactoryOverride: this.channelFactory };
   }
 
