@@ -15,9 +15,9 @@ const cases: { name: string; input: unknown; error: string; type: typeof Traffic
   { name: 'methods-short-name', input: { subset: 'v2', percent: 10, methods: ['Echo'] }, error: 'mirror.methods[0]: expected a full method name such as "/pkg.Service/Method", got `"Echo"` (string)', type: TrafficSplitTypeError },
   { name: 'methods-empty', input: { subset: 'v2', percent: 10, methods: [] }, error: 'mirror.methods: expected a list of 1 to 1000 full method names such as "/pkg.Service/Method", got `[]` (array)', type: TrafficSplitTypeError },
   { name: 'keep-bodies-number', input: { subset: 'v2', percent: 10, keepBodies: 1 }, error: 'mirror.keepBodies: expected a boolean, got `1` (number)', type: TrafficSplitTypeError },
-  { name: 'typo', input: { subset: 'v2', persent: 10 }, error: 'mirror.persent: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples), got `10` (number)', type: TrafficSplitTypeError },
+  { name: 'typo', input: { subset: 'v2', persent: 10 }, error: 'mirror.persent: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, noise), got `10` (number)', type: TrafficSplitTypeError },
   { name: 'not-an-object', input: 'v2', error: 'mirror: expected an object with "subset" and "percent", or null, got `"v2"` (string)', type: TrafficSplitTypeError },
-  { name: 'proto', input: JSON.parse('{"subset":"v2","percent":10,"__proto__":{"x":1}}'), error: 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples), got `{"x":1}` (object)', type: TrafficSplitTypeError },
+  { name: 'proto', input: JSON.parse('{"subset":"v2","percent":10,"__proto__":{"x":1}}'), error: 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, noise), got `{"x":1}` (object)', type: TrafficSplitTypeError },
 ];
 
 describe('mirror options', () => {

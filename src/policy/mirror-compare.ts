@@ -71,7 +71,7 @@ function byteDifference(primary: EndedSide, copy: EndedSide): string | null {
 
 /** The comparator's verdict as a reason (null: equal); a throw or an answer of another type is a
  * mismatch, flagged as a comparator error. */
-function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown, primary: MirrorOutcome, copy: MirrorOutcome): { reason: string | null; error: boolean } {
+export function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown, primary: MirrorOutcome, copy: MirrorOutcome): { reason: string | null; error: boolean } {
   let answer: unknown;
   try {
     answer = compare(primary, copy);
@@ -95,7 +95,7 @@ function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown,
   return { reason: `comparator returned ${describeValue(answer)}; expected a boolean or a string`, error: true };
 }
 
-function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): MirrorOutcome {
+export function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): MirrorOutcome {
   return {
     status: statusName(side.code),
     code: side.code,
@@ -105,7 +105,7 @@ function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): Mi
   };
 }
 
-function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): MirrorSampleSide {
+export function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): MirrorSampleSide {
   const bytes = side.bytes;
   const result: MirrorSampleSide = {
     status: statusName(side.code),

@@ -8,6 +8,7 @@ import { LATENCY_BUCKETS, latencyBucket, latencyQuantile } from '../algorithms/l
 import { CODE_COUNT } from './counters.js';
 import { Status } from './grpc.js';
 import type { StatusName } from '../base/names.js';
+import type { MirrorNoiseStats } from './mirror-noise.js';
 
 /** The copies' counters; `stats().mirror.lifetime` and the metrics read a cumulative set. */
 export interface MirrorCounts {
@@ -51,6 +52,13 @@ export interface MirrorSample {
   reason: string;
   primary: MirrorSampleSide;
   mirror: MirrorSampleSide;
+  /** With `noise`: the baseline copy's answer (never its body), absent if it never started. */
+  baseline?: MirrorSampleSide;
+  /** With `noise`: the field paths where the copy differed and the baseline agreed, at fields
+   * that are not noise (what made this a mismatch); at most 32. */
+  fields?: string[];
+  /** With `noise`: the paths where the copy differed too, forgiven as noise; at most 32. */
+  noiseFields?: string[];
 }
 
 type Quantiles = { p50: number | null; p90: number | null; p99: number | null };
@@ -79,6 +87,9 @@ export interface MirrorStats extends MirrorCounts {
   /** Counts over every mirror this split has had to this subset (monotonic: what the metrics
    * export). */
   lifetime: MirrorCounts;
+  /** With `noise`: the three-way comparison (`matched` and `mismatched` above are its
+   * noise-filtered verdicts). */
+  noise?: MirrorNoiseStats;
 }
 
 /** Status codes that mean the copy got no usable answer. */

@@ -21,6 +21,8 @@ import { withStartObserver } from './call-tracking.js';
 import { captureOf, type CallChannel, type MirrorCapture } from './mirror-capture.js';
 import { withHint } from './hints.js';
 import { settleCopy, type EndedSide } from './mirror-compare.js';
+import { BaselineCopy } from './mirror-noise-copy.js';
+import { settleThreeWay } from './mirror-noise-settle.js';
 import { DEFAULT_MIRROR_TIMEOUT_MS } from './mirror-options.js';
 import type { LiveCopy, MirrorController, MirrorSession } from './mirror.js';
 
@@ -70,6 +72,8 @@ class MirroredCall implements LiveCopy {
   private copy: EndedSide | null = null;
   private copyDone = false;
   private settled = false;
+  /** With `noise`: the baseline's copy of the call (mirror-noise-copy.ts). */
+  private baseline: BaselineCopy | null = null;
 
   constructor(
     private readonly controller: MirrorController,
@@ -131,7 +135,7 @@ class MirroredCall implements LiveCopy {
     this.session = session;
     // A call that itself went to the mirror subset is not eligible: no draw, so the percentage
     // is exact over the calls that are.
-    if (subset === session.subsetIndex || this.controller.closed || !session.draw()) {
+    if (!session.eligible(subset) || this.controller.closed || !session.draw()) {
       this.decision = 'skipped';
       return;
     }
@@ -188,6 +192,8 @@ class MirroredCall implements LiveCopy {
     } catch (error) {
       return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(error as Error)?.message}`));
     }
+    // With `noise`, the same request goes to the baseline too, in the same turn.
+    if (session.noise !== null) this.launchBaseline(session.noise, request, timeoutMs);
     try {
       const { options } = this;
       // No parent: the copy outlives a server handler that made the primary, by design.
@@ -209,6 +215,13 @@ class MirroredCall implements LiveCopy {
       // The channel may have been closed meanwhile: grpc-js throws from createCall then.
       this.onCopyStatus(endedLocally(Status.UNAVAILABLE, `mirror copy could not start: ${(error as Error)?.message}`));
     }
+  }
+
+  private launchBaseline(tally: NonNullable<MirrorSession['noise']>, request: Buffer, timeoutMs: number): void {
+    const { controller, options, capture, metadata } = this;
+    guarded(() => {
+      this.baseline = BaselineCopy.start({ controller, tally, channel: capture.channel, options, metadata: metadata!, request, deadline: Date.now() + timeoutMs, onEnded: () => this.settle() });
+    });
   }
 
   /** The copy's deadline: its own `timeoutMs`, else the primary's remaining time, capped. */
@@ -267,9 +280,13 @@ class MirroredCall implements LiveCopy {
   /** Both sides ended: count the copy once. */
   private settle(): void {
     if (this.settled || this.primary === null || this.copy === null) return;
+    // With a baseline, the comparison waits for its answer too (it has the copy's deadline).
+    if (this.baseline !== null && this.baseline.ended === null) return;
     this.settled = true;
     const figures = this.session.figures;
     figures.primaryEnded(this.primaryDurationMs);
+    const noise = this.session.noise;
+    if (noise !== null) return this.settleThreeWay(noise);
     const { verdict, sample, compareError } = settleCopy(this.session.settings, this.options.method_definition.path, this.primary, this.copy, this.capture.deserialize);
     figures.settled(verdict, sample, compareError);
     // Nothing of either call is held once counted.
@@ -277,6 +294,18 @@ class MirroredCall implements LiveCopy {
     this.metadata = null;
     this.primaryBytes = this.copyBytes = null;
     this.primary = this.copy = null;
+  }
+
+  /** `settle()` with a baseline: three ways, over later turns (mirror-noise-settle.ts). */
+  private settleThreeWay(tally: NonNullable<MirrorSession['noise']>): void {
+    const { settings, figures } = this.session;
+    const context = { settings, noise: settings.noise!, tally, method: this.options.method_definition.path, deserialize: this.capture.deserialize };
+    const sides = { primary: this.primary!, canary: this.copy!, baseline: this.baseline?.ended ?? null };
+    this.message = undefined;
+    this.metadata = null;
+    this.primaryBytes = this.copyBytes = null;
+    this.primary = this.copy = this.baseline = null;
+    void settleThreeWay(context, sides).then(({ verdict, sample, compareError }) => guarded(() => figures.settled(verdict, sample, compareError)));
   }
 
   cancel(details: string): void {

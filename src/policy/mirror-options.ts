@@ -6,6 +6,7 @@
 import { typeErrorAt } from '../base/errors.js';
 import { booleanValue, finiteNumberIn, integerIn, rejectUnknownKeys, requireObject, timerMs } from '../base/validate.js';
 import type { StatusName } from '../base/names.js';
+import { noiseSettingsJson, parseNoiseOptions, type MirrorNoiseOptions, type MirrorNoiseSettings } from './mirror-noise-options.js';
 
 /** One side of a mirrored call, as a custom comparator sees it. */
 export interface MirrorOutcome {
@@ -60,6 +61,13 @@ export interface MirrorOptions {
   keepBodies?: boolean;
   /** How many of the latest mismatch samples to keep, 0 to 1000. @default 20 */
   maxSamples?: number;
+  /**
+   * A baseline (Diffy's three-way comparison): each copied call is also copied to
+   * `noise.subset`, a weight-0 subset running the primaries' version, and only differences the
+   * baseline does not show too count as mismatches. `compare` defaults to `true` with it (and
+   * cannot be `false`). See mirror-noise-options.ts. @default none
+   */
+  noise?: MirrorNoiseOptions | null;
 }
 
 /** Validated mirror options with every default filled in (what `getMirror()` returns). */
@@ -74,6 +82,8 @@ export interface MirrorSettings {
   readonly methods: readonly string[] | null;
   readonly keepBodies: boolean;
   readonly maxSamples: number;
+  /** Absent without a baseline. */
+  readonly noise?: MirrorNoiseSettings;
 }
 
 /** Default `maxInFlight`. */
@@ -85,7 +95,7 @@ export const DEFAULT_MIRROR_SAMPLES = 20;
 /** Largest response body kept in a sample with `keepBodies`. */
 export const MAX_SAMPLE_BODY_BYTES = 64 * 1024;
 
-const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples'];
+const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples', 'noise'];
 /** A gRPC full method name: `/` service `/` method, no spaces. */
 const METHOD_PATTERN = /^\/[^/\s]+\/[^/\s]+$/;
 const MAX_METHODS = 1000;
@@ -101,10 +111,13 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt(`${field}.subset`, `one of the subsets ${subsetNames.join(', ')}`, subset);
   }
-  const compare = obj['compare'] ?? false;
+  // A baseline is for comparing: with one, comparing is on unless said otherwise.
+  const noiseRaw = obj['noise'] ?? null;
+  const compare = obj['compare'] ?? (noiseRaw !== null);
   if (typeof compare !== 'boolean' && typeof compare !== 'function') {
     throw typeErrorAt(`${field}.compare`, 'a boolean or a function (primary, mirror) => boolean | string', compare);
   }
+  const noise = noiseRaw === null ? null : parseNoiseOptions(noiseRaw, subsetNames, subset, compare, field);
   return Object.freeze({
     subset,
     percent: finiteNumberIn(`${field}.percent`, obj['percent'], 0, 100),
@@ -114,6 +127,7 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
     methods: parseMethods(obj['methods'], `${field}.methods`),
     keepBodies: booleanValue(`${field}.keepBodies`, obj['keepBodies'] ?? false),
     maxSamples: obj['maxSamples'] === undefined ? DEFAULT_MIRROR_SAMPLES : integerIn(`${field}.maxSamples`, obj['maxSamples'], 0, 1000),
+    ...(noise !== null && { noise }),
   });
 }
 
@@ -133,7 +147,7 @@ function parseMethods(raw: unknown, field: string): readonly string[] | null {
 /** The settings as JSON (a comparator function shows as `"function"`), for the admin endpoint. */
 export function mirrorSettingsJson(settings: MirrorSettings | null): unknown {
   if (settings === null) return null;
-  return { ...settings, compare: typeof settings.compare === 'function' ? 'function' : settings.compare };
+  return { ...settings, compare: typeof settings.compare === 'function' ? 'function' : settings.compare, ...(settings.noise !== undefined && { noise: noiseSettingsJson(settings.noise) }) };
 }
 
 /** Options that `setMirror()` accepts and that give back `settings` (defaults left out). */
