@@ -191,6 +191,27 @@ describe('settling a copy three ways', () => {
     assert.deepEqual([errored.verdict, errored.compareError], ['matched', true], 'a comparator that throws on both sides finds both different: noise');
   });
 
+  it('gives the event loop back between slices of large bodies', async () => {
+    const c = context();
+    const body = (last: number): EndedSide => {
+      const bytes = Buffer.alloc(8 * 1024 * 1024);
+      bytes[bytes.length - 1] = last;
+      return { ...ok(null), bytes };
+    };
+    let turns = 0;
+    let comparing = true;
+    const count = () => {
+      turns++;
+      if (comparing) setImmediate(count);
+    };
+    setImmediate(count);
+    const settlement = await settleThreeWay(c, { primary: body(1), canary: body(2), baseline: body(1) });
+    comparing = false;
+    assert.deepEqual([settlement.verdict, settlement.sample!.fields], ['mismatched', ['(body)']]);
+    // Two comparisons of 8 MiB a MiB per turn: the loop turned at least 8 times meanwhile.
+    assert.ok(turns >= 8, `${turns} turns`);
+  });
+
   it('never rejects, whatever the decoder returns', async () => {
     const hostile = () => new Proxy({}, { ownKeys: () => { throw new Error('no'); }, get: () => { throw new Error('no'); } });
     const c = context({}, { decode: hostile });
