@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it, type TestContext } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { seededRandom } from '../src/algorithms/random.js';
 import { TrafficSplit, type MirrorFieldStats } from '../src/index.js';
 import { startAdminServer, startRollout, type RolloutOptions, type ShadowRecord } from '../src/ops/index.js';
@@ -147,17 +148,27 @@ describe('mirror with a baseline (three-way comparison) on real servers', () => 
     assert.deepEqual([rig.split.stats().mirror!.mismatched, rig.baseline.received.length], [20, 0]);
   });
 
-  it('cancels the baseline copies in flight at close(), and counts a copy without a baseline answer two ways', async (t) => {
+  it('does not copy a call that went to the baseline subset itself', async (t) => {
+    const rig = await noiseRig(t);
+    rig.split.setMirror({ subset: 'v2', percent: 100, noise: { subset: 'baseline', decode } });
+    await callEcho(rig.client, { text: 'req-1' }, new grpc.Metadata(), rig.split.route({ subset: 'baseline' }));
+    await callEcho(rig.client, { text: 'req-2' });
+    await copiesSettled(rig.split);
+    assert.deepEqual([rig.split.stats().mirror!.sent, rig.v2.received.length, rig.baseline.received.length], [1, 1, 2]);
+  });
+
+  it('holds a slot of maxInFlight until the baseline copy ended too, cancels baseline copies at close(), and counts a copy without a baseline answer two ways', async (t) => {
     const hang = new Promise<Answer>(() => undefined);
     const rig = await noiseRig(t, () => hang);
-    rig.split.setMirror({ subset: 'v2', percent: 100, timeoutMs: 60_000, noise: { subset: 'baseline', decode } });
+    rig.split.setMirror({ subset: 'v2', percent: 100, maxInFlight: 3, timeoutMs: 60_000, noise: { subset: 'baseline', decode } });
     for (let i = 0; i < 5; i++) await callEcho(rig.client, { text: `req-${i}` });
-    await eventually(() => rig.split.stats().mirror!.inFlight === 0 && rig.baseline.received.length === 5, () => JSON.stringify(rig.split.stats().mirror));
-    assert.equal(rig.split.stats().mirror!.completed, 0, 'the copies ended, and each comparison waits for its baseline');
+    await eventually(() => rig.v2.received.length === 3 && rig.v2.inFlight() === 0 && rig.baseline.received.length === 3, () => JSON.stringify(rig.split.stats().mirror));
+    const waiting = rig.split.stats().mirror!;
+    assert.deepEqual([waiting.sent, waiting.dropped, waiting.inFlight, waiting.completed], [3, 2, 3, 0], 'the copies answered; their baselines hold the slots, and each comparison waits');
     rig.split.close();
     await copiesSettled(rig.split);
     const mirror = rig.split.stats().mirror!;
-    assert.deepEqual([mirror.completed, mirror.mismatched, mirror.noise!.withoutBaseline, mirror.noise!.compared], [5, 5, 5, 0], 'the timestamps count: nothing is known as noise yet');
+    assert.deepEqual([mirror.completed, mirror.mismatched, mirror.noise!.withoutBaseline, mirror.noise!.compared], [3, 3, 3, 0], 'the time stamps count: nothing is known as noise yet');
     assert.deepEqual(mirror.samples[0]!.baseline!.status, 'CANCELLED');
     await eventually(() => rig.baseline.inFlight() === 0, () => `${rig.baseline.inFlight()} baseline copies in flight`);
   });

@@ -74,6 +74,7 @@ class MirroredCall implements LiveCopy {
   private settled = false;
   /** With `noise`: the baseline's copy of the call (mirror-noise-copy.ts). */
   private baseline: BaselineCopy | null = null;
+  private slotReleased = false;
 
   constructor(
     private readonly controller: MirrorController,
@@ -220,8 +221,20 @@ class MirroredCall implements LiveCopy {
   private launchBaseline(tally: NonNullable<MirrorSession['noise']>, request: Buffer, timeoutMs: number): void {
     const { controller, options, capture, metadata } = this;
     guarded(() => {
-      this.baseline = BaselineCopy.start({ controller, tally, channel: capture.channel, options, metadata: metadata!, request, deadline: Date.now() + timeoutMs, onEnded: () => this.settle() });
+      const onEnded = () => {
+        this.releaseSlotOnce();
+        this.settle();
+      };
+      this.baseline = BaselineCopy.start({ controller, tally, channel: capture.channel, options, metadata: metadata!, request, deadline: Date.now() + timeoutMs, onEnded });
     });
+  }
+
+  /** Gives the launched call's slot back once its copy and its baseline copy (if any) ended:
+   * `maxInFlight` bounds both. */
+  private releaseSlotOnce(): void {
+    if (this.slotReleased || !this.copyDone || (this.baseline !== null && this.baseline.ended === null)) return;
+    this.slotReleased = true;
+    this.controller.releaseSlot(this.session);
   }
 
   /** The copy's deadline: its own `timeoutMs`, else the primary's remaining time, capped. */
@@ -272,7 +285,7 @@ class MirroredCall implements LiveCopy {
     this.controller.untrack(this);
     this.copyCall = null;
     this.copy = { code: status.code, details: status.details, headers: this.copyHeaders, trailers: status.metadata ?? null, bytes: this.copyBytes };
-    this.controller.releaseSlot(this.session);
+    this.releaseSlotOnce();
     guarded(() => this.session.figures.copyEnded(status.code, performance.now() - this.copyStartedAt));
     if (this.primary !== null) guarded(() => this.settle());
   }
