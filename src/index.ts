@@ -33,3 +33,5 @@ export type { RandomSource } from './algorithms/random.js';
 export type { Clock, ClockTimer } from './base/clock.js';
 export type { MirrorOptions, MirrorSettings, MirrorComparator, MirrorOutcome } from './policy/mirror-options.js';
 export type { MirrorStats, MirrorCounts, MirrorSample, MirrorSampleSide, MirrorDropReason } from './policy/mirror-figures.js';
+export type { MirrorDecoder, MirrorNoiseOptions, MirrorNoiseSettings } from './policy/mirror-noise-options.js';
+export type { MirrorFieldStats, MirrorNoiseStats } from './policy/mirror-noise.js';

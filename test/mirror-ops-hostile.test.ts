@@ -51,7 +51,7 @@ describe('the mirror on hostile operator surfaces', () => {
       [deep, 'mirror.methods[0]: expected a full method name such as "/pkg.Service/Method", got `[object Array]` (array)', 400],
       ['{"subset":"v2","percent":1e309}', 'mirror.percent: expected a finite number from 0 to 100, got `Infinity` (number)', 400],
       ['{"subset":"v2","percent":5,"maxInFlight":1e300}', 'mirror.maxInFlight: expected an integer from 1 to 1000000, got `1e+300` (number)', 400],
-      ['{"subset":"v2","percent":5,"__proto__":{"subset":"v1"}}', 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes), got `{"subset":"v1"}` (object)', 400],
+      ['{"subset":"v2","percent":5,"__proto__":{"subset":"v1"}}', 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes, noise), got `{"subset":"v1"}` (object)', 400],
       ['{"subset":"v2","percent":5,"compare":"function"}', 'mirror.compare: expected a boolean or a function (primary, mirror) => boolean | string, got `"function"` (string)', 400],
       ['{"subset":{"toString":"v2"},"percent":5}', 'mirror.subset: expected one of the subsets v1, v2, got `{"toString":"v2"}` (object)', 400],
       ['{"subset":"v2","percent":5,"methods":["/a/b",7]}', 'mirror.methods[1]: expected a full method name such as "/pkg.Service/Method", got `7` (number)', 400],

@@ -19,9 +19,9 @@ const cases: { name: string; input: unknown; error: string; type: typeof Traffic
   { name: 'max-buffered-bytes-fraction', input: { subset: 'v2', percent: 10, maxBufferedBytes: 1.5 }, error: 'mirror.maxBufferedBytes: expected an integer number of bytes from 0 to 2^40, got `1.5` (number)', type: TrafficSplitRangeError },
   { name: 'max-buffered-bytes-over', input: { subset: 'v2', percent: 10, maxBufferedBytes: 2 ** 40 + 1 }, error: 'mirror.maxBufferedBytes: expected an integer number of bytes from 0 to 2^40, got `1099511627777` (number)', type: TrafficSplitRangeError },
   { name: 'keep-bodies-number', input: { subset: 'v2', percent: 10, keepBodies: 1 }, error: 'mirror.keepBodies: expected a boolean, got `1` (number)', type: TrafficSplitTypeError },
-  { name: 'typo', input: { subset: 'v2', persent: 10 }, error: 'mirror.persent: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes), got `10` (number)', type: TrafficSplitTypeError },
+  { name: 'typo', input: { subset: 'v2', persent: 10 }, error: 'mirror.persent: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes, noise), got `10` (number)', type: TrafficSplitTypeError },
   { name: 'not-an-object', input: 'v2', error: 'mirror: expected an object with "subset" and "percent", or null, got `"v2"` (string)', type: TrafficSplitTypeError },
-  { name: 'proto', input: JSON.parse('{"subset":"v2","percent":10,"__proto__":{"x":1}}'), error: 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes), got `{"x":1}` (object)', type: TrafficSplitTypeError },
+  { name: 'proto', input: JSON.parse('{"subset":"v2","percent":10,"__proto__":{"x":1}}'), error: 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes, noise), got `{"x":1}` (object)', type: TrafficSplitTypeError },
 ];
 
 describe('mirror options', () => {

@@ -5,7 +5,7 @@ import { parseMirrorOptions } from '../src/policy/mirror-options.js';
 import { MirrorSession } from '../src/policy/mirror.js';
 
 const unbounded = { reserve: () => true, release: () => {} };
-const session = (percent: number, extra: object = {}) => new MirrorSession(parseMirrorOptions({ subset: 'v2', percent, ...extra }, ['v1', 'v2']), 1, emptyCounts(), unbounded);
+const session = (percent: number, extra: object = {}) => new MirrorSession(parseMirrorOptions({ subset: 'v2', percent, ...extra }, ['v1', 'v2']), 1, -1, emptyCounts(), unbounded);
 const draws = (s: MirrorSession, n: number) => Array.from({ length: n }, () => s.draw());
 
 describe('mirror session', () => {

@@ -26,6 +26,7 @@ export type {
   RolloutComparison,
   RolloutShadowOptions,
   ShadowFigures,
+  ShadowNoise,
   ShadowRecord,
 } from './rollout.js';
 export { judgeCanary } from './canary-judge.js';

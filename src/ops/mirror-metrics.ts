@@ -8,6 +8,7 @@
 import type { BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
 import type { MirrorCounts, MirrorStats } from '../split/ops-port.js';
 import type { MetricFamily } from './prometheus-text.js';
+import { mirrorNoiseFamilies } from './mirror-noise-metrics.js';
 
 /** Attribute naming the outcome of mirror copies in `grpc.lb.traffic_split.mirror.copies`. */
 export const MIRROR_OUTCOME_ATTRIBUTE = 'grpc.lb.traffic_split.mirror.outcome';
@@ -51,6 +52,8 @@ export function mirrorFamilies(split: string, mirror: MirrorStats | null): Metri
       help: 'Latency quantiles of the copies (side="mirror") and of their primaries (side="primary") under the latest mirror, in seconds.',
       samples: mirror === null ? [] : [...latency('mirror', mirror.latencyMs), ...latency('primary', mirror.primaryLatencyMs)],
     },
+    // With a baseline only (mirror-noise-metrics.ts).
+    ...mirrorNoiseFamilies(split, mirror),
   ];
 }
 

@@ -224,7 +224,7 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
     steps,
     intervalMs,
     maxErrorRate,
-    shadow: parseShadowOptions(obj['shadow'], { intervalMs, maxErrorRate }),
+    shadow: parseShadowOptions(obj['shadow'], { intervalMs, maxErrorRate }, { subset, subsetNames }),
     baseline,
     experimentBaseline,
     confidence: optionalNumber(analysis['confidence'], 'analysis.confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1),

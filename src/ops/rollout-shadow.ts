@@ -7,6 +7,7 @@
  */
 import { typeErrorAt } from '../base/errors.js';
 import { settingsToOptions, type MirrorComparator, type MirrorSettings, type MirrorStats, type SplitHandle } from '../split/ops-port.js';
+import { fieldsSince, parseNoiseOptions, type MirrorFieldStats, type MirrorNoiseOptions, type MirrorNoiseSettings, type MirrorNoiseStats } from '../split/ops-port.js';
 import { finiteNumberIn, integerIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject } from '../base/validate.js';
 
 /** The `shadow` option of a rollout. */
@@ -25,6 +26,9 @@ export interface RolloutShadowOptions {
   minCalls?: number;
   /** How copies are compared (as `setMirror()`'s `compare`, but never off). @default true */
   compare?: true | MirrorComparator;
+  /** A baseline subset at weight 0 running the primaries' version (as `setMirror()`'s
+   * `noise`): the phase is then judged on the noise-filtered mismatches. @default none */
+  noise?: MirrorNoiseOptions;
 }
 
 /** Validated shadow options. @internal */
@@ -35,6 +39,7 @@ export interface ParsedShadowOptions {
   readonly maxFailureRate: number;
   readonly minCalls: number;
   readonly compare: true | MirrorComparator;
+  readonly noise: MirrorNoiseSettings | null;
 }
 
 /** What the shadow phase was judged on. */
@@ -66,13 +71,28 @@ export interface ShadowRecord {
   reason: string;
   /** The latest mismatch samples (bodies left out). */
   samples: MirrorStats['samples'];
+  /** With `noise`: the three-way comparison over the phase. */
+  noise?: ShadowNoise;
 }
 
-/** Validates `raw` (the rollout's `shadow` option). @internal */
-export function parseShadowOptions(raw: unknown, defaults: { intervalMs: number; maxErrorRate: number }): ParsedShadowOptions | null {
+/** The three-way comparison of a shadow phase. */
+export interface ShadowNoise {
+  /** The baseline subset. */
+  subset: string;
+  /** Copies compared three ways in the phase. */
+  compared: number;
+  /** Copies compared without a baseline answer. */
+  withoutBaseline: number;
+  /** The fields that differed in the phase, their counts and noise rule over the phase, most
+   * regressions first. */
+  fields: MirrorFieldStats[];
+}
+
+/** Validates `raw` (the rollout's `shadow` option for a rollout of `context.subset`). @internal */
+export function parseShadowOptions(raw: unknown, defaults: { intervalMs: number; maxErrorRate: number }, context: { subset: string; subsetNames: readonly string[] }): ParsedShadowOptions | null {
   if (raw === undefined) return null;
   const obj = requireObject(raw, 'shadow', 'an object with "percent"');
-  rejectUnknownKeys(obj, ['percent', 'intervalMs', 'maxMismatchRate', 'maxFailureRate', 'minCalls', 'compare'], 'shadow.');
+  rejectUnknownKeys(obj, ['percent', 'intervalMs', 'maxMismatchRate', 'maxFailureRate', 'minCalls', 'compare', 'noise'], 'shadow.');
   const percent = finiteNumberIn('shadow.percent', obj['percent'], 0, 100);
   if (percent === 0) throw typeErrorAt('shadow.percent', 'a percentage above 0 and at most 100', percent);
   const compare = obj['compare'] ?? true;
@@ -85,6 +105,7 @@ export function parseShadowOptions(raw: unknown, defaults: { intervalMs: number;
     maxFailureRate: rate('maxFailureRate', defaults.maxErrorRate),
     minCalls: obj['minCalls'] === undefined ? 1 : integerIn('shadow.minCalls', obj['minCalls'], 0, 1e9),
     compare: compare as true | MirrorComparator,
+    noise: obj['noise'] === undefined ? null : parseNoiseOptions(obj['noise'], context.subsetNames, context.subset, compare, 'shadow'),
   });
 }
 
@@ -99,6 +120,8 @@ export class ShadowPhase {
   private running = false;
   /** The phase's counts when its current window began (a resume begins a fresh one). */
   private baseline: WindowCounts = { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 };
+  /** The three-way comparison's figures when the window began (with `noise`). */
+  private noiseBaseline: MirrorNoiseStats | null = null;
 
   constructor(
     private readonly split: SplitHandle,
@@ -112,7 +135,8 @@ export class ShadowPhase {
     this.previous = this.split.getMirror();
     this.running = true;
     this.split.on('mirror', this.onMirror);
-    this.split.setMirror({ subset: this.subset, percent: this.options.percent, compare: this.options.compare });
+    const { percent, compare, noise } = this.options;
+    this.split.setMirror({ subset: this.subset, percent, compare, ...(noise !== null && { noise }) });
     this.own = this.split.getMirror();
     this.markWindow();
   }
@@ -121,6 +145,7 @@ export class ShadowPhase {
    * before a pause do not), so a fix deployed while paused is judged on its own answers. */
   markWindow(): void {
     this.baseline = this.counts();
+    this.noiseBaseline = this.split.stats().mirror?.noise ?? null;
   }
 
   private counts(): WindowCounts {
@@ -163,24 +188,42 @@ export class ShadowPhase {
   private judge(figures: ShadowFigures): ShadowRecord {
     const { maxMismatchRate, maxFailureRate } = this.options;
     const compared = figures.matched + figures.mismatched;
+    const noise = this.noiseWindow();
     const mismatch = `mismatch rate ${percent(figures.mismatchRate)} (${figures.mismatched} of ${compared} compared copies)`;
     const failure = `failure rate ${percent(figures.failureRate)} (${figures.failed} of ${figures.copies} copies)`;
     const mismatchOver = figures.mismatchRate > maxMismatchRate;
     const failureOver = figures.failureRate > maxFailureRate;
     const reason = [
-      `${mismatch} ${mismatchOver ? '>' : '<='} ${percent(maxMismatchRate)}`,
+      `${mismatch} ${mismatchOver ? '>' : '<='} ${percent(maxMismatchRate)}${noise === undefined ? '' : regressionsText(noise)}`,
       `${failure} ${failureOver ? '>' : '<='} ${percent(maxFailureRate)}`,
     ];
     const failed = mismatchOver || failureOver;
     // The samples are the latest mismatches, oldest first: the window's are the last ones.
     const all = this.split.stats().mirror?.samples ?? [];
     const samples = (figures.mismatched === 0 ? [] : all.slice(-figures.mismatched)).map(({ primary, mirror, ...rest }) => ({ ...rest, primary: withoutBody(primary), mirror: withoutBody(mirror) }));
+    const judged = failed ? reason.filter((_, i) => (i === 0 ? mismatchOver : failureOver)) : reason;
+    const noiseFields = noise?.fields.filter((field) => field.noise).map((field) => field.path) ?? [];
+    if (noiseFields.length > 0) judged.push(`noise: ${listed(noiseFields)}`);
     return {
       percent: this.options.percent,
       figures,
       verdict: failed ? 'fail' : 'pass',
-      reason: failed ? reason.filter((_, i) => (i === 0 ? mismatchOver : failureOver)).join('; ') : reason.join('; '),
+      reason: judged.join('; '),
       samples,
+      ...(noise !== undefined && { noise }),
+    };
+  }
+
+  /** The three-way comparison over the window (with `noise`). */
+  private noiseWindow(): ShadowNoise | undefined {
+    const now = this.split.stats().mirror?.noise;
+    if (this.options.noise === null || now === undefined) return undefined;
+    const before = this.noiseBaseline;
+    return {
+      subset: now.subset,
+      compared: now.compared - (before?.compared ?? 0),
+      withoutBaseline: now.withoutBaseline - (before?.withoutBaseline ?? 0),
+      fields: fieldsSince(now, before),
     };
   }
 
@@ -207,4 +250,18 @@ function withoutBody<T extends { response?: unknown }>(side: T): Omit<T, 'respon
 
 function percent(rate: number): string {
   return `${Math.round(rate * 10000) / 100}%`;
+}
+
+/** Where the regressions of a window are: ` at price (5%, 20 of 400 compared three ways)`. */
+function regressionsText(noise: ShadowNoise): string {
+  const regressing = noise.fields.filter((field) => !field.noise && field.regressions > 0);
+  if (regressing.length === 0) return '';
+  const rate = (field: MirrorFieldStats) => percent(noise.compared === 0 ? 0 : field.regressions / noise.compared);
+  return ` at ${listed(regressing.map((field) => `${field.path} (${rate(field)}, ${field.regressions} of ${noise.compared} compared three ways)`))}`;
+}
+
+/** At most 8 items, then how many more. */
+function listed(items: readonly string[]): string {
+  const shown = items.slice(0, 8).join(', ');
+  return items.length > 8 ? `${shown} and ${items.length - 8} more` : shown;
 }

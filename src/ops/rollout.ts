@@ -7,14 +7,14 @@
  */
 import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt } from '../base/errors.js';
 import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutOptions } from './rollout-options.js';
-import type { SplitHandle } from '../split/ops-port.js';
+import { checkNoiseWeight, type SplitHandle } from '../split/ops-port.js';
 import { RolloutRun } from './rollout-run.js';
 import type { Rollout, RolloutComparison } from './rollout-types.js';
 
 export type { RolloutAnalysis, RolloutFigures, RolloutOptions, RolloutStepStats } from './rollout-options.js';
 export { DEFAULT_FAILURE_CODES } from './rollout-options.js';
 export type { RolloutStepPlan } from './rollout-plan.js';
-export type { RolloutShadowOptions, ShadowFigures, ShadowRecord } from './rollout-shadow.js';
+export type { RolloutShadowOptions, ShadowFigures, ShadowNoise, ShadowRecord } from './rollout-shadow.js';
 export type * from './rollout-types.js';
 
 /** The latest rollout of each split, running or done. */
@@ -85,6 +85,8 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
     // The phase is meant to run before any real call reaches the subset.
     throw rangeErrorAt('subset', `a subset at weight 0 when a rollout with a shadow phase starts (weights ${JSON.stringify(previous)})`, parsed.subset);
   }
+  // Checked now: the phase's setMirror() must not throw once the rollout runs.
+  checkNoiseWeight(parsed.shadow?.noise ?? undefined, previous, 'shadow.noise.subset');
   const twin = parsed.experimentBaseline;
   if (twin !== null && previous[twin] !== 0) {
     // Its old weight is what a rollback restores: a baseline already serving would keep serving.

@@ -2,7 +2,8 @@
  * The channels mirror copies are made on: never a primary's. grpc-js keeps a retry throttle
  * (per target), a retry buffer, a hedging policy and a call queue per channel; a copy made on
  * its primary's channel shared all four. Each channel of the split's clients gets, at its first
- * copy, a copy channel of its own for the mirror subset: the same credentials and options, minus
+ * copy, a copy channel of its own for the mirror subset (and one for the baseline subset of
+ * `noise`, whose copies are made the same way): the same credentials and options, minus
  * the application's service config, with retries off (`grpc.enable_retries: 0`), aimed at the
  * split's `traffic-split-mirror:` target (mirror-resolver.ts: the subset's endpoints, a service
  * config without retry or hedging). Copy channels of one split with equal options and
@@ -117,9 +118,10 @@ export class CopyChannels {
     this.retire((_subset, owner) => owner === primary);
   }
 
-  /** Copies go to `subset` only from now on (null: nowhere): the other copy channels close. */
-  keepOnly(subset: number | null): void {
-    this.retire((s) => s !== subset);
+  /** Copies go to `subsets` only from now on (the mirror subset, and the baseline's with
+   * `noise`; none: nowhere): the other copy channels close. */
+  keepOnly(subsets: readonly number[]): void {
+    this.retire((s) => !subsets.includes(s));
   }
 
   /** Closes every copy channel now (the split closed; its copies were cancelled). */

@@ -73,7 +73,7 @@ async function byteDifference(primary: EndedSide, copy: EndedSide): Promise<stri
 
 /** The comparator's verdict as a reason (null: equal); a throw or an answer of another type is a
  * mismatch, flagged as a comparator error. */
-function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown, primary: MirrorOutcome, copy: MirrorOutcome): { reason: string | null; error: boolean } {
+export function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown, primary: MirrorOutcome, copy: MirrorOutcome): { reason: string | null; error: boolean } {
   let answer: unknown;
   try {
     answer = compare(primary, copy);
@@ -97,7 +97,7 @@ function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown,
   return { reason: `comparator returned ${describeValue(answer)}; expected a boolean or a string`, error: true };
 }
 
-function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): MirrorOutcome {
+export function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): MirrorOutcome {
   return {
     status: statusName(side.code),
     code: side.code,
@@ -107,7 +107,7 @@ function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unknown): Mi
   };
 }
 
-async function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): Promise<MirrorSampleSide> {
+export async function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): Promise<MirrorSampleSide> {
   const bytes = side.bytes;
   const result: MirrorSampleSide = {
     status: statusName(side.code),

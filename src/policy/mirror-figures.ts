@@ -8,6 +8,7 @@ import { LATENCY_BUCKETS, latencyBucket, latencyQuantile } from '../algorithms/l
 import { CODE_COUNT } from './counters.js';
 import { Status } from './grpc.js';
 import type { StatusName } from '../base/names.js';
+import type { MirrorNoiseStats } from './mirror-noise.js';
 
 /** The copies' counters; `stats().mirror.lifetime` and the metrics read a cumulative set. */
 export interface MirrorCounts {
@@ -52,6 +53,13 @@ export interface MirrorSample {
   reason: string;
   primary: MirrorSampleSide;
   mirror: MirrorSampleSide;
+  /** With `noise`: the baseline copy's answer (never its body), absent if it never started. */
+  baseline?: MirrorSampleSide;
+  /** With `noise`: the field paths where the copy differed and the baseline agreed, at fields
+   * that are not noise (what made this a mismatch); at most 32. */
+  fields?: string[];
+  /** With `noise`: the paths where the copy differed too, forgiven as noise; at most 32. */
+  noiseFields?: string[];
 }
 
 type Quantiles = { p50: number | null; p90: number | null; p99: number | null };
@@ -76,14 +84,20 @@ export interface ByteBudget {
 
 /** What a sample is counted for in the byte bound: a fixed part for its strings and numbers,
  * and, for a body kept with `keepBodies`, twice its serialized size (an estimate of the
- * deserialized object). */
+ * deserialized object); with `noise`, the baseline's side and the field paths too. */
 export function sampleBytes(sample: MirrorSample): number {
   const body = (side: MirrorSampleSide): number => ('response' in side ? 2 * (side.bytes ?? 0) : 0);
-  return SAMPLE_BASE_BYTES + 2 * (sample.reason.length + sample.method.length) + body(sample.primary) + body(sample.mirror);
+  const paths = (list: readonly string[] | undefined): number => (list ?? []).reduce((sum, path) => sum + PATH_BASE_BYTES + 2 * path.length, 0);
+  const baseline = sample.baseline === undefined ? 0 : SIDE_BASE_BYTES + body(sample.baseline);
+  return SAMPLE_BASE_BYTES + 2 * (sample.reason.length + sample.method.length) + body(sample.primary) + body(sample.mirror) + baseline + paths(sample.fields) + paths(sample.noiseFields);
 }
 
-/** The part of a sample's count that does not depend on its contents. */
+/** The part of a sample's count that does not depend on its contents (two sides included). */
 const SAMPLE_BASE_BYTES = 512;
+/** A third side's part (the baseline's: status, size, a hex SHA-256). */
+const SIDE_BASE_BYTES = 192;
+/** A field path's part besides its characters. */
+const PATH_BASE_BYTES = 16;
 
 /** `split.stats().mirror`: the mirror in force (or the last one, `active: false`). */
 export interface MirrorStats extends MirrorCounts {
@@ -114,6 +128,9 @@ export interface MirrorStats extends MirrorCounts {
   /** Counts over every mirror this split has had to this subset (monotonic: what the metrics
    * export). */
   lifetime: MirrorCounts;
+  /** With `noise`: the three-way comparison (`matched` and `mismatched` above are its
+   * noise-filtered verdicts). */
+  noise?: MirrorNoiseStats;
 }
 
 /** Status codes that mean the copy got no usable answer. */

@@ -6,10 +6,12 @@
  * no retry throttle, retry buffer, hedging policy or call queue with a primary). The copy
  * carries the request bytes the primary's serializer produced and the metadata entries as they
  * were at the primary's start; it has its own deadline, no parent, the call's own credentials,
- * and is never awaited by the primary: its outcome is only counted. Every byte it holds is first
- * reserved in the split's byte bound (the request from the copy's start to its end, each answer
- * from its arrival to the end of the comparison); a copy whose bytes would pass
- * `maxBufferedBytes` is dropped. The primary's own events pass through unchanged; every piece of
+ * and is never awaited by the primary: its outcome is only counted. With `noise`, a baseline
+ * copy goes out in the same turn, the same way, on the copy channel to the noise subset
+ * (mirror-noise-copy.ts), and the comparison is three ways (mirror-noise-settle.ts). Every byte
+ * a copy holds is first reserved in the split's byte bound (each request from the copy's start
+ * to its end, each answer from its arrival to the end of the comparison); a copy whose bytes,
+ * or its baseline's, would pass `maxBufferedBytes` is dropped. The primary's own events pass through unchanged; every piece of
  * mirror work on its path is guarded so that nothing the mirror does can throw into it.
  * @module
  */
@@ -21,6 +23,8 @@ import type { CopyLease } from './mirror-channels.js';
 import { settleCopy, type EndedSide, type Settlement } from './mirror-compare.js';
 import { copyMetadataOf, copyTimeoutMs, endedLocally, startCopyCall, type CopyCall } from './mirror-copy-call.js';
 import type { MirrorDropReason } from './mirror-figures.js';
+import { BaselineCopy } from './mirror-noise-copy.js';
+import { settleThreeWay } from './mirror-noise-settle.js';
 import type { LiveCopy, MirrorController, MirrorSession } from './mirror.js';
 
 type Decision = 'undecided' | 'skipped' | 'chosen' | 'launched';
@@ -78,6 +82,12 @@ class MirroredCall implements LiveCopy {
   private requestBytesHeld = 0;
   /** Bytes reserved for the answers kept for comparison (until the comparison ends). */
   private answerBytesHeld = 0;
+  /** With `noise`: whether its baseline copy runs, how it ended, and the bytes reserved for its
+   * request (until it ends). */
+  private baselineRunning = false;
+  private baseline: EndedSide | null = null;
+  private baselineRequestBytesHeld = 0;
+  private slotReleased = false;
 
   constructor(
     private readonly controller: MirrorController,
@@ -136,7 +146,7 @@ class MirroredCall implements LiveCopy {
     this.session = session;
     // A call that itself went to the mirror subset is not eligible: no draw, so the percentage
     // is exact over the calls that are.
-    if (subset === session.subsetIndex || this.controller.closed || !session.draw()) return this.skip();
+    if (!session.eligible(subset) || this.controller.closed || !session.draw()) return this.skip();
     // The slot is taken now, so concurrent decisions see it before the copy starts.
     if (!this.controller.takeSlot(session)) {
       session.figures.dropped('maxInFlight');
@@ -182,8 +192,11 @@ class MirroredCall implements LiveCopy {
       serializationError = error;
     }
     if (request !== null) {
-      if (!session.budget.reserve(request.length)) return this.drop('maxBufferedBytes');
+      // The baseline's request is held as long as its own call runs: both are reserved at once.
+      const baselineBytes = session.noise === null ? 0 : request.length;
+      if (!session.budget.reserve(request.length + baselineBytes)) return this.drop('maxBufferedBytes');
       this.requestBytesHeld = request.length;
+      this.baselineRequestBytesHeld = baselineBytes;
     }
     this.decision = 'launched';
     this.forgetRequest();
@@ -193,6 +206,8 @@ class MirroredCall implements LiveCopy {
     if (request === null) {
       return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(serializationError as Error)?.message}`));
     }
+    // With `noise`, the same request goes to the baseline too, in the same turn.
+    if (session.noise !== null) this.launchBaseline(session, request, timeoutMs);
     this.lease = this.controller.copies.lease(this.capture.channel, session.subsetIndex);
     if (this.lease === null) return this.onCopyStatus(endedLocally(Status.UNAVAILABLE, "mirror copy could not start: the client's channel is closed"));
     const metadata = copyMetadataOf(this.metadata);
@@ -209,6 +224,49 @@ class MirroredCall implements LiveCopy {
     }
   }
 
+  /** Starts the baseline copy (mirror-noise-copy.ts) with metadata of its own. */
+  private launchBaseline(session: MirrorSession, request: Buffer, timeoutMs: number): void {
+    const { controller, options, capture } = this;
+    this.baselineRunning = true;
+    try {
+      BaselineCopy.start({
+        controller,
+        tally: session.noise!,
+        channel: capture.channel,
+        subsetIndex: session.noiseIndex,
+        options,
+        metadata: copyMetadataOf(this.metadata!.clone()),
+        request,
+        timeoutMs,
+        keepAnswer: (bytes) => (this.abandoned ? null : this.keepAnswer(bytes)),
+        onEnded: (side) => this.onBaselineStatus(side),
+      });
+    } catch {
+      // Never expected (start() does not throw): without a baseline the copy is compared with
+      // the fields already known as noise.
+      this.onBaselineStatus(null);
+    }
+  }
+
+  private onBaselineStatus(side: EndedSide | null): void {
+    if (!this.baselineRunning) return;
+    this.baselineRunning = false;
+    this.session.budget.release(this.baselineRequestBytesHeld);
+    this.baselineRequestBytesHeld = 0;
+    this.releaseSlotOnce();
+    if (this.abandoned) return;
+    this.baseline = side;
+    guarded(() => this.settle());
+  }
+
+  /** Gives the launched call's slot back once its copy and its baseline copy (if any) ended:
+   * `maxInFlight` bounds both. */
+  private releaseSlotOnce(): void {
+    if (this.slotReleased || !this.copyDone || this.baselineRunning) return;
+    this.slotReleased = true;
+    this.controller.releaseSlot(this.session);
+  }
+
   /** The request is sent (or will never be): the mirror keeps no reference to it. */
   private forgetRequest(): void {
     this.message = undefined;
@@ -222,8 +280,8 @@ class MirroredCall implements LiveCopy {
   private drop(reason: MirrorDropReason): void {
     this.session.figures.dropped(reason);
     this.releaseAnswers();
-    // Nothing of either side is compared any more: no reference to their answers is kept.
-    this.primary = this.copy = null;
+    // Nothing of any side is compared any more: no reference to their answers is kept.
+    this.primary = this.copy = this.baseline = null;
     if (this.decision === 'launched') {
       this.abandoned = true;
       return;
@@ -287,23 +345,29 @@ class MirroredCall implements LiveCopy {
     this.lease = null;
     this.session.budget.release(this.requestBytesHeld);
     this.requestBytesHeld = 0;
-    this.controller.releaseSlot(this.session);
+    this.releaseSlotOnce();
     guarded(() => this.session.figures.copyEnded(status.code, performance.now() - this.copyStartedAt));
     if (this.abandoned) return;
     this.copy = { code: status.code, details: status.details, headers: this.copyHeaders, trailers: status.metadata ?? null, bytes: this.copyBytes };
     if (this.primary !== null) guarded(() => this.settle());
   }
 
-  /** Both sides ended: compare (in slices, over later turns), then count the copy once and let
-   * go of its answers. */
+  /** Every side ended (with `noise`, the baseline copy too: it has the copy's deadline):
+   * compare (in slices, over later turns), then count the copy once and let go of its answers. */
   private settle(): void {
-    const { primary, copy } = this;
-    if (this.settled || this.abandoned || primary === null || copy === null) return;
+    const { primary, copy, baseline } = this;
+    if (this.settled || this.abandoned || primary === null || copy === null || this.baselineRunning) return;
     this.settled = true;
-    this.primary = this.copy = null;
-    const figures = this.session.figures;
+    this.primary = this.copy = this.baseline = null;
+    const { settings, figures, noise } = this.session;
     figures.primaryEnded(this.primaryDurationMs);
-    settleCopy(this.session.settings, this.options.method_definition.path, primary, copy, this.capture.deserialize)
+    const method = this.options.method_definition.path;
+    const deserialize = this.capture.deserialize;
+    const settlement =
+      noise === null
+        ? settleCopy(settings, method, primary, copy, deserialize)
+        : settleThreeWay({ settings, noise: settings.noise!, tally: noise, method, deserialize }, { primary, canary: copy, baseline });
+    settlement
       .catch(() => NOT_SETTLED)
       .then(({ verdict, sample, compareError }) => guarded(() => figures.settled(verdict, sample, compareError)))
       .finally(() => guarded(() => this.releaseAnswers()));

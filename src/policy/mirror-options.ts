@@ -6,6 +6,7 @@
 import { typeErrorAt } from '../base/errors.js';
 import { booleanValue, finiteNumberIn, integerIn, rejectUnknownKeys, requireObject, timerMs } from '../base/validate.js';
 import type { StatusName } from '../base/names.js';
+import { noiseSettingsJson, parseNoiseOptions, type MirrorNoiseOptions, type MirrorNoiseSettings } from './mirror-noise-options.js';
 
 /** One side of a mirrored call, as a custom comparator sees it. */
 export interface MirrorOutcome {
@@ -62,12 +63,19 @@ export interface MirrorOptions {
   maxSamples?: number;
   /**
    * Most bytes the mirror holds at once, over every copy and sample: the requests of the copies
-   * in flight, the answers (the copy's and the primary's) kept for comparison until both sides
-   * ended, and the samples. A copy whose bytes would pass it is dropped and counted
+   * in flight (a baseline copy's of `noise` too), the answers (the copy's, the primary's and the
+   * baseline's) kept for comparison until every side ended, and the samples. A copy whose bytes would pass it is dropped and counted
    * (`droppedBy.maxBufferedBytes`); the oldest samples give way to a new one. From 0 to 2^40.
    * @default 16777216 (16 MiB)
    */
   maxBufferedBytes?: number;
+  /**
+   * A baseline (Diffy's three-way comparison): each copied call is also copied to
+   * `noise.subset`, a weight-0 subset running the primaries' version, and only differences the
+   * baseline does not show too count as mismatches. `compare` defaults to `true` with it (and
+   * cannot be `false`). See mirror-noise-options.ts. @default none
+   */
+  noise?: MirrorNoiseOptions | null;
 }
 
 /** Validated mirror options with every default filled in (what `getMirror()` returns). */
@@ -83,6 +91,8 @@ export interface MirrorSettings {
   readonly keepBodies: boolean;
   readonly maxSamples: number;
   readonly maxBufferedBytes: number;
+  /** Absent without a baseline. */
+  readonly noise?: MirrorNoiseSettings;
 }
 
 /** Default `maxInFlight`. */
@@ -98,7 +108,7 @@ export const DEFAULT_MIRROR_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Largest `maxBufferedBytes` accepted: 1 TiB (a bound, not a wish). */
 const MAX_BUFFERED_BYTES_LIMIT = 2 ** 40;
 
-const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples', 'maxBufferedBytes'];
+const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples', 'maxBufferedBytes', 'noise'];
 /** A gRPC full method name: `/` service `/` method, no spaces. */
 const METHOD_PATTERN = /^\/[^/\s]+\/[^/\s]+$/;
 const MAX_METHODS = 1000;
@@ -114,10 +124,13 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt(`${field}.subset`, `one of the subsets ${subsetNames.join(', ')}`, subset);
   }
-  const compare = obj['compare'] ?? false;
+  // A baseline is for comparing: with one, comparing is on unless said otherwise.
+  const noiseRaw = obj['noise'] ?? null;
+  const compare = obj['compare'] ?? (noiseRaw !== null);
   if (typeof compare !== 'boolean' && typeof compare !== 'function') {
     throw typeErrorAt(`${field}.compare`, 'a boolean or a function (primary, mirror) => boolean | string', compare);
   }
+  const noise = noiseRaw === null ? null : parseNoiseOptions(noiseRaw, subsetNames, subset, compare, field);
   return Object.freeze({
     subset,
     percent: finiteNumberIn(`${field}.percent`, obj['percent'], 0, 100),
@@ -131,6 +144,7 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
       obj['maxBufferedBytes'] === undefined
         ? DEFAULT_MIRROR_MAX_BUFFERED_BYTES
         : integerIn(`${field}.maxBufferedBytes`, obj['maxBufferedBytes'], 0, MAX_BUFFERED_BYTES_LIMIT, { range: 'an integer number of bytes from 0 to 2^40' }),
+    ...(noise !== null && { noise }),
   });
 }
 
@@ -150,7 +164,7 @@ function parseMethods(raw: unknown, field: string): readonly string[] | null {
 /** The settings as JSON (a comparator function shows as `"function"`), for the admin endpoint. */
 export function mirrorSettingsJson(settings: MirrorSettings | null): unknown {
   if (settings === null) return null;
-  return { ...settings, compare: typeof settings.compare === 'function' ? 'function' : settings.compare };
+  return { ...settings, compare: typeof settings.compare === 'function' ? 'function' : settings.compare, ...(settings.noise !== undefined && { noise: noiseSettingsJson(settings.noise) }) };
 }
 
 /** Options that `setMirror()` accepts and that give back `settings` (defaults left out). */

@@ -7,6 +7,7 @@
 import { emptyCounts, MirrorFigures, type ByteBudget, type MirrorCounts, type MirrorStats } from './mirror-figures.js';
 import { CopyChannels } from './mirror-channels.js';
 import type { MirrorSettings } from './mirror-options.js';
+import { NoiseTally } from './mirror-noise.js';
 import { WeightedSchedule } from '../algorithms/scheduler.js';
 
 /** Schedule items: index 1 is "copy this call". */
@@ -32,6 +33,8 @@ export class MirrorSession {
   /** False once replaced or closed: no copy is started under it any more. */
   active = true;
   readonly figures: MirrorFigures;
+  /** The three-way comparison's counts, with `noise` (null without). */
+  readonly noise: NoiseTally | null;
   private readonly schedule: WeightedSchedule;
   private readonly methods: ReadonlySet<string> | null;
 
@@ -39,11 +42,14 @@ export class MirrorSession {
     readonly settings: MirrorSettings,
     /** Index of `settings.subset` in the split. */
     readonly subsetIndex: number,
+    /** Index of `settings.noise.subset` in the split (-1 without a baseline). */
+    readonly noiseIndex: number,
     lifetime: MirrorCounts,
     /** The split's byte bound, as this configuration's `maxBufferedBytes` sets it. */
     readonly budget: ByteBudget,
   ) {
     this.figures = new MirrorFigures(lifetime, settings.maxSamples, budget);
+    this.noise = settings.noise === undefined ? null : new NoiseTally(settings.noise.subset, settings.noise.ratio);
     // The split's own deterministic schedule over two items, "don't copy" and "copy": over any
     // run of N decisions, N * percent / 100 copies within one (see scheduler.ts).
     this.schedule = new WeightedSchedule([100 - settings.percent, settings.percent]);
@@ -53,6 +59,12 @@ export class MirrorSession {
   /** Whether calls of `method` are eligible: unary, and among `methods` when given. */
   accepts(method: MethodShape): boolean {
     return !method.requestStream && !method.responseStream && (this.methods === null || this.methods.has(method.path));
+  }
+
+  /** Whether a call whose attempt started on `subset` is eligible: not when it went to the
+   * mirror subset itself, nor to the baseline (its answer is a baseline's already). */
+  eligible(subset: number): boolean {
+    return subset !== this.subsetIndex && subset !== this.noiseIndex;
   }
 
   /** One decision of the schedule: copy this eligible call or not. */
@@ -99,13 +111,15 @@ export class MirrorController {
   set(settings: MirrorSettings | null): void {
     if (this.session !== null) this.session.active = false;
     const subset = settings === null ? -1 : this.subsetNames.indexOf(settings.subset);
-    this.session = settings === null ? null : new MirrorSession(settings, subset, this.lifetimes[subset]!, this.budgetOf(settings));
+    const noiseIndex = settings?.noise === undefined ? -1 : this.subsetNames.indexOf(settings.noise.subset);
+    this.session = settings === null ? null : new MirrorSession(settings, subset, noiseIndex, this.lifetimes[subset]!, this.budgetOf(settings));
     if (this.session !== null) {
       // The samples of the configuration replaced are never shown again: their bytes go.
       this.latest?.figures.retire();
       this.latest = this.session;
     }
-    this.copies.keepOnly(this.session === null ? null : subset);
+    // The baseline's copies go on copy channels of their own too (to the noise subset).
+    this.copies.keepOnly(this.session === null ? [] : [subset, noiseIndex].filter((index) => index >= 0));
   }
 
   /** The byte bound as a configuration sees it: its own `maxBufferedBytes` over the bytes every
@@ -131,7 +145,8 @@ export class MirrorController {
   stats(): MirrorStats | null {
     const latest = this.latest;
     if (latest === null) return null;
-    return latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active, this.bufferedBytes);
+    const stats = latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active, this.bufferedBytes);
+    return latest.noise === null ? stats : { ...stats, noise: latest.noise.snapshot() };
   }
 
   /** Takes an in-flight slot for a copy of `session`, or returns false at its `maxInFlight`. */

@@ -15,3 +15,7 @@ export { emitClientWarning, logError } from '../policy/logging.js';
 export { mirrorSettingsJson, settingsToOptions } from '../policy/mirror-options.js';
 export type { MirrorComparator, MirrorOptions, MirrorSettings } from '../policy/mirror-options.js';
 export type { MirrorCounts, MirrorStats } from '../policy/mirror-figures.js';
+export { checkNoiseWeight, parseNoiseOptions } from '../policy/mirror-noise-options.js';
+export type { MirrorNoiseOptions, MirrorNoiseSettings } from '../policy/mirror-noise-options.js';
+export { fieldsSince } from '../policy/mirror-noise.js';
+export type { MirrorFieldStats, MirrorNoiseStats } from '../policy/mirror-noise.js';

@@ -9,6 +9,7 @@ import type { RebalanceStreamsOptions } from '../algorithms/stream-ender.js';
 import { defaultAuthorityOf } from '../policy/grpc.js';
 import { parseSplitConfig, type ParsedSplitConfig, type TrafficSplitConfigJson } from '../policy/config.js';
 import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
+import { checkNoiseWeight } from '../policy/mirror-noise-options.js';
 import { parseMaxStreamAgeMs, parseRebalanceStreams } from '../policy/stream-setup.js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
@@ -90,7 +91,7 @@ export interface ParsedSplitOptions {
 export function parseSplitOptions(options: unknown): ParsedSplitOptions {
   const raw = requireObject(options, 'options', 'an object with "subsets" and "weights"');
   const config = parseSplitConfig(raw, SPLIT_KEYS);
-  return {
+  const parsed: ParsedSplitOptions = {
     config,
     name: raw['name'] === undefined ? 'split' : stringMatching('name', raw['name'], SPLIT_NAME_PATTERN, `a string matching ${SPLIT_NAME_PATTERN}`),
     authority: raw['authority'] === undefined ? defaultAuthorityOf(config.targets[0]!) : stringMatching('authority', raw['authority'], /^[^\s/]+$/, 'a host[:port] string'),
@@ -101,4 +102,6 @@ export function parseSplitOptions(options: unknown): ParsedSplitOptions {
     maxStreamAgeMs: parseMaxStreamAgeMs(raw['maxStreamAgeMs']),
     mirror: raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames),
   };
+  checkNoiseWeight(parsed.mirror?.noise, Object.fromEntries(config.subsetNames.map((name, i) => [name, config.weights[i]!])));
+  return parsed;
 }

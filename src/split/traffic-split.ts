@@ -34,6 +34,7 @@ import { withMirrorCapture } from '../policy/mirror-capture.js';
 import { channelFactory } from '../policy/mirror-channels.js';
 import { registerMirrorTargets, unregisterMirrorTargets } from '../policy/mirror-resolver.js';
 import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
+import { checkNoiseWeight } from '../policy/mirror-noise-options.js';
 import type { CallOptions, ClientOptions, Interceptor } from '@grpc/grpc-js';
 
 export type { TrafficSplitOptions } from './options.js';
@@ -158,7 +159,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    */
   setMirror(options: MirrorOptions | null): void {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setMirror()');
-    this.applyMirror(options === null ? null : parseMirrorOptions(options, this.subsets));
+    const settings = options === null ? null : parseMirrorOptions(options, this.subsets);
+    checkNoiseWeight(settings?.noise, this.getWeights());
+    this.applyMirror(settings);
   }
 
   /** The mirror in force with every default filled in, or null. */
