@@ -101,3 +101,31 @@ export function wrongCopyMessage(other: GrpcJsPackage | null, registering: GrpcJ
     'resolves, or make them one copy (`npm ls @grpc/grpc-js`, then `npm dedupe` or an "overrides" entry in package.json)'
   );
 }
+
+/** The parts of another copy's exports a channel needs. */
+interface OtherGrpcJsChannel {
+  ChannelCredentials: abstract new (...args: never[]) => object;
+  Channel: new (target: string, credentials: object, options: object) => object;
+}
+
+/**
+ * The `Channel` class of the grpc-js copy whose credentials `credentials` are, when that is not
+ * the copy this package uses: a client built with another copy but the split's options must get
+ * a channel of its own copy (whose calls the stand-in resolver fails with the explanation), not
+ * a TypeError from ours. Null when no loaded copy made them.
+ */
+export function channelClassOfOtherCopy(credentials: object): OtherGrpcJsChannel['Channel'] | null {
+  let loaded: [string, NodeJS.Module | undefined][];
+  try {
+    loaded = Object.entries(createRequire(join(process.cwd(), 'index.js')).cache);
+  } catch {
+    return null;
+  }
+  for (const [file, module] of loaded) {
+    const exports = module?.exports as Partial<OtherGrpcJsChannel> | undefined;
+    if (!GRPC_JS_MAIN.test(file) || typeof exports !== 'object' || exports === null) continue;
+    const { ChannelCredentials, Channel } = exports;
+    if (typeof ChannelCredentials === 'function' && typeof Channel === 'function' && credentials instanceof ChannelCredentials) return Channel;
+  }
+  return null;
+}

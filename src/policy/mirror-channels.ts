@@ -16,7 +16,8 @@
  * subset), each time once its copies in flight ended. `close()` of the split closes them all at once.
  * @module
  */
-import { Channel, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Channel, ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { channelClassOfOtherCopy } from './grpc-copies.js';
 import { mirrorTarget } from './mirror-resolver.js';
 
 /** A channel of the split's clients: built by the split's channel factory, it keeps what it was
@@ -47,7 +48,15 @@ export class SplitChannel extends Channel {
 
 /** The client option that makes a client's channel a `SplitChannel` of `copies`. */
 export function channelFactory(copies: CopyChannels): (target: string, credentials: ChannelCredentials, options: ChannelOptions) => Channel {
-  return (target, credentials, options) => new SplitChannel(target, credentials, options, copies);
+  return (target, credentials, options) => {
+    if (!(credentials instanceof ChannelCredentials)) {
+      // Credentials of another grpc-js copy (see grpc-copies.ts): a channel of that copy, never
+      // mirrored, whose calls fail with the explanation of the two copies.
+      const OtherChannel = channelClassOfOtherCopy(credentials);
+      if (OtherChannel !== null) return new OtherChannel(target, credentials, options) as unknown as Channel;
+    }
+    return new SplitChannel(target, credentials, options, copies);
+  };
 }
 
 /** The options of a copy channel built from a client channel's `options`. */
