@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
-import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
+import { echoClient, type EchoClientInstance } from './helpers/echo-service.js';
 import { FakeClock } from './helpers/fake-clock.js';
+import { burst, ready } from './helpers/bursts.js';
 import { gatedProxy, type GatedProxy } from './helpers/gated-proxy.js';
 import { startLoad } from './helpers/load.js';
 import { startServer } from './helpers/servers.js';
@@ -28,25 +29,7 @@ async function setUp(t: TestContext, weights: Record<string, number>, gated: 'v1
   return { v1, v2, proxy, split, client };
 }
 
-/** Resolves when `client`'s channel is READY (one subset READY is enough for the split). */
-function ready(client: EchoClientInstance): Promise<void> {
-  return new Promise((resolve, reject) => client.waitForReady(Date.now() + 5_000, (error) => (error ? reject(error) : resolve())));
-}
 
-/** Issues `n` unary calls in one go; `replies` counts them by server as they arrive. */
-function burst(client: EchoClientInstance, n: number) {
-  const replies: Record<string, number> = {};
-  let received = 0;
-  const all = Promise.all(
-    Array.from({ length: n }, () =>
-      callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 20_000 }).then((reply) => {
-        replies[reply.server] = (replies[reply.server] ?? 0) + 1;
-        received++;
-      }),
-    ),
-  );
-  return { replies, received: () => received, all };
-}
 
 /** Resolves once `client`'s channel reports `target`, seen through connectivity events. */
 async function waitForChannel(client: EchoClientInstance, target: grpc.connectivityState): Promise<void> {

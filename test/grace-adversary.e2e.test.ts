@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
-import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
+import { echoClient } from './helpers/echo-service.js';
+import { burst, ready } from './helpers/bursts.js';
 import { gatedProxy } from './helpers/gated-proxy.js';
 import { startServer } from './helpers/servers.js';
 import { closeAfter, eventually } from './helpers/split-helpers.js';
@@ -17,24 +17,7 @@ const HEDGING = JSON.stringify({
   methodConfig: [{ name: [{ service: 'test.Echo' }], hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0s' } }],
 });
 
-function ready(client: EchoClientInstance): Promise<void> {
-  return new Promise((resolve, reject) => client.waitForReady(Date.now() + 5_000, (error) => (error ? reject(error) : resolve())));
-}
 
-/** `n` calls issued at once; `replies` counts them by server as they arrive. */
-function burst(client: EchoClientInstance, n: number) {
-  const replies: Record<string, number> = {};
-  let received = 0;
-  const all = Promise.all(
-    Array.from({ length: n }, () =>
-      callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 20_000 }).then((reply) => {
-        replies[reply.server] = (replies[reply.server] ?? 0) + 1;
-        received++;
-      }),
-    ),
-  );
-  return { replies, received: () => received, all };
-}
 
 describe('connect grace against hedging (real servers)', () => {
   for (const retryOnOtherSubset of [false, true]) {
