@@ -7,22 +7,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { rmSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
-import { TrafficSplit } from '../../src/index.js';
 import { startAdminServer } from '../../src/ops/index.js';
-import { joinFleet, type Fleet, type FleetWeightsApplied } from '../../src/fleet/index.js';
 import { fleetKeys } from '../../src/fleet/keys.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { eventually } from '../helpers/split-helpers.js';
+import { joinFleetMember, type FleetMember } from '../helpers/fleet-member.js';
 
 let prefixes = 0;
 const TOKEN = 'adversary-token-0123456789';
 
-interface Replica {
-  fleet: Fleet;
-  split: TrafficSplit;
-  applied: FleetWeightsApplied[];
-  client: Etcd3;
-}
+type Replica = FleetMember;
 
 describe('a fleet against foreign writes and its own edges', { skip: skipWithoutEtcd(), timeout: 120_000 }, () => {
   let etcd: EtcdCluster;
@@ -33,19 +27,8 @@ describe('a fleet against foreign writes and its own edges', { skip: skipWithout
     await etcd?.close();
   });
 
-  async function replica(t: TestContext, prefix: string, replicaId: string, cluster = etcd, weights = { v1: 100, v2: 0 }): Promise<Replica> {
-    const client = new Etcd3({ hosts: cluster.hosts });
-    const split = new TrafficSplit({ name: 'adversary', subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights });
-    const applied: FleetWeightsApplied[] = [];
-    const fleet = await joinFleet(split, { client, prefix, replicaId, leaseTtlSeconds: 2, publishIntervalMs: 200, unreachableWarningMs: 500 });
-    if (fleet.applied !== null) applied.push(fleet.applied);
-    fleet.on('applied', (change) => applied.push(change));
-    t.after(async () => {
-      await fleet.leave();
-      split.close();
-      client.close();
-    });
-    return { fleet, split, applied, client };
+  function replica(t: TestContext, prefix: string, replicaId: string, cluster = etcd, weights = { v1: 100, v2: 0 }): Promise<Replica> {
+    return joinFleetMember(t, { hosts: cluster.hosts, prefix, replicaId, name: 'adversary', weights, unreachableWarningMs: 500 });
   }
 
   it('a fleet whose prefix lies under another fleet\'s keys (set up before it) takes no part in its election or figures', async (t) => {

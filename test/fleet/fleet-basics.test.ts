@@ -6,16 +6,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { Etcd3 } from 'etcd3';
-import { TrafficSplit } from '../../src/index.js';
 import { startRollout } from '../../src/ops/index.js';
-import { joinFleet, type Fleet, type FleetWeightsApplied } from '../../src/fleet/index.js';
 import type { FleetRolloutView } from '../../src/fleet/rollout-view.js';
 import { transact } from '../../src/fleet/etcd.js';
 import { FleetSession } from '../../src/fleet/session.js';
 import { fleetKeys } from '../../src/fleet/keys.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { eventually } from '../helpers/split-helpers.js';
+import { joinFleetMember, type FleetMember } from '../helpers/fleet-member.js';
 
 let prefixes = 0;
 
@@ -29,19 +27,8 @@ describe('a fleet of two replicas in one process', { skip: skipWithoutEtcd(), ti
   });
 
   /** A split (its subsets are never called here) joined to a fresh prefix. */
-  async function replica(t: TestContext, prefix: string, replicaId: string, weights = { v1: 100, v2: 0 }): Promise<{ fleet: Fleet; split: TrafficSplit; applied: FleetWeightsApplied[]; client: Etcd3 }> {
-    const client = new Etcd3({ hosts: etcd.hosts });
-    const split = new TrafficSplit({ name: 'basics', subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights });
-    const applied: FleetWeightsApplied[] = [];
-    const fleet = await joinFleet(split, { client, prefix, replicaId, leaseTtlSeconds: 2, publishIntervalMs: 200 });
-    if (fleet.applied !== null) applied.push(fleet.applied);
-    fleet.on('applied', (change) => applied.push(change));
-    t.after(async () => {
-      await fleet.leave();
-      split.close();
-      client.close();
-    });
-    return { fleet, split, applied, client };
+  function replica(t: TestContext, prefix: string, replicaId: string, weights = { v1: 100, v2: 0 }): Promise<FleetMember> {
+    return joinFleetMember(t, { hosts: etcd.hosts, prefix, replicaId, name: 'basics', weights });
   }
 
   it('the first replica seeds the weights, the second applies them, and a change on either reaches both in revision order', async (t) => {
