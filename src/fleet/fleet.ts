@@ -156,7 +156,10 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
   setWeights(weights: Record<string, number>, options?: SetWeightsOptions): Promise<string> {
     if (this.closed) throw new TrafficSplitClosedError(this.name, 'setWeights()');
     const current = this.state.weights;
-    if (current !== null && options === undefined && typeof weights === 'object' && weights !== null && sameWeights(weights, current.value.weights)) {
+    // Already the fleet's weights and in force here: nothing to write. (Weights this replica's
+    // split refused are not in force, so the same ones are written again, and refused again.)
+    const inForce = current !== null && typeof weights === 'object' && weights !== null && sameWeights(weights, current.value.weights) && sameWeights(weights, this.split.getWeights());
+    if (inForce && options === undefined) {
       return Promise.resolve(current.modRevision.toString());
     }
     const written = writeOperatorWeights(this, weights, options);
