@@ -15,6 +15,7 @@ import { TrafficSplit } from '../src/index.js';
 import { startAdminServer, type AdminServer } from '../src/ops/index.js';
 import { ADMIN_ROUTES } from '../src/ops/admin-routes.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../src/ops/admin-options.js';
+import { seededRandom } from '../src/algorithms/random.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const REQUESTS = 10_000;
@@ -22,18 +23,6 @@ const CONCURRENCY = 32;
 /** Every answer of this split's endpoint is small; an answer above this is a bug. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 1_500;
-
-/** mulberry32: a small seeded generator, so that a failing run can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Spec {
   method: string;
@@ -220,7 +209,8 @@ describe('admin endpoint under fuzzing', () => {
       ...Array.from({ length: 12 }, () => raw(server, `PUT /mirror HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"sub`, true)),
       ...Array.from({ length: 12 }, () => raw(server, `GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `, true)),
     ];
-    const nextRandom = random(seed);
+    // Seeded, so that a failing run can be replayed (FUZZ_SEED).
+    const nextRandom = seededRandom(seed);
     const malformed = [
       'GARBAGE\r\n\r\n',
       'GET /stats HTTP/1.1\r\nContent-Length: abc\r\n\r\n',
