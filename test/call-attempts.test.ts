@@ -11,10 +11,9 @@ import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.j
 import { withCallOption } from '../src/policy/call-options.js';
 import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/counters.js';
 import { withHint } from '../src/policy/hints.js';
-import type { RoutingTable } from '../src/policy/picker.js';
 import { SplitState } from '../src/policy/split-state.js';
-import { subsetSeeds } from '../src/algorithms/sticky-hash.js';
 import type { FakeSubchannel } from './helpers/fake-child-policy.js';
+import { routingOf } from './helpers/routing-table.js';
 
 const { READY, TRANSIENT_FAILURE } = grpc.connectivityState;
 const { PickResultType, UnavailablePicker } = grpc.experimental;
@@ -46,19 +45,6 @@ function down(name: string): SubsetView {
 
 function split(weights: Record<string, number>): SplitState {
   return new SplitState('split', Object.keys(weights), Object.values(weights), undefined, 11);
-}
-
-/** The routing table the policy builds once routes are armed (retryOnOtherSubset arms them). */
-function routingOf(state: SplitState, stickyKey: string | null = null): RoutingTable {
-  return {
-    token: state.token,
-    splitName: state.name,
-    subsetNames: state.subsetNames,
-    rules: [],
-    stickyKey,
-    seeds: subsetSeeds(state.subsetNames),
-    scheduleFor: (eligible) => state.scheduleFor(eligible, false),
-  };
 }
 
 /** One call: every attempt picks with metadata carrying the same record (and `hint`, if any). */

@@ -12,6 +12,7 @@ import { SplitState } from '../src/policy/split-state.js';
 import { withCallOption } from '../src/policy/call-options.js';
 import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/counters.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
+import { routingOf } from './helpers/routing-table.js';
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
@@ -93,16 +94,7 @@ describe('connect grace', () => {
 
   it('lets a sticky key wait for its subset in grace rather than move it', () => {
     const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 19);
-    state.armRoutes();
-    const routing = {
-      token: state.token,
-      splitName: state.name,
-      subsetNames: state.subsetNames,
-      rules: [],
-      stickyKey: 'x-user',
-      seeds: new Uint32Array([1, 2]),
-      scheduleFor: (eligible: readonly number[]) => state.scheduleFor(eligible, false),
-    };
+    const routing = routingOf(state, 'x-user');
     const keyed = (key: string) => () => withKey(key);
     const withKey = (key: string) => {
       const m = new grpc.Metadata();

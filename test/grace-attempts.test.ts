@@ -12,8 +12,8 @@ import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.j
 import { SplitState } from '../src/policy/split-state.js';
 import { withCallOption } from '../src/policy/call-options.js';
 import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/counters.js';
-import type { RoutingTable } from '../src/policy/picker.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
+import { routingOf } from './helpers/routing-table.js';
 
 const { READY, CONNECTING } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
@@ -27,20 +27,6 @@ function call(otherSubset: boolean): { record: CallRecord; metadata: () => grpc.
   const record = newCallRecord(otherSubset);
   const base = withCallOption(new grpc.Metadata(), CALL_RECORD, record);
   return { record, metadata: () => base.clone() };
-}
-
-/** A routing table as `retryOnOtherSubset` arms it (no rules, no sticky key). */
-function routingOf(state: SplitState): RoutingTable {
-  state.armRoutes();
-  return {
-    token: state.token,
-    splitName: state.name,
-    subsetNames: state.subsetNames,
-    rules: [],
-    stickyKey: null,
-    seeds: new Uint32Array([1, 2]),
-    scheduleFor: (eligible) => state.scheduleFor(eligible, false),
-  };
 }
 
 describe('connect grace and the attempts of one call', () => {

@@ -8,10 +8,9 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.js';
 import { withHint } from '../src/policy/hints.js';
-import type { RoutingTable } from '../src/policy/picker.js';
 import { SplitState } from '../src/policy/split-state.js';
-import { subsetSeeds } from '../src/algorithms/sticky-hash.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
+import { routingOf } from './helpers/routing-table.js';
 
 const { READY, CONNECTING, TRANSIENT_FAILURE } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
@@ -22,19 +21,6 @@ function subset(name: string, state: grpc.connectivityState, lastError: string |
 
 function split(weights: Record<string, number>): SplitState {
   return new SplitState('split', Object.keys(weights), Object.values(weights), undefined, 7);
-}
-
-/** The routing table the policy builds for a split whose routes are in use. */
-function routingOf(state: SplitState): RoutingTable {
-  return {
-    token: state.token,
-    splitName: state.name,
-    subsetNames: state.subsetNames,
-    rules: [],
-    stickyKey: null,
-    seeds: subsetSeeds(state.subsetNames),
-    scheduleFor: (eligible) => state.scheduleFor(eligible, false),
-  };
 }
 
 /** Metadata carrying a route to `subset` of `state`, as the split's interceptor attaches it. */
