@@ -12,7 +12,7 @@ import { callEcho, echoClient } from './helpers/echo-service.js';
 import { copiesSettled, startRecordingServer, type Answer } from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
 import { startServer } from './helpers/servers.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { closeAfter, connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 import { hasOpenssl, makeTestPki } from './helpers/tls.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { manualResolutions, setManualEndpoints } from './helpers/manual-resolver.js';
@@ -74,11 +74,7 @@ describe('the copy channels', () => {
     const v1 = await startRecordingServer('v1', (request): Answer => ({ reply: { text: request.text } }));
     const v2 = await startRecordingServer('v2', (request): Answer => ({ reply: { text: request.text } }));
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
-    t.after(() => {
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, split, v1, v2);
     // What a JavaScript application (or one filling options from its configuration) may pass.
     const none = null as unknown as undefined;
     const variants: Record<string, grpc.ClientOptions> = {
@@ -105,10 +101,7 @@ describe('the copy channels', () => {
     // v2 never answers: copies end by their deadline, or by close().
     const v1 = await startRecordingServer('v1', (request): Answer => ({ reply: { text: request.text } }));
     const v2 = await startRecordingServer('v2', () => new Promise<Answer>(() => {}));
-    t.after(() => {
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, v1, v2);
     const before = activeResources();
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
     const short = echoClient(split.target, split.withChannelOptions({}));
@@ -143,12 +136,7 @@ describe('the copy channels', () => {
     const clock = new FakeClock();
     const split = new TrafficSplit({ subsets: { v1: v1.target, v2: setManualEndpoints(name, [port(dead.target)]) }, weights: { v1: 100, v2: 0 }, clock, reresolveIntervalMs: 60_000 });
     const client = echoClient(split.target, split.withChannelOptions({}));
-    t.after(() => {
-      client.close();
-      split.close();
-      v1.kill();
-      v2.kill();
-    });
+    closeAfter(t, client, split, v1, v2);
     connect(client);
     await waitForSubsetsReady(split, ['v1']);
     split.setMirror({ subset: 'v2', percent: 100, compare: true, timeoutMs: 5_000 });
