@@ -13,8 +13,8 @@ import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { startAdminServer, type AdminServer } from '../src/ops/index.js';
-import { ADMIN_ROUTES } from '../src/ops/admin-routes.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../src/ops/admin-options.js';
+import { ADMIN_ROUTES } from '../src/ops/admin/admin-routes.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../src/ops/admin/admin-options.js';
 import { seededRandom } from '../src/algorithms/random.js';
 
 const TOKEN = 'test-token-0123456789abcdef';

@@ -6,7 +6,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { startAdminServer, type AdminServer, type AdminServerOptions } from '../src/ops/index.js';
 import { eventually } from './helpers/split-helpers.js';
-import { MAX_PIPELINED_REQUESTS } from '../src/ops/admin-connections.js';
+import { MAX_PIPELINED_REQUESTS } from '../src/ops/admin/admin-connections.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CappedValue, JsonSlicer, MAX_BINARY_BYTES, MAX_DEPTH, MAX_PIECE_CHARS, MAX_STRING_CHARS, SLICE_CHARS, SLICE_VALUES } from '../src/ops/admin-json.js';
+import { CappedValue, JsonSlicer, MAX_BINARY_BYTES, MAX_DEPTH, MAX_PIECE_CHARS, MAX_STRING_CHARS, SLICE_CHARS, SLICE_VALUES } from '../src/ops/admin/admin-json.js';
 
 function slicesOf(value: unknown): string[] {
   const slicer = new JsonSlicer(value);

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { startAdminServer, type AdminServer } from '../src/ops/index.js';
-import { HeldReplyBytes, MAX_REPLY_BYTES, release, renderReply, type RenderedReply, type ReplyRefusal } from '../src/ops/admin-reply.js';
+import { HeldReplyBytes, MAX_REPLY_BYTES, release, renderReply, type RenderedReply, type ReplyRefusal } from '../src/ops/admin/admin-reply.js';
 
 async function adminFor(t: TestContext): Promise<{ split: TrafficSplit; server: AdminServer }> {
   const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: 1, v2: 0 } });

@@ -6,7 +6,7 @@ import { TrafficSplit } from '../src/index.js';
 import { activeRollout, startAdminServer, type AdminServer, type AdminServerOptions } from '../src/ops/index.js';
 import { callEcho } from './helpers/echo-service.js';
 import { parsePrometheusText } from './helpers/prometheus-parser.js';
-import { renderFamilies } from '../src/ops/prometheus-text.js';
+import { renderFamilies } from '../src/ops/telemetry/prometheus-text.js';
 import { rig, type Rig } from './helpers/rig.js';
 import { serversOf } from './helpers/rollout-rig.js';
 

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.js';
-import { SplitState } from '../src/policy/split-state.js';
+import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
+import { SplitState } from '../src/policy/balancer/split-state.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 
 const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = grpc.connectivityState;

@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { applicationStatusCode, withCallTracking } from '../src/policy/call-tracking.js';
-import { callRecordOf, SubsetCounters } from '../src/policy/counters.js';
+import { applicationStatusCode, withCallTracking } from '../src/policy/call/call-tracking.js';
+import { callRecordOf, SubsetCounters } from '../src/policy/call/counters.js';
 import { fakeNextCall, recordingListener } from './helpers/fake-call.js';
 
 const { PickResultType } = grpc.experimental;

@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.js';
-import { withCallOption } from '../src/policy/call-options.js';
-import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/counters.js';
-import { withHint } from '../src/policy/hints.js';
-import { SplitState } from '../src/policy/split-state.js';
+import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
+import { withCallOption } from '../src/policy/call/call-options.js';
+import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/call/counters.js';
+import { withHint } from '../src/policy/call/hints.js';
+import { SplitState } from '../src/policy/balancer/split-state.js';
 import type { FakeSubchannel } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig, TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError } from '../src/index.js';
-import { configToJson, parsePolicyConfig } from '../src/policy/config.js';
+import { configToJson, parsePolicyConfig } from '../src/policy/balancer/config.js';
 
 const subsets = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { newCallRecord, SubsetCounters } from '../src/policy/counters.js';
+import { newCallRecord, SubsetCounters } from '../src/policy/call/counters.js';
 import { callEcho } from './helpers/echo-service.js';
 import { eventually } from './helpers/split-helpers.js';
 import { rig } from './helpers/rig.js';

@@ -37,7 +37,7 @@ describe('entry points', () => {
       const { TrafficSplit } = await import('grpc-traffic-split');
       new TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } }).close();`);
     assert.ok(files.includes('split/traffic-split.js'), files.join(', '));
-    assert.ok(files.includes('policy/policy.js'), files.join(', '));
+    assert.ok(files.includes('policy/balancer/policy.js'), files.join(', '));
     assert.deepEqual(files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')), []);
     assert.equal(otel, false);
   });
@@ -54,7 +54,7 @@ describe('entry points', () => {
       const fleet = await import('grpc-traffic-split/fleet');
       if (typeof fleet.joinFleet !== 'function') throw new Error('no joinFleet');
       createRequire(import.meta.url)('grpc-traffic-split/fleet');`);
-    for (const file of ['fleet/index.js', 'fleet/fleet.js', 'fleet/rollout-leader.js', 'ops/rollout.js']) assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
+    for (const file of ['fleet/index.js', 'fleet/fleet.js', 'fleet/rollout/rollout-leader.js', 'ops/rollout/rollout.js']) assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
     assert.equal(etcd3, false);
   });
 
@@ -94,7 +94,7 @@ describe('entry points', () => {
       const split = new core.TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } });
       if (!ops.renderPrometheusMetrics(split).includes('traffic_split_weight')) throw new Error('no metrics');
       split.close();`);
-    for (const file of ['ops/index.js', 'ops/rollout.js', 'ops/admin-server.js', 'ops/weights-file.js', 'ops/split-metrics.js', 'ops/otel.js']) {
+    for (const file of ['ops/index.js', 'ops/rollout/rollout.js', 'ops/admin/admin-server.js', 'ops/admin/weights-file.js', 'ops/telemetry/split-metrics.js', 'ops/telemetry/otel.js']) {
       assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
     }
     // One copy of the core: the ops build on the handle the application made.

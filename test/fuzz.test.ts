@@ -12,7 +12,7 @@ import { parseConfig, register, TrafficSplit, type TrafficSplitOptions } from '.
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { countOf } from './helpers/sequences.js';
-import { murmur3, murmur3String } from '../src/algorithms/sticky-hash.js';
+import { murmur3, murmur3String } from '../src/algorithms/routing/sticky-hash.js';
 
 /** Loopback ports nothing listens on. */
 const TARGETS = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2', constructor: 'ipv4:127.0.0.1:3' };

@@ -1,13 +1,13 @@
 /**
- * The grpc-js functions src/policy/grpc.ts reaches outside `experimental`: what we rely on, pinned, so
+ * The grpc-js functions src/policy/grpc/grpc.ts reaches outside `experimental`: what we rely on, pinned, so
  * that a grpc-js release that moves or changes them fails here with a clear name.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { channelTargetUri, validateServiceConfig } from '../src/policy/grpc.js';
+import { channelTargetUri, validateServiceConfig } from '../src/policy/grpc/grpc.js';
 
-describe('grpc-js internals used by src/policy/grpc.ts', () => {
+describe('grpc-js internals used by src/policy/grpc/grpc.ts', () => {
   it('validateServiceConfig turns a "1s" timeout into the { seconds, nanos } its calls read', () => {
     const parsed = validateServiceConfig({ methodConfig: [{ name: [{ service: 'a.B' }], timeout: '1s' }] });
     assert.deepEqual(parsed.methodConfig[0]!.timeout, { seconds: 1, nanos: 0 });

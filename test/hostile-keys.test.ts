@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
-import { HINT_KEY, takeHint } from '../src/policy/hints.js';
-import { murmur3, murmur3String, rendezvousPick, SCRATCH_KEY_LENGTH, scratchBytes, subsetSeeds } from '../src/algorithms/sticky-hash.js';
+import { HINT_KEY, takeHint } from '../src/policy/call/hints.js';
+import { murmur3, murmur3String, rendezvousPick, SCRATCH_KEY_LENGTH, scratchBytes, subsetSeeds } from '../src/algorithms/routing/sticky-hash.js';
 
 /** Counts String.prototype.split calls while `action` runs. */
 function countSplits(action: () => void): number {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
-import { TrafficSplitResolver } from '../src/policy/resolver.js';
+import { TrafficSplitResolver } from '../src/policy/balancer/resolver.js';
 import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
 import { countOf, maxWindowDeviation } from './helpers/sequences.js';
 import { startServer } from './helpers/servers.js';

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createInterceptor, routeOptions, type InterceptorContext } from '../src/policy/interceptor.js';
-import { hintOf } from '../src/policy/hints.js';
+import { createInterceptor, routeOptions, type InterceptorContext } from '../src/policy/call/interceptor.js';
+import { hintOf } from '../src/policy/call/hints.js';
 import { fakeNextCall, recordingListener, type ListenerMode } from './helpers/fake-call.js';
 
 const context: InterceptorContext = { token: 'token', splitName: 'split', target: 'ipv4:127.0.0.1:1', retryOnOtherSubset: true };

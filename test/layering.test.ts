@@ -50,84 +50,84 @@ describe('layering of src/', () => {
   });
 
   it('fails on a reversed import: an algorithm importing the grpc-js integration', (t) => {
-    const root = srcWith(t, 'algorithms/scheduler.ts', "import '../policy/grpc.js';");
+    const root = srcWith(t, 'algorithms/schedule/scheduler.ts', "import '../../policy/grpc/grpc.js';");
     assert.deepEqual(checkLayers(root), [
-      'src/algorithms/scheduler.ts imports src/policy/grpc.ts: algorithms may not import policy',
+      'src/algorithms/schedule/scheduler.ts imports src/policy/grpc/grpc.ts: algorithms may not import policy',
     ]);
   });
 
   it('fails when the handle imports the operations (the old split -> rollout edge)', (t) => {
-    const root = srcWith(t, 'split/traffic-split.ts', "export { startRollout } from '../ops/rollout.js';");
-    assert.deepEqual(checkLayers(root), ['src/split/traffic-split.ts imports src/ops/rollout.ts: split may not import ops']);
+    const root = srcWith(t, 'split/traffic-split.ts', "export { startRollout } from '../ops/rollout/rollout.js';");
+    assert.deepEqual(checkLayers(root), ['src/split/traffic-split.ts imports src/ops/rollout/rollout.ts: split may not import ops']);
   });
 
   it('fails when an operation reaches past the ops port, or the core entry loads ops', (t) => {
-    const root = srcWith(t, 'ops/rollout.ts', "import '../policy/split-state.js';");
-    appendFileSync(join(root, 'index.ts'), "\nexport { startRollout } from './ops/rollout.js';\n");
+    const root = srcWith(t, 'ops/rollout/rollout.ts', "import '../../policy/balancer/split-state.js';");
+    appendFileSync(join(root, 'index.ts'), "\nexport { startRollout } from './ops/rollout/rollout.js';\n");
     assert.deepEqual(checkLayers(root), [
-      'src/index.ts imports src/ops/rollout.ts: the core entry point may not import ops',
-      'src/ops/rollout.ts imports src/policy/split-state.ts: ops reaches policy only through src/split/ops-port.ts',
+      'src/index.ts imports src/ops/rollout/rollout.ts: the core entry point may not import ops',
+      'src/ops/rollout/rollout.ts imports src/policy/balancer/split-state.ts: ops reaches policy only through src/split/ops-port.ts',
     ]);
   });
 
   it('fails when the fleet reaches past its ports, or the core entry or the operations load the fleet', (t) => {
-    const root = srcWith(t, 'fleet/fleet.ts', "import '../policy/split-state.js';");
-    appendFileSync(join(root, 'fleet/state.ts'), "\nimport '../split/traffic-split.js';\n");
+    const root = srcWith(t, 'fleet/fleet.ts', "import '../policy/balancer/split-state.js';");
+    appendFileSync(join(root, 'fleet/state/state.ts'), "\nimport '../../split/traffic-split.js';\n");
     appendFileSync(join(root, 'index.ts'), "\nexport { joinFleet } from './fleet/join.js';\n");
-    appendFileSync(join(root, 'ops/rollout.ts'), "\nimport type { Fleet } from '../fleet/fleet.js';\n");
+    appendFileSync(join(root, 'ops/rollout/rollout.ts'), "\nimport type { Fleet } from '../../fleet/fleet.js';\n");
     assert.deepEqual(checkLayers(root).filter((problem) => !problem.startsWith('import cycle')), [
-      'src/fleet/fleet.ts imports src/policy/split-state.ts: fleet reaches policy only through src/split/ops-port.ts or src/split/fleet-port.ts',
-      'src/fleet/state.ts imports src/split/traffic-split.ts: fleet reaches split only through src/split/ops-port.ts or src/split/fleet-port.ts',
+      'src/fleet/fleet.ts imports src/policy/balancer/split-state.ts: fleet reaches policy only through src/split/ops-port.ts or src/split/fleet-port.ts',
+      'src/fleet/state/state.ts imports src/split/traffic-split.ts: fleet reaches split only through src/split/ops-port.ts or src/split/fleet-port.ts',
       'src/index.ts imports src/fleet/join.ts: the core entry point may not import fleet',
-      'src/ops/rollout.ts imports src/fleet/fleet.ts: ops may not import fleet',
+      'src/ops/rollout/rollout.ts imports src/fleet/fleet.ts: ops may not import fleet',
     ]);
   });
 
   it('fails when pure code imports grpc-js, or another file its internals', (t) => {
-    const root = srcWith(t, 'algorithms/sticky-hash.ts', "import '@grpc/grpc-js';");
-    appendFileSync(join(root, 'policy/picker.ts'), "\nimport '@grpc/grpc-js/build/src/picker.js';\n");
+    const root = srcWith(t, 'algorithms/routing/sticky-hash.ts', "import '@grpc/grpc-js';");
+    appendFileSync(join(root, 'policy/balancer/picker.ts'), "\nimport '@grpc/grpc-js/build/src/picker.js';\n");
     assert.deepEqual(checkLayers(root), [
-      'src/algorithms/sticky-hash.ts imports @grpc/grpc-js: algorithms may not import grpc-js',
-      "src/policy/picker.ts imports @grpc/grpc-js/build/src/picker.js: only src/policy/grpc.ts imports grpc-js's internal files",
+      'src/algorithms/routing/sticky-hash.ts imports @grpc/grpc-js: algorithms may not import grpc-js',
+      "src/policy/balancer/picker.ts imports @grpc/grpc-js/build/src/picker.js: only src/policy/grpc/grpc.ts imports grpc-js's internal files",
     ]);
   });
 
   it('sees every form of import: type-only, export *, dynamic import(), require(), import types, detours', (t) => {
-    const root = srcWith(t, 'algorithms/sticky-hash.ts', "import type { SplitState } from '../policy/split-state.js';");
-    appendFileSync(join(root, 'algorithms/scheduler.ts'), "\nexport * from '../policy/picker.js';\n");
-    appendFileSync(join(root, 'algorithms/random.ts'), "\nexport const later = () => import('../policy/hints.js');\n");
-    appendFileSync(join(root, 'base/clock.ts'), "\nimport grpcAdapter = require('../policy/grpc.js');\nvoid grpcAdapter;\n");
-    appendFileSync(join(root, 'policy/picker.ts'), "\nexport type Rollout = import('../ops/rollout.js').Rollout;\n");
-    appendFileSync(join(root, 'split/handle.ts'), "\nimport '../split/../ops/rollout.js';\n");
-    appendFileSync(join(root, 'policy/hints.ts'), "\ndeclare module '../split/types.js' { interface SplitStats { extra?: number } }\n");
+    const root = srcWith(t, 'algorithms/routing/sticky-hash.ts', "import type { SplitState } from '../../policy/balancer/split-state.js';");
+    appendFileSync(join(root, 'algorithms/schedule/scheduler.ts'), "\nexport * from '../../policy/balancer/picker.js';\n");
+    appendFileSync(join(root, 'algorithms/random.ts'), "\nexport const later = () => import('../policy/call/hints.js');\n");
+    appendFileSync(join(root, 'base/clock.ts'), "\nimport grpcAdapter = require('../policy/grpc/grpc.js');\nvoid grpcAdapter;\n");
+    appendFileSync(join(root, 'policy/balancer/picker.ts'), "\nexport type Rollout = import('../../ops/rollout/rollout.js').Rollout;\n");
+    appendFileSync(join(root, 'split/handle.ts'), "\nimport '../split/../ops/rollout/rollout.js';\n");
+    appendFileSync(join(root, 'policy/call/hints.ts'), "\ndeclare module '../../split/types.js' { interface SplitStats { extra?: number } }\n");
     // (These reversed imports also close cycles, reported after the rules; not the point here.)
     assert.deepEqual(checkLayers(root).filter((problem) => !problem.startsWith('import cycle')), [
-      'src/algorithms/random.ts imports src/policy/hints.ts: algorithms may not import policy',
-      'src/algorithms/scheduler.ts imports src/policy/picker.ts: algorithms may not import policy',
-      'src/algorithms/sticky-hash.ts imports src/policy/split-state.ts: algorithms may not import policy',
-      'src/base/clock.ts imports src/policy/grpc.ts: base may not import policy',
-      'src/policy/hints.ts imports src/split/types.ts: policy may not import split',
-      'src/policy/picker.ts imports src/ops/rollout.ts: policy may not import ops',
-      'src/split/handle.ts imports src/ops/rollout.ts: split may not import ops',
+      'src/algorithms/random.ts imports src/policy/call/hints.ts: algorithms may not import policy',
+      'src/algorithms/routing/sticky-hash.ts imports src/policy/balancer/split-state.ts: algorithms may not import policy',
+      'src/algorithms/schedule/scheduler.ts imports src/policy/balancer/picker.ts: algorithms may not import policy',
+      'src/base/clock.ts imports src/policy/grpc/grpc.ts: base may not import policy',
+      'src/policy/balancer/picker.ts imports src/ops/rollout/rollout.ts: policy may not import ops',
+      'src/policy/call/hints.ts imports src/split/types.ts: policy may not import split',
+      'src/split/handle.ts imports src/ops/rollout/rollout.ts: split may not import ops',
     ]);
   });
 
   it('fails on imports that leave the relative paths: the package by its own name, an absolute path', (t) => {
     const root = srcWith(t, 'split/traffic-split.ts', "import type { Rollout } from 'grpc-traffic-split/ops';");
-    appendFileSync(join(root, 'policy/picker.ts'), `\nimport '${join(root, 'ops/rollout.js')}';\n`);
+    appendFileSync(join(root, 'policy/balancer/picker.ts'), `\nimport '${join(root, 'ops/rollout/rollout.js')}';\n`);
     assert.deepEqual(checkLayers(root), [
-      `src/policy/picker.ts imports ${join(root, 'ops/rollout.js')}: src imports its own files by relative path only`,
+      `src/policy/balancer/picker.ts imports ${join(root, 'ops/rollout/rollout.js')}: src imports its own files by relative path only`,
       'src/split/traffic-split.ts imports grpc-traffic-split/ops: src imports its own files by relative path only',
     ]);
   });
 
   it('checks .mts, .cts and .tsx files too, and reports a file outside the layer folders', (t) => {
     const root = srcWith(t, 'base/errors.ts', '');
-    writeFileSync(join(root, 'algorithms/extra.cts'), "import '../policy/grpc.js';\nexport const x = 1;\n");
+    writeFileSync(join(root, 'algorithms/extra.cts'), "import '../policy/grpc/grpc.js';\nexport const x = 1;\n");
     writeFileSync(join(root, 'split/extra.mts'), "export * from '../algorithms/extra.cjs';\n");
     writeFileSync(join(root, 'helpers.ts'), 'export const y = 2;\n');
     assert.deepEqual(checkLayers(root), [
-      'src/algorithms/extra.cts imports src/policy/grpc.ts: algorithms may not import policy',
+      'src/algorithms/extra.cts imports src/policy/grpc/grpc.ts: algorithms may not import policy',
       'src/helpers.ts: not in a layer folder (base, algorithms, policy, split, ops, fleet)',
     ]);
   });

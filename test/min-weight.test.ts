@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { MIN_WEIGHT, parseConfig, TrafficSplit } from '../src/index.js';
 import { startAdminServer, watchWeightsFile } from '../src/ops/index.js';
-import { WeightedSchedule } from '../src/algorithms/scheduler.js';
+import { WeightedSchedule } from '../src/algorithms/schedule/scheduler.js';
 
 const subsets = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' };
 const DENORMAL = { v1: 1e-320, v2: 3e-320 };

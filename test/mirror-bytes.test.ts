@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { settleCopy, type EndedSide } from '../src/policy/mirror-compare.js';
-import { emptyCounts, MirrorFigures, sampleBytes, type ByteBudget, type MirrorSample } from '../src/policy/mirror-figures.js';
-import { parseMirrorOptions } from '../src/policy/mirror-options.js';
-import { equalInSlices, sha256InSlices, SLICE_BYTES } from '../src/policy/mirror-slices.js';
-import { MirrorController } from '../src/policy/mirror.js';
+import { settleCopy, type EndedSide } from '../src/policy/mirror/mirror-compare.js';
+import { emptyCounts, MirrorFigures, sampleBytes, type ByteBudget, type MirrorSample } from '../src/policy/mirror/mirror-figures.js';
+import { parseMirrorOptions } from '../src/policy/mirror/mirror-options.js';
+import { equalInSlices, sha256InSlices, SLICE_BYTES } from '../src/policy/mirror/mirror-slices.js';
+import { MirrorController } from '../src/policy/mirror/mirror.js';
 
 /** A byte budget of `limit` bytes that records what it holds. */
 function budget(limit: number): ByteBudget & { held: number } {

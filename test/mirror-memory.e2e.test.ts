@@ -14,7 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { TrafficSplit } from '../src/index.js';
-import { sampleBytes } from '../src/policy/mirror-figures.js';
+import { sampleBytes } from '../src/policy/mirror/mirror-figures.js';
 import { callEcho, echoClient, type EchoReply } from './helpers/echo-service.js';
 import { median, runCalls, scriptedServer, type RunResult, type ScriptedAnswer } from './helpers/isolation-rig.js';
 import type { EchoServerMessage } from './fixtures/echo-server.js';

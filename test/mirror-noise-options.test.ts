@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError, type MirrorOptions } from '../src/index.js';
-import { mirrorSettingsJson, settingsToOptions } from '../src/policy/mirror-options.js';
+import { mirrorSettingsJson, settingsToOptions } from '../src/policy/mirror/mirror-options.js';
 
 const subsets = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2', base: 'ipv4:127.0.0.1:3' };
 const weights = { v1: 100, v2: 0, base: 0 };

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Status } from '../src/policy/grpc.js';
-import type { EndedSide } from '../src/policy/mirror-compare.js';
-import { FieldTable, fieldsSince, isNoise, judgeThreeWay, NoiseTally, OTHER_PATH } from '../src/policy/mirror-noise.js';
-import { MAX_DECODE_BYTES, settleThreeWay, type NoiseContext } from '../src/policy/mirror-noise-settle.js';
-import { parseMirrorOptions, type MirrorOptions } from '../src/policy/mirror-options.js';
+import { Status } from '../src/policy/grpc/grpc.js';
+import type { EndedSide } from '../src/policy/mirror/mirror-compare.js';
+import { FieldTable, fieldsSince, isNoise, judgeThreeWay, NoiseTally, OTHER_PATH } from '../src/policy/mirror/noise/mirror-noise.js';
+import { MAX_DECODE_BYTES, settleThreeWay, type NoiseContext } from '../src/policy/mirror/noise/mirror-noise-settle.js';
+import { parseMirrorOptions, type MirrorOptions } from '../src/policy/mirror/mirror-options.js';
 
 describe('three-way rule', () => {
   it('calls a field noise when the baseline differs at least ratio times as often as the canary', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { emptyCounts } from '../src/policy/mirror-figures.js';
-import { parseMirrorOptions } from '../src/policy/mirror-options.js';
-import { MirrorSession } from '../src/policy/mirror.js';
+import { emptyCounts } from '../src/policy/mirror/mirror-figures.js';
+import { parseMirrorOptions } from '../src/policy/mirror/mirror-options.js';
+import { MirrorSession } from '../src/policy/mirror/mirror.js';
 
 const unbounded = { reserve: () => true, release: () => {} };
 const session = (percent: number, extra: object = {}) => new MirrorSession(parseMirrorOptions({ subset: 'v2', percent, ...extra }, ['v1', 'v2']), 1, -1, emptyCounts(), unbounded);

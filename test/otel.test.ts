@@ -18,7 +18,7 @@ import {
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { TrafficSplit } from '../src/index.js';
 import { instrumentTrafficSplit } from '../src/ops/index.js';
-import { telemetrySlotsOf } from '../src/policy/telemetry-port.js';
+import { telemetrySlotsOf } from '../src/policy/call/telemetry-port.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { prepareScratchApp, runModule } from './helpers/scratch-app.js';
@@ -166,7 +166,7 @@ describe('OpenTelemetry', () => {
     assert.deepEqual(await Promise.all(calls), ['v1', 'v1', 'v1', 'v1']);
     const tagged = Object.fromEntries(spans.getFinishedSpans().map((span) => [span.name, span.attributes[SUBSET]]));
     assert.deepEqual(tagged, { 'retried-0': 'v1', 'retried-1': 'v1', 'retried-2': 'v1', 'retried-3': 'v1' });
-    // Attempt records live on each call's hint (see src/policy/hints.ts): nothing outlives the call.
+    // Attempt records live on each call's hint (see src/policy/call/hints.ts): nothing outlives the call.
   });
 
   it('stops reporting on stop() and on close()', async (t) => {

@@ -105,8 +105,8 @@ describe('the package as installed from its tarball', () => {
     assert.deepEqual(JSON.parse(readFileSync(path.join(installed, 'dist/cjs/package.json'), 'utf8')), { type: 'commonjs' });
 
     // The declarations that stripInternal once emptied keep their first statement.
-    assert.match(readFileSync(path.join(installed, 'dist/cjs/policy/grpc.d.ts'), 'utf8'), /from '@grpc\/grpc-js'/);
-    assert.match(readFileSync(path.join(installed, 'dist/cjs/ops/prometheus-text.d.ts'), 'utf8'), /PROMETHEUS_CONTENT_TYPE/);
+    assert.match(readFileSync(path.join(installed, 'dist/cjs/policy/grpc/grpc.d.ts'), 'utf8'), /from '@grpc\/grpc-js'/);
+    assert.match(readFileSync(path.join(installed, 'dist/cjs/ops/telemetry/prometheus-text.d.ts'), 'utf8'), /PROMETHEUS_CONTENT_TYPE/);
 
     // Every compiled file maps back to a source shipped in the tarball.
     const files = filesUnder(path.join(installed, 'dist/cjs'));
@@ -131,7 +131,7 @@ describe('the package as installed from its tarball', () => {
     for (const file of files.filter((f) => f.endsWith('.js'))) {
       for (const match of readFileSync(file, 'utf8').matchAll(/require\("([^"]+)"\)/g)) required.add(match[1]!);
     }
-    // src/policy/grpc.ts reaches three grpc-js modules by path (the peer's own files, checked by
+    // src/policy/grpc/grpc.ts reaches three grpc-js modules by path (the peer's own files, checked by
     // test/grpc-internals.test.ts); nothing else outside the package.
     const peerModules = ['@grpc/grpc-js', '@grpc/grpc-js/build/src/service-config.js', '@grpc/grpc-js/build/src/uri-parser.js', '@grpc/grpc-js/build/src/resolver.js'];
     assert.deepEqual([...required].filter((id) => !id.startsWith('node:') && !/^\.\.?\//.test(id) && !peerModules.includes(id)), []);

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { aggregateState, type SubsetView } from '../src/policy/aggregate-state.js';
-import { withHint } from '../src/policy/hints.js';
-import { SplitState } from '../src/policy/split-state.js';
+import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
+import { withHint } from '../src/policy/call/hints.js';
+import { SplitState } from '../src/policy/balancer/split-state.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplitLoadBalancer, TrafficSplitLoadBalancingConfig } from '../src/policy/policy.js';
-import { SplitState, STATE_ATTRIBUTE } from '../src/policy/split-state.js';
+import { TrafficSplitLoadBalancer, TrafficSplitLoadBalancingConfig } from '../src/policy/balancer/policy.js';
+import { SplitState, STATE_ATTRIBUTE } from '../src/policy/balancer/split-state.js';
 import { FAKE_CHILD_POLICY, fakeChild, hasFakeChild, picksFrom, registerFakeChildPolicy, tally, type FakeChildPolicy } from './helpers/fake-child-policy.js';
 import { recordingHelper, type RecordingHelper } from './helpers/recording-helper.js';
 import { FakeClock } from './helpers/fake-clock.js';

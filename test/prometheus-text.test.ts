@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatValue, renderFamilies } from '../src/ops/prometheus-text.js';
+import { formatValue, renderFamilies } from '../src/ops/telemetry/prometheus-text.js';
 
 describe('Prometheus sample values', () => {
   it('drops the noise of binary arithmetic: 0.672 ms in seconds is 0.000672', () => {

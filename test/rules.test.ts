@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { TrafficSplit } from '../src/index.js';
-import { LinearRegex, MAX_REGEX_STATES, UnsupportedPatternError } from '../src/algorithms/linear-regex.js';
-import { MAX_REGEX_VALUE_LENGTH, parseRules } from '../src/algorithms/rules.js';
+import { LinearRegex, MAX_REGEX_STATES, UnsupportedPatternError } from '../src/algorithms/routing/linear-regex.js';
+import { MAX_REGEX_VALUE_LENGTH, parseRules } from '../src/algorithms/routing/rules.js';
 import { callEcho } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 

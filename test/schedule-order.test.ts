@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { seededRandom } from '../src/algorithms/random.js';
-import { WeightedSchedule } from '../src/algorithms/scheduler.js';
+import { WeightedSchedule } from '../src/algorithms/schedule/scheduler.js';
 
 function run(weights: readonly number[], picks: number, seed: number): number[] {
   const schedule = new WeightedSchedule(weights, { random: seededRandom(seed) });

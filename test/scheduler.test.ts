@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { seededRandom } from '../src/algorithms/random.js';
-import { WeightedSchedule } from '../src/algorithms/scheduler.js';
-import { SplitState } from '../src/policy/split-state.js';
+import { WeightedSchedule } from '../src/algorithms/schedule/scheduler.js';
+import { SplitState } from '../src/policy/balancer/split-state.js';
 import { maxWindowDeviation } from './helpers/sequences.js';
 
 /** fast-check's seed: every property run draws the same cases (the schedules are seeded too). */
@@ -166,7 +166,7 @@ describe('WeightedSchedule', () => {
   it('stays within 2 of the summed shares over every run, whatever the weight changes, for 2 and 3 items (property)', () => {
     // Zero weights make items leave and come back; those changes re-centre the lags, so runs are
     // checked between them (the split keeps one schedule per set of READY subsets, see
-    // src/algorithms/schedule-book.ts, so its schedules never see such a change).
+    // src/algorithms/schedule/schedule-book.ts, so its schedules never see such a change).
     const weight = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 1e9 }), fc.double({ min: 1e-6, max: 1e3, noNaN: true }));
     fc.assert(
       fc.property(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fmix32, murmur3String, rendezvousPick, subsetSeeds, STICKY_HASH_VERSION } from '../src/algorithms/sticky-hash.js';
+import { fmix32, murmur3String, rendezvousPick, subsetSeeds, STICKY_HASH_VERSION } from '../src/algorithms/routing/sticky-hash.js';
 
 const pick = (key: string, names: string[], weights: number[]) =>
   names[rendezvousPick(key, Int32Array.from(names.keys()), weights, subsetSeeds(names))];

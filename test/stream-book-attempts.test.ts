@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StreamBook, StreamPin } from '../src/algorithms/stream-book.js';
+import { StreamBook, StreamPin } from '../src/algorithms/streams/stream-book.js';
 
 function counts(book: StreamBook): number[] {
   return Array.from({ length: book.subsetCount }, (_, i) => book.openOn(i));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { StreamBook, StreamPin, type StreamRecord } from '../src/algorithms/stream-book.js';
-import { integerTargets, planRebalance, type PlanInputs } from '../src/algorithms/stream-plan.js';
-import { StreamEnder } from '../src/algorithms/stream-ender.js';
-import { rendezvousPick, subsetSeeds } from '../src/algorithms/sticky-hash.js';
+import { StreamBook, StreamPin, type StreamRecord } from '../src/algorithms/streams/stream-book.js';
+import { integerTargets, planRebalance, type PlanInputs } from '../src/algorithms/streams/stream-plan.js';
+import { StreamEnder } from '../src/algorithms/streams/stream-ender.js';
+import { rendezvousPick, subsetSeeds } from '../src/algorithms/routing/sticky-hash.js';
 import { seededRandom } from '../src/algorithms/random.js';
 import { FakeClock } from './helpers/fake-clock.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Metadata, PickResultType, Status, type PickResult, type SubchannelInterface } from '../src/policy/grpc.js';
-import { SubsetCounters } from '../src/policy/counters.js';
-import { StreamBook, StreamPin } from '../src/algorithms/stream-book.js';
-import { pickForStream } from '../src/policy/stream-pick.js';
+import { Metadata, PickResultType, Status, type PickResult, type SubchannelInterface } from '../src/policy/grpc/grpc.js';
+import { SubsetCounters } from '../src/policy/call/counters.js';
+import { StreamBook, StreamPin } from '../src/algorithms/streams/stream-book.js';
+import { pickForStream } from '../src/policy/balancer/stream-pick.js';
 import { seededRandom } from '../src/algorithms/random.js';
 import { TrafficSplit } from '../src/index.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StreamBook, StreamPin } from '../src/algorithms/stream-book.js';
-import { planRebalance, type PlanInputs } from '../src/algorithms/stream-plan.js';
-import { rendezvousPick, subsetSeeds } from '../src/algorithms/sticky-hash.js';
+import { StreamBook, StreamPin } from '../src/algorithms/streams/stream-book.js';
+import { planRebalance, type PlanInputs } from '../src/algorithms/streams/stream-plan.js';
+import { rendezvousPick, subsetSeeds } from '../src/algorithms/routing/sticky-hash.js';
 
 /** A book of `n` started keyed streams with keys of `keyLength` characters, half on each subset. */
 function keyedBook(n: number, keyLength: number): StreamBook {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { StreamBook, StreamPin, type StreamRecord } from '../src/algorithms/stream-book.js';
+import { StreamBook, StreamPin, type StreamRecord } from '../src/algorithms/streams/stream-book.js';
 import { seededRandom } from '../src/algorithms/random.js';
 
 /** One keyless start: where it went, the shares in force, whether the start schedule's proposal

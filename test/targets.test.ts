@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { parseConfig, register, TrafficSplit, TrafficSplitTypeError } from '../src/index.js';
-import { TrafficSplitResolver } from '../src/policy/resolver.js';
+import { TrafficSplitResolver } from '../src/policy/balancer/resolver.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { setManualEndpoints } from './helpers/manual-resolver.js';
 import { startServer } from './helpers/servers.js';

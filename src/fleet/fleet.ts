@@ -9,26 +9,26 @@
 import { EventEmitter } from 'node:events';
 import { realClock, unrefTimer } from '../base/clock.js';
 import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
-import { hostRollouts } from '../ops/rollout.js';
-import { sameWeights } from '../ops/rollout-plan.js';
+import { hostRollouts } from '../ops/rollout/rollout.js';
+import { sameWeights } from '../ops/rollout/rollout-plan.js';
 import { emitClientWarning, trace, type MirrorSettings, type SetWeightsOptions, type SplitHandle, type SplitStats, type StatsMark, type TrafficSplitEvents } from '../split/fleet-port.js';
-import type { FleetCore, FleetLeaderChange } from './core.js';
-import { transact, type EtcdClient } from './etcd.js';
+import type { FleetCore, FleetLeaderChange } from './etcd/core.js';
+import { transact, type EtcdClient } from './etcd/etcd.js';
 import { messageOf } from './errors.js';
-import { aggregate } from './figures.js';
-import { fleetKeys, revision, type FleetKeys } from './keys.js';
-import { Leadership } from './leadership.js';
+import { aggregate } from './state/figures.js';
+import { fleetKeys, revision, type FleetKeys } from './etcd/keys.js';
+import { Leadership } from './etcd/leadership.js';
 import type { ParsedFleetOptions } from './options.js';
-import { FleetMark } from './publications.js';
-import { FiguresPublisher } from './publisher.js';
-import { Reachability } from './reachability.js';
-import { FleetRollouts } from './rollout-host.js';
-import { RolloutLeader } from './rollout-leader.js';
-import { FleetSession } from './session.js';
-import { FleetState } from './state.js';
-import { FleetWatch } from './watch.js';
-import { applyRevision, writeOperatorWeights, type FleetWeightsApplied } from './weights.js';
-import { encodeWeights } from './weights-value.js';
+import { FleetMark } from './state/publications.js';
+import { FiguresPublisher } from './state/publisher.js';
+import { Reachability } from './etcd/reachability.js';
+import { FleetRollouts } from './rollout/rollout-host.js';
+import { RolloutLeader } from './rollout/rollout-leader.js';
+import { FleetSession } from './etcd/session.js';
+import { FleetState } from './state/state.js';
+import { FleetWatch } from './etcd/watch.js';
+import { applyRevision, writeOperatorWeights, type FleetWeightsApplied } from './state/weights.js';
+import { encodeWeights } from './state/weights-value.js';
 
 /** Events of a fleet handle: the local split's, and the fleet's own. */
 export interface FleetEvents extends TrafficSplitEvents {

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { typeErrorAt } from '../base/errors.js';
 import { integerIn, rejectUnknownKeys, requireObject, stringMatching, timerMs } from '../base/validate.js';
-import type { EtcdClient } from './etcd.js';
+import type { EtcdClient } from './etcd/etcd.js';
 
 /** Options of `joinFleet()`. */
 export interface FleetOptions {

@@ -5,10 +5,10 @@
  * none of it.
  * @module
  */
-export { instrumentTrafficSplit, TELEMETRY_SCOPE } from './otel.js';
-export type { TrafficSplitTelemetry, TrafficSplitTelemetryOptions, OpenTelemetryApiLike, MeterProviderLike } from './otel.js';
-export type { SpanLike } from './otel-trace.js';
-export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout.js';
+export { instrumentTrafficSplit, TELEMETRY_SCOPE } from './telemetry/otel.js';
+export type { TrafficSplitTelemetry, TrafficSplitTelemetryOptions, OpenTelemetryApiLike, MeterProviderLike } from './telemetry/otel.js';
+export type { SpanLike } from './telemetry/otel-trace.js';
+export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout/rollout.js';
 export type {
   Rollout,
   RolloutOptions,
@@ -28,12 +28,12 @@ export type {
   ShadowFigures,
   ShadowNoise,
   ShadowRecord,
-} from './rollout.js';
-export { judgeCanary } from './canary-judge.js';
-export type { CanaryJudgeOptions, CanaryVerdict, CanarySide, CanaryWindow } from './canary-judge.js';
-export { startAdminServer } from './admin-server.js';
-export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin-server.js';
-export { DEFAULT_RUNTIME_PREFIX } from './runtime-modify.js';
-export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './split-metrics.js';
-export { watchWeightsFile } from './weights-file.js';
-export type { WeightsFileWatcher, WeightsFileOptions, WeightsFileEvents } from './weights-file.js';
+} from './rollout/rollout.js';
+export { judgeCanary } from './rollout/canary-judge.js';
+export type { CanaryJudgeOptions, CanaryVerdict, CanarySide, CanaryWindow } from './rollout/canary-judge.js';
+export { startAdminServer } from './admin/admin-server.js';
+export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin/admin-server.js';
+export { DEFAULT_RUNTIME_PREFIX } from './admin/runtime-modify.js';
+export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './telemetry/split-metrics.js';
+export { watchWeightsFile } from './admin/weights-file.js';
+export type { WeightsFileWatcher, WeightsFileOptions, WeightsFileEvents } from './admin/weights-file.js';

@@ -7,6 +7,6 @@
  * @module
  */
 export * from './ops-port.js';
-export { validateWeights } from '../policy/config.js';
-export { parseSetWeightsOptions } from '../policy/stream-setup.js';
-export { trace } from '../policy/logging.js';
+export { validateWeights } from '../policy/balancer/config.js';
+export { parseSetWeightsOptions } from '../policy/streams/stream-setup.js';
+export { trace } from '../policy/grpc/logging.js';

@@ -4,7 +4,7 @@
  * internals. `TrafficSplit` implements it; a test double can too.
  * @module
  */
-import type { MirrorOptions, MirrorSettings } from '../policy/mirror-options.js';
+import type { MirrorOptions, MirrorSettings } from '../policy/mirror/mirror-options.js';
 import type { SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
 
 /** A listener of one of the split's events. */

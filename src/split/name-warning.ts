@@ -4,8 +4,8 @@
  * `process.emitWarning` (type `TrafficSplitWarning`, code `WARN_SPLIT_DUPLICATE_NAME`).
  * @module
  */
-import { emitClientWarning } from '../policy/logging.js';
-import { openSplitNamed } from '../policy/resolver.js';
+import { emitClientWarning } from '../policy/grpc/logging.js';
+import { openSplitNamed } from '../policy/balancer/resolver.js';
 
 const warnedNames = new Set<string>();
 

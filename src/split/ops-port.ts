@@ -7,15 +7,15 @@
  */
 export type { SplitHandle } from './handle.js';
 export type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents } from './types.js';
-export { telemetryPortOf } from '../policy/telemetry-port.js';
-export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/telemetry-port.js';
-export { ConnectivityState, Status } from '../policy/grpc.js';
-export { CODE_COUNT } from '../policy/counters.js';
-export { emitClientWarning, logError } from '../policy/logging.js';
-export { mirrorSettingsJson, settingsToOptions } from '../policy/mirror-options.js';
-export type { MirrorComparator, MirrorOptions, MirrorSettings } from '../policy/mirror-options.js';
-export type { MirrorCounts, MirrorStats } from '../policy/mirror-figures.js';
-export { checkNoiseWeight, parseNoiseOptions } from '../policy/mirror-noise-options.js';
-export type { MirrorNoiseOptions, MirrorNoiseSettings } from '../policy/mirror-noise-options.js';
-export { fieldsSince } from '../policy/mirror-noise.js';
-export type { MirrorFieldStats, MirrorNoiseStats } from '../policy/mirror-noise.js';
+export { telemetryPortOf } from '../policy/call/telemetry-port.js';
+export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/call/telemetry-port.js';
+export { ConnectivityState, Status } from '../policy/grpc/grpc.js';
+export { CODE_COUNT } from '../policy/call/counters.js';
+export { emitClientWarning, logError } from '../policy/grpc/logging.js';
+export { mirrorSettingsJson, settingsToOptions } from '../policy/mirror/mirror-options.js';
+export type { MirrorComparator, MirrorOptions, MirrorSettings } from '../policy/mirror/mirror-options.js';
+export type { MirrorCounts, MirrorStats } from '../policy/mirror/mirror-figures.js';
+export { checkNoiseWeight, parseNoiseOptions } from '../policy/mirror/noise/mirror-noise-options.js';
+export type { MirrorNoiseOptions, MirrorNoiseSettings } from '../policy/mirror/noise/mirror-noise-options.js';
+export { fieldsSince } from '../policy/mirror/noise/mirror-noise.js';
+export type { MirrorFieldStats, MirrorNoiseStats } from '../policy/mirror/noise/mirror-noise.js';

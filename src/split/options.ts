@@ -5,12 +5,12 @@
  */
 import type { Clock } from '../base/clock.js';
 import { booleanValue, clockValue, requireObject, safeInteger, stringMatching } from '../base/validate.js';
-import type { RebalanceStreamsOptions } from '../algorithms/stream-ender.js';
-import { defaultAuthorityOf } from '../policy/grpc.js';
-import { parseSplitConfig, type ParsedSplitConfig, type TrafficSplitConfigJson } from '../policy/config.js';
-import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror-options.js';
-import { checkNoiseWeight } from '../policy/mirror-noise-options.js';
-import { parseMaxStreamAgeMs, parseRebalanceStreams } from '../policy/stream-setup.js';
+import type { RebalanceStreamsOptions } from '../algorithms/streams/stream-ender.js';
+import { defaultAuthorityOf } from '../policy/grpc/grpc.js';
+import { parseSplitConfig, type ParsedSplitConfig, type TrafficSplitConfigJson } from '../policy/balancer/config.js';
+import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror/mirror-options.js';
+import { checkNoiseWeight } from '../policy/mirror/noise/mirror-noise-options.js';
+import { parseMaxStreamAgeMs, parseRebalanceStreams } from '../policy/streams/stream-setup.js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
 export interface TrafficSplitOptions extends TrafficSplitConfigJson {

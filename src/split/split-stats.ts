@@ -2,9 +2,9 @@
  * The per-subset figures of `stats()`, read from the split's counters, channels and streams.
  * @module
  */
-import { ConnectivityState, Status } from '../policy/grpc.js';
-import type { CountersMark } from '../policy/counters.js';
-import type { SplitState } from '../policy/split-state.js';
+import { ConnectivityState, Status } from '../policy/grpc/grpc.js';
+import type { CountersMark } from '../policy/call/counters.js';
+import type { SplitState } from '../policy/balancer/split-state.js';
 import type { ConnectivityStateName, StatusName, SubsetStats } from './types.js';
 
 /** Every subset's figures, for the split's lifetime or since `since`. */

@@ -3,10 +3,10 @@
  * the handle and the operations built on it.
  * @module
  */
-import type { RebalanceStreamsOptions } from '../algorithms/stream-ender.js';
-import type { CountersMark } from '../policy/counters.js';
-import type { MirrorStats } from '../policy/mirror-figures.js';
-import type { MirrorSettings } from '../policy/mirror-options.js';
+import type { RebalanceStreamsOptions } from '../algorithms/streams/stream-ender.js';
+import type { CountersMark } from '../policy/call/counters.js';
+import type { MirrorStats } from '../policy/mirror/mirror-figures.js';
+import type { MirrorSettings } from '../policy/mirror/mirror-options.js';
 
 export type { ConnectivityStateName, StatusName } from '../base/names.js';
 import type { ConnectivityStateName, StatusName } from '../base/names.js';

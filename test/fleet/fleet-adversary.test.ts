@@ -8,7 +8,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { rmSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { startAdminServer } from '../../src/ops/index.js';
-import { fleetKeys } from '../../src/fleet/keys.js';
+import { fleetKeys } from '../../src/fleet/etcd/keys.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { eventually } from '../helpers/split-helpers.js';
 import { joinFleetMember, type FleetMember } from '../helpers/fleet-member.js';

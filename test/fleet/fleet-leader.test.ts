@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { RolloutOptions, RolloutResult } from '../../src/ops/index.js';
-import type { FleetRolloutStatus } from '../../src/fleet/rollout-view.js';
+import type { FleetRolloutStatus } from '../../src/fleet/rollout/rollout-view.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { startCountingBackend, type CountingBackend } from '../helpers/fleet-backend.js';
 import { startReplicas, stopReplicas, type LeaderReport, type ReplicaProcess } from '../helpers/fleet-replicas.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RolloutResult } from '../../src/ops/index.js';
-import type { FleetRolloutStatus } from '../../src/fleet/rollout-view.js';
+import type { FleetRolloutStatus } from '../../src/fleet/rollout/rollout-view.js';
 import { EtcdCluster, skipWithoutEtcd } from '../helpers/etcd.js';
 import { startCountingBackend, type CountingBackend } from '../helpers/fleet-backend.js';
 import { quantile, startReplicas, stopReplicas, type ReplicaProcess } from '../helpers/fleet-replicas.js';

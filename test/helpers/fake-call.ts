@@ -4,7 +4,7 @@
  * (which subset the attempt's hint records).
  */
 import * as grpc from '@grpc/grpc-js';
-import { hintOf, type CallHint } from '../../src/policy/hints.js';
+import { hintOf, type CallHint } from '../../src/policy/call/hints.js';
 
 /**
  * How the attempt calls the interceptor's listener: `direct` as grpc-js does with a listener

@@ -8,7 +8,7 @@
  * A file imports its own layer or lower ones. The operations reach the layers below through
  * src/split/ops-port.ts only, besides base and algorithms; the fleet through ops, base,
  * algorithms and the two ports (src/split/ops-port.ts, src/split/fleet-port.ts). base and algorithms never import
- * grpc-js; only src/policy/grpc.ts reaches into grpc-js's files. No import cycle between files.
+ * grpc-js; only src/policy/grpc/grpc.ts reaches into grpc-js's files. No import cycle between files.
  * Every file sits in a layer folder (src/index.ts aside) and reaches the others by relative path:
  * an import by the package's own name or by an absolute path would bypass these rules.
  */
@@ -24,7 +24,7 @@ const OPS_PORT = 'split/ops-port.ts';
 /** Files of the split layer the fleet may import (it reaches policy through them only). */
 const FLEET_PORTS: readonly string[] = [OPS_PORT, 'split/fleet-port.ts'];
 /** The one file that may import grpc-js's internal files. */
-const GRPC_ADAPTER = 'policy/grpc.ts';
+const GRPC_ADAPTER = 'policy/grpc/grpc.ts';
 /** The package's own name: `grpc-traffic-split/ops` from src/ would reach ops past the rules. */
 const PACKAGE_NAME = 'grpc-traffic-split';
 /** The extensions TypeScript compiles, and the one an import names for each. */

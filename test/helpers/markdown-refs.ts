@@ -1,6 +1,6 @@
 /**
  * What a Markdown file points at: relative links (`[text](path#anchor)`, `[text](#anchor)`) and
- * file references in code spans (`src/ops/otel.ts`, `docs/`, `dist/cjs/index.js`) or by name
+ * file references in code spans (`src/ops/telemetry/otel.ts`, `docs/`, `dist/cjs/index.js`) or by name
  * (`design.md`). `brokenReferences()` lists those that do not exist: a missing file, a missing
  * heading, a reference to a build output whose source is gone. Fenced code blocks are skipped
  * (their text is program output or commands, not references).
@@ -73,7 +73,7 @@ export interface BrokenReference {
 /**
  * The references of `file` (absolute) that do not resolve. Relative paths resolve against the
  * file's folder; code-span paths and bare `.md` names may also be relative to `root` or to
- * `root/src` (docs name source files as `policy/picker.ts`). A folder that `root/.gitignore`
+ * `root/src` (docs name source files as `policy/balancer/picker.ts`). A folder that `root/.gitignore`
  * lists (`benchmarks/runs/`) is an output: it need not exist.
  */
 export function brokenReferences(file: string, root: string): BrokenReference[] {

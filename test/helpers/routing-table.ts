@@ -1,8 +1,8 @@
 /** The routing table the policy builds for a split once its routes are armed (policy.ts
  * `routingTable`): for tests that build pickers with `aggregateState` directly. */
-import type { RoutingTable } from '../../src/policy/picker.js';
-import type { SplitState } from '../../src/policy/split-state.js';
-import { subsetSeeds } from '../../src/algorithms/sticky-hash.js';
+import type { RoutingTable } from '../../src/policy/balancer/picker.js';
+import type { SplitState } from '../../src/policy/balancer/split-state.js';
+import { subsetSeeds } from '../../src/algorithms/routing/sticky-hash.js';
 
 export function routingOf(state: SplitState, stickyKey: string | null = null): RoutingTable {
   state.armRoutes();

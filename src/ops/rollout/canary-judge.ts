@@ -1,0 +1,155 @@
+/**
+ * Judging a canary against its baseline over the same interval: errors by a one-sided Fisher
+ * exact test and an absolute bound on the increase, latency by a one-sided Mann-Whitney U test on
+ * the latency histograms and a bound on the ratio of medians. A comparison fails only when the
+ * difference is both significant and large enough to matter. Pure: no split, no clock.
+ * @module
+ */
+import { numberWhere } from '../../base/validate.js';
+import { Status } from '../../split/ops-port.js';
+import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, type Histogram } from '../../algorithms/stats-tests.js';
+import type { StatusName, SubsetStats } from '../../split/ops-port.js';
+
+/** The part of a `SubsetStats` window the comparison reads. */
+export type CanaryWindow = Pick<SubsetStats, 'finished' | 'codes' | 'latencyHistogram'>;
+
+/** Options of `judgeCanary()`. */
+export interface CanaryJudgeOptions {
+  /** One minus the accepted chance of a false alarm per comparison, from 0.5 to 0.999999. @default 0.99 */
+  confidence?: number;
+  /** Smallest absolute increase of the error rate that fails the canary (0.005 = half a percentage point). @default 0.005 */
+  maxErrorRateIncrease?: number;
+  /** Largest accepted ratio of the canary's median latency to the baseline's. @default 1.2 */
+  maxLatencyRatio?: number;
+  /** Status codes counted as failures (numbers). @default the rollout's `DEFAULT_FAILURE_CODES` */
+  failureCodes?: ReadonlySet<number>;
+  /** Names used in the reason. @default ['canary', 'baseline'] */
+  names?: readonly [canary: string, baseline: string];
+}
+
+/** One subset's side of a comparison. */
+export interface CanarySide {
+  calls: number;
+  failures: number;
+  errorRate: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+}
+
+/** The outcome of `judgeCanary()`. */
+export interface CanaryVerdict {
+  verdict: 'pass' | 'fail';
+  /** `latency: v2 median 24.8 ms vs v1 9.9 ms (x2.5 > 1.2), Mann-Whitney p < 0.001`. */
+  reason: string;
+  canary: CanarySide;
+  baseline: CanarySide;
+  errors: {
+    /** One-sided Fisher exact p-value (canary fails more often). */
+    pValue: number;
+    /** Canary error rate minus the baseline's (the effect size). */
+    increase: number;
+    failed: boolean;
+  };
+  latency: {
+    /** Mann-Whitney U of the canary and its normal score. */
+    u: number;
+    z: number;
+    /** One-sided p-value (canary slower). */
+    pValue: number;
+    /** Canary median over baseline median (the effect size); null without latencies. */
+    medianRatio: number | null;
+    failed: boolean;
+  };
+}
+
+const DEFAULT_CODES: ReadonlySet<number> = new Set(
+  (['UNKNOWN', 'INTERNAL', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'DATA_LOSS', 'RESOURCE_EXHAUSTED'] as StatusName[]).map((name) => Status[name]),
+);
+
+/** Defaults of `judgeCanary()`. */
+export const DEFAULT_CONFIDENCE = 0.99;
+export const DEFAULT_MAX_ERROR_RATE_INCREASE = 0.005;
+export const DEFAULT_MAX_LATENCY_RATIO = 1.2;
+
+/**
+ * Compares two windows of calls (usually `stats({ since: mark }).subsets[name]` of the canary
+ * and of its baseline, over the same interval). The canary fails when its error rate is
+ * significantly higher (one-sided Fisher exact, p < 1 - confidence) AND higher by more than
+ * `maxErrorRateIncrease`, or when its latencies are significantly greater (one-sided
+ * Mann-Whitney U, ties per histogram bucket) AND its median is more than `maxLatencyRatio` times
+ * the baseline's. Assumes independent calls; latencies are compared at the histogram's
+ * resolution (about 9%).
+ * @throws TrafficSplitTypeError / TrafficSplitRangeError for an option out of range.
+ * @example
+ * const w = split.stats({ since: mark });
+ * const { verdict, reason } = judgeCanary(w.subsets.v2, w.subsets.v1, { names: ['v2', 'v1'] });
+ */
+export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, options: CanaryJudgeOptions = {}): CanaryVerdict {
+  const confidence = checked(options.confidence, 'confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1);
+  const maxIncrease = checked(options.maxErrorRateIncrease, 'maxErrorRateIncrease', 'a number from 0 to 1', DEFAULT_MAX_ERROR_RATE_INCREASE, (x) => x >= 0 && x <= 1);
+  const maxRatio = checked(options.maxLatencyRatio, 'maxLatencyRatio', 'a finite number >= 1', DEFAULT_MAX_LATENCY_RATIO, (x) => x >= 1);
+  const codes = options.failureCodes ?? DEFAULT_CODES;
+  const [canaryName, baselineName] = options.names ?? ['canary', 'baseline'];
+  const alpha = 1 - confidence;
+  const c = side(canary, codes);
+  const b = side(baseline, codes);
+
+  const fisher = fisherExactGreater(c.failures, c.calls, b.failures, b.calls);
+  const increase = c.errorRate - b.errorRate;
+  const errorsFailed = fisher.pValue < alpha && increase > maxIncrease;
+
+  const mw = mannWhitneyGreater(canary.latencyHistogram as Histogram, baseline.latencyHistogram as Histogram);
+  const medianRatio = c.p50Ms !== null && b.p50Ms !== null && b.p50Ms > 0 ? c.p50Ms / b.p50Ms : null;
+  const latencyFailed = mw.pValue < alpha && medianRatio !== null && medianRatio > maxRatio;
+
+  const errorWords =
+    `errors: ${canaryName} ${percent(c.errorRate)} (${c.failures} of ${c.calls}) vs ${baselineName} ${percent(b.errorRate)} (${b.failures} of ${b.calls}) ` +
+    `(+${percent(Math.max(0, increase))} ${increase > maxIncrease ? '>' : '<='} ${percent(maxIncrease)}), Fisher ${pWords(fisher.pValue)}`;
+  const latencyWords =
+    medianRatio === null
+      ? 'latency: no latencies to compare'
+      : `latency: ${canaryName} median ${c.p50Ms} ms vs ${baselineName} ${b.p50Ms} ms ` +
+        `(x${round(medianRatio, 2)} ${medianRatio > maxRatio ? '>' : '<='} ${maxRatio}), Mann-Whitney ${pWords(mw.pValue)}`;
+  const failed = [errorsFailed && errorWords, latencyFailed && latencyWords].filter((words): words is string => typeof words === 'string');
+  return {
+    verdict: failed.length > 0 ? 'fail' : 'pass',
+    reason: failed.length > 0 ? failed.join('; ') : `${errorWords}; ${latencyWords}`,
+    canary: c,
+    baseline: b,
+    errors: { pValue: fisher.pValue, increase, failed: errorsFailed },
+    latency: { u: mw.u, z: mw.z, pValue: mw.pValue, medianRatio, failed: latencyFailed },
+  };
+}
+
+/** An option's value, or its default; throws with the library's template when out of range. */
+function checked(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
+  return raw === undefined ? fallback : numberWhere(field, raw, expectation, valid);
+}
+
+function side(window: CanaryWindow, codes: ReadonlySet<number>): CanarySide {
+  let failures = 0;
+  for (const [name, count] of Object.entries(window.codes)) if (codes.has(Status[name as StatusName])) failures += count ?? 0;
+  const histogram = window.latencyHistogram as Histogram;
+  return {
+    calls: window.finished,
+    failures,
+    errorRate: window.finished > 0 ? failures / window.finished : 0,
+    p50Ms: histogramQuantile(histogram, 0.5),
+    p90Ms: histogramQuantile(histogram, 0.9),
+    p99Ms: histogramQuantile(histogram, 0.99),
+  };
+}
+
+/** `p < 0.001` below a thousandth, else `p = 0.042`. */
+function pWords(p: number): string {
+  return p < 0.001 ? 'p < 0.001' : `p = ${round(p, 3)}`;
+}
+
+function percent(ratio: number): string {
+  return `${Number((ratio * 100).toFixed(3))}%`;
+}
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}

@@ -1,0 +1,283 @@
+/**
+ * The per-call pick, in the order of the routing semantics: explicit route (a hint from
+ * `split.route({ subset })`), header rule, sticky key, weighted schedule. The chosen subset's
+ * child picker chooses the endpoint. A later attempt of a call (a retry or hedge) is placed by
+ * what the call tried (call-attempts.ts). Never throws; failures are pick results.
+ * @internal
+ * @module
+ */
+import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from '../grpc/grpc.js';
+import { takeHint, type CallHint } from '../call/hints.js';
+import { callRecordOf, type CallRecord, type SubsetCounters } from '../call/counters.js';
+import { isLaterAttempt, pickUntriedEndpoint, triedAnySubset, triedSubset } from '../call/call-attempts.js';
+import { lacksInterceptor, type MissingInterceptorWarning } from '../call/misuse.js';
+import type { RouteRule } from '../../algorithms/routing/rules.js';
+import type { WeightedSchedule } from '../../algorithms/schedule/scheduler.js';
+import { rendezvousPick } from '../../algorithms/routing/sticky-hash.js';
+import { StreamPin, type StreamBook, type StreamRecord } from '../../algorithms/streams/stream-book.js';
+import { pickForStream } from './stream-pick.js';
+import { streamRecordOf } from '../streams/stream-tracking.js';
+
+/** A pick result the picker returns as is for every call: queue, or fail with UNAVAILABLE. */
+export type FixedPickResult = PickResult & { subchannel: null; onCallStarted: null; onCallEnded: null };
+
+export const QUEUE_RESULT: FixedPickResult = Object.freeze({
+  pickResultType: PickResultType.QUEUE,
+  subchannel: null,
+  status: null,
+  onCallStarted: null,
+  onCallEnded: null,
+});
+
+function failure(type: PickResult['pickResultType'], details: string): FixedPickResult {
+  return Object.freeze({
+    pickResultType: type,
+    subchannel: null,
+    status: { code: Status.UNAVAILABLE, details, metadata: new Metadata() },
+    onCallStarted: null,
+    onCallEnded: null,
+  });
+}
+
+/** An UNAVAILABLE failure; under wait-for-ready grpc-js queues the call instead. */
+export function unavailableResult(details: string): FixedPickResult {
+  return failure(PickResultType.TRANSIENT_FAILURE, details);
+}
+
+/** Calls of a closed split fail at once, wait-for-ready or not: the split will not come back. */
+export function closedResult(splitName: string): FixedPickResult {
+  return failure(PickResultType.DROP, `traffic_split: split "${splitName}" is closed`);
+}
+
+/** The per-call routing inputs that do not change with connectivity. */
+export interface RoutingTable {
+  /** The split's token: a hint that lacks it is another split's (see hints.ts). */
+  readonly token: string;
+  readonly splitName: string;
+  readonly subsetNames: readonly string[];
+  readonly rules: readonly RouteRule[];
+  readonly stickyKey: string | null;
+  readonly seeds: Uint32Array;
+  /** The shared schedule over `eligible` (a retry that avoids one subset draws from it). */
+  readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
+}
+
+export interface PickerParts {
+  /** The current picker of every subset, by subset index. */
+  readonly childPickers: readonly Picker[];
+  /** Per subset: null when READY, else what a call routed to it gets (queue, or a failure
+   * naming it). */
+  readonly notReady: readonly (FixedPickResult | null)[];
+  /** The shared schedule over the subsets keyless calls may use now, or null. */
+  readonly schedule: WeightedSchedule | null;
+  /** 1 for each subset in `schedule`: READY, or connecting within its grace (its calls queue). */
+  readonly keepsShare: Uint8Array;
+  /** Subsets a sticky key may map to now (weighted, READY or in grace), and the weights in force. */
+  readonly stickyCandidates: Int32Array;
+  /** Subsets a retry on another subset may use: weighted and READY. */
+  readonly retryCandidates: Int32Array;
+  readonly weights: readonly number[];
+  /** What a call gets when no subset can take it. */
+  readonly fallback: FixedPickResult;
+  readonly counters: SubsetCounters;
+  /** Null when nothing can route a call explicitly: the keyless fast path. */
+  readonly routing: RoutingTable | null;
+  /** Where keyless streams go (by the start schedule and the open streams, not by the call
+   * schedule); null for a closed split. */
+  readonly streams: StreamPlacement | null;
+  /** The channel's warning for calls made without the split's interceptor; absent on a channel
+   * configured by JSON alone, which has no interceptor to miss. */
+  readonly missingInterceptor?: MissingInterceptorWarning | null;
+}
+
+/** The split's stream book over the subsets keyless calls may use now (`equalShares`: the
+ * weight-0 fallback, served evenly). */
+export interface StreamPlacement {
+  readonly book: StreamBook;
+  readonly eligible: Int32Array;
+  readonly equalShares: boolean;
+}
+
+export class TrafficSplitPicker implements Picker {
+  constructor(private readonly parts: PickerParts) {}
+
+  pick(args: PickArgs): PickResult {
+    const { parts } = this;
+    // Every call: the reserved header never reaches a server, whatever it holds.
+    const hint = takeHint(args.metadata);
+    // The split's interceptor gives every call a record (mirror copies go on channels of their own).
+    const record = callRecordOf(args.metadata);
+    if (record === undefined && parts.missingInterceptor != null) parts.missingInterceptor.note();
+    if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint, record);
+    // A closed split (or one with no subset to offer) answers every call alike.
+    if (parts.schedule === null) return parts.fallback;
+    // Otherwise, without a routing table the split made no hint: this one is another split's.
+    if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
+    const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
+    // Without routes armed, retryOnOtherSubset is off: a later attempt stays in the call's subset.
+    const subset = record !== undefined && isLaterAttempt(record) && this.isReady(record.callSubset) ? record.callSubset : -1;
+    if (stream !== undefined) {
+      const placed = subset >= 0 ? subset : this.placeStream(stream);
+      return placed < 0 ? parts.fallback : this.pickStream(placed, args, stream, StreamPin.Keyless, record);
+    }
+    return this.pickSubset(subset >= 0 ? subset : this.scheduled(record), args, record);
+  }
+
+  private isReady(subset: number): boolean {
+    return this.parts.notReady[subset] === null;
+  }
+
+  /**
+   * The subset of a keyless unary call: the place it was given before, if that subset still
+   * keeps its share; else the next of the schedule. A call holds one place in the schedule
+   * until an attempt of it starts, however often it is picked: picked again while it waits for
+   * a subset in grace, or once that subset is READY, and the attempts of a hedging policy made
+   * before the first one started (a hedge of a waiting call waits with it). So the calls a
+   * connecting subset was given reach it once it is READY, and none is drawn twice. (Streams
+   * keep theirs in the stream book: see placeStream.)
+   */
+  private scheduled(record: CallRecord | undefined): number {
+    if (record !== undefined && record.waitingFor >= 0) {
+      if (this.parts.keepsShare[record.waitingFor] === 1) return record.waitingFor;
+      record.waitingFor = -1;
+    }
+    const subset = this.parts.schedule!.next();
+    if (record !== undefined && subset >= 0) record.waitingFor = subset;
+    return subset;
+  }
+
+  /** A keyless stream's subset: the start schedule, held back from a subset at its share of
+   * the open streams (see StreamStarts). */
+  private placeStream(stream: StreamRecord): number {
+    const streams = this.parts.streams!;
+    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
+  }
+
+  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin, record: CallRecord | undefined): PickResult {
+    return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args, record));
+  }
+
+  private pickSubset(subset: number, args: PickArgs, record: CallRecord | undefined): PickResult {
+    const notReady = this.parts.notReady[subset];
+    if (notReady !== null && notReady !== undefined) {
+      // A call that ends while bound here is counted as not started on this subset.
+      if (record !== undefined) record.queuedFor = subset;
+      return notReady;
+    }
+    const child = this.parts.childPickers[subset]!;
+    // A later attempt takes an endpoint the call has not tried, where the subset has one.
+    const result = record !== undefined && isLaterAttempt(record) ? pickUntriedEndpoint(child, args, record) : child.pick(args);
+    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, record) : result;
+  }
+
+  /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
+  private pickRouted(args: PickArgs, routing: RoutingTable, callHint: CallHint | undefined, record: CallRecord | undefined): PickResult {
+    const metadata = args.metadata;
+    let hint = callHint;
+    if (hint !== undefined && hint.token !== routing.token) {
+      if (isRoute(hint)) return foreignRoute(hint);
+      hint = undefined; // another split's retry marks: a plain call here
+    }
+    if (hint?.retry === true && !hint.intercepted) return missingInterceptor(routing.splitName);
+    const stream = this.parts.streams === null ? undefined : streamRecordOf(metadata);
+    if (stream !== undefined) stream.key = undefined;
+    let subset: number;
+    let strict = true;
+    if (hint?.subset !== undefined) {
+      subset = routing.subsetNames.indexOf(hint.subset);
+      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${hint.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
+    } else {
+      subset = matchRule(metadata, routing.rules);
+      if (subset < 0) {
+        strict = false;
+        subset = this.pickUnrouted(metadata, routing, hint, stream, record);
+        if (subset < 0) {
+          if (hint?.avoid === undefined) return this.parts.fallback;
+          // A retry with nowhere else to go: the interceptor ends the call with its first failure.
+          if (hint.attempt !== undefined) hint.attempt.noOtherSubset = true;
+          return NO_OTHER_SUBSET;
+        }
+      }
+    }
+    if (hint?.attempt !== undefined) {
+      hint.attempt.subset = subset;
+      hint.attempt.strict = strict;
+    }
+    if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless, record);
+    return this.pickSubset(subset, args, record);
+  }
+
+  /** Sticky key, else the schedule (a stream: the stream placement), for a call's first
+   * attempt; a later attempt's subset otherwise. -1 when no subset can take the call. Notes a
+   * stream's key on its record. */
+  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hint: CallHint | undefined, stream: StreamRecord | undefined, record: CallRecord | undefined): number {
+    let key = hint?.key;
+    if (key === undefined && routing.stickyKey !== null) {
+      const value = metadataValues(metadata, routing.stickyKey)?.[0];
+      if (typeof value === 'string') key = value;
+    }
+    if (stream !== undefined && key !== undefined) stream.key = key;
+    const retryOf = hint?.avoid ?? -1;
+    if (retryOf >= 0 || (record !== undefined && isLaterAttempt(record))) {
+      const subset = this.laterSubset(routing, key, record, retryOf, hint?.attempt?.subset ?? -1);
+      if (subset !== NEW_PLACEMENT) return subset;
+    }
+    if (key !== undefined) return rendezvousPick(key, this.parts.stickyCandidates, this.parts.weights, routing.seeds);
+    if (this.parts.schedule === null) return -1;
+    return stream !== undefined ? this.placeStream(stream) : this.scheduled(record);
+  }
+
+  /**
+   * The subset of a later attempt of a call routed by key or schedule. With retryOnOtherSubset, a
+   * READY weighted subset the call has not tried (the key's next choice, else the schedule over
+   * them); otherwise, or when there is none, the call's subset while it is READY, else
+   * NEW_PLACEMENT. The split's own retry (`retryOf`: the subset it leaves) always looks
+   * elsewhere; with nowhere else to go its first pick gets -1 (the call ends with its first
+   * failure), and grpc-js's attempts of the retry stay where the retry went (`retryAt`).
+   */
+  private laterSubset(routing: RoutingTable, key: string | undefined, record: CallRecord | undefined, retryOf: number, retryAt: number): number {
+    if (retryOf >= 0 || (record!.otherSubset && triedAnySubset(record!))) {
+      const candidates = this.parts.retryCandidates.filter((i) => i !== retryOf && (record === undefined || !triedSubset(record, i)));
+      if (candidates.length > 0) {
+        return key !== undefined ? rendezvousPick(key, candidates, this.parts.weights, routing.seeds) : routing.scheduleFor(Array.from(candidates)).next();
+      }
+    }
+    const home = retryOf >= 0 ? retryAt : record!.callSubset;
+    if (home >= 0 && this.isReady(home)) return home;
+    return retryOf >= 0 ? -1 : NEW_PLACEMENT;
+  }
+}
+
+/** laterSubset(): the call's subset is gone; the attempt is placed as a first attempt would be. */
+const NEW_PLACEMENT = -2;
+
+/** What a retry attempt gets when no other READY weighted subset exists. */
+const NO_OTHER_SUBSET = failure(PickResultType.DROP, 'traffic_split: no other READY weighted subset to retry on');
+
+function isRoute(hint: CallHint): boolean {
+  return hint.subset !== undefined || hint.key !== undefined;
+}
+
+/** Strict routing: a route this split cannot honour fails, loudly, rather than go anywhere. */
+function foreignRoute(hint: CallHint): PickResult {
+  return failure(
+    PickResultType.DROP,
+    `traffic_split: route() call options of split "${hint.splitName}" used on a channel of another split; ` +
+      'they only work on clients built from their own split\'s target',
+  );
+}
+
+/** The split retries unary calls, and its interceptor did not see this one. */
+function missingInterceptor(splitName: string): PickResult {
+  return failure(PickResultType.DROP, lacksInterceptor(splitName, 'has retryOnOtherSubset on'));
+}
+
+/** The subset of the first rule whose header matches, or -1. */
+function matchRule(metadata: Metadata, rules: readonly RouteRule[]): number {
+  for (const rule of rules) {
+    for (const value of metadataValues(metadata, rule.header) ?? []) {
+      if (typeof value === 'string' && rule.matches(value)) return rule.subset;
+    }
+  }
+  return -1;
+}

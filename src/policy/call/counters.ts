@@ -1,0 +1,330 @@
+/**
+ * Per-subset call figures, shared by every channel of a split. What each figure counts is what
+ * a rollout must judge a subset on, so attempts the application never saw as outcomes are kept
+ * apart from the subset's answers:
+ * - `started`: attempts whose stream started on the subset (grpc-js picks once per attempt);
+ * - `finished` / `codes` / latency: attempts the subset answered (any status: OK, an error of the
+ *   server, a lost connection, the deadline), timed from the stream's start to the status. A
+ *   call made through the split's interceptor has its answered attempts counted by the
+ *   interceptor, once the status the application gets is known (call-tracking.ts): grpc-js
+ *   makes some answers another status above the transport (a unary call answered OK with no
+ *   message is UNIMPLEMENTED for the application), and the committed attempt counts that one;
+ * - `abandoned`: attempts grpc-js cancelled because another attempt of the same call won (a
+ *   hedging policy's losers): not failures, not in the latency;
+ * - `refused`: attempts the server refused before its application saw them (HTTP/2
+ *   REFUSED_STREAM, such as a stream caught by a GOAWAY): grpc-js retries them transparently;
+ * - `notStarted`: calls that ended without any attempt starting (queued until their deadline or
+ *   a cancel, or failed at the pick), by status code; split-wide, and per subset when the call
+ *   was bound to a subset that was not READY (explicit route or rule);
+ * - `rebalanced`: streams the split itself ended (to follow new weights, or at their age limit):
+ *   not failures of the subset, not in the latency.
+ *
+ * Counting happens in hooks of the pick results, which are wrapped, never mutated (a child
+ * policy may return frozen results, or share one between picks): the picker returns a pooled
+ * `Attempt` in the child's place, a pick result of its own whose hooks count and then call the
+ * child's. Pooling it keeps the call path free of allocation. It is safe because grpc-js reads a
+ * pick result only until it starts the call, then calls `onCallEnded` once, after which the
+ * attempt returns to the pool; a result grpc-js drops without starting it is never reused.
+ * @module
+ */
+import { callOption } from './call-options.js';
+import { noteAttemptRefused, noteAttemptStarted, type AttemptLog } from './call-attempts.js';
+import { Status, type Metadata, type PickResult, type SubchannelInterface } from '../grpc/grpc.js';
+import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
+
+/** gRPC status codes 0..16; anything else is counted as UNKNOWN (2). */
+export const CODE_COUNT = 17;
+const UNKNOWN_CODE = 2;
+
+/**
+ * The details grpc-js 1.14 gives the attempts it cancels when it commits to another attempt of
+ * the same call (retrying-call.ts `commitCall`), and the status it makes of an HTTP/2
+ * REFUSED_STREAM (subchannel-call.ts). Matching the exact strings is the only way the hooks can
+ * tell them from a cancel by the application or an UNAVAILABLE answer.
+ */
+const HEDGE_DISCARDED_DETAILS = 'Discarded in favor of other hedged attempt';
+const STREAM_REFUSED_DETAILS = 'Stream refused by server';
+
+/** What one call (all of its attempts) tells the counters: set by the split's interceptor, read
+ * by the picker through the call's metadata options, which every attempt's metadata shares. Its
+ * attempt log (call-attempts.ts) is where the picker places the call's later attempts. */
+export interface CallRecord extends AttemptLog {
+  /** An attempt of the call started on some subset. */
+  started: boolean;
+  /** The subset the call was last bound to while that subset was not READY, or -1. */
+  queuedFor: number;
+  /** The subset the schedule gave this call, or -1, until an attempt of it starts: when the
+   * call is picked again (it was queued for a subset in grace, or a hedge of it is picked before
+   * its first attempt started) it goes there, if that subset still keeps its share (picker.ts). */
+  waitingFor: number;
+  /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
+  onStarted?: (subset: number) => void;
+  /** Set by the split's interceptor: takes the call's answered attempts in the counters' place. */
+  answers?: AnswerSink;
+}
+
+/** Where the answered attempts of a call go when the call's final status is still to come: the
+ * sink counts each with `SubsetCounters.countAnswer()`, with the status it decides. */
+export interface AnswerSink {
+  /** An attempt of the call started: the attempt answered before it was not the committed one. */
+  attemptStarted(): void;
+  /** An attempt of the call was answered on `subset` with `code`, after `durationMs`. */
+  attemptAnswered(subset: number, code: number, durationMs: number): void;
+}
+
+/** The record of a new call; `otherSubset` is the split's `retryOnOtherSubset`. */
+export function newCallRecord(otherSubset: boolean, answers?: AnswerSink): CallRecord {
+  return { started: false, queuedFor: -1, waitingFor: -1, answers, otherSubset, callSubset: -1, firstEndpoint: null, firstRefused: false, later: null };
+}
+
+/** The key of the call record in the metadata options (a symbol: never sent, never clashes). */
+export const CALL_RECORD = Symbol('traffic_split.call');
+
+/** The record of the call `metadata` belongs to, if the split's interceptor saw the call. */
+export function callRecordOf(metadata: Metadata): CallRecord | undefined {
+  return callOption<CallRecord>(metadata, CALL_RECORD);
+}
+
+type EndedHook = (code: number, details: string, metadata: Metadata) => void;
+
+/** One attempt between its pick and its status, and the pick result grpc-js gets for it.
+ * Pooled: made once, reused. From its start to its end it holds a slot of a Float64Array for
+ * its start time (storing a fresh double there allocates nothing); slots are taken at the start,
+ * not at the pick, because only a started attempt is sure to end and give its slot back. */
+class Attempt implements PickResult {
+  pickResultType: PickResult['pickResultType'] = 0;
+  subchannel: SubchannelInterface | null = null;
+  status = null;
+  readonly onCallStarted: () => void;
+  readonly onCallEnded: EndedHook;
+  subset = 0;
+  record: CallRecord | undefined = undefined;
+  childStarted: (() => void) | null = null;
+  childEnded: EndedHook | null = null;
+  slot = 0;
+  /** The split ended this attempt's stream itself (see stream-pick.ts). */
+  endedBySplit = false;
+
+  constructor(counters: SubsetCounters) {
+    this.onCallStarted = () => counters.start(this);
+    this.onCallEnded = (code, details, metadata) => counters.end(this, code, details, metadata);
+  }
+}
+
+/** Marks a COMPLETE pick result of `attach()` whose stream the split is ending itself: its end
+ * is counted in `rebalanced`, not as an answer of the subset. */
+export function markEndedBySplit(result: PickResult): void {
+  if (result instanceof Attempt) result.endedBySplit = true;
+}
+
+/** A copy of the cumulative figures at one moment; `stats({ since })` subtracts it. */
+export interface CountersMark {
+  readonly at: number;
+  readonly started: Float64Array;
+  readonly finished: Float64Array;
+  readonly abandoned: Float64Array;
+  readonly refused: Float64Array;
+  readonly codes: Float64Array;
+  readonly notStarted: Float64Array;
+  readonly latency: Float64Array;
+  readonly rebalanced: Float64Array;
+}
+
+/** One subset's figures (or, for `notStarted`, the split's), cumulative or since a mark. */
+export interface SubsetFigures {
+  started: number;
+  finished: number;
+  abandoned: number;
+  refused: number;
+  rebalanced: number;
+  codes: Map<number, number>;
+  notStarted: Map<number, number>;
+  latencyMs: { p50: number | null; p90: number | null; p99: number | null };
+  latencyHistogram: [ms: number, count: number][];
+}
+
+export class SubsetCounters {
+  readonly started: Float64Array;
+  readonly finished: Float64Array;
+  readonly abandoned: Float64Array;
+  readonly refused: Float64Array;
+  /** Streams the split ended itself. */
+  readonly rebalanced: Float64Array;
+  /** `codes[subset * 17 + code]`. */
+  readonly codes: Float64Array;
+  /** `notStarted[row * 17 + code]`, row = subset, and row = subsetCount for every call. */
+  readonly notStarted: Float64Array;
+  /** `latency[subset * LATENCY_BUCKETS + bucket]`. */
+  readonly latency: Float64Array;
+  /** Idle attempts; as many exist as attempts were ever picked and not yet ended at once. An
+   * attempt whose pick grpc-js drops without starting it is left to the garbage collector. */
+  private readonly pool: Attempt[] = [];
+  /** Start times of started attempts, by slot, and the free slots. */
+  private startTimes = new Float64Array(64);
+  private readonly freeSlots: number[] = [];
+  private slotCount = 0;
+  /** Told of every answered attempt (what `finished` counts) while telemetry is on; null otherwise. */
+  finishObserver: ((subset: number, code: number, durationMs: number) => void) | null = null;
+
+  constructor(readonly subsetCount: number) {
+    this.started = new Float64Array(subsetCount);
+    this.finished = new Float64Array(subsetCount);
+    this.abandoned = new Float64Array(subsetCount);
+    this.refused = new Float64Array(subsetCount);
+    this.rebalanced = new Float64Array(subsetCount);
+    this.codes = new Float64Array(subsetCount * CODE_COUNT);
+    this.notStarted = new Float64Array((subsetCount + 1) * CODE_COUNT);
+    this.latency = new Float64Array(subsetCount * LATENCY_BUCKETS);
+  }
+
+  /**
+   * A COMPLETE pick result of `subset`'s child, wrapped so that the attempt is counted: the same
+   * subchannel, with hooks that count and then call the child's own hooks (as grpc-js's
+   * weighted_round_robin wraps its children's results). `record` is the call's, when the
+   * interceptor made one.
+   */
+  attach(subset: number, result: PickResult, record: CallRecord | undefined): PickResult {
+    const attempt = this.pool.pop() ?? new Attempt(this);
+    attempt.pickResultType = result.pickResultType;
+    attempt.subchannel = result.subchannel;
+    attempt.subset = subset;
+    attempt.record = record;
+    attempt.childStarted = result.onCallStarted;
+    attempt.childEnded = result.onCallEnded;
+    return attempt;
+  }
+
+  /** Only when every slot made so far is in use. */
+  private newSlot(): number {
+    const slot = this.slotCount++;
+    if (slot >= this.startTimes.length) {
+      const grown = new Float64Array(this.startTimes.length * 2);
+      grown.set(this.startTimes);
+      this.startTimes = grown;
+    }
+    return slot;
+  }
+
+  /** @internal The attempt's stream started. */
+  start(attempt: Attempt): void {
+    this.started[attempt.subset]!++;
+    attempt.slot = this.freeSlots.pop() ?? this.newSlot();
+    this.startTimes[attempt.slot] = performance.now();
+    if (attempt.record !== undefined) {
+      attempt.record.started = true;
+      // Placed: a later attempt is placed by what the call tried (call-attempts.ts).
+      attempt.record.waitingFor = -1;
+      noteAttemptStarted(attempt.record, attempt.subset, attempt.subchannel);
+      attempt.record.onStarted?.(attempt.subset);
+      attempt.record.answers?.attemptStarted();
+    }
+    attempt.childStarted?.();
+  }
+
+  /** @internal The attempt ended; grpc-js calls this once, and only after `start`. */
+  end(attempt: Attempt, code: number, details: string, metadata: Metadata): void {
+    const subset = attempt.subset;
+    if (attempt.endedBySplit) {
+      this.rebalanced[subset]!++;
+    } else if (code === Status.CANCELLED && details === HEDGE_DISCARDED_DETAILS) {
+      this.abandoned[subset]!++;
+    } else if (code === Status.UNAVAILABLE && details === STREAM_REFUSED_DETAILS) {
+      this.refused[subset]!++;
+      if (attempt.record !== undefined) noteAttemptRefused(attempt.record, subset, attempt.subchannel);
+    } else {
+      const durationMs = performance.now() - this.startTimes[attempt.slot]!;
+      const answers = attempt.record?.answers;
+      if (answers !== undefined) answers.attemptAnswered(subset, code, durationMs);
+      else this.countAnswer(subset, code, durationMs);
+    }
+    const childEnded = attempt.childEnded;
+    this.freeSlots.push(attempt.slot);
+    attempt.subchannel = null;
+    attempt.record = undefined;
+    attempt.childStarted = null;
+    attempt.childEnded = null;
+    attempt.endedBySplit = false;
+    this.pool.push(attempt);
+    childEnded?.(code, details, metadata);
+  }
+
+  /** One attempt `subset` answered, counted with `code` in `finished`, `codes` and the latency. */
+  countAnswer(subset: number, code: number, durationMs: number): void {
+    this.finished[subset]!++;
+    const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
+    this.codes[subset * CODE_COUNT + codeSlot]!++;
+    this.latency[subset * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
+    this.finishObserver?.(subset, code, durationMs);
+  }
+
+  /** A call ended without any attempt starting; `subset` is the one it was bound to, or -1. */
+  notStartedCall(subset: number, code: number): void {
+    const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
+    this.notStarted[this.subsetCount * CODE_COUNT + codeSlot]!++;
+    if (subset >= 0 && subset < this.subsetCount) this.notStarted[subset * CODE_COUNT + codeSlot]!++;
+  }
+
+  /** Attempts started on `subset` and not counted yet: not ended, or answered and waiting for
+   * their call's status to reach the split's interceptor (a few ticks). */
+  inFlight(subset: number): number {
+    return this.started[subset]! - this.finished[subset]! - this.abandoned[subset]! - this.refused[subset]! - this.rebalanced[subset]!;
+  }
+
+  mark(): CountersMark {
+    return Object.freeze({
+      at: Date.now(),
+      started: this.started.slice(),
+      finished: this.finished.slice(),
+      abandoned: this.abandoned.slice(),
+      refused: this.refused.slice(),
+      rebalanced: this.rebalanced.slice(),
+      codes: this.codes.slice(),
+      notStarted: this.notStarted.slice(),
+      latency: this.latency.slice(),
+    });
+  }
+
+  /** Calls of the whole split that never started, by code, cumulative or since `mark`. */
+  splitNotStarted(since: CountersMark | null): Map<number, number> {
+    return codeCounts(this.notStarted, since?.notStarted, this.subsetCount);
+  }
+
+  /** Figures of one subset, cumulative or since `mark`. */
+  figures(subset: number, since: CountersMark | null): SubsetFigures {
+    const minus = (now: Float64Array, then: Float64Array | undefined) => now[subset]! - (then?.[subset] ?? 0);
+    let latency: ArrayLike<number> = this.latency;
+    let offset = subset * LATENCY_BUCKETS;
+    if (since !== null) {
+      const window = new Float64Array(LATENCY_BUCKETS);
+      for (let b = 0; b < LATENCY_BUCKETS; b++) window[b] = this.latency[offset + b]! - since.latency[offset + b]!;
+      latency = window;
+      offset = 0;
+    }
+    return {
+      started: minus(this.started, since?.started),
+      finished: minus(this.finished, since?.finished),
+      abandoned: minus(this.abandoned, since?.abandoned),
+      refused: minus(this.refused, since?.refused),
+      rebalanced: minus(this.rebalanced, since?.rebalanced),
+      codes: codeCounts(this.codes, since?.codes, subset),
+      notStarted: codeCounts(this.notStarted, since?.notStarted, subset),
+      latencyMs: {
+        p50: latencyQuantile(latency, offset, 0.5),
+        p90: latencyQuantile(latency, offset, 0.9),
+        p99: latencyQuantile(latency, offset, 0.99),
+      },
+      latencyHistogram: latencyHistogram(latency, offset),
+    };
+  }
+}
+
+/** The non-zero counts of row `row` of a `[row * 17 + code]` table, minus a mark's. */
+function codeCounts(now: Float64Array, then: Float64Array | undefined, row: number): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (let code = 0; code < CODE_COUNT; code++) {
+    const i = row * CODE_COUNT + code;
+    const n = now[i]! - (then?.[i] ?? 0);
+    if (n > 0) counts.set(code, n);
+  }
+  return counts;
+}
