@@ -16,7 +16,7 @@ export type {
   SetWeightsOptions,
 } from './split/types.js';
 export type { RebalanceStreamsOptions } from './algorithms/streams/stream-ender.js';
-export type { RouteRequest } from './policy/call/interceptor.js';
+export type { RouteRequest } from './policy/call/route-options.js';
 export type { RouteRuleJson } from './algorithms/routing/rules.js';
 export { STICKY_HASH_VERSION } from './algorithms/routing/sticky-hash.js';
 export { register } from './policy/balancer/register.js';

@@ -10,8 +10,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { applicationStatusCode, withCallTracking } from '../src/policy/call/call-tracking.js';
-import { callRecordOf, SubsetCounters } from '../src/policy/call/counters.js';
+import { applicationStatusCode } from '../src/policy/call/call-tracking.js';
+import { contextOf } from '../src/policy/call/call-context.js';
+import { SubsetCounters } from '../src/policy/call/counters.js';
+import { testPipeline } from './helpers/call-context.js';
 import { fakeNextCall, recordingListener } from './helpers/fake-call.js';
 
 const { PickResultType } = grpc.experimental;
@@ -19,17 +21,17 @@ const UNARY = { path: '/test.Echo/Echo', requestStream: false, responseStream: f
 const SERVER_STREAMING = { ...UNARY, responseStream: true } as grpc.InterceptorOptions['method_definition'];
 const trailers = new grpc.Metadata();
 
-/** One call through the call tracking of `counters` (the rest of the split's interceptor is
- * left out: it passes these calls straight through). */
+/** One call through the split's pipeline over `counters` (no telemetry, mirror or retry). */
 function trackedCall(counters: SubsetCounters, method = UNARY) {
   const { nextCall, attempts } = fakeNextCall('direct');
   const { listener, events } = recordingListener();
-  const call = withCallTracking((options, next) => next(options) as grpc.InterceptingCall, counters, false)({ method_definition: method }, nextCall);
+  const owner = { token: 'token', splitName: 'split', target: 'target', retryOnOtherSubset: false };
+  const call = testPipeline(owner, counters)({ method_definition: method }, nextCall);
   call.start(new grpc.Metadata(), listener);
   const fake = attempts[0]!;
   /** The picker's part: an attempt of this call on `subset`, started; returns its end hook. */
   const attempt = (subset: number): ((code: grpc.status, details: string) => void) => {
-    const result = counters.attach(subset, { pickResultType: PickResultType.COMPLETE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }, callRecordOf(fake.metadata!));
+    const result = counters.attach(subset, { pickResultType: PickResultType.COMPLETE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }, contextOf(fake.metadata!));
     result.onCallStarted!();
     return (code, details) => result.onCallEnded!(code, details, trailers);
   };

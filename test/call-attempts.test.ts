@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
-import { withCallOption } from '../src/policy/call/call-options.js';
-import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/call/counters.js';
-import { withHint } from '../src/policy/call/hints.js';
+import type { CallContext } from '../src/policy/call/call-context.js';
+import { metadataWith, newRecord, routedTo } from './helpers/call-context.js';
 import { SplitState } from '../src/policy/balancer/split-state.js';
 import type { FakeSubchannel } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
@@ -47,22 +46,24 @@ function split(weights: Record<string, number>): SplitState {
   return new SplitState('split', Object.keys(weights), Object.values(weights), undefined, 11);
 }
 
-/** One call: every attempt picks with metadata carrying the same record (and `hint`, if any). */
+/** One call: every attempt picks with metadata carrying the same context (routed to
+ * `route.subset`, when given), and the entries `entries` adds, if any. */
 class Call {
-  readonly record: CallRecord;
+  readonly record: CallContext;
   constructor(
     /** The channel's picker in force (a test may swap in the next one). */
     public picker: Picker,
     otherSubset: boolean,
-    private readonly hint?: (metadata: grpc.Metadata) => grpc.Metadata,
+    private readonly entries?: (metadata: grpc.Metadata) => grpc.Metadata,
+    route?: { token: string; splitName: string; subset: string },
   ) {
-    this.record = newCallRecord(otherSubset);
+    this.record = route === undefined ? newRecord(otherSubset) : routedTo(route, route.subset, otherSubset);
   }
 
   /** Picks an attempt; `run` starts it (and ends it with `end`, when given). */
   attempt(run = true, end?: { code: grpc.status; details: string }): string {
-    let metadata = withCallOption(new grpc.Metadata(), CALL_RECORD, this.record);
-    if (this.hint !== undefined) metadata = this.hint(metadata);
+    let metadata = metadataWith(this.record);
+    if (this.entries !== undefined) metadata = this.entries(metadata);
     const result: PickResult = this.picker.pick({ metadata, extraPickInfo: {} });
     if (result.pickResultType !== PickResultType.COMPLETE) return `${PickResultType[result.pickResultType]}: ${result.status?.details}`;
     // Read first: the split's pooled pick result lets go of its subchannel when the attempt ends.
@@ -144,8 +145,7 @@ describe('later attempts with retryOnOtherSubset', () => {
   it('keep an explicit route on its subset, on an endpoint the call has not tried', () => {
     const state = split({ v1: 1, v2: 1 });
     const { picker } = aggregateState([ready('v1', ['v1/a']), ready('v2', ['v2/a', 'v2/b'])], state, false, routingOf(state));
-    const toV2 = (metadata: grpc.Metadata) => withHint(metadata, { token: state.token, splitName: state.name, subset: 'v2', retry: false, intercepted: true });
-    const call = new Call(picker, true, toV2);
+    const call = new Call(picker, true, undefined, { token: state.token, splitName: state.name, subset: 'v2' });
     assert.deepEqual([call.attempt(), call.attempt(), call.attempt()], ['v2/a', 'v2/b', 'v2/a']);
   });
 

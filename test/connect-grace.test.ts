@@ -9,8 +9,8 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
 import { SplitState } from '../src/policy/balancer/split-state.js';
-import { withCallOption } from '../src/policy/call/call-options.js';
-import { CALL_RECORD, newCallRecord, type CallRecord } from '../src/policy/call/counters.js';
+import type { CallContext } from '../src/policy/call/call-context.js';
+import { metadataWith, newRecord } from './helpers/call-context.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
 
@@ -22,9 +22,9 @@ function subset(name: string, state: grpc.connectivityState, inGrace = false): S
 }
 
 /** One call as the split's interceptor makes it: metadata carrying a fresh call record. */
-function call(): { record: CallRecord; metadata: () => grpc.Metadata } {
-  const record: CallRecord = newCallRecord(false);
-  const base = withCallOption(new grpc.Metadata(), CALL_RECORD, record);
+function call(): { record: CallContext; metadata: () => grpc.Metadata } {
+  const record: CallContext = newRecord(false);
+  const base = metadataWith(record);
   // grpc-js picks a clone each time; the options (and so the record) are shared.
   return { record, metadata: () => base.clone() };
 }

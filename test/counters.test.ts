@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { newCallRecord, SubsetCounters } from '../src/policy/call/counters.js';
+import { SubsetCounters } from '../src/policy/call/counters.js';
+import { newRecord } from './helpers/call-context.js';
 import { callEcho } from './helpers/echo-service.js';
 import { eventually } from './helpers/split-helpers.js';
 import { rig } from './helpers/rig.js';
@@ -118,7 +119,7 @@ describe('SubsetCounters', () => {
     const first = counters.attach(0, complete(() => seen.push('a started'), (code) => seen.push(`a ended ${code}`)), undefined);
     first.onCallStarted!();
     first.onCallEnded!(grpc.status.OK, '', trailers);
-    const record = newCallRecord(false);
+    const record = newRecord(false);
     const second = counters.attach(0, complete(null, (code) => seen.push(`b ended ${code}`)), record);
     assert.equal(second, first, 'pooled');
     second.onCallStarted!();

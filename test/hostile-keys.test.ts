@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
-import { HINT_KEY, takeHint } from '../src/policy/call/hints.js';
+import { aggregateState } from '../src/policy/balancer/aggregate-state.js';
+import { SplitState } from '../src/policy/balancer/split-state.js';
+import { RESERVED_HEADER } from '../src/policy/call/call-context.js';
+import { completingPicker } from './helpers/fake-child-policy.js';
+import { routingOf } from './helpers/routing-table.js';
 import { murmur3, murmur3String, rendezvousPick, SCRATCH_KEY_LENGTH, scratchBytes, subsetSeeds } from '../src/algorithms/routing/sticky-hash.js';
 
 /** Counts String.prototype.split calls while `action` runs. */
@@ -21,14 +26,18 @@ function countSplits(action: () => void): number {
 }
 
 describe('hostile hints and sticky keys', () => {
-  it('never parses the reserved header: a forged 1 MB hint with 500k ";" is removed unread', () => {
+  it('never parses the reserved header: a forged 1 MB hint with 500k ";" is removed unread by the picker', () => {
     const forged = `forged-token${';s=v2'.repeat(100_000)}${';'.repeat(500_000)}`.slice(0, 1 << 20);
+    const state = new SplitState('split', ['v1', 'v2'], [1, 0], undefined, 3);
+    const ready = (name: string) => ({ name, state: grpc.connectivityState.READY, picker: completingPicker(name), lastError: null, inGrace: false });
+    const { picker } = aggregateState([ready('v1'), ready('v2')], state, false, routingOf(state));
     const metadata = new Metadata();
-    metadata.set(HINT_KEY, forged);
-    let hint: unknown = 'not run';
-    assert.equal(countSplits(() => (hint = takeHint(metadata))), 0);
-    assert.equal(hint, undefined);
-    assert.deepEqual(metadata.get(HINT_KEY), []);
+    metadata.set(RESERVED_HEADER, forged);
+    assert.equal(metadata.get(RESERVED_HEADER).length, 1);
+    let label = 'not run';
+    assert.equal(countSplits(() => (label = (picker.pick({ metadata, extraPickInfo: {} }).subchannel as unknown as { label: string }).label)), 0);
+    assert.equal(label, 'v1');
+    assert.deepEqual(metadata.get(RESERVED_HEADER), []);
   });
 
   it('hashes keys longer than the scratch buffer to the same value, lone surrogates included', () => {

@@ -1,5 +1,5 @@
 /**
- * The split's interceptor and its retry on another subset (interceptor.ts), driven through a fake
+ * The split's pipeline and its retry on another subset (call-pipeline.ts, retry-other-subset.ts), driven through a fake
  * next call: which attempts it makes and what the caller sees, phase by phase. Every case runs with
  * the interceptor's listener called directly and wrapped (with a `next`), the two ways grpc-js may
  * call it, and must behave alike.
@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createInterceptor, routeOptions, type InterceptorContext } from '../src/policy/call/interceptor.js';
-import { hintOf } from '../src/policy/call/hints.js';
+import { routeOptions, type InterceptorContext } from '../src/policy/call/route-options.js';
+import { SubsetCounters } from '../src/policy/call/counters.js';
+import { testPipeline } from './helpers/call-context.js';
 import { fakeNextCall, recordingListener, type ListenerMode } from './helpers/fake-call.js';
 
 const context: InterceptorContext = { token: 'token', splitName: 'split', target: 'ipv4:127.0.0.1:1', retryOnOtherSubset: true };
@@ -19,7 +20,7 @@ const STREAMING = { ...UNARY, responseStream: true } as grpc.InterceptorOptions[
 function unaryCall(mode: ListenerMode, extra: grpc.CallOptions = {}, method = UNARY) {
   const { nextCall, attempts } = fakeNextCall(mode);
   const { listener, events } = recordingListener();
-  const call = createInterceptor(context)({ ...extra, method_definition: method }, nextCall);
+  const call = testPipeline(context, new SubsetCounters(2))({ ...extra, method_definition: method }, nextCall);
   call.start(new grpc.Metadata(), listener);
   call.sendMessage('hello');
   call.halfClose();
@@ -38,7 +39,7 @@ for (const mode of ['direct', 'wrapped'] as const) {
       assert.deepEqual(events, []);
       assert.equal(attempts.length, 2);
       const second = attempts[1]!;
-      assert.deepEqual([second.sent, second.halfClosed, second.hint.avoid], [['hello'], true, 1]);
+      assert.deepEqual([second.sent, second.halfClosed, second.context.avoid], [['hello'], true, 1]);
       second.pickedSubset(0);
       second.headers();
       second.message('reply');
@@ -63,7 +64,7 @@ for (const mode of ['direct', 'wrapped'] as const) {
       first.headers();
       first.status(grpc.status.UNAVAILABLE, 'first failed');
       const second = attempts[1]!;
-      second.hint.attempt!.noOtherSubset = true;
+      second.context.noOtherSubset = true;
       second.status(grpc.status.UNAVAILABLE, 'traffic_split: no other READY weighted subset to retry on');
       assert.deepEqual(events, ['headers', 'status:UNAVAILABLE first failed']);
     });
@@ -109,15 +110,18 @@ for (const mode of ['direct', 'wrapped'] as const) {
 }
 
 describe('interceptor without retries', () => {
-  it('hands a streaming call without a route to the next call unwrapped, with no hint', () => {
+  it('gives a streaming call a context with its stream record and no retry marks', () => {
     const { attempts } = unaryCall('direct', {}, STREAMING);
-    assert.equal(hintOf(attempts[0]!.metadata!), undefined);
+    const attached = attempts[0]!.context;
+    assert.deepEqual([attached.retry, attached.intercepted, attached.stream !== null, attached.routed], [false, true, true, false]);
+    const unary = unaryCall('direct').attempts[0]!.context;
+    assert.deepEqual([unary.retry, unary.stream], [true, null]);
   });
 
-  it('attaches a route\'s hint, marked intercepted, and passes the caller\'s listener through', () => {
+  it('attaches a route\'s context, marked intercepted, and passes the caller\'s listener through', () => {
     const { attempts, events } = unaryCall('direct', routeOptions(context, { subset: 'v2' }));
-    const hint = attempts[0]!.hint;
-    assert.deepEqual([hint.subset, hint.intercepted, hint.retry, hint.attempt], ['v2', true, false, undefined]);
+    const attached = attempts[0]!.context;
+    assert.deepEqual([attached.subset, attached.intercepted, attached.retry, attached.pickedSubset], ['v2', true, false, -1]);
     attempts[0]!.status(grpc.status.UNAVAILABLE, 'down');
     assert.deepEqual([attempts.length, events], [1, ['status:UNAVAILABLE down']]);
   });

@@ -19,6 +19,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { TrafficSplit } from '../src/index.js';
 import { instrumentTrafficSplit } from '../src/ops/index.js';
 import { telemetrySlotsOf } from '../src/policy/call/telemetry-port.js';
+import { TrafficSplitPicker } from '../src/policy/balancer/picker.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { prepareScratchApp, runModule } from './helpers/scratch-app.js';
@@ -122,6 +123,36 @@ describe('OpenTelemetry', () => {
 
     split.setWeights({ v1: 0, v2: 5 });
     assert.deepEqual(pointsBy((await metrics.collect()).get('grpc.lb.traffic_split.subset.weight'), SUBSET), { v1: 0, v2: 5 });
+  });
+
+  it('tags spans without sending any pick down the routed path: only calls routed by route() take it', async (t) => {
+    spans.reset();
+    const { client, split } = await rig(t, { v1: 1, v2: 1 });
+    const telemetry = await instrumentTrafficSplit(split, { api, metrics: false });
+    t.after(() => telemetry.stop());
+    // Counts the picks, and those that take the routed path, of every split picker.
+    const prototype = TrafficSplitPicker.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const originals = { pick: prototype['pick']!, pickRouted: prototype['pickRouted']! };
+    const counted = { pick: 0, pickRouted: 0 };
+    for (const name of ['pick', 'pickRouted'] as const) {
+      prototype[name] = function (this: unknown, ...args: unknown[]) {
+        counted[name]++;
+        return originals[name].apply(this, args);
+      };
+    }
+    t.after(() => Object.assign(prototype, originals));
+    const served: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await tracer.startActiveSpan(`plain-${i}`, async (span) => {
+        served.push((await callEcho(client)).server);
+        span.end();
+      });
+    }
+    assert.deepEqual([counted.pick, counted.pickRouted], [10, 0]);
+    assert.deepEqual(spans.getFinishedSpans().map((span) => span.attributes[SUBSET]), served);
+    // The control: a routed call does take it, so the count above can see one.
+    await callEcho(client, {}, new grpc.Metadata(), split.route({ subset: 'v2' }));
+    assert.deepEqual([counted.pick, counted.pickRouted], [11, 1]);
   });
 
   it('tags the span of a call that waited for the channel to connect', async (t) => {

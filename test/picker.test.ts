@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
-import { withHint } from '../src/policy/call/hints.js';
+import { metadataWith, routedTo as routedContext } from './helpers/call-context.js';
 import { SplitState } from '../src/policy/balancer/split-state.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
@@ -23,9 +23,9 @@ function split(weights: Record<string, number>): SplitState {
   return new SplitState('split', Object.keys(weights), Object.values(weights), undefined, 7);
 }
 
-/** Metadata carrying a route to `subset` of `state`, as the split's interceptor attaches it. */
+/** Metadata carrying a route to `subset` of `state`, as the split's pipeline attaches it. */
 function routedTo(state: SplitState, subsetName: string): () => grpc.Metadata {
-  return () => withHint(new grpc.Metadata(), { token: state.token, splitName: state.name, subset: subsetName, retry: false, intercepted: true });
+  return () => metadataWith(routedContext({ token: state.token, splitName: state.name }, subsetName));
 }
 
 describe('picker', () => {
@@ -68,11 +68,18 @@ describe('picker', () => {
     assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v9')), ['DROP: traffic_split: unknown subset "v9" (subsets: v1, v2)']);
   });
 
-  it('removes the hint header from every call it picks', () => {
-    const state = split({ v1: 1 });
-    const { picker } = aggregateState([subset('v1', READY)], state, false, routingOf(state));
-    const metadata = routedTo(state, 'v1')();
-    picker.pick({ metadata, extraPickInfo: {} });
-    assert.deepEqual(metadata.get('x-traffic-split'), []);
+  it('removes the reserved header from every call it picks, routed or keyless, and routes nothing by it', () => {
+    const state = split({ v1: 1, v2: 0 });
+    const routed = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, routingOf(state)).picker;
+    const keyless = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, null).picker;
+    const picked: string[] = [];
+    for (const [picker, metadata] of [[routed, routedTo(state, 'v1')()], [keyless, new grpc.Metadata()]] as const) {
+      metadata.set('x-traffic-split', 'subset=v2');
+      assert.deepEqual(metadata.get('x-traffic-split'), ['subset=v2']);
+      const result = picker.pick({ metadata, extraPickInfo: {} });
+      picked.push((result.subchannel as unknown as { label: string }).label);
+      assert.deepEqual(metadata.get('x-traffic-split'), []);
+    }
+    assert.deepEqual(picked, ['v1', 'v1']);
   });
 });

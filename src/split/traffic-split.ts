@@ -12,11 +12,11 @@ import { ConnectivityState } from '../policy/grpc/grpc.js';
 import { register } from '../policy/balancer/register.js';
 import { registerSplit, unregisterSplit } from '../policy/balancer/resolver.js';
 import { SplitState, type SplitStateEvent } from '../policy/balancer/split-state.js';
-import { createInterceptor, routeOptions, withRoutesTaken, type InterceptorContext, type RouteRequest } from '../policy/call/interceptor.js';
+import { routeOptions, type InterceptorContext, type RouteRequest } from '../policy/call/route-options.js';
+import { createCallPipeline } from '../policy/call/call-pipeline.js';
 import { createCallGuard } from '../policy/call/call-guard.js';
 import { composeClientOptions } from '../policy/grpc/channel-options.js';
-import { interceptorWithTelemetry } from '../policy/call/telemetry-port.js';
-import { withCallTracking } from '../policy/call/call-tracking.js';
+import { createTelemetryPort } from '../policy/call/telemetry-port.js';
 import { rendezvousPick, subsetSeeds } from '../algorithms/routing/sticky-hash.js';
 import type { SplitHandle } from './handle.js';
 import type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
@@ -25,12 +25,11 @@ import { byCodeName, subsetStats } from './split-stats.js';
 import { issuedMark, sinceMarkOf } from './stats-marks.js';
 import { warnIfNameInUse } from './name-warning.js';
 import { oneOf, requireObject, stringValue } from '../base/validate.js';
-import { withStreamTracking } from '../policy/streams/stream-tracking.js';
 import type { RebalanceStreamsOptions, StreamEnder } from '../algorithms/streams/stream-ender.js';
 import { createStreamEnder, parseSetWeightsOptions } from '../policy/streams/stream-setup.js';
 import { MirrorController } from '../policy/mirror/mirror.js';
-import { withMirror } from '../policy/mirror/mirror-interceptor.js';
-import { withMirrorCapture } from '../policy/mirror/mirror-capture.js';
+import { mirrorStage } from '../policy/mirror/mirror-interceptor.js';
+import { mirrorPreparation } from '../policy/mirror/mirror-capture.js';
 import { channelFactory } from '../policy/mirror/mirror-channels.js';
 import { registerMirrorTargets, unregisterMirrorTargets } from '../policy/mirror/mirror-resolver.js';
 import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror/mirror-options.js';
@@ -101,19 +100,18 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.mirrorControl = new MirrorController(config.subsetNames, this.id, this.target);
     this.channelFactory = channelFactory(this.mirrorControl.copies);
     registerMirrorTargets(this.id, { targets: config.targets, authority, childPolicy: config.childPolicy.toJsonObject() });
-    // The mirror layer is outermost but for the one taking routes' refusals off (the copies made
-    // with the call's credentials must not carry it): its copies go on channels of their own,
-    // past the layers that count, trace and retry the split's own calls.
-    this.interceptor = withRoutesTaken(withMirror(
-      interceptorWithTelemetry(this, this.state, withCallTracking(withStreamTracking(createInterceptor(this.routing), this.state.streams), this.state.counters, retryOnOtherSubset)),
-      this.mirrorControl,
-    ));
+    this.interceptor = createCallPipeline({
+      owner: this.routing,
+      counters: this.state.counters,
+      streams: this.state.streams,
+      telemetry: createTelemetryPort(this, this.state),
+      mirror: mirrorStage(this.mirrorControl),
+    });
     if (mirror !== null) this.applyMirror(mirror);
-    // The pickers must look for the retry hints the interceptor attaches.
+    // The pickers must look for the retry marks the pipeline attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
-    this.channelOptions = Object.freeze(
-      this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard: withMirrorCapture(createCallGuard(this.routing), this.mirrorControl) }, {})),
-    );
+    const callGuard = createCallGuard(this.routing, mirrorPreparation(this.mirrorControl));
+    this.channelOptions = Object.freeze(this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard }, {})));
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);

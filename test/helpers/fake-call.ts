@@ -1,10 +1,11 @@
 /**
  * A fake `nextCall` for driving an interceptor without a channel: every attempt it makes is
  * recorded, and the test plays the server's side (headers, message, status) and the picker's
- * (which subset the attempt's hint records).
+ * (which subset the call's context records).
  */
 import * as grpc from '@grpc/grpc-js';
-import { hintOf, type CallHint } from '../../src/policy/call/hints.js';
+import type { CallContext } from '../../src/policy/call/call-context.js';
+import { contextIn } from './call-context.js';
 
 /**
  * How the attempt calls the interceptor's listener: `direct` as grpc-js does with a listener
@@ -22,16 +23,15 @@ export class FakeAttempt {
   nextCalls = 0;
   constructor(private readonly mode: ListenerMode) {}
 
-  get hint(): CallHint {
-    const hint = this.metadata === null ? undefined : hintOf(this.metadata);
-    if (hint === undefined) throw new Error('the attempt carries no hint');
-    return hint;
+  /** The call context the attempt carries. */
+  get context(): CallContext {
+    return contextIn(this.metadata);
   }
 
   /** What the picker does for this attempt: records the subset it chose. */
   pickedSubset(subset: number, strict = false): this {
-    this.hint.attempt!.subset = subset;
-    this.hint.attempt!.strict = strict;
+    this.context.pickedSubset = subset;
+    this.context.pickedStrict = strict;
     return this;
   }
 

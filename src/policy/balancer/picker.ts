@@ -1,5 +1,5 @@
 /**
- * The per-call pick, in the order of the routing semantics: explicit route (a hint from
+ * The per-call pick, in the order of the routing semantics: explicit route (the call context of
  * `split.route({ subset })`), header rule, sticky key, weighted schedule. The chosen subset's
  * child picker chooses the endpoint. A later attempt of a call (a retry or hedge) is placed by
  * what the call tried (call-attempts.ts). Never throws; failures are pick results.
@@ -7,8 +7,8 @@
  * @module
  */
 import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from '../grpc/grpc.js';
-import { takeHint, type CallHint } from '../call/hints.js';
-import { callRecordOf, type CallRecord, type SubsetCounters } from '../call/counters.js';
+import { CALL_SLOT, RESERVED_HEADER, type CallContext } from '../call/call-context.js';
+import type { SubsetCounters } from '../call/counters.js';
 import { isLaterAttempt, pickUntriedEndpoint, triedAnySubset, triedSubset } from '../call/call-attempts.js';
 import { lacksInterceptor, type MissingInterceptorWarning } from '../call/misuse.js';
 import type { RouteRule } from '../../algorithms/routing/rules.js';
@@ -16,7 +16,6 @@ import type { WeightedSchedule } from '../../algorithms/schedule/scheduler.js';
 import { rendezvousPick } from '../../algorithms/routing/sticky-hash.js';
 import { StreamPin, type StreamBook, type StreamRecord } from '../../algorithms/streams/stream-book.js';
 import { pickForStream } from './stream-pick.js';
-import { streamRecordOf } from '../streams/stream-tracking.js';
 
 /** A pick result the picker returns as is for every call: queue, or fail with UNAVAILABLE. */
 export type FixedPickResult = PickResult & { subchannel: null; onCallStarted: null; onCallEnded: null };
@@ -51,7 +50,7 @@ export function closedResult(splitName: string): FixedPickResult {
 
 /** The per-call routing inputs that do not change with connectivity. */
 export interface RoutingTable {
-  /** The split's token: a hint that lacks it is another split's (see hints.ts). */
+  /** The split's token: a call context that lacks it is another split's (call-context.ts). */
   readonly token: string;
   readonly splitName: string;
   readonly subsetNames: readonly string[];
@@ -103,24 +102,25 @@ export class TrafficSplitPicker implements Picker {
 
   pick(args: PickArgs): PickResult {
     const { parts } = this;
+    const metadata = args.metadata;
     // Every call: the reserved header never reaches a server, whatever it holds.
-    const hint = takeHint(args.metadata);
-    // The split's interceptor gives every call a record (mirror copies go on channels of their own).
-    const record = callRecordOf(args.metadata);
-    if (record === undefined && parts.missingInterceptor != null) parts.missingInterceptor.note();
-    if (parts.routing !== null) return this.pickRouted(args, parts.routing, hint, record);
+    if (metadataValues(metadata, RESERVED_HEADER) !== undefined) metadata.remove(RESERVED_HEADER);
+    const context = (metadata.getOptions() as { [CALL_SLOT]?: CallContext })[CALL_SLOT];
+    if (parts.missingInterceptor != null && (context === undefined || !context.intercepted)) parts.missingInterceptor.note();
+    if (parts.routing !== null) return this.pickRouted(args, parts.routing, context);
     // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
-    // Otherwise, without a routing table the split made no hint: this one is another split's.
-    if (hint !== undefined && isRoute(hint)) return foreignRoute(hint);
-    const stream = parts.streams === null ? undefined : streamRecordOf(args.metadata);
+    if (context === undefined) return this.pickSubset(this.parts.schedule!.next(), args, undefined);
+    // Otherwise, without a routing table the split made no route: this one is another split's.
+    if (context.routed) return foreignRoute(context);
+    const stream = parts.streams === null ? null : context.stream;
     // Without routes armed, retryOnOtherSubset is off: a later attempt stays in the call's subset.
-    const subset = record !== undefined && isLaterAttempt(record) && this.isReady(record.callSubset) ? record.callSubset : -1;
-    if (stream !== undefined) {
+    const subset = isLaterAttempt(context) && this.isReady(context.callSubset) ? context.callSubset : -1;
+    if (stream !== null) {
       const placed = subset >= 0 ? subset : this.placeStream(stream);
-      return placed < 0 ? parts.fallback : this.pickStream(placed, args, stream, StreamPin.Keyless, record);
+      return placed < 0 ? parts.fallback : this.pickStream(placed, args, stream, StreamPin.Keyless, context);
     }
-    return this.pickSubset(subset >= 0 ? subset : this.scheduled(record), args, record);
+    return this.pickSubset(subset >= 0 ? subset : this.scheduled(context), args, context);
   }
 
   private isReady(subset: number): boolean {
@@ -136,13 +136,14 @@ export class TrafficSplitPicker implements Picker {
    * connecting subset was given reach it once it is READY, and none is drawn twice. (Streams
    * keep theirs in the stream book: see placeStream.)
    */
-  private scheduled(record: CallRecord | undefined): number {
-    if (record !== undefined && record.waitingFor >= 0) {
+  private scheduled(record: CallContext | undefined): number {
+    if (record === undefined) return this.parts.schedule!.next();
+    if (record.waitingFor >= 0) {
       if (this.parts.keepsShare[record.waitingFor] === 1) return record.waitingFor;
       record.waitingFor = -1;
     }
     const subset = this.parts.schedule!.next();
-    if (record !== undefined && subset >= 0) record.waitingFor = subset;
+    if (subset >= 0) record.waitingFor = subset;
     return subset;
   }
 
@@ -153,11 +154,11 @@ export class TrafficSplitPicker implements Picker {
     return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
   }
 
-  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin, record: CallRecord | undefined): PickResult {
+  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin, record: CallContext | undefined): PickResult {
     return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args, record));
   }
 
-  private pickSubset(subset: number, args: PickArgs, record: CallRecord | undefined): PickResult {
+  private pickSubset(subset: number, args: PickArgs, record: CallContext | undefined): PickResult {
     const notReady = this.parts.notReady[subset];
     if (notReady !== null && notReady !== undefined) {
       // A call that ends while bound here is counted as not started on this subset.
@@ -170,61 +171,63 @@ export class TrafficSplitPicker implements Picker {
     return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, record) : result;
   }
 
-  /** Explicit route, rule, sticky key, then the schedule, honouring retry hints. */
-  private pickRouted(args: PickArgs, routing: RoutingTable, callHint: CallHint | undefined, record: CallRecord | undefined): PickResult {
+  /** Explicit route, rule, sticky key, then the schedule, honouring the split's retry. */
+  private pickRouted(args: PickArgs, routing: RoutingTable, context: CallContext | undefined): PickResult {
     const metadata = args.metadata;
-    let hint = callHint;
-    if (hint !== undefined && hint.token !== routing.token) {
-      if (isRoute(hint)) return foreignRoute(hint);
-      hint = undefined; // another split's retry marks: a plain call here
+    // The route and retry marks of the call: another split's count for nothing here, its
+    // record still does.
+    let own = context;
+    if (context !== undefined && context.token !== routing.token) {
+      if (context.routed) return foreignRoute(context);
+      own = undefined;
     }
-    if (hint?.retry === true && !hint.intercepted) return missingInterceptor(routing.splitName);
-    const stream = this.parts.streams === null ? undefined : streamRecordOf(metadata);
-    if (stream !== undefined) stream.key = undefined;
+    if (own !== undefined && own.retry && !own.intercepted) return missingInterceptor(routing.splitName);
+    const stream = this.parts.streams === null || context === undefined ? null : context.stream;
+    if (stream !== null) stream.key = undefined;
     let subset: number;
     let strict = true;
-    if (hint?.subset !== undefined) {
-      subset = routing.subsetNames.indexOf(hint.subset);
-      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${hint.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
+    if (own?.subset !== undefined) {
+      subset = routing.subsetNames.indexOf(own.subset);
+      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${own.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
     } else {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
         strict = false;
-        subset = this.pickUnrouted(metadata, routing, hint, stream, record);
+        subset = this.pickUnrouted(metadata, routing, own, stream, context);
         if (subset < 0) {
-          if (hint?.avoid === undefined) return this.parts.fallback;
-          // A retry with nowhere else to go: the interceptor ends the call with its first failure.
-          if (hint.attempt !== undefined) hint.attempt.noOtherSubset = true;
+          if (own === undefined || own.avoid < 0) return this.parts.fallback;
+          // A retry with nowhere else to go: the pipeline ends the call with its first failure.
+          own.noOtherSubset = true;
           return NO_OTHER_SUBSET;
         }
       }
     }
-    if (hint?.attempt !== undefined) {
-      hint.attempt.subset = subset;
-      hint.attempt.strict = strict;
+    if (own !== undefined && own.retry) {
+      own.pickedSubset = subset;
+      own.pickedStrict = strict;
     }
-    if (stream !== undefined) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless, record);
-    return this.pickSubset(subset, args, record);
+    if (stream !== null) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless, context);
+    return this.pickSubset(subset, args, context);
   }
 
   /** Sticky key, else the schedule (a stream: the stream placement), for a call's first
    * attempt; a later attempt's subset otherwise. -1 when no subset can take the call. Notes a
    * stream's key on its record. */
-  private pickUnrouted(metadata: Metadata, routing: RoutingTable, hint: CallHint | undefined, stream: StreamRecord | undefined, record: CallRecord | undefined): number {
-    let key = hint?.key;
+  private pickUnrouted(metadata: Metadata, routing: RoutingTable, own: CallContext | undefined, stream: StreamRecord | null, record: CallContext | undefined): number {
+    let key = own?.key;
     if (key === undefined && routing.stickyKey !== null) {
       const value = metadataValues(metadata, routing.stickyKey)?.[0];
       if (typeof value === 'string') key = value;
     }
-    if (stream !== undefined && key !== undefined) stream.key = key;
-    const retryOf = hint?.avoid ?? -1;
+    if (stream !== null && key !== undefined) stream.key = key;
+    const retryOf = own?.avoid ?? -1;
     if (retryOf >= 0 || (record !== undefined && isLaterAttempt(record))) {
-      const subset = this.laterSubset(routing, key, record, retryOf, hint?.attempt?.subset ?? -1);
+      const subset = this.laterSubset(routing, key, record, retryOf, own?.pickedSubset ?? -1);
       if (subset !== NEW_PLACEMENT) return subset;
     }
     if (key !== undefined) return rendezvousPick(key, this.parts.stickyCandidates, this.parts.weights, routing.seeds);
     if (this.parts.schedule === null) return -1;
-    return stream !== undefined ? this.placeStream(stream) : this.scheduled(record);
+    return stream !== null ? this.placeStream(stream) : this.scheduled(record);
   }
 
   /**
@@ -235,7 +238,7 @@ export class TrafficSplitPicker implements Picker {
    * elsewhere; with nowhere else to go its first pick gets -1 (the call ends with its first
    * failure), and grpc-js's attempts of the retry stay where the retry went (`retryAt`).
    */
-  private laterSubset(routing: RoutingTable, key: string | undefined, record: CallRecord | undefined, retryOf: number, retryAt: number): number {
+  private laterSubset(routing: RoutingTable, key: string | undefined, record: CallContext | undefined, retryOf: number, retryAt: number): number {
     if (retryOf >= 0 || (record!.otherSubset && triedAnySubset(record!))) {
       const candidates = this.parts.retryCandidates.filter((i) => i !== retryOf && (record === undefined || !triedSubset(record, i)));
       if (candidates.length > 0) {
@@ -254,15 +257,11 @@ const NEW_PLACEMENT = -2;
 /** What a retry attempt gets when no other READY weighted subset exists. */
 const NO_OTHER_SUBSET = failure(PickResultType.DROP, 'traffic_split: no other READY weighted subset to retry on');
 
-function isRoute(hint: CallHint): boolean {
-  return hint.subset !== undefined || hint.key !== undefined;
-}
-
 /** Strict routing: a route this split cannot honour fails, loudly, rather than go anywhere. */
-function foreignRoute(hint: CallHint): PickResult {
+function foreignRoute(context: CallContext): PickResult {
   return failure(
     PickResultType.DROP,
-    `traffic_split: route() call options of split "${hint.splitName}" used on a channel of another split; ` +
+    `traffic_split: route() call options of split "${context.splitName}" used on a channel of another split; ` +
       'they only work on clients built from their own split\'s target',
   );
 }

@@ -22,7 +22,7 @@
 import { PickResultType, type PickArgs, type PickResult, type Picker, type SubchannelInterface } from '../grpc/grpc.js';
 
 /** One attempt after the first that started. */
-interface LaterAttempt {
+export interface LaterAttempt {
   readonly subset: number;
   readonly endpoint: object | null;
   refused: boolean;

@@ -2,9 +2,10 @@
  * The split's call guard: a grpc-js `callInvocationTransformer`, installed by
  * `split.channelOptions` beside the interceptor. It runs for every call of the client before any
  * interceptor, and is the one place that sees both a call's options and its channel, so it:
- * - attaches the hint of a routed call (so `route()` works even when the client's interceptor
- *   list was replaced), and marks unary calls the split would retry, so that a split's picker can
- *   fail them loudly when its interceptor is missing instead of silently not retrying;
+ * - makes the context of a call it must prepare, attached to the metadata (so `route()` works,
+ *   and a missing interceptor is noticed, even when the client's interceptor list was replaced)
+ *   and to the call options (where the pipeline finds it): routed calls, unary calls the split
+ *   would retry, and calls the mirror chose to copy (the mirror's preparation is given);
  * - takes a route's own refusal off the call (see misuse.ts: `route()` options fail a call that
  *   no part of the split takes);
  * - refuses a routed call on a channel that is not its split's: the call fails with UNAVAILABLE
@@ -13,28 +14,50 @@
  * @module
  */
 import type { CallInvocationTransformer } from '@grpc/grpc-js';
-import { withHint } from './hints.js';
-import { makeHint, retries, routeOf, withoutRouteRefusal, type InterceptorContext, type RouteOption } from './interceptor.js';
+import { CALL_SLOT, CallContext, withContext, type MirrorCapture, type StartObserver } from './call-context.js';
 import { refusingCredentials } from './misuse.js';
+import { newContext, retries, slotOf, withoutRouteRefusal, type InterceptorContext, type RouteOption } from './route-options.js';
 
-/** The call guard of one split. A call with neither a route nor a retry to prepare is returned
- * as it is. */
-export function createCallGuard(context: InterceptorContext): CallInvocationTransformer {
+type CallProperties = Parameters<CallInvocationTransformer>[0];
+
+/** The mirror's decision for a call: null when it does not consider the call; for a call it
+ * copies, the capturing method definition and the capture; for one it considered and does not
+ * copy, the observer of its first attempt (the mirror's percentage counts eligible calls only). */
+export type PrepareCopy = (
+  properties: CallProperties,
+) => { methodDefinition: CallProperties['methodDefinition']; capture: MirrorCapture } | StartObserver | null;
+
+/** The call guard of one split. A call with nothing to prepare is returned as it is. */
+export function createCallGuard(owner: InterceptorContext, prepareCopy: PrepareCopy | null): CallInvocationTransformer {
   return (properties) => {
-    const route = routeOf(properties.callOptions);
-    const retry = retries(context, properties.methodDefinition, route);
-    if (route === undefined && !retry) return properties;
+    const slot = slotOf(properties.callOptions);
+    if (slot instanceof CallContext) return properties; // prepared by another guard already
+    const route = slot;
+    let callOptions = properties.callOptions;
     if (route !== undefined) {
-      const callOptions = withoutRouteRefusal(properties.callOptions);
+      callOptions = withoutRouteRefusal(callOptions);
       const channelTarget = properties.channel.getTarget();
       if (channelTarget !== route.target) {
         const refusal = refusingCredentials(wrongChannelDetails(route, channelTarget));
         const own = callOptions.credentials;
         return { ...properties, callOptions: { ...callOptions, credentials: own === undefined ? refusal : own.compose(refusal) } };
       }
-      return { ...properties, callOptions, metadata: withHint(properties.metadata, makeHint(context, route, retry)) };
     }
-    return { ...properties, metadata: withHint(properties.metadata, makeHint(context, route, retry)) };
+    const copy = prepareCopy === null ? null : prepareCopy(properties);
+    if (route === undefined && copy === null && !retries(owner, properties.methodDefinition, undefined)) return properties;
+    const context = newContext(owner, properties.methodDefinition, route);
+    let methodDefinition = properties.methodDefinition;
+    if (typeof copy === 'function') context.observe(copy);
+    else if (copy !== null) {
+      context.capture = copy.capture;
+      methodDefinition = copy.methodDefinition;
+    }
+    return {
+      ...properties,
+      callOptions: { ...callOptions, [CALL_SLOT]: context },
+      metadata: withContext(properties.metadata, context),
+      methodDefinition,
+    };
   };
 }
 

@@ -1,11 +1,6 @@
 /**
- * What only the split's interceptor can count, because only it sees the whole call:
- * - calls that never start. A call queued for a pick (no READY subset, or its explicit route's
- *   subset is not READY, under wait-for-ready) that then ends by its deadline or a cancel never
- *   reaches a pick result's hooks. The interceptor gives each call a record in its metadata
- *   options (which grpc-js shares between the copies of the metadata every attempt's pick sees),
- *   the picker marks the record when an attempt starts, and the call's final status is counted
- *   as not started when none did;
+ * What only the split's pipeline can count, because only it sees the whole call (call-pipeline.ts
+ * counts the calls that never start: queued for a pick until their deadline or a cancel):
  * - the status the application gets. grpc-js ends an attempt (its pick result's hook) with the
  *   status the transport gave it, and then, above the transport, may make the call's status
  *   another one: the committed attempt is counted with the status the application gets, for
@@ -13,20 +8,9 @@
  *   figures count").
  * @module
  */
-import { InterceptingCall, status as Status, type Interceptor, type InterceptorOptions } from '@grpc/grpc-js';
-import { withCallOption } from './call-options.js';
-import { CALL_RECORD, newCallRecord, type AnswerSink, type SubsetCounters } from './counters.js';
-
-/** Where an outer layer (the mirror) leaves, in a call's interceptor options, the function its
- * call record tells of each attempt's start. */
-const START_OBSERVER = Symbol('traffic_split.startObserver');
-
-type OptionsWithObserver = InterceptorOptions & { [START_OBSERVER]?: (subset: number) => void };
-
-/** `options` for a call whose record will tell `observer` the subset each attempt starts on. */
-export function withStartObserver(options: InterceptorOptions, observer: (subset: number) => void): InterceptorOptions {
-  return { ...options, [START_OBSERVER]: observer } as OptionsWithObserver;
-}
+import { status as Status } from '@grpc/grpc-js';
+import type { AnswerSink } from './call-context.js';
+import type { SubsetCounters } from './counters.js';
 
 /**
  * The status code the application gets for a call whose status reaches the split's interceptor
@@ -57,7 +41,7 @@ export function applicationStatusCode(responseStream: boolean, code: number, las
  *   a cancel while a retry waited): it keeps its own status.
  * Attempts that end after the call's status (none in grpc-js 1.14) are counted as they end.
  */
-class CallAnswers implements AnswerSink {
+export class CallAnswers implements AnswerSink {
   private heldSubset = -1;
   private heldCode = 0;
   private heldMs = 0;
@@ -97,37 +81,4 @@ class CallAnswers implements AnswerSink {
     this.counters.countAnswer(this.heldSubset, this.heldCode, this.heldMs);
     this.heldSubset = -1;
   }
-}
-
-/** `inner`, preceded by the call record, the not-started count and the answer count of
- * `counters`; `retryOnOtherSubset` is the split's option, which places the calls' later attempts. */
-export function withCallTracking(inner: Interceptor, counters: SubsetCounters, retryOnOtherSubset: boolean): Interceptor {
-  return (options, nextCall) => {
-    const answers = new CallAnswers(counters);
-    const record = newCallRecord(retryOnOtherSubset, answers);
-    const observer = (options as OptionsWithObserver)[START_OBSERVER];
-    if (observer !== undefined) record.onStarted = observer;
-    const responseStream = options.method_definition.responseStream;
-    return new InterceptingCall(inner(options, nextCall), {
-      start(metadata, _listener, next) {
-        // A copy with options of its own: the application may pass one Metadata to many calls.
-        next(withCallOption(metadata, CALL_RECORD, record), {
-          onReceiveMetadata(received, nextMetadata) {
-            answers.answered = true;
-            nextMetadata(received);
-          },
-          onReceiveMessage(message, nextMessage) {
-            answers.lastMessageNull = message === null;
-            if (message !== null) answers.answered = true;
-            nextMessage(message);
-          },
-          onReceiveStatus(status, nextStatus) {
-            if (!record.started) counters.notStartedCall(record.queuedFor, status.code);
-            else answers.settle(applicationStatusCode(responseStream, status.code, answers.lastMessageNull));
-            nextStatus(status);
-          },
-        });
-      },
-    });
-  };
 }

@@ -27,14 +27,17 @@
  * attempt returns to the pool; a result grpc-js drops without starting it is never reused.
  * @module
  */
-import { callOption } from './call-options.js';
-import { noteAttemptRefused, noteAttemptStarted, type AttemptLog } from './call-attempts.js';
-import { Status, type Metadata, type PickResult, type SubchannelInterface } from '../grpc/grpc.js';
+import type { CallContext } from './call-context.js';
+import { noteAttemptRefused, noteAttemptStarted } from './call-attempts.js';
+import { type Metadata, type PickResult, type SubchannelInterface } from '../grpc/grpc.js';
 import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
 
 /** gRPC status codes 0..16; anything else is counted as UNKNOWN (2). */
 export const CODE_COUNT = 17;
 const UNKNOWN_CODE = 2;
+// Plain constants: grpc-js's `Status` is read through getters in its CommonJS build.
+const CANCELLED = 1;
+const UNAVAILABLE = 14;
 
 /**
  * The details grpc-js 1.14 gives the attempts it cancels when it commits to another attempt of
@@ -44,46 +47,6 @@ const UNKNOWN_CODE = 2;
  */
 const HEDGE_DISCARDED_DETAILS = 'Discarded in favor of other hedged attempt';
 const STREAM_REFUSED_DETAILS = 'Stream refused by server';
-
-/** What one call (all of its attempts) tells the counters: set by the split's interceptor, read
- * by the picker through the call's metadata options, which every attempt's metadata shares. Its
- * attempt log (call-attempts.ts) is where the picker places the call's later attempts. */
-export interface CallRecord extends AttemptLog {
-  /** An attempt of the call started on some subset. */
-  started: boolean;
-  /** The subset the call was last bound to while that subset was not READY, or -1. */
-  queuedFor: number;
-  /** The subset the schedule gave this call, or -1, until an attempt of it starts: when the
-   * call is picked again (it was queued for a subset in grace, or a hedge of it is picked before
-   * its first attempt started) it goes there, if that subset still keeps its share (picker.ts). */
-  waitingFor: number;
-  /** Told of each attempt's start, with its subset (the mirror's cue, see mirror-interceptor.ts). */
-  onStarted?: (subset: number) => void;
-  /** Set by the split's interceptor: takes the call's answered attempts in the counters' place. */
-  answers?: AnswerSink;
-}
-
-/** Where the answered attempts of a call go when the call's final status is still to come: the
- * sink counts each with `SubsetCounters.countAnswer()`, with the status it decides. */
-export interface AnswerSink {
-  /** An attempt of the call started: the attempt answered before it was not the committed one. */
-  attemptStarted(): void;
-  /** An attempt of the call was answered on `subset` with `code`, after `durationMs`. */
-  attemptAnswered(subset: number, code: number, durationMs: number): void;
-}
-
-/** The record of a new call; `otherSubset` is the split's `retryOnOtherSubset`. */
-export function newCallRecord(otherSubset: boolean, answers?: AnswerSink): CallRecord {
-  return { started: false, queuedFor: -1, waitingFor: -1, answers, otherSubset, callSubset: -1, firstEndpoint: null, firstRefused: false, later: null };
-}
-
-/** The key of the call record in the metadata options (a symbol: never sent, never clashes). */
-export const CALL_RECORD = Symbol('traffic_split.call');
-
-/** The record of the call `metadata` belongs to, if the split's interceptor saw the call. */
-export function callRecordOf(metadata: Metadata): CallRecord | undefined {
-  return callOption<CallRecord>(metadata, CALL_RECORD);
-}
 
 type EndedHook = (code: number, details: string, metadata: Metadata) => void;
 
@@ -98,7 +61,7 @@ class Attempt implements PickResult {
   readonly onCallStarted: () => void;
   readonly onCallEnded: EndedHook;
   subset = 0;
-  record: CallRecord | undefined = undefined;
+  record: CallContext | undefined = undefined;
   childStarted: (() => void) | null = null;
   childEnded: EndedHook | null = null;
   slot = 0;
@@ -180,10 +143,10 @@ export class SubsetCounters {
   /**
    * A COMPLETE pick result of `subset`'s child, wrapped so that the attempt is counted: the same
    * subchannel, with hooks that count and then call the child's own hooks (as grpc-js's
-   * weighted_round_robin wraps its children's results). `record` is the call's, when the
-   * interceptor made one.
+   * weighted_round_robin wraps its children's results). `record` is the call's context, when it
+   * has one.
    */
-  attach(subset: number, result: PickResult, record: CallRecord | undefined): PickResult {
+  attach(subset: number, result: PickResult, record: CallContext | undefined): PickResult {
     const attempt = this.pool.pop() ?? new Attempt(this);
     attempt.pickResultType = result.pickResultType;
     attempt.subchannel = result.subchannel;
@@ -211,11 +174,12 @@ export class SubsetCounters {
     attempt.slot = this.freeSlots.pop() ?? this.newSlot();
     this.startTimes[attempt.slot] = performance.now();
     if (attempt.record !== undefined) {
+      const first = !attempt.record.started;
       attempt.record.started = true;
       // Placed: a later attempt is placed by what the call tried (call-attempts.ts).
       attempt.record.waitingFor = -1;
       noteAttemptStarted(attempt.record, attempt.subset, attempt.subchannel);
-      attempt.record.onStarted?.(attempt.subset);
+      attempt.record.attemptStarted(attempt.subset, first);
       attempt.record.answers?.attemptStarted();
     }
     attempt.childStarted?.();
@@ -226,15 +190,15 @@ export class SubsetCounters {
     const subset = attempt.subset;
     if (attempt.endedBySplit) {
       this.rebalanced[subset]!++;
-    } else if (code === Status.CANCELLED && details === HEDGE_DISCARDED_DETAILS) {
+    } else if (code === CANCELLED && details === HEDGE_DISCARDED_DETAILS) {
       this.abandoned[subset]!++;
-    } else if (code === Status.UNAVAILABLE && details === STREAM_REFUSED_DETAILS) {
+    } else if (code === UNAVAILABLE && details === STREAM_REFUSED_DETAILS) {
       this.refused[subset]!++;
       if (attempt.record !== undefined) noteAttemptRefused(attempt.record, subset, attempt.subchannel);
     } else {
       const durationMs = performance.now() - this.startTimes[attempt.slot]!;
       const answers = attempt.record?.answers;
-      if (answers !== undefined) answers.attemptAnswered(subset, code, durationMs);
+      if (answers != null) answers.attemptAnswered(subset, code, durationMs);
       else this.countAnswer(subset, code, durationMs);
     }
     const childEnded = attempt.childEnded;

@@ -1,13 +1,11 @@
 /**
- * Where telemetry attaches to a split, without importing any telemetry library: a slot in the
- * split's interceptor (per call, in the caller's context) and a listener of finished attempts
+ * Where telemetry attaches to a split, without importing any telemetry library: a slot read by
+ * the split's pipeline (per call, in the caller's context) and a listener of finished attempts
  * on its counters. Both cost one null check per call while nothing is attached. The operations
  * layer sees only `TelemetryPort`, never the split's state.
  * @module
  */
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import type { ConnectivityState } from '../grpc/grpc.js';
-import { hintOf, withHint, type AttemptRecord } from './hints.js';
 import type { SplitState } from '../balancer/split-state.js';
 
 /** Called once per finished attempt: subset index, status code, duration. */
@@ -15,8 +13,8 @@ export type FinishListener = (subset: number, code: number, durationMs: number) 
 
 /**
  * Called once per call, synchronously in the caller's context (where its span is active):
- * returns the function to tell which subset served the call (called when its headers or status
- * arrive, again for a retry on another subset), or null to stay out of the call.
+ * returns the function to tell which subset served the call (called as each attempt starts, with
+ * its subset), or null to stay out of the call.
  */
 export type SubsetObserver = () => ((subset: number) => void) | null;
 
@@ -40,8 +38,8 @@ export interface TelemetryPort {
   observeCallSubsets(observer: SubsetObserver): () => void;
 }
 
-/** The port's own slots, kept beside it for the split's interceptor. */
-class SplitTelemetryPort implements TelemetryPort {
+/** The port's own slots, kept beside it for the split's pipeline. */
+export class SplitTelemetryPort implements TelemetryPort {
   /** Set while a subset observer is installed; read once per call. */
   callObserver: SubsetObserver | null = null;
   readonly finishListeners = new Set<FinishListener>();
@@ -90,8 +88,6 @@ class SplitTelemetryPort implements TelemetryPort {
   }
 
   observeCallSubsets(observer: SubsetObserver): () => void {
-    // Pickers only read routing hints (and so record attempts) once routes are armed.
-    this.state.armRoutes();
     this.callObserver = observer;
     return () => {
       if (this.callObserver === observer) this.callObserver = null;
@@ -101,19 +97,11 @@ class SplitTelemetryPort implements TelemetryPort {
 
 const portsBySplit = new WeakMap<object, SplitTelemetryPort>();
 
-/**
- * Returns the interceptor a split installs: `routing` (its own), with the telemetry slot inside
- * it, so an observed call sees the routing hint the split's interceptor set. Registers the
- * split's port for `telemetryPortOf`.
- */
-export function interceptorWithTelemetry(split: object, state: SplitState, routing: Interceptor): Interceptor {
+/** Makes and registers the telemetry port of `split` (see `telemetryPortOf`). */
+export function createTelemetryPort(split: object, state: SplitState): SplitTelemetryPort {
   const port = new SplitTelemetryPort(state);
   portsBySplit.set(split, port);
-  return (options, nextCall) => {
-    const observer = port.callObserver;
-    const tell = observer === null ? null : observer();
-    return tell === null ? routing(options, nextCall) : routing(options, (inner) => observeSubset(inner, nextCall, state, tell));
-  };
+  return port;
 }
 
 /** The telemetry port of a split, or undefined for an object that is not one. */
@@ -127,41 +115,4 @@ export function telemetrySlotsOf(split: object): { observing: boolean; finishLis
   if (port === undefined) return undefined;
   const countersObserved = (port as unknown as { state: SplitState }).state.counters.finishObserver !== null;
   return { observing: port.callObserver !== null, finishListeners: port.finishListeners.size, countersObserved };
-}
-
-/**
- * One attempt of an observed call: the subset the picker chose is read from the call's attempt
- * record when the headers or the status arrive. The same `tell` serves every attempt: a retry on
- * another subset starts from a grpc-js callback, where the caller's context is not guaranteed.
- */
-function observeSubset(options: Parameters<Interceptor>[0], nextCall: Parameters<Interceptor>[1], state: SplitState, tell: (subset: number) => void): InterceptingCall {
-  return new InterceptingCall(nextCall(options), {
-    // The listener below gets each event with `next`, which passes it on to the caller's.
-    start(metadata, _listener, next) {
-      // The split's interceptor runs first: a routed or retried call has its hint already, and
-      // a retry attempt its own record. Otherwise the call gets a hint whose only use is the
-      // record the picker fills in (hints never leave the process, see hints.ts).
-      let sent = metadata;
-      let hint = hintOf(metadata);
-      if (hint === undefined) {
-        hint = { token: state.token, splitName: state.name, retry: false, intercepted: true };
-        sent = withHint(metadata, hint);
-      }
-      const record: AttemptRecord = hint.attempt ?? { subset: -1, strict: false, noOtherSubset: false };
-      hint.attempt = record;
-      const report = (): void => {
-        if (record.subset >= 0) tell(record.subset);
-      };
-      next(sent, {
-        onReceiveMetadata: (received, nextListener) => {
-          report();
-          nextListener(received);
-        },
-        onReceiveStatus: (status, nextListener) => {
-          report();
-          nextListener(status);
-        },
-      });
-    },
-  });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { status as Status, type Channel, type InterceptorOptions, type Metadata, type StatusObject } from '@grpc/grpc-js';
-import { HINT_KEY } from '../call/hints.js';
+import { RESERVED_HEADER } from '../call/call-context.js';
 import { DEFAULT_MIRROR_TIMEOUT_MS, type MirrorSettings } from './mirror-options.js';
 
 /** A copy's call, as the channel gives it. */
@@ -43,7 +43,7 @@ export function copyTimeoutMs(settings: MirrorSettings, primaryDeadline: Interce
  * which a copy meets no such picker to remove. */
 export function copyMetadataOf(metadata: Metadata): Metadata {
   metadata.setOptions({});
-  metadata.remove(HINT_KEY);
+  metadata.remove(RESERVED_HEADER);
   return metadata;
 }
 

@@ -1,24 +1,22 @@
 /**
- * Where copies are made: the outermost layer of the split's interceptor. For an eligible unary
- * call it watches the primary (its request message, the subset its attempt started on, its
- * answer) and, when the mirror's schedule picks the call, starts an independent copy on the copy
- * channel of the primary's channel (mirror-channels.ts; never the primary's own: a copy shares
- * no retry throttle, retry buffer, hedging policy or call queue with a primary). The copy
- * carries the request bytes the primary's serializer produced and the metadata entries as they
- * were at the primary's start; it has its own deadline, no parent, the call's own credentials,
- * and is never awaited by the primary: its outcome is only counted. With `noise`, a baseline
- * copy goes out in the same turn, the same way, on the copy channel to the noise subset
- * (mirror-noise-copy.ts), and the comparison is three ways (mirror-noise-settle.ts). Every byte
- * a copy holds is first reserved in the split's byte bound (each request from the copy's start
- * to its end, each answer from its arrival to the end of the comparison); a copy whose bytes,
- * or its baseline's, would pass `maxBufferedBytes` is dropped. The primary's own events pass through unchanged; every piece of
- * mirror work on its path is guarded so that nothing the mirror does can throw into it.
+ * Where copies are made: the mirror's stage of the split's call pipeline, for the calls its call
+ * guard chose to copy (mirror-capture.ts). It watches the primary (its request message, the
+ * subset its attempt started on, its answer) and starts an independent copy on the copy channel
+ * of the primary's channel (mirror-channels.ts; never the primary's own: a copy shares no retry
+ * throttle, retry buffer, hedging policy or call queue with a primary). The copy carries the
+ * request bytes the primary's serializer produced and the metadata entries as they were at the
+ * primary's start; it has its own deadline, no parent, the call's own credentials, and is never
+ * awaited by the primary: its outcome is only counted. With `noise`, a baseline copy goes out in
+ * the same turn, the same way, to the noise subset (mirror-noise-copy.ts), and the comparison is
+ * three ways (mirror-noise-settle.ts). Every byte a copy holds is first reserved in the split's
+ * byte bound; a copy whose bytes, or its baseline's, would pass `maxBufferedBytes` is dropped.
+ * The primary's own events pass through unchanged, and nothing the mirror does can throw into it.
  * @module
  */
-import { status as Status, type Interceptor, type InterceptorOptions, type Metadata, type NextCall, type StatusObject } from '@grpc/grpc-js';
+import { status as Status, type InterceptorOptions, type Metadata, type NextCall, type StatusObject } from '@grpc/grpc-js';
 import { InterceptingCall } from '@grpc/grpc-js';
-import { withStartObserver } from '../call/call-tracking.js';
-import { captureOf, type MirrorCapture } from './mirror-capture.js';
+import type { CallContext } from '../call/call-context.js';
+import type { MirrorCallCapture } from './mirror-capture.js';
 import type { CopyLease } from './mirror-channels.js';
 import { settleCopy, type EndedSide, type Settlement } from './mirror-compare.js';
 import { copyMetadataOf, copyTimeoutMs, endedLocally, startCopyCall, type CopyCall } from './mirror-copy-call.js';
@@ -30,18 +28,16 @@ import type { LiveCopy, MirrorController, MirrorSession } from './mirror.js';
 type Decision = 'undecided' | 'skipped' | 'chosen' | 'launched';
 type CallInterface = ReturnType<NextCall>;
 
-/** `inner` (the split's interceptor), preceded by the mirror of `controller`. A call the mirror
- * does not concern (no mirror, a streaming or unlisted method) gets no extra layer at all. */
-export function withMirror(inner: Interceptor, controller: MirrorController): Interceptor {
-  return (options, nextCall) => {
-    const session = controller.session;
-    if (session === null || !session.accepts(options.method_definition)) return inner(options, nextCall);
-    // Without the split's call guard (a client built without `channelOptions`) there is no
-    // channel to copy from: the call is not mirrored.
-    const capture = captureOf(options.method_definition);
-    if (capture === undefined) return inner(options, nextCall);
-    const call = new MirroredCall(controller, session, options, capture);
-    return call.wrap(inner(withStartObserver(options, call.onStarted), nextCall));
+/** The mirror's stage: wraps `inner` for a call whose context carries a capture. */
+export type MirrorStage = (context: CallContext, options: InterceptorOptions, inner: CallInterface) => CallInterface;
+
+/** The stage of `controller`'s mirror. */
+export function mirrorStage(controller: MirrorController): MirrorStage {
+  return (context, options, inner) => {
+    const capture = context.capture as MirrorCallCapture;
+    const call = new MirroredCall(controller, capture.session, options, capture);
+    context.observe(call.onStarted);
+    return call.wrap(inner);
   };
 }
 
@@ -91,11 +87,10 @@ class MirroredCall implements LiveCopy {
 
   constructor(
     private readonly controller: MirrorController,
-    /** The mirror in force when the call was made; replaced by the one in force when its
-     * attempt starts, which is the one that decides (and counts) it. */
-    private session: MirrorSession,
+    /** The configuration that chose the call (it counts the call's copy). */
+    private readonly session: MirrorSession,
     private readonly options: InterceptorOptions,
-    private readonly capture: MirrorCapture,
+    private readonly capture: MirrorCallCapture,
   ) {}
 
   private get comparing(): boolean {
@@ -132,21 +127,25 @@ class MirroredCall implements LiveCopy {
     });
   }
 
-  /** Told by the split's call record of each attempt's start; never throws. */
+  /** Told by the call's context of each attempt's start; never throws. */
   readonly onStarted = (subset: number): void => guarded(() => this.onPrimaryStarted(subset));
 
   /** The primary's first attempt started on `subset` (later attempts change nothing). */
   private onPrimaryStarted(subset: number): void {
     if (this.decision !== 'undecided') return;
     this.primaryStartedAt = performance.now();
-    // The mirror in force now decides: a mirror replaced (even by the same settings) between
-    // the call's creation and its start must not leave the call undrawn by both.
-    const session = this.controller.session;
-    if (session === null || !session.accepts(this.options.method_definition)) return this.skip();
-    this.session = session;
-    // A call that itself went to the mirror subset is not eligible: no draw, so the percentage
-    // is exact over the calls that are.
-    if (!session.eligible(subset) || this.controller.closed || !session.draw()) return this.skip();
+    const session = this.session;
+    // Replaced or closed since the call was made: the copy is given up.
+    if (!session.active || this.controller.closed) {
+      session.figures.dropped('mirrorChanged');
+      return this.skip();
+    }
+    // A call that itself went to the mirror subset is not eligible: its draw goes to the next
+    // call, so the percentage is exact over the calls that are.
+    if (!session.eligible(subset)) {
+      session.giveBack(true);
+      return this.skip();
+    }
     // The slot is taken now, so concurrent decisions see it before the copy starts.
     if (!this.controller.takeSlot(session)) {
       session.figures.dropped('maxInFlight');
@@ -325,7 +324,11 @@ class MirroredCall implements LiveCopy {
     this.capture.bytes = null;
     // A copy about to start still needs the request bytes; nothing else does.
     if (this.decision !== 'chosen') this.capture.requestBytes = null;
-    if (this.decision === 'undecided') this.skip(); // never started: nothing to copy
+    if (this.decision === 'undecided') {
+      // Never started: nothing to copy, and its draw goes to the next call.
+      if (this.session.active) this.session.giveBack(true);
+      this.skip();
+    }
     // Chosen, but no request message ever came through (an interceptor before the split's
     // dropped it): there is nothing to copy.
     if (this.decision === 'chosen' && !this.launchQueued) this.drop('primaryEnded');

@@ -36,6 +36,12 @@ export class MirrorSession {
   /** The three-way comparison's counts, with `noise` (null without). */
   readonly noise: NoiseTally | null;
   private readonly schedule: WeightedSchedule;
+  /** Draws given back by calls that turned out not eligible (see `draw`), oldest first. */
+  private readonly returned: boolean[] = [];
+  /** For a call drawn not to be copied: its first attempt tells whether it was eligible. */
+  readonly declinedStart = (subset: number, first: boolean): void => {
+    if (first && this.active && !this.eligible(subset)) this.giveBack(false);
+  };
   private readonly methods: ReadonlySet<string> | null;
 
   constructor(
@@ -67,9 +73,25 @@ export class MirrorSession {
     return subset !== this.subsetIndex && subset !== this.noiseIndex;
   }
 
-  /** One decision of the schedule: copy this eligible call or not. */
+  /** Whether calls of `method` may be copied at all: eligible, and a percentage above 0. */
+  mayCopy(method: MethodShape): boolean {
+    return this.settings.percent > 0 && this.accepts(method);
+  }
+
+  /**
+   * One decision of the schedule: copy this call or not. It is taken as the call is made, so a
+   * call that is not copied carries nothing of the mirror's; a call that turns out not to be
+   * eligible (it went to the mirror subset), or a copied call that never starts, gives its draw
+   * back to the next call, so the percentage stays exact over the calls that are eligible.
+   */
   draw(): boolean {
-    return this.settings.percent > 0 && this.schedule.next() !== NO_COPY;
+    if (this.returned.length > 0) return this.returned.shift()!;
+    return this.schedule.next() !== NO_COPY;
+  }
+
+  /** A drawn call that cannot use its draw `copy`: the next call gets it. */
+  giveBack(copy: boolean): void {
+    this.returned.push(copy);
   }
 }
 
