@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { channelTargetUri, validateServiceConfig } from '../src/policy/grpc/grpc.js';
+import { channelTargetUri, globalPoolSubchannel, validateServiceConfig } from '../src/policy/grpc/grpc.js';
 
 describe('grpc-js internals used by src/policy/grpc/grpc.ts', () => {
   it('validateServiceConfig turns a "1s" timeout into the { seconds, nanos } its calls read', () => {
@@ -31,5 +31,19 @@ describe('grpc-js internals used by src/policy/grpc/grpc.ts', () => {
     assert.equal(channelTargetUri('internals-probe:x')!.scheme, 'dns');
     grpc.experimental.registerResolver('internals-probe', NoResolver as unknown as Parameters<typeof grpc.experimental.registerResolver>[1]);
     assert.deepEqual(channelTargetUri('internals-probe:x'), { scheme: 'internals-probe', authority: undefined, path: 'x' });
+  });
+
+  it('globalPoolSubchannel gives one subchannel per target, address, options and equal credentials', () => {
+    // Nothing connects: a subchannel connects only when a policy refs it and asks it to.
+    const target = { scheme: 'internals-pool-probe', path: 'a' };
+    const address = { host: '127.0.0.1', port: 1 };
+    const options = { 'grpc.primary_user_agent': 'probe' };
+    // Insecure credentials are all equal to grpc-js.
+    const insecure = () => grpc.credentials.createInsecure();
+    const first = globalPoolSubchannel(target, address, options, insecure());
+    assert.equal(globalPoolSubchannel(target, address, { ...options }, insecure()), first);
+    assert.notEqual(globalPoolSubchannel({ ...target, path: 'b' }, address, options, insecure()), first);
+    assert.notEqual(globalPoolSubchannel(target, { ...address, port: 2 }, options, insecure()), first);
+    assert.notEqual(globalPoolSubchannel(target, address, { 'grpc.primary_user_agent': 'other' }, insecure()), first);
   });
 });

@@ -18,6 +18,7 @@ import {
   type StatusOr,
 } from '../grpc/grpc.js';
 import { STATE_ATTRIBUTE, SplitState } from './split-state.js';
+import { AUTHORITY_ATTRIBUTE, connectionAuthority } from './connection-sharing.js';
 
 /** What the resolver needs of a live split. */
 export interface SplitRegistration {
@@ -118,7 +119,7 @@ export class TrafficSplitResolver implements Resolver {
     }
     const split = splits.get(id);
     if (split !== undefined) {
-      this.reportSplit(split.policyConfig, split.state);
+      this.reportSplit(split.policyConfig, split.state, split.authority);
       return;
     }
     const closed = closedSplits.get(id);
@@ -127,26 +128,30 @@ export class TrafficSplitResolver implements Resolver {
       // under wait-for-ready too (a resolution error would leave those waiting).
       const state = new SplitState(closed.name, [closed.subset], [1]);
       state.close();
-      this.reportSplit({ [POLICY_NAME]: { subsets: { [closed.subset]: closed.target }, weightsFrom: id } }, state);
+      const config = { [POLICY_NAME]: { subsets: { [closed.subset]: closed.target }, weightsFrom: id } };
+      this.reportSplit(config, state, closed.authority);
       return;
     }
     const details = `${POLICY_NAME}: no split "${id}" in this process`;
     reportResolution(this.listener, { ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } }, {}, null, details);
   }
 
-  private reportSplit(policyConfig: object, state: SplitState): void {
+  private reportSplit(policyConfig: object, state: SplitState, authority: string): void {
     const base = this.baseServiceConfig as { ok: true; value: ServiceConfig };
     const serviceConfig: ServiceConfig = { ...base.value, loadBalancingConfig: [policyConfig as ServiceConfig['loadBalancingConfig'][number]] };
-    reportResolution(this.listener, { ok: true, value: [] }, { [STATE_ATTRIBUTE]: state }, { ok: true, value: serviceConfig }, '');
+    const attributes = { [STATE_ATTRIBUTE]: state, [AUTHORITY_ATTRIBUTE]: authority };
+    reportResolution(this.listener, { ok: true, value: [] }, attributes, { ok: true, value: serviceConfig }, '');
   }
 
   /**
    * The split's authority, also after it closed: grpc-js asks on every connect of the split's
    * channels, and a throw there loses the connection's socket for good (its connector drops the
-   * rejection before destroying the socket). So this never throws.
+   * rejection before destroying the socket). So this never throws. Connections shared between
+   * splits have targets of their own, naming their authority (connection-sharing.ts).
    */
   static getDefaultAuthority(target: GrpcUri): string {
-    return splits.get(target.path)?.authority ?? closedSplits.get(target.path)?.authority ?? target.path;
+    const path = target.path;
+    return connectionAuthority(target) ?? splits.get(path)?.authority ?? closedSplits.get(path)?.authority ?? path;
   }
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../grpc/grpc.js';
 import { unrefTimer, type Clock, type ClockTimer } from '../../base/clock.js';
 import { trace } from '../grpc/logging.js';
+import { subsetSubchannelFactory } from './connection-sharing.js';
 
 /** Retry of a failed resolution: grpc-js's channel does this for its own resolver, and our
  * subsets' resolvers sit below the channel, so we do it for them. */
@@ -75,6 +76,7 @@ export class SubsetChild {
         // The channel's own re-resolution triggers (a connection lost, a subchannel in
         // TRANSIENT_FAILURE) reach this subset's resolver, not the channel's.
         requestReresolution: () => this.requestReresolution(),
+        createSubchannel: subsetSubchannelFactory(parentHelper, () => this.options),
       }),
       owner,
     );

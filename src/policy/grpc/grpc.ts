@@ -8,14 +8,15 @@
  * @module
  */
 import { experimental, connectivityState, status, logVerbosity, Metadata } from '@grpc/grpc-js';
-import type { ChannelOptions } from '@grpc/grpc-js';
-// Four functions grpc-js's channel uses on every target and service config, not exported
-// through `experimental`. grpc-js has no "exports" map, so its modules resolve by path; a
+import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+// Five functions grpc-js's channel uses on every target, service config and subchannel, not
+// exported through `experimental`. grpc-js has no "exports" map, so its modules resolve by path; a
 // release that moves or changes them fails test/grpc-internals.test.ts (and these imports).
 import { validateServiceConfig as grpcValidateServiceConfig } from '@grpc/grpc-js/build/src/service-config.js';
 // `splitHostPort` is exported through `experimental` only from 1.11 on.
 import { parseUri, splitHostPort } from '@grpc/grpc-js/build/src/uri-parser.js';
 import { mapUriDefaultScheme } from '@grpc/grpc-js/build/src/resolver.js';
+import { getSubchannelPool } from '@grpc/grpc-js/build/src/subchannel-pool.js';
 import { grpcJsPackageOf, type GrpcJsPackage } from './grpc-version.js';
 
 export { connectivityState as ConnectivityState, status as Status, logVerbosity as LogVerbosity, Metadata, splitHostPort };
@@ -107,6 +108,20 @@ export function channelTargetUri(target: string): GrpcUri | null {
 export function createTargetResolver(target: string, resultListener: ResolverListener, options: ChannelOptions): Resolver {
   const listener = listenerForAnyVersion(resultListener);
   return createResolver(channelTargetUri(target) ?? { scheme: 'dns', path: target }, listener, options);
+}
+
+/**
+ * The subchannel grpc-js's global pool holds for `address` under `channelTarget` with `options`
+ * and `credentials`, created there if there is none: what a channel's helper does for its own
+ * target, here for a target of our choosing. The pool keeps one reference of its own.
+ */
+export function globalPoolSubchannel(
+  channelTarget: GrpcUri,
+  address: SubchannelAddress,
+  options: ChannelOptions,
+  credentials: ChannelCredentials,
+): SubchannelInterface {
+  return getSubchannelPool(true).getOrCreateSubchannel(channelTarget, address, options, credentials);
 }
 
 /**

@@ -19,6 +19,7 @@
 import { Channel, ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { channelClassOfOtherCopy } from '../grpc/grpc-copies.js';
 import { mirrorTarget } from './mirror-resolver.js';
+import { withCredentialsOption } from '../balancer/connection-sharing.js';
 
 /** A channel of the split's clients: built by the split's channel factory, it keeps what it was
  * built with, for its copy channels. */
@@ -31,7 +32,8 @@ export class SplitChannel extends Channel {
     readonly options: ChannelOptions,
     readonly copies: CopyChannels,
   ) {
-    super(target, credentials, options);
+    // The credentials also go to the policy, for connections shared between splits.
+    super(target, credentials, withCredentialsOption(options, credentials));
   }
 
   get closed(): boolean {
