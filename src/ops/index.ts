@@ -35,5 +35,7 @@ export { startAdminServer } from './admin/admin-server.js';
 export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin/admin-server.js';
 export { DEFAULT_RUNTIME_PREFIX } from './admin/runtime-modify.js';
 export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './telemetry/split-metrics.js';
+export { METRICS, METRIC_LABELS, NOT_FIGURES, readMetricFigures } from './telemetry/metrics-catalogue.js';
+export type { MetricDefinition, MetricFigures, MetricLabel, MetricSample, OtelInstrument } from './telemetry/metrics-catalogue.js';
 export { watchWeightsFile } from './admin/weights-file.js';
 export type { WeightsFileWatcher, WeightsFileOptions, WeightsFileEvents } from './admin/weights-file.js';

@@ -7,7 +7,7 @@
  */
 import type { Meter } from '@opentelemetry/api';
 import { TrafficSplitTelemetryError, typeErrorAt } from '../../base/errors.js';
-import { telemetryPortOf } from '../../split/ops-port.js';
+import { telemetryPortOf, type SplitStats } from '../../split/ops-port.js';
 import { loadOpenTelemetryApi } from './otel-api.js';
 import { startSplitMetrics } from './otel-metrics.js';
 import { spanAnnotator, type SpanLike } from './otel-trace.js';
@@ -57,22 +57,18 @@ export const TELEMETRY_SCOPE = 'grpc-traffic-split';
 interface InstrumentableSplit {
   readonly target: string;
   readonly subsets: readonly string[];
+  stats(): SplitStats;
   once(event: 'close', listener: () => void): unknown;
   off(event: 'close', listener: () => void): unknown;
 }
 
 /**
  * Reports a split's per-subset figures as OpenTelemetry instruments and tags the active span of
- * each call with the subset that served it. Instruments (labels `grpc.target` and
- * `grpc.lb.traffic_split.subset`):
- * - `grpc.lb.traffic_split.attempt.started` counter `{attempt}`;
- * - `grpc.lb.traffic_split.attempt.duration` histogram `s`, also labelled `grpc.status`
- *   (its count is the number of finished attempts per status);
- * - `grpc.lb.traffic_split.subset.weight` gauge `{weight}`;
- * - `grpc.lb.traffic_split.streams.open` up-down counter `{stream}` and
- *   `grpc.lb.traffic_split.streams.rebalanced` counter `{stream}` (streams the split ended itself);
- * - `grpc.lb.traffic_split.subset.state` gauge `{state}`, 1 for the subset's state and 0 for the
- *   others, labelled `grpc.lb.traffic_split.state` (`READY`, `CONNECTING`, ...).
+ * each call with the subset that served it. One instrument per entry of the metrics catalogue
+ * with an OpenTelemetry name (`docs/operations.md#metrics-reference` lists them), each labelled
+ * `grpc.target` and, per subset, `grpc.lb.traffic_split.subset`; the observable ones are read
+ * from `split.stats()` at each collection, `grpc.lb.traffic_split.attempt.duration` (histogram,
+ * `s`, by `grpc.status`) is recorded as each attempt finishes.
  * Rejects with `ERR_SPLIT_OTEL_API_MISSING` when `@opentelemetry/api` cannot be imported.
  * @example
  * import { instrumentTrafficSplit } from 'grpc-traffic-split/ops';
