@@ -22,7 +22,7 @@ function gitRevision(): string {
   try {
     const options = { cwd: new URL('../..', import.meta.url), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ('ignore' | 'pipe')[] };
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], options).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], options).trim() !== '';
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], options).trim() !== '';
     return dirty ? `${head} + uncommitted changes` : head;
   } catch {
     return 'unknown';
