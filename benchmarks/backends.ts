@@ -19,6 +19,8 @@ export interface Backends {
   target(name: string): string;
   /** TCP connections each server has accepted since it started, by name. */
   accepted(): Promise<Record<string, number>>;
+  /** TCP connections open now on each server, by name. */
+  open(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,12 @@ export async function startBackends(names: readonly string[]): Promise<Backends>
   const ready = await waitFor(child, (m): m is Extract<ChildMessage, { type: 'ready' }> => m.type === 'ready', START_TIMEOUT_MS);
   const ports = Object.fromEntries(ready.servers.map((s) => [s.name, s.port]));
   let nextQuery = 1;
+  const query = async (): Promise<Extract<ChildMessage, { type: 'accepted' }>> => {
+    const id = nextQuery++;
+    const reply = waitFor(child, (m): m is Extract<ChildMessage, { type: 'accepted' }> => m.type === 'accepted' && m.id === id, QUERY_TIMEOUT_MS);
+    child.send({ type: 'accepted', id } satisfies ParentMessage);
+    return reply;
+  };
   return {
     ports,
     target: (name) => {
@@ -43,12 +51,8 @@ export async function startBackends(names: readonly string[]): Promise<Backends>
       if (port === undefined) throw new Error(`no backend named ${name}`);
       return `ipv4:127.0.0.1:${port}`;
     },
-    accepted: async () => {
-      const id = nextQuery++;
-      const reply = waitFor(child, (m): m is Extract<ChildMessage, { type: 'accepted' }> => m.type === 'accepted' && m.id === id, QUERY_TIMEOUT_MS);
-      child.send({ type: 'accepted', id } satisfies ParentMessage);
-      return (await reply).counts;
-    },
+    accepted: async () => (await query()).counts,
+    open: async () => (await query()).open,
     stop: async () => {
       process.removeListener('exit', exitGuard);
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -20,6 +20,9 @@ export interface LoadOptions {
   durationMs: number;
   /** Upper bound on measured calls; also the size of the latency array. */
   maxCalls: number;
+  /** Called when the measured window opens and when it closes (to read another process's CPU
+   * over the same window). */
+  onWindow?: (edge: 'start' | 'end') => void;
 }
 
 export interface LoadResult {
@@ -76,6 +79,7 @@ export function closedLoop(call: UnaryCall, options: LoadOptions): Promise<LoadR
       const end = performance.now();
       if (!stopping && end >= measureStart) {
         if (cpuStart === null) {
+          options.onWindow?.('start');
           cpuStart = process.cpuUsage();
           windowStart = end;
         }
@@ -83,6 +87,7 @@ export function closedLoop(call: UnaryCall, options: LoadOptions): Promise<LoadR
           stopping = true;
           windowEnd = end;
           cpu = process.cpuUsage(cpuStart);
+          options.onWindow?.('end');
         } else if (error !== null) {
           errors++;
           firstError ??= error.message;

@@ -95,6 +95,11 @@ export class NginxProxy {
     process.once('exit', this.exitGuard);
   }
 
+  /** The master's process id (its workers are its children). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** `ipv4:127.0.0.1:<port>`. */
   get target(): string {
     return `ipv4:127.0.0.1:${this.port}`;

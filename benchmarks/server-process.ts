@@ -3,8 +3,9 @@
  * over IPC. Servers live in their own process so the client under test has a core of its own.
  *
  * Protocol (parent -> child): `{ type: 'accepted', id }` asks for the TCP connections accepted
- * per server so far; `{ type: 'stop' }` ends the process. Child -> parent: `{ type: 'ready',
- * servers }` once every server listens, `{ type: 'accepted', id, counts }` in reply.
+ * per server so far and those open now; `{ type: 'stop' }` ends the process. Child -> parent:
+ * `{ type: 'ready', servers }` once every server listens, `{ type: 'accepted', id, counts, open }`
+ * in reply.
  * @module
  */
 import { startServer, type TestServer } from '../test/helpers/servers.js';
@@ -12,7 +13,7 @@ import { startServer, type TestServer } from '../test/helpers/servers.js';
 /** Messages the child sends. */
 export type ChildMessage =
   | { type: 'ready'; servers: { name: string; port: number }[] }
-  | { type: 'accepted'; id: number; counts: Record<string, number> }
+  | { type: 'accepted'; id: number; counts: Record<string, number>; open: Record<string, number> }
   | { type: 'error'; message: string };
 
 /** Messages the child accepts. */
@@ -30,7 +31,8 @@ async function main(names: string[]): Promise<void> {
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'accepted') {
       const counts = Object.fromEntries(servers.map((s) => [s.name, s.accepted()]));
-      send({ type: 'accepted', id: message.id, counts });
+      const open = Object.fromEntries(servers.map((s) => [s.name, s.open()]));
+      send({ type: 'accepted', id: message.id, counts, open });
     } else if (message.type === 'stop') {
       for (const server of servers) void server.kill();
       process.exit(0);

@@ -12,10 +12,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChartBench } from '../benchmarks/chart.bench.js';
 import { runE2eBench } from '../benchmarks/e2e.bench.js';
+import { FEATURE_VARIANTS } from '../benchmarks/feature-variants.js';
+import { runFeaturesBench } from '../benchmarks/features.bench.js';
+import { renderPerformanceDoc, type ResultsFile } from '../benchmarks/performance-doc.js';
+import { runPickRatioBench } from '../benchmarks/pick-ratio.bench.js';
+import { runSocketsBench } from '../benchmarks/sockets.bench.js';
 import type { BenchOptions } from '../benchmarks/options.js';
 import { runPrecisionBench } from '../benchmarks/precision.bench.js';
 import { runReactionBench } from '../benchmarks/reaction.bench.js';
-import { renderReport, writeResults, type BenchCheck, type BenchSection } from '../benchmarks/report.js';
+import { renderReport, renderTable, writeResults, type BenchCheck, type BenchSection } from '../benchmarks/report.js';
 import { summaryLines } from '../benchmarks/summary.js';
 import { runScaleBench } from '../benchmarks/scale.bench.js';
 import { runSchedulerBench } from '../benchmarks/scheduler.bench.js';
@@ -108,8 +113,10 @@ test('runner: --help lists every bench by name, --quick and where results go', (
   const run = fileURLToPath(new URL('../benchmarks/run.js', import.meta.url));
   assert.ok(existsSync(run));
   const out = execFileSync(process.execPath, [run, '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const name of ['scheduler', 'picker', 'e2e', 'precision', 'reaction', 'chart', 'scale']) assert.match(out, new RegExp(`\\n  ${name} `));
-  assert.match(out, /\n {2}--quick {5}fewer rounds, shorter loads \(under 2 minutes on 2 cores\)\n/);
+  for (const name of ['scheduler', 'picker', 'pick-ratio', 'e2e', 'features', 'precision', 'reaction', 'chart', 'sockets', 'scale']) {
+    assert.match(out, new RegExp(`\\n  ${name} `));
+  }
+  assert.match(out, /\n {2}--quick {5}fewer rounds, shorter loads \(a few minutes on 2 cores\)\n/);
   assert.match(out, /\n {2}--out DIR {3}where results go \(default benchmarks\/runs, git-ignored\)\n/);
 });
 
@@ -159,4 +166,76 @@ test('runner: a run ends with the summary and writes its files where --out says 
   }
   const ignored = readFileSync(fileURLToPath(new URL('../../.gitignore', import.meta.url)), 'utf8').split('\n');
   assert.ok(ignored.includes('benchmarks/runs/'), ignored.join(', '));
+});
+
+test('summary: figures without a target read "info" and count neither as met nor as missed', () => {
+  const lines = summaryLines({
+    date: '2000-01-01',
+    mode: 'quick',
+    environment: {},
+    sections: [{ name: 'features', seconds: 1, section: { title: 'features', tables: [], json: null, checks: [
+      { group: 'rules: off <= 1.02x (on: figure)', label: 'off', target: 'rules off <= 1.02x', measured: '1.01x', ok: true },
+      { group: 'rules: off <= 1.02x (on: figure)', label: 'on', target: 'rules on', measured: '1.30x', ok: false, informational: true },
+      { group: 'vs nginx (figure)', label: 'QPS', target: 'QPS / nginx', measured: '1.40x', ok: false, informational: true },
+    ] } }],
+  });
+  assert.deepEqual(lines, [
+    'Summary: 1 of 1 design targets met (every figure is in the report)',
+    '  pass  features  rules: off <= 1.02x (on: figure): off 1.01x; on 1.30x',
+    '  info  features  vs nginx (figure): QPS 1.40x',
+  ]);
+});
+
+/** The summary rows the issue asks `npm run bench` for, by bench: each must have its own line. */
+const SUMMARY_ROWS: [string, RegExp][] = [
+  ['pick-ratio', /^ {2}(pass|FAIL) {2}pick-ratio {2}keyless pick \+ hooks <= 2x round_robin at 2 subsets, <= 3x at 100: 2 subsets [\d.]+x.*; 100 subsets [\d.]+x/],
+  ['pick-ratio', /^ {2}info {2}pick-ratio {2}sticky pick \+ hooks, 8 subsets, 1000 users: [\d,.]+ ns, [\d.]+x round_robin$/],
+  ['features', /^ {2}(pass|FAIL) {2}features {4}mirror: client CPU\/call <= 1\.02x at 0%, <= 1\.12x at 10% \(the split without\): 0% [\d.]+x.*; 10% [\d.]+x/],
+  ['features', /^ {2}(pass|FAIL) {2}features {4}mirror 10%: primary p99 <= 1\.05x no mirror \(C = 1\): [\d.]+x/],
+  ...['sticky keys', 'rules', 'OpenTelemetry'].map((name): [string, RegExp] => [
+    'features',
+    new RegExp(`^ {2}(pass|FAIL) {2}features {4}${name}: client CPU/call off <= 1\\.02x the split without it \\(on: figure\\): off [\\d.]+x.*; on [\\d.]+x`),
+  ]),
+  ['features', /^ {2}info {2}features {4}retryOnOtherSubset: client CPU\/call, calls that succeed \(figure\): on [\d.]+x/],
+  ['features', /^ {2}info {2}features {4}stream tracking: .*: streams [\d.]+x/],
+  ['features', /^ {2}info {2}features {4}end to end vs plain round_robin: client CPU\/call and QPS \(figure\): CPU [\d.]+x.*; QPS [\d.]+x/],
+  ['features', /^ {2}info {2}features {4}end to end vs nginx grpc_pass: .*: not run nginx not run/],
+  ['sockets', /^ {2}(pass|FAIL) {2}sockets {5}sockets: 20 splits, one client each, same two backends: <= 4 open, each split counts its own call: sockets \d+; splits counting their call 20 of 20$/],
+  ['sockets', /^ {2}info {2}sockets {5}sockets: 20 plain round_robin channels, same two backends \(figure\): sockets 2$/],
+];
+
+test('pick-ratio, features and sockets: the summary has every row, and docs/performance.md is generated from their results', { timeout: 120_000 }, async () => {
+  const sections = [
+    { name: 'pick-ratio', section: await runPickRatioBench(TINY), seconds: 1 },
+    { name: 'features', section: await runFeaturesBench(TINY), seconds: 1 },
+    { name: 'sockets', section: await runSocketsBench(TINY), seconds: 1 },
+  ];
+  const picker = sections[0]!.section;
+  assert.deepEqual(picker.tables[0]!.rows.map((r) => r[0]), [
+    'grpc-js round_robin, 2 endpoints',
+    'traffic-split, 2 subsets, keyless',
+    'traffic-split, 100 subsets, keyless',
+    'traffic-split, 8 subsets, sticky key (1000 users)',
+  ]);
+  // The metadata the bench makes through the split's interceptors has the shape of a real call's.
+  assert.ok(picker.notes!.some((n) => n.startsWith('The prepared metadata has the header names and option keys of a real call')), picker.notes!.join('\n'));
+  assert.deepEqual(sections[1]!.section.tables[0]!.rows.map((r) => r[0]), FEATURE_VARIANTS.map((v) => v.label));
+  const report = { date: '2000-01-01', mode: 'tiny' as const, environment: { node: process.version, cores: '2', command: 'node dist/benchmarks/run.js --tiny' }, sections };
+  const lines = summaryLines(report);
+  assert.equal(lines.length, 1 + SUMMARY_ROWS.length, lines.join('\n'));
+  for (const [i, [bench, row]] of SUMMARY_ROWS.entries()) assert.match(lines[i + 1]!, row, `${bench} row ${i + 1}:\n${lines.join('\n')}`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'bench-doc-'));
+  try {
+    await writeResults(dir, report);
+    const results = JSON.parse(readFileSync(join(dir, '2000-01-01.json'), 'utf8')) as ResultsFile;
+    const doc = renderPerformanceDoc(results, 'benchmarks/results/2000-01-01.json');
+    assert.match(doc, /^`benchmarks\/results\/2000-01-01\.json`, a tiny run of 2000-01-01: `node dist\/benchmarks\/run\.js --tiny`/m);
+    assert.match(doc, /^- cores: 2$/m);
+    assert.ok(doc.includes(['```', ...lines, '```'].join('\n')), 'the summary, as the run printed it');
+    for (const { section } of sections) for (const table of section.tables) assert.ok(doc.includes(renderTable(table)), `table of ${section.title}`);
+    assert.match(doc, /^## Design targets$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
