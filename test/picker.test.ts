@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
-import { withHint } from '../src/policy/call/hints.js';
+import { HINT_KEY, withHint } from '../src/policy/call/hints.js';
 import { SplitState } from '../src/policy/balancer/split-state.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
@@ -68,11 +68,25 @@ describe('picker', () => {
     assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v9')), ['DROP: traffic_split: unknown subset "v9" (subsets: v1, v2)']);
   });
 
-  it('removes the hint header from every call it picks', () => {
-    const state = split({ v1: 1 });
-    const { picker } = aggregateState([subset('v1', READY)], state, false, routingOf(state));
-    const metadata = routedTo(state, 'v1')();
-    picker.pick({ metadata, extraPickInfo: {} });
-    assert.deepEqual(metadata.get('x-traffic-split'), []);
+  it('removes the reserved header from every call it picks, and never routes by it', () => {
+    const state = split({ v1: 0, v2: 1 });
+    const forged = `${state.token};s=v1`;
+    const views = [subset('v1', READY), subset('v2', READY)];
+    const sent: grpc.Metadata[] = [];
+    /** `base` carrying a forged header; the control: it is there until the pick. */
+    const forging = (base: () => grpc.Metadata) => () => {
+      const metadata = base();
+      metadata.set(HINT_KEY, forged);
+      assert.deepEqual(metadata.get(HINT_KEY), [forged]);
+      sent.push(metadata);
+      return metadata;
+    };
+    // The plain pick (no routing table), a plain call and a routed one on the routed path.
+    const plain = aggregateState(views, state, false, null).picker;
+    const routed = aggregateState(views, state, false, routingOf(state)).picker;
+    assert.deepEqual(picksFrom(plain, 2, forging(() => new grpc.Metadata())), ['v2', 'v2']);
+    assert.deepEqual(picksFrom(routed, 2, forging(() => new grpc.Metadata())), ['v2', 'v2']);
+    assert.deepEqual(picksFrom(routed, 1, forging(routedTo(state, 'v1'))), ['v1']);
+    assert.deepEqual(sent.map((metadata) => metadata.get(HINT_KEY)), [[], [], [], [], []]);
   });
 });
