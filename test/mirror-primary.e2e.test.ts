@@ -175,6 +175,10 @@ describe('the primary beside a plain channel, with a mirror on', () => {
     assert.deepEqual(chatted, [{ server: 'v1', text: 'x' }]);
     await new Promise<void>((resolve, reject) => client.stream({}).on('data', () => {}).on('end', resolve).on('error', reject));
     assert.deepEqual([v2.received(), split.stats().mirror!.sent, split.stats().mirror!.dropped], [0, 0, 0]);
+    // The control: the mirror is on, and copies a unary call of the same client.
+    await callEcho(client, { text: 'unary' });
+    await eventually(() => split.stats().mirror!.completed === 1, () => JSON.stringify(split.stats().mirror));
+    assert.deepEqual([v2.received(), split.stats().mirror!.sent], [1, 1]);
   });
 
   it('a primary cancelled or out of time while its copy runs ends as on a plain channel; the copy ends by its own timeout', async (t) => {

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { aggregateState, type SubsetView } from '../src/policy/balancer/aggregate-state.js';
 import { metadataWith, routedTo as routedContext } from './helpers/call-context.js';
+import { RESERVED_HEADER as HINT_KEY } from '../src/policy/call/call-context.js';
 import { SplitState } from '../src/policy/balancer/split-state.js';
 import { completingPicker, picksFrom, tally } from './helpers/fake-child-policy.js';
 import { routingOf } from './helpers/routing-table.js';
@@ -68,18 +69,25 @@ describe('picker', () => {
     assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v9')), ['DROP: traffic_split: unknown subset "v9" (subsets: v1, v2)']);
   });
 
-  it('removes the reserved header from every call it picks, routed or keyless, and routes nothing by it', () => {
-    const state = split({ v1: 1, v2: 0 });
-    const routed = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, routingOf(state)).picker;
-    const keyless = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, null).picker;
-    const picked: string[] = [];
-    for (const [picker, metadata] of [[routed, routedTo(state, 'v1')()], [keyless, new grpc.Metadata()]] as const) {
-      metadata.set('x-traffic-split', 'subset=v2');
-      assert.deepEqual(metadata.get('x-traffic-split'), ['subset=v2']);
-      const result = picker.pick({ metadata, extraPickInfo: {} });
-      picked.push((result.subchannel as unknown as { label: string }).label);
-      assert.deepEqual(metadata.get('x-traffic-split'), []);
-    }
-    assert.deepEqual(picked, ['v1', 'v1']);
+  it('removes the reserved header from every call it picks, and never routes by it', () => {
+    const state = split({ v1: 0, v2: 1 });
+    const forged = `${state.token};s=v1`;
+    const views = [subset('v1', READY), subset('v2', READY)];
+    const sent: grpc.Metadata[] = [];
+    /** `base` carrying a forged header; the control: it is there until the pick. */
+    const forging = (base: () => grpc.Metadata) => () => {
+      const metadata = base();
+      metadata.set(HINT_KEY, forged);
+      assert.deepEqual(metadata.get(HINT_KEY), [forged]);
+      sent.push(metadata);
+      return metadata;
+    };
+    // The plain pick (no routing table), a plain call and a routed one on the routed path.
+    const plain = aggregateState(views, state, false, null).picker;
+    const routed = aggregateState(views, state, false, routingOf(state)).picker;
+    assert.deepEqual(picksFrom(plain, 2, forging(() => new grpc.Metadata())), ['v2', 'v2']);
+    assert.deepEqual(picksFrom(routed, 2, forging(() => new grpc.Metadata())), ['v2', 'v2']);
+    assert.deepEqual(picksFrom(routed, 1, forging(routedTo(state, 'v1'))), ['v1']);
+    assert.deepEqual(sent.map((metadata) => metadata.get(HINT_KEY)), [[], [], [], [], []]);
   });
 });

@@ -129,13 +129,17 @@ describe('routing hints never leave the process', () => {
   });
 
   it('strips a forged x-traffic-split header on a split channel, even one with the split\'s token, and routes by weight', async (t) => {
-    const { client, split } = await rig(t, { v1: 0, v2: 100 });
+    const { client, split, v2 } = await rig(t, { v1: 0, v2: 100 });
     const token = (split as unknown as { state: { token: string } }).state.token;
     const forged = (value: string) => {
       const metadata = new grpc.Metadata();
       metadata.set('x-traffic-split', value);
       return metadata;
     };
+    // The control: a plain channel to the same server sends the header, and the server sees it.
+    const plain = echoClient(v2.target);
+    t.after(() => plain.close());
+    assert.deepEqual((await callEcho(plain, {}, forged(`${token};s=v1`))).metadataKeys, ['user-agent', 'x-traffic-split']);
     // Before route() was ever used (keyless fast path), then after.
     for (const phase of ['before route()', 'after route()']) {
       for (const value of ['forged;s=v1', `${token};s=v1`, `${token};k=user-1`]) {
