@@ -239,6 +239,7 @@ class MirroredCall implements LiveCopy {
         request,
         timeoutMs,
         keepAnswer: (bytes) => (this.abandoned ? null : this.keepAnswer(bytes)),
+        onRefused: () => this.abandoned || this.drop('maxBufferedBytes'),
         onEnded: (side) => this.onBaselineStatus(side),
       });
     } catch {
@@ -341,6 +342,7 @@ class MirroredCall implements LiveCopy {
     this.copyDone = true;
     this.controller.untrack(this);
     this.copyCall = null;
+    if (!this.abandoned && this.lease?.refusedByByteBound(status) === true) this.drop('maxBufferedBytes');
     this.lease?.release();
     this.lease = null;
     this.session.budget.release(this.requestBytesHeld);
