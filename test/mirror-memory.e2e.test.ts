@@ -124,6 +124,25 @@ describe('the mirror within maxBufferedBytes', () => {
     assert.deepEqual([forgotten.sent, forgotten.dropped, forgotten.codes], [4, 0, { OK: 4 }]);
   });
 
+  it('with noise, a baseline answer larger than the byte bound is refused the same way: the copy is dropped, not compared', async (t) => {
+    const v1 = await scriptedServer((request): ScriptedAnswer => ({ reply: { text: request.text } }));
+    const v2 = await scriptedServer((request): ScriptedAnswer => ({ reply: { text: request.text } }));
+    const base = await scriptedServer((): ScriptedAnswer => ({ raw: bigAnswer(2 * MiB) }));
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target, base: base.target }, weights: { v1: 100, v2: 0, base: 0 } });
+    const client = echoClient(split.target, split.withChannelOptions({ 'grpc.max_receive_message_length': 64 * MiB }));
+    closeAfter(t, client, split, v1, v2, base);
+    connect(client);
+    await waitForSubsetsReady(split);
+    split.setMirror({ subset: 'v2', percent: 100, maxInFlight: 1, maxBufferedBytes: MiB, timeoutMs: 30_000, noise: { subset: 'base' } });
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+      await eventually(() => split.stats().mirror!.inFlight === 0, () => JSON.stringify(split.stats().mirror));
+    }
+    const mirror = split.stats().mirror!;
+    assert.deepEqual([mirror.sent, mirror.droppedBy.maxBufferedBytes, mirror.completed, mirror.noise!.baselineSent], [4, 4, 0, 4]);
+    assert.equal(mirror.bufferedBytes, 0);
+  });
+
   it('a copy channel receives at most the byte bound, or the client channel\'s own limit if lower', () => {
     const limit = (options: grpc.ChannelOptions, bound: number | null): unknown => copyChannelOptions(options, bound)['grpc.max_receive_message_length'];
     assert.deepEqual(
