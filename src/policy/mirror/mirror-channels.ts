@@ -113,7 +113,9 @@ interface CopyChannel {
   /** No new copy on it; it closes once `live` is 0. */
   retired: boolean;
   closed: boolean;
-  /** Whether the byte bound, not the client channel's own limit, sets its receive limit. */
+  /** Its `grpc.max_receive_message_length`. */
+  readonly maxReceiveBytes: number;
+  /** Whether the byte bound, not the client channel's own limit, sets it. */
   readonly limitedByBound: boolean;
 }
 
@@ -142,10 +144,10 @@ export class CopyChannels {
     if (bySubset === undefined) this.open.set(primary, (bySubset = new Map()));
     let entry = bySubset.get(subset);
     if (entry === undefined) {
-      const options = copyChannelOptions(primary.options, this.answerLimit);
-      const channel = new Channel(mirrorTarget(this.splitId, subset), primary.credentials, options);
-      const limitedByBound = this.answerLimit !== null && options['grpc.max_receive_message_length'] !== copyAnswerLimit(primary.options, null);
-      bySubset.set(subset, (entry = { channel, live: 0, retired: false, closed: false, limitedByBound }));
+      const channel = new Channel(mirrorTarget(this.splitId, subset), primary.credentials, copyChannelOptions(primary.options, this.answerLimit));
+      const maxReceiveBytes = copyAnswerLimit(primary.options, this.answerLimit);
+      const limitedByBound = maxReceiveBytes !== copyAnswerLimit(primary.options, null);
+      bySubset.set(subset, (entry = { channel, live: 0, retired: false, closed: false, maxReceiveBytes, limitedByBound }));
     }
     const leased = entry;
     leased.live++;
@@ -169,11 +171,10 @@ export class CopyChannels {
 
   /** Copies go to `subsets` only from now on (the mirror subset, and the baseline's with
    * `noise`; none: nowhere), receiving answers of at most `answerLimit` bytes (null: the client
-   * channel's limit): the other copy channels close, and those built with another limit. */
+   * channel's limit): the other copy channels close, and those whose limit this changes. */
   keepOnly(subsets: readonly number[], answerLimit: number | null = null): void {
-    const limitChanged = answerLimit !== this.answerLimit;
     this.answerLimit = answerLimit;
-    this.retire((s) => limitChanged || !subsets.includes(s));
+    this.retire((s, owner, entry) => !subsets.includes(s) || entry.maxReceiveBytes !== copyAnswerLimit(owner.options, answerLimit));
   }
 
   /** Closes every copy channel now (the split closed; its copies were cancelled). */
@@ -195,10 +196,10 @@ export class CopyChannels {
     return size;
   }
 
-  private retire(matches: (subset: number, owner: SplitChannel) => boolean): void {
+  private retire(matches: (subset: number, owner: SplitChannel, entry: CopyChannel) => boolean): void {
     for (const [owner, bySubset] of this.open) {
       for (const [subset, entry] of bySubset) {
-        if (!matches(subset, owner)) continue;
+        if (!matches(subset, owner, entry)) continue;
         entry.retired = true;
         bySubset.delete(subset);
         if (entry.live === 0) closeEntry(entry);
