@@ -50,7 +50,11 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
     { name: 'mirror 10%, fire and forget', mirror: { subset: 'v2', percent: 10 }, target: backends.target('v2') },
     { name: 'mirror 10%, compare: true (all mismatch)', mirror: { subset: 'v2', percent: 10, compare: true }, target: backends.target('v2') },
     { name: 'mirror 10%, v2 answers after 2 s, maxInFlight 5', mirror: { subset: 'v2', percent: 10, maxInFlight: 5 }, target: backends.target('slow') },
-    { name: 'mirror 10%, 10 MB answers, compare: true, maxInFlight 2', mirror: { subset: 'v2', percent: 10, compare: true, maxInFlight: 2 }, target: big.target },
+    {
+      name: 'mirror 10%, 10 MB answers, compare: true, maxInFlight 2',
+      mirror: { subset: 'v2', percent: 10, compare: true, maxInFlight: 2 },
+      target: big.target,
+    },
   ];
   const p50s = variants.map(() => [] as number[]);
   const p99s = variants.map(() => [] as number[]);
@@ -60,7 +64,8 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
       for (const [i, variant] of variants.entries()) {
         const split = new TrafficSplit({ subsets: { v1: backends.target('v1'), v2: variant.target }, weights: { v1: 100, v2: 0 }, mirror: variant.mirror });
         // Big enough for the big-answer server's answers on the copy channels (built from these options).
-        const client = echoClient(split.target, split.withChannelOptions({ 'grpc.max_receive_message_length': 2 * BIG_ANSWER_BYTES }));
+        const maxReceive = { 'grpc.max_receive_message_length': 2 * BIG_ANSWER_BYTES };
+        const client = echoClient(split.target, split.withChannelOptions(maxReceive));
         try {
           for (let w = 0; w < 100; w++) await callEcho(client, { text: 'warm-up', slowServer: 'slow', delayMs: 2_000 });
           const latencies = new Float64Array(calls);

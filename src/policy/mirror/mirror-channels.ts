@@ -70,7 +70,8 @@ export const GRPC_DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 /** The largest answer a copy channel built from `options` receives: the client channel's own
  * limit, lowered to `answerLimit` (null: none; -1 in grpc-js: no limit). */
 export function copyAnswerLimit(options: ChannelOptions, answerLimit: number | null): number {
-  const own = typeof options['grpc.max_receive_message_length'] === 'number' ? options['grpc.max_receive_message_length'] : GRPC_DEFAULT_MAX_RECEIVE_BYTES;
+  const set = options['grpc.max_receive_message_length'];
+  const own = typeof set === 'number' ? set : GRPC_DEFAULT_MAX_RECEIVE_BYTES;
   if (answerLimit === null) return own;
   return own === -1 ? answerLimit : Math.min(own, answerLimit);
 }
@@ -144,10 +145,12 @@ export class CopyChannels {
     if (bySubset === undefined) this.open.set(primary, (bySubset = new Map()));
     let entry = bySubset.get(subset);
     if (entry === undefined) {
-      const channel = new Channel(mirrorTarget(this.splitId, subset), primary.credentials, copyChannelOptions(primary.options, this.answerLimit));
+      const options = copyChannelOptions(primary.options, this.answerLimit);
+      const channel = new Channel(mirrorTarget(this.splitId, subset), primary.credentials, options);
       const maxReceiveBytes = copyAnswerLimit(primary.options, this.answerLimit);
       const limitedByBound = maxReceiveBytes !== copyAnswerLimit(primary.options, null);
-      bySubset.set(subset, (entry = { channel, live: 0, retired: false, closed: false, maxReceiveBytes, limitedByBound }));
+      entry = { channel, live: 0, retired: false, closed: false, maxReceiveBytes, limitedByBound };
+      bySubset.set(subset, entry);
     }
     const leased = entry;
     leased.live++;
@@ -174,7 +177,8 @@ export class CopyChannels {
    * channel's limit): the other copy channels close, and those whose limit this changes. */
   keepOnly(subsets: readonly number[], answerLimit: number | null = null): void {
     this.answerLimit = answerLimit;
-    this.retire((s, owner, entry) => !subsets.includes(s) || entry.maxReceiveBytes !== copyAnswerLimit(owner.options, answerLimit));
+    this.retire((s, owner, entry) =>
+      !subsets.includes(s) || entry.maxReceiveBytes !== copyAnswerLimit(owner.options, answerLimit));
   }
 
   /** Closes every copy channel now (the split closed; its copies were cancelled). */

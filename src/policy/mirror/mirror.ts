@@ -120,7 +120,8 @@ export class MirrorController {
     }
     // The baseline's copies go on copy channels of their own too (to the noise subset).
     // An answer compared must fit the byte bound: the copy channels refuse larger ones.
-    const answerLimit = settings !== null && (settings.compare !== false || settings.noise !== undefined) ? settings.maxBufferedBytes : null;
+    const compares = settings !== null && (settings.compare !== false || settings.noise !== undefined);
+    const answerLimit = compares ? settings.maxBufferedBytes : null;
     this.copies.keepOnly(this.session === null ? [] : [subset, noiseIndex].filter((index) => index >= 0), answerLimit);
   }
 
