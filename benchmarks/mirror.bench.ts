@@ -3,12 +3,18 @@
  * v1:100 v2:0, in alternating rounds: no mirror; a 0% mirror (its per-call layer, no copy); a
  * 10% mirror onto a v2 that answers at once,
  * fire and forget, and with `compare: true`; a 10% mirror onto a v2 that answers after 2 s, with `maxInFlight: 5`
- * (most copies dropped, the others held until their 1 s timeout). The primary's p50 and p99 in
- * each round, and the ratio of each mirrored variant to the plain one, as medians over rounds.
- * The echo servers run in a child process (`server-process.ts`), as in the e2e bench.
+ * (most copies dropped, the others held until their 1 s timeout); a 10% mirror, `compare: true`,
+ * `maxInFlight: 2`, onto a server answering 10 MB (test/fixtures/big-answer-server.ts): what
+ * receiving, comparing and hashing big answers costs the primaries on the event loop they share.
+ * The primary's p50 and p99 in each round, and the ratio of each mirrored variant to the plain
+ * one, as medians over rounds. The echo servers run in a child process (`server-process.ts`),
+ * as in the e2e bench.
  * @module
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { TrafficSplit, type MirrorOptions } from '../src/index.js';
 import { callEcho, echoClient } from '../test/helpers/echo-service.js';
 import { startBackends } from './backends.js';
@@ -18,6 +24,17 @@ import { fmt, quantileInPlace, spread, type Spread } from './stats.js';
 
 type Variant = { name: string; mirror: MirrorOptions | null };
 
+/** Bytes of each answer of the big-answer server. */
+const BIG_ANSWER_BYTES = 10_000_000;
+
+/** The server of test/fixtures/big-answer-server.ts, in a child process of its own. */
+async function startBigAnswerServer(): Promise<{ target: string; stop(): void }> {
+  const script = fileURLToPath(new URL('../test/fixtures/big-answer-server.js', import.meta.url));
+  const child = fork(script, [String(BIG_ANSWER_BYTES)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [message] = (await once(child, 'message')) as [{ port: number }];
+  return { target: `ipv4:127.0.0.1:${message.port}`, stop: () => child.kill('SIGKILL') };
+}
+
 export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> {
   const log = loggerOf(opts);
   const rounds = sized(opts, { full: 7, quick: 3, tiny: 1 });
@@ -26,12 +43,18 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
   // case (a sample with two SHA-256 hashes per copy). `slow` holds each call 2 s (its own
   // `slowServer` request option).
   const backends = await startBackends(['v1', 'v2', 'slow']);
+  const big = await startBigAnswerServer();
   const variants: (Variant & { target: string })[] = [
     { name: 'no mirror', mirror: null, target: backends.target('v2') },
     { name: 'mirror 0% (the layer only, no copy)', mirror: { subset: 'v2', percent: 0 }, target: backends.target('v2') },
     { name: 'mirror 10%, fire and forget', mirror: { subset: 'v2', percent: 10 }, target: backends.target('v2') },
     { name: 'mirror 10%, compare: true (all mismatch)', mirror: { subset: 'v2', percent: 10, compare: true }, target: backends.target('v2') },
     { name: 'mirror 10%, v2 answers after 2 s, maxInFlight 5', mirror: { subset: 'v2', percent: 10, maxInFlight: 5 }, target: backends.target('slow') },
+    {
+      name: 'mirror 10%, 10 MB answers, compare: true, maxInFlight 2',
+      mirror: { subset: 'v2', percent: 10, compare: true, maxInFlight: 2 },
+      target: big.target,
+    },
   ];
   const p50s = variants.map(() => [] as number[]);
   const p99s = variants.map(() => [] as number[]);
@@ -40,7 +63,9 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
     for (let round = 0; round < rounds; round++) {
       for (const [i, variant] of variants.entries()) {
         const split = new TrafficSplit({ subsets: { v1: backends.target('v1'), v2: variant.target }, weights: { v1: 100, v2: 0 }, mirror: variant.mirror });
-        const client = echoClient(split.target, split.channelOptions);
+        // Big enough for the big-answer server's answers on the copy channels (built from these options).
+        const maxReceive = { 'grpc.max_receive_message_length': 2 * BIG_ANSWER_BYTES };
+        const client = echoClient(split.target, split.withChannelOptions(maxReceive));
         try {
           for (let w = 0; w < 100; w++) await callEcho(client, { text: 'warm-up', slowServer: 'slow', delayMs: 2_000 });
           const latencies = new Float64Array(calls);
@@ -61,6 +86,7 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
       }
     }
   } finally {
+    big.stop();
     await backends.stop();
   }
   const ratio = (values: number[], base: number[]): Spread => spread(values.map((v, k) => v / base[k]!));

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
+import { CopyChannels, SplitChannel } from '../src/policy/mirror/mirror-channels.js';
 import { callEcho, echoClient } from './helpers/echo-service.js';
 import { copiesSettled, startRecordingServer, type Answer } from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
@@ -68,6 +69,30 @@ describe('the copy channels', () => {
       await v2.kill();
     }
     await eventually(() => sockets() === (before.get('TCPWRAP') ?? 0), () => diffResources(before, activeResources()));
+  });
+
+  it('are built again when the receive limit the byte bound sets changes, and kept when it does not', () => {
+    const MiB = 1024 * 1024;
+    const copies = new CopyChannels('limits');
+    const primary = new SplitChannel('ipv4:127.0.0.1:1', grpc.credentials.createInsecure(), {}, copies);
+    const channelAfter = (answerLimit: number | null): grpc.Channel => {
+      copies.keepOnly([0], answerLimit);
+      const lease = copies.lease(primary, 0)!;
+      lease.release();
+      return lease.channel;
+    };
+    try {
+      // The client's limit is grpc-js's default, 4 MiB: a bound of 64 MiB leaves it as it is.
+      const unlimited = channelAfter(null);
+      assert.equal(channelAfter(64 * MiB), unlimited);
+      const bound = channelAfter(MiB);
+      assert.notEqual(bound, unlimited);
+      assert.equal(channelAfter(MiB), bound);
+      assert.notEqual(channelAfter(null), bound);
+    } finally {
+      copies.close();
+      primary.close();
+    }
   });
 
   it('mirrors a client whose channelOverride or channelFactoryOverride is null or undefined: grpc-js builds its channel as without them, so the split does', async (t) => {

@@ -13,8 +13,10 @@ import { describe, it } from 'node:test';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
 import { sampleBytes } from '../src/policy/mirror/mirror-figures.js';
+import { copyChannelOptions, GRPC_DEFAULT_MAX_RECEIVE_BYTES } from '../src/policy/mirror/mirror-channels.js';
 import { callEcho, echoClient, type EchoReply } from './helpers/echo-service.js';
 import { median, runCalls, scriptedServer, type RunResult, type ScriptedAnswer } from './helpers/isolation-rig.js';
 import type { EchoServerMessage } from './fixtures/echo-server.js';
@@ -92,6 +94,66 @@ describe('the mirror within maxBufferedBytes', () => {
     const after = retainedBytes();
     t.diagnostic(`retained after gc once compared: ${mb(after)} (+${mb(after - before)})`);
     assert.ok(after - before <= 4 * MiB, `the process still holds ${mb(after - before)} more than before`);
+  });
+
+  it('copy channels refuse a compared answer over the byte bound at its header: dropped, not failed', async (t) => {
+    const answer = bigAnswer(2 * MiB);
+    const v1 = await scriptedServer((request): ScriptedAnswer => ({ reply: { text: request.text } }));
+    const v2 = await scriptedServer((): ScriptedAnswer => ({ raw: answer }));
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
+    const client = echoClient(split.target, split.withChannelOptions({ 'grpc.max_receive_message_length': 64 * MiB }));
+    closeAfter(t, client, split, v1, v2);
+    connect(client);
+    await waitForSubsetsReady(split);
+    const copies = async (compare: boolean): Promise<void> => {
+      split.setMirror({ subset: 'v2', percent: 100, compare, maxInFlight: 1, maxBufferedBytes: MiB, timeoutMs: 30e3 });
+      for (let i = 0; i < 4; i++) {
+        assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+        await eventually(() => split.stats().mirror!.inFlight === 0, () => JSON.stringify(split.stats().mirror));
+      }
+    };
+    await copies(true);
+    const compared = split.stats().mirror!;
+    // Ended by grpc-js at the answer's 5-byte header (RESOURCE_EXHAUSTED), not received and then
+    // dropped by the mirror (it would have ended OK): counted as the byte bound's drop.
+    const { sent, droppedBy, failed, codes } = compared;
+    assert.deepEqual([sent, droppedBy.maxBufferedBytes, failed, codes], [4, 4, 0, { RESOURCE_EXHAUSTED: 4 }]);
+    assert.equal(compared.bufferedBytes, 0);
+    // Not compared, an answer is never kept: the client channel's own limit (64 MiB) applies.
+    await copies(false);
+    const forgotten = split.stats().mirror!;
+    assert.deepEqual([forgotten.sent, forgotten.dropped, forgotten.codes], [4, 0, { OK: 4 }]);
+  });
+
+  it('with noise, a baseline answer over the byte bound is refused the same way: the copy is dropped', async (t) => {
+    const v1 = await scriptedServer((request): ScriptedAnswer => ({ reply: { text: request.text } }));
+    const v2 = await scriptedServer((request): ScriptedAnswer => ({ reply: { text: request.text } }));
+    const base = await scriptedServer((): ScriptedAnswer => ({ raw: bigAnswer(2 * MiB) }));
+    const subsets = { v1: v1.target, v2: v2.target, base: base.target };
+    const split = new TrafficSplit({ subsets, weights: { v1: 100, v2: 0, base: 0 } });
+    const client = echoClient(split.target, split.withChannelOptions({ 'grpc.max_receive_message_length': 64 * MiB }));
+    closeAfter(t, client, split, v1, v2, base);
+    connect(client);
+    await waitForSubsetsReady(split);
+    split.setMirror({ subset: 'v2', percent: 100, maxInFlight: 1, maxBufferedBytes: MiB, timeoutMs: 30e3, noise: { subset: 'base' } });
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+      await eventually(() => split.stats().mirror!.inFlight === 0, () => JSON.stringify(split.stats().mirror));
+    }
+    const mirror = split.stats().mirror!;
+    const figures = [mirror.sent, mirror.droppedBy.maxBufferedBytes, mirror.completed, mirror.noise!.baselineSent];
+    assert.deepEqual(figures, [4, 4, 0, 4]);
+    assert.equal(mirror.bufferedBytes, 0);
+  });
+
+  it('a copy channel receives at most the byte bound, or the client channel\'s own limit if lower', () => {
+    const limit = (options: grpc.ChannelOptions, bound: number | null): unknown =>
+      copyChannelOptions(options, bound)['grpc.max_receive_message_length'];
+    const unlimited = { 'grpc.max_receive_message_length': -1 };
+    assert.deepEqual(
+      [limit({}, null), limit({}, MiB), limit({}, 64 * MiB), limit(unlimited, 64 * MiB), limit(unlimited, null)],
+      [GRPC_DEFAULT_MAX_RECEIVE_BYTES, MiB, GRPC_DEFAULT_MAX_RECEIVE_BYTES, 64 * MiB, -1],
+    );
   });
 
   it('copies answering 10 MB from another process: primaries fail as without them, comparisons and hashes go in slices', async (t) => {

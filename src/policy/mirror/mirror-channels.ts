@@ -9,6 +9,11 @@
  * config without retry or hedging). Copy channels of one split with equal options and
  * credentials share their connections through grpc-js's subchannel pool.
  *
+ * When copies are compared, a copy channel refuses answers larger than `maxBufferedBytes`
+ * (`grpc.max_receive_message_length`): grpc-js fails such a call from the message's 5-byte
+ * header, before it buffers the body, where the mirror could only drop it once grpc-js had
+ * received and joined all of it on the event loop the primaries share.
+ *
  * The split's clients build their channels through `channelFactoryOverride` (a client option the
  * split adds), which is how the copy channel learns the credentials (grpc-js exposes them
  * nowhere else) and when the client's channel closes. A copy channel closes when its client's
@@ -16,7 +21,7 @@
  * subset), each time once its copies in flight ended. `close()` of the split closes them all at once.
  * @module
  */
-import { Channel, ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Channel, ChannelCredentials, status as Status, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import { channelClassOfOtherCopy } from '../grpc/grpc-copies.js';
 import { mirrorTarget } from './mirror-resolver.js';
 import { withCredentialsOption } from '../balancer/connection-sharing.js';
@@ -61,19 +66,47 @@ export function channelFactory(copies: CopyChannels): (target: string, credentia
   };
 }
 
-/** The options of a copy channel built from a client channel's `options`. */
-export function copyChannelOptions(options: ChannelOptions): ChannelOptions {
+/** grpc-js's `grpc.max_receive_message_length` when a channel does not set it. */
+export const GRPC_DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
+/** The largest answer a copy channel built from `options` receives: the client channel's own
+ * limit, lowered to `answerLimit` (null: none; -1 in grpc-js: no limit). */
+export function copyAnswerLimit(options: ChannelOptions, answerLimit: number | null): number {
+  const set = options['grpc.max_receive_message_length'];
+  const own = typeof set === 'number' ? set : GRPC_DEFAULT_MAX_RECEIVE_BYTES;
+  if (answerLimit === null) return own;
+  return own === -1 ? answerLimit : Math.min(own, answerLimit);
+}
+
+/** The options of a copy channel built from a client channel's `options`, receiving answers of
+ * at most `answerLimit` bytes (null: the client channel's limit). */
+export function copyChannelOptions(options: ChannelOptions, answerLimit: number | null = null): ChannelOptions {
   // The application's service config (retry, hedging, wait-for-ready, timeouts) is its
   // primaries'; the copy channel's comes from its resolver. Retries off on top: a copy is never
   // retried, hedged, or buffered for a retry, whatever a resolver says.
   const { 'grpc.service_config': _serviceConfig, ...rest } = options;
-  return { ...rest, 'grpc.enable_retries': 0, 'grpc.service_config_disable_resolution': 1 };
+  return {
+    ...rest,
+    'grpc.enable_retries': 0,
+    'grpc.service_config_disable_resolution': 1,
+    'grpc.max_receive_message_length': copyAnswerLimit(options, answerLimit),
+  };
+}
+
+/** True when grpc-js ended a call because its answer passed the channel's receive limit
+ * (subchannel-call.js: RESOURCE_EXHAUSTED, "Received message larger than max (N vs M)"). */
+export function refusedAsTooLarge(status: StatusObject): boolean {
+  return status.code === Status.RESOURCE_EXHAUSTED && status.details.startsWith('Received message larger than max');
 }
 
 /** A copy's use of a copy channel: `release()` once the copy ended. */
 export interface CopyLease {
   readonly channel: Channel;
   release(): void;
+  /** True when `status` is the channel refusing an answer larger than the byte bound (the copy
+   * counts as dropped, `maxBufferedBytes`, not as failed). False for a refusal at the client
+   * channel's own limit, which its primary would meet too. */
+  refusedByByteBound(status: StatusObject): boolean;
 }
 
 interface CopyChannel {
@@ -83,6 +116,10 @@ interface CopyChannel {
   /** No new copy on it; it closes once `live` is 0. */
   retired: boolean;
   closed: boolean;
+  /** Its `grpc.max_receive_message_length`. */
+  readonly maxReceiveBytes: number;
+  /** Whether the byte bound, not the client channel's own limit, sets it. */
+  readonly limitedByBound: boolean;
 }
 
 /** The copy channels of one split. */
@@ -91,6 +128,9 @@ export class CopyChannels {
    * client channel is only referenced while it has a copy channel in use. */
   private readonly open = new Map<SplitChannel, Map<number, CopyChannel>>();
   private closed = false;
+  /** Largest answer the copy channels receive (the byte bound when copies are compared), or
+   * null: the client channel's limit. */
+  private answerLimit: number | null = null;
 
   constructor(private readonly splitId: string) {}
 
@@ -107,8 +147,12 @@ export class CopyChannels {
     if (bySubset === undefined) this.open.set(primary, (bySubset = new Map()));
     let entry = bySubset.get(subset);
     if (entry === undefined) {
-      const channel = new Channel(mirrorTarget(this.splitId, subset), primary.credentials, copyChannelOptions(primary.options));
-      bySubset.set(subset, (entry = { channel, live: 0, retired: false, closed: false }));
+      const options = copyChannelOptions(primary.options, this.answerLimit);
+      const channel = new Channel(mirrorTarget(this.splitId, subset), primary.credentials, options);
+      const maxReceiveBytes = copyAnswerLimit(primary.options, this.answerLimit);
+      const limitedByBound = maxReceiveBytes !== copyAnswerLimit(primary.options, null);
+      entry = { channel, live: 0, retired: false, closed: false, maxReceiveBytes, limitedByBound };
+      bySubset.set(subset, entry);
     }
     const leased = entry;
     leased.live++;
@@ -121,6 +165,7 @@ export class CopyChannels {
         leased.live--;
         if (leased.retired && leased.live === 0) closeEntry(leased);
       },
+      refusedByByteBound: (status) => leased.limitedByBound && refusedAsTooLarge(status),
     };
   }
 
@@ -130,9 +175,12 @@ export class CopyChannels {
   }
 
   /** Copies go to `subsets` only from now on (the mirror subset, and the baseline's with
-   * `noise`; none: nowhere): the other copy channels close. */
-  keepOnly(subsets: readonly number[]): void {
-    this.retire((s) => !subsets.includes(s));
+   * `noise`; none: nowhere), receiving answers of at most `answerLimit` bytes (null: the client
+   * channel's limit): the other copy channels close, and those whose limit this changes. */
+  keepOnly(subsets: readonly number[], answerLimit: number | null = null): void {
+    this.answerLimit = answerLimit;
+    this.retire((s, owner, entry) =>
+      !subsets.includes(s) || entry.maxReceiveBytes !== copyAnswerLimit(owner.options, answerLimit));
   }
 
   /** Closes every copy channel now (the split closed; its copies were cancelled). */
@@ -154,10 +202,10 @@ export class CopyChannels {
     return size;
   }
 
-  private retire(matches: (subset: number, owner: SplitChannel) => boolean): void {
+  private retire(matches: (subset: number, owner: SplitChannel, entry: CopyChannel) => boolean): void {
     for (const [owner, bySubset] of this.open) {
       for (const [subset, entry] of bySubset) {
-        if (!matches(subset, owner)) continue;
+        if (!matches(subset, owner, entry)) continue;
         entry.retired = true;
         bySubset.delete(subset);
         if (entry.live === 0) closeEntry(entry);

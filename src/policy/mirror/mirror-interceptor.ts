@@ -238,6 +238,7 @@ class MirroredCall implements LiveCopy {
         request,
         timeoutMs,
         keepAnswer: (bytes) => (this.abandoned ? null : this.keepAnswer(bytes)),
+        onRefused: () => this.abandoned || this.drop('maxBufferedBytes'),
         onEnded: (side) => this.onBaselineStatus(side),
       });
     } catch {
@@ -344,6 +345,7 @@ class MirroredCall implements LiveCopy {
     this.copyDone = true;
     this.controller.untrack(this);
     this.copyCall = null;
+    if (!this.abandoned && this.lease?.refusedByByteBound(status) === true) this.drop('maxBufferedBytes');
     this.lease?.release();
     this.lease = null;
     this.session.budget.release(this.requestBytesHeld);

@@ -141,7 +141,10 @@ export class MirrorController {
       this.latest = this.session;
     }
     // The baseline's copies go on copy channels of their own too (to the noise subset).
-    this.copies.keepOnly(this.session === null ? [] : [subset, noiseIndex].filter((index) => index >= 0));
+    // An answer compared must fit the byte bound: the copy channels refuse larger ones.
+    const compares = settings !== null && (settings.compare !== false || settings.noise !== undefined);
+    const answerLimit = compares ? settings.maxBufferedBytes : null;
+    this.copies.keepOnly(this.session === null ? [] : [subset, noiseIndex].filter((index) => index >= 0), answerLimit);
   }
 
   /** The byte bound as a configuration sees it: its own `maxBufferedBytes` over the bytes every

@@ -11,7 +11,7 @@
  * @module
  */
 import { status as Status, type InterceptorOptions, type Metadata, type StatusObject } from '@grpc/grpc-js';
-import type { SplitChannel } from '../mirror-channels.js';
+import type { CopyLease, SplitChannel } from '../mirror-channels.js';
 import type { EndedSide } from '../mirror-compare.js';
 import { endedLocally, startCopyCall, type CopyCall } from '../mirror-copy-call.js';
 import type { LiveCopy, MirrorController } from '../mirror.js';
@@ -33,6 +33,9 @@ export interface BaselineLaunch {
   /** The answer as it arrives: what to keep of it for the comparison (null: nothing, the byte
    * bound had no room). */
   keepAnswer: (bytes: Buffer) => Buffer | null;
+  /** Called before `onEnded` when the copy channel refused an answer larger than the byte
+   * bound (mirror-channels.ts): as `keepAnswer` finding no room. */
+  onRefused: () => void;
   /** Called once, when the baseline copy ended, with how it ended. */
   onEnded: (side: EndedSide) => void;
 }
@@ -44,16 +47,18 @@ export class BaselineCopy implements LiveCopy {
   private bytes: Buffer | null = null;
   private answered = false;
   private ended = false;
-  private release: (() => void) | null = null;
+  private lease: CopyLease | null = null;
 
   private readonly controller: MirrorController;
   private readonly keepAnswer: (bytes: Buffer) => Buffer | null;
+  private readonly onRefused: () => void;
   private readonly onEnded: (side: EndedSide) => void;
 
   /** Keeps of `launch` what it needs once started: not the request or its metadata. */
   private constructor(launch: BaselineLaunch) {
     this.controller = launch.controller;
     this.keepAnswer = launch.keepAnswer;
+    this.onRefused = launch.onRefused;
     this.onEnded = launch.onEnded;
   }
 
@@ -70,7 +75,7 @@ export class BaselineCopy implements LiveCopy {
     controller.track(this);
     const lease = controller.copies.lease(channel, subsetIndex);
     if (lease === null) return this.end(endedLocally(Status.UNAVAILABLE, "baseline copy could not start: the client's channel is closed"));
-    this.release = lease.release;
+    this.lease = lease;
     try {
       const call = startCopyCall(lease.channel, options, timeoutMs, metadata, request, {
         onReceiveMetadata: (headers) => (this.headers = headers),
@@ -102,9 +107,11 @@ export class BaselineCopy implements LiveCopy {
     this.call = null;
     this.headers = this.bytes = null;
     this.controller.untrack(this);
-    this.release?.();
-    this.release = null;
+    const refused = this.lease?.refusedByByteBound(status) === true;
+    this.lease?.release();
+    this.lease = null;
     try {
+      if (refused) this.onRefused();
       this.onEnded(side);
     } catch {
       // The comparison's own errors are its business; the copy is over either way.
