@@ -34,7 +34,7 @@ export interface AttemptLog {
   readonly otherSubset: boolean;
   /** The subset of the call's first attempt that started, -1 before: the call's subset. */
   callSubset: number;
-  /** That attempt's endpoint, and whether the server refused it. */
+  /** That attempt's subchannel (its endpoint once resolved), and whether the server refused it. */
   firstEndpoint: object | null;
   firstRefused: boolean;
   /** The attempts that started after the first; null until one did. */
@@ -50,13 +50,18 @@ function endpointOf(subchannel: SubchannelInterface | null): object | null {
 
 /** An attempt of the call started on `subset`, on `subchannel`. */
 export function noteAttemptStarted(log: AttemptLog, subset: number, subchannel: SubchannelInterface | null): void {
-  const endpoint = endpointOf(subchannel);
   if (log.callSubset < 0) {
+    // Kept as given and resolved only if a later attempt asks: most calls have one attempt.
     log.callSubset = subset;
-    log.firstEndpoint = endpoint;
+    log.firstEndpoint = subchannel;
     return;
   }
-  (log.later ??= []).push({ subset, endpoint, refused: false });
+  (log.later ??= []).push({ subset, endpoint: endpointOf(subchannel), refused: false });
+}
+
+/** The endpoint of the call's first attempt. */
+function firstEndpointOf(log: AttemptLog): object | null {
+  return endpointOf(log.firstEndpoint as SubchannelInterface | null);
 }
 
 /** A started attempt on `subset` was refused by the server before its application saw it. */
@@ -64,7 +69,7 @@ export function noteAttemptRefused(log: AttemptLog, subset: number, subchannel: 
   const endpoint = endpointOf(subchannel);
   const later = log.later?.find((a) => !a.refused && a.subset === subset && a.endpoint === endpoint);
   if (later !== undefined) later.refused = true;
-  else if (log.callSubset === subset && log.firstEndpoint === endpoint) log.firstRefused = true;
+  else if (log.callSubset === subset && firstEndpointOf(log) === endpoint) log.firstRefused = true;
 }
 
 /** Whether an attempt of the call started before: the next pick is a later attempt's. */
@@ -91,7 +96,7 @@ function startedAttempts(log: AttemptLog): number {
 function triedEndpoint(log: AttemptLog, subchannel: SubchannelInterface | null): boolean {
   const endpoint = endpointOf(subchannel);
   if (endpoint === null) return false;
-  return log.firstEndpoint === endpoint || (log.later?.some((a) => a.endpoint === endpoint) ?? false);
+  return firstEndpointOf(log) === endpoint || (log.later?.some((a) => a.endpoint === endpoint) ?? false);
 }
 
 /**
