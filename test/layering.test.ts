@@ -3,7 +3,9 @@
  * check does fail when an import runs against them.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -172,7 +174,7 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
 
   it('fails when the balancer imports the mirror or streams', (t) => {
     const root = srcWith(t, 'policy/balancer/picker.ts', "import '../mirror/mirror-capture.js';");
-    appendFileSync(join(root, 'policy/balancer/policy.ts'), "\nimport type { StreamTracking } from '../streams/stream-tracking.js';\n");
+    appendFileSync(join(root, 'policy/balancer/policy.ts'), "\nimport '../streams/stream-tracking.js';\n");
     const why = 'the balancer reaches the mirror and streams only through the call context (policy/call)';
     assert.deepEqual(rulesBroken(root), [
       `src/policy/balancer/picker.ts imports src/policy/mirror/mirror-capture.ts: policy/balancer may not import policy/mirror: ${why}`,
@@ -249,7 +251,9 @@ describe('folder sizes of src/', () => {
   it('fail on a folder with a 13th file, not a 12th', (t) => {
     const root = srcWith(t, 'base/errors.ts', '');
     const base = join(root, 'base');
-    for (let n = 0; readdirSync(base).length < MAX_FILES_PER_FOLDER; n += 1) writeFileSync(join(base, `extra-${n}.ts`), '');
+    for (let n = 0; readdirSync(base).length < MAX_FILES_PER_FOLDER; n += 1) {
+      writeFileSync(join(base, `extra-${n}.ts`), '');
+    }
     assert.deepEqual(checkFolderSizes(root), []);
     writeFileSync(join(base, 'one-more.ts'), '');
     assert.deepEqual(checkFolderSizes(root), ['src/base: 13 files (at most 12)']);
