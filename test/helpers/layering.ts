@@ -11,6 +11,9 @@
  * grpc-js; only src/policy/grpc/grpc.ts reaches into grpc-js's files. No import cycle between files.
  * Every file sits in a layer folder (src/index.ts aside) and reaches the others by relative path:
  * an import by the package's own name or by an absolute path would bypass these rules.
+ *
+ * Inside policy, ops and algorithms, each folder is a room ({@link ROOMS}) that imports only the
+ * rooms it lists. No folder of src/ holds more than {@link MAX_FILES_PER_FOLDER} files.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -34,6 +37,84 @@ const SOURCE_EXTENSIONS: ReadonlyMap<string, string> = new Map([
   ['.mts', '.mjs'],
   ['.cts', '.cjs'],
 ]);
+
+/**
+ * The rooms of the layers split by role, and the other rooms of the same layer each may import.
+ * A room is a layer's first-level folder (its subfolders belong to it: policy/mirror/noise is
+ * the mirror's); the layer's own name is the room of the files directly in it.
+ */
+const ROOMS: ReadonlyMap<string, { readonly imports: readonly string[]; readonly why: string }> = new Map([
+  ['policy/balancer', { imports: ['policy/call', 'policy/grpc'],
+    why: 'the balancer reaches the mirror and streams only through the call context (policy/call)' }],
+  ['policy/call', { imports: ['policy/balancer', 'policy/grpc', 'policy/streams'],
+    why: 'the mirror stage is injected by split/traffic-split.ts' }],
+  ['policy/streams', { imports: ['policy/balancer', 'policy/call'],
+    why: 'streams see a call through its context' }],
+  ['policy/mirror', { imports: ['policy/call', 'policy/grpc'],
+    why: 'the mirror sees a call through its context and stages' }],
+  ['policy/grpc', { imports: [],
+    why: 'the grpc-js adapter imports no other policy room' }],
+  ['ops', { imports: ['ops/admin', 'ops/rollout', 'ops/telemetry'],
+    why: 'the entry point' }],
+  ['ops/admin', { imports: ['ops/rollout', 'ops/telemetry'],
+    why: 'the admin endpoint serves the others' }],
+  ['ops/telemetry', { imports: ['ops/rollout'],
+    why: 'telemetry reports a rollout, never drives one' }],
+  ['ops/rollout', { imports: [],
+    why: 'a rollout imports no other operation' }],
+  ['algorithms', { imports: [],
+    why: 'the shared small algorithms import no room' }],
+  ['algorithms/routing', { imports: [],
+    why: 'routing imports no other algorithm' }],
+  ['algorithms/schedule', { imports: ['algorithms'],
+    why: 'the schedule builds on the shared algorithms only' }],
+  ['algorithms/streams', { imports: ['algorithms', 'algorithms/schedule'],
+    why: 'stream placement builds on the schedule' }],
+]);
+/** The layers split into rooms. */
+const ROOM_LAYERS: readonly string[] = ['policy', 'ops', 'algorithms'];
+/** The most source files one folder of src/ holds (files directly in it, subfolders apart). */
+export const MAX_FILES_PER_FOLDER = 12;
+
+/** The room of a src-relative file in a layer split into rooms, or null for another layer. */
+function roomOf(file: string): string | null {
+  const parts = file.split('/');
+  if (parts.length < 2 || !ROOM_LAYERS.includes(parts[0]!)) return null;
+  return parts.length === 2 ? parts[0]! : `${parts[0]}/${parts[1]}`;
+}
+
+/** The room rule an import between two files of the same layer breaks, or null. */
+function roomViolation(from: string, to: string): string | null {
+  const a = roomOf(from);
+  const b = roomOf(to);
+  if (a === null || b === null || a === b || layerOf(from) !== layerOf(to)) return null;
+  const rule = ROOMS.get(a);
+  if (rule === undefined || rule.imports.includes(b)) return null;
+  return `${a} may not import ${b}: ${rule.why}`;
+}
+
+/** Files of a layer split into rooms that sit in no known room, as sentences. */
+function roomlessFiles(files: readonly string[]): string[] {
+  return files
+    .filter((file) => roomOf(file) !== null && !ROOMS.has(roomOf(file)!))
+    .map((file) => {
+      const layer = file.split('/')[0]!;
+      const rooms = [...ROOMS.keys()].filter((room) => room.startsWith(`${layer}/`));
+      return `src/${file}: not in a room of ${layer} (${rooms.join(', ')})`;
+    });
+}
+
+/** Folders of src/ holding more than {@link MAX_FILES_PER_FOLDER} source files directly, as sentences. */
+export function checkFolderSizes(root: string): string[] {
+  const counts = new Map<string, number>();
+  for (const file of sourceFiles(root)) {
+    const folder = file.includes('/') ? `src/${file.slice(0, file.lastIndexOf('/'))}` : 'src';
+    counts.set(folder, (counts.get(folder) ?? 0) + 1);
+  }
+  return [...counts]
+    .filter(([, count]) => count > MAX_FILES_PER_FOLDER)
+    .map(([folder, count]) => `${folder}: ${count} files (at most ${MAX_FILES_PER_FOLDER})`);
+}
 
 /** The layer of a src-relative file, or null for a file outside the layer folders. */
 function layerOf(file: string): Layer | null {
@@ -126,12 +207,12 @@ export function checkLayers(root: string): string[] {
         continue;
       }
       targets.push(to);
-      const problem = internalViolation(from, to);
+      const problem = internalViolation(from, to) ?? roomViolation(from, to);
       if (problem !== null) problems.push(`src/${from} imports src/${to}: ${problem}`);
     }
     edges.set(from, targets);
   }
-  return [...problems, ...findCycles(edges)];
+  return [...problems, ...roomlessFiles(files), ...findCycles(edges)];
 }
 
 /** One sentence per import cycle found by a depth-first search (each cycle reported once). */
@@ -170,6 +251,24 @@ export function layerGraph(root: string): string[] {
       const a = layerOf(from);
       const b = layerOf(to);
       if (a !== b) pairs.add(`${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : b === 'split' && a === 'fleet' ? ' (ports)' : ''}`);
+    }
+  }
+  return [...pairs].sort();
+}
+
+/** The import graph between the rooms of one layer (for the docs): `from -> to` pairs that occur. */
+export function roomGraph(root: string, layer: string): string[] {
+  const pairs = new Set<string>();
+  const files = sourceFiles(root);
+  const known = new Set(files);
+  for (const from of files) {
+    for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
+      if (!specifier.startsWith('.')) continue;
+      const to = targetOf(root, from, specifier, known);
+      const a = roomOf(from);
+      const b = roomOf(to);
+      if (a === null || b === null || a === b) continue;
+      if (layerOf(from) === layer && layerOf(to) === layer) pairs.add(`${a} -> ${b}`);
     }
   }
   return [...pairs].sort();

@@ -18,7 +18,7 @@ import {
   type StatusOr,
 } from '../grpc/grpc.js';
 import { STATE_ATTRIBUTE, SplitState } from './split-state.js';
-import { AUTHORITY_ATTRIBUTE, connectionAuthority } from './connection-sharing.js';
+import { AUTHORITY_ATTRIBUTE, connectionAuthority } from '../grpc/connection-sharing.js';
 
 /** What the resolver needs of a live split. */
 export interface SplitRegistration {

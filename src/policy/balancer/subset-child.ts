@@ -22,7 +22,7 @@ import {
 } from '../grpc/grpc.js';
 import { unrefTimer, type Clock, type ClockTimer } from '../../base/clock.js';
 import { trace } from '../grpc/logging.js';
-import { subsetSubchannelFactory } from './connection-sharing.js';
+import { subsetSubchannelFactory } from '../grpc/connection-sharing.js';
 
 /** Retry of a failed resolution: grpc-js's channel does this for its own resolver, and our
  * subsets' resolvers sit below the channel, so we do it for them. */

@@ -24,7 +24,7 @@
 import { Channel, ChannelCredentials, status as Status, type ChannelOptions, type StatusObject } from '@grpc/grpc-js';
 import { channelClassOfOtherCopy } from '../grpc/grpc-copies.js';
 import { mirrorTarget } from './mirror-resolver.js';
-import { withCredentialsOption } from '../balancer/connection-sharing.js';
+import { withCredentialsOption } from '../grpc/connection-sharing.js';
 
 /** A channel of the split's clients: built by the split's channel factory, it keeps what it was
  * built with, for its copy channels. */

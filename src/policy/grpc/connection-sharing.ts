@@ -23,7 +23,7 @@ import {
   type GrpcUri,
   type SubchannelAddress,
   type SubchannelInterface,
-} from '../grpc/grpc.js';
+} from './grpc.js';
 
 /** The channel option that hands a split channel's credentials to its policy. The prefix keeps
  * it (and the attribute below) out of subchannel arguments. */
