@@ -37,8 +37,9 @@ export interface ScratchAppOptions {
 /**
  * Makes `<root>/app` hold a copy of dist/ and a package.json of type module (with the project's
  * peerDependencies), and links into `<root>/node_modules` every package of the project's
- * node_modules that is not there yet and not omitted, with @grpc/grpc-js taken from `options.grpcJs`. Links resolve to real paths, so a
- * linked package finds its own dependencies where it really is. Returns the app folder.
+ * node_modules that is not there yet and not omitted, with @grpc/grpc-js taken from
+ * `options.grpcJs`. Links resolve to real paths, so a linked package finds its own dependencies
+ * where it really is. Returns the app folder.
  */
 export function prepareScratchApp(root: string, options: ScratchAppOptions = {}): string {
   const app = join(root, 'app');
