@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Runs the core tests against every supported @grpc/grpc-js minor (the latest patch of each),
-// and checks that an unsupported one is refused with ERR_SPLIT_UNSUPPORTED_GRPC.
+// Runs the core tests against every @grpc/grpc-js minor of package.json's
+// peerDependencies['@grpc/grpc-js'] (the latest patch of each), and checks that the minor below
+// the range is refused with ERR_SPLIT_UNSUPPORTED_GRPC.
 //
-//   npm run test:grpc-versions                 # build, then 1.10 .. 1.14 and the 1.9 refusal
+//   npm run test:grpc-versions                 # build, then every minor of the range and the refusal
 //   npm run test:grpc-versions -- 1.12 1.13    # only these minors
 //   node scripts/grpc-versions.mjs --no-build --jobs=1
+//   node scripts/grpc-versions.mjs --list      # print the range and the minors as JSON (after a build)
 //
 // Each minor gets a scratch folder (GRPC_VERSIONS_DIR, default <tmp>/grpc-traffic-split-versions):
 // npm installs that grpc-js into <folder>/install; <folder>/app holds a copy of dist/; and
@@ -13,28 +15,37 @@
 // alike. Each minor prints where '@grpc/grpc-js' resolved and which version it loaded. Minors run
 // `--jobs` at a time (default 3): the tests mostly wait on timers and sockets, not on the CPU.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const SUPPORTED = ['1.10', '1.11', '1.12', '1.13', '1.14'];
-const UNSUPPORTED = ['1.9'];
 const CORE_TESTS = ['split.e2e', 'service-config', 'lifecycle', 'routing.e2e', 'idle', 'grpc-versions', 'mirror.e2e', 'streams.e2e'];
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
-const build = !args.includes('--no-build');
+const list = args.includes('--list');
+const build = !args.includes('--no-build') && !list;
 const jobs = Number(args.find((a) => a.startsWith('--jobs='))?.slice('--jobs='.length) ?? 3);
 const chosen = args.filter((a) => !a.startsWith('--'));
-const minors = chosen.length > 0 ? chosen : [...SUPPORTED, ...UNSUPPORTED];
 const root = process.env.GRPC_VERSIONS_DIR ?? join(tmpdir(), 'grpc-traffic-split-versions');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const run = promisify(execFile);
 
 const started = Date.now();
 if (build) execFileSync(npm, ['run', 'build'], { cwd: repo, stdio: 'inherit' });
+// The range is read here, and parsed by the package's own parser (one parser, one error message).
+const { supportedMinorsOf, parseGrpcJsRange } = await import(new URL('../dist/src/policy/grpc/grpc-version.js', import.meta.url).href);
+const range = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).peerDependencies?.['@grpc/grpc-js'];
+const SUPPORTED = supportedMinorsOf(String(range));
+const { major, firstMinor } = parseGrpcJsRange(String(range));
+const UNSUPPORTED = firstMinor > 0 ? [`${major}.${firstMinor - 1}`] : [];
+if (list) {
+  console.log(JSON.stringify({ range, supported: SUPPORTED, refused: UNSUPPORTED }));
+  process.exit(0);
+}
+const minors = chosen.length > 0 ? chosen : [...SUPPORTED, ...UNSUPPORTED];
 const { prepareScratchApp } = await import(new URL('../dist/test/helpers/scratch-app.js', import.meta.url).href);
 
 const RESOLVED = `

@@ -8,10 +8,13 @@ import { register, SUPPORTED_GRPC_JS_RANGE, TrafficSplitUnsupportedGrpcError } f
 import { installedGrpcJs } from '../src/policy/grpc/grpc.js';
 import { assertSupportedGrpcJs, isSupportedGrpcJsVersion } from '../src/policy/grpc/grpc-version.js';
 import { callEcho } from './helpers/echo-service.js';
+import { packageGrpcJsRange, rangeInMessage, refusedVersions, versionTable } from './helpers/grpc-range.js';
 import { rig } from './helpers/rig.js';
 import { installGrpcJsCopy, prepareScratchApp, runModule } from './helpers/scratch-app.js';
 
 const require = createRequire(import.meta.url);
+/** package.json's range: every expectation below derives from it. */
+const RANGE = packageGrpcJsRange();
 
 /** Imports the copied package, reports the error of `new TrafficSplit()` as JSON on stdout. */
 const TRY_SPLIT = `
@@ -22,21 +25,9 @@ console.log(JSON.stringify({ loaded: true, construct, register: errorOf(() => re
 `;
 
 describe('supported grpc-js versions', () => {
-  it('classifies versions by minor: 1.10 to 1.14 in, everything else out', () => {
-    const table: [string, boolean][] = [
-      ['1.9.16', false],
-      ['1.10.0', true],
-      ['1.11.4', true],
-      ['1.12.7', true],
-      ['1.13.7', true],
-      ['1.14.7', true],
-      ['1.15.0', false],
-      ['2.0.0', false],
-      ['0.14.0', false],
-      ['garbage', false],
-    ];
-    for (const [version, supported] of table) assert.equal(isSupportedGrpcJsVersion(version), supported, version);
-    assert.equal(SUPPORTED_GRPC_JS_RANGE, '>=1.10.0 <1.15.0');
+  it("classifies versions by package.json's range, and only by it", () => {
+    assert.equal(SUPPORTED_GRPC_JS_RANGE, RANGE);
+    for (const [version, supported] of versionTable(RANGE)) assert.equal(isSupportedGrpcJsVersion(version), supported, version);
   });
 
   it('names missing extension points when the version cannot be read', () => {
@@ -50,7 +41,7 @@ describe('supported grpc-js versions', () => {
           error.message,
           '@grpc/grpc-js (version unknown) is not supported by grpc-traffic-split; it lacks ' +
             'experimental.ChildLoadBalancerHandler, experimental.endpointToString: supported versions are ' +
-            '>=1.10.0 <1.15.0 (1.10 to 1.14); install one of them in the application',
+            `${rangeInMessage(RANGE)}; install one of them in the application`,
         );
         return true;
       },
@@ -73,7 +64,7 @@ describe('supported grpc-js versions', () => {
     assert.deepEqual(served.sort(), ['v1', 'v1', 'v2', 'v2']);
   });
 
-  for (const version of ['1.9.16', '1.15.0']) {
+  for (const version of refusedVersions(RANGE)) {
     it(`loads under grpc-js ${version} but refuses to register, naming both versions`, async (t) => {
       const root = realpathSync(mkdtempSync(join(tmpdir(), 'gts-grpc-version-')));
       t.after(() => rmSync(root, { recursive: true, force: true }));
@@ -88,7 +79,7 @@ describe('supported grpc-js versions', () => {
         installedVersion: version,
         message:
           `@grpc/grpc-js ${version} (${grpcDirectory}) is not supported by grpc-traffic-split: supported versions ` +
-          'are >=1.10.0 <1.15.0 (1.10 to 1.14); install one of them in the application',
+          `are ${rangeInMessage(RANGE)}; install one of them in the application`,
       };
       assert.deepEqual(report, { loaded: true, construct: expected, register: expected });
     });

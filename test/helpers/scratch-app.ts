@@ -35,17 +35,20 @@ export interface ScratchAppOptions {
 }
 
 /**
- * Makes `<root>/app` hold a copy of dist/ and a package.json of type module, and links into
- * `<root>/node_modules` every package of the project's node_modules that is not there yet and
- * not omitted, with @grpc/grpc-js taken from `options.grpcJs`. Links resolve to real paths, so a
- * linked package finds its own dependencies where it really is. Returns the app folder.
+ * Makes `<root>/app` hold a copy of dist/ and a package.json of type module (with the project's
+ * peerDependencies), and links into `<root>/node_modules` every package of the project's
+ * node_modules that is not there yet and not omitted, with @grpc/grpc-js taken from
+ * `options.grpcJs`. Links resolve to real paths, so a linked package finds its own dependencies
+ * where it really is. Returns the app folder.
  */
 export function prepareScratchApp(root: string, options: ScratchAppOptions = {}): string {
   const app = join(root, 'app');
   rmSync(app, { recursive: true, force: true });
   mkdirSync(app, { recursive: true });
   cpSync(join(PROJECT_ROOT, 'dist'), join(app, 'dist'), { recursive: true });
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
+  // The repository's peerDependencies come along: the copied tests read the supported grpc-js range there.
+  const { peerDependencies } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { peerDependencies: unknown };
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', peerDependencies }));
   const omit = new Set(options.omit ?? []);
   if (!omit.has('@grpc/grpc-js') && !omit.has('@grpc')) link(options.grpcJs ?? GRPC_JS_DIRECTORY, join(root, 'node_modules', '@grpc', 'grpc-js'));
   linkPackages(projectNodeModules(), join(root, 'node_modules'), new Set([...omit, '@grpc/grpc-js']));

@@ -18,7 +18,7 @@ let registered = false;
  * call also looks for other copies of grpc-js loaded in the process, so that a client built with
  * one of them fails with an error naming both copies (see grpc-copies.ts).
  * @throws {TrafficSplitUnsupportedGrpcError} (`ERR_SPLIT_UNSUPPORTED_GRPC`) when the application's
- * `@grpc/grpc-js` is outside the supported versions (1.10 to 1.14); the message names both.
+ * `@grpc/grpc-js` is outside `SUPPORTED_GRPC_JS_RANGE`; the message names both.
  * @example
  * import { register } from 'grpc-traffic-split';
  * register();

@@ -61,7 +61,7 @@ export const {
 
 /**
  * The key prefix that keeps a channel option out of subchannel arguments. grpc-js exports it
- * from 1.13 on; 1.10 to 1.12 never pass resolver attributes to subchannels, so any prefix works
+ * from 1.13 on; earlier releases never pass resolver attributes to subchannels, so any prefix works
  * there, and the 1.13 value is used.
  */
 export const SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX: string =
@@ -169,7 +169,7 @@ export function metadataValues(metadata: Metadata, lowerCaseKey: string): readon
 }
 
 // ---------------------------------------------------------------------------------------------
-// Adapters for grpc-js 1.10 to 1.13. Each detects the older shape by a feature, not a version.
+// Adapters for grpc-js before 1.14. Each detects the older shape by a feature, not a version.
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -181,7 +181,7 @@ export function metadataValues(metadata: Metadata, lowerCaseKey: string): readon
  */
 const STATUS_OR_RESULTS = typeof (experimental as { statusOrFromValue?: unknown }).statusOrFromValue === 'function';
 
-/** The listener object grpc-js 1.10 to 1.13 hand to a resolver. */
+/** The listener object grpc-js before 1.14 hands to a resolver. */
 interface ObjectResolverListener {
   onSuccessfulResolution(
     endpoints: Endpoint[],
@@ -222,7 +222,7 @@ export function reportResolution(
 
 /**
  * A listener that both listener shapes can call: the function itself (1.14) and its
- * `onSuccessfulResolution`/`onError` methods (1.10 to 1.13) all feed `listener`.
+ * `onSuccessfulResolution`/`onError` methods (before 1.14) all feed `listener`.
  */
 function listenerForAnyVersion(listener: ResolverListener): ResolverListener {
   const legacy: ObjectResolverListener = {
@@ -240,7 +240,7 @@ function listenerForAnyVersion(listener: ResolverListener): ResolverListener {
 
 /** The arguments grpc-js passes a policy's constructor after the helper, kept per policy:
  * 1.10 and 1.11 pass `(options)`, 1.12 `(credentials, options)`, 1.13 and later nothing. A
- * child policy handler takes the same arguments, and 1.10 to 1.12 give the channel options only
+ * child policy handler takes the same arguments, and releases before 1.13 give the channel options only
  * here (`updateAddressList` gets just the resolver's attributes). */
 const EXTRA_CONSTRUCTOR_ARGS = new WeakMap<object, unknown[]>();
 

@@ -9,12 +9,12 @@ import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
-import { startAdminServer } from '../src/ops/index.js';
-import { MAX_PIECE_CHARS, SLICE_CHARS } from '../src/ops/admin/admin-json.js';
-import { ADMIN_ROUTES, SAMPLE_BINARY_BYTES, SAMPLE_RESPONSE_CHARS, type AdminReply } from '../src/ops/admin/admin-routes.js';
-import { HeldReplyBytes, MAX_REPLY_BYTES, renderReply } from '../src/ops/admin/admin-reply.js';
-import { echoService } from './helpers/echo-service.js';
-import { copiesSettled, mirrorRig } from './helpers/mirror-rig.js';
+import { startAdminServer } from '../../src/ops/index.js';
+import { MAX_PIECE_CHARS, SLICE_CHARS } from '../../src/ops/admin/admin-json.js';
+import { ADMIN_ROUTES, SAMPLE_BINARY_BYTES, SAMPLE_RESPONSE_CHARS, type AdminReply } from '../../src/ops/admin/admin-routes.js';
+import { HeldReplyBytes, MAX_REPLY_BYTES, renderReply } from '../../src/ops/admin/admin-reply.js';
+import { echoService } from '../helpers/echo-service.js';
+import { copiesSettled, mirrorRig } from '../helpers/mirror-rig.js';
 
 const SAMPLES = 1_000;
 /** Request text: the answers (`{"text":...}` from v1, with `"v":2` from v2) stay within the

@@ -9,8 +9,8 @@ import { cpSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'no
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
-import { installPackedApp, resultLine, type PackedApp } from './helpers/packed-app.js';
-import { runModule } from './helpers/scratch-app.js';
+import { installPackedApp, resultLine, type PackedApp } from '../helpers/packed-app.js';
+import { runModule } from '../helpers/scratch-app.js';
 
 /** The repository's grpc-js: the application's own in every scenario. */
 const GRPC_JS = realpathSync(dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js/package.json')));

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { build, type BuildResult } from 'esbuild';
-import { installPackedApp, REPOSITORY, resultLine, runCommand, type PackedApp } from './helpers/packed-app.js';
+import { installPackedApp, REPOSITORY, resultLine, runCommand, type PackedApp } from '../helpers/packed-app.js';
 
 /** The application: two servers of its own, a split, four calls, Prometheus text, telemetry. */
 const ENTRY = `

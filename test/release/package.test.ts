@@ -15,9 +15,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import type { ConnectivityStateName, StatusName } from '../src/index.js';
+import type { ConnectivityStateName, StatusName } from '../../src/index.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const PACKAGE_NAME = 'grpc-traffic-split';
 /** A hang guard only: every step normally takes seconds. */
 const STEP_TIMEOUT_MS = 120_000;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TrafficSplit } from '../src/index.js';
-import { seededRandom } from '../src/algorithms/random.js';
-import { FakeClock } from './helpers/fake-clock.js';
-import { connect, eventually, waitForSubsetsReady, closeAfter } from './helpers/split-helpers.js';
-import { feedClient, startFeedServer, subscribe, type FeedClientInstance, type Subscription } from './helpers/stream-service.js';
-import { Resubscriber, serverCounts, splitCounts, type StreamRig } from './helpers/stream-rig.js';
+import { TrafficSplit } from '../../src/index.js';
+import { seededRandom } from '../../src/algorithms/random.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { connect, eventually, waitForSubsetsReady, closeAfter } from '../helpers/split-helpers.js';
+import { feedClient, startFeedServer, subscribe, type FeedClientInstance, type Subscription } from '../helpers/stream-service.js';
+import { Resubscriber, serverCounts, splitCounts, type StreamRig } from '../helpers/stream-rig.js';
 
 /** grpc-js's own timers short, so a dead subset is seen at once and retried often. */
 const FAST = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 200 };

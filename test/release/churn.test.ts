@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
-import { startChildServer } from './helpers/child-server.js';
-import { callEcho, echoClient } from './helpers/echo-service.js';
-import { startLoad, within } from './helpers/load.js';
-import { activeResources, diffResources } from './helpers/resources.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { TrafficSplit } from '../../src/index.js';
+import { startChildServer } from '../helpers/child-server.js';
+import { callEcho, echoClient } from '../helpers/echo-service.js';
+import { startLoad, within } from '../helpers/load.js';
+import { activeResources, diffResources } from '../helpers/resources.js';
+import { connect, eventually, waitForSubsetsReady } from '../helpers/split-helpers.js';
 
 const CALLS = 100_000;
 const WEIGHTS = [

@@ -10,21 +10,21 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runChartBench } from '../benchmarks/chart.bench.js';
-import { runE2eBench } from '../benchmarks/e2e.bench.js';
-import { FEATURE_VARIANTS } from '../benchmarks/feature-variants.js';
-import { runFeaturesBench } from '../benchmarks/features.bench.js';
-import { renderPerformanceDoc, type ResultsFile } from '../benchmarks/performance-doc.js';
-import { runPickRatioBench } from '../benchmarks/pick-ratio.bench.js';
-import { runSocketsBench } from '../benchmarks/sockets.bench.js';
-import type { BenchOptions } from '../benchmarks/options.js';
-import { runPrecisionBench } from '../benchmarks/precision.bench.js';
-import { runReactionBench } from '../benchmarks/reaction.bench.js';
-import { renderReport, renderTable, writeResults, type BenchCheck, type BenchSection } from '../benchmarks/report.js';
-import { summaryLines } from '../benchmarks/summary.js';
-import { runScaleBench } from '../benchmarks/scale.bench.js';
-import { runSchedulerBench } from '../benchmarks/scheduler.bench.js';
-import { holdsFrom, maxDeviation } from '../benchmarks/windows.js';
+import { runChartBench } from '../../benchmarks/chart.bench.js';
+import { runE2eBench } from '../../benchmarks/e2e.bench.js';
+import { FEATURE_VARIANTS } from '../../benchmarks/feature-variants.js';
+import { runFeaturesBench } from '../../benchmarks/features.bench.js';
+import { renderPerformanceDoc, type ResultsFile } from '../../benchmarks/performance-doc.js';
+import { runPickRatioBench } from '../../benchmarks/pick-ratio.bench.js';
+import { runSocketsBench } from '../../benchmarks/sockets.bench.js';
+import type { BenchOptions } from '../../benchmarks/options.js';
+import { runPrecisionBench } from '../../benchmarks/precision.bench.js';
+import { runReactionBench } from '../../benchmarks/reaction.bench.js';
+import { renderReport, renderTable, writeResults, type BenchCheck, type BenchSection } from '../../benchmarks/report.js';
+import { summaryLines } from '../../benchmarks/summary.js';
+import { runScaleBench } from '../../benchmarks/scale.bench.js';
+import { runSchedulerBench } from '../../benchmarks/scheduler.bench.js';
+import { holdsFrom, maxDeviation } from '../../benchmarks/windows.js';
 
 const TINY: BenchOptions = { quick: true, tiny: true, nginx: false };
 const TIMEOUT = { timeout: 30_000 };
@@ -110,7 +110,7 @@ test('scale bench: endpoint, subset, memory and pick tables; results files are w
 });
 
 test('runner: --help lists every bench by name, --quick and where results go', () => {
-  const run = fileURLToPath(new URL('../benchmarks/run.js', import.meta.url));
+  const run = fileURLToPath(new URL('../../benchmarks/run.js', import.meta.url));
   assert.ok(existsSync(run));
   const out = execFileSync(process.execPath, [run, '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   for (const name of ['scheduler', 'picker', 'pick-ratio', 'e2e', 'features', 'precision', 'reaction', 'chart', 'sockets', 'scale']) {
@@ -151,7 +151,7 @@ test('summary: one line per design target, with what was measured and whether it
 });
 
 test('runner: a run ends with the summary and writes its files where --out says (default: a git-ignored folder)', () => {
-  const run = fileURLToPath(new URL('../benchmarks/run.js', import.meta.url));
+  const run = fileURLToPath(new URL('../../benchmarks/run.js', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'bench-run-'));
   try {
     const result = spawnSync(process.execPath, [run, '--tiny', '--no-nginx', '--out', dir, 'reaction'], { encoding: 'utf8', timeout: 60_000 });
@@ -164,7 +164,7 @@ test('runner: a run ends with the summary and writes its files where --out says 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const ignored = readFileSync(fileURLToPath(new URL('../../.gitignore', import.meta.url)), 'utf8').split('\n');
+  const ignored = readFileSync(fileURLToPath(new URL('../../../.gitignore', import.meta.url)), 'utf8').split('\n');
   assert.ok(ignored.includes('benchmarks/runs/'), ignored.join(', '));
 });
 

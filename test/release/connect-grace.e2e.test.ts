@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
-import { echoClient, type EchoClientInstance } from './helpers/echo-service.js';
-import { FakeClock } from './helpers/fake-clock.js';
-import { burst, ready } from './helpers/bursts.js';
-import { gatedProxy, type GatedProxy } from './helpers/gated-proxy.js';
-import { startLoad } from './helpers/load.js';
-import { startServer } from './helpers/servers.js';
-import { closeAfter, eventually } from './helpers/split-helpers.js';
+import { TrafficSplit } from '../../src/index.js';
+import { echoClient, type EchoClientInstance } from '../helpers/echo-service.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { burst, ready } from '../helpers/bursts.js';
+import { gatedProxy, type GatedProxy } from '../helpers/gated-proxy.js';
+import { startLoad } from '../helpers/load.js';
+import { startServer } from '../helpers/servers.js';
+import { closeAfter, eventually } from '../helpers/split-helpers.js';
 
 /** v1 and v2 servers; `gated` names the subset reached through a proxy that holds its connect. */
 async function setUp(t: TestContext, weights: Record<string, number>, gated: 'v1' | 'v2', extra: object = {}) {

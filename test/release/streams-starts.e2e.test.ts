@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
-import { echoClient, type EchoClientInstance, type EchoReply } from './helpers/echo-service.js';
-import { closeAfter, connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { feedClient, startFeedServer, subscribe, type FeedServer } from './helpers/stream-service.js';
+import { TrafficSplit } from '../../src/index.js';
+import { echoClient, type EchoClientInstance, type EchoReply } from '../helpers/echo-service.js';
+import { closeAfter, connect, waitForSubsetsReady } from '../helpers/split-helpers.js';
+import { feedClient, startFeedServer, subscribe, type FeedServer } from '../helpers/stream-service.js';
 
 type Kind = 'server' | 'client' | 'bidi';
 

@@ -11,11 +11,11 @@ import { once } from 'node:events';
 import { Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { TrafficSplit } from '../src/index.js';
-import { startAdminServer, type AdminServer } from '../src/ops/index.js';
-import { ADMIN_ROUTES } from '../src/ops/admin/admin-routes.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../src/ops/admin/admin-options.js';
-import { seededRandom } from '../src/algorithms/random.js';
+import { TrafficSplit } from '../../src/index.js';
+import { startAdminServer, type AdminServer } from '../../src/ops/index.js';
+import { ADMIN_ROUTES } from '../../src/ops/admin/admin-routes.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../../src/ops/admin/admin-options.js';
+import { seededRandom } from '../../src/algorithms/random.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const REQUESTS = 10_000;

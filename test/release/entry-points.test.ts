@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 
 /** Runs `body` (an ES module) in a fresh Node in the repository and returns the package files
  * it loaded (under dist/cjs, relative to it) and whether @opentelemetry/api was loaded. */

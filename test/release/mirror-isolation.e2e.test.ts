@@ -11,14 +11,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
-import { startRollout, type RolloutStepPlan } from '../src/ops/index.js';
-import { echoClient, type EchoRequest } from './helpers/echo-service.js';
-import { FakeClock } from './helpers/fake-clock.js';
-import { within } from './helpers/load.js';
-import { channelCallsStarted, firstAttempt, median, runCalls, scriptedServer, type RunResult, type ScriptedAnswer } from './helpers/isolation-rig.js';
-import { copiesSettled } from './helpers/mirror-rig.js';
-import { closeAfter, connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { TrafficSplit } from '../../src/index.js';
+import { startRollout, type RolloutStepPlan } from '../../src/ops/index.js';
+import { echoClient, type EchoRequest } from '../helpers/echo-service.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { within } from '../helpers/load.js';
+import { channelCallsStarted, firstAttempt, median, runCalls, scriptedServer, type RunResult, type ScriptedAnswer } from '../helpers/isolation-rig.js';
+import { copiesSettled } from '../helpers/mirror-rig.js';
+import { closeAfter, connect, eventually, waitForSubsetsReady } from '../helpers/split-helpers.js';
 
 const RETRY_POLICY = { maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1, retryableStatusCodes: ['UNAVAILABLE'] };
 

@@ -8,13 +8,13 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit, TrafficSplitClosedError } from '../src/index.js';
-import { echoClient } from './helpers/echo-service.js';
-import type { LeakReport } from './fixtures/leak-measure.js';
-import { within } from './helpers/load.js';
-import { setManualEndpoints } from './helpers/manual-resolver.js';
-import { rig } from './helpers/rig.js';
-import { eventually } from './helpers/split-helpers.js';
+import { TrafficSplit, TrafficSplitClosedError } from '../../src/index.js';
+import { echoClient } from '../helpers/echo-service.js';
+import type { LeakReport } from '../fixtures/leak-measure.js';
+import { within } from '../helpers/load.js';
+import { setManualEndpoints } from '../helpers/manual-resolver.js';
+import { rig } from '../helpers/rig.js';
+import { eventually } from '../helpers/split-helpers.js';
 
 const ITERATIONS = 1_000;
 /** Heap growth allowed from round 100 to round 1000. Observed: 1.3-1.6 MB of warm-up (JIT code,
@@ -38,7 +38,7 @@ function track(client: ReturnType<typeof echoClient>, request: object, metadata:
 
 describe('leaks and lifecycle', () => {
   it(`creates and closes ${ITERATIONS} splits with a channel each and keeps no handle, timer or heap`, async (t) => {
-    const script = fileURLToPath(new URL('./fixtures/leak-measure.js', import.meta.url));
+    const script = fileURLToPath(new URL('../fixtures/leak-measure.js', import.meta.url));
     const child = spawn(process.execPath, ['--expose-gc', script, String(ITERATIONS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

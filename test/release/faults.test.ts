@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
-import { startChildServer } from './helpers/child-server.js';
-import { echoClient } from './helpers/echo-service.js';
-import { startLoad, within, type Load } from './helpers/load.js';
-import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { TrafficSplit } from '../../src/index.js';
+import { startChildServer } from '../helpers/child-server.js';
+import { echoClient } from '../helpers/echo-service.js';
+import { startLoad, within, type Load } from '../helpers/load.js';
+import { connect, eventually, waitForSubsetsReady } from '../helpers/split-helpers.js';
 
 const DEADLINE_MS = 5_000;
 const FLIP = [

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { installPackedApp, REPOSITORY, runCommand, type PackedApp } from './helpers/packed-app.js';
+import { installPackedApp, REPOSITORY, runCommand, type PackedApp } from '../helpers/packed-app.js';
 
 /** The first fenced block of `language` after the `## Quick start` heading of the README. */
 export function quickStartBlock(readme: string, language: string): string {

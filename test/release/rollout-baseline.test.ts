@@ -4,16 +4,16 @@ import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as api from '@opentelemetry/api';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError } from '../src/index.js';
-import { activeRollout, instrumentTrafficSplit, renderPrometheusMetrics, startAdminServer, type Rollout, type RolloutOptions, type RolloutStepPlan, startRollout } from '../src/ops/index.js';
-import { callEcho, echoClient, type EchoClientInstance, type EchoRequest } from './helpers/echo-service.js';
-import { FakeClock } from './helpers/fake-clock.js';
-import { parsePrometheusText } from './helpers/prometheus-parser.js';
-import { makeCalls, rolloutRig } from './helpers/rollout-rig.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { TrafficSplit, TrafficSplitRangeError, TrafficSplitTypeError } from '../../src/index.js';
+import { activeRollout, instrumentTrafficSplit, renderPrometheusMetrics, startAdminServer, type Rollout, type RolloutOptions, type RolloutStepPlan, startRollout } from '../../src/ops/index.js';
+import { callEcho, echoClient, type EchoClientInstance, type EchoRequest } from '../helpers/echo-service.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { parsePrometheusText } from '../helpers/prometheus-parser.js';
+import { makeCalls, rolloutRig } from '../helpers/rollout-rig.js';
+import { startServer } from '../helpers/servers.js';
+import { connect, waitForSubsetsReady } from '../helpers/split-helpers.js';
 // mulberry32, seeded: the simulation draws the same numbers on every run.
-import { seededRandom as prng } from '../benchmarks/random-pick.js';
+import { seededRandom as prng } from '../../benchmarks/random-pick.js';
 
 const INTERVAL_MS = 1_000;
 

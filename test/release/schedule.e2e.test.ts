@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
-import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
-import { rig } from './helpers/rig.js';
-import { startServer } from './helpers/servers.js';
-import { closeAfter, connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { TrafficSplit } from '../../src/index.js';
+import { callEcho, echoClient, type EchoClientInstance } from '../helpers/echo-service.js';
+import { rig } from '../helpers/rig.js';
+import { startServer } from '../helpers/servers.js';
+import { closeAfter, connect, eventually, waitForSubsetsReady } from '../helpers/split-helpers.js';
 
 const CALL_DEADLINE_MS = 10_000;
 
