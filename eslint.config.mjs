@@ -20,7 +20,12 @@ export default defineConfig(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     plugins: { '@stylistic': stylistic },
     rules: {
-      '@stylistic/max-len': ['error', { code: 119, tabWidth: 2 }],
+      // Code and comments under 120 characters. A line whose only long part is a string, template or
+      // regex literal (a test's name, an expected message) is left whole: split, it reads worse.
+      '@stylistic/max-len': [
+        'error',
+        { code: 119, tabWidth: 2, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true },
+      ],
       // As TypeScript's noUnusedLocals/noUnusedParameters: `_name` and rest siblings mark what is left out on purpose.
       '@typescript-eslint/no-unused-vars': [
         'error',

@@ -35,12 +35,20 @@ export async function startBackends(names: readonly string[]): Promise<Backends>
     child.kill('SIGKILL');
   };
   process.once('exit', exitGuard);
-  const ready = await waitFor(child, (m): m is Extract<ChildMessage, { type: 'ready' }> => m.type === 'ready', START_TIMEOUT_MS);
+  const ready = await waitFor(
+    child,
+    (m): m is Extract<ChildMessage, { type: 'ready' }> => m.type === 'ready',
+    START_TIMEOUT_MS,
+  );
   const ports = Object.fromEntries(ready.servers.map((s) => [s.name, s.port]));
   let nextQuery = 1;
   const query = async (): Promise<Extract<ChildMessage, { type: 'accepted' }>> => {
     const id = nextQuery++;
-    const reply = waitFor(child, (m): m is Extract<ChildMessage, { type: 'accepted' }> => m.type === 'accepted' && m.id === id, QUERY_TIMEOUT_MS);
+    const reply = waitFor(
+      child,
+      (m): m is Extract<ChildMessage, { type: 'accepted' }> => m.type === 'accepted' && m.id === id,
+      QUERY_TIMEOUT_MS,
+    );
     child.send({ type: 'accepted', id } satisfies ParentMessage);
     return reply;
   };
@@ -66,7 +74,11 @@ export async function startBackends(names: readonly string[]): Promise<Backends>
 }
 
 /** Resolves with the first message matching `accept`; rejects on timeout, error or exit. */
-function waitFor<T extends ChildMessage>(child: ChildProcess, accept: (m: ChildMessage) => m is T, timeoutMs: number): Promise<T> {
+function waitFor<T extends ChildMessage>(
+  child: ChildProcess,
+  accept: (m: ChildMessage) => m is T,
+  timeoutMs: number,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       clearTimeout(timer);

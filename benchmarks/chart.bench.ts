@@ -23,7 +23,11 @@ export async function runChartBench(opts: BenchOptions): Promise<BenchSection> {
   const half = sized(opts, { full: 3_000, quick: 2_000, tiny: 100 });
   const bucket = sized(opts, { full: 100, quick: 100, tiny: 20 });
   const backends = await startBackends([...NAMES]);
-  const split = new TrafficSplit({ name: 'chart', subsets: { v1: backends.target('v1'), v2: backends.target('v2') }, weights: { v1: 90, v2: 10 } });
+  const split = new TrafficSplit({
+    name: 'chart',
+    subsets: { v1: backends.target('v1'), v2: backends.target('v2') },
+    weights: { v1: 90, v2: 10 },
+  });
   const client = splitClient(split);
   let observed: Int16Array;
   try {
@@ -56,7 +60,17 @@ export async function runChartBench(opts: BenchOptions): Promise<BenchSection> {
     yTicks: [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
     formatY: (y) => `${Math.round(y * 100)}%`,
     series: [
-      { label: 'ideal (weights in force)', color: '#999', dashed: true, points: [[0, 0.1], [half, 0.1], [half, 0.9], [2 * half, 0.9]] },
+      {
+        label: 'ideal (weights in force)',
+        color: '#999',
+        dashed: true,
+        points: [
+          [0, 0.1],
+          [half, 0.1],
+          [half, 0.9],
+          [2 * half, 0.9],
+        ],
+      },
       { label: 'random weighted pick (seeded)', color: '#e08a00', dots: true, points: centers(baseline, bucket) },
       { label: 'traffic-split (real calls)', color: '#1f5fbf', dots: true, points: centers(library, bucket) },
     ],
@@ -67,13 +81,33 @@ export async function runChartBench(opts: BenchOptions): Promise<BenchSection> {
     shares.slice(from, to).reduce((worst, s) => Math.max(worst, Math.abs(s - ideal)), 0) * bucket;
   const buckets = half / bucket;
   const rows = [
-    ['traffic-split, real calls', fmt(spreadOf(library, 0, buckets, 0.1), 0), fmt(spreadOf(library, buckets, 2 * buckets, 0.9), 0)],
-    ['random weighted pick (seeded)', fmt(spreadOf(baseline, 0, buckets, 0.1), 0), fmt(spreadOf(baseline, buckets, 2 * buckets, 0.9), 0)],
+    [
+      'traffic-split, real calls',
+      fmt(spreadOf(library, 0, buckets, 0.1), 0),
+      fmt(spreadOf(library, buckets, 2 * buckets, 0.9), 0),
+    ],
+    [
+      'random weighted pick (seeded)',
+      fmt(spreadOf(baseline, 0, buckets, 0.1), 0),
+      fmt(spreadOf(baseline, buckets, 2 * buckets, 0.9), 0),
+    ],
   ];
   return {
     title: 'Chart: share of v2 over time across a weight change',
-    notes: [`Written to \`<date>-share.svg\`. ${half} calls at 90/10, then ${half} at 10/90; the random line is a seeded simulation of the same calls.`],
-    tables: [{ columns: ['picker', `worst block of ${bucket}, calls off ideal (90/10)`, `worst block of ${bucket}, calls off ideal (10/90)`], rows }],
+    notes: [
+      `Written to \`<date>-share.svg\`. ${half} calls at 90/10, then ${half} ` +
+        `at 10/90; the random line is a seeded simulation of the same calls.`,
+    ],
+    tables: [
+      {
+        columns: [
+          'picker',
+          `worst block of ${bucket}, calls off ideal (90/10)`,
+          `worst block of ${bucket}, calls off ideal (10/90)`,
+        ],
+        rows,
+      },
+    ],
     json: { half, bucket, library, random: baseline },
     artifacts: [{ name: 'share.svg', content: svg }],
   };
@@ -87,7 +121,9 @@ function centers(shares: number[], bucket: number): [number, number][] {
 /** About eight round x-axis ticks from 0 to max. */
 function ticks(max: number): number[] {
   const raw = max / 8;
-  const step = [1, 2, 5].map((m) => m * 10 ** Math.floor(Math.log10(raw))).find((s) => s >= raw) ?? 10 ** Math.ceil(Math.log10(raw));
+  const step =
+    [1, 2, 5].map((m) => m * 10 ** Math.floor(Math.log10(raw))).find((s) => s >= raw) ??
+    10 ** Math.ceil(Math.log10(raw));
   const out: number[] = [];
   for (let x = 0; x <= max; x += step) out.push(x);
   return out;

@@ -53,7 +53,9 @@ export function namedCaller(client: EchoClientInstance, timeoutMs = 5_000): Name
   return () =>
     new Promise((resolve, reject) => {
       const options: grpc.CallOptions = { deadline: Date.now() + timeoutMs };
-      client.echo(REQUEST, new grpc.Metadata(), options, (error, reply) => (error ? reject(error) : resolve(reply!.server)));
+      client.echo(REQUEST, new grpc.Metadata(), options, (error, reply) =>
+        error ? reject(error) : resolve(reply!.server),
+      );
     });
 }
 

@@ -7,7 +7,15 @@
 import { TrafficSplit } from '../src/index.js';
 import type { EchoClientInstance } from '../test/helpers/echo-service.js';
 import { startBackends, type Backends } from './backends.js';
-import { plainClient, roundRobinClient, splitClient, unaryCaller, waitForReady, waitForSubsets, warmUp } from './clients.js';
+import {
+  plainClient,
+  roundRobinClient,
+  splitClient,
+  unaryCaller,
+  waitForReady,
+  waitForSubsets,
+  warmUp,
+} from './clients.js';
 import { closedLoop, type LoadResult } from './load.js';
 import { nginxFor, NginxProxy } from './nginx.js';
 import { loggerOf, sized, type BenchOptions } from './options.js';
@@ -48,7 +56,10 @@ export async function runE2eBench(opts: BenchOptions): Promise<BenchSection> {
           const result = await closedLoop(unaryCaller(v.client), { concurrency: c, ...load });
           if (result.errors > 0) log(`e2e: ${v.label} C=${c}: ${result.errors} failed call(s): ${result.firstError}`);
           runs[v.key].push(result);
-          log(`e2e C=${c} round ${r + 1}/${rounds} ${v.label}: ${fmt(result.qps, 0)} QPS, p50 ${fmt(result.p50Ms, 3)} ms`);
+          log(
+            `e2e C=${c} round ${r + 1}/${rounds} ${v.label}: ${fmt(result.qps, 0)} ` +
+              `QPS, p50 ${fmt(result.p50Ms, 3)} ms`,
+          );
         }
       }
       results[c] = runs;
@@ -60,19 +71,29 @@ export async function runE2eBench(opts: BenchOptions): Promise<BenchSection> {
   }
 }
 
-async function buildVariants(backends: Backends, nginxBin: string | null, closers: (() => unknown)[]): Promise<Variant[]> {
+async function buildVariants(
+  backends: Backends,
+  nginxBin: string | null,
+  closers: (() => unknown)[],
+): Promise<Variant[]> {
   const { v1, v2 } = backends.ports as { v1: number; v2: number };
   const subsets = { v1: backends.target('v1'), v2: backends.target('v2') };
   const split50 = new TrafficSplit({ name: 'e2e-50', subsets, weights: { v1: 50, v2: 50 } });
   const split90 = new TrafficSplit({ name: 'e2e-90', subsets, weights: { v1: 90, v2: 10 } });
-  closers.push(() => split50.close(), () => split90.close());
+  closers.push(
+    () => split50.close(),
+    () => split90.close(),
+  );
   const variants: Variant[] = [
     { key: 'rr', label: 'grpc-js round_robin', client: roundRobinClient([v1, v2]) },
     { key: 'split50', label: 'traffic-split 50/50', client: splitClient(split50) },
     { key: 'split90', label: 'traffic-split 90/10', client: splitClient(split90) },
   ];
   if (nginxBin !== null) {
-    const proxy = await NginxProxy.start(nginxBin, [{ port: v1, weight: 9 }, { port: v2, weight: 1 }]);
+    const proxy = await NginxProxy.start(nginxBin, [
+      { port: v1, weight: 9 },
+      { port: v2, weight: 1 },
+    ]);
     closers.push(() => proxy.stop());
     variants.push({ key: 'nginx', label: 'nginx grpc_pass 9:1', client: plainClient(proxy.target) });
   }
@@ -86,7 +107,13 @@ async function buildVariants(backends: Backends, nginxBin: string | null, closer
   return variants;
 }
 
-function report(variants: Variant[], results: Record<number, Runs>, concurrencies: number[], nginxAbsent: string | null, opts: BenchOptions): BenchSection {
+function report(
+  variants: Variant[],
+  results: Record<number, Runs>,
+  concurrencies: number[],
+  nginxAbsent: string | null,
+  opts: BenchOptions,
+): BenchSection {
   const withNginx = nginxAbsent === null;
   const rows: string[][] = [];
   const checks: BenchCheck[] = [];
@@ -96,10 +123,24 @@ function report(variants: Variant[], results: Record<number, Runs>, concurrencie
     const rr = runs.rr;
     for (const v of variants) {
       const mine = runs[v.key];
-      const q = ratioSpread(mine.map((x) => x.qps), rr.map((x) => x.qps));
-      const p50 = ratioSpread(mine.map((x) => x.p50Ms), rr.map((x) => x.p50Ms));
-      const p99 = ratioSpread(mine.map((x) => x.p99Ms), rr.map((x) => x.p99Ms));
-      const vsNginx = withNginx ? ratioSpread(mine.map((x) => x.qps), runs.nginx.map((x) => x.qps)) : spread([]);
+      const q = ratioSpread(
+        mine.map((x) => x.qps),
+        rr.map((x) => x.qps),
+      );
+      const p50 = ratioSpread(
+        mine.map((x) => x.p50Ms),
+        rr.map((x) => x.p50Ms),
+      );
+      const p99 = ratioSpread(
+        mine.map((x) => x.p99Ms),
+        rr.map((x) => x.p99Ms),
+      );
+      const vsNginx = withNginx
+        ? ratioSpread(
+            mine.map((x) => x.qps),
+            runs.nginx.map((x) => x.qps),
+          )
+        : spread([]);
       rows.push([
         String(c),
         v.label,
@@ -115,28 +156,75 @@ function report(variants: Variant[], results: Record<number, Runs>, concurrencie
       if (c === checkAt && (v.key === 'split50' || v.key === 'split90')) {
         const label = v.label;
         checks.push(
-          { target: `${v.label} QPS / round_robin >= 0.98 (C=${c})`, measured: fmtRatio(q), ok: q.median >= 0.98, group: `QPS >= 0.98 x round_robin (C=${c})`, label },
-          { target: `${v.label} p50 / round_robin <= 1.02 (C=${c})`, measured: fmtRatio(p50), ok: p50.median <= 1.02, group: `p50 <= 1.02 x round_robin (C=${c})`, label },
-          { target: `${v.label} p99 / round_robin <= 1.02 (C=${c})`, measured: fmtRatio(p99), ok: p99.median <= 1.02, group: `p99 <= 1.02 x round_robin (C=${c})`, label },
+          {
+            target: `${v.label} QPS / round_robin >= 0.98 (C=${c})`,
+            measured: fmtRatio(q),
+            ok: q.median >= 0.98,
+            group: `QPS >= 0.98 x round_robin (C=${c})`,
+            label,
+          },
+          {
+            target: `${v.label} p50 / round_robin <= 1.02 (C=${c})`,
+            measured: fmtRatio(p50),
+            ok: p50.median <= 1.02,
+            group: `p50 <= 1.02 x round_robin (C=${c})`,
+            label,
+          },
+          {
+            target: `${v.label} p99 / round_robin <= 1.02 (C=${c})`,
+            measured: fmtRatio(p99),
+            ok: p99.median <= 1.02,
+            group: `p99 <= 1.02 x round_robin (C=${c})`,
+            label,
+          },
         );
-        if (withNginx) checks.push({ target: `${v.label} QPS / nginx >= 1.6 (C=${c})`, measured: fmtRatio(vsNginx), ok: vsNginx.median >= 1.6, group: `QPS >= 1.6 x nginx (C=${c})`, label });
+        if (withNginx)
+          checks.push({
+            target: `${v.label} QPS / nginx >= 1.6 (C=${c})`,
+            measured: fmtRatio(vsNginx),
+            ok: vsNginx.median >= 1.6,
+            group: `QPS >= 1.6 x nginx (C=${c})`,
+            label,
+          });
       }
     }
-    if (!withNginx) rows.push([String(c), 'nginx grpc_pass 9:1', `not run: ${nginxAbsent}`, '', '', '', '', '', '', '']);
+    if (!withNginx)
+      rows.push([String(c), 'nginx grpc_pass 9:1', `not run: ${nginxAbsent}`, '', '', '', '', '', '', '']);
   }
   const table: BenchTable = {
-    columns: ['C', 'client', 'QPS', 'p50 ms', 'p99 ms', 'client CPU µs/call', 'QPS ÷ rr', 'p50 ÷ rr', 'p99 ÷ rr', 'QPS ÷ nginx'],
+    columns: [
+      'C',
+      'client',
+      'QPS',
+      'p50 ms',
+      'p99 ms',
+      'client CPU µs/call',
+      'QPS ÷ rr',
+      'p50 ÷ rr',
+      'p99 ÷ rr',
+      'QPS ÷ nginx',
+    ],
     rows,
   };
   const rounds = results[concurrencies[0]!]!.rr.length;
   const notes = [
-    `Unary echo calls (JSON, ~40-byte messages), one client channel per variant, closed loop with C calls outstanding; ${rounds} alternating round(s) per C, median (min–max). Ratios are per round against round_robin (rr) and nginx of the same round.`,
-    'Both echo servers run in one child process, so the server side costs the same whatever the split; when that core saturates, QPS ratios compress toward 1 and client CPU µs/call shows the client-side cost.',
-    nginxAbsent ?? 'nginx: one worker, http2 listener on 127.0.0.1, `server ... weight=9; server ... weight=1; keepalive 64;`.',
+    `Unary echo calls (JSON, ~40-byte messages), one client channel per variant, closed ` +
+      `loop with C calls outstanding; ${rounds} alternating round(s) per C, median ` +
+      `(min–max). Ratios are per round against round_robin (rr) and nginx of the same round.`,
+    'Both echo servers run in one child process, so the server side costs the same whatever the split; when ' +
+      'that core saturates, QPS ratios compress toward 1 and client CPU µs/call shows the client-side cost.',
+    nginxAbsent ??
+      'nginx: one worker, http2 listener on 127.0.0.1, `server ... weight=9; server ... weight=1; keepalive 64;`.',
   ];
   if (opts.tiny === true) notes.push('Tiny run (smoke test): figures are not meaningful.');
   const json = Object.fromEntries(
     concurrencies.map((c) => [c, Object.fromEntries(Object.entries(results[c]!).filter(([, v]) => v.length > 0))]),
   );
-  return { title: 'End-to-end unary throughput and latency', notes, tables: [table], checks, json: { nginx: withNginx, rounds, results: json } };
+  return {
+    title: 'End-to-end unary throughput and latency',
+    notes,
+    tables: [table],
+    checks,
+    json: { nginx: withNginx, rounds, results: json },
+  };
 }

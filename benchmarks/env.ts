@@ -20,7 +20,11 @@ function packageVersion(relativePath: string): string {
 
 function gitRevision(): string {
   try {
-    const options = { cwd: new URL('../..', import.meta.url), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ('ignore' | 'pipe')[] };
+    const options = {
+      cwd: new URL('../..', import.meta.url),
+      encoding: 'utf8' as const,
+      stdio: ['ignore', 'pipe', 'ignore'] as ('ignore' | 'pipe')[],
+    };
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], options).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], options).trim() !== '';
     return dirty ? `${head} + uncommitted changes` : head;
@@ -32,8 +36,12 @@ function gitRevision(): string {
 /** Key facts, as strings for the report header. Paths are relative to `dist/benchmarks/`. */
 export function describeEnvironment(nginxEnabled: boolean): Record<string, string> {
   const cores = cpus();
-  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  const nginx = nginxEnabled ? (nginxVersion() ?? 'not found (Debian: apt-get install nginx)') : 'disabled (--no-nginx)';
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  const nginx = nginxEnabled
+    ? (nginxVersion() ?? 'not found (Debian: apt-get install nginx)')
+    : 'disabled (--no-nginx)';
   return {
     node: process.version,
     '@grpc/grpc-js': packageVersion('../../node_modules/@grpc/grpc-js/package.json'),
@@ -67,11 +75,15 @@ export function markLoad(): LoadMark {
 export function describeLoadAtEnd(start: LoadMark): Record<string, string> {
   const end = markLoad();
   const seconds = (end.wallMs - start.wallMs) / 1000;
-  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   let others = 'not measured (no /proc/stat)';
   if (start.machineUs !== null && end.machineUs !== null && seconds > 0) {
     const otherUs = end.machineUs - start.machineUs - (end.ownUs - start.ownUs);
-    others = `${(otherUs / 1e6 / seconds).toFixed(2)} cores on average over ${seconds.toFixed(0)} s (the bench's own server processes and nginx included)`;
+    others =
+      `${(otherUs / 1e6 / seconds).toFixed(2)} cores on average ` +
+      `over ${seconds.toFixed(0)} s (the bench's own server processes and nginx included)`;
   }
   return { 'load average at end (1/5/15 min)': load, 'CPU of other processes during the run': others };
 }

@@ -44,7 +44,11 @@ class FanoutResolver implements Resolver {
       this.lastReportMs = Date.now();
       const endpoints = lists.get(this.target.path);
       if (endpoints === undefined) {
-        const error = { code: grpc.status.UNAVAILABLE, details: `no fanout list ${this.target.path}`, metadata: new grpc.Metadata() };
+        const error = {
+          code: grpc.status.UNAVAILABLE,
+          details: `no fanout list ${this.target.path}`,
+          metadata: new grpc.Metadata(),
+        };
         this.listener({ ok: false, error }, {}, null, '');
       } else {
         this.listener({ ok: true, value: endpoints }, {}, null, '');
@@ -74,7 +78,10 @@ export function fanoutTarget(addresses: readonly { host: string; port: number }[
     registered = true;
   }
   const key = `list-${nextKey++}`;
-  lists.set(key, addresses.map((a) => ({ addresses: [{ host: a.host, port: a.port }] })));
+  lists.set(
+    key,
+    addresses.map((a) => ({ addresses: [{ host: a.host, port: a.port }] })),
+  );
   return `${FANOUT_SCHEME}:///${key}`;
 }
 

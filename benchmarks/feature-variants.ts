@@ -8,7 +8,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as otelApi from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { instrumentTrafficSplit } from '../src/ops/index.js';
 import type { EchoClientInstance } from '../test/helpers/echo-service.js';
@@ -39,7 +44,11 @@ export interface BuiltVariant {
 const USERS = 1000;
 const REQUEST = { text: 'ping' };
 
-function splitVariant(name: string, extra: Partial<TrafficSplitOptions>, telemetry: 'off' | 'on' | null = null): FeatureVariant['build'] {
+function splitVariant(
+  name: string,
+  extra: Partial<TrafficSplitOptions>,
+  telemetry: 'off' | 'on' | null = null,
+): FeatureVariant['build'] {
   return async (backends) => {
     const split = new TrafficSplit({
       name: `features-${name}`,
@@ -59,7 +68,9 @@ function splitVariant(name: string, extra: Partial<TrafficSplitOptions>, telemet
 function telemetryOptions(mode: 'off' | 'on', stops: (() => void)[]): Parameters<typeof instrumentTrafficSplit>[1] {
   if (mode === 'off') return { api: otelApi, metrics: false };
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 })] });
+  const provider = new MeterProvider({
+    readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 })],
+  });
   stops.push(() => void provider.shutdown());
   return { api: otelApi, meterProvider: provider };
 }
@@ -72,30 +83,126 @@ const roundRobin: FeatureVariant['build'] = async (backends) => {
 /** Every variant, in run order (rotated per round). */
 export const FEATURE_VARIANTS: readonly FeatureVariant[] = [
   { key: 'rr', label: 'grpc-js round_robin', baseline: null, build: roundRobin, headers: 'none', stream: false },
-  { key: 'base', label: 'split, no feature', baseline: null, build: splitVariant('base', {}), headers: 'none', stream: false },
-  { key: 'baseKeyed', label: 'split, no feature, calls with the headers', baseline: null, build: splitVariant('baseKeyed', {}), headers: 'keyed', stream: false },
-  { key: 'mirror0', label: 'mirror 0% (off)', baseline: 'base', build: splitVariant('mirror0', { mirror: { subset: 'shadow', percent: 0 } }), headers: 'none', stream: false },
-  { key: 'mirror10', label: 'mirror 10% (on)', baseline: 'base', build: splitVariant('mirror10', { mirror: { subset: 'shadow', percent: 10 } }), headers: 'none', stream: false },
-  { key: 'stickyOff', label: 'sticky key, calls without it (off)', baseline: 'base', build: splitVariant('stickyOff', { stickyKey: 'x-user-id' }), headers: 'none', stream: false },
-  { key: 'stickyOn', label: 'sticky key, every call keyed (on)', baseline: 'baseKeyed', build: splitVariant('stickyOn', { stickyKey: 'x-user-id' }), headers: 'keyed', stream: false },
-  { key: 'rulesOff', label: 'a rule, calls without its header (off)', baseline: 'base', build: splitVariant('rulesOff', { rules: [{ header: 'x-canary', equals: 'yes', subset: 'v2' }] }), headers: 'none', stream: false },
-  { key: 'rulesOn', label: 'a rule, every call matching (on)', baseline: 'baseKeyed', build: splitVariant('rulesOn', { rules: [{ header: 'x-canary', equals: 'yes', subset: 'v2' }] }), headers: 'keyed', stream: false },
-  { key: 'retry', label: 'retryOnOtherSubset, calls that succeed (on)', baseline: 'base', build: splitVariant('retry', { retryOnOtherSubset: true }), headers: 'none', stream: false },
-  { key: 'otelOff', label: 'OpenTelemetry, tracing only, no active span (off)', baseline: 'base', build: splitVariant('otelOff', {}, 'off'), headers: 'none', stream: false },
-  { key: 'otelOn', label: 'OpenTelemetry metrics, SDK MeterProvider (on)', baseline: 'base', build: splitVariant('otelOn', {}, 'on'), headers: 'none', stream: false },
-  { key: 'rrStream', label: 'grpc-js round_robin, server streaming', baseline: null, build: roundRobin, headers: 'none', stream: true },
-  { key: 'splitStream', label: 'split, server streaming (stream tracking on)', baseline: 'rrStream', build: splitVariant('splitStream', {}), headers: 'none', stream: true },
+  {
+    key: 'base',
+    label: 'split, no feature',
+    baseline: null,
+    build: splitVariant('base', {}),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'baseKeyed',
+    label: 'split, no feature, calls with the headers',
+    baseline: null,
+    build: splitVariant('baseKeyed', {}),
+    headers: 'keyed',
+    stream: false,
+  },
+  {
+    key: 'mirror0',
+    label: 'mirror 0% (off)',
+    baseline: 'base',
+    build: splitVariant('mirror0', { mirror: { subset: 'shadow', percent: 0 } }),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'mirror10',
+    label: 'mirror 10% (on)',
+    baseline: 'base',
+    build: splitVariant('mirror10', { mirror: { subset: 'shadow', percent: 10 } }),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'stickyOff',
+    label: 'sticky key, calls without it (off)',
+    baseline: 'base',
+    build: splitVariant('stickyOff', { stickyKey: 'x-user-id' }),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'stickyOn',
+    label: 'sticky key, every call keyed (on)',
+    baseline: 'baseKeyed',
+    build: splitVariant('stickyOn', { stickyKey: 'x-user-id' }),
+    headers: 'keyed',
+    stream: false,
+  },
+  {
+    key: 'rulesOff',
+    label: 'a rule, calls without its header (off)',
+    baseline: 'base',
+    build: splitVariant('rulesOff', { rules: [{ header: 'x-canary', equals: 'yes', subset: 'v2' }] }),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'rulesOn',
+    label: 'a rule, every call matching (on)',
+    baseline: 'baseKeyed',
+    build: splitVariant('rulesOn', { rules: [{ header: 'x-canary', equals: 'yes', subset: 'v2' }] }),
+    headers: 'keyed',
+    stream: false,
+  },
+  {
+    key: 'retry',
+    label: 'retryOnOtherSubset, calls that succeed (on)',
+    baseline: 'base',
+    build: splitVariant('retry', { retryOnOtherSubset: true }),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'otelOff',
+    label: 'OpenTelemetry, tracing only, no active span (off)',
+    baseline: 'base',
+    build: splitVariant('otelOff', {}, 'off'),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'otelOn',
+    label: 'OpenTelemetry metrics, SDK MeterProvider (on)',
+    baseline: 'base',
+    build: splitVariant('otelOn', {}, 'on'),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'rrStream',
+    label: 'grpc-js round_robin, server streaming',
+    baseline: null,
+    build: roundRobin,
+    headers: 'none',
+    stream: true,
+  },
+  {
+    key: 'splitStream',
+    label: 'split, server streaming (stream tracking on)',
+    baseline: 'rrStream',
+    build: splitVariant('splitStream', {}),
+    headers: 'none',
+    stream: true,
+  },
 ];
 
 /** A call of the variant's kind for the closed loop: unary, or a server stream of one message. */
-export function variantCaller(client: EchoClientInstance, variant: Pick<FeatureVariant, 'headers' | 'stream'>): UnaryCall {
+export function variantCaller(
+  client: EchoClientInstance,
+  variant: Pick<FeatureVariant, 'headers' | 'stream'>,
+): UnaryCall {
   if (variant.stream) {
     const request = { count: 1 };
     return (done) => {
       const call = client.stream(request);
       call.on('data', () => {});
       call.on('error', () => {});
-      call.on('status', (status: grpc.StatusObject) => done(status.code === grpc.status.OK ? null : new Error(status.details)));
+      call.on('status', (status: grpc.StatusObject) =>
+        done(status.code === grpc.status.OK ? null : new Error(status.details)),
+      );
     };
   }
   if (variant.headers === 'none') return (done) => void client.echo(REQUEST, (error) => done(error));

@@ -47,30 +47,51 @@ export async function runFeaturesBench(opts: BenchOptions): Promise<BenchSection
         const { variant, built, proxyCpu } = running[(r + k) % running.length]!;
         let proxyStart = 0;
         let proxyUs = NaN;
-        const onWindow = proxyCpu === null ? undefined : (edge: 'start' | 'end') => (edge === 'start' ? (proxyStart = proxyCpu()) : (proxyUs = proxyCpu() - proxyStart));
+        const onWindow =
+          proxyCpu === null
+            ? undefined
+            : (edge: 'start' | 'end') =>
+                edge === 'start' ? (proxyStart = proxyCpu()) : (proxyUs = proxyCpu() - proxyStart);
         const result = await closedLoop(variantCaller(built.client, variant), { ...load, onWindow });
-        if (result.errors > 0) log(`features: ${variant.label}: ${result.errors} failed call(s): ${result.firstError}`);
+        if (result.errors > 0)
+          log(`features: ${variant.label}: ${result.errors} failed call(s): ${result.firstError}`);
         runs[variant.key]!.push({ ...result, proxyCpuUsPerCall: proxyUs / result.calls });
       }
       log(`features: round ${r + 1}/${rounds}`);
     }
     const p99 = await primaryP99(running, rounds, p99Calls);
-    log(`features: p99 at C=1 done (${p99.base.length} rounds, last: ${fmt(p99.base.at(-1)!, 3)} / ${fmt(p99.mirror10.at(-1)!, 3)} ms)`);
+    log(
+      `features: p99 at C=1 done (${p99.base.length} rounds, ` +
+        `last: ${fmt(p99.base.at(-1)!, 3)} / ${fmt(p99.mirror10.at(-1)!, 3)} ms)`,
+    );
     const withNginx = nginxBin !== null;
     const notes = [
-      `Client CPU (user + system) of this process per completed call, closed loop with C = ${load.concurrency}, ${load.durationMs} ms measured after ${load.warmupMs} ms per variant per round, ${rounds} round(s) alternating every variant (rotated); median (min–max) of per-round ratios against the baseline of the same round.`,
-      'Every split has subsets v1 90, v2 10 and shadow 0 (on v2\'s server): mirror copies go to shadow. "off": the feature is configured and the calls do not use it; "on": every call uses it. Calls "with the headers" carry x-user-id (1,000 users) and x-canary: yes, which the rule matches.',
-      'Stream tracking: server-streaming calls of one message, the split against round_robin, divided by the same ratio for unary calls (what streams cost beyond what the split costs any call).',
+      `Client CPU (user + system) of this process per completed call, closed loop with C ` +
+        `= ${load.concurrency}, ${load.durationMs} ms measured after ${load.warmupMs} ms per variant per ` +
+        `round, ${rounds} round(s) alternating every variant (rotated); median (min–max) of per-round ratios ` +
+        `against the baseline of the same round.`,
+      "Every split has subsets v1 90, v2 10 and shadow 0 (on v2's server): mirror copies go to shadow. " +
+        '"off": the feature is configured and the calls do not use it; "on": every call uses it. ' +
+        'Calls "with the headers" carry x-user-id (1,000 users) and x-canary: yes, which the rule matches.',
+      'Stream tracking: server-streaming calls of one message, the split against round_robin, divided ' +
+        'by the same ratio for unary calls (what streams cost beyond what the split costs any call).',
       withNginx
-        ? 'nginx: one worker, grpc_pass to v1:9 v2:1 with upstream keepalive; its CPU (master and worker, from /proc, 10 ms ticks) per call is added to its client\'s.'
+        ? 'nginx: one worker, grpc_pass to v1:9 v2:1 with upstream keepalive; its CPU ' +
+          "(master and worker, from /proc, 10 ms ticks) per call is added to its client's."
         : absent,
-      `Primary p99 with a 10% mirror: ${p99Calls} sequential calls (C = 1) per round, ${p99.base.length} rounds alternating with the split without mirror; median of per-round ratios.`,
+      `Primary p99 with a 10% mirror: ${p99Calls} sequential calls (C = 1) per round, ${p99.base.length} ` +
+        `rounds alternating with the split without mirror; median of per-round ratios.`,
     ];
     if (opts.tiny === true) notes.push('Tiny run (smoke test): figures are not meaningful.');
     return {
       title: 'Features: client CPU per call, off and on; against round_robin and nginx',
       notes,
-      tables: [featureTable(runs, running.map((r) => r.variant))],
+      tables: [
+        featureTable(
+          runs,
+          running.map((r) => r.variant),
+        ),
+      ],
       checks: featureChecks(runs, p99, withNginx),
       json: { load, rounds, p99Calls, runs, p99 },
     };
@@ -90,23 +111,46 @@ async function start(variant: FeatureVariant, backends: Backends, closers: (() =
 }
 
 async function startNginx(bin: string, backends: Backends, closers: (() => unknown)[]): Promise<Running> {
-  const proxy = await NginxProxy.start(bin, [{ port: backends.ports['v1']!, weight: 9 }, { port: backends.ports['v2']!, weight: 1 }]);
+  const proxy = await NginxProxy.start(bin, [
+    { port: backends.ports['v1']!, weight: 9 },
+    { port: backends.ports['v2']!, weight: 1 },
+  ]);
   closers.push(() => proxy.stop());
   const client = plainClient(proxy.target);
   closers.push(() => client.close());
   await waitForReady(client);
   await warmUp(client, 20);
-  const variant: FeatureVariant = { key: 'nginx', label: 'nginx grpc_pass 9:1 (client + nginx CPU)', baseline: null, build: async () => ({ client, close() {} }), headers: 'none', stream: false };
-  return { variant, built: { client, close() {} }, proxyCpu: proxy.pid === undefined ? null : processTreeCpu(proxy.pid) };
+  const variant: FeatureVariant = {
+    key: 'nginx',
+    label: 'nginx grpc_pass 9:1 (client + nginx CPU)',
+    baseline: null,
+    build: async () => ({ client, close() {} }),
+    headers: 'none',
+    stream: false,
+  };
+  return {
+    variant,
+    built: { client, close() {} },
+    proxyCpu: proxy.pid === undefined ? null : processTreeCpu(proxy.pid),
+  };
 }
 
 /** p99 of sequential calls through the plain split and the one with a 10% mirror, alternating. */
-async function primaryP99(running: Running[], rounds: number, calls: number): Promise<{ base: number[]; mirror10: number[] }> {
+async function primaryP99(
+  running: Running[],
+  rounds: number,
+  calls: number,
+): Promise<{ base: number[]; mirror10: number[] }> {
   const out = { base: [] as number[], mirror10: [] as number[] };
   const pair = (['base', 'mirror10'] as const).map((key) => running.find((r) => r.variant.key === key)!);
   for (let r = 0; r < rounds; r++) {
     for (const { variant, built } of r % 2 === 0 ? pair : [...pair].reverse()) {
-      const result = await closedLoop(variantCaller(built.client, variant), { concurrency: 1, warmupMs: 20, durationMs: 60_000, maxCalls: calls });
+      const result = await closedLoop(variantCaller(built.client, variant), {
+        concurrency: 1,
+        warmupMs: 20,
+        durationMs: 60_000,
+        maxCalls: calls,
+      });
       out[variant.key as 'base' | 'mirror10'].push(result.p99Ms);
     }
   }

@@ -61,10 +61,15 @@ export function closedLoop(call: UnaryCall, options: LoadOptions): Promise<LoadR
     let windowEnd = NaN;
     let cpuStart: NodeJS.CpuUsage | null = null;
     let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
-    const watchdog = setTimeout(() => {
-      stopping = true;
-      reject(new Error(`closed loop: ${outstanding} call(s) still outstanding ${DRAIN_TIMEOUT_MS} ms after the window`));
-    }, options.warmupMs + options.durationMs + DRAIN_TIMEOUT_MS);
+    const watchdog = setTimeout(
+      () => {
+        stopping = true;
+        reject(
+          new Error(`closed loop: ${outstanding} call(s) still outstanding ${DRAIN_TIMEOUT_MS} ms after the window`),
+        );
+      },
+      options.warmupMs + options.durationMs + DRAIN_TIMEOUT_MS,
+    );
 
     const finish = (): void => {
       clearTimeout(watchdog);

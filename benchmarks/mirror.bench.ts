@@ -46,10 +46,22 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
   const big = await startBigAnswerServer();
   const variants: (Variant & { target: string })[] = [
     { name: 'no mirror', mirror: null, target: backends.target('v2') },
-    { name: 'mirror 0% (the layer only, no copy)', mirror: { subset: 'v2', percent: 0 }, target: backends.target('v2') },
+    {
+      name: 'mirror 0% (the layer only, no copy)',
+      mirror: { subset: 'v2', percent: 0 },
+      target: backends.target('v2'),
+    },
     { name: 'mirror 10%, fire and forget', mirror: { subset: 'v2', percent: 10 }, target: backends.target('v2') },
-    { name: 'mirror 10%, compare: true (all mismatch)', mirror: { subset: 'v2', percent: 10, compare: true }, target: backends.target('v2') },
-    { name: 'mirror 10%, v2 answers after 2 s, maxInFlight 5', mirror: { subset: 'v2', percent: 10, maxInFlight: 5 }, target: backends.target('slow') },
+    {
+      name: 'mirror 10%, compare: true (all mismatch)',
+      mirror: { subset: 'v2', percent: 10, compare: true },
+      target: backends.target('v2'),
+    },
+    {
+      name: 'mirror 10%, v2 answers after 2 s, maxInFlight 5',
+      mirror: { subset: 'v2', percent: 10, maxInFlight: 5 },
+      target: backends.target('slow'),
+    },
     {
       name: 'mirror 10%, 10 MB answers, compare: true, maxInFlight 2',
       mirror: { subset: 'v2', percent: 10, compare: true, maxInFlight: 2 },
@@ -62,12 +74,17 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
   try {
     for (let round = 0; round < rounds; round++) {
       for (const [i, variant] of variants.entries()) {
-        const split = new TrafficSplit({ subsets: { v1: backends.target('v1'), v2: variant.target }, weights: { v1: 100, v2: 0 }, mirror: variant.mirror });
+        const split = new TrafficSplit({
+          subsets: { v1: backends.target('v1'), v2: variant.target },
+          weights: { v1: 100, v2: 0 },
+          mirror: variant.mirror,
+        });
         // Big enough for the big-answer server's answers on the copy channels (built from these options).
         const maxReceive = { 'grpc.max_receive_message_length': 2 * BIG_ANSWER_BYTES };
         const client = echoClient(split.target, split.withChannelOptions(maxReceive));
         try {
-          for (let w = 0; w < 100; w++) await callEcho(client, { text: 'warm-up', slowServer: 'slow', delayMs: 2_000 });
+          for (let w = 0; w < 100; w++)
+            await callEcho(client, { text: 'warm-up', slowServer: 'slow', delayMs: 2_000 });
           const latencies = new Float64Array(calls);
           for (let c = 0; c < calls; c++) {
             const start = performance.now();
@@ -93,15 +110,33 @@ export async function runMirrorBench(opts: BenchOptions): Promise<BenchSection> 
   const rows = variants.map((variant, i) => {
     const r50 = ratio(p50s[i]!, p50s[0]!);
     const r99 = ratio(p99s[i]!, p99s[0]!);
-    return [variant.name, fmt(spread(p50s[i]!).median, 3), fmt(spread(p99s[i]!).median, 3), fmt(r50.median, 3), fmt(r99.median, 3), String(dropped[i])];
+    return [
+      variant.name,
+      fmt(spread(p50s[i]!).median, 3),
+      fmt(spread(p99s[i]!).median, 3),
+      fmt(r50.median, 3),
+      fmt(r99.median, 3),
+      String(dropped[i]),
+    ];
   });
   return {
     title: 'Shadow traffic: primary latency with and without a mirror',
     notes: [
-      `Sequential unary calls (C = 1), ${calls} per round after 100 warm-up calls, ${rounds} rounds alternating the variants; medians over rounds.`,
-      'Ratios are per round against the plain variant of the same round. The servers run in a child process; on a shared 2-core machine the figures move between runs.',
+      `Sequential unary calls (C = 1), ${calls} per round after 100 warm-up ` +
+        `calls, ${rounds} rounds alternating the variants; medians over rounds.`,
+      'Ratios are per round against the plain variant of the same round. The servers ' +
+        'run in a child process; on a shared 2-core machine the figures move between runs.',
     ],
     tables: [{ columns: ['variant', 'p50 ms', 'p99 ms', 'p50 / plain', 'p99 / plain', 'copies dropped'], rows }],
-    json: { calls, rounds, variants: variants.map((variant, i) => ({ name: variant.name, p50Ms: p50s[i], p99Ms: p99s[i], dropped: dropped[i] })) },
+    json: {
+      calls,
+      rounds,
+      variants: variants.map((variant, i) => ({
+        name: variant.name,
+        p50Ms: p50s[i],
+        p99Ms: p99s[i],
+        dropped: dropped[i],
+      })),
+    },
   };
 }

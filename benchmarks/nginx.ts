@@ -31,7 +31,10 @@ export function findNginx(): string | null {
  */
 export function nginxFor(enabled: boolean | undefined): { bin: string | null; absent: string } {
   if (enabled === false) return { bin: null, absent: 'nginx comparisons disabled (--no-nginx)' };
-  return { bin: findNginx(), absent: 'nginx not found (Debian: apt-get install nginx), so its figures are not measured' };
+  return {
+    bin: findNginx(),
+    absent: 'nginx not found (Debian: apt-get install nginx), so its figures are not measured',
+  };
 }
 
 /** `nginx/1.22.1`, or null when nginx is absent. */
@@ -113,14 +116,16 @@ export class NginxProxy {
     const port = await freePort();
     const confPath = join(dir, 'nginx.conf');
     await writeFile(confPath, nginxConfig(dir, port, upstreams));
-    const child = spawn(bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', confPath, '-g', 'daemon off;'], { stdio: 'ignore' });
+    const child = spawn(bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', confPath, '-g', 'daemon off;'], {
+      stdio: 'ignore',
+    });
     const proxy = new NginxProxy(child, dir, confPath, port);
     try {
       await waitForPort(port, child, START_TIMEOUT_MS);
     } catch (error) {
       const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
       await proxy.stop();
-      throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
+      throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`, { cause: error });
     }
     return proxy;
   }

@@ -18,12 +18,19 @@ export interface ResultsFile {
   date: string;
   mode: BenchReport['mode'];
   environment: Record<string, string>;
-  benches: Record<string, { title: string; seconds: number; notes: string[]; checks: BenchCheck[]; tables: BenchTable[] }>;
+  benches: Record<
+    string,
+    { title: string; seconds: number; notes: string[]; checks: BenchCheck[]; tables: BenchTable[] }
+  >;
 }
 
 /** Environment entries, in the order the doc states them. */
 const MACHINE_KEYS = ['cores', 'cpu', 'memory', 'os', 'node', '@grpc/grpc-js', 'nginx'];
-const LOAD_KEYS = ['load average at start (1/5/15 min)', 'load average at end (1/5/15 min)', 'CPU of other processes during the run'];
+const LOAD_KEYS = [
+  'load average at start (1/5/15 min)',
+  'load average at end (1/5/15 min)',
+  'CPU of other processes during the run',
+];
 
 const INTRO = `# grpc-traffic-split: performance
 
@@ -61,7 +68,10 @@ and ratios much less. Compare figures of one run, or of runs on the same idle ma
 `;
 
 function facts(env: Record<string, string>, keys: readonly string[]): string {
-  return keys.filter((k) => env[k] !== undefined).map((k) => `- ${k}: ${env[k]}`).join('\n');
+  return keys
+    .filter((k) => env[k] !== undefined)
+    .map((k) => `- ${k}: ${env[k]}`)
+    .join('\n');
 }
 
 /** The page, from a results file at `path` (named in the page as given). */
@@ -71,11 +81,16 @@ export function renderPerformanceDoc(results: ResultsFile, path: string): string
     date: results.date,
     mode: results.mode,
     environment: env,
-    sections: Object.entries(results.benches).map(([name, b]) => ({ name, seconds: b.seconds, section: { title: b.title, tables: b.tables, checks: b.checks, json: null } })),
+    sections: Object.entries(results.benches).map(([name, b]) => ({
+      name,
+      seconds: b.seconds,
+      section: { title: b.title, tables: b.tables, checks: b.checks, json: null },
+    })),
   };
   const source = [
     '## Where these figures come from',
-    `\`${path}\`, a ${results.mode} run of ${results.date}: \`${env['command'] ?? 'npm run bench'}\`, code ${env['grpc-traffic-split'] ?? 'unknown'}.`,
+    `\`${path}\`, a ${results.mode} run of ${results.date}: ` +
+      `\`${env['command'] ?? 'npm run bench'}\`, code ${env['grpc-traffic-split'] ?? 'unknown'}.`,
     `Machine:\n\n${facts(env, MACHINE_KEYS)}`,
     `Load:\n\n${facts(env, LOAD_KEYS)}`,
   ];
@@ -91,9 +106,11 @@ export function renderPerformanceDoc(results: ResultsFile, path: string): string
 
 function main(argv: string[]): void {
   const input = argv[0];
-  if (input === undefined || input.startsWith('-')) throw new Error('usage: node dist/benchmarks/performance-doc.js <results.json> [--out docs/performance.md]');
+  if (input === undefined || input.startsWith('-'))
+    throw new Error('usage: node dist/benchmarks/performance-doc.js <results.json> [--out docs/performance.md]');
   const outIndex = argv.indexOf('--out');
-  const out = outIndex >= 0 ? argv[outIndex + 1]! : fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
+  const out =
+    outIndex >= 0 ? argv[outIndex + 1]! : fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
   const results = JSON.parse(readFileSync(input, 'utf8')) as ResultsFile;
   const root = fileURLToPath(new URL('../..', import.meta.url));
   writeFileSync(out, renderPerformanceDoc(results, relative(root, resolve(input))));

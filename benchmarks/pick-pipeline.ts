@@ -53,11 +53,21 @@ const NO_LISTENER: Partial<grpc.InterceptingListener> = {};
  * composed the way grpc-js composes a client's interceptors (the first one outermost).
  * @example const prepare = splitCallPipeline(split, echoService.echo); const call = prepare(new grpc.Metadata());
  */
-export function splitCallPipeline(split: TrafficSplit, method: grpc.MethodDefinition<object, object>): (headers: grpc.Metadata) => PreparedCall {
+export function splitCallPipeline(
+  split: TrafficSplit,
+  method: grpc.MethodDefinition<object, object>,
+): (headers: grpc.Metadata) => PreparedCall {
   const { callInvocationTransformer: guard, interceptors = [] } = split.channelOptions;
   const channel = { getTarget: () => split.target } as unknown as grpc.Channel;
   return (headers) => {
-    const properties = { metadata: headers, call: {} as never, channel, methodDefinition: method, callOptions: {}, argument: {} };
+    const properties = {
+      metadata: headers,
+      call: {} as never,
+      channel,
+      methodDefinition: method,
+      callOptions: {},
+      argument: {},
+    };
     const guarded = guard === undefined ? properties : guard(properties);
     let metadata: grpc.Metadata | null = null;
     let listener: Partial<grpc.InterceptingListener> = {};
@@ -82,7 +92,8 @@ export function splitCallPipeline(split: TrafficSplit, method: grpc.MethodDefini
     call.start(guarded.metadata, NO_LISTENER);
     call.sendMessage({});
     call.halfClose();
-    if (metadata === null) throw new Error(`bench: the interceptors of ${split.target} did not start the call synchronously`);
+    if (metadata === null)
+      throw new Error(`bench: the interceptors of ${split.target} did not start the call synchronously`);
     return {
       metadata,
       end() {

@@ -19,7 +19,15 @@ import { callEcho, echoService, type EchoClientInstance } from '../test/helpers/
 import { startBackends } from './backends.js';
 import { roundRobinClient, splitClient, waitForReady, waitForSubsets } from './clients.js';
 import { loggerOf, sized, type BenchOptions } from './options.js';
-import { capturePickMetadata, livePicker, metadataShape, splitCallPipeline, type PickerLike, type PickResultLike, type PreparedCall } from './pick-pipeline.js';
+import {
+  capturePickMetadata,
+  livePicker,
+  metadataShape,
+  splitCallPipeline,
+  type PickerLike,
+  type PickResultLike,
+  type PreparedCall,
+} from './pick-pipeline.js';
 import type { BenchCheck, BenchSection } from './report.js';
 import { fmt, fmtRatio, fmtSpread, ratioSpread, spread, type Spread } from './stats.js';
 
@@ -56,7 +64,11 @@ export async function runPickRatioBench(opts: BenchOptions): Promise<BenchSectio
     closers.push(() => rr.close());
     await waitForReady(rr);
     const variants: Variant[] = [await roundRobinVariant(rr)];
-    for (const [key, n, sticky] of [['keyless2', 2, false], ['keyless100', 100, false], ['sticky8', 8, true]] as const) {
+    for (const [key, n, sticky] of [
+      ['keyless2', 2, false],
+      ['keyless100', 100, false],
+      ['sticky8', 8, true],
+    ] as const) {
       variants.push(await splitVariant(key, n, sticky, backends.target.bind(backends), closers));
     }
     for (const v of variants) timeRound(v, Math.min(picks, 20 * BATCH)); // warm every path up
@@ -84,17 +96,37 @@ async function roundRobinVariant(client: EchoClientInstance): Promise<Variant> {
     for (const [name, value] of Object.entries(extra)) metadata.set(name, value);
     return { metadata, end() {} };
   };
-  return { key: 'rr', label: 'grpc-js round_robin, 2 endpoints', picker: livePicker(client), prepare, shapeDifference: [] };
+  return {
+    key: 'rr',
+    label: 'grpc-js round_robin, 2 endpoints',
+    picker: livePicker(client),
+    prepare,
+    shapeDifference: [],
+  };
 }
 
-async function splitVariant(key: Variant['key'], n: number, sticky: boolean, target: (name: string) => string, closers: (() => void)[]): Promise<Variant> {
+async function splitVariant(
+  key: Variant['key'],
+  n: number,
+  sticky: boolean,
+  target: (name: string) => string,
+  closers: (() => void)[],
+): Promise<Variant> {
   const names = Array.from({ length: n }, (_, i) => `s${i}`);
   const subsets = Object.fromEntries(names.map((s, i) => [s, target(i % 2 === 0 ? 'v1' : 'v2')]));
   // 90/10 at two subsets; uneven weights (1..7) beyond.
   const weights = Object.fromEntries(names.map((s, i) => [s, n === 2 ? [90, 10][i]! : (i % 7) + 1]));
-  const split = new TrafficSplit({ name: `pick-${key}`, subsets, weights, ...(sticky ? { stickyKey: 'x-user-id' } : {}) });
+  const split = new TrafficSplit({
+    name: `pick-${key}`,
+    subsets,
+    weights,
+    ...(sticky ? { stickyKey: 'x-user-id' } : {}),
+  });
   const client = splitClient(split);
-  closers.push(() => split.close(), () => client.close());
+  closers.push(
+    () => split.close(),
+    () => client.close(),
+  );
   await waitForReady(client);
   await waitForSubsets(split);
   const headers = (i: number): grpc.Metadata => {
@@ -111,7 +143,10 @@ async function splitVariant(key: Variant['key'], n: number, sticky: boolean, tar
   const extra = Object.entries(real.getMap()).filter(([name]) => !(name in own));
   const withExtra = [...metadataShape(sample.metadata), ...extra.map(([name]) => `header ${name}`)].sort();
   const realShape = metadataShape(real);
-  const shapeDifference = [...realShape.filter((x) => !withExtra.includes(x)).map((x) => `real call only: ${x}`), ...withExtra.filter((x) => !realShape.includes(x)).map((x) => `prepared only: ${x}`)];
+  const shapeDifference = [
+    ...realShape.filter((x) => !withExtra.includes(x)).map((x) => `real call only: ${x}`),
+    ...withExtra.filter((x) => !realShape.includes(x)).map((x) => `prepared only: ${x}`),
+  ];
   const prepare = (i: number): PreparedCall => {
     const call = pipeline(headers(i));
     for (const [name, value] of extra) call.metadata.set(name, value);
@@ -165,11 +200,24 @@ function report(variants: Variant[], figures: RoundFigures[][], picks: number, r
   const at = (key: Variant['key']): number => variants.findIndex((v) => v.key === key);
   const ratio = (key: Variant['key']): Spread => ratioSpread(total(at(key)), total(0));
   const ns = (key: Variant['key']): Spread => spread(total(at(key)));
-  const measured = (key: Variant['key']): string => `${fmtRatio(ratio(key))}, ${fmt(ns(key).median, 1)} vs ${fmt(spread(total(0)).median, 1)} ns`;
+  const measured = (key: Variant['key']): string =>
+    `${fmtRatio(ratio(key))}, ${fmt(ns(key).median, 1)} vs ${fmt(spread(total(0)).median, 1)} ns`;
   const group = 'keyless pick + hooks <= 2x round_robin at 2 subsets, <= 3x at 100';
   const checks: BenchCheck[] = [
-    { target: 'keyless pick + hooks, 2 subsets: <= 2 x round_robin', measured: measured('keyless2'), ok: ratio('keyless2').median <= 2, group, label: '2 subsets' },
-    { target: 'keyless pick + hooks, 100 subsets: <= 3 x round_robin', measured: measured('keyless100'), ok: ratio('keyless100').median <= 3, group, label: '100 subsets' },
+    {
+      target: 'keyless pick + hooks, 2 subsets: <= 2 x round_robin',
+      measured: measured('keyless2'),
+      ok: ratio('keyless2').median <= 2,
+      group,
+      label: '2 subsets',
+    },
+    {
+      target: 'keyless pick + hooks, 100 subsets: <= 3 x round_robin',
+      measured: measured('keyless100'),
+      ok: ratio('keyless100').median <= 3,
+      group,
+      label: '100 subsets',
+    },
     {
       target: 'sticky pick + hooks, 8 subsets (no target in one process: <= 1.2 x the previous release)',
       measured: `${fmt(ns('sticky8').median, 1)} ns, ${fmtRatio(ratio('sticky8'))} round_robin`,
@@ -180,22 +228,36 @@ function report(variants: Variant[], figures: RoundFigures[][], picks: number, r
   ];
   const mismatched = variants.filter((v) => v.shapeDifference.length > 0);
   const notes = [
-    `${fmt(picks, 0)} picks per variant per round, ${rounds} round(s), variants alternating (rotated) within each round; ns per call, median (min–max); ratios per round against round_robin of the same round.`,
-    'Each pick gets the metadata of its own call, made by the split\'s call guard and interceptors (untimed), and each call is ended with OK after its hooks (untimed). grpc-js clones the metadata per pick; that clone is not timed, for either picker.',
-    'hooks: the pick result\'s onCallStarted and onCallEnded, which grpc-js runs when the call starts on the wire and when it ends; round_robin\'s pick_first leaf has none.',
+    `${fmt(picks, 0)} picks per variant per round, ${rounds} round(s), variants alternating (rotated) within ` +
+      `each round; ns per call, median (min–max); ratios per round against round_robin of the same round.`,
+    "Each pick gets the metadata of its own call, made by the split's call guard and " +
+      'interceptors (untimed), and each call is ended with OK after its hooks (untimed). ' +
+      'grpc-js clones the metadata per pick; that clone is not timed, for either picker.',
+    "hooks: the pick result's onCallStarted and onCallEnded, which grpc-js runs when the " +
+      "call starts on the wire and when it ends; round_robin's pick_first leaf has none.",
     mismatched.length === 0
-      ? 'The prepared metadata has the header names and option keys of a real call\'s (checked once per split through its live picker).'
-      : `The prepared metadata differs from a real call's: ${mismatched.map((v) => `${v.label}: ${v.shapeDifference.join(', ')}`).join('; ')}.`,
+      ? 'The prepared metadata has the header names and option keys of ' +
+        "a real call's (checked once per split through its live picker)."
+      : `The prepared metadata differs from a real ` +
+        `call's: ${mismatched.map((v) => `${v.label}: ${v.shapeDifference.join(', ')}`).join('; ')}.`,
   ];
   return {
     title: 'Pick against round_robin (pick + call hooks, one process)',
     notes,
-    tables: [{ columns: ['picker', 'pick ns', 'hooks ns', 'pick + hooks ns', 'pick ÷ rr', 'pick + hooks ÷ rr'], rows }],
+    tables: [
+      { columns: ['picker', 'pick ns', 'hooks ns', 'pick + hooks ns', 'pick ÷ rr', 'pick + hooks ÷ rr'], rows },
+    ],
     checks,
     json: {
       picks,
       rounds,
-      variants: variants.map((v, i) => ({ key: v.key, name: v.label, pickNs: pickOnly(i), hooksNs: figures[i]!.map((f) => f.hooksNs), shapeDifference: v.shapeDifference })),
+      variants: variants.map((v, i) => ({
+        key: v.key,
+        name: v.label,
+        pickNs: pickOnly(i),
+        hooksNs: figures[i]!.map((f) => f.hooksNs),
+        shapeDifference: v.shapeDifference,
+      })),
     },
   };
 }

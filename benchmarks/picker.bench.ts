@@ -112,7 +112,11 @@ function hookCostNs(client: grpc.Client, picks: number): number {
   return (elapsed * 1e6) / (Math.ceil(picks / BATCH) * BATCH);
 }
 
-async function splitVariants(ports: Record<string, number>, clients: grpc.Client[], splits: TrafficSplit[]): Promise<Variant[]> {
+async function splitVariants(
+  ports: Record<string, number>,
+  clients: grpc.Client[],
+  splits: TrafficSplit[],
+): Promise<Variant[]> {
   const variants: Variant[] = [];
   const portList = Object.values(ports);
   // Weights 1..n repeat in a cycle short enough to be replayed from a table; "mixed" weights
@@ -126,11 +130,18 @@ async function splitVariants(ports: Record<string, number>, clients: grpc.Client
     { n: 64, mixed: true, sticky: false },
   ];
   for (const { n, mixed, sticky } of cases) {
-    const subsets = Object.fromEntries(Array.from({ length: n }, (_, i) => [`s${i}`, `ipv4:127.0.0.1:${portList[i % portList.length]}`]));
+    const subsets = Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [`s${i}`, `ipv4:127.0.0.1:${portList[i % portList.length]}`]),
+    );
     const weightOf = (i: number) => (n === 2 ? [90, 10][i]! : mixed ? ((i * 7919) % 997) + 3 : i + 1);
     const weights = Object.fromEntries(Array.from({ length: n }, (_, i) => [`s${i}`, weightOf(i)]));
     {
-      const split = new TrafficSplit({ name: `bench${n}${sticky ? 's' : ''}${mixed ? 'm' : ''}`, subsets, weights, ...(sticky ? { stickyKey: 'x-user-id' } : {}) });
+      const split = new TrafficSplit({
+        name: `bench${n}${sticky ? 's' : ''}${mixed ? 'm' : ''}`,
+        subsets,
+        weights,
+        ...(sticky ? { stickyKey: 'x-user-id' } : {}),
+      });
       const client = splitClient(split);
       splits.push(split);
       clients.push(client);
@@ -138,7 +149,10 @@ async function splitVariants(ports: Record<string, number>, clients: grpc.Client
       await waitForSubsets(split);
       const metadata = new grpc.Metadata();
       if (sticky) metadata.set('x-user-id', 'user-4711@example.com');
-      variants.push({ name: `split, ${n} subsets${mixed ? ' (weights up to 1000)' : ''}, ${sticky ? 'sticky key' : 'keyless'}`, pickBatch: batchOf(currentPicker(client), metadata) });
+      variants.push({
+        name: `split, ${n} subsets${mixed ? ' (weights up to 1000)' : ''}, ${sticky ? 'sticky key' : 'keyless'}`,
+        pickBatch: batchOf(currentPicker(client), metadata),
+      });
     }
   }
   return variants;
@@ -187,17 +201,27 @@ export async function runPickerBench(opts: BenchOptions): Promise<BenchSection> 
     }
     const bytes = variants.map((v) => bytesPerPick(v, sized(opts, { full: 41, quick: 21, tiny: 1 })));
     const hooksNs = spread(Array.from({ length: rounds }, () => hookCostNs(clients[1]!, picks)));
-    const setWeightsUs = spread(Array.from({ length: rounds }, () => setWeightsCostUs(splits[0]!, sized(opts, { full: 20_000, quick: 5_000, tiny: 100 }))));
+    const setWeightsUs = spread(
+      Array.from({ length: rounds }, () =>
+        setWeightsCostUs(splits[0]!, sized(opts, { full: 20_000, quick: 5_000, tiny: 100 })),
+      ),
+    );
     const spreads = ns.map((values) => spread(values));
     const vsRr = ns.map((values) => ratioSpread(values, ns[0]!));
     return {
       title: 'Pick cost',
       notes: [
-        `${fmt(picks, 0)} picks per round, ${rounds} round(s), variants alternating within each round; ns per pick() call, median (min-max), timed in batches of ${BATCH}.`,
-        'The split and round_robin pickers are those of live, READY channels (pick_first leaves under round_robin, as grpc-js builds them).',
-        `The split's call hooks (count the call, read the clock at start and end, fill the latency histogram) run later on the call path, not in pick(): ${fmtSpread(hooksNs, 1)} ns per call, measured apart; most of it is two performance.now() reads.`,
-        `setWeights() on the 2-subset split (one READY channel, which rebuilds its picker synchronously): ${fmtSpread(setWeightsUs, 2)} us per call, alternating 90/10 and 10/90.`,
-        'Bytes per pick: growth of the young generation over one batch, median of many. The pick result object (about 64 bytes) is grpc-js\'s own: its pick_first leaf makes one per pick.',
+        `${fmt(picks, 0)} picks per round, ${rounds} round(s), variants alternating within ` +
+          `each round; ns per pick() call, median (min-max), timed in batches of ${BATCH}.`,
+        'The split and round_robin pickers are those of live, READY channels ' +
+          '(pick_first leaves under round_robin, as grpc-js builds them).',
+        `The split's call hooks (count the call, read the clock at start and end, fill ` +
+          `the latency histogram) run later on the call path, not in pick(): ${fmtSpread(hooksNs, 1)} ` +
+          `ns per call, measured apart; most of it is two performance.now() reads.`,
+        `setWeights() on the 2-subset split (one READY channel, which rebuilds its picker ` +
+          `synchronously): ${fmtSpread(setWeightsUs, 2)} us per call, alternating 90/10 and 10/90.`,
+        'Bytes per pick: growth of the young generation over one batch, median of many. The pick ' +
+          "result object (about 64 bytes) is grpc-js's own: its pick_first leaf makes one per pick.",
       ],
       tables: [
         {
@@ -207,9 +231,20 @@ export async function runPickerBench(opts: BenchOptions): Promise<BenchSection> 
       ],
       checks: [
         ...checksFor(variants, spreads, vsRr, bytes),
-        { target: 'setWeights() on a split with one READY channel: <= 10 us', measured: `${fmtSpread(setWeightsUs, 2)} us`, ok: setWeightsUs.median <= 10 },
+        {
+          target: 'setWeights() on a split with one READY channel: <= 10 us',
+          measured: `${fmtSpread(setWeightsUs, 2)} us`,
+          ok: setWeightsUs.median <= 10,
+        },
       ],
-      json: { picks, rounds, hookNsPerCall: hooksNs.values, setWeightsUs: setWeightsUs.values, variants: variants.map((v, i) => ({ name: v.name, nsPerPick: ns[i], bytesPerPick: bytes[i] })), sink: sink % 2 },
+      json: {
+        picks,
+        rounds,
+        hookNsPerCall: hooksNs.values,
+        setWeightsUs: setWeightsUs.values,
+        variants: variants.map((v, i) => ({ name: v.name, nsPerPick: ns[i], bytesPerPick: bytes[i] })),
+        sink: sink % 2,
+      },
     };
   } finally {
     for (const client of clients) client.close();
@@ -248,10 +283,20 @@ function checksFor(variants: Variant[], spreads: Spread[], vsRr: Spread[], bytes
       label: name.replace(/^split, /, ''),
     });
   }
-  for (const name of ['split, 2 subsets, keyless', 'split, 64 subsets, keyless', 'split, 64 subsets (weights up to 1000), keyless']) {
+  for (const name of [
+    'split, 2 subsets, keyless',
+    'split, 64 subsets, keyless',
+    'split, 64 subsets (weights up to 1000), keyless',
+  ]) {
     const i = find(name);
     const label = name.replace(/^split, /, '');
-    checks.push({ target: `${name}: <= 2 x round_robin`, measured: fmtRatio(vsRr[i]!), ok: vsRr[i]!.median <= 2, group: 'pick cost <= 2 x round_robin', label });
+    checks.push({
+      target: `${name}: <= 2 x round_robin`,
+      measured: fmtRatio(vsRr[i]!),
+      ok: vsRr[i]!.median <= 2,
+      group: 'pick cost <= 2 x round_robin',
+      label,
+    });
     checks.push({
       target: `${name}: no allocation beyond round_robin's (bytes per pick)`,
       measured: `${fmt(bytes[i]!, 1)} vs ${fmt(bytes[0]!, 1)}`,

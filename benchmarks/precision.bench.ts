@@ -62,7 +62,12 @@ function deviations(sequence: ArrayLike<number>, weights: readonly number[]): Re
   return Object.fromEntries(WINDOWS.map((w) => [w, [maxDeviation(sequence, weights, w)]]));
 }
 
-async function splitRow(backends: Backends, weights: readonly [number, number], calls: number, log: Logger): Promise<Row> {
+async function splitRow(
+  backends: Backends,
+  weights: readonly [number, number],
+  calls: number,
+  log: Logger,
+): Promise<Row> {
   const split = new TrafficSplit({
     name: 'precision',
     subsets: { v1: backends.target('v1'), v2: backends.target('v2') },
@@ -75,7 +80,13 @@ async function splitRow(backends: Backends, weights: readonly [number, number], 
     await waitForSubsets(split);
     const seq = await recordSequence(calls, NAMES, namedCaller(client), SEQUENCE_TIME_LIMIT_MS);
     log(`precision ${weights.join('/')} traffic-split: ${seq.length} real calls`);
-    return { weights: weights.join('/'), picker: 'traffic-split, real calls', calls: seq.length, errors: seq.errors, deviation: deviations(seq.subsets, weights) };
+    return {
+      weights: weights.join('/'),
+      picker: 'traffic-split, real calls',
+      calls: seq.length,
+      errors: seq.errors,
+      deviation: deviations(seq.subsets, weights),
+    };
   } finally {
     client.close();
     split.close();
@@ -86,7 +97,13 @@ function pureRow(weights: readonly [number, number], calls: number): Row {
   const schedule = new WeightedSchedule(weights);
   const seq = new Int16Array(calls);
   for (let i = 0; i < calls; i++) seq[i] = schedule.next();
-  return { weights: weights.join('/'), picker: 'WeightedSchedule (pure)', calls, errors: 0, deviation: deviations(seq, weights) };
+  return {
+    weights: weights.join('/'),
+    picker: 'WeightedSchedule (pure)',
+    calls,
+    errors: 0,
+    deviation: deviations(seq, weights),
+  };
 }
 
 function randomRow(weights: readonly [number, number], calls: number, seeds: number): Row {
@@ -98,7 +115,13 @@ function randomRow(weights: readonly [number, number], calls: number, seeds: num
   return { weights: weights.join('/'), picker: `random pick (seeded, ${seeds} seeds)`, calls, errors: 0, deviation };
 }
 
-async function nginxRow(bin: string, backends: Backends, weights: readonly [number, number], calls: number, log: Logger): Promise<Row> {
+async function nginxRow(
+  bin: string,
+  backends: Backends,
+  weights: readonly [number, number],
+  calls: number,
+  log: Logger,
+): Promise<Row> {
   // A fresh nginx per weight set: its weighted round robin starts from a clean state.
   const proxy = await NginxProxy.start(bin, [
     { port: backends.ports['v1']!, weight: weights[0] },
@@ -109,14 +132,24 @@ async function nginxRow(bin: string, backends: Backends, weights: readonly [numb
     await waitForReady(client);
     const seq = await recordSequence(calls, NAMES, namedCaller(client), SEQUENCE_TIME_LIMIT_MS);
     log(`precision ${weights.join('/')} nginx: ${seq.length} real calls`);
-    return { weights: weights.join('/'), picker: 'nginx weighted RR, real calls', calls: seq.length, errors: seq.errors, deviation: deviations(seq.subsets, weights) };
+    return {
+      weights: weights.join('/'),
+      picker: 'nginx weighted RR, real calls',
+      calls: seq.length,
+      errors: seq.errors,
+      deviation: deviations(seq.subsets, weights),
+    };
   } finally {
     client.close();
     await proxy.stop();
   }
 }
 
-function report(rows: Row[], nginxAbsent: string | null, sizes: { realCalls: number; pureCalls: number; seeds: number }): BenchSection {
+function report(
+  rows: Row[],
+  nginxAbsent: string | null,
+  sizes: { realCalls: number; pureCalls: number; seeds: number },
+): BenchSection {
   const cell = (values: number[] | undefined): string => {
     if (values === undefined || values.length === 0 || !Number.isFinite(values[0]!)) return 'n/a';
     return values.length === 1 ? fmt(values[0]!, 2) : fmtSpread(spread(values), 2);
@@ -125,13 +158,24 @@ function report(rows: Row[], nginxAbsent: string | null, sizes: { realCalls: num
     columns: ['weights', 'picker', 'calls', ...WINDOWS.map((w) => `max dev, window ${w}`), 'failed calls'],
     rows: WEIGHT_SETS.flatMap((weights) => {
       const label = weights.join('/');
-      const measured = rows.filter((r) => r.weights === label).map((r) => [r.weights, r.picker, String(r.calls), ...WINDOWS.map((w) => cell(r.deviation[w])), String(r.errors)]);
-      if (nginxAbsent !== null) measured.push([label, 'nginx weighted RR, real calls', '0', 'not run', 'not run', 'not run', '']);
+      const measured = rows
+        .filter((r) => r.weights === label)
+        .map((r) => [
+          r.weights,
+          r.picker,
+          String(r.calls),
+          ...WINDOWS.map((w) => cell(r.deviation[w])),
+          String(r.errors),
+        ]);
+      if (nginxAbsent !== null)
+        measured.push([label, 'nginx weighted RR, real calls', '0', 'not run', 'not run', 'not run', '']);
       return measured;
     }),
   };
   const checks: BenchCheck[] = [];
-  for (const r of rows.filter((x) => x.picker.startsWith('traffic-split') || x.picker.startsWith('WeightedSchedule'))) {
+  for (const r of rows.filter(
+    (x) => x.picker.startsWith('traffic-split') || x.picker.startsWith('WeightedSchedule'),
+  )) {
     for (const w of WINDOWS) {
       const dev = r.deviation[w]![0]!;
       if (Number.isFinite(dev)) {
@@ -146,8 +190,11 @@ function report(rows: Row[], nginxAbsent: string | null, sizes: { realCalls: num
     }
   }
   const notes = [
-    'Max deviation for window w: the largest |count − w × share| over every window of w consecutive calls and every subset. 0 is perfect; ≤ 1 means no window is off by a whole call.',
-    `Real calls are made one at a time, so reply order is pick order; each reply names its server. ${sizes.realCalls} calls per real row, ${sizes.pureCalls} picks per simulated row; random pick: median (min–max) over ${sizes.seeds} seeds (mulberry32).`,
+    'Max deviation for window w: the largest |count − w × share| over every window of w ' +
+      'consecutive calls and every subset. 0 is perfect; ≤ 1 means no window is off by a whole call.',
+    `Real calls are made one at a time, so reply order is pick order; each reply names ` +
+      `its server. ${sizes.realCalls} calls per real row, ${sizes.pureCalls} picks per ` +
+      `simulated row; random pick: median (min–max) over ${sizes.seeds} seeds (mulberry32).`,
     nginxAbsent ?? 'nginx: one worker, a fresh instance per weight set (`weight=90`/`weight=10` etc.).',
     'A window longer than the sequence shows n/a.',
   ];

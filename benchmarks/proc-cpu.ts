@@ -52,7 +52,10 @@ export function machineBusyCpuUs(): number | null {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
     // cpu user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
     const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1e6) / TICKS_PER_SECOND;
+    return (
+      (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1e6) /
+      TICKS_PER_SECOND
+    );
   } catch {
     return null;
   }

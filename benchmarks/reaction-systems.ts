@@ -53,7 +53,10 @@ export async function splitSystem(backends: Backends): Promise<SwitchableSystem 
 export async function nginxSystem(bin: string, backends: Backends): Promise<SwitchableSystem> {
   const v1 = backends.ports['v1']!;
   const v2 = backends.ports['v2']!;
-  const proxy = await NginxProxy.start(bin, [{ port: v1, weight: 9 }, { port: v2, weight: 1 }]);
+  const proxy = await NginxProxy.start(bin, [
+    { port: v1, weight: 9 },
+    { port: v2, weight: 1 },
+  ]);
   const client = plainClient(proxy.target);
   await waitForReady(client);
   await warmUp(client, 20);
@@ -62,7 +65,10 @@ export async function nginxSystem(bin: string, backends: Backends): Promise<Swit
     call: namedCaller(client),
     switchWeights: async () => {
       const start = performance.now();
-      await proxy.reload([{ port: v1, weight: 1 }, { port: v2, weight: 9 }]);
+      await proxy.reload([
+        { port: v1, weight: 1 },
+        { port: v2, weight: 9 },
+      ]);
       return (performance.now() - start) * 1000;
     },
     close: async () => {

@@ -9,7 +9,13 @@ import { startBackends, type Backends } from './backends.js';
 import { recordSequence } from './load.js';
 import { nginxFor } from './nginx.js';
 import { loggerOf, sized, type BenchOptions, type Logger } from './options.js';
-import { connectionLevelSystem, nginxSystem, POOL_SIZE, splitSystem, type SwitchableSystem } from './reaction-systems.js';
+import {
+  connectionLevelSystem,
+  nginxSystem,
+  POOL_SIZE,
+  splitSystem,
+  type SwitchableSystem,
+} from './reaction-systems.js';
 import type { BenchCheck, BenchSection } from './report.js';
 import { fmt, fmtSpread, spread } from './stats.js';
 import { holdsFrom } from './windows.js';
@@ -69,7 +75,12 @@ export async function runReactionBench(opts: BenchOptions): Promise<BenchSection
     await backends.stop();
   }
   log(`reaction: setWeights() warm ${fmtSpread(spread(warmSetWeightsUs), 2)} µs`);
-  return report(runs, labels, warmSetWeightsUs, nginxBin === null ? absent : null, { rounds, before, after, setWeightsCalls });
+  return report(runs, labels, warmSetWeightsUs, nginxBin === null ? absent : null, {
+    rounds,
+    before,
+    after,
+    setWeightsCalls,
+  });
 }
 
 /**
@@ -91,7 +102,13 @@ async function timeSetWeights(backends: Backends, calls: number): Promise<number
   }
 }
 
-async function measureSwitch(system: SwitchableSystem, backends: Backends, before: number, after: number, log: Logger): Promise<SwitchRun> {
+async function measureSwitch(
+  system: SwitchableSystem,
+  backends: Backends,
+  before: number,
+  after: number,
+  log: Logger,
+): Promise<SwitchRun> {
   let acceptedAtSwitch: Record<string, number> = {};
   let changedAtMs = 0;
   let switchUs = 0;
@@ -108,7 +125,10 @@ async function measureSwitch(system: SwitchableSystem, backends: Backends, befor
   const lagMs = lagCalls >= 0 ? seq.startedMs[before + lagCalls]! - changedAtMs : NaN;
   const failedCalls = post.reduce((n, s) => n + (s < 0 ? 1 : 0), 0);
   const slowestMs = seq.durationMs.subarray(before, before + FIRST_CALLS).reduce((a, b) => Math.max(a, b), 0);
-  log(`reaction ${system.label}: holds after ${lagCalls} call(s), ${fmt(lagMs, 3)} ms, ${newConnections} new connection(s), ${failedCalls} failed`);
+  log(
+    `reaction ${system.label}: holds after ${lagCalls} call(s), ${fmt(lagMs, 3)} ` +
+      `ms, ${newConnections} new connection(s), ${failedCalls} failed`,
+  );
   return { lagCalls, lagMs, newConnections, failedCalls, switchUs, slowestMs, callsAfter: post.length };
 }
 
@@ -143,23 +163,61 @@ function report(
   const switchUs = spread(warmSetWeightsUs);
   const group = 'setWeights(): 0 calls of lag, 0 new connections, <= 10 µs';
   const checks: BenchCheck[] = [
-    { target: 'traffic-split: 0 calls of lag (worst round)', measured: fmt(lag.max, 0), ok: lag.max === 0, group, label: 'lag (calls)' },
-    { target: 'traffic-split: 0 new connections (worst round)', measured: fmt(conns.max, 0), ok: conns.max === 0, group, label: 'new connections' },
-    { target: 'traffic-split: setWeights() <= 10 µs (warm, median of rounds)', measured: `${fmtSpread(switchUs, 2)} µs`, ok: switchUs.median <= 10, group, label: 'time' },
+    {
+      target: 'traffic-split: 0 calls of lag (worst round)',
+      measured: fmt(lag.max, 0),
+      ok: lag.max === 0,
+      group,
+      label: 'lag (calls)',
+    },
+    {
+      target: 'traffic-split: 0 new connections (worst round)',
+      measured: fmt(conns.max, 0),
+      ok: conns.max === 0,
+      group,
+      label: 'new connections',
+    },
+    {
+      target: 'traffic-split: setWeights() <= 10 µs (warm, median of rounds)',
+      measured: `${fmtSpread(switchUs, 2)} µs`,
+      ok: switchUs.median <= 10,
+      group,
+      label: 'time',
+    },
   ];
   const notes = [
-    `Sequential calls: ${sizes.before} at 90/10, then the switch to 10/90, then up to ${sizes.after} more; ${sizes.rounds} round(s), median (min–max).`,
-    '"Holds after": the first call index after the switch from which every window of 10 calls has v2 within 1 of 9. "ms": from the switch to the start of that call.',
-    'New connections: TCP connections the two echo servers accepted between the switch and the end of the round (for nginx, its upstream connections; the client also reconnects to the new nginx worker, not counted).',
-    `Connection-level split: ${POOL_SIZE} plain channels with a connection each, used in turn; its best case is measured, all 8 connections remade at the switch. With ${POOL_SIZE} connections its split has a granularity of ${100 / POOL_SIZE}%: 99/1 is out of reach.`,
-    '"switch µs (cold, once)": the time of the one switch call of the round (setWeights(); config write + SIGHUP; closing and creating 8 channels), code paths not yet warm.',
-    `setWeights() warm: ${sizes.setWeightsCalls} calls alternating 90/10 and 10/90 on a split with one READY channel, per round: ${fmtSpread(switchUs, 2)} µs per call.`,
+    `Sequential calls: ${sizes.before} at 90/10, then the switch to 10/90, then ` +
+      `up to ${sizes.after} more; ${sizes.rounds} round(s), median (min–max).`,
+    '"Holds after": the first call index after the switch from which every window of ' +
+      '10 calls has v2 within 1 of 9. "ms": from the switch to the start of that call.',
+    'New connections: TCP connections the two echo servers accepted between the switch and the end of the round ' +
+      '(for nginx, its upstream connections; the client also reconnects to the new nginx worker, not counted).',
+    `Connection-level split: ${POOL_SIZE} plain channels with a connection each, used in ` +
+      `turn; its best case is measured, all 8 connections remade at the switch. With ${POOL_SIZE} ` +
+      `connections its split has a granularity of ${100 / POOL_SIZE}%: 99/1 is out of reach.`,
+    '"switch µs (cold, once)": the time of the one switch call of the round (setWeights(); ' +
+      'config write + SIGHUP; closing and creating 8 channels), code paths not yet warm.',
+    `setWeights() warm: ${sizes.setWeightsCalls} calls alternating 90/10 and 10/90 on ` +
+      `a split with one READY channel, per round: ${fmtSpread(switchUs, 2)} µs per call.`,
   ];
   if (nginxAbsent !== null) notes.push(nginxAbsent);
   return {
     title: 'Reaction to a weight change (90/10 -> 10/90)',
     notes,
-    tables: [{ columns: ['system', 'calls until the new split holds', 'ms until it holds', 'new TCP connections', 'failed calls', 'slowest of the next 10 calls, ms', 'switch µs (cold, once)'], rows }],
+    tables: [
+      {
+        columns: [
+          'system',
+          'calls until the new split holds',
+          'ms until it holds',
+          'new TCP connections',
+          'failed calls',
+          'slowest of the next 10 calls, ms',
+          'switch µs (cold, once)',
+        ],
+        rows,
+      },
+    ],
     checks,
     json: { sizes, runs, warmSetWeightsUs },
   };

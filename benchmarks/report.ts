@@ -80,7 +80,11 @@ export function renderSection(section: BenchSection): string {
       renderTable({
         caption: 'Targets (docs/performance.md, "Design targets"):',
         columns: ['target', 'measured', 'met'],
-        rows: section.checks.map((c) => [c.target, c.measured, c.informational === true ? '(figure only)' : c.ok ? 'yes' : '**NO**']),
+        rows: section.checks.map((c) => [
+          c.target,
+          c.measured,
+          c.informational === true ? '(figure only)' : c.ok ? 'yes' : '**NO**',
+        ]),
       }),
     );
   }
@@ -92,7 +96,9 @@ export function renderReport(report: BenchReport): string {
   const env = Object.entries(report.environment).map(([k, v]) => `- ${k}: ${v}`);
   const summary = ['## Summary', ['```', ...summaryLines(report), '```'].join('\n')];
   const head = [`# grpc-traffic-split benchmarks, ${report.date} (${report.mode})`, env.join('\n'), ...summary];
-  const body = report.sections.map(({ section, seconds }) => `${renderSection(section)}\n\n_(${seconds.toFixed(1)} s)_`);
+  const body = report.sections.map(
+    ({ section, seconds }) => `${renderSection(section)}\n\n_(${seconds.toFixed(1)} s)_`,
+  );
   return [...head, ...body].join('\n\n') + '\n';
 }
 
@@ -133,7 +139,14 @@ function toJson(report: BenchReport): unknown {
     benches: Object.fromEntries(
       report.sections.map(({ name, section, seconds }) => [
         name,
-        { title: section.title, seconds, notes: section.notes ?? [], checks: section.checks ?? [], tables: section.tables, data: section.json },
+        {
+          title: section.title,
+          seconds,
+          notes: section.notes ?? [],
+          checks: section.checks ?? [],
+          tables: section.tables,
+          data: section.json,
+        },
       ]),
     ),
   };

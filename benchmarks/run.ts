@@ -41,12 +41,24 @@ const DEFAULT_OUT = fileURLToPath(new URL('../../benchmarks/runs/', import.meta.
 const BENCHES: Bench[] = [
   { name: 'scheduler', describe: 'WeightedSchedule.next() picks/s vs random weighted picks', run: runSchedulerBench },
   { name: 'picker', describe: 'pick() cost, from benchmarks/picker.bench.ts when present', run: runPickerBench },
-  { name: 'pick-ratio', describe: 'pick + call hooks vs round_robin at 2 and 100 subsets, sticky', run: runPickRatioBench },
+  {
+    name: 'pick-ratio',
+    describe: 'pick + call hooks vs round_robin at 2 and 100 subsets, sticky',
+    run: runPickRatioBench,
+  },
   { name: 'e2e', describe: 'unary QPS, p50/p99: round_robin vs split 50/50, 90/10 vs nginx', run: runE2eBench },
-  { name: 'features', describe: 'client CPU/call of each feature off and on; vs round_robin, nginx', run: runFeaturesBench },
+  {
+    name: 'features',
+    describe: 'client CPU/call of each feature off and on; vs round_robin, nginx',
+    run: runFeaturesBench,
+  },
   { name: 'precision', describe: 'max deviation over windows of 10/100/1000 calls', run: runPrecisionBench },
   { name: 'reaction', describe: 'calls, ms and connections until 90/10 -> 10/90 holds', run: runReactionBench },
-  { name: 'mirror', describe: 'primary p50/p99 with and without a mirror (identical v2, slow v2)', run: runMirrorBench },
+  {
+    name: 'mirror',
+    describe: 'primary p50/p99 with and without a mirror (identical v2, slow v2)',
+    run: runMirrorBench,
+  },
   { name: 'chart', describe: 'share of v2 over time across a weight change (SVG)', run: runChartBench },
   { name: 'sockets', describe: 'TCP connections of 1,000 splits over the same two backends', run: runSocketsBench },
   { name: 'scale', describe: '10,000 endpoints, 100 subsets, memory per split/channel', run: runScaleBench },
@@ -67,7 +79,12 @@ benches (default: all, in this order):${BENCHES.map((b) => `\n  ${b.name.padEnd(
  */
 async function runPickerBench(opts: BenchOptions): Promise<BenchSection> {
   if (!existsSync(new URL(PICKER_MODULE, import.meta.url))) {
-    return { title: 'Pick cost', notes: ['Not measured: benchmarks/picker.bench.ts is not written yet.'], tables: [], json: null };
+    return {
+      title: 'Pick cost',
+      notes: ['Not measured: benchmarks/picker.bench.ts is not written yet.'],
+      tables: [],
+      json: null,
+    };
   }
   const specifier: string = PICKER_MODULE;
   const mod = (await import(specifier)) as { runPickerBench?: (o: { quick: boolean }) => Promise<BenchSection> };
@@ -111,9 +128,15 @@ async function main(): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
   };
-  const report: BenchReport = { date: localDate(), mode: args.tiny ? 'tiny' : args.quick ? 'quick' : 'full', environment: describeEnvironment(args.nginx), sections: [] };
+  const report: BenchReport = {
+    date: localDate(),
+    mode: args.tiny ? 'tiny' : args.quick ? 'quick' : 'full',
+    environment: describeEnvironment(args.nginx),
+    sections: [],
+  };
   report.environment['command'] = ['node dist/benchmarks/run.js', ...process.argv.slice(2)].join(' ');
-  if (report.environment['nginx']!.startsWith('not found')) log('nginx not found: nginx comparisons will be skipped (Debian: apt-get install nginx)');
+  if (report.environment['nginx']!.startsWith('not found'))
+    log('nginx not found: nginx comparisons will be skipped (Debian: apt-get install nginx)');
   let failed = 0;
   for (const bench of selected) {
     log(`${bench.name}: start`);
@@ -124,7 +147,12 @@ async function main(): Promise<number> {
     } catch (error) {
       failed++;
       log(`${bench.name}: FAILED: ${(error as Error).stack ?? String(error)}`);
-      section = { title: `${bench.name}: failed`, notes: [`The bench threw: ${(error as Error).message}`], tables: [], json: { error: String(error) } };
+      section = {
+        title: `${bench.name}: failed`,
+        notes: [`The bench threw: ${(error as Error).message}`],
+        tables: [],
+        json: { error: String(error) },
+      };
     }
     const seconds = (performance.now() - start) / 1000;
     report.sections.push({ name: bench.name, section, seconds });
@@ -133,8 +161,13 @@ async function main(): Promise<number> {
   Object.assign(report.environment, describeLoadAtEnd(loadMark));
   process.stdout.write(`\n${renderReport(report)}`);
   for (const path of await writeResults(args.out, report)) log(`wrote ${path}`);
-  const missed = report.sections.flatMap(({ section }) => section.checks ?? []).filter((c) => !c.ok && c.informational !== true);
-  log(`${failed} bench(es) failed; ${missed.length} target(s) missed${missed.length ? `: ${missed.map((c) => c.target).join('; ')}` : ''}`);
+  const missed = report.sections
+    .flatMap(({ section }) => section.checks ?? [])
+    .filter((c) => !c.ok && c.informational !== true);
+  log(
+    `${failed} bench(es) failed; ${missed.length} target(s) ` +
+      `missed${missed.length ? `: ${missed.map((c) => c.target).join('; ')}` : ''}`,
+  );
   log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   process.stderr.write(`\n${summaryLines(report).join('\n')}\n`);
   return failed > 0 || (args.strict && missed.length > 0) ? 1 : 0;

@@ -16,7 +16,10 @@ import { quantileInPlace } from './stats.js';
  * Refused endpoints are not retried for a minute, so a measurement sees one connect attempt per
  * endpoint rather than a reconnect storm every second (grpc-js's default backoff starts at 1 s).
  */
-export const NO_QUICK_RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 60_000, 'grpc.max_reconnect_backoff_ms': 60_000 };
+export const NO_QUICK_RECONNECT = {
+  'grpc.initial_reconnect_backoff_ms': 60_000,
+  'grpc.max_reconnect_backoff_ms': 60_000,
+};
 /** Bound on startup: a scenario that has no first reply by then fails loudly. */
 const FIRST_CALL_TIMEOUT_MS = 60_000;
 /** After the first reply, time for the remaining connect attempts to finish before measuring. */
@@ -90,7 +93,13 @@ export function bytesPerSplit(backends: Backends, count: number): number {
   const before = settledMemory().heapUsed;
   const splits: TrafficSplit[] = [];
   for (let i = 0; i < count; i++) {
-    splits.push(new TrafficSplit({ name: 'mem', subsets: { v1: backends.target('v1'), v2: backends.target('v2') }, weights: { v1: 90, v2: 10 } }));
+    splits.push(
+      new TrafficSplit({
+        name: 'mem',
+        subsets: { v1: backends.target('v1'), v2: backends.target('v2') },
+        weights: { v1: 90, v2: 10 },
+      }),
+    );
   }
   const after = settledMemory().heapUsed;
   for (const split of splits) split.close();
@@ -102,7 +111,11 @@ export function bytesPerSplit(backends: Backends, count: number): number {
  * split (`kind` 'split') or plain `round_robin` channels ('plain'), each called once.
  */
 export async function bytesPerChannel(backends: Backends, count: number, kind: 'split' | 'plain'): Promise<number> {
-  const split = new TrafficSplit({ name: 'mem-channels', subsets: { v1: backends.target('v1'), v2: backends.target('v2') }, weights: { v1: 90, v2: 10 } });
+  const split = new TrafficSplit({
+    name: 'mem-channels',
+    subsets: { v1: backends.target('v1'), v2: backends.target('v2') },
+    weights: { v1: 90, v2: 10 },
+  });
   const ports = [backends.ports['v1']!, backends.ports['v2']!];
   // The split itself exists in both cases, so only the channels differ.
   const before = settledMemory().heapUsed;

@@ -82,18 +82,43 @@ export async function runSchedulerBench(opts: BenchOptions): Promise<BenchSectio
   return {
     title: 'Scheduler: WeightedSchedule.next() vs a random weighted pick',
     notes: [
-      `${picks.toLocaleString('en-US')} picks per timing, ${rounds} round(s) alternating the three pickers, median (min–max) ns per pick. Weights: equal = all 1; random = uniform 1..100 (seeded); skewed = item 0 has 99% of the total.`,
-      'Schedule = `WeightedSchedule.next()` on a schedule built fresh each round (so its first picks are timed too). Random pick = Math.random() then a linear scan, or a binary search, of the cumulative weights (what weighted_target-style pickers do). Ratios below 1 mean the schedule is cheaper.',
+      `${picks.toLocaleString('en-US')} picks per timing, ${rounds} round(s) ` +
+        `alternating the three pickers, median (min–max) ns per pick. Weights: equal = all ` +
+        `1; random = uniform 1..100 (seeded); skewed = item 0 has 99% of the total.`,
+      'Schedule = `WeightedSchedule.next()` on a schedule built fresh each round (so its first picks ' +
+        'are timed too). Random pick = Math.random() then a linear scan, or a binary search, of the cumulative ' +
+        'weights (what weighted_target-style pickers do). Ratios below 1 mean the schedule is cheaper.',
     ],
     tables: [
       {
-        columns: ['n', 'weights', 'schedule ns/pick', 'schedule M picks/s', 'random linear ns/pick', 'random binary ns/pick', 'schedule ÷ linear', 'schedule ÷ binary'],
+        columns: [
+          'n',
+          'weights',
+          'schedule ns/pick',
+          'schedule M picks/s',
+          'random linear ns/pick',
+          'random binary ns/pick',
+          'schedule ÷ linear',
+          'schedule ÷ binary',
+        ],
         rows,
       },
     ],
     checks: [
-      { target: 'WeightedSchedule.next() <= 100 ns at n=2 (the picker adds to this)', measured: `${fmt(at(2), 1)} ns`, ok: at(2) <= 100, group: SCHEDULE_TARGET, label: 'n=2' },
-      { target: 'WeightedSchedule.next() <= 150 ns at n=64', measured: `${fmt(at(64), 1)} ns`, ok: at(64) <= 150, group: SCHEDULE_TARGET, label: 'n=64' },
+      {
+        target: 'WeightedSchedule.next() <= 100 ns at n=2 (the picker adds to this)',
+        measured: `${fmt(at(2), 1)} ns`,
+        ok: at(2) <= 100,
+        group: SCHEDULE_TARGET,
+        label: 'n=2',
+      },
+      {
+        target: 'WeightedSchedule.next() <= 150 ns at n=64',
+        measured: `${fmt(at(64), 1)} ns`,
+        ok: at(64) <= 150,
+        group: SCHEDULE_TARGET,
+        label: 'n=64',
+      },
     ],
     json: { picks, rounds, cases, sink: timingSink() },
   };

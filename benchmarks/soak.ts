@@ -61,10 +61,18 @@ function handles(): string {
 async function main(): Promise<void> {
   const { minutes, concurrency } = parseArgs(process.argv.slice(2));
   const runMs = Math.round(minutes * 60_000);
-  const servers: Record<'v1' | 'v2', ChildServer> = { v1: await startChildServer('v1'), v2: await startChildServer('v2') };
+  const servers: Record<'v1' | 'v2', ChildServer> = {
+    v1: await startChildServer('v1'),
+    v2: await startChildServer('v2'),
+  };
   // With a weight of 0 in the rotation, the only weighted subset is sometimes the dead one:
   // fallbackToZeroWeight lets the other serve, so that failures are only calls cut off.
-  const split = new TrafficSplit({ subsets: { v1: servers.v1.target, v2: servers.v2.target }, weights: WEIGHTS[0]!, name: 'soak', fallbackToZeroWeight: true });
+  const split = new TrafficSplit({
+    subsets: { v1: servers.v1.target, v2: servers.v2.target },
+    weights: WEIGHTS[0]!,
+    name: 'soak',
+    fallbackToZeroWeight: true,
+  });
   const client = echoClient(split.target, {
     ...split.channelOptions,
     'grpc.initial_reconnect_backoff_ms': 100,
@@ -72,15 +80,27 @@ async function main(): Promise<void> {
   });
   connect(client);
   await waitForSubsetsReady(split);
-  process.stdout.write(`soak: ${minutes} min, concurrency ${concurrency}, weights every ${WEIGHTS_EVERY_MS} ms, a server killed every ${KILL_EVERY_MS / 1000} s for ${DOWN_FOR_MS / 1000} s; servers v1 :${servers.v1.port}, v2 :${servers.v2.port}\n`);
+  process.stdout.write(
+    `soak: ${minutes} min, concurrency ${concurrency}, weights every ${WEIGHTS_EVERY_MS} ` +
+      `ms, a server killed every ${KILL_EVERY_MS / 1000} s ` +
+      `for ${DOWN_FOR_MS / 1000} s; servers v1 :${servers.v1.port}, v2 :${servers.v2.port}\n`,
+  );
 
   const started = performance.now();
   const elapsedS = () => Math.round((performance.now() - started) / 1000);
   // Bounded in count as well as time: far more calls than loopback can make in `runMs`.
-  const load = startLoad(client, { concurrency, maxCalls: Math.ceil(minutes * 60 * 50_000), maxMs: runMs, deadlineMs: DEADLINE_MS });
+  const load = startLoad(client, {
+    concurrency,
+    maxCalls: Math.ceil(minutes * 60 * 50_000),
+    maxMs: runMs,
+    deadlineMs: DEADLINE_MS,
+  });
 
   let weightChanges = 0;
-  const weightTimer = setInterval(() => split.setWeights(WEIGHTS[++weightChanges % WEIGHTS.length]!), WEIGHTS_EVERY_MS);
+  const weightTimer = setInterval(
+    () => split.setWeights(WEIGHTS[++weightChanges % WEIGHTS.length]!),
+    WEIGHTS_EVERY_MS,
+  );
 
   let kills = 0;
   let faulting = Promise.resolve();
@@ -110,7 +130,8 @@ async function main(): Promise<void> {
     const memory = process.memoryUsage();
     const states = split.subsets.map((name) => `${name} ${split.stats().subsets[name]!.state}`).join(', ');
     process.stdout.write(
-      `[${String(elapsedS()).padStart(4)}s] calls ${ended} (+${Math.round(((ended - lastEnded) * 1000) / Math.max(1, now - lastAt))}/s) ` +
+      `[${String(elapsedS()).padStart(4)}s] calls ${ended} ` +
+        `(+${Math.round(((ended - lastEnded) * 1000) / Math.max(1, now - lastAt))}/s) ` +
         `errors ${load.failures.length} ${JSON.stringify(codes)} heap ${mb(memory.heapUsed)} rss ${mb(memory.rss)} ` +
         `handles ${handles()} weights ${JSON.stringify(split.getWeights())} ${states}\n`,
     );
@@ -134,11 +155,14 @@ async function main(): Promise<void> {
   const unexpected = load.failures.filter((f) => f.code !== grpc.status.UNAVAILABLE);
   const counted = stats.subsets['v1']!.finished + stats.subsets['v2']!.finished;
   process.stdout.write(
-    `soak done: ${load.issued()} calls, ${load.ended()} ended, ${load.extraCallbacks()} ended twice, ${load.failures.length} failed ` +
-      `(${unexpected.length} not UNAVAILABLE), ${kills} kills, ${weightChanges} weight changes; the split counted ${counted} calls ` +
+    `soak done: ${load.issued()} calls, ${load.ended()} ` +
+      `ended, ${load.extraCallbacks()} ended twice, ${load.failures.length} failed ` +
+      `(${unexpected.length} not UNAVAILABLE), ${kills} kills, ${weightChanges} ` +
+      `weight changes; the split counted ${counted} calls ` +
       `finished on a subset, ${stats.subsets['v1']!.inFlight + stats.subsets['v2']!.inFlight} in flight\n`,
   );
-  for (const failure of unexpected.slice(0, 5)) process.stdout.write(`  ${grpc.status[failure.code]}: ${failure.details}\n`);
+  for (const failure of unexpected.slice(0, 5))
+    process.stdout.write(`  ${grpc.status[failure.code]}: ${failure.details}\n`);
   if (load.ended() !== load.issued() || load.extraCallbacks() !== 0 || unexpected.length > 0) process.exitCode = 1;
   // Everything is closed: the process ends by itself. If something were left open, say so.
   setTimeout(() => {

@@ -37,10 +37,24 @@ export async function runSocketsBench(opts: BenchOptions): Promise<BenchSection>
     await settledOpen(backends, baseline);
     const plain = await plainPhase(backends, count, baseline);
     log(`sockets: ${count} plain round_robin channels hold ${plain.sockets} socket(s)`);
-    const group = `sockets: ${count.toLocaleString('en-US')} splits, one client each, same two backends: <= 4 open, each split counts its own call`;
+    const group =
+      `sockets: ${count.toLocaleString('en-US')} splits, one client ` +
+      `each, same two backends: <= 4 open, each split counts its own call`;
     const checks: BenchCheck[] = [
-      { group, label: 'sockets', target: `${count} splits over two backends: <= 4 sockets open`, measured: String(splits.sockets), ok: splits.sockets <= 4 },
-      { group, label: 'splits counting their call', target: `each of ${count} splits counts exactly its one call`, measured: `${splits.countedOwnCall} of ${count}`, ok: splits.countedOwnCall === count },
+      {
+        group,
+        label: 'sockets',
+        target: `${count} splits over two backends: <= 4 sockets open`,
+        measured: String(splits.sockets),
+        ok: splits.sockets <= 4,
+      },
+      {
+        group,
+        label: 'splits counting their call',
+        target: `each of ${count} splits counts exactly its one call`,
+        measured: `${splits.countedOwnCall} of ${count}`,
+        ok: splits.countedOwnCall === count,
+      },
       {
         group: `sockets: ${count.toLocaleString('en-US')} plain round_robin channels, same two backends (figure)`,
         label: 'sockets',
@@ -53,15 +67,28 @@ export async function runSocketsBench(opts: BenchOptions): Promise<BenchSection>
     return {
       title: 'Connections: many splits over the same backends',
       notes: [
-        `${count} splits (v1 90, v2 10) over the same two echo servers, one client each from split.target and split.channelOptions, ${BATCH} set up at a time; each client made one call once its split's subsets were READY. Sockets: TCP connections open on the servers (counted there), once the count held still for ${SETTLE_POLL_MS} ms.`,
+        `${count} splits (v1 90, v2 10) over the same two echo servers, one client each ` +
+          `from split.target and split.channelOptions, ${BATCH} set up at a time; each client ` +
+          `made one call once its split's subsets were READY. Sockets: TCP connections open on ` +
+          `the servers (counted there), once the count held still for ${SETTLE_POLL_MS} ms.`,
         `Against ${count} plain round_robin channels to the same two servers (grpc-js's global subchannel pool).`,
       ],
       tables: [
         {
           columns: ['clients', 'sockets open', 'per 1,000 clients', 'splits counting their own call'],
           rows: [
-            [`${count} splits`, String(splits.sockets), String(Math.round((splits.sockets * 1000) / count)), `${splits.countedOwnCall} of ${count}`],
-            [`${count} plain round_robin channels`, String(plain.sockets), String(Math.round((plain.sockets * 1000) / count)), ''],
+            [
+              `${count} splits`,
+              String(splits.sockets),
+              String(Math.round((splits.sockets * 1000) / count)),
+              `${splits.countedOwnCall} of ${count}`,
+            ],
+            [
+              `${count} plain round_robin channels`,
+              String(plain.sockets),
+              String(Math.round((plain.sockets * 1000) / count)),
+              '',
+            ],
           ],
         },
       ],
@@ -80,16 +107,27 @@ async function splitsPhase(backends: Backends, count: number, baseline: number):
     for (let first = 0; first < count; first += BATCH) {
       const batch: Promise<void>[] = [];
       for (let i = first; i < Math.min(count, first + BATCH); i++) {
-        const split = new TrafficSplit({ name: `sockets-${i}`, subsets: { v1: backends.target('v1'), v2: backends.target('v2') }, weights: { v1: 90, v2: 10 } });
+        const split = new TrafficSplit({
+          name: `sockets-${i}`,
+          subsets: { v1: backends.target('v1'), v2: backends.target('v2') },
+          weights: { v1: 90, v2: 10 },
+        });
         const client = echoClient(split.target, split.channelOptions);
         splits.push(split);
         clients.push(client);
-        batch.push(waitForReady(client).then(() => waitForSubsets(split)).then(() => callEcho(client)).then(() => {}));
+        batch.push(
+          waitForReady(client)
+            .then(() => waitForSubsets(split))
+            .then(() => callEcho(client))
+            .then(() => {}),
+        );
       }
       await Promise.all(batch);
     }
     const sockets = (await settledOpen(backends, null)) - baseline;
-    const countedOwnCall = splits.filter((split) => Object.values(split.stats().subsets).reduce((sum, s) => sum + s.started, 0) === 1).length;
+    const countedOwnCall = splits.filter(
+      (split) => Object.values(split.stats().subsets).reduce((sum, s) => sum + s.started, 0) === 1,
+    ).length;
     return { sockets, countedOwnCall };
   } finally {
     for (const client of clients) client.close();

@@ -32,7 +32,10 @@ function measured(checks: readonly BenchCheck[]): string {
   if (checks.length <= LISTED) return checks.map(shown).join('; ');
   const missed = checks.filter((c) => !c.ok && c.informational !== true);
   if (missed.length === 0) return `all ${checks.length} met`;
-  const listed = missed.slice(0, LISTED - 1).map(shown).join('; ');
+  const listed = missed
+    .slice(0, LISTED - 1)
+    .map(shown)
+    .join('; ');
   return `${listed}${missed.length > LISTED - 1 ? '; ...' : ''} (${missed.length} of ${checks.length} missed)`;
 }
 

@@ -32,7 +32,12 @@ export function maxDeviation(sequence: ArrayLike<number>, weights: readonly numb
  * fitting in the sequence) is within `tolerance` of `weights` for every subset: the point from
  * which a new split "holds". Returns -1 when even the last window misses.
  */
-export function holdsFrom(sequence: ArrayLike<number>, weights: readonly number[], window = 10, tolerance = 1): number {
+export function holdsFrom(
+  sequence: ArrayLike<number>,
+  weights: readonly number[],
+  window = 10,
+  tolerance = 1,
+): number {
   const total = weights.reduce((a, b) => a + b, 0);
   const lastStart = sequence.length - window;
   if (lastStart < 0) return -1;

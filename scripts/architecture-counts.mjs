@@ -10,7 +10,9 @@ const WIDTH = 110;
 
 /** The folder and every folder under it, depth first, in name order. */
 function foldersUnder(folder) {
-  const below = readdirSync(folder).sort().filter((name) => statSync(join(folder, name)).isDirectory());
+  const below = readdirSync(folder)
+    .sort()
+    .filter((name) => statSync(join(folder, name)).isDirectory());
   return [folder, ...below.flatMap((name) => foldersUnder(join(folder, name)))];
 }
 
@@ -24,7 +26,9 @@ let totalFiles = 1;
 let totalLines = readFileSync('src/index.ts', 'utf8').split('\n').length - 1;
 console.log('src/index.ts'.padEnd(pad) + count(1, totalLines) + 'core entry point');
 for (const folder of folders) {
-  const files = readdirSync(folder).filter((f) => f.endsWith('.ts')).sort();
+  const files = readdirSync(folder)
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
   if (files.length === 0) continue;
   const lines = files.reduce((n, f) => n + readFileSync(join(folder, f), 'utf8').split('\n').length - 1, 0);
   totalFiles += files.length;

@@ -10,6 +10,8 @@ if ((probe.error !== undefined || probe.status !== 0) && process.env.CI !== 'tru
   console.log(`# SKIP fleet tests: ${etcd} not found: install etcd (Debian/Ubuntu: apt-get install etcd-server)`);
   process.exit(0);
 }
-const files = readdirSync('dist/test/fleet').filter((name) => name.endsWith('.test.js')).map((name) => `dist/test/fleet/${name}`);
+const files = readdirSync('dist/test/fleet')
+  .filter((name) => name.endsWith('.test.js'))
+  .map((name) => `dist/test/fleet/${name}`);
 const run = spawnSync(process.execPath, ['--test', ...files], { stdio: 'inherit' });
 process.exit(run.status ?? 1);

@@ -21,7 +21,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const CORE_TESTS = ['split.e2e', 'service-config', 'lifecycle', 'routing.e2e', 'idle', 'grpc-versions', 'mirror.e2e', 'streams.e2e'];
+const CORE_TESTS = [
+  'split.e2e',
+  'service-config',
+  'lifecycle',
+  'routing.e2e',
+  'idle',
+  'grpc-versions',
+  'mirror.e2e',
+  'streams.e2e',
+];
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -36,7 +45,9 @@ const run = promisify(execFile);
 const started = Date.now();
 if (build) execFileSync(npm, ['run', 'build'], { cwd: repo, stdio: 'inherit' });
 // The range is read here, and parsed by the package's own parser (one parser, one error message).
-const { supportedMinorsOf, parseGrpcJsRange } = await import(new URL('../dist/src/policy/grpc/grpc-version.js', import.meta.url).href);
+const { supportedMinorsOf, parseGrpcJsRange } = await import(
+  new URL('../dist/src/policy/grpc/grpc-version.js', import.meta.url).href
+);
 const range = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).peerDependencies?.['@grpc/grpc-js'];
 const SUPPORTED = supportedMinorsOf(String(range));
 const { major, firstMinor } = parseGrpcJsRange(String(range));
@@ -64,19 +75,42 @@ async function runMinor(minor) {
   const folder = join(root, minor);
   const install = join(folder, 'install');
   let log = `\n=== @grpc/grpc-js ~${minor}.0 in ${folder}\n`;
-  const done = (version, ok, what) => ({ minor, version, ok, what, seconds: Math.round((Date.now() - t0) / 100) / 10, log });
+  const done = (version, ok, what) => ({
+    minor,
+    version,
+    ok,
+    what,
+    seconds: Math.round((Date.now() - t0) / 100) / 10,
+    log,
+  });
   try {
     rmSync(join(folder, 'node_modules'), { recursive: true, force: true });
     mkdirSync(install, { recursive: true });
-    await run(npm, ['install', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', '--prefix', install, `@grpc/grpc-js@~${minor}.0`]);
+    await run(npm, [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--no-save',
+      '--loglevel=error',
+      '--prefix',
+      install,
+      `@grpc/grpc-js@~${minor}.0`,
+    ]);
     const app = prepareScratchApp(folder, { grpcJs: join(install, 'node_modules', '@grpc', 'grpc-js') });
-    const resolved = JSON.parse((await run(process.execPath, ['--input-type=module', '-e', RESOLVED], { cwd: app })).stdout);
+    const resolved = JSON.parse(
+      (await run(process.execPath, ['--input-type=module', '-e', RESOLVED], { cwd: app })).stdout,
+    );
     log += `resolves to ${resolved.path} (${resolved.version})\n`;
-    if (!resolved.version.startsWith(`${minor}.`) || !resolved.path.startsWith(folder)) return done(resolved.version, false, 'resolved the wrong grpc-js');
+    if (!resolved.version.startsWith(`${minor}.`) || !resolved.path.startsWith(folder))
+      return done(resolved.version, false, 'resolved the wrong grpc-js');
     if (UNSUPPORTED.includes(minor)) {
       const out = (await run(process.execPath, ['--input-type=module', '-e', REFUSED], { cwd: app })).stdout.trim();
       log += `${out}\n`;
-      return done(resolved.version, out.startsWith(`ERR_SPLIT_UNSUPPORTED_GRPC @grpc/grpc-js ${resolved.version} `), 'refused at registration');
+      return done(
+        resolved.version,
+        out.startsWith(`ERR_SPLIT_UNSUPPORTED_GRPC @grpc/grpc-js ${resolved.version} `),
+        'refused at registration',
+      );
     }
     const files = CORE_TESTS.map((name) => `dist/test/${name}.test.js`);
     const child = spawn(process.execPath, ['--test', ...files], {
@@ -89,7 +123,13 @@ async function runMinor(minor) {
     child.stderr.on('data', (chunk) => (output += chunk));
     const code = await new Promise((resolve) => child.on('close', resolve));
     // The summary always; the whole report only when something failed.
-    log += code === 0 ? output.split('\n').filter((line) => /^# (tests|pass|fail)/.test(line)).join('\n') + '\n' : output;
+    log +=
+      code === 0
+        ? output
+            .split('\n')
+            .filter((line) => /^# (tests|pass|fail)/.test(line))
+            .join('\n') + '\n'
+        : output;
     return done(resolved.version, code === 0, 'core tests');
   } catch (error) {
     log += `${error.stack}\n${error.stderr ?? ''}`;
@@ -112,7 +152,9 @@ await Promise.all(
 results.sort((a, b) => minors.indexOf(a.minor) - minors.indexOf(b.minor));
 console.log('\ngrpc-js  version   result  seconds  check');
 for (const r of results) {
-  console.log(`${r.minor.padEnd(8)} ${r.version.padEnd(9)} ${(r.ok ? 'ok' : 'FAILED').padEnd(7)} ${String(r.seconds).padStart(7)}  ${r.what}`);
+  console.log(
+    `${r.minor.padEnd(8)} ${r.version.padEnd(9)} ${(r.ok ? 'ok' : 'FAILED').padEnd(7)} ${String(r.seconds).padStart(7)}  ${r.what}`,
+  );
 }
 console.log(`total ${Math.round((Date.now() - started) / 1000)} s (build included), ${jobs} at a time`);
 process.exitCode = results.length === minors.length && results.every((r) => r.ok) ? 0 : 1;

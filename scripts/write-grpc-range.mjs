@@ -12,11 +12,14 @@ const manifest = fileURLToPath(new URL('../package.json', import.meta.url));
 const target = fileURLToPath(new URL('../src/policy/grpc/grpc-range.generated.ts', import.meta.url));
 const range = JSON.parse(readFileSync(manifest, 'utf8')).peerDependencies?.['@grpc/grpc-js'];
 if (typeof range !== 'string') {
-  console.error(`${manifest}: peerDependencies["@grpc/grpc-js"] is ${JSON.stringify(range)}: expected a version range`);
+  console.error(
+    `${manifest}: peerDependencies["@grpc/grpc-js"] is ${JSON.stringify(range)}: expected a version range`,
+  );
   process.exit(1);
 }
 const text =
-  "// Generated from package.json's peerDependencies['@grpc/grpc-js'] by scripts/write-grpc-range.mjs: edit package.json.\n" +
+  "// Generated from package.json's peerDependencies['@grpc/grpc-js'] " +
+  'by scripts/write-grpc-range.mjs: edit package.json.\n' +
   `export const GRPC_JS_PEER_RANGE = ${JSON.stringify(range)};\n`;
 let current = null;
 try {

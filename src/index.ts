@@ -22,8 +22,19 @@ export { STICKY_HASH_VERSION } from './algorithms/routing/sticky-hash.js';
 export { register } from './policy/balancer/register.js';
 export { parseConfig } from './policy/balancer/config.js';
 export type { TrafficSplitConfigJson } from './policy/balancer/config.js';
-export { POLICY_NAME, TARGET_SCHEME, DEFAULT_RERESOLVE_INTERVAL_MS, MAX_WEIGHT, MIN_WEIGHT } from './base/constants.js';
-export { TrafficSplitTypeError, TrafficSplitRangeError, TrafficSplitClosedError, TrafficSplitRolloutError } from './base/errors.js';
+export {
+  POLICY_NAME,
+  TARGET_SCHEME,
+  DEFAULT_RERESOLVE_INTERVAL_MS,
+  MAX_WEIGHT,
+  MIN_WEIGHT,
+} from './base/constants.js';
+export {
+  TrafficSplitTypeError,
+  TrafficSplitRangeError,
+  TrafficSplitClosedError,
+  TrafficSplitRolloutError,
+} from './base/errors.js';
 export { TrafficSplitUnsupportedGrpcError, TrafficSplitTelemetryError } from './base/errors.js';
 export { SUPPORTED_GRPC_JS_RANGE } from './policy/grpc/grpc-version.js';
 export type { TrafficSplitErrorCode } from './base/errors.js';
@@ -31,7 +42,22 @@ export { WeightedSchedule } from './algorithms/schedule/scheduler.js';
 export type { WeightedScheduleOptions } from './algorithms/schedule/scheduler.js';
 export type { RandomSource } from './algorithms/random.js';
 export type { Clock, ClockTimer } from './base/clock.js';
-export type { MirrorOptions, MirrorSettings, MirrorComparator, MirrorOutcome } from './policy/mirror/mirror-options.js';
-export type { MirrorStats, MirrorCounts, MirrorSample, MirrorSampleSide, MirrorDropReason } from './policy/mirror/mirror-figures.js';
-export type { MirrorDecoder, MirrorNoiseOptions, MirrorNoiseSettings } from './policy/mirror/noise/mirror-noise-options.js';
+export type {
+  MirrorOptions,
+  MirrorSettings,
+  MirrorComparator,
+  MirrorOutcome,
+} from './policy/mirror/mirror-options.js';
+export type {
+  MirrorStats,
+  MirrorCounts,
+  MirrorSample,
+  MirrorSampleSide,
+  MirrorDropReason,
+} from './policy/mirror/mirror-figures.js';
+export type {
+  MirrorDecoder,
+  MirrorNoiseOptions,
+  MirrorNoiseSettings,
+} from './policy/mirror/noise/mirror-noise-options.js';
 export type { MirrorFieldStats, MirrorNoiseStats } from './policy/mirror/noise/mirror-noise.js';

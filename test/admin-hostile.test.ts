@@ -10,8 +10,14 @@ import { MAX_PIPELINED_REQUESTS } from '../src/ops/admin/admin-connections.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
-async function adminFor(t: TestContext, options: Partial<AdminServerOptions> = {}): Promise<{ split: TrafficSplit; server: AdminServer }> {
-  const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: 1, v2: 0 } });
+async function adminFor(
+  t: TestContext,
+  options: Partial<AdminServerOptions> = {},
+): Promise<{ split: TrafficSplit; server: AdminServer }> {
+  const split = new TrafficSplit({
+    subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' },
+    weights: { v1: 1, v2: 0 },
+  });
   const server = await startAdminServer(split, { port: 0, token: TOKEN, ...options });
   t.after(async () => {
     await server.close();
@@ -32,7 +38,13 @@ interface Raw {
 async function raw(server: AdminServer, t: TestContext): Promise<Raw> {
   const socket = connect(server.port, '127.0.0.1');
   // Not events.once: it would reject on the 'error' (a reset) that comes before 'close'.
-  const conn: Raw = { socket, received: '', closed: new Promise((resolve) => socket.once('close', () => resolve())), isClosed: false, written: 0 };
+  const conn: Raw = {
+    socket,
+    received: '',
+    closed: new Promise((resolve) => socket.once('close', () => resolve())),
+    isClosed: false,
+    written: 0,
+  };
   void conn.closed.then(() => (conn.isClosed = true));
   socket.on('data', (chunk: Buffer) => (conn.received += chunk.toString('latin1')));
   socket.on('error', () => {}); // resets are expected: the server closes on purpose
@@ -41,7 +53,11 @@ async function raw(server: AdminServer, t: TestContext): Promise<Raw> {
   return conn;
 }
 
-function ask(server: AdminServer, path: string, headers: Record<string, string>): Promise<{ status: number; json: any }> {
+function ask(
+  server: AdminServer,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${server.url}${path}`, { headers, timeout: 10_000 }, (res) => {
       let text = '';
@@ -57,7 +73,9 @@ function ask(server: AdminServer, path: string, headers: Record<string, string>)
 /** Resolves with `promise`, or rejects once `ms` have passed: a hang guard, not a measurement. */
 function guard<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
@@ -80,7 +98,11 @@ describe('admin endpoint under hostile clients', () => {
       slow.push(conn);
     }
     // The cap: of 300, at least 236 were closed to make room (oldest first).
-    await eventually(() => slow.filter((c) => !c.isClosed).length <= 64, () => `${slow.filter((c) => !c.isClosed).length} slow connections open`, 30_000);
+    await eventually(
+      () => slow.filter((c) => !c.isClosed).length <= 64,
+      () => `${slow.filter((c) => !c.isClosed).length} slow connections open`,
+      30_000,
+    );
     const answer = await ask(server, '/weights', {});
     assert.deepEqual(answer, { status: 200, json: { v1: 1, v2: 0 } });
     // Every slow one is closed by its deadline, without an answer (it never sent a request).
@@ -103,11 +125,14 @@ describe('admin endpoint under hostile clients', () => {
     const { split, server } = await adminFor(t);
     const conn = await raw(server, t);
     const total = 100 * 1024 * 1024;
-    conn.socket.write(`PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`);
+    conn.socket.write(
+      `PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`,
+    );
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     while (!conn.isClosed && !conn.socket.destroyed && conn.written < total) {
       conn.written += chunk.length;
-      if (!conn.socket.write(chunk)) await Promise.race([new Promise((resolve) => conn.socket.once('drain', resolve)), conn.closed]);
+      if (!conn.socket.write(chunk))
+        await Promise.race([new Promise((resolve) => conn.socket.once('drain', resolve)), conn.closed]);
     }
     await guard(conn.closed, 30_000, 'the refused upload');
     assert.match(conn.received, /^HTTP\/1\.1 401 Unauthorized\r\n/);
@@ -120,10 +145,16 @@ describe('admin endpoint under hostile clients', () => {
   it('answers 408 when the body does not arrive within the deadline', async (t) => {
     const { server } = await adminFor(t, { requestTimeoutMs: 500 });
     const conn = await raw(server, t);
-    conn.socket.write(`PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 100\r\n\r\n{"v1": `);
+    conn.socket.write(
+      `PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ` +
+        `Bearer ${TOKEN}\r\nContent-Length: 100\r\n\r\n{"v1": `,
+    );
     await guard(conn.closed, 30_000, 'a stalled body');
     assert.match(conn.received, /^HTTP\/1\.1 408 Request Timeout\r\n/);
-    assert.match(conn.received, /"error": "the body did not arrive within 500 ms",\n  "code": "ERR_ADMIN_REQUEST_TIMEOUT"/);
+    assert.match(
+      conn.received,
+      /"error": "the body did not arrive within 500 ms",\n {2}"code": "ERR_ADMIN_REQUEST_TIMEOUT"/,
+    );
   });
 
   it('warns without a stack when a client aborts an upload', async (t) => {
@@ -133,14 +164,24 @@ describe('admin endpoint under hostile clients', () => {
     process.on('warning', onWarning);
     t.after(() => process.off('warning', onWarning));
     const conn = await raw(server, t);
-    conn.socket.write(`PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 1000\r\n\r\n{"v1": 1, `);
+    conn.socket.write(
+      `PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ` +
+        `Bearer ${TOKEN}\r\nContent-Length: 1000\r\n\r\n{"v1": 1, `,
+    );
     conn.socket.end();
     await guard(conn.closed, 30_000, 'the aborted upload');
-    await eventually(() => warnings.length > 0, () => 'no warning', 10_000);
+    await eventually(
+      () => warnings.length > 0,
+      () => 'no warning',
+      10_000,
+    );
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]!.name, 'TrafficSplitWarning');
     assert.equal((warnings[0] as Error & { code?: string }).code, 'ERR_ADMIN_ABORTED');
-    assert.match(warnings[0]!.message, /^traffic_split: admin endpoint: PUT \/weights: the client closed the connection after \d+ bytes of the body$/);
+    assert.match(
+      warnings[0]!.message,
+      /^traffic_split: admin endpoint: PUT \/weights: the client closed the connection after \d+ bytes of the body$/,
+    );
   });
 
   it('refuses a Host that is not an address of the endpoint while reads are open (DNS rebinding)', async (t) => {
@@ -149,14 +190,28 @@ describe('admin endpoint under hostile clients', () => {
     const refused = await ask(server, '/stats', { host: `attacker.example:${port}` });
     assert.deepEqual(refused, {
       status: 403,
-      json: { error: `host "attacker.example:${port}" is not allowed: use an IP address or localhost, or list the name in allowedHosts`, code: 'ERR_ADMIN_HOST_NOT_ALLOWED' },
+      json: {
+        error:
+          `host "attacker.example:${port}" is not allowed: use an ` +
+          `IP address or localhost, or list the name in allowedHosts`,
+        code: 'ERR_ADMIN_HOST_NOT_ALLOWED',
+      },
     });
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST`, `[::1]:${port}`, `admin.internal:${port}`]) {
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `LOCALHOST`,
+      `[::1]:${port}`,
+      `admin.internal:${port}`,
+    ]) {
       assert.equal((await ask(server, '/weights', { host })).status, 200, host);
     }
     // With reads protected, the token is what guards them: any name will do.
     const { server: protectedServer } = await adminFor(t, { protectReads: true });
-    assert.equal((await ask(protectedServer, '/weights', { host: 'attacker.example', authorization: `Bearer ${TOKEN}` })).status, 200);
+    assert.equal(
+      (await ask(protectedServer, '/weights', { host: 'attacker.example', authorization: `Bearer ${TOKEN}` })).status,
+      200,
+    );
   });
 
   it('closes a connection that pipelines more than 8 requests without reading, and keeps answering others', async (t) => {
@@ -174,8 +229,15 @@ describe('admin endpoint under hostile clients', () => {
 
   it('validates the new options', async (t) => {
     const { split } = await adminFor(t);
-    await assert.rejects(startAdminServer(split, { port: 0, maxConnections: 0 }), { name: 'TrafficSplitRangeError', message: 'maxConnections: expected an integer from 1 to 65535, got `0` (number)' });
-    await assert.rejects(startAdminServer(split, { port: 0, requestTimeoutMs: 1.5 }), { message: 'requestTimeoutMs: expected an integer from 1 to 2147483647, got `1.5` (number)' });
-    await assert.rejects(startAdminServer(split, { port: 0, allowedHosts: [''] }), { message: 'allowedHosts: expected a list of host names such as ["admin.internal"], got `[""]` (array)' });
+    await assert.rejects(startAdminServer(split, { port: 0, maxConnections: 0 }), {
+      name: 'TrafficSplitRangeError',
+      message: 'maxConnections: expected an integer from 1 to 65535, got `0` (number)',
+    });
+    await assert.rejects(startAdminServer(split, { port: 0, requestTimeoutMs: 1.5 }), {
+      message: 'requestTimeoutMs: expected an integer from 1 to 2147483647, got `1.5` (number)',
+    });
+    await assert.rejects(startAdminServer(split, { port: 0, allowedHosts: [''] }), {
+      message: 'allowedHosts: expected a list of host names such as ["admin.internal"], got `[""]` (array)',
+    });
   });
 });

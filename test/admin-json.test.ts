@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CappedValue, JsonSlicer, MAX_BINARY_BYTES, MAX_DEPTH, MAX_PIECE_CHARS, MAX_STRING_CHARS, SLICE_CHARS, SLICE_VALUES } from '../src/ops/admin/admin-json.js';
+import {
+  CappedValue,
+  JsonSlicer,
+  MAX_BINARY_BYTES,
+  MAX_DEPTH,
+  MAX_PIECE_CHARS,
+  MAX_STRING_CHARS,
+  SLICE_CHARS,
+  SLICE_VALUES,
+} from '../src/ops/admin/admin-json.js';
 
 function slicesOf(value: unknown): string[] {
   const slicer = new JsonSlicer(value);
@@ -20,50 +29,86 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
       }),
       { numRuns: 500, seed: 20 },
     );
-    const odd = { a: undefined, b: () => 1, c: [undefined, () => 1, Symbol('s')], d: {}, e: [], f: -0, g: NaN, h: 1e21, i: 'quote " \\ \n \u0001 \ud800', j: { toJSON: () => ({ k: 1 }) }, l: new Date(0) };
+    const odd = {
+      a: undefined,
+      b: () => 1,
+      c: [undefined, () => 1, Symbol('s')],
+      d: {},
+      e: [],
+      f: -0,
+      g: NaN,
+      h: 1e21,
+      i: 'quote " \\ \n \u0001 \ud800',
+      j: { toJSON: () => ({ k: 1 }) },
+      l: new Date(0),
+    };
     assert.equal(render(odd), JSON.stringify(odd, null, 2));
     assert.equal(render(undefined), 'null');
   });
 
-  it('renders what JSON.stringify throws on or garbles: BigInt, binaries, cycles, throwing getters, proxies, Map, Set', () => {
-    const message: Record<string, unknown> = {
-      id: 2n ** 63n - 1n,
-      huge: 2n ** 2000n,
-      bytes: Buffer.from('hello'),
-      floats: new Float32Array([1]),
-      map: new Map<unknown, unknown>([[1, { x: 2n }]]),
-      set: new Set(['a']),
-      boxed: Object(7n),
-      proxy: new Proxy({}, { ownKeys: () => { throw new Error('no keys'); } }),
-      badToJson: { toJSON: () => { throw new Error('no JSON'); } },
-    };
-    message['self'] = message;
-    message['list'] = [message];
-    Object.defineProperty(message, 'getter', { enumerable: true, get: () => { throw new Error('no value'); } });
-    assert.deepEqual(JSON.parse(render(message)), {
-      id: '9223372036854775807',
-      huge: '[bigint beyond 1024 bits]',
-      bytes: { base64: 'aGVsbG8=', bytes: 5, truncated: false },
-      floats: { base64: 'AACAPw==', bytes: 4, truncated: false },
-      map: [[1, { x: '2' }]],
-      set: ['a'],
-      boxed: '7',
-      proxy: '[unreadable]',
-      badToJson: '[unreadable]',
-      self: '[circular]',
-      list: ['[circular]'],
-      getter: '[unreadable]',
-    });
-    // A value shared by two branches is not a cycle.
-    const shared = { n: 1 };
-    assert.deepEqual(JSON.parse(render({ a: shared, b: shared })), { a: { n: 1 }, b: { n: 1 } });
-  });
+  it(
+    'renders what JSON.stringify throws on or garbles: BigInt, ' +
+      'binaries, cycles, throwing getters, proxies, Map, Set',
+    () => {
+      const message: Record<string, unknown> = {
+        id: 2n ** 63n - 1n,
+        huge: 2n ** 2000n,
+        bytes: Buffer.from('hello'),
+        floats: new Float32Array([1]),
+        map: new Map<unknown, unknown>([[1, { x: 2n }]]),
+        set: new Set(['a']),
+        boxed: Object(7n),
+        proxy: new Proxy(
+          {},
+          {
+            ownKeys: () => {
+              throw new Error('no keys');
+            },
+          },
+        ),
+        badToJson: {
+          toJSON: () => {
+            throw new Error('no JSON');
+          },
+        },
+      };
+      message['self'] = message;
+      message['list'] = [message];
+      Object.defineProperty(message, 'getter', {
+        enumerable: true,
+        get: () => {
+          throw new Error('no value');
+        },
+      });
+      assert.deepEqual(JSON.parse(render(message)), {
+        id: '9223372036854775807',
+        huge: '[bigint beyond 1024 bits]',
+        bytes: { base64: 'aGVsbG8=', bytes: 5, truncated: false },
+        floats: { base64: 'AACAPw==', bytes: 4, truncated: false },
+        map: [[1, { x: '2' }]],
+        set: ['a'],
+        boxed: '7',
+        proxy: '[unreadable]',
+        badToJson: '[unreadable]',
+        self: '[circular]',
+        list: ['[circular]'],
+        getter: '[unreadable]',
+      });
+      // A value shared by two branches is not a cycle.
+      const shared = { n: 1 };
+      assert.deepEqual(JSON.parse(render({ a: shared, b: shared })), { a: { n: 1 }, b: { n: 1 } });
+    },
+  );
 
   it('bounds strings, binaries and nesting, and marks what it cuts', () => {
     const long = 'y'.repeat(MAX_STRING_CHARS + 10);
     const parsed = JSON.parse(render({ long, bytes: Buffer.alloc(MAX_BINARY_BYTES + 1, 1) }));
     assert.equal(parsed.long, `${'y'.repeat(MAX_STRING_CHARS)}…[truncated, ${MAX_STRING_CHARS + 10} chars]`);
-    assert.deepEqual(parsed.bytes, { base64: Buffer.alloc(MAX_BINARY_BYTES, 1).toString('base64'), bytes: MAX_BINARY_BYTES + 1, truncated: true });
+    assert.deepEqual(parsed.bytes, {
+      base64: Buffer.alloc(MAX_BINARY_BYTES, 1).toString('base64'),
+      bytes: MAX_BINARY_BYTES + 1,
+      truncated: true,
+    });
     // 100,000 levels: no recursion to overflow, and a marker below MAX_DEPTH.
     let deep: unknown = [];
     for (let i = 0; i < 100_000; i++) deep = [deep];
@@ -77,11 +122,20 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
   });
 
   it('keeps a capped value within its characters, binaries at their byte cap, and says what it left out', () => {
-    const response = { payload: Buffer.alloc(65_536, 7), list: Array.from({ length: 10_000 }, (_, i) => i), text: 'z'.repeat(60_000), after: { a: 1, b: 2 } };
+    const response = {
+      payload: Buffer.alloc(65_536, 7),
+      list: Array.from({ length: 10_000 }, (_, i) => i),
+      text: 'z'.repeat(60_000),
+      after: { a: 1, b: 2 },
+    };
     const text = render({ before: 'kept', response: new CappedValue(response, 2_048, 1_024), next: 'kept too' });
     const parsed = JSON.parse(text);
     assert.deepEqual([parsed.before, parsed.next], ['kept', 'kept too']);
-    assert.deepEqual(parsed.response.payload, { base64: Buffer.alloc(1_024, 7).toString('base64'), bytes: 65_536, truncated: true });
+    assert.deepEqual(parsed.response.payload, {
+      base64: Buffer.alloc(1_024, 7).toString('base64'),
+      bytes: 65_536,
+      truncated: true,
+    });
     const list: unknown[] = parsed.response.list;
     assert.match(String(list.at(-1)), /^\[truncated: \d+ more items\]$/);
     assert.equal(Number(/\d+/.exec(String(list.at(-1)))![0]) + list.length - 1, 10_000);
@@ -92,7 +146,11 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
 
   it('cuts the text in slices of at most SLICE_CHARS + MAX_PIECE_CHARS characters and SLICE_VALUES values', () => {
     const escaped = '\u0001'.repeat(MAX_STRING_CHARS);
-    const value = { numbers: Array.from({ length: 50_000 }, (_, i) => i), escaped: Array(20).fill(escaped), omitted: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, undefined])) };
+    const value = {
+      numbers: Array.from({ length: 50_000 }, (_, i) => i),
+      escaped: Array(20).fill(escaped),
+      omitted: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, undefined])),
+    };
     const slices = slicesOf(value);
     assert.equal(slices.join(''), JSON.stringify(value, null, 2));
     const longest = Math.max(...slices.map((s) => s.length));

@@ -9,10 +9,20 @@ import { connect } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { startAdminServer, type AdminServer } from '../src/ops/index.js';
-import { HeldReplyBytes, MAX_REPLY_BYTES, release, renderReply, type RenderedReply, type ReplyRefusal } from '../src/ops/admin/admin-reply.js';
+import {
+  HeldReplyBytes,
+  MAX_REPLY_BYTES,
+  release,
+  renderReply,
+  type RenderedReply,
+  type ReplyRefusal,
+} from '../src/ops/admin/admin-reply.js';
 
 async function adminFor(t: TestContext): Promise<{ split: TrafficSplit; server: AdminServer }> {
-  const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: 1, v2: 0 } });
+  const split = new TrafficSplit({
+    subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' },
+    weights: { v1: 1, v2: 0 },
+  });
   const server = await startAdminServer(split, { port: 0 });
   t.after(async () => {
     await server.close();
@@ -27,7 +37,12 @@ async function get(server: AdminServer, path: string): Promise<{ status: number;
 }
 
 /** Replaces a method of the split for one test: what a broken or hostile handle would answer. */
-function replace<K extends 'stats' | 'getWeights'>(t: TestContext, split: TrafficSplit, method: K, value: () => unknown): void {
+function replace<K extends 'stats' | 'getWeights'>(
+  t: TestContext,
+  split: TrafficSplit,
+  method: K,
+  value: () => unknown,
+): void {
   const original = split[method];
   (split as unknown as Record<string, unknown>)[method] = value;
   t.after(() => ((split as unknown as Record<string, unknown>)[method] = original));
@@ -40,18 +55,34 @@ describe('admin endpoint: answers that cannot end the process', () => {
     stats['self'] = stats;
     replace(t, split, 'stats', () => stats);
     const answer = await get(server, '/stats');
-    assert.deepEqual([answer.status, JSON.parse(answer.text)], [200, { id: '1', bytes: { base64: 'AQID', bytes: 3, truncated: false }, self: '[circular]' }]);
+    assert.deepEqual(
+      [answer.status, JSON.parse(answer.text)],
+      [200, { id: '1', bytes: { base64: 'AQID', bytes: 3, truncated: false }, self: '[circular]' }],
+    );
   });
 
   it('answers 500 ERR_ADMIN_INTERNAL when a handler throws anything, even a value whose description throws', async (t) => {
     const { split, server } = await adminFor(t);
-    const hostile = new Proxy({}, { get: () => { throw new Error('no'); }, getPrototypeOf: () => { throw new Error('no'); } });
+    const hostile = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('no');
+        },
+        getPrototypeOf: () => {
+          throw new Error('no');
+        },
+      },
+    );
     for (const thrown of [new Error('boom'), hostile, undefined]) {
       replace(t, split, 'getWeights', () => {
         throw thrown;
       });
       const answer = await get(server, '/weights');
-      assert.deepEqual([answer.status, JSON.parse(answer.text)], [500, { error: 'internal error', code: 'ERR_ADMIN_INTERNAL' }]);
+      assert.deepEqual(
+        [answer.status, JSON.parse(answer.text)],
+        [500, { error: 'internal error', code: 'ERR_ADMIN_INTERNAL' }],
+      );
     }
     replace(t, split, 'getWeights', () => ({ v1: 1, v2: 0 }));
     assert.equal((await get(server, '/weights')).status, 200);
@@ -62,7 +93,10 @@ describe('admin endpoint: answers that cannot end the process', () => {
     // 3,000 strings of 8 KiB: about 24 MB of JSON.
     replace(t, split, 'stats', () => Array(3_000).fill('x'.repeat(8 * 1024)));
     const answer = await get(server, '/stats');
-    assert.deepEqual([answer.status, JSON.parse(answer.text)], [500, { error: `the answer is larger than ${MAX_REPLY_BYTES} bytes`, code: 'ERR_ADMIN_REPLY_TOO_LARGE' }]);
+    assert.deepEqual(
+      [answer.status, JSON.parse(answer.text)],
+      [500, { error: `the answer is larger than ${MAX_REPLY_BYTES} bytes`, code: 'ERR_ADMIN_REPLY_TOO_LARGE' }],
+    );
     assert.equal((await get(server, '/weights')).status, 200);
   });
 
@@ -86,13 +120,17 @@ describe('admin endpoint: answers that cannot end the process', () => {
 describe('admin endpoint: bytes of answers (renderReply)', () => {
   const big = { status: 200, json: Array(100).fill('y'.repeat(1_000)) };
   const size = Buffer.byteLength(`${JSON.stringify(big.json, null, 2)}\n`);
-  const isRefusal = (result: RenderedReply | ReplyRefusal | null): result is ReplyRefusal => result !== null && 'code' in result;
+  const isRefusal = (result: RenderedReply | ReplyRefusal | null): result is ReplyRefusal =>
+    result !== null && 'code' in result;
 
   it('holds the bytes of a rendered answer until released, and refuses with 503 ERR_ADMIN_BUSY beyond the total', async () => {
     const holder = new HeldReplyBytes(size + size / 2);
     const first = await renderReply(big, holder, () => false);
     assert.ok(first !== null && !isRefusal(first));
-    assert.deepEqual([first.size, Buffer.concat(first.chunks).toString()], [size, `${JSON.stringify(big.json, null, 2)}\n`]);
+    assert.deepEqual(
+      [first.size, Buffer.concat(first.chunks).toString()],
+      [size, `${JSON.stringify(big.json, null, 2)}\n`],
+    );
     assert.equal(holder.held, size);
     const second = await renderReply(big, holder, () => false);
     assert.ok(isRefusal(second));
@@ -109,7 +147,10 @@ describe('admin endpoint: bytes of answers (renderReply)', () => {
     for (const reply of [big, { status: 200, text: 'z'.repeat(size) }]) {
       const result = await renderReply(reply, holder, () => false, size - 1);
       assert.ok(isRefusal(result));
-      assert.deepEqual([result.status, result.code, result.message], [500, 'ERR_ADMIN_REPLY_TOO_LARGE', `the answer is larger than ${size - 1} bytes`]);
+      assert.deepEqual(
+        [result.status, result.code, result.message],
+        [500, 'ERR_ADMIN_REPLY_TOO_LARGE', `the answer is larger than ${size - 1} bytes`],
+      );
       assert.equal(holder.held, 0);
     }
   });

@@ -25,7 +25,12 @@ async function admin(t: TestContext, r: Rig, options: Partial<AdminServerOptions
   return server;
 }
 
-async function ask(server: AdminServer, method: string, path: string, { token = TOKEN as string | null, body }: { token?: string | null; body?: string } = {}): Promise<Answer> {
+async function ask(
+  server: AdminServer,
+  method: string,
+  path: string,
+  { token = TOKEN as string | null, body }: { token?: string | null; body?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (token !== null) headers['authorization'] = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -41,11 +46,17 @@ describe('admin endpoint', () => {
     const server = await admin(t, r);
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const read = await ask(server, 'GET', '/weights', { token: null });
-    assert.deepEqual([read.status, read.json, read.headers.get('content-type')], [200, { v1: 1, v2: 0 }, 'application/json; charset=utf-8']);
+    assert.deepEqual(
+      [read.status, read.json, read.headers.get('content-type')],
+      [200, { v1: 1, v2: 0 }, 'application/json; charset=utf-8'],
+    );
 
     const body = JSON.stringify({ v1: 0, v2: 1 });
     const missing = await ask(server, 'PUT', '/weights', { token: null, body });
-    assert.deepEqual([missing.status, missing.json], [401, { error: 'authorization required: send "Authorization: Bearer <token>"', code: 'ERR_ADMIN_UNAUTHORIZED' }]);
+    assert.deepEqual(
+      [missing.status, missing.json],
+      [401, { error: 'authorization required: send "Authorization: Bearer <token>"', code: 'ERR_ADMIN_UNAUTHORIZED' }],
+    );
     assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="traffic-split"');
     const wrong = await ask(server, 'PUT', '/weights', { token: `${TOKEN}x`, body });
     assert.deepEqual([wrong.status, wrong.json], [403, { error: 'wrong token', code: 'ERR_ADMIN_FORBIDDEN' }]);
@@ -93,8 +104,18 @@ describe('admin endpoint', () => {
     ['negative', 'PUT', '/weights', '{"v1": 1, "v2": -1}'],
     ['string-weight', 'PUT', '/weights', '{"v1": 1, "v2": "10"}'],
     ['all-zero', 'PUT', '/weights', '{"v1": 0, "v2": 0}'],
-    ['rollout-bad-steps', 'POST', '/rollout', '{"subset": "v2", "steps": [50, 10], "intervalMs": 100, "analysis": {"maxErrorRate": 0.1}}'],
-    ['rollout-unknown-subset', 'POST', '/rollout', '{"subset": "v3", "steps": [50], "intervalMs": 100, "analysis": {"maxErrorRate": 0.1}}'],
+    [
+      'rollout-bad-steps',
+      'POST',
+      '/rollout',
+      '{"subset": "v2", "steps": [50, 10], "intervalMs": 100, "analysis": {"maxErrorRate": 0.1}}',
+    ],
+    [
+      'rollout-unknown-subset',
+      'POST',
+      '/rollout',
+      '{"subset": "v3", "steps": [50], "intervalMs": 100, "analysis": {"maxErrorRate": 0.1}}',
+    ],
   ];
   const badBodyMessages: Record<string, RegExp | string> = {
     'not-json': /^body: expected JSON \(.+\), got `"\{\\"v1\\": 1,"` \(string\)$/,
@@ -108,14 +129,49 @@ describe('admin endpoint', () => {
     'rollout-unknown-subset': 'subset: expected one of the subsets v1, v2, got `"v3"` (string)',
   };
   const badQueries: [string, string, string][] = [
-    ['no-parameter', '', 'query: expected at least one parameter such as routing.traffic_split.v1=<weight>, got `""` (string)'],
-    ['unknown-key', '?routing.traffic_split.v2=5&routing.other.v1=0', 'routing.other.v1: unknown runtime key (keys: routing.traffic_split.v1, routing.traffic_split.v2), got `"0"` (string)'],
-    ['unknown-subset', '?routing.traffic_split.v3=5', 'routing.traffic_split.v3: unknown runtime key (keys: routing.traffic_split.v1, routing.traffic_split.v2), got `"5"` (string)'],
-    ['not-a-number', '?routing.traffic_split.v2=5&routing.traffic_split.v1=ten', 'routing.traffic_split.v1: expected a decimal weight from 0 to 1000000000, such as 30, got `"ten"` (string)'],
-    ['negative', '?routing.traffic_split.v2=-5', 'routing.traffic_split.v2: expected a decimal weight from 0 to 1000000000, such as 30, got `"-5"` (string)'],
-    ['too-large', '?routing.traffic_split.v2=2000000000', 'routing.traffic_split.v2: expected a decimal weight from 0 to 1000000000, such as 30, got `"2000000000"` (string)'],
-    ['twice', '?routing.traffic_split.v2=5&routing.traffic_split.v2=6', 'routing.traffic_split.v2: expected one value (the key appears twice), got `"6"` (string)'],
-    ['all-zero', '?routing.traffic_split.v1=0', 'weights: expected at least one weight > 0, got `{"v1":0,"v2":0}` (object)'],
+    [
+      'no-parameter',
+      '',
+      'query: expected at least one parameter such as routing.traffic_split.v1=<weight>, got `""` (string)',
+    ],
+    [
+      'unknown-key',
+      '?routing.traffic_split.v2=5&routing.other.v1=0',
+      'routing.other.v1: unknown runtime key (keys: ' +
+        'routing.traffic_split.v1, routing.traffic_split.v2), got `"0"` (string)',
+    ],
+    [
+      'unknown-subset',
+      '?routing.traffic_split.v3=5',
+      'routing.traffic_split.v3: unknown runtime key (keys: ' +
+        'routing.traffic_split.v1, routing.traffic_split.v2), got `"5"` (string)',
+    ],
+    [
+      'not-a-number',
+      '?routing.traffic_split.v2=5&routing.traffic_split.v1=ten',
+      'routing.traffic_split.v1: expected a decimal weight from 0 to 1000000000, such as 30, got `"ten"` (string)',
+    ],
+    [
+      'negative',
+      '?routing.traffic_split.v2=-5',
+      'routing.traffic_split.v2: expected a decimal weight from 0 to 1000000000, such as 30, got `"-5"` (string)',
+    ],
+    [
+      'too-large',
+      '?routing.traffic_split.v2=2000000000',
+      'routing.traffic_split.v2: expected a decimal weight from ' +
+        '0 to 1000000000, such as 30, got `"2000000000"` (string)',
+    ],
+    [
+      'twice',
+      '?routing.traffic_split.v2=5&routing.traffic_split.v2=6',
+      'routing.traffic_split.v2: expected one value (the key appears twice), got `"6"` (string)',
+    ],
+    [
+      'all-zero',
+      '?routing.traffic_split.v1=0',
+      'weights: expected at least one weight > 0, got `{"v1":0,"v2":0}` (object)',
+    ],
   ];
 
   it('answers 400 with the validation message to each bad body or query, and changes nothing', async (t) => {
@@ -142,20 +198,35 @@ describe('admin endpoint', () => {
     const r = await rig(t, { v1: 1, v2: 0 });
     const server = await admin(t, r, { maxBodyBytes: 100 });
     const unknown = await ask(server, 'GET', '/nope');
-    assert.deepEqual([unknown.status, unknown.json], [404, { error: 'no such path: /nope', code: 'ERR_ADMIN_NOT_FOUND' }]);
+    assert.deepEqual(
+      [unknown.status, unknown.json],
+      [404, { error: 'no such path: /nope', code: 'ERR_ADMIN_NOT_FOUND' }],
+    );
     const wrongMethod = await ask(server, 'DELETE', '/weights');
     assert.deepEqual([wrongMethod.status, wrongMethod.headers.get('allow')], [405, 'GET, PUT']);
-    assert.deepEqual(wrongMethod.json, { error: 'DELETE is not allowed on /weights (allowed: GET, PUT)', code: 'ERR_ADMIN_METHOD_NOT_ALLOWED' });
+    assert.deepEqual(wrongMethod.json, {
+      error: 'DELETE is not allowed on /weights (allowed: GET, PUT)',
+      code: 'ERR_ADMIN_METHOD_NOT_ALLOWED',
+    });
     const runtimeGet = await ask(server, 'GET', '/runtime_modify?routing.traffic_split.v2=1');
     assert.deepEqual([runtimeGet.status, runtimeGet.headers.get('allow')], [405, 'POST']);
-    const large = await ask(server, 'PUT', '/weights', { body: JSON.stringify({ v1: 1, v2: 0, pad: 'x'.repeat(200) }) });
-    assert.deepEqual([large.status, large.json], [413, { error: 'body larger than 100 bytes', code: 'ERR_ADMIN_BODY_TOO_LARGE' }]);
+    const large = await ask(server, 'PUT', '/weights', {
+      body: JSON.stringify({ v1: 1, v2: 0, pad: 'x'.repeat(200) }),
+    });
+    assert.deepEqual(
+      [large.status, large.json],
+      [413, { error: 'body larger than 100 bytes', code: 'ERR_ADMIN_BODY_TOO_LARGE' }],
+    );
     // Without Content-Length (chunked), the limit holds while reading.
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(`${server.url}/weights`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
+      const req = httpRequest(
+        `${server.url}/weights`,
+        { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
       req.on('error', reject);
       req.write('{"v1": 1, "v2": 0, "pad": "');
       req.write('x'.repeat(200));
@@ -171,7 +242,10 @@ describe('admin endpoint', () => {
     assert.equal((await ask(server, 'GET', '/stats', { token: null })).status, 401);
     assert.equal((await ask(server, 'GET', '/metrics', { token: 'wrong-token-0123456789' })).status, 403);
     const stats = await ask(server, 'GET', '/stats');
-    assert.deepEqual([stats.status, stats.json.weights, stats.json.subsets.v1.state], [200, { v1: 1, v2: 0 }, 'READY']);
+    assert.deepEqual(
+      [stats.status, stats.json.weights, stats.json.subsets.v1.state],
+      [200, { v1: 1, v2: 0 }, 'READY'],
+    );
   });
 
   it('is read-only without a token, and refuses a non-loopback host without one', async (t) => {
@@ -179,18 +253,32 @@ describe('admin endpoint', () => {
     const server = await admin(t, r, { token: undefined });
     assert.equal((await ask(server, 'GET', '/weights', { token: null })).status, 200);
     const write = await ask(server, 'PUT', '/weights', { token: null, body: '{"v1": 0, "v2": 1}' });
-    assert.deepEqual([write.status, write.json], [403, { error: 'writes are disabled: the admin endpoint was started without a token', code: 'ERR_ADMIN_FORBIDDEN' }]);
+    assert.deepEqual(
+      [write.status, write.json],
+      [
+        403,
+        { error: 'writes are disabled: the admin endpoint was started without a token', code: 'ERR_ADMIN_FORBIDDEN' },
+      ],
+    );
     for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
       await assert.rejects(startAdminServer(r.split, { port: 0, host }), {
         name: 'TrafficSplitTypeError',
-        message: `token: expected a token when host "${host}" is not a loopback address (the endpoint changes traffic), got undefined`,
+        message:
+          `token: expected a token when host "${host}" is not a loopback ` +
+          `address (the endpoint changes traffic), got undefined`,
       });
     }
     await assert.rejects(startAdminServer(r.split, { port: 0, token: 'short' }), {
-      message: 'token: expected 16 to 4096 visible ASCII characters (no spaces or line breaks), got a string of 5 characters',
+      message:
+        'token: expected 16 to 4096 visible ASCII characters (no spaces or line breaks), got a string of 5 characters',
     });
-    await assert.rejects(startAdminServer(r.split, { port: 0, protectReads: true }), { message: 'token: expected a token when protectReads is true, got undefined' });
-    await assert.rejects(startAdminServer(r.split, { port: 70_000 }), { name: 'TrafficSplitRangeError', message: 'port: expected an integer from 0 to 65535, got `70000` (number)' });
+    await assert.rejects(startAdminServer(r.split, { port: 0, protectReads: true }), {
+      message: 'token: expected a token when protectReads is true, got undefined',
+    });
+    await assert.rejects(startAdminServer(r.split, { port: 70_000 }), {
+      name: 'TrafficSplitRangeError',
+      message: 'port: expected an integer from 0 to 65535, got `70000` (number)',
+    });
   });
 
   it('serves /metrics in the Prometheus text format', async (t) => {
@@ -199,7 +287,12 @@ describe('admin endpoint', () => {
     // 8 calls at 3:1 are two whole periods: 6 and 2. The failure goes to v1 by an explicit route,
     // since the schedule's order within a period is random.
     for (let i = 0; i < 8; i++) await callEcho(r.client);
-    await callEcho(r.client, { failWith: grpc.status.NOT_FOUND }, new grpc.Metadata(), r.split.route({ subset: 'v1' })).catch(() => undefined);
+    await callEcho(
+      r.client,
+      { failWith: grpc.status.NOT_FOUND },
+      new grpc.Metadata(),
+      r.split.route({ subset: 'v1' }),
+    ).catch(() => undefined);
     const answer = await ask(server, 'GET', '/metrics', { token: null });
     assert.equal(answer.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
     const families = parsePrometheusText(answer.text);
@@ -253,11 +346,28 @@ describe('admin endpoint', () => {
 
   it('escapes label values and HELP text so that a strict parser reads them back', () => {
     const odd = 'a "quoted" \\ back\nslash';
-    const text = renderFamilies([{ name: 'x_total', type: 'counter', help: 'line\nbreak \\ "q"', samples: [{ labels: { v: odd }, value: 1.5e-7 }] }]);
-    assert.equal(text, '# HELP x_total line\\nbreak \\\\ "q"\n# TYPE x_total counter\nx_total{v="a \\"quoted\\" \\\\ back\\nslash"} 1.5e-7\n');
+    const text = renderFamilies([
+      {
+        name: 'x_total',
+        type: 'counter',
+        help: 'line\nbreak \\ "q"',
+        samples: [{ labels: { v: odd }, value: 1.5e-7 }],
+      },
+    ]);
+    assert.equal(
+      text,
+      '# HELP x_total line\\nbreak \\\\ "q"\n# TYPE x_total ' +
+        'counter\nx_total{v="a \\"quoted\\" \\\\ back\\nslash"} 1.5e-7\n',
+    );
     const family = parsePrometheusText(text).get('x_total')!;
     assert.deepEqual(family.samples, [{ name: 'x_total', labels: { v: odd }, value: 1.5e-7 }]);
-    for (const bad of ['x 1', '# TYPE x gauge\nx{a="b} 1\n', '# HELP x h\n# TYPE x gauge\nx{a="\\q"} 1\n', '# HELP x h\n# TYPE x gauge\nx one\n', '# HELP x h\n# TYPE x gauge\nx 1\nx 2\n']) {
+    for (const bad of [
+      'x 1',
+      '# TYPE x gauge\nx{a="b} 1\n',
+      '# HELP x h\n# TYPE x gauge\nx{a="\\q"} 1\n',
+      '# HELP x h\n# TYPE x gauge\nx one\n',
+      '# HELP x h\n# TYPE x gauge\nx 1\nx 2\n',
+    ]) {
       assert.throws(() => parsePrometheusText(bad), Error, JSON.stringify(bad));
     }
   });
@@ -266,11 +376,19 @@ describe('admin endpoint', () => {
     const r = await rig(t, { v1: 1, v2: 0 });
     const server = await admin(t, r);
     assert.equal((await ask(server, 'GET', '/rollout')).status, 404);
-    const options = JSON.stringify({ subset: 'v2', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0.01, failureCodes: ['INTERNAL'] } });
+    const options = JSON.stringify({
+      subset: 'v2',
+      steps: [10, 50],
+      intervalMs: 60_000,
+      analysis: { maxErrorRate: 0.01, failureCodes: ['INTERNAL'] },
+    });
     const unauthorised = await ask(server, 'POST', '/rollout', { token: null, body: options });
     assert.equal(unauthorised.status, 401);
     const started = await ask(server, 'POST', '/rollout', { body: options });
-    assert.deepEqual([started.status, started.headers.get('location'), started.json.state], [202, '/rollout', 'running']);
+    assert.deepEqual(
+      [started.status, started.headers.get('location'), started.json.state],
+      [202, '/rollout', 'running'],
+    );
     assert.deepEqual(started.json.plan, [
       { step: 0, percent: 10, weights: { v1: 90, v2: 10 } },
       { step: 1, percent: 50, weights: { v1: 50, v2: 50 } },
@@ -280,12 +398,17 @@ describe('admin endpoint', () => {
     const second = await ask(server, 'POST', '/rollout', { body: options });
     assert.deepEqual([second.status, second.json.code], [409, 'ERR_SPLIT_ROLLOUT_RUNNING']);
     const metrics = parsePrometheusText((await ask(server, 'GET', '/metrics')).text);
-    assert.deepEqual(metrics.get('traffic_split_rollout_percent')!.samples, [{ name: 'traffic_split_rollout_percent', labels: { split: 'split', subset: 'v2' }, value: 10 }]);
+    assert.deepEqual(metrics.get('traffic_split_rollout_percent')!.samples, [
+      { name: 'traffic_split_rollout_percent', labels: { split: 'split', subset: 'v2' }, value: 10 },
+    ]);
     assert.equal((await ask(server, 'POST', '/rollout/pause')).json.state, 'paused');
     assert.equal((await ask(server, 'GET', '/rollout', { token: null })).json.state, 'paused');
     assert.equal((await ask(server, 'POST', '/rollout/resume')).json.state, 'running');
     const aborted = await ask(server, 'DELETE', '/rollout');
-    assert.deepEqual([aborted.status, aborted.json.outcome, aborted.json.reason], [200, 'aborted', 'aborted through the admin endpoint']);
+    assert.deepEqual(
+      [aborted.status, aborted.json.outcome, aborted.json.reason],
+      [200, 'aborted', 'aborted through the admin endpoint'],
+    );
     assert.deepEqual(r.split.getWeights(), { v1: 1, v2: 0 });
     assert.equal((await ask(server, 'DELETE', '/rollout')).status, 404);
     assert.equal((await ask(server, 'GET', '/rollout')).json.result.outcome, 'aborted');

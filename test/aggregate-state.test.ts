@@ -13,7 +13,12 @@ const { READY, CONNECTING, IDLE, TRANSIENT_FAILURE } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
 
 /** A subset in `state`; READY ones pick their own name. */
-function subset(name: string, state: grpc.connectivityState, lastError: string | null = null, inGrace = false): SubsetView {
+function subset(
+  name: string,
+  state: grpc.connectivityState,
+  lastError: string | null = null,
+  inGrace = false,
+): SubsetView {
   return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError, inGrace };
 }
 
@@ -32,28 +37,49 @@ describe('aggregate state', () => {
   });
 
   it('is CONNECTING while a weighted subset is CONNECTING or IDLE and none is READY', () => {
-    assert.equal(stateName([subset('v1', CONNECTING), subset('v2', TRANSIENT_FAILURE)], { v1: 50, v2: 50 }), 'CONNECTING');
+    assert.equal(
+      stateName([subset('v1', CONNECTING), subset('v2', TRANSIENT_FAILURE)], { v1: 50, v2: 50 }),
+      'CONNECTING',
+    );
     assert.equal(stateName([subset('v1', TRANSIENT_FAILURE), subset('v2', IDLE)], { v1: 50, v2: 50 }), 'CONNECTING');
   });
 
-  it('is TRANSIENT_FAILURE when every weighted subset has failed, and names each subset, weight, state and last error', () => {
-    const result = aggregateState(
-      [subset('v1', TRANSIENT_FAILURE, 'connect ECONNREFUSED'), subset('v2', TRANSIENT_FAILURE), subset('v3', CONNECTING)],
-      split({ v1: 90, v2: 10, v3: 0 }),
-      false,
-      null,
-    );
-    const message =
-      'traffic_split: no weighted subset is READY; v1 (weight 90): TRANSIENT_FAILURE (last error: connect ECONNREFUSED); ' +
-      'v2 (weight 10): TRANSIENT_FAILURE; v3 (weight 0): CONNECTING';
-    assert.equal(grpc.connectivityState[result.state], 'TRANSIENT_FAILURE');
-    assert.equal(result.errorMessage, message);
-    assert.deepEqual(picksFrom(result.picker, 2), [`TRANSIENT_FAILURE: ${message}`, `TRANSIENT_FAILURE: ${message}`]);
-  });
+  it(
+    'is TRANSIENT_FAILURE when every weighted subset has ' +
+      'failed, and names each subset, weight, state and last error',
+    () => {
+      const result = aggregateState(
+        [
+          subset('v1', TRANSIENT_FAILURE, 'connect ECONNREFUSED'),
+          subset('v2', TRANSIENT_FAILURE),
+          subset('v3', CONNECTING),
+        ],
+        split({ v1: 90, v2: 10, v3: 0 }),
+        false,
+        null,
+      );
+      const message =
+        'traffic_split: no weighted subset is READY; v1 (weight ' +
+        '90): TRANSIENT_FAILURE (last error: connect ECONNREFUSED); ' +
+        'v2 (weight 10): TRANSIENT_FAILURE; v3 (weight 0): CONNECTING';
+      assert.equal(grpc.connectivityState[result.state], 'TRANSIENT_FAILURE');
+      assert.equal(result.errorMessage, message);
+      assert.deepEqual(picksFrom(result.picker, 2), [
+        `TRANSIENT_FAILURE: ${message}`,
+        `TRANSIENT_FAILURE: ${message}`,
+      ]);
+    },
+  );
 
   it('does not count weight-0 subsets: a READY one does not make the split READY, a CONNECTING one not CONNECTING', () => {
-    assert.equal(stateName([subset('v1', TRANSIENT_FAILURE), subset('v2', READY)], { v1: 100, v2: 0 }), 'TRANSIENT_FAILURE');
-    assert.equal(stateName([subset('v1', TRANSIENT_FAILURE), subset('v2', CONNECTING)], { v1: 100, v2: 0 }), 'TRANSIENT_FAILURE');
+    assert.equal(
+      stateName([subset('v1', TRANSIENT_FAILURE), subset('v2', READY)], { v1: 100, v2: 0 }),
+      'TRANSIENT_FAILURE',
+    );
+    assert.equal(
+      stateName([subset('v1', TRANSIENT_FAILURE), subset('v2', CONNECTING)], { v1: 100, v2: 0 }),
+      'TRANSIENT_FAILURE',
+    );
     assert.equal(stateName([subset('v1', CONNECTING), subset('v2', READY)], { v1: 100, v2: 0 }), 'CONNECTING');
   });
 

@@ -21,11 +21,17 @@ import { FakeClock } from './helpers/fake-clock.js';
  * it replaces the timers of grpc-js and fetch too, and on Node 20 clearing a timer it did not
  * create corrupts its queue.)
  */
-async function runOnFakeClock(options: Parameters<typeof runRolloutDemo>[0] & { intervalMs: number; minCalls: number; advanceAfterCalls?: number }) {
+async function runOnFakeClock(
+  options: Parameters<typeof runRolloutDemo>[0] & { intervalMs: number; minCalls: number; advanceAfterCalls?: number },
+) {
   const clock = new FakeClock();
   let driving: Promise<void> = Promise.resolve();
   const advanceAfter = options.advanceAfterCalls ?? options.minCalls;
-  const report = await runRolloutDemo({ ...options, clock, onRolloutStarted: (split) => (driving = stepThrough(split, clock, options.intervalMs, advanceAfter)) });
+  const report = await runRolloutDemo({
+    ...options,
+    clock,
+    onRolloutStarted: (split) => (driving = stepThrough(split, clock, options.intervalMs, advanceAfter)),
+  });
   await driving;
   return report;
 }
@@ -63,40 +69,73 @@ describe('the api-gateway example', () => {
     const app = await startGatewayApp({ token: 'example-token-0123456789' });
     t.after(() => app.close());
     const report = async (user: string) => {
-      const response = await fetch(`${app.gateway.url}/report`, { headers: { 'x-user-id': user }, signal: AbortSignal.timeout(5_000) });
+      const response = await fetch(`${app.gateway.url}/report`, {
+        headers: { 'x-user-id': user },
+        signal: AbortSignal.timeout(5_000),
+      });
       return [response.status, await response.json()];
     };
     assert.deepEqual(await report('alice'), [200, { version: 'v1', user: 'alice' }]);
-    assert.deepEqual(await report('not a user id'), [400, { error: 'x-user-id: expected 1 to 128 of A-Z a-z 0-9 _ . -' }]);
-    const change = await fetch(`${app.admin.url}/runtime_modify?routing.traffic_split.v2=100`, { method: 'POST', headers: { authorization: 'Bearer example-token-0123456789' } });
+    assert.deepEqual(await report('not a user id'), [
+      400,
+      { error: 'x-user-id: expected 1 to 128 of A-Z a-z 0-9 _ . -' },
+    ]);
+    const change = await fetch(`${app.admin.url}/runtime_modify?routing.traffic_split.v2=100`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer example-token-0123456789' },
+    });
     assert.equal(change.status, 200);
     const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
-    for (const user of users) assert.deepEqual(await report(user), [200, { version: app.split.subsetFor(user), user }]);
-    assert.ok(users.some((user) => app.split.subsetFor(user) === 'v2') && users.some((user) => app.split.subsetFor(user) === 'v1'));
+    for (const user of users)
+      assert.deepEqual(await report(user), [200, { version: app.split.subsetFor(user), user }]);
+    assert.ok(
+      users.some((user) => app.split.subsetFor(user) === 'v2') &&
+        users.some((user) => app.split.subsetFor(user) === 'v1'),
+    );
   });
 
   it('runs the scripted rollout end to end: v2 promoted, no user moved back, no request failed', async () => {
     const lines: string[] = [];
-    const { result, traffic } = await runOnFakeClock({ steps: [10, 50], intervalMs: 150, minCalls: 5, log: (line) => lines.push(line) });
+    const { result, traffic } = await runOnFakeClock({
+      steps: [10, 50],
+      intervalMs: 150,
+      minCalls: 5,
+      log: (line) => lines.push(line),
+    });
     assert.equal(result.outcome, 'promoted', lines.join('\n'));
-    assert.deepEqual(result.history.map((step) => step.verdict), ['pass', 'pass']);
-    assert.ok(result.history.every((step) => step.figures.calls >= 5 && step.figures.waitedIntervals === 0), JSON.stringify(result.history));
+    assert.deepEqual(
+      result.history.map((step) => step.verdict),
+      ['pass', 'pass'],
+    );
+    assert.ok(
+      result.history.every((step) => step.figures.calls >= 5 && step.figures.waitedIntervals === 0),
+      JSON.stringify(result.history),
+    );
     assert.equal(result.durationMs, 300);
     assert.deepEqual(result.weights, { v1: 0, v2: 100 });
     assert.equal(traffic.failed, 0);
     assert.equal(traffic.movedBack.size, 0);
     assert.ok(traffic.byVersion['v2']! > 0, JSON.stringify(traffic.byVersion));
-    assert.deepEqual(lines.map((line) => line.trim()).filter((line) => /^(step|promoted|weights now)/.test(line)), [
-      'step 1: weights v1 90 / v2 10',
-      'step 2: weights v1 50 / v2 50',
-      'promoted: all 2 steps passed',
-      'weights now v1 0 / v2 100',
-    ]);
+    assert.deepEqual(
+      lines.map((line) => line.trim()).filter((line) => /^(step|promoted|weights now)/.test(line)),
+      [
+        'step 1: weights v1 90 / v2 10',
+        'step 2: weights v1 50 / v2 50',
+        'promoted: all 2 steps passed',
+        'weights now v1 0 / v2 100',
+      ],
+    );
   });
 
   it('rolls a broken v2 back after its first step', async () => {
     const lines: string[] = [];
-    const { result, traffic } = await runOnFakeClock({ brokenV2: true, steps: [10, 50], intervalMs: 150, minCalls: 5, log: (line) => lines.push(line) });
+    const { result, traffic } = await runOnFakeClock({
+      brokenV2: true,
+      steps: [10, 50],
+      intervalMs: 150,
+      minCalls: 5,
+      log: (line) => lines.push(line),
+    });
     assert.equal(result.outcome, 'rolled-back', lines.join('\n'));
     assert.equal(result.history.length, 1);
     // Judged at the end of its interval, on at least minCalls calls, every one of them failed.
@@ -106,7 +145,10 @@ describe('the api-gateway example', () => {
     assert.equal(result.durationMs, 150);
     assert.deepEqual(result.weights, { v1: 100, v2: 0 });
     assert.equal(traffic.byVersion['v2'], undefined);
-    assert.ok(traffic.failedUsers.size > 0 && traffic.failedUsers.size < traffic.users, `${traffic.failedUsers.size} users saw errors`);
+    assert.ok(
+      traffic.failedUsers.size > 0 && traffic.failedUsers.size < traffic.users,
+      `${traffic.failedUsers.size} users saw errors`,
+    );
   });
 });
 
@@ -125,7 +167,10 @@ function masked(line: string): string {
   return line
     .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>')
     .replace(/\d+ of \d+ calls/g, '<n> of <n> calls')
-    .replace(/^gateway: \d+ requests, (.*), \d+ failed$/, (_all, served: string) => `gateway: <n> requests, ${served.replace(/\d+/g, '<n>')}, <n> failed`)
+    .replace(
+      /^gateway: \d+ requests, (.*), \d+ failed$/,
+      (_all, served: string) => `gateway: <n> requests, ${served.replace(/\d+/g, '<n>')}, <n> failed`,
+    )
     .replace(/^users who saw an error: \d+ of \d+/, 'users who saw an error: <n> of <n>');
 }
 
@@ -138,7 +183,10 @@ describe('the api-gateway README', () => {
   it('shows the output of a healthy run', async () => {
     const lines: string[] = [];
     await runOnFakeClock({ ...defaults, log: (text) => lines.push(...text.split('\n')) });
-    assert.deepEqual(lines.map(masked), readmeBlock('## Expected output (after npm\'s build lines; ports and counts vary)').map(masked));
+    assert.deepEqual(
+      lines.map(masked),
+      readmeBlock("## Expected output (after npm's build lines; ports and counts vary)").map(masked),
+    );
   });
 
   it('shows the output of a run with --broken-v2', async () => {
@@ -150,7 +198,12 @@ describe('the api-gateway README', () => {
   it('shows how a broken v2 is rolled back on a busy machine, before minCalls', async () => {
     // The interval ends when v2 has failed 3 calls, fewer than minCalls (20).
     const lines: string[] = [];
-    await runOnFakeClock({ ...defaults, advanceAfterCalls: 3, brokenV2: true, log: (text) => lines.push(...text.split('\n')) });
+    await runOnFakeClock({
+      ...defaults,
+      advanceAfterCalls: 3,
+      brokenV2: true,
+      log: (text) => lines.push(...text.split('\n')),
+    });
     const block = readmeBlock('On a busy machine a broken v2 is rolled back before minCalls:');
     const first = lines.indexOf(block[0]!);
     assert.ok(first >= 0, lines.join('\n'));
@@ -175,9 +228,16 @@ describe('the api-gateway example with --serve', () => {
       if (child.exitCode !== null) assert.fail(`the example exited: ${printed}`);
       await once(child.stdout, 'data');
     }
-    const change = /^change: +curl -X POST -H 'authorization: Bearer (\S+)' '(http:\/\/127\.0\.0\.1:\d+\/runtime_modify\?[^']+)'$/m.exec(printed);
+    const change =
+      /^change: +curl -X POST -H 'authorization: Bearer (\S+)' '(http:\/\/127\.0\.0\.1:\d+\/runtime_modify\?[^']+)'$/m.exec(
+        printed,
+      );
     assert.ok(change, printed);
-    const response = await fetch(change[2]!, { method: 'POST', headers: { authorization: `Bearer ${change[1]}` }, signal: AbortSignal.timeout(5_000) });
+    const response = await fetch(change[2]!, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${change[1]}` },
+      signal: AbortSignal.timeout(5_000),
+    });
     assert.equal(response.status, 200);
     const { weights } = (await response.json()) as { weights: Record<string, number> };
     assert.deepEqual(weights, { v1: 50, v2: 50 });

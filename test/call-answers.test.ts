@@ -17,7 +17,11 @@ import { testPipeline } from './helpers/call-context.js';
 import { fakeNextCall, recordingListener } from './helpers/fake-call.js';
 
 const { PickResultType } = grpc.experimental;
-const UNARY = { path: '/test.Echo/Echo', requestStream: false, responseStream: false } as grpc.InterceptorOptions['method_definition'];
+const UNARY = {
+  path: '/test.Echo/Echo',
+  requestStream: false,
+  responseStream: false,
+} as grpc.InterceptorOptions['method_definition'];
 const SERVER_STREAMING = { ...UNARY, responseStream: true } as grpc.InterceptorOptions['method_definition'];
 const trailers = new grpc.Metadata();
 
@@ -31,7 +35,17 @@ function trackedCall(counters: SubsetCounters, method = UNARY) {
   const fake = attempts[0]!;
   /** The picker's part: an attempt of this call on `subset`, started; returns its end hook. */
   const attempt = (subset: number): ((code: grpc.status, details: string) => void) => {
-    const result = counters.attach(subset, { pickResultType: PickResultType.COMPLETE, subchannel: null, status: null, onCallStarted: null, onCallEnded: null }, contextOf(fake.metadata!));
+    const result = counters.attach(
+      subset,
+      {
+        pickResultType: PickResultType.COMPLETE,
+        subchannel: null,
+        status: null,
+        onCallStarted: null,
+        onCallEnded: null,
+      },
+      contextOf(fake.metadata!),
+    );
     result.onCallStarted!();
     return (code, details) => result.onCallEnded!(code, details, trailers);
   };
@@ -61,7 +75,11 @@ describe('counting the status the application gets', () => {
     assert.deepEqual([counters.figures(1, null).finished, counters.inFlight(1)], [0, 1]);
     fake.message(null);
     fake.status(grpc.status.OK, 'OK');
-    assert.deepEqual(events, ['message:null', 'status:OK OK'], 'the status itself passes unchanged (the Client makes it UNIMPLEMENTED)');
+    assert.deepEqual(
+      events,
+      ['message:null', 'status:OK OK'],
+      'the status itself passes unchanged (the Client makes it UNIMPLEMENTED)',
+    );
     assert.deepEqual(codes(counters, 1), { UNIMPLEMENTED: 1 });
     assert.deepEqual([counters.figures(1, null).finished, counters.inFlight(1)], [1, 0]);
   });
@@ -79,20 +97,24 @@ describe('counting the status the application gets', () => {
     assert.deepEqual(codes(counters, 0), { OK: 2 });
   });
 
-  it('counts the status the application gets when an attempt that ended OK on the wire is failed above it (an undecodable message, a cancel)', () => {
-    const counters = new SubsetCounters(1);
-    // The message was still being decompressed when the attempt ended; it then failed to decode.
-    const undecodable = trackedCall(counters);
-    undecodable.attempt(0)(grpc.status.OK, 'OK');
-    undecodable.fake.headers();
-    undecodable.fake.message(null);
-    undecodable.fake.status(grpc.status.INTERNAL, 'Response message parsing error: bad');
-    // The application cancelled between the attempt's end and its status.
-    const cancelled = trackedCall(counters, SERVER_STREAMING);
-    cancelled.attempt(0)(grpc.status.OK, 'OK');
-    cancelled.fake.status(grpc.status.CANCELLED, 'Cancelled on client');
-    assert.deepEqual(codes(counters, 0), { INTERNAL: 1, CANCELLED: 1 });
-  });
+  it(
+    'counts the status the application gets when an attempt that ended ' +
+      'OK on the wire is failed above it (an undecodable message, a cancel)',
+    () => {
+      const counters = new SubsetCounters(1);
+      // The message was still being decompressed when the attempt ended; it then failed to decode.
+      const undecodable = trackedCall(counters);
+      undecodable.attempt(0)(grpc.status.OK, 'OK');
+      undecodable.fake.headers();
+      undecodable.fake.message(null);
+      undecodable.fake.status(grpc.status.INTERNAL, 'Response message parsing error: bad');
+      // The application cancelled between the attempt's end and its status.
+      const cancelled = trackedCall(counters, SERVER_STREAMING);
+      cancelled.attempt(0)(grpc.status.OK, 'OK');
+      cancelled.fake.status(grpc.status.CANCELLED, 'Cancelled on client');
+      assert.deepEqual(codes(counters, 0), { INTERNAL: 1, CANCELLED: 1 });
+    },
+  );
 
   it('counts a committed attempt (it had headers) that failed with the status the application gets', () => {
     const counters = new SubsetCounters(1);
@@ -117,17 +139,21 @@ describe('counting the status the application gets', () => {
     assert.deepEqual([codes(counters, 0), codes(counters, 1)], [{ UNAVAILABLE: 1 }, { OK: 1 }]);
   });
 
-  it('keeps the own status of an unanswered failed attempt when the call ends between attempts (its deadline while a retry waited)', () => {
-    const counters = new SubsetCounters(1);
-    const { fake, attempt } = trackedCall(counters);
-    attempt(0)(grpc.status.UNAVAILABLE, 'connection dropped');
-    fake.message(null);
-    fake.status(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded');
-    assert.deepEqual(codes(counters, 0), { UNAVAILABLE: 1 });
-    assert.deepEqual([...counters.splitNotStarted(null)], [], 'an attempt started: not a call that never started');
-  });
+  it(
+    'keeps the own status of an unanswered failed attempt when the ' +
+      'call ends between attempts (its deadline while a retry waited)',
+    () => {
+      const counters = new SubsetCounters(1);
+      const { fake, attempt } = trackedCall(counters);
+      attempt(0)(grpc.status.UNAVAILABLE, 'connection dropped');
+      fake.message(null);
+      fake.status(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      assert.deepEqual(codes(counters, 0), { UNAVAILABLE: 1 });
+      assert.deepEqual([...counters.splitNotStarted(null)], [], 'an attempt started: not a call that never started');
+    },
+  );
 
-  it('counts an attempt that ends after its call\'s status at once, with its own status', () => {
+  it("counts an attempt that ends after its call's status at once, with its own status", () => {
     const counters = new SubsetCounters(1);
     const { fake, attempt } = trackedCall(counters, SERVER_STREAMING);
     const end = attempt(0);
@@ -137,7 +163,7 @@ describe('counting the status the application gets', () => {
     assert.equal(counters.inFlight(0), 0);
   });
 
-  it('tells the counters\' finish listener (OpenTelemetry) the status the application gets, once', () => {
+  it("tells the counters' finish listener (OpenTelemetry) the status the application gets, once", () => {
     const counters = new SubsetCounters(1);
     const told: string[] = [];
     counters.finishObserver = (subset, code) => told.push(`${subset} ${grpc.status[code]}`);

@@ -29,7 +29,13 @@ function rotatingPicker(labels: readonly string[]): Picker {
       const label = labels[next++ % labels.length]!;
       let subchannel = subchannels.get(label);
       if (subchannel === undefined) subchannels.set(label, (subchannel = { label }));
-      return { pickResultType: PickResultType.COMPLETE, subchannel: subchannel as unknown as grpc.experimental.SubchannelInterface, status: null, onCallStarted: null, onCallEnded: null };
+      return {
+        pickResultType: PickResultType.COMPLETE,
+        subchannel: subchannel as unknown as grpc.experimental.SubchannelInterface,
+        status: null,
+        onCallStarted: null,
+        onCallEnded: null,
+      };
     },
   };
 }
@@ -39,7 +45,13 @@ function ready(name: string, endpoints: readonly string[]): SubsetView {
 }
 
 function down(name: string): SubsetView {
-  return { name, state: TRANSIENT_FAILURE, picker: new UnavailablePicker({ code: grpc.status.UNAVAILABLE, details: 'down' }), lastError: 'down', inGrace: false };
+  return {
+    name,
+    state: TRANSIENT_FAILURE,
+    picker: new UnavailablePicker({ code: grpc.status.UNAVAILABLE, details: 'down' }),
+    lastError: 'down',
+    inGrace: false,
+  };
 }
 
 function split(weights: Record<string, number>): SplitState {
@@ -65,7 +77,8 @@ class Call {
     let metadata = metadataWith(this.record);
     if (this.entries !== undefined) metadata = this.entries(metadata);
     const result: PickResult = this.picker.pick({ metadata, extraPickInfo: {} });
-    if (result.pickResultType !== PickResultType.COMPLETE) return `${PickResultType[result.pickResultType]}: ${result.status?.details}`;
+    if (result.pickResultType !== PickResultType.COMPLETE)
+      return `${PickResultType[result.pickResultType]}: ${result.status?.details}`;
     // Read first: the split's pooled pick result lets go of its subchannel when the attempt ends.
     const label = (result.subchannel as unknown as FakeSubchannel).label;
     if (run) result.onCallStarted?.();
@@ -80,7 +93,12 @@ describe('later attempts without retryOnOtherSubset', () => {
   it("stay in the call's subset and take an endpoint the call has not tried while the subset has one", () => {
     const state = split({ v1: 1, v2: 1 });
     // v1's child hands out v1/a twice in a row: an untried endpoint needs a second pick.
-    const { picker } = aggregateState([ready('v1', ['v1/a', 'v1/a', 'v1/b', 'v1/c']), ready('v2', ['v2/a'])], state, false, null);
+    const { picker } = aggregateState(
+      [ready('v1', ['v1/a', 'v1/a', 'v1/b', 'v1/c']), ready('v2', ['v2/a'])],
+      state,
+      false,
+      null,
+    );
     for (let n = 0; n < 40; n++) {
       const call = new Call(picker, false);
       const attempts = [call.attempt(), call.attempt(), call.attempt(), call.attempt()];
@@ -92,7 +110,7 @@ describe('later attempts without retryOnOtherSubset', () => {
     }
   });
 
-  it('are not made of re-picks: an attempt that never started holds the call\'s one place in the schedule', () => {
+  it("are not made of re-picks: an attempt that never started holds the call's one place in the schedule", () => {
     const state = split({ v1: 1, v2: 1 });
     const { picker } = aggregateState([ready('v1', ['v1/a']), ready('v2', ['v2/a'])], state, false, null);
     const call = new Call(picker, false);
@@ -104,7 +122,10 @@ describe('later attempts without retryOnOtherSubset', () => {
     assert.equal(subsetOf(new Call(picker, false).attempt()), picks[0] === 'v1' ? 'v2' : 'v1');
     // Once one starts, every later attempt stays there.
     const first = subsetOf(call.attempt());
-    assert.deepEqual(Array.from({ length: 5 }, () => subsetOf(call.attempt())), Array(5).fill(first));
+    assert.deepEqual(
+      Array.from({ length: 5 }, () => subsetOf(call.attempt())),
+      Array(5).fill(first),
+    );
   });
 
   it("take a subset as a new call would when the call's subset left READY", () => {
@@ -121,9 +142,14 @@ describe('later attempts without retryOnOtherSubset', () => {
 });
 
 describe('later attempts with retryOnOtherSubset', () => {
-  it('go to a READY weighted subset the call has not tried, then stay in the call\'s subset once all are tried', () => {
+  it("go to a READY weighted subset the call has not tried, then stay in the call's subset once all are tried", () => {
     const state = split({ v1: 60, v2: 30, v3: 10, v4: 0 });
-    const subsets = [ready('v1', ['v1/a', 'v1/b']), ready('v2', ['v2/a']), ready('v3', ['v3/a']), ready('v4', ['v4/a'])];
+    const subsets = [
+      ready('v1', ['v1/a', 'v1/b']),
+      ready('v2', ['v2/a']),
+      ready('v3', ['v3/a']),
+      ready('v4', ['v4/a']),
+    ];
     const { picker } = aggregateState(subsets, state, false, routingOf(state));
     const firsts: Record<string, number> = {};
     for (let n = 0; n < 100; n++) {
@@ -132,50 +158,67 @@ describe('later attempts with retryOnOtherSubset', () => {
       firsts[attempts[0]!] = (firsts[attempts[0]!] ?? 0) + 1;
       // Three attempts, three weighted subsets: each once; never v4 (weight 0).
       assert.deepEqual([...attempts].sort(), ['v1', 'v2', 'v3'], `call ${n}`);
-      // A fourth and fifth: every weighted subset tried, so back to the call's own, on its other endpoint where it has one.
+      // A fourth and fifth: every weighted subset tried, so back to the call's own, on its other endpoint
+      // where it has one.
       const [fourth, fifth] = [call.attempt(), call.attempt()];
       assert.deepEqual([subsetOf(fourth), subsetOf(fifth)], [attempts[0], attempts[0]], `call ${n}`);
     }
     // First attempts follow the weights (later attempts draw from schedules of their own), within
     // the schedule's window bound.
-    const off = Object.entries({ v1: 60, v2: 30, v3: 10 }).filter(([name, share]) => Math.abs((firsts[name] ?? 0) - share) > 2);
+    const off = Object.entries({ v1: 60, v2: 30, v3: 10 }).filter(
+      ([name, share]) => Math.abs((firsts[name] ?? 0) - share) > 2,
+    );
     assert.deepEqual(off, [], JSON.stringify(firsts));
   });
 
   it('keep an explicit route on its subset, on an endpoint the call has not tried', () => {
     const state = split({ v1: 1, v2: 1 });
-    const { picker } = aggregateState([ready('v1', ['v1/a']), ready('v2', ['v2/a', 'v2/b'])], state, false, routingOf(state));
+    const { picker } = aggregateState(
+      [ready('v1', ['v1/a']), ready('v2', ['v2/a', 'v2/b'])],
+      state,
+      false,
+      routingOf(state),
+    );
     const call = new Call(picker, true, undefined, { token: state.token, splitName: state.name, subset: 'v2' });
     assert.deepEqual([call.attempt(), call.attempt(), call.attempt()], ['v2/a', 'v2/b', 'v2/a']);
   });
 
-  it("send a keyed call's later attempt to the key's next subset, and keep it on the key's subset without the option", () => {
-    const state = split({ v1: 1, v2: 1, v3: 1 });
-    const subsets = [ready('v1', ['v1/a']), ready('v2', ['v2/a']), ready('v3', ['v3/a'])];
-    const keyed = (key: string) => (metadata: grpc.Metadata) => {
-      metadata.set('x-user', key);
-      return metadata;
-    };
-    const spread = aggregateState(subsets, state, false, routingOf(state, 'x-user')).picker;
-    const stay = aggregateState(subsets, state, false, routingOf(state, 'x-user')).picker;
-    const seconds = new Set<string>();
-    for (let n = 0; n < 30; n++) {
-      const one = new Call(spread, true, keyed(`user-${n}`));
-      const [first, second] = [one.attempt(), one.attempt()];
-      assert.notEqual(subsetOf(second), subsetOf(first), `user-${n}`);
-      // The key's next choice is a function of the key: the same in every process.
-      const again = new Call(spread, true, keyed(`user-${n}`));
-      assert.deepEqual([again.attempt(), again.attempt()], [first, second], `user-${n}`);
-      seconds.add(`${subsetOf(first)}>${subsetOf(second)}`);
-      const without = new Call(stay, false, keyed(`user-${n}`));
-      assert.deepEqual([without.attempt(), without.attempt()], [first, first], `user-${n}`);
-    }
-    assert.ok(seconds.size >= 4, [...seconds].join());
-  });
+  it(
+    "send a keyed call's later attempt to the key's next " +
+      "subset, and keep it on the key's subset without the option",
+    () => {
+      const state = split({ v1: 1, v2: 1, v3: 1 });
+      const subsets = [ready('v1', ['v1/a']), ready('v2', ['v2/a']), ready('v3', ['v3/a'])];
+      const keyed = (key: string) => (metadata: grpc.Metadata) => {
+        metadata.set('x-user', key);
+        return metadata;
+      };
+      const spread = aggregateState(subsets, state, false, routingOf(state, 'x-user')).picker;
+      const stay = aggregateState(subsets, state, false, routingOf(state, 'x-user')).picker;
+      const seconds = new Set<string>();
+      for (let n = 0; n < 30; n++) {
+        const one = new Call(spread, true, keyed(`user-${n}`));
+        const [first, second] = [one.attempt(), one.attempt()];
+        assert.notEqual(subsetOf(second), subsetOf(first), `user-${n}`);
+        // The key's next choice is a function of the key: the same in every process.
+        const again = new Call(spread, true, keyed(`user-${n}`));
+        assert.deepEqual([again.attempt(), again.attempt()], [first, second], `user-${n}`);
+        seconds.add(`${subsetOf(first)}>${subsetOf(second)}`);
+        const without = new Call(stay, false, keyed(`user-${n}`));
+        assert.deepEqual([without.attempt(), without.attempt()], [first, first], `user-${n}`);
+      }
+      assert.ok(seconds.size >= 4, [...seconds].join());
+    },
+  );
 
-  it('keep the transparent retry of an attempt the server refused in the call\'s subset', () => {
+  it("keep the transparent retry of an attempt the server refused in the call's subset", () => {
     const state = split({ v1: 1, v2: 1 });
-    const { picker } = aggregateState([ready('v1', ['v1/a', 'v1/b']), ready('v2', ['v2/a', 'v2/b'])], state, false, routingOf(state));
+    const { picker } = aggregateState(
+      [ready('v1', ['v1/a', 'v1/b']), ready('v2', ['v2/a', 'v2/b'])],
+      state,
+      false,
+      routingOf(state),
+    );
     for (let n = 0; n < 10; n++) {
       const call = new Call(picker, true);
       const first = call.attempt(true, { code: grpc.status.UNAVAILABLE, details: 'Stream refused by server' });
@@ -187,9 +230,14 @@ describe('later attempts with retryOnOtherSubset', () => {
     }
   });
 
-  it('stay in the call\'s subset when no other READY weighted subset exists', () => {
+  it("stay in the call's subset when no other READY weighted subset exists", () => {
     const state = split({ v1: 1, v2: 0 });
-    const { picker } = aggregateState([ready('v1', ['v1/a', 'v1/b']), ready('v2', ['v2/a'])], state, false, routingOf(state));
+    const { picker } = aggregateState(
+      [ready('v1', ['v1/a', 'v1/b']), ready('v2', ['v2/a'])],
+      state,
+      false,
+      routingOf(state),
+    );
     const call = new Call(picker, true);
     assert.deepEqual([call.attempt(), call.attempt(), call.attempt()], ['v1/a', 'v1/b', 'v1/a']);
   });

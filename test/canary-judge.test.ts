@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { judgeCanary, type CanaryWindow } from '../src/ops/index.js';
 import { bucketMiddleMs, latencyBucket } from '../src/algorithms/latency.js';
-import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, normalUpperTail } from '../src/algorithms/stats-tests.js';
+import {
+  fisherExactGreater,
+  histogramQuantile,
+  mannWhitneyGreater,
+  normalUpperTail,
+} from '../src/algorithms/stats-tests.js';
 // mulberry32, seeded: the simulation draws the same numbers on every run.
 import { seededRandom as prng } from '../benchmarks/random-pick.js';
 
@@ -16,7 +21,6 @@ function windowOf(latencies: number[], failures = 0): CanaryWindow {
     latencyHistogram: [...counts],
   };
 }
-
 
 /**
  * `calls` calls as the split would record them: log-normal latencies (median `medianMs`, spread
@@ -33,12 +37,23 @@ function simulate(random: () => number, calls: number, medianMs: number, errorRa
     buckets.set(b, (buckets.get(b) ?? 0) + 1);
     if (random() < errorRate) failures++;
   }
-  const latencyHistogram = [...buckets].sort((x, y) => x[0] - y[0]).map(([b, n]): [number, number] => [Math.round(bucketMiddleMs(b) * 1000) / 1000, n]);
-  return { finished: calls, codes: { OK: calls - failures, ...(failures > 0 && { INTERNAL: failures }) }, latencyHistogram };
+  const latencyHistogram = [...buckets]
+    .sort((x, y) => x[0] - y[0])
+    .map(([b, n]): [number, number] => [Math.round(bucketMiddleMs(b) * 1000) / 1000, n]);
+  return {
+    finished: calls,
+    codes: { OK: calls - failures, ...(failures > 0 && { INTERNAL: failures }) },
+    latencyHistogram,
+  };
 }
 
 /** Judges `repetitions` pairs of identical versions; returns how many were failed. */
-function falseAlarms(seed: number, repetitions: number, options: Parameters<typeof judgeCanary>[2], calls = 600): { total: number; errors: number; latency: number } {
+function falseAlarms(
+  seed: number,
+  repetitions: number,
+  options: Parameters<typeof judgeCanary>[2],
+  calls = 600,
+): { total: number; errors: number; latency: number } {
   const random = prng(seed);
   const alarms = { total: 0, errors: 0, latency: 0 };
   for (let r = 0; r < repetitions; r++) {
@@ -83,13 +98,33 @@ describe('statistics', () => {
 
   it('computes Mann-Whitney U, z and p by hand, without and with ties', () => {
     // Canary 10, 20, 30 above baseline 1, 2, 3: U = 9, mean 4.5, variance 3·3·7/12 = 5.25.
-    const distinct = mannWhitneyGreater([[10, 1], [20, 1], [30, 1]], [[1, 1], [2, 1], [3, 1]]);
+    const distinct = mannWhitneyGreater(
+      [
+        [10, 1],
+        [20, 1],
+        [30, 1],
+      ],
+      [
+        [1, 1],
+        [2, 1],
+        [3, 1],
+      ],
+    );
     assert.equal(distinct.u, 9);
     assert.ok(Math.abs(distinct.z - 4 / Math.sqrt(5.25)) < 1e-15);
     assert.ok(Math.abs(distinct.pValue - 0.04042779918502615) < 1e-15, `${distinct.pValue}`);
     // Canary 2, 2, 3 vs baseline 1, 2, 2: the four 2s share ranks 2..5 (mean 3.5).
     // R = 2·3.5 + 6 = 13, U = 13 - 6 = 7; ties Σ(t³ - t) = 60, variance 9/12 · (7 - 60/30) = 3.75.
-    const tied = mannWhitneyGreater([[2, 2], [3, 1]], [[1, 1], [2, 2]]);
+    const tied = mannWhitneyGreater(
+      [
+        [2, 2],
+        [3, 1],
+      ],
+      [
+        [1, 1],
+        [2, 2],
+      ],
+    );
     assert.equal(tied.u, 7);
     assert.ok(Math.abs(tied.z - 2 / Math.sqrt(3.75)) < 1e-15);
     assert.ok(Math.abs(tied.pValue - 0.15084979123917402) < 1e-15, `${tied.pValue}`);
@@ -98,15 +133,37 @@ describe('statistics', () => {
   });
 
   it('takes quantiles of a histogram by rank ceil(q n)', () => {
-    assert.equal(histogramQuantile([[3, 1], [1, 2], [2, 1]], 0.5), 1);
-    assert.equal(histogramQuantile([[3, 1], [1, 2], [2, 1]], 0.99), 3);
+    assert.equal(
+      histogramQuantile(
+        [
+          [3, 1],
+          [1, 2],
+          [2, 1],
+        ],
+        0.5,
+      ),
+      1,
+    );
+    assert.equal(
+      histogramQuantile(
+        [
+          [3, 1],
+          [1, 2],
+          [2, 1],
+        ],
+        0.99,
+      ),
+      3,
+    );
     assert.equal(histogramQuantile([], 0.5), null);
   });
 });
 
 describe('judgeCanary', () => {
   it('fails a slower canary on latency, naming both medians, the ratio and the p-value', () => {
-    const verdict = judgeCanary(windowOf(Array(50).fill(24.8)), windowOf(Array(50).fill(9.9)), { names: ['v2', 'v1'] });
+    const verdict = judgeCanary(windowOf(Array(50).fill(24.8)), windowOf(Array(50).fill(9.9)), {
+      names: ['v2', 'v1'],
+    });
     assert.equal(verdict.verdict, 'fail');
     assert.equal(verdict.reason, 'latency: v2 median 24.8 ms vs v1 9.9 ms (x2.51 > 1.2), Mann-Whitney p < 0.001');
     assert.equal(verdict.latency.u, 2500);
@@ -126,7 +183,10 @@ describe('judgeCanary', () => {
     const same = Array(600).fill(10);
     const failing = judgeCanary(windowOf(same, 18), windowOf(same, 0), { names: ['v2', 'v1'] });
     assert.equal(failing.verdict, 'fail');
-    assert.match(failing.reason, /^errors: v2 3% \(18 of 600\) vs v1 0% \(0 of 600\) \(\+3% > 0\.5%\), Fisher p < 0\.001$/);
+    assert.match(
+      failing.reason,
+      /^errors: v2 3% \(18 of 600\) vs v1 0% \(0 of 600\) \(\+3% > 0\.5%\), Fisher p < 0\.001$/,
+    );
     // Significant (p < 0.01) but an increase of 0.4 points, under the default 0.5.
     const small = judgeCanary(windowOf(Array(10_000).fill(10), 50), windowOf(Array(10_000).fill(10), 10));
     assert.ok(small.errors.pValue < 0.01, `${small.errors.pValue}`);
@@ -139,8 +199,14 @@ describe('judgeCanary', () => {
 
   it('refuses options out of range with the library message template', () => {
     const w = windowOf([1]);
-    assert.throws(() => judgeCanary(w, w, { confidence: 1 }), { name: 'TrafficSplitRangeError', message: 'confidence: expected a number above 0.5 and below 1, got `1` (number)' });
-    assert.throws(() => judgeCanary(w, w, { maxLatencyRatio: '2' as unknown as number }), { name: 'TrafficSplitTypeError', message: 'maxLatencyRatio: expected a finite number >= 1, got `"2"` (string)' });
+    assert.throws(() => judgeCanary(w, w, { confidence: 1 }), {
+      name: 'TrafficSplitRangeError',
+      message: 'confidence: expected a number above 0.5 and below 1, got `1` (number)',
+    });
+    assert.throws(() => judgeCanary(w, w, { maxLatencyRatio: '2' as unknown as number }), {
+      name: 'TrafficSplitTypeError',
+      message: 'maxLatencyRatio: expected a finite number >= 1, got `"2"` (string)',
+    });
   });
 
   it('passes identical versions in at least 19 of 20 simulated steps (600 calls each, seeded)', () => {
@@ -162,7 +228,10 @@ describe('judgeCanary', () => {
       console.log(`# ${name}: ${alarms.total} of ${runs} (errors ${alarms.errors}, latency ${alarms.latency})`);
       // A one-sided test at confidence c fails at most about 1 - c of identical pairs, per test.
       const level = 1 - (options?.confidence ?? 0.99);
-      assert.ok(alarms.errors <= 2 * level * runs && alarms.latency <= 2 * level * runs, `${name}: ${JSON.stringify(alarms)}`);
+      assert.ok(
+        alarms.errors <= 2 * level * runs && alarms.latency <= 2 * level * runs,
+        `${name}: ${JSON.stringify(alarms)}`,
+      );
     }
   });
 

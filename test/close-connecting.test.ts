@@ -20,7 +20,11 @@ describe('close() while connecting', () => {
     t.after(() => Promise.all([v1.kill(), v2.kill()]));
     const acceptedBefore = v1.accepted() + v2.accepted();
     for (let cycle = 0; cycle < CYCLES; cycle++) {
-      const split = new TrafficSplit({ name: `connecting-${cycle}`, subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 1, v2: 1 } });
+      const split = new TrafficSplit({
+        name: `connecting-${cycle}`,
+        subsets: { v1: v1.target, v2: v2.target },
+        weights: { v1: 1, v2: 1 },
+      });
       const client = echoClient(split.target, split.channelOptions);
       // A call starts the connect. The close comes at the moment a server accepts the TCP
       // connection (node announces it synchronously), or a few turns later: the client's side of
@@ -44,9 +48,16 @@ describe('close() while connecting', () => {
       await closed;
     }
     const open = () => v1.open() + v2.open();
-    t.diagnostic(`${v1.accepted() + v2.accepted() - acceptedBefore} connections accepted; ${open()} open right after the last close`);
+    t.diagnostic(
+      `${v1.accepted() + v2.accepted() - acceptedBefore} connections ` +
+        `accepted; ${open()} open right after the last close`,
+    );
     // grpc-js closes a connection it no longer needs at once; a leaked one stays open for good.
-    await eventually(() => open() === 0, () => `${open()} backend connection(s) still open`, 10_000);
+    await eventually(
+      () => open() === 0,
+      () => `${open()} backend connection(s) still open`,
+      10_000,
+    );
     assert.equal(open(), 0);
   });
 });

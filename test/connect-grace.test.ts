@@ -58,17 +58,25 @@ describe('connect grace', () => {
     const waiting = calls.filter((_, i) => first[i] === 'QUEUE');
     for (let round = 0; round < 3; round++) {
       const picker = aggregateState([subset('v1', READY), subset('v2', CONNECTING, true)], state, false, null).picker;
-      assert.deepEqual(waiting.map((c) => pickOnce(picker, c)), Array(10).fill('QUEUE'));
+      assert.deepEqual(
+        waiting.map((c) => pickOnce(picker, c)),
+        Array(10).fill('QUEUE'),
+      );
     }
     const ready = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, null).picker;
-    assert.deepEqual(waiting.map((c) => pickOnce(ready, c)), Array(10).fill('v2'));
+    assert.deepEqual(
+      waiting.map((c) => pickOnce(ready, c)),
+      Array(10).fill('v2'),
+    );
   });
 
   it('moves the waiting calls to the READY subsets when the grace ends or the subset fails', () => {
     for (const gone of [subset('v2', CONNECTING, false), subset('v2', TRANSIENT_FAILURE)]) {
       const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 11);
       const calls = Array.from({ length: 40 }, call);
-      const first = calls.map((c) => pickOnce(aggregateState([subset('v1', READY), subset('v2', CONNECTING, true)], state, false, null).picker, c));
+      const first = calls.map((c) =>
+        pickOnce(aggregateState([subset('v1', READY), subset('v2', CONNECTING, true)], state, false, null).picker, c),
+      );
       assert.deepEqual(tally(first), { v1: 20, QUEUE: 20 });
       const after = aggregateState([subset('v1', READY), gone], state, false, null).picker;
       assert.deepEqual(tally(calls.filter((_, i) => first[i] === 'QUEUE').map((c) => pickOnce(after, c))), { v1: 20 });
@@ -77,19 +85,34 @@ describe('connect grace', () => {
     }
   });
 
-  it('gives a connecting subset nothing without grace (connectGraceMs 0 or after a failure): the READY ones take every call', () => {
-    const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 13);
-    const picker = aggregateState([subset('v1', READY), subset('v2', CONNECTING, false)], state, false, null).picker;
-    assert.deepEqual(tally(picksFrom(picker, 20)), { v1: 20 });
-  });
+  it(
+    'gives a connecting subset nothing without grace (connectGraceMs ' +
+      '0 or after a failure): the READY ones take every call',
+    () => {
+      const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 13);
+      const picker = aggregateState([subset('v1', READY), subset('v2', CONNECTING, false)], state, false, null).picker;
+      assert.deepEqual(tally(picksFrom(picker, 20)), { v1: 20 });
+    },
+  );
 
   it('queues every call without drawing from the schedule while no weighted subset is READY', () => {
     const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 17);
     const calls = Array.from({ length: 10 }, call);
-    const connecting = aggregateState([subset('v1', CONNECTING, true), subset('v2', CONNECTING, true)], state, false, null);
+    const connecting = aggregateState(
+      [subset('v1', CONNECTING, true), subset('v2', CONNECTING, true)],
+      state,
+      false,
+      null,
+    );
     assert.equal(grpc.connectivityState[connecting.state], 'CONNECTING');
-    assert.deepEqual(calls.map((c) => pickOnce(connecting.picker, c)), Array(10).fill('QUEUE'));
-    assert.deepEqual(calls.map((c) => c.record.waitingFor), Array(10).fill(-1));
+    assert.deepEqual(
+      calls.map((c) => pickOnce(connecting.picker, c)),
+      Array(10).fill('QUEUE'),
+    );
+    assert.deepEqual(
+      calls.map((c) => c.record.waitingFor),
+      Array(10).fill(-1),
+    );
   });
 
   it('lets a sticky key wait for its subset in grace rather than move it', () => {
@@ -106,7 +129,10 @@ describe('connect grace', () => {
     const home = keys.map((k) => picksFrom(bothReady, 1, keyed(k))[0]);
     const grace = aggregateState([subset('v1', READY), subset('v2', CONNECTING, true)], state, false, routing).picker;
     const during = keys.map((k) => picksFrom(grace, 1, keyed(k))[0]);
-    assert.deepEqual(during, home.map((h) => (h === 'v2' ? 'QUEUE' : h)));
+    assert.deepEqual(
+      during,
+      home.map((h) => (h === 'v2' ? 'QUEUE' : h)),
+    );
     assert.ok(home.includes('v2') && home.includes('v1'));
   });
 });

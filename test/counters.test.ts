@@ -7,7 +7,13 @@ import { callEcho } from './helpers/echo-service.js';
 import { eventually } from './helpers/split-helpers.js';
 import { rig } from './helpers/rig.js';
 
-const { ChildLoadBalancerHandler, createChildChannelControlHelper, parseLoadBalancingConfig, registerLoadBalancerType, PickResultType } = grpc.experimental;
+const {
+  ChildLoadBalancerHandler,
+  createChildChannelControlHelper,
+  parseLoadBalancingConfig,
+  registerLoadBalancerType,
+  PickResultType,
+} = grpc.experimental;
 type PickResult = grpc.experimental.PickResult;
 
 /** What a frozen child's hooks saw, per policy instance name. */
@@ -42,7 +48,11 @@ class FrozenPicksBalancer implements grpc.experimental.LoadBalancer {
                 const result = picker.pick(args);
                 if (result.pickResultType !== PickResultType.COMPLETE) return result;
                 const own: PickResult = this.hooks
-                  ? { ...result, onCallStarted: () => void childHooks.started++, onCallEnded: (code) => void childHooks.ended.push(code) }
+                  ? {
+                      ...result,
+                      onCallStarted: () => void childHooks.started++,
+                      onCallEnded: (code) => void childHooks.ended.push(code),
+                    }
                   : { ...result, onCallStarted: null, onCallEnded: null };
                 return Object.freeze(own);
               },
@@ -53,7 +63,12 @@ class FrozenPicksBalancer implements grpc.experimental.LoadBalancer {
       }),
     );
   }
-  updateAddressList(endpoints: grpc.experimental.StatusOr<grpc.experimental.Endpoint[]>, config: grpc.experimental.TypedLoadBalancingConfig, options: grpc.ChannelOptions, note: string): boolean {
+  updateAddressList(
+    endpoints: grpc.experimental.StatusOr<grpc.experimental.Endpoint[]>,
+    config: grpc.experimental.TypedLoadBalancingConfig,
+    options: grpc.ChannelOptions,
+    note: string,
+  ): boolean {
     this.hooks = (config as FrozenConfig).hooks;
     return this.child.updateAddressList(endpoints, parseLoadBalancingConfig({ round_robin: {} }), options, note);
   }
@@ -80,19 +95,34 @@ describe('counting through a child policy', () => {
       childHooks.started = 0;
       childHooks.ended = [];
       for (let i = 0; i < 10; i++) await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
-      await eventually(() => split.stats().subsets['v2']!.inFlight === 0 && split.stats().subsets['v1']!.inFlight === 0, () => JSON.stringify(split.stats().subsets));
+      await eventually(
+        () => split.stats().subsets['v2']!.inFlight === 0 && split.stats().subsets['v1']!.inFlight === 0,
+        () => JSON.stringify(split.stats().subsets),
+      );
       const { v1: s1, v2: s2 } = split.stats().subsets;
       assert.equal(s1!.started + s2!.started, 10);
       assert.ok(s1!.started > 0 && s2!.started > 0, 'both subsets served');
-      assert.deepEqual([s1!.finished, s1!.codes, s2!.finished, s2!.codes], [s1!.started, { OK: s1!.started }, s2!.started, { OK: s2!.started }]);
+      assert.deepEqual(
+        [s1!.finished, s1!.codes, s2!.finished, s2!.codes],
+        [s1!.started, { OK: s1!.started }, s2!.started, { OK: s2!.started }],
+      );
       assert.deepEqual([childHooks.started, childHooks.ended.length], hooks ? [10, 10] : [0, 0]);
     });
   }
 });
 
 describe('SubsetCounters', () => {
-  const complete = (onCallStarted: (() => void) | null = null, onCallEnded: PickResult['onCallEnded'] = null): PickResult =>
-    Object.freeze({ pickResultType: PickResultType.COMPLETE, subchannel: null, status: null, onCallStarted, onCallEnded });
+  const complete = (
+    onCallStarted: (() => void) | null = null,
+    onCallEnded: PickResult['onCallEnded'] = null,
+  ): PickResult =>
+    Object.freeze({
+      pickResultType: PickResultType.COMPLETE,
+      subchannel: null,
+      status: null,
+      onCallStarted,
+      onCallEnded,
+    });
   const trailers = new grpc.Metadata();
 
   it('keeps hedging losers and refused streams out of finished, codes and latency, and in-flight consistent', () => {
@@ -116,17 +146,34 @@ describe('SubsetCounters', () => {
   it('calls the child hooks after its own, and reuses attempts without mixing their calls', () => {
     const counters = new SubsetCounters(1);
     const seen: string[] = [];
-    const first = counters.attach(0, complete(() => seen.push('a started'), (code) => seen.push(`a ended ${code}`)), undefined);
+    const first = counters.attach(
+      0,
+      complete(
+        () => seen.push('a started'),
+        (code) => seen.push(`a ended ${code}`),
+      ),
+      undefined,
+    );
     first.onCallStarted!();
     first.onCallEnded!(grpc.status.OK, '', trailers);
     const record = newRecord(false);
-    const second = counters.attach(0, complete(null, (code) => seen.push(`b ended ${code}`)), record);
+    const second = counters.attach(
+      0,
+      complete(null, (code) => seen.push(`b ended ${code}`)),
+      record,
+    );
     assert.equal(second, first, 'pooled');
     second.onCallStarted!();
     assert.equal(record.started, true);
     second.onCallEnded!(grpc.status.INTERNAL, '', trailers);
     assert.deepEqual(seen, ['a started', 'a ended 0', 'b ended 13']);
-    assert.deepEqual([...counters.figures(0, null).codes], [[grpc.status.OK, 1], [grpc.status.INTERNAL, 1]]);
+    assert.deepEqual(
+      [...counters.figures(0, null).codes],
+      [
+        [grpc.status.OK, 1],
+        [grpc.status.INTERNAL, 1],
+      ],
+    );
   });
 
   it('counts calls that never started per split and per bound subset, and subtracts marks', () => {
@@ -135,9 +182,27 @@ describe('SubsetCounters', () => {
     const mark = counters.mark();
     counters.notStartedCall(1, grpc.status.DEADLINE_EXCEEDED);
     counters.notStartedCall(1, 99);
-    assert.deepEqual([...counters.splitNotStarted(null)], [[grpc.status.UNKNOWN, 1], [grpc.status.DEADLINE_EXCEEDED, 2]]);
-    assert.deepEqual([...counters.splitNotStarted(mark)], [[grpc.status.UNKNOWN, 1], [grpc.status.DEADLINE_EXCEEDED, 1]]);
-    assert.deepEqual([...counters.figures(1, mark).notStarted], [[grpc.status.UNKNOWN, 1], [grpc.status.DEADLINE_EXCEEDED, 1]]);
+    assert.deepEqual(
+      [...counters.splitNotStarted(null)],
+      [
+        [grpc.status.UNKNOWN, 1],
+        [grpc.status.DEADLINE_EXCEEDED, 2],
+      ],
+    );
+    assert.deepEqual(
+      [...counters.splitNotStarted(mark)],
+      [
+        [grpc.status.UNKNOWN, 1],
+        [grpc.status.DEADLINE_EXCEEDED, 1],
+      ],
+    );
+    assert.deepEqual(
+      [...counters.figures(1, mark).notStarted],
+      [
+        [grpc.status.UNKNOWN, 1],
+        [grpc.status.DEADLINE_EXCEEDED, 1],
+      ],
+    );
     assert.deepEqual([...counters.figures(0, null).notStarted], []);
   });
 });

@@ -22,7 +22,12 @@ describe('discovery changes under load', () => {
     // moves time on, not by a 20 ms timer racing the load on a busy machine.
     const clock = new FakeClock();
     const period = 60_000;
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2Target }, weights: { v1: 1, v2: 3 }, reresolveIntervalMs: period, clock });
+    const split = new TrafficSplit({
+      subsets: { v1: v1.target, v2: v2Target },
+      weights: { v1: 1, v2: 3 },
+      reresolveIntervalMs: period,
+      clock,
+    });
     const client = echoClient(split.target, split.channelOptions);
     let load: Load | undefined;
     t.after(async () => {
@@ -45,7 +50,8 @@ describe('discovery changes under load', () => {
       },
     });
     const served = (server: string) => load.servers.get(server) ?? 0;
-    const describeLoad = () => `${JSON.stringify(Object.fromEntries(load.servers))}, failures ${JSON.stringify(load.failures.slice(0, 3))}`;
+    const describeLoad = () =>
+      `${JSON.stringify(Object.fromEntries(load.servers))}, failures ${JSON.stringify(load.failures.slice(0, 3))}`;
     await eventually(() => served('v1') >= 100 && served('v2-a') >= 300, describeLoad, 10_000);
 
     // Scale-up: b appears behind the subset's name; only the periodic re-resolution reveals it.
@@ -57,7 +63,11 @@ describe('discovery changes under load', () => {
     // Scale-down: a leaves. Calls issued once the subset has one endpoint never reach it.
     setManualEndpoints(name, [b.port]);
     clock.advance(period);
-    await eventually(() => split.stats().subsets['v2']!.endpoints === 1, () => JSON.stringify(split.stats().subsets['v2']), 10_000);
+    await eventually(
+      () => split.stats().subsets['v2']!.endpoints === 1,
+      () => JSON.stringify(split.stats().subsets['v2']),
+      10_000,
+    );
     const removedFrom = load.issued();
     const bBefore = served('v2-b');
     await eventually(() => served('v2-b') >= bBefore + 300, describeLoad, 10_000);

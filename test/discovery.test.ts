@@ -18,7 +18,12 @@ describe('discovery', () => {
     // The re-resolution runs on a fake clock: it happens when the test moves time on, however
     // slow the machine (an hour of fake time: on the real clock the test would time out).
     const clock = new FakeClock();
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2Target }, weights: { v1: 0, v2: 1 }, reresolveIntervalMs: 3_600_000, clock });
+    const split = new TrafficSplit({
+      subsets: { v1: v1.target, v2: v2Target },
+      weights: { v1: 0, v2: 1 },
+      reresolveIntervalMs: 3_600_000,
+      clock,
+    });
     const client = echoClient(split.target, split.channelOptions);
     t.after(async () => {
       client.close();
@@ -37,11 +42,18 @@ describe('discovery', () => {
     setManualEndpoints('discovery-v2', [first.port, second.port]);
     assert.ok(clock.pending.includes(3_600_000), `pending timers ${clock.pending}`);
     clock.advance(3_600_000);
-    await eventually(() => split.stats().subsets['v2']!.endpoints === 2, () => `endpoints ${split.stats().subsets['v2']!.endpoints}`);
+    await eventually(
+      () => split.stats().subsets['v2']!.endpoints === 2,
+      () => `endpoints ${split.stats().subsets['v2']!.endpoints}`,
+    );
     assert.ok(manualResolutions('discovery-v2') > asked);
-    await eventually(async () => (await callEcho(client)).server === 'v2-b', () => 'no call reached v2-b');
+    await eventually(
+      async () => (await callEcho(client)).server === 'v2-b',
+      () => 'no call reached v2-b',
+    );
     const servers: string[] = [];
-    for (let i = 0; i < 20; i++) servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 3_000 })).server);
+    for (let i = 0; i < 20; i++)
+      servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 3_000 })).server);
     assert.deepEqual(countOf(servers), { 'v2-a': 10, 'v2-b': 10 });
     assert.equal(first.accepted(), 1, 'the existing endpoint was not reconnected');
   });

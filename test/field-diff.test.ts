@@ -20,12 +20,32 @@ function canonical(value: unknown): string {
 
 describe('field diff', () => {
   const cases: { name: string; a: unknown; b: unknown; paths: string[] }[] = [
-    { name: 'equal-objects', a: { quote: { price: 10, at: 't' }, items: [{ sku: 'a' }] }, b: { items: [{ sku: 'a' }], quote: { at: 't', price: 10 } }, paths: [] },
+    {
+      name: 'equal-objects',
+      a: { quote: { price: 10, at: 't' }, items: [{ sku: 'a' }] },
+      b: { items: [{ sku: 'a' }], quote: { at: 't', price: 10 } },
+      paths: [],
+    },
     { name: 'leaf', a: { price: 10 }, b: { price: 11 }, paths: ['price'] },
-    { name: 'nested', a: { quote: { price: 10, currency: 'EUR' } }, b: { quote: { price: 11, currency: 'USD' } }, paths: ['quote.price', 'quote.currency'] },
-    { name: 'array-items-share-a-path', a: { items: [{ sku: 'a' }, { sku: 'b' }] }, b: { items: [{ sku: 'x' }, { sku: 'y' }] }, paths: ['items[].sku'] },
+    {
+      name: 'nested',
+      a: { quote: { price: 10, currency: 'EUR' } },
+      b: { quote: { price: 11, currency: 'USD' } },
+      paths: ['quote.price', 'quote.currency'],
+    },
+    {
+      name: 'array-items-share-a-path',
+      a: { items: [{ sku: 'a' }, { sku: 'b' }] },
+      b: { items: [{ sku: 'x' }, { sku: 'y' }] },
+      paths: ['items[].sku'],
+    },
     { name: 'array-length', a: { items: [1, 2] }, b: { items: [1, 2, 3] }, paths: ['items'] },
-    { name: 'key-not-an-identifier', a: { labels: { 'app.kubernetes.io/name': 'a' } }, b: { labels: { 'app.kubernetes.io/name': 'b' } }, paths: ['labels["app.kubernetes.io/name"]'] },
+    {
+      name: 'key-not-an-identifier',
+      a: { labels: { 'app.kubernetes.io/name': 'a' } },
+      b: { labels: { 'app.kubernetes.io/name': 'b' } },
+      paths: ['labels["app.kubernetes.io/name"]'],
+    },
     { name: 'root-leaf', a: 1, b: 2, paths: [ROOT_PATH] },
     { name: 'root-array', a: [{ id: 1 }], b: [{ id: 2 }], paths: ['[].id'] },
     { name: 'kind', a: { price: { amount: 1 } }, b: { price: 1 }, paths: ['price'] },
@@ -36,15 +56,40 @@ describe('field diff', () => {
     { name: 'nan-equals-nan', a: { x: NaN }, b: { x: NaN }, paths: [] },
     { name: 'bigint', a: { id: 2n ** 64n, n: 1n }, b: { id: 2n ** 64n, n: 2n }, paths: ['n'] },
     { name: 'bigint-against-number', a: { id: 1n }, b: { id: 1 }, paths: ['id'] },
-    { name: 'buffers-by-content', a: { blob: Buffer.from('abc'), other: Buffer.from('x') }, b: { blob: Buffer.from('abc'), other: Buffer.from('y') }, paths: ['other'] },
+    {
+      name: 'buffers-by-content',
+      a: { blob: Buffer.from('abc'), other: Buffer.from('x') },
+      b: { blob: Buffer.from('abc'), other: Buffer.from('y') },
+      paths: ['other'],
+    },
     { name: 'typed-arrays', a: { v: new Uint8Array([1, 2]) }, b: { v: new Uint8Array([1, 3]) }, paths: ['v'] },
-    { name: 'long-as-one-field', a: { id: { low: 1, high: 0, unsigned: false } }, b: { id: { low: 2, high: 0, unsigned: false } }, paths: ['id'] },
-    { name: 'long-equal', a: { id: { low: 5, high: 1, unsigned: true } }, b: { id: { high: 1, low: 5, unsigned: true } }, paths: [] },
-    { name: 'dates', a: { at: new Date(1), same: new Date(5) }, b: { at: new Date(2), same: new Date(5) }, paths: ['at'] },
+    {
+      name: 'long-as-one-field',
+      a: { id: { low: 1, high: 0, unsigned: false } },
+      b: { id: { low: 2, high: 0, unsigned: false } },
+      paths: ['id'],
+    },
+    {
+      name: 'long-equal',
+      a: { id: { low: 5, high: 1, unsigned: true } },
+      b: { id: { high: 1, low: 5, unsigned: true } },
+      paths: [],
+    },
+    {
+      name: 'dates',
+      a: { at: new Date(1), same: new Date(5) },
+      b: { at: new Date(2), same: new Date(5) },
+      paths: ['at'],
+    },
     { name: 'boxed', a: { n: Object(1) }, b: { n: Object(2) }, paths: ['n'] },
     { name: 'maps', a: { m: new Map([['a', { x: 1 }]]) }, b: { m: new Map([['a', { x: 2 }]]) }, paths: ['m[].x'] },
     { name: 'map-keys', a: { m: new Map([['a', 1]]) }, b: { m: new Map([['b', 1]]) }, paths: ['m[]'] },
-    { name: 'sets', a: { s: new Set([1, 2]), t: new Set([1]) }, b: { s: new Set([2, 1]), t: new Set([2]) }, paths: ['t'] },
+    {
+      name: 'sets',
+      a: { s: new Set([1, 2]), t: new Set([1]) },
+      b: { s: new Set([2, 1]), t: new Set([2]) },
+      paths: ['t'],
+    },
   ];
   for (const { name, a, b, paths: expected } of cases) {
     it(`finds ${name}`, () => {
@@ -72,13 +117,49 @@ describe('field diff', () => {
     assert.deepEqual(diffFields(cyclic(1), cyclic(1)), { paths: [], truncated: false });
     assert.deepEqual(paths(cyclic(1), cyclic(2)), ['price']);
     assert.deepEqual(paths(cyclic(1), { price: 1, self: { price: 1, self: 'end' } }), ['self']);
-    const hostile = new Proxy({}, { ownKeys: () => { throw new Error('no keys'); } });
+    const hostile = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('no keys');
+        },
+      },
+    );
     assert.deepEqual(paths({ x: hostile }, { x: hostile }), [], 'the same object is equal without a look inside');
-    assert.deepEqual(paths({ x: hostile }, { x: new Proxy({}, { ownKeys: () => { throw new Error('no keys'); } }) }), ['x']);
-    const getter = (throws: boolean) => Object.defineProperty({}, 'v', { enumerable: true, get: () => { if (throws) throw new Error('boom'); return 1; } });
+    assert.deepEqual(
+      paths(
+        { x: hostile },
+        {
+          x: new Proxy(
+            {},
+            {
+              ownKeys: () => {
+                throw new Error('no keys');
+              },
+            },
+          ),
+        },
+      ),
+      ['x'],
+    );
+    const getter = (throws: boolean) =>
+      Object.defineProperty({}, 'v', {
+        enumerable: true,
+        get: () => {
+          if (throws) throw new Error('boom');
+          return 1;
+        },
+      });
     assert.deepEqual(paths({ g: getter(true) }, { g: getter(false) }), ['g.v']);
     assert.deepEqual(paths({ g: getter(true) }, { g: getter(true) }), [], 'two reads that both throw are alike');
-    const trap = new Proxy([1, 2], { get: (target, key) => (key === 'length' ? (() => { throw new Error('no length'); })() : Reflect.get(target, key)) });
+    const trap = new Proxy([1, 2], {
+      get: (target, key) =>
+        key === 'length'
+          ? (() => {
+              throw new Error('no length');
+            })()
+          : Reflect.get(target, key),
+    });
     assert.deepEqual(paths({ list: trap }, { list: [1, 2] }), ['list']);
   });
 
@@ -96,8 +177,15 @@ describe('field diff', () => {
     assert.deepEqual([diff.paths.length, diff.paths[0], diff.paths[255], diff.truncated], [256, 'k0', 'k255', true]);
     const many = (value: number) => ({ list: Array.from({ length: 1000 }, () => ({ a: value, b: value, c: value })) });
     const small = { ...DEFAULT_FIELD_DIFF_LIMITS, maxNodes: 100 };
-    assert.deepEqual(diffFields(many(1), many(2), small), { paths: ['list[].a', 'list[].b', 'list[].c'], truncated: true });
-    assert.deepEqual(diffFields(many(1), many(1)), { paths: [], truncated: false }, 'at the limits (1,000 items, 4,002 nodes), not past them');
+    assert.deepEqual(diffFields(many(1), many(2), small), {
+      paths: ['list[].a', 'list[].b', 'list[].c'],
+      truncated: true,
+    });
+    assert.deepEqual(
+      diffFields(many(1), many(1)),
+      { paths: [], truncated: false },
+      'at the limits (1,000 items, 4,002 nodes), not past them',
+    );
   });
 
   it('reports no difference exactly when two JSON values are deeply equal, in either order', () => {
@@ -115,12 +203,24 @@ describe('field diff', () => {
   });
 
   it('names the field a mutation changed', () => {
-    const record = fc.dictionary(fc.stringMatching(/^[a-z]{1,6}$/), fc.oneof(fc.integer(), fc.string(), fc.boolean()), { minKeys: 1, maxKeys: 8 });
+    const record = fc.dictionary(
+      fc.stringMatching(/^[a-z]{1,6}$/),
+      fc.oneof(fc.integer(), fc.string(), fc.boolean()),
+      { minKeys: 1, maxKeys: 8 },
+    );
     fc.assert(
       fc.property(record, fc.nat(), (inner, pick) => {
         const keys = Object.keys(inner);
         const key = keys[pick % keys.length]!;
-        const changed = { ...inner, [key]: typeof inner[key] === 'string' ? `${inner[key]}!` : typeof inner[key] === 'number' ? (inner[key] as number) + 1 : !inner[key] };
+        const changed = {
+          ...inner,
+          [key]:
+            typeof inner[key] === 'string'
+              ? `${inner[key]}!`
+              : typeof inner[key] === 'number'
+                ? (inner[key] as number) + 1
+                : !inner[key],
+        };
         assert.deepEqual(paths({ outer: { inner } }, { outer: { inner: changed } }), [`outer.inner.${key}`]);
       }),
       { numRuns: 200 },
@@ -128,7 +228,18 @@ describe('field diff', () => {
   });
 
   it('never throws, whatever the values', () => {
-    const anything = fc.anything({ maxDepth: 3, withBigInt: true, withBoxedValues: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withObjectString: true, withSparseArray: true, withTypedArray: true });
+    const anything = fc.anything({
+      maxDepth: 3,
+      withBigInt: true,
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      withSparseArray: true,
+      withTypedArray: true,
+    });
     fc.assert(
       fc.property(anything, anything, (a, b) => {
         const diff = diffFields(a, b);

@@ -17,7 +17,7 @@ function sum(stats: SplitStats, figure: (s: SplitStats['subsets'][string]) => nu
 }
 
 function failures(codes: Partial<Record<string, number>>): number {
-  return Object.entries(codes).reduce((total, [code, n]) => total + (code === 'OK' ? 0 : n ?? 0), 0);
+  return Object.entries(codes).reduce((total, [code, n]) => total + (code === 'OK' ? 0 : (n ?? 0)), 0);
 }
 
 /** A port where nothing listens: bound by a server that is then killed. */
@@ -37,8 +37,13 @@ async function settled(split: TrafficSplit): Promise<SplitStats> {
 
 describe('figures under a hedging policy', () => {
   it("counts hedging losers as abandoned, not as failures, and keeps them out of the slow subset's latency", async (t) => {
-    const serviceConfig = { methodConfig: [{ name: [{ service: 'test.Echo' }], hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0.05s' } }] };
-    const { split, client } = await rig(t, { v1: 50, v2: 50 }, {}, (s) => ({ ...s.channelOptions, 'grpc.service_config': JSON.stringify(serviceConfig) }));
+    const serviceConfig = {
+      methodConfig: [{ name: [{ service: 'test.Echo' }], hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0.05s' } }],
+    };
+    const { split, client } = await rig(t, { v1: 50, v2: 50 }, {}, (s) => ({
+      ...s.channelOptions,
+      'grpc.service_config': JSON.stringify(serviceConfig),
+    }));
 
     // v2 answers after 300 ms (the only timing here); v1 at once. Calls first sent to v2 are
     // hedged after 50 ms, in v2 again (without retryOnOtherSubset a call's later attempts stay in
@@ -48,7 +53,13 @@ describe('figures under a hedging policy', () => {
     const replies = [];
     // One at a time, so that v1 answers its calls at once, before a hedge.
     for (let i = 0; i < 20; i++) replies.push(await callEcho(client, slow, new grpc.Metadata(), options()));
-    replies.push(...(await Promise.all(Array.from({ length: 6 }, () => callEcho(client, slow, new grpc.Metadata(), options(split.route({ subset: 'v2' })))))));
+    replies.push(
+      ...(await Promise.all(
+        Array.from({ length: 6 }, () =>
+          callEcho(client, slow, new grpc.Metadata(), options(split.route({ subset: 'v2' }))),
+        ),
+      )),
+    );
     const answeredByV2 = replies.filter((r) => r.server === 'v2').length;
     assert.ok(answeredByV2 >= 6, `v2 answered ${answeredByV2}`);
 
@@ -57,8 +68,16 @@ describe('figures under a hedging policy', () => {
     t.diagnostic(JSON.stringify(stats.subsets));
     const started = sum(stats, (s) => s.started);
     // Every call was hedged or won at once; each call has exactly one winner.
-    assert.equal(sum(stats, (s) => s.finished), 26, 'one answer per call');
-    assert.equal(sum(stats, (s) => s.abandoned), started - 26, 'every losing attempt is abandoned');
+    assert.equal(
+      sum(stats, (s) => s.finished),
+      26,
+      'one answer per call',
+    );
+    assert.equal(
+      sum(stats, (s) => s.abandoned),
+      started - 26,
+      'every losing attempt is abandoned',
+    );
     assert.ok(started - 26 >= 6, `the 6 calls routed to v2 were all hedged (started ${started})`);
     assert.equal(failures(stats.subsets['v1']!.codes) + failures(v2Stats.codes), 0, 'no failures');
     assert.deepEqual(v2Stats.codes, { OK: answeredByV2 });
@@ -69,17 +88,20 @@ describe('figures under a hedging policy', () => {
 });
 
 /** A split whose v1 is `v1` (a server that refuses streams) at 100/0, with a plain v2 beside it. */
-async function refusingRig(t: TestContext, v1: RefusingServer): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
-    const v2 = await startServer('v2');
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
-    const client = echoClient(split.target, { ...split.channelOptions, ...FAST_BACKOFF });
-    t.after(async () => {
-      client.close();
-      split.close();
-      await Promise.all([v1.close(), v2.kill()]);
-    });
-    connect(client);
-    await waitForSubsetsReady(split);
+async function refusingRig(
+  t: TestContext,
+  v1: RefusingServer,
+): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
+  const v2 = await startServer('v2');
+  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
+  const client = echoClient(split.target, { ...split.channelOptions, ...FAST_BACKOFF });
+  t.after(async () => {
+    client.close();
+    split.close();
+    await Promise.all([v1.close(), v2.kill()]);
+  });
+  connect(client);
+  await waitForSubsetsReady(split);
   return { split, client };
 }
 
@@ -93,7 +115,12 @@ describe('figures of refused streams', () => {
     assert.equal(v1.refused(), 1);
     const stats = await settled(split);
     assert.deepEqual(
-      { started: stats.subsets['v1']!.started, finished: stats.subsets['v1']!.finished, refused: stats.subsets['v1']!.refused, codes: stats.subsets['v1']!.codes },
+      {
+        started: stats.subsets['v1']!.started,
+        finished: stats.subsets['v1']!.finished,
+        refused: stats.subsets['v1']!.refused,
+        codes: stats.subsets['v1']!.codes,
+      },
       { started: 2, finished: 1, refused: 1, codes: { OK: 1 } },
     );
     assert.deepEqual(stats.notStarted, {});
@@ -106,8 +133,13 @@ describe('figures of refused streams', () => {
     // Two calls in the same tick share the connection; the GOAWAY sent on the first one's
     // arrival excludes the second, which grpc-js retries on a new connection.
     const options = () => ({ deadline: Date.now() + 10_000 });
-    const replies = await Promise.all(['a', 'b'].map((text) => callEcho(client, { text }, new grpc.Metadata(), options())));
-    assert.deepEqual(replies, [{ server: 'v1', text: 'a' }, { server: 'v1', text: 'b' }]);
+    const replies = await Promise.all(
+      ['a', 'b'].map((text) => callEcho(client, { text }, new grpc.Metadata(), options())),
+    );
+    assert.deepEqual(replies, [
+      { server: 'v1', text: 'a' },
+      { server: 'v1', text: 'b' },
+    ]);
     const stats = await settled(split);
     const v1Stats = stats.subsets['v1']!;
     assert.deepEqual(
@@ -130,19 +162,32 @@ describe('calls that never start', () => {
     });
     connect(client);
     await waitForSubsetsReady(split, ['v1']);
-    await eventually(() => split.stats().subsets['v2']!.state === 'TRANSIENT_FAILURE', () => JSON.stringify(split.stats().subsets['v2']));
+    await eventually(
+      () => split.stats().subsets['v2']!.state === 'TRANSIENT_FAILURE',
+      () => JSON.stringify(split.stats().subsets['v2']),
+    );
 
     for (let i = 0; i < 5; i++) await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
     const toV2 = split.route({ subset: 'v2' });
     // Under wait-for-ready: queued until its deadline (the deadline is what is tested).
-    const queued = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), { ...toV2, deadline: Date.now() + 300 }).catch((e: grpc.ServiceError) => e);
+    const queued = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), {
+      ...toV2,
+      deadline: Date.now() + 300,
+    }).catch((e: grpc.ServiceError) => e);
     assert.equal((queued as grpc.ServiceError).code, grpc.status.DEADLINE_EXCEEDED);
     // Without it: fails at the pick.
-    const failed = await callEcho(client, {}, new grpc.Metadata(), { ...toV2, deadline: Date.now() + 10_000 }).catch((e: grpc.ServiceError) => e);
+    const failed = await callEcho(client, {}, new grpc.Metadata(), { ...toV2, deadline: Date.now() + 10_000 }).catch(
+      (e: grpc.ServiceError) => e,
+    );
     assert.equal((failed as grpc.ServiceError).code, grpc.status.UNAVAILABLE);
     // Cancelled by the application while queued.
     const cancelled = await new Promise<grpc.ServiceError>((resolve) => {
-      const call = client.echo({}, new grpc.Metadata({ waitForReady: true }), { ...toV2, deadline: Date.now() + 10_000 }, (error) => resolve(error!));
+      const call = client.echo(
+        {},
+        new grpc.Metadata({ waitForReady: true }),
+        { ...toV2, deadline: Date.now() + 10_000 },
+        (error) => resolve(error!),
+      );
       setImmediate(() => call.cancel());
     });
     assert.equal(cancelled.code, grpc.status.CANCELLED);
@@ -166,12 +211,17 @@ describe('calls that never start', () => {
       split.close();
     });
     const mark = split.mark();
-    const error = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 300 }).catch((e: grpc.ServiceError) => e);
+    const error = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), {
+      deadline: Date.now() + 300,
+    }).catch((e: grpc.ServiceError) => e);
     assert.equal((error as grpc.ServiceError).code, grpc.status.DEADLINE_EXCEEDED);
     const stats = split.stats({ since: mark });
     assert.deepEqual(stats.notStarted, { DEADLINE_EXCEEDED: 1 });
     assert.deepEqual([stats.subsets['v1']!.notStarted, stats.subsets['v2']!.notStarted], [{}, {}]);
-    assert.equal(sum(stats, (s) => s.started), 0);
+    assert.equal(
+      sum(stats, (s) => s.started),
+      0,
+    );
     assert.deepEqual(JSON.parse(JSON.stringify(stats)), stats, 'JSON-able');
   });
 });
@@ -203,10 +253,16 @@ describe('subsetState events', () => {
     });
     await new Promise<void>((resolve) => blackhole.listen(v2.port, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => blackhole.close(() => resolve())));
-    await eventually(() => attempts >= 6, () => `${attempts} reconnects, events ${events.join(' ')}`, 20_000);
+    await eventually(
+      () => attempts >= 6,
+      () => `${attempts} reconnects, events ${events.join(' ')}`,
+      20_000,
+    );
     t.diagnostic(`${attempts} reconnects; events ${events.join(' ')}`);
     assert.equal(events.filter((e) => e === 'TRANSIENT_FAILURE').length, 1, events.join(' '));
-    assert.ok(events.every((e, i) => i === 0 || e !== events[i - 1]), events.join(' '));
+    assert.ok(
+      events.every((e, i) => i === 0 || e !== events[i - 1]),
+      events.join(' '),
+    );
   });
 });
-

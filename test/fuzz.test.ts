@@ -16,7 +16,18 @@ import { murmur3, murmur3String } from '../src/algorithms/routing/sticky-hash.js
 
 /** Loopback ports nothing listens on. */
 const TARGETS = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2', constructor: 'ipv4:127.0.0.1:3' };
-const OPTION_KEYS = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight', 'stickyKey', 'rules', 'name', 'authority', 'retryOnOtherSubset'];
+const OPTION_KEYS = [
+  'subsets',
+  'weights',
+  'childPolicy',
+  'reresolveIntervalMs',
+  'fallbackToZeroWeight',
+  'stickyKey',
+  'rules',
+  'name',
+  'authority',
+  'retryOnOtherSubset',
+];
 
 /** Every field path an error about `input` may name: its own key paths, the known fields,
  * and `weights.<subset>` for each subset it declares. */
@@ -48,10 +59,15 @@ function shownKey(key: string): string {
 
 function optionPaths(input: unknown): Set<string> {
   const paths = fieldPaths(input, ['options', 'config', ...OPTION_KEYS]);
-  const { subsets, rules } = (typeof input === 'object' && input !== null ? input : {}) as { subsets?: unknown; rules?: unknown };
-  if (typeof subsets === 'object' && subsets !== null) for (const name of Object.keys(subsets)) paths.add(`weights.${shownKey(name)}`);
+  const { subsets, rules } = (typeof input === 'object' && input !== null ? input : {}) as {
+    subsets?: unknown;
+    rules?: unknown;
+  };
+  if (typeof subsets === 'object' && subsets !== null)
+    for (const name of Object.keys(subsets)) paths.add(`weights.${shownKey(name)}`);
   // A rule's required fields may be missing from it.
-  if (Array.isArray(rules)) rules.forEach((_, i) => ['header', 'subset'].forEach((field) => paths.add(`rules[${i}].${field}`)));
+  if (Array.isArray(rules))
+    rules.forEach((_, i) => ['header', 'subset'].forEach((field) => paths.add(`rules[${i}].${field}`)));
   return paths;
 }
 
@@ -81,18 +97,53 @@ function expectedWeights(options: TrafficSplitOptions): Record<string, number> {
 
 const subsetName = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('v1', 'v2', 'v3', 'canary') },
-  fc.constantFrom('constructor', 'toString', 'hasOwnProperty', 'prototype', 'valueOf', '__proto__', '', '1x', 'a'.repeat(65)),
+  fc.constantFrom(
+    'constructor',
+    'toString',
+    'hasOwnProperty',
+    'prototype',
+    'valueOf',
+    '__proto__',
+    '',
+    '1x',
+    'a'.repeat(65),
+  ),
   fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,8}$/),
   fc.string({ maxLength: 8 }),
 );
-const badNumber = fc.constantFrom(NaN, Infinity, -Infinity, -1, -Number.MIN_VALUE, 1e9 + 1, Number.MAX_VALUE, 1e308 * 10);
-const goodNumber = fc.oneof(fc.integer({ min: 0, max: 1_000 }), fc.double({ min: 0, max: 1e9, noNaN: true }), fc.constantFrom(0, -0, 1e9, Number.MIN_VALUE));
+const badNumber = fc.constantFrom(
+  NaN,
+  Infinity,
+  -Infinity,
+  -1,
+  -Number.MIN_VALUE,
+  1e9 + 1,
+  Number.MAX_VALUE,
+  1e308 * 10,
+);
+const goodNumber = fc.oneof(
+  fc.integer({ min: 0, max: 1_000 }),
+  fc.double({ min: 0, max: 1e9, noNaN: true }),
+  fc.constantFrom(0, -0, 1e9, Number.MIN_VALUE),
+);
 const garbage = fc.oneof(
-  fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withBoxedValues: true, maxDepth: 3 }),
+  fc.anything({
+    withBigInt: true,
+    withDate: true,
+    withMap: true,
+    withSet: true,
+    withNullPrototype: true,
+    withBoxedValues: true,
+    maxDepth: 3,
+  }),
   fc.string(),
   fc.constant(undefined),
 );
-const weightValue = fc.oneof({ weight: 6, arbitrary: goodNumber }, { weight: 2, arbitrary: badNumber }, { weight: 1, arbitrary: garbage });
+const weightValue = fc.oneof(
+  { weight: 6, arbitrary: goodNumber },
+  { weight: 2, arbitrary: badNumber },
+  { weight: 1, arbitrary: garbage },
+);
 const metadataKey = fc.oneof(
   fc.constantFrom('x-user-id', 'x-canary', 'x-user-id-bin', 'grpc-timeout', 'X-User', '', 'x y', 'x-traffic-split'),
   fc.stringMatching(/^[a-z][a-z0-9_.-]{0,10}$/),
@@ -123,7 +174,13 @@ function optionsWith(target: fc.Arbitrary<unknown>): fc.Arbitrary<TrafficSplitOp
       fc.oneof({ weight: 6, arbitrary: fc.constant('exact') }, fc.constantFrom('missing', 'extra', 'garbage')),
       fc.record(
         {
-          childPolicy: fc.oneof(fc.constant([{ round_robin: {} }]), fc.constant([{ pick_first: {} }]), fc.constant([{ traffic_split: {} }]), fc.array(garbage, { maxLength: 2 }), garbage),
+          childPolicy: fc.oneof(
+            fc.constant([{ round_robin: {} }]),
+            fc.constant([{ pick_first: {} }]),
+            fc.constant([{ traffic_split: {} }]),
+            fc.array(garbage, { maxLength: 2 }),
+            garbage,
+          ),
           reresolveIntervalMs: fc.oneof(fc.integer({ min: 0, max: 0x7fffffff }), badNumber, fc.double(), garbage),
           fallbackToZeroWeight: fc.oneof(fc.boolean(), garbage),
           stickyKey: metadataKey,
@@ -141,7 +198,11 @@ function optionsWith(target: fc.Arbitrary<unknown>): fc.Arbitrary<TrafficSplitOp
       const weightMap: Record<string, unknown> = Object.fromEntries(names.map((name, i) => [name, weights[i]]));
       if (mode === 'missing' && names.length > 0) delete weightMap[names[0]!];
       if (mode === 'extra') weightMap['zz'] = 1;
-      return { subsets, weights: mode === 'garbage' ? weights[0] : weightMap, ...extras } as unknown as TrafficSplitOptions;
+      return {
+        subsets,
+        weights: mode === 'garbage' ? weights[0] : weightMap,
+        ...extras,
+      } as unknown as TrafficSplitOptions;
     });
 }
 
@@ -184,23 +245,30 @@ describe('bad input, fuzzed', () => {
     grpc.setLogger({ error: () => {} } as unknown as Console);
     t.after(() => grpc.setLogger(console));
     fc.assert(
-      fc.property(fc.oneof({ weight: 8, arbitrary: options }, garbage, jsonInputs.map((text) => JSON.parse(text) as unknown)), (input) => {
-        let split: TrafficSplit;
-        try {
-          split = new TrafficSplit(input as TrafficSplitOptions);
-        } catch (error) {
-          assertFieldError(error, optionPaths(input));
-          return;
-        }
-        try {
-          const given = input as TrafficSplitOptions;
-          assert.deepEqual(split.subsets, Object.keys(given.subsets));
-          assert.deepStrictEqual(normalized(split.getWeights()), normalized(expectedWeights(given)));
-          assert.ok(split.subsets.includes(split.subsetFor('user-1')));
-        } finally {
-          split.close();
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          { weight: 8, arbitrary: options },
+          garbage,
+          jsonInputs.map((text) => JSON.parse(text) as unknown),
+        ),
+        (input) => {
+          let split: TrafficSplit;
+          try {
+            split = new TrafficSplit(input as TrafficSplitOptions);
+          } catch (error) {
+            assertFieldError(error, optionPaths(input));
+            return;
+          }
+          try {
+            const given = input as TrafficSplitOptions;
+            assert.deepEqual(split.subsets, Object.keys(given.subsets));
+            assert.deepStrictEqual(normalized(split.getWeights()), normalized(expectedWeights(given)));
+            assert.ok(split.subsets.includes(split.subsetFor('user-1')));
+          } finally {
+            split.close();
+          }
+        },
+      ),
       { ...FC, numRuns: 1_000 },
     );
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype untouched');
@@ -213,9 +281,25 @@ describe('bad input, fuzzed', () => {
       ['nested option', { ...base, extra: deeplyNested(50_000) }],
       ['nested rules', { ...base, rules: [deeplyNested(50_000)] }],
       ['nested child policy', { ...base, childPolicy: [deeplyNested(50_000)] }],
-      ['1025 subsets', { subsets: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`s${i}`, 'ipv4:127.0.0.1:1'])), weights: {} }],
+      [
+        '1025 subsets',
+        {
+          subsets: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`s${i}`, 'ipv4:127.0.0.1:1'])),
+          weights: {},
+        },
+      ],
       ['NaN', { ...base, weights: { v1: NaN } }],
-      ['NaN getter', { ...base, weights: { get v1() { return NaN; } } }],
+      [
+        'NaN getter',
+        {
+          ...base,
+          weights: {
+            get v1() {
+              return NaN;
+            },
+          },
+        },
+      ],
       ['Date weights', { ...base, weights: new Date(0) }],
       ['Map weights', { ...base, weights: new Map([['v1', 1]]) }],
       ['inherited weight', { ...base, weights: Object.create({ v1: 1 }) as object }],
@@ -223,20 +307,38 @@ describe('bad input, fuzzed', () => {
       ['bigint', { ...base, weights: { v1: 1n } }],
       ['symbol', { ...base, weights: { v1: Symbol('w') } }],
       ['function', { ...base, weights: { v1: () => 1 } }],
-      ['cyclic', (() => { const w: Record<string, unknown> = { v1: 1 }; w['self'] = w; return { ...base, weights: w }; })()],
+      [
+        'cyclic',
+        (() => {
+          const w: Record<string, unknown> = { v1: 1 };
+          w['self'] = w;
+          return { ...base, weights: w };
+        })(),
+      ],
       ['huge name', { ...base, name: 'x'.repeat(1_000_000) }],
       ['huge subset name', { subsets: { ['v'.repeat(1_000_000)]: 'ipv4:127.0.0.1:1' }, weights: {} }],
     ];
     for (const [name, input] of cases) {
-      assert.throws(() => new TrafficSplit(input as TrafficSplitOptions), (error) => {
-        assertFieldError(error, optionPaths(input));
-        assert.ok((error as Error).message.length < 500, `${name}: message of ${(error as Error).message.length} characters`);
-        return true;
-      }, name);
-      assert.throws(() => parseConfig(input), (error) => {
-        assertFieldError(error, optionPaths(input), 'traffic_split: ');
-        return true;
-      }, name);
+      assert.throws(
+        () => new TrafficSplit(input as TrafficSplitOptions),
+        (error) => {
+          assertFieldError(error, optionPaths(input));
+          assert.ok(
+            (error as Error).message.length < 500,
+            `${name}: message of ${(error as Error).message.length} characters`,
+          );
+          return true;
+        },
+        name,
+      );
+      assert.throws(
+        () => parseConfig(input),
+        (error) => {
+          assertFieldError(error, optionPaths(input), 'traffic_split: ');
+          return true;
+        },
+        name,
+      );
     }
     // An unknown key is named by its first 61 characters: a huge key makes no huge message.
     const hugeKey = 'w'.repeat(1_000_000);
@@ -259,7 +361,9 @@ describe('bad input, fuzzed', () => {
     split.on('weights', () => events++);
     try {
       const names = Object.keys(TARGETS);
-      const complete = fc.array(weightValue, { minLength: 3, maxLength: 3 }).map((ws) => Object.fromEntries(names.map((n, i) => [n, ws[i]])));
+      const complete = fc
+        .array(weightValue, { minLength: 3, maxLength: 3 })
+        .map((ws) => Object.fromEntries(names.map((n, i) => [n, ws[i]])));
       const input = fc.oneof(
         { weight: 5, arbitrary: complete },
         fc.dictionary(subsetName, weightValue, { maxKeys: 5 }),
@@ -280,7 +384,10 @@ describe('bad input, fuzzed', () => {
             return;
           }
           const given = weights as Record<string, number>;
-          assert.deepStrictEqual(normalized(split.getWeights()), normalized(Object.fromEntries(names.map((n) => [n, given[n]!]))));
+          assert.deepStrictEqual(
+            normalized(split.getWeights()),
+            normalized(Object.fromEntries(names.map((n) => [n, given[n]!]))),
+          );
           assert.ok(names.some((n) => given[n]! > 0));
         }),
         { ...FC, numRuns: 1_000 },
@@ -306,7 +413,10 @@ describe('bad input, fuzzed', () => {
             const options = split.route(route as never);
             assert.equal(typeof options, 'object');
             const r = route as { subset?: unknown; key?: unknown };
-            assert.ok((typeof r.subset === 'string' && split.subsets.includes(r.subset) && r.key === undefined) || (typeof r.key === 'string' && r.subset === undefined));
+            assert.ok(
+              (typeof r.subset === 'string' && split.subsets.includes(r.subset) && r.key === undefined) ||
+                (typeof r.key === 'string' && r.subset === undefined),
+            );
           } catch (error) {
             assertFieldError(error, new Set(['route', 'route.subset', 'route.key']));
           }
@@ -336,9 +446,25 @@ describe('bad input, fuzzed', () => {
 
   it('parseConfig() round-trips what it accepts and names the field of what it rejects, for JSON with hostile keys', () => {
     const json = fc.oneof(
-      fc.jsonValue({ maxDepth: 4 }).map((value) => ({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights: { v1: 1, v2: value } })),
+      fc.jsonValue({ maxDepth: 4 }).map((value) => ({
+        subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' },
+        weights: { v1: 1, v2: value },
+      })),
       fc.jsonValue({ maxDepth: 4 }),
-      fc.dictionary(fc.constantFrom('__proto__', 'constructor', 'prototype', 'subsets', 'weights', 'rules', 'stickyKey', 'childPolicy'), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 }),
+      fc.dictionary(
+        fc.constantFrom(
+          '__proto__',
+          'constructor',
+          'prototype',
+          'subsets',
+          'weights',
+          'rules',
+          'stickyKey',
+          'childPolicy',
+        ),
+        fc.jsonValue({ maxDepth: 3 }),
+        { maxKeys: 5 },
+      ),
       jsonInputs.map((text) => JSON.parse(text) as unknown),
       options,
     );
@@ -358,48 +484,66 @@ describe('bad input, fuzzed', () => {
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype untouched');
   });
 
-  it('a channel given a fuzzed service config reports a rejection at ERROR and fails its calls with a status, never crashing', async (t) => {
-    register();
-    const lines: string[] = [];
-    grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(' ')) } as unknown as Console);
-    t.after(() => grpc.setLogger(console));
-    const raw = fc.oneof(loopbackOptions, fc.jsonValue({ maxDepth: 3 }), jsonInputs.map((text) => JSON.parse(text) as unknown));
-    await fc.assert(
-      fc.asyncProperty(raw, async (config) => {
-        let text: string;
-        try {
-          text = JSON.stringify({ loadBalancingConfig: [{ traffic_split: config }] });
-        } catch {
-          return; // not representable as a service config (a bigint, a cycle)
-        }
-        let expected: string | null = null;
-        try {
-          parseConfig(JSON.parse(text).loadBalancingConfig[0].traffic_split);
-        } catch (error) {
-          expected = `traffic_split: service config rejected: ${(error as Error).message.slice('traffic_split: '.length)}`;
-        }
-        lines.length = 0;
-        const client = echoClient('ipv4:127.0.0.1:1', { 'grpc.service_config': text });
-        try {
-          let callbacks = 0;
-          const status = await new Promise<grpc.status>((resolve) => {
-            client.echo({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (error) => {
-              callbacks++;
-              resolve(error ? (error as grpc.ServiceError).code : grpc.status.OK);
+  it(
+    'a channel given a fuzzed service config reports a rejection ' +
+      'at ERROR and fails its calls with a status, never crashing',
+    async (t) => {
+      register();
+      const lines: string[] = [];
+      grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(' ')) } as unknown as Console);
+      t.after(() => grpc.setLogger(console));
+      const raw = fc.oneof(
+        loopbackOptions,
+        fc.jsonValue({ maxDepth: 3 }),
+        jsonInputs.map((text) => JSON.parse(text) as unknown),
+      );
+      await fc.assert(
+        fc.asyncProperty(raw, async (config) => {
+          let text: string;
+          try {
+            text = JSON.stringify({ loadBalancingConfig: [{ traffic_split: config }] });
+          } catch {
+            return; // not representable as a service config (a bigint, a cycle)
+          }
+          let expected: string | null = null;
+          try {
+            parseConfig(JSON.parse(text).loadBalancingConfig[0].traffic_split);
+          } catch (error) {
+            expected =
+              `traffic_split: service config ` +
+              `rejected: ${(error as Error).message.slice('traffic_split: '.length)}`;
+          }
+          lines.length = 0;
+          const client = echoClient('ipv4:127.0.0.1:1', { 'grpc.service_config': text });
+          try {
+            let callbacks = 0;
+            const status = await new Promise<grpc.status>((resolve) => {
+              client.echo({}, new grpc.Metadata(), { deadline: Date.now() + 2_000 }, (error) => {
+                callbacks++;
+                resolve(error ? (error as grpc.ServiceError).code : grpc.status.OK);
+              });
             });
-          });
-          assert.equal(callbacks, 1);
-          // Nothing listens on port 1 and the subsets' targets are unreachable or invalid.
-          assert.notEqual(status, grpc.status.OK);
-          if (expected === null) assert.deepEqual(lines.filter((l) => l.includes('service config rejected')), []);
-          else assert.ok(lines.some((l) => l.includes(expected!)), `${expected}\nlogged: ${lines.join('\n')}`);
-        } finally {
-          client.close();
-        }
-      }),
-      { ...FC, numRuns: 40 },
-    );
-  });
+            assert.equal(callbacks, 1);
+            // Nothing listens on port 1 and the subsets' targets are unreachable or invalid.
+            assert.notEqual(status, grpc.status.OK);
+            if (expected === null)
+              assert.deepEqual(
+                lines.filter((l) => l.includes('service config rejected')),
+                [],
+              );
+            else
+              assert.ok(
+                lines.some((l) => l.includes(expected!)),
+                `${expected}\nlogged: ${lines.join('\n')}`,
+              );
+          } finally {
+            client.close();
+          }
+        }),
+        { ...FC, numRuns: 40 },
+      );
+    },
+  );
 
   it('hashes a sticky key the same whatever keys were hashed before it (a longer key than any before included)', () => {
     // Each key is longer than every earlier one, so the encoder's scratch buffer grows for it:
@@ -420,12 +564,17 @@ describe('bad input, fuzzed', () => {
       fc.string({ unit: 'binary', maxLength: 50 }),
       fc.string({ unit: 'grapheme', maxLength: 20 }),
       fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 20 }).map((units) => String.fromCharCode(...units)),
-      fc.tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 300_000 })).map(([s, n]) => s.repeat(n)),
+      fc
+        .tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 300_000 }))
+        .map(([s, n]) => s.repeat(n)),
       fc.constantFrom('', '\uD800', '\uDC00x', 'a\uD83D', '%', '%E0%A4%A', ';', ';s=v2', 'k=v'),
     );
     await fc.assert(
       fc.asyncProperty(key, async (k) => {
-        const reply = await callEcho(client, {}, new grpc.Metadata(), { ...split.route({ key: k }), deadline: Date.now() + 5_000 });
+        const reply = await callEcho(client, {}, new grpc.Metadata(), {
+          ...split.route({ key: k }),
+          deadline: Date.now() + 5_000,
+        });
         assert.equal(reply.server, split.subsetFor(k));
         assert.deepEqual(reply.metadataKeys, ['user-agent'], 'no routing hint reaches the server');
       }),
@@ -453,10 +602,20 @@ describe('bad input, fuzzed', () => {
       servers.push((await callEcho(client, {}, metadata)).server);
     }
     // The schedule: 50 +- 1 each (its order within that bound is random).
-    assert.ok([49, 50, 51].includes(countOf(servers)['v2'] ?? 0) && (countOf(servers)['v1'] ?? 0) + countOf(servers)['v2']! === 100, JSON.stringify(countOf(servers)));
-    assert.throws(() => new TrafficSplit({ subsets: TARGETS, weights: { v1: 1, v2: 1, constructor: 1 }, stickyKey: 'x-user-id-bin' }), {
-      name: 'TrafficSplitTypeError',
-      message: 'stickyKey: expected a lower-case metadata key such as "x-user-id" (not "grpc-*", not "-bin"), got `"x-user-id-bin"` (string)',
-    });
+    assert.ok(
+      [49, 50, 51].includes(countOf(servers)['v2'] ?? 0) &&
+        (countOf(servers)['v1'] ?? 0) + countOf(servers)['v2']! === 100,
+      JSON.stringify(countOf(servers)),
+    );
+    assert.throws(
+      () =>
+        new TrafficSplit({ subsets: TARGETS, weights: { v1: 1, v2: 1, constructor: 1 }, stickyKey: 'x-user-id-bin' }),
+      {
+        name: 'TrafficSplitTypeError',
+        message:
+          'stickyKey: expected a lower-case metadata key such as "x-user-id" ' +
+          '(not "grpc-*", not "-bin"), got `"x-user-id-bin"` (string)',
+      },
+    );
   });
 });

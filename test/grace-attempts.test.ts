@@ -31,23 +31,35 @@ function call(otherSubset: boolean): { record: CallContext; metadata: () => grpc
 
 describe('connect grace and the attempts of one call', () => {
   for (const retryOnOtherSubset of [false, true]) {
-    it(`gives both attempts of a hedged call one place while it waits for a subset in grace (retryOnOtherSubset ${retryOnOtherSubset})`, () => {
-      const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 23);
-      const routing = retryOnOtherSubset ? routingOf(state) : null;
-      const grace = aggregateState([subset('v1', READY), subset('v2', CONNECTING, true)], state, false, routing).picker;
-      const calls = Array.from({ length: 100 }, () => call(retryOnOtherSubset));
-      // Attempt 1, then the hedge (attempt 2) before attempt 1 has started: the same place.
-      const first = calls.map((c) => picksFrom(grace, 1, c.metadata)[0]!);
-      const hedge = calls.map((c) => picksFrom(grace, 1, c.metadata)[0]!);
-      assert.deepEqual(tally(first), { v1: 50, QUEUE: 50 });
-      assert.deepEqual(hedge, first);
-      // v2 is READY: both queued attempts of each waiting call are picked again, and go to v2.
-      const ready = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, routing).picker;
-      const waiting = calls.filter((_, i) => first[i] === 'QUEUE');
-      const again = waiting.flatMap((c) => [picksFrom(ready, 1, c.metadata)[0]!, picksFrom(ready, 1, c.metadata)[0]!]);
-      assert.deepEqual(tally(again), { v2: 100 });
-      // Nothing was drawn twice: the next 100 calls split 50/50.
-      assert.deepEqual(tally(picksFrom(ready, 100)), { v1: 50, v2: 50 });
-    });
+    it(
+      `gives both attempts of a hedged call one place while it waits ` +
+        `for a subset in grace (retryOnOtherSubset ${retryOnOtherSubset})`,
+      () => {
+        const state = new SplitState('split', ['v1', 'v2'], [50, 50], undefined, 23);
+        const routing = retryOnOtherSubset ? routingOf(state) : null;
+        const grace = aggregateState(
+          [subset('v1', READY), subset('v2', CONNECTING, true)],
+          state,
+          false,
+          routing,
+        ).picker;
+        const calls = Array.from({ length: 100 }, () => call(retryOnOtherSubset));
+        // Attempt 1, then the hedge (attempt 2) before attempt 1 has started: the same place.
+        const first = calls.map((c) => picksFrom(grace, 1, c.metadata)[0]!);
+        const hedge = calls.map((c) => picksFrom(grace, 1, c.metadata)[0]!);
+        assert.deepEqual(tally(first), { v1: 50, QUEUE: 50 });
+        assert.deepEqual(hedge, first);
+        // v2 is READY: both queued attempts of each waiting call are picked again, and go to v2.
+        const ready = aggregateState([subset('v1', READY), subset('v2', READY)], state, false, routing).picker;
+        const waiting = calls.filter((_, i) => first[i] === 'QUEUE');
+        const again = waiting.flatMap((c) => [
+          picksFrom(ready, 1, c.metadata)[0]!,
+          picksFrom(ready, 1, c.metadata)[0]!,
+        ]);
+        assert.deepEqual(tally(again), { v2: 100 });
+        // Nothing was drawn twice: the next 100 calls split 50/50.
+        assert.deepEqual(tally(picksFrom(ready, 100)), { v1: 50, v2: 50 });
+      },
+    );
   }
 });

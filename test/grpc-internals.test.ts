@@ -11,13 +11,23 @@ describe('grpc-js internals used by src/policy/grpc/grpc.ts', () => {
   it('validateServiceConfig turns a "1s" timeout into the { seconds, nanos } its calls read', () => {
     const parsed = validateServiceConfig({ methodConfig: [{ name: [{ service: 'a.B' }], timeout: '1s' }] });
     assert.deepEqual(parsed.methodConfig[0]!.timeout, { seconds: 1, nanos: 0 });
-    assert.throws(() => validateServiceConfig({ methodConfig: [{ name: [{ service: 'a.B' }], timeout: 'soon' }] }), { message: 'Invalid method config: invalid timeout' });
+    assert.throws(() => validateServiceConfig({ methodConfig: [{ name: [{ service: 'a.B' }], timeout: 'soon' }] }), {
+      message: 'Invalid method config: invalid timeout',
+    });
   });
 
   it('channelTargetUri parses targets and maps unknown schemes to dns: as a channel does', () => {
     assert.deepEqual(channelTargetUri('dns:///a:1'), { scheme: 'dns', authority: '', path: 'a:1' });
-    assert.deepEqual(channelTargetUri('localhost:50051'), { scheme: 'dns', authority: undefined, path: 'localhost:50051' });
-    assert.deepEqual(channelTargetUri('ipv4:127.0.0.1:1'), { scheme: 'ipv4', authority: undefined, path: '127.0.0.1:1' });
+    assert.deepEqual(channelTargetUri('localhost:50051'), {
+      scheme: 'dns',
+      authority: undefined,
+      path: 'localhost:50051',
+    });
+    assert.deepEqual(channelTargetUri('ipv4:127.0.0.1:1'), {
+      scheme: 'ipv4',
+      authority: undefined,
+      path: '127.0.0.1:1',
+    });
   });
 
   it("sees the resolvers registered through the application's grpc-js (one registry)", () => {
@@ -29,8 +39,15 @@ describe('grpc-js internals used by src/policy/grpc/grpc.ts', () => {
       }
     }
     assert.equal(channelTargetUri('internals-probe:x')!.scheme, 'dns');
-    grpc.experimental.registerResolver('internals-probe', NoResolver as unknown as Parameters<typeof grpc.experimental.registerResolver>[1]);
-    assert.deepEqual(channelTargetUri('internals-probe:x'), { scheme: 'internals-probe', authority: undefined, path: 'x' });
+    grpc.experimental.registerResolver(
+      'internals-probe',
+      NoResolver as unknown as Parameters<typeof grpc.experimental.registerResolver>[1],
+    );
+    assert.deepEqual(channelTargetUri('internals-probe:x'), {
+      scheme: 'internals-probe',
+      authority: undefined,
+      path: 'x',
+    });
   });
 
   it('globalPoolSubchannel gives one subchannel per target, address, options and equal credentials', () => {

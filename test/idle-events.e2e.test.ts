@@ -18,7 +18,11 @@ describe('subset state events across a channel going IDLE', () => {
     await waitForSubsetsReady(split);
     const channel = client.getChannel();
     // No call: the channel goes IDLE after its idle timeout (grpc-js's own timer).
-    await eventually(() => channel.getConnectivityState(false) === grpc.connectivityState.IDLE, () => grpc.connectivityState[channel.getConnectivityState(false)]!, 10_000);
+    await eventually(
+      () => channel.getConnectivityState(false) === grpc.connectivityState.IDLE,
+      () => grpc.connectivityState[channel.getConnectivityState(false)]!,
+      10_000,
+    );
     assert.deepEqual([split.stats().subsets['v1']!.state, split.stats().subsets['v2']!.state], ['IDLE', 'IDLE']);
     assert.deepEqual(events.filter((e) => e.endsWith('IDLE')).sort(), ['v1:IDLE', 'v2:IDLE']);
     events.length = 0;

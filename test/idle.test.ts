@@ -24,7 +24,9 @@ async function waitForIdle(client: grpc.Client, timeoutMs = 20_000): Promise<voi
   let state = channel.getConnectivityState(false);
   while (state !== grpc.connectivityState.IDLE) {
     await new Promise<void>((resolve, reject) =>
-      channel.watchConnectivityState(state, deadline, (error) => (error ? reject(new Error(`channel still ${grpc.connectivityState[state]} after ${timeoutMs} ms`)) : resolve())),
+      channel.watchConnectivityState(state, deadline, (error) =>
+        error ? reject(new Error(`channel still ${grpc.connectivityState[state]} after ${timeoutMs} ms`)) : resolve(),
+      ),
     );
     state = channel.getConnectivityState(false);
   }
@@ -33,17 +35,26 @@ async function waitForIdle(client: grpc.Client, timeoutMs = 20_000): Promise<voi
 type Outcome = { code: string; details: string; ms: number };
 
 /** One call that records how it ended instead of throwing. */
-function outcome(client: EchoClientInstance, options: grpc.CallOptions, metadata = new grpc.Metadata()): Promise<Outcome> {
+function outcome(
+  client: EchoClientInstance,
+  options: grpc.CallOptions,
+  metadata = new grpc.Metadata(),
+): Promise<Outcome> {
   const start = performance.now();
   return callEcho(client, {}, metadata, options).then(
     () => ({ code: 'OK', details: '', ms: performance.now() - start }),
-    (error: grpc.ServiceError) => ({ code: grpc.status[error.code]!, details: error.details, ms: performance.now() - start }),
+    (error: grpc.ServiceError) => ({
+      code: grpc.status[error.code]!,
+      details: error.details,
+      ms: performance.now() - start,
+    }),
   );
 }
 
 async function sequentialServers(client: EchoClientInstance, calls: number): Promise<string[]> {
   const servers: string[] = [];
-  for (let i = 0; i < calls; i++) servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 10_000 })).server);
+  for (let i = 0; i < calls; i++)
+    servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 10_000 })).server);
   return servers;
 }
 
@@ -54,7 +65,11 @@ async function reportedPolicyConfig(split: TrafficSplit): Promise<object> {
     if (serviceConfig?.ok) reported = serviceConfig.value.loadBalancingConfig[0];
     return true;
   }) as grpc.experimental.ResolverListener;
-  const resolver = new TrafficSplitResolver({ scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) }, listener, {});
+  const resolver = new TrafficSplitResolver(
+    { scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) },
+    listener,
+    {},
+  );
   resolver.updateResolution();
   await new Promise((resolve) => process.nextTick(resolve));
   resolver.destroy();
@@ -66,7 +81,11 @@ describe('idle channels', () => {
   it('comes back after each of two idle periods with its weights, exact split and counters, like a plain channel', async (t) => {
     const v1 = await startServer('v1');
     const v2 = await startServer('v2');
-    const split = new TrafficSplit({ name: 'idle', subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 75, v2: 25 } });
+    const split = new TrafficSplit({
+      name: 'idle',
+      subsets: { v1: v1.target, v2: v2.target },
+      weights: { v1: 75, v2: 25 },
+    });
     const client = echoClient(split.target, { ...split.channelOptions, ...IDLE_OPTIONS });
     const plain = echoClient(v1.target, IDLE_OPTIONS);
     t.after(async () => {
@@ -89,12 +108,22 @@ describe('idle channels', () => {
     assert.ok(maxWindowDeviation(measured, { v1: 75, v2: 25 }, CALLS) < 2, JSON.stringify(countOf(measured)));
     assert.equal((await callEcho(plain)).server, 'v1');
     // Routes armed before the idle periods keep working after them.
-    const routed = () => callEcho(client, {}, new grpc.Metadata(), { ...split.route({ subset: 'v2' }), deadline: Date.now() + 10_000 });
+    const routed = () =>
+      callEcho(client, {}, new grpc.Metadata(), { ...split.route({ subset: 'v2' }), deadline: Date.now() + 10_000 });
     assert.equal((await routed()).server, 'v2');
     let total = CALLS + 1;
 
-    const cycles: { weights: Record<string, number>; first: Outcome; plainFirst: Outcome; counts: Record<string, number>; deviation: number }[] = [];
-    for (const weights of [{ v1: 75, v2: 25 }, { v1: 25, v2: 75 }]) {
+    const cycles: {
+      weights: Record<string, number>;
+      first: Outcome;
+      plainFirst: Outcome;
+      counts: Record<string, number>;
+      deviation: number;
+    }[] = [];
+    for (const weights of [
+      { v1: 75, v2: 25 },
+      { v1: 25, v2: 75 },
+    ]) {
       await Promise.all([waitForIdle(client), waitForIdle(plain)]);
       // While IDLE grpc-js has destroyed the policy: the split has no channel of its own.
       assert.equal(split.stats().channels, 0, 'no policy while IDLE');
@@ -108,7 +137,13 @@ describe('idle channels', () => {
       await waitForSubsetsReady(split);
       measured = await sequentialServers(client, CALLS);
       total += CALLS;
-      cycles.push({ weights, first, plainFirst, counts: countOf(measured), deviation: maxWindowDeviation(measured, weights, 100) });
+      cycles.push({
+        weights,
+        first,
+        plainFirst,
+        counts: countOf(measured),
+        deviation: maxWindowDeviation(measured, weights, 100),
+      });
       assert.equal((await routed()).server, 'v2');
       total += 1;
       assert.deepEqual(split.getWeights(), weights);
@@ -120,10 +155,17 @@ describe('idle channels', () => {
     assert.equal(JSON.stringify(after), policyConfigJson, 'left unchanged by three resolutions and two policies');
     for (const cycle of cycles) {
       assert.deepEqual([cycle.first.code, cycle.first.details], ['OK', ''], 'the first call after IDLE is served');
-      assert.deepEqual([cycle.plainFirst.code, cycle.plainFirst.details], ['OK', ''], 'the plain channel comes back too');
+      assert.deepEqual(
+        [cycle.plainFirst.code, cycle.plainFirst.details],
+        ['OK', ''],
+        'the plain channel comes back too',
+      );
       // Within 1 of 150/50 (or 50/150) over the 200 calls, and the same in every window of 100.
       for (const [name, weight] of Object.entries(cycle.weights)) {
-        assert.ok(Math.abs(cycle.counts[name]! - (CALLS * weight) / 100) < 2, `${name}: ${cycle.counts[name]} of ${CALLS}`);
+        assert.ok(
+          Math.abs(cycle.counts[name]! - (CALLS * weight) / 100) < 2,
+          `${name}: ${cycle.counts[name]} of ${CALLS}`,
+        );
       }
       assert.ok(cycle.deviation < 2, `every window of 100 within 1 call: ${cycle.deviation}`);
     }
@@ -160,30 +202,40 @@ describe('idle channels', () => {
     assert.deepEqual([again.code, again.details], ['UNAVAILABLE', closed]);
   });
 
-  it('resolves again after destroy(), as grpc-js expects of a resolver it reuses, and drops a result scheduled before it', async (t) => {
-    const split = new TrafficSplit({ name: 'contract', subsets: { v1: 'ipv4:127.0.0.1:1' }, weights: { v1: 1 } });
-    t.after(() => split.close());
-    const results: string[] = [];
-    const listener = ((endpoints, _attributes, serviceConfig) => {
-      results.push(`${endpoints.ok} ${serviceConfig?.ok ? Object.keys(serviceConfig.value.loadBalancingConfig[0]!)[0] : 'none'}`);
-      return true;
-    }) as grpc.experimental.ResolverListener;
-    const uri = { scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) };
-    const resolver = new TrafficSplitResolver(uri, listener, {});
-    const tick = () => new Promise((resolve) => process.nextTick(resolve));
-    resolver.updateResolution();
-    resolver.destroy();
-    await tick();
-    assert.deepEqual(results, [], 'a result scheduled before destroy() is dropped');
-    for (let round = 1; round <= 2; round++) {
+  it(
+    'resolves again after destroy(), as grpc-js expects of a ' +
+      'resolver it reuses, and drops a result scheduled before it',
+    async (t) => {
+      const split = new TrafficSplit({ name: 'contract', subsets: { v1: 'ipv4:127.0.0.1:1' }, weights: { v1: 1 } });
+      t.after(() => split.close());
+      const results: string[] = [];
+      const listener = ((endpoints, _attributes, serviceConfig) => {
+        results.push(
+          `${endpoints.ok} ${serviceConfig?.ok ? Object.keys(serviceConfig.value.loadBalancingConfig[0]!)[0] : 'none'}`,
+        );
+        return true;
+      }) as grpc.experimental.ResolverListener;
+      const uri = { scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) };
+      const resolver = new TrafficSplitResolver(uri, listener, {});
+      const tick = () => new Promise((resolve) => process.nextTick(resolve));
       resolver.updateResolution();
-      await tick();
-      assert.equal(results.length, round);
       resolver.destroy();
-    }
-    assert.deepEqual(results, ['true traffic_split', 'true traffic_split']);
-    assert.equal(TrafficSplitResolver.getDefaultAuthority(uri), '127.0.0.1:1');
-    split.close();
-    assert.equal(TrafficSplitResolver.getDefaultAuthority(uri), '127.0.0.1:1', 'kept after close(): grpc-js asks on every connect');
-  });
+      await tick();
+      assert.deepEqual(results, [], 'a result scheduled before destroy() is dropped');
+      for (let round = 1; round <= 2; round++) {
+        resolver.updateResolution();
+        await tick();
+        assert.equal(results.length, round);
+        resolver.destroy();
+      }
+      assert.deepEqual(results, ['true traffic_split', 'true traffic_split']);
+      assert.equal(TrafficSplitResolver.getDefaultAuthority(uri), '127.0.0.1:1');
+      split.close();
+      assert.equal(
+        TrafficSplitResolver.getDefaultAuthority(uri),
+        '127.0.0.1:1',
+        'kept after close(): grpc-js asks on every connect',
+      );
+    },
+  );
 });

@@ -1,8 +1,8 @@
 /**
- * The split's pipeline and its retry on another subset (call-pipeline.ts, retry-other-subset.ts), driven through a fake
- * next call: which attempts it makes and what the caller sees, phase by phase. Every case runs with
- * the interceptor's listener called directly and wrapped (with a `next`), the two ways grpc-js may
- * call it, and must behave alike.
+ * The split's pipeline and its retry on another subset (call-pipeline.ts, retry-other-subset.ts), driven
+ * through a fake next call: which attempts it makes and what the caller sees, phase by phase. Every case runs
+ * with the interceptor's listener called directly and wrapped (with a `next`), the two ways grpc-js may call
+ * it, and must behave alike.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -12,8 +12,17 @@ import { SubsetCounters } from '../src/policy/call/counters.js';
 import { testPipeline } from './helpers/call-context.js';
 import { fakeNextCall, recordingListener, type ListenerMode } from './helpers/fake-call.js';
 
-const context: InterceptorContext = { token: 'token', splitName: 'split', target: 'ipv4:127.0.0.1:1', retryOnOtherSubset: true };
-const UNARY = { path: '/echo.Echo/Say', requestStream: false, responseStream: false } as grpc.InterceptorOptions['method_definition'];
+const context: InterceptorContext = {
+  token: 'token',
+  splitName: 'split',
+  target: 'ipv4:127.0.0.1:1',
+  retryOnOtherSubset: true,
+};
+const UNARY = {
+  path: '/echo.Echo/Say',
+  requestStream: false,
+  responseStream: false,
+} as grpc.InterceptorOptions['method_definition'];
 const STREAMING = { ...UNARY, responseStream: true } as grpc.InterceptorOptions['method_definition'];
 
 /** Starts one unary call through the interceptor: metadata, one message, half-close. */
@@ -29,24 +38,28 @@ function unaryCall(mode: ListenerMode, extra: grpc.CallOptions = {}, method = UN
 
 for (const mode of ['direct', 'wrapped'] as const) {
   describe(`interceptor (listener called ${mode})`, () => {
-    it('FirstAttempt -> Retrying -> Done: an unanswered UNAVAILABLE is retried once, away from the first subset; the caller sees only the retry', () => {
-      const { attempts, events } = unaryCall(mode);
-      assert.equal(attempts.length, 1);
-      const first = attempts[0]!.pickedSubset(1);
-      first.headers();
-      first.message(null);
-      first.status(grpc.status.UNAVAILABLE, 'first failed');
-      assert.deepEqual(events, []);
-      assert.equal(attempts.length, 2);
-      const second = attempts[1]!;
-      assert.deepEqual([second.sent, second.halfClosed, second.context.avoid], [['hello'], true, 1]);
-      second.pickedSubset(0);
-      second.headers();
-      second.message('reply');
-      second.status(grpc.status.OK, 'ok');
-      assert.deepEqual(events, ['headers', 'message:reply', 'status:OK ok']);
-      assert.equal(first.nextCalls + second.nextCalls, 0);
-    });
+    it(
+      'FirstAttempt -> Retrying -> Done: an unanswered UNAVAILABLE is retried ' +
+        'once, away from the first subset; the caller sees only the retry',
+      () => {
+        const { attempts, events } = unaryCall(mode);
+        assert.equal(attempts.length, 1);
+        const first = attempts[0]!.pickedSubset(1);
+        first.headers();
+        first.message(null);
+        first.status(grpc.status.UNAVAILABLE, 'first failed');
+        assert.deepEqual(events, []);
+        assert.equal(attempts.length, 2);
+        const second = attempts[1]!;
+        assert.deepEqual([second.sent, second.halfClosed, second.context.avoid], [['hello'], true, 1]);
+        second.pickedSubset(0);
+        second.headers();
+        second.message('reply');
+        second.status(grpc.status.OK, 'ok');
+        assert.deepEqual(events, ['headers', 'message:reply', 'status:OK ok']);
+        assert.equal(first.nextCalls + second.nextCalls, 0);
+      },
+    );
 
     it('FirstAttempt -> Answered: an UNAVAILABLE after a message reaches the caller as is, without a retry', () => {
       const { attempts, events } = unaryCall(mode);
@@ -58,7 +71,7 @@ for (const mode of ['direct', 'wrapped'] as const) {
       assert.equal(attempts.length, 1);
     });
 
-    it('gives the caller the first attempt\'s held headers and failure when no other subset can take the retry', () => {
+    it("gives the caller the first attempt's held headers and failure when no other subset can take the retry", () => {
       const { attempts, events } = unaryCall(mode);
       const first = attempts[0]!.pickedSubset(0);
       first.headers();
@@ -113,15 +126,21 @@ describe('interceptor without retries', () => {
   it('gives a streaming call a context with its stream record and no retry marks', () => {
     const { attempts } = unaryCall('direct', {}, STREAMING);
     const attached = attempts[0]!.context;
-    assert.deepEqual([attached.retry, attached.intercepted, attached.stream !== null, attached.routed], [false, true, true, false]);
+    assert.deepEqual(
+      [attached.retry, attached.intercepted, attached.stream !== null, attached.routed],
+      [false, true, true, false],
+    );
     const unary = unaryCall('direct').attempts[0]!.context;
     assert.deepEqual([unary.retry, unary.stream], [true, null]);
   });
 
-  it('attaches a route\'s context, marked intercepted, and passes the caller\'s listener through', () => {
+  it("attaches a route's context, marked intercepted, and passes the caller's listener through", () => {
     const { attempts, events } = unaryCall('direct', routeOptions(context, { subset: 'v2' }));
     const attached = attempts[0]!.context;
-    assert.deepEqual([attached.subset, attached.intercepted, attached.retry, attached.pickedSubset], ['v2', true, false, -1]);
+    assert.deepEqual(
+      [attached.subset, attached.intercepted, attached.retry, attached.pickedSubset],
+      ['v2', true, false, -1],
+    );
     attempts[0]!.status(grpc.status.UNAVAILABLE, 'down');
     assert.deepEqual([attempts.length, events], [1, ['status:UNAVAILABLE down']]);
   });

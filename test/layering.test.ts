@@ -4,7 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import {
-  appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync,
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -60,7 +68,9 @@ describe('layering of src/', () => {
 
   it('fails when the handle imports the operations (the old split -> rollout edge)', (t) => {
     const root = srcWith(t, 'split/traffic-split.ts', "export { startRollout } from '../ops/rollout/rollout.js';");
-    assert.deepEqual(checkLayers(root), ['src/split/traffic-split.ts imports src/ops/rollout/rollout.ts: split may not import ops']);
+    assert.deepEqual(checkLayers(root), [
+      'src/split/traffic-split.ts imports src/ops/rollout/rollout.ts: split may not import ops',
+    ]);
   });
 
   it('fails when an operation reaches past the ops port, or the core entry loads ops', (t) => {
@@ -68,7 +78,8 @@ describe('layering of src/', () => {
     appendFileSync(join(root, 'index.ts'), "\nexport { startRollout } from './ops/rollout/rollout.js';\n");
     assert.deepEqual(checkLayers(root), [
       'src/index.ts imports src/ops/rollout/rollout.ts: the core entry point may not import ops',
-      'src/ops/rollout/rollout.ts imports src/policy/balancer/split-state.ts: ops reaches policy only through src/split/ops-port.ts',
+      'src/ops/rollout/rollout.ts imports src/policy/balancer/split-state.ts: ' +
+        'ops reaches policy only through src/split/ops-port.ts',
     ]);
   });
 
@@ -77,12 +88,17 @@ describe('layering of src/', () => {
     appendFileSync(join(root, 'fleet/state/state.ts'), "\nimport '../../split/traffic-split.js';\n");
     appendFileSync(join(root, 'index.ts'), "\nexport { joinFleet } from './fleet/join.js';\n");
     appendFileSync(join(root, 'ops/rollout/rollout.ts'), "\nimport type { Fleet } from '../../fleet/fleet.js';\n");
-    assert.deepEqual(checkLayers(root).filter((problem) => !problem.startsWith('import cycle')), [
-      'src/fleet/fleet.ts imports src/policy/balancer/split-state.ts: fleet reaches policy only through src/split/ops-port.ts or src/split/fleet-port.ts',
-      'src/fleet/state/state.ts imports src/split/traffic-split.ts: fleet reaches split only through src/split/ops-port.ts or src/split/fleet-port.ts',
-      'src/index.ts imports src/fleet/join.ts: the core entry point may not import fleet',
-      'src/ops/rollout/rollout.ts imports src/fleet/fleet.ts: ops may not import fleet',
-    ]);
+    assert.deepEqual(
+      checkLayers(root).filter((problem) => !problem.startsWith('import cycle')),
+      [
+        'src/fleet/fleet.ts imports src/policy/balancer/split-state.ts: fleet ' +
+          'reaches policy only through src/split/ops-port.ts or src/split/fleet-port.ts',
+        'src/fleet/state/state.ts imports src/split/traffic-split.ts: fleet ' +
+          'reaches split only through src/split/ops-port.ts or src/split/fleet-port.ts',
+        'src/index.ts imports src/fleet/join.ts: the core entry point may not import fleet',
+        'src/ops/rollout/rollout.ts imports src/fleet/fleet.ts: ops may not import fleet',
+      ],
+    );
   });
 
   it('fails when pure code imports grpc-js, or another file its internals', (t) => {
@@ -90,35 +106,60 @@ describe('layering of src/', () => {
     appendFileSync(join(root, 'policy/balancer/picker.ts'), "\nimport '@grpc/grpc-js/build/src/picker.js';\n");
     assert.deepEqual(checkLayers(root), [
       'src/algorithms/routing/sticky-hash.ts imports @grpc/grpc-js: algorithms may not import grpc-js',
-      "src/policy/balancer/picker.ts imports @grpc/grpc-js/build/src/picker.js: only src/policy/grpc/grpc.ts imports grpc-js's internal files",
+      'src/policy/balancer/picker.ts imports @grpc/grpc-js/build/src/picker.js: ' +
+        "only src/policy/grpc/grpc.ts imports grpc-js's internal files",
     ]);
   });
 
   it('sees every form of import: type-only, export *, dynamic import(), require(), import types, detours', (t) => {
-    const root = srcWith(t, 'algorithms/routing/sticky-hash.ts', "import type { SplitState } from '../../policy/balancer/split-state.js';");
-    appendFileSync(join(root, 'algorithms/schedule/scheduler.ts'), "\nexport * from '../../policy/balancer/picker.js';\n");
-    appendFileSync(join(root, 'algorithms/random.ts'), "\nexport const later = () => import('../policy/call/hints.js');\n");
-    appendFileSync(join(root, 'base/clock.ts'), "\nimport grpcAdapter = require('../policy/grpc/grpc.js');\nvoid grpcAdapter;\n");
-    appendFileSync(join(root, 'policy/balancer/picker.ts'), "\nexport type Rollout = import('../../ops/rollout/rollout.js').Rollout;\n");
+    const root = srcWith(
+      t,
+      'algorithms/routing/sticky-hash.ts',
+      "import type { SplitState } from '../../policy/balancer/split-state.js';",
+    );
+    appendFileSync(
+      join(root, 'algorithms/schedule/scheduler.ts'),
+      "\nexport * from '../../policy/balancer/picker.js';\n",
+    );
+    appendFileSync(
+      join(root, 'algorithms/random.ts'),
+      "\nexport const later = () => import('../policy/call/hints.js');\n",
+    );
+    appendFileSync(
+      join(root, 'base/clock.ts'),
+      "\nimport grpcAdapter = require('../policy/grpc/grpc.js');\nvoid grpcAdapter;\n",
+    );
+    appendFileSync(
+      join(root, 'policy/balancer/picker.ts'),
+      "\nexport type Rollout = import('../../ops/rollout/rollout.js').Rollout;\n",
+    );
     appendFileSync(join(root, 'split/handle.ts'), "\nimport '../split/../ops/rollout/rollout.js';\n");
-    appendFileSync(join(root, 'policy/call/hints.ts'), "\ndeclare module '../../split/types.js' { interface SplitStats { extra?: number } }\n");
+    appendFileSync(
+      join(root, 'policy/call/hints.ts'),
+      "\ndeclare module '../../split/types.js' { interface SplitStats { extra?: number } }\n",
+    );
     // (These reversed imports also close cycles, reported after the rules; not the point here.)
-    assert.deepEqual(checkLayers(root).filter((problem) => !problem.startsWith('import cycle')), [
-      'src/algorithms/random.ts imports src/policy/call/hints.ts: algorithms may not import policy',
-      'src/algorithms/routing/sticky-hash.ts imports src/policy/balancer/split-state.ts: algorithms may not import policy',
-      'src/algorithms/schedule/scheduler.ts imports src/policy/balancer/picker.ts: algorithms may not import policy',
-      'src/base/clock.ts imports src/policy/grpc/grpc.ts: base may not import policy',
-      'src/policy/balancer/picker.ts imports src/ops/rollout/rollout.ts: policy may not import ops',
-      'src/policy/call/hints.ts imports src/split/types.ts: policy may not import split',
-      'src/split/handle.ts imports src/ops/rollout/rollout.ts: split may not import ops',
-    ]);
+    assert.deepEqual(
+      checkLayers(root).filter((problem) => !problem.startsWith('import cycle')),
+      [
+        'src/algorithms/random.ts imports src/policy/call/hints.ts: algorithms may not import policy',
+        'src/algorithms/routing/sticky-hash.ts imports ' +
+          'src/policy/balancer/split-state.ts: algorithms may not import policy',
+        'src/algorithms/schedule/scheduler.ts imports src/policy/balancer/picker.ts: algorithms may not import policy',
+        'src/base/clock.ts imports src/policy/grpc/grpc.ts: base may not import policy',
+        'src/policy/balancer/picker.ts imports src/ops/rollout/rollout.ts: policy may not import ops',
+        'src/policy/call/hints.ts imports src/split/types.ts: policy may not import split',
+        'src/split/handle.ts imports src/ops/rollout/rollout.ts: split may not import ops',
+      ],
+    );
   });
 
   it('fails on imports that leave the relative paths: the package by its own name, an absolute path', (t) => {
     const root = srcWith(t, 'split/traffic-split.ts', "import type { Rollout } from 'grpc-traffic-split/ops';");
     appendFileSync(join(root, 'policy/balancer/picker.ts'), `\nimport '${join(root, 'ops/rollout/rollout.js')}';\n`);
     assert.deepEqual(checkLayers(root), [
-      `src/policy/balancer/picker.ts imports ${join(root, 'ops/rollout/rollout.js')}: src imports its own files by relative path only`,
+      `src/policy/balancer/picker.ts imports ${join(root, 'ops/rollout/rollout.js')}: ` +
+        `src imports its own files by relative path only`,
       'src/split/traffic-split.ts imports grpc-traffic-split/ops: src imports its own files by relative path only',
     ]);
   });
@@ -136,7 +177,9 @@ describe('layering of src/', () => {
 
   it('fails on an import cycle, naming every file in it', (t) => {
     const root = srcWith(t, 'base/errors.ts', "import './validate.js';");
-    assert.deepEqual(checkLayers(root), ['import cycle: src/base/errors.ts -> src/base/validate.ts -> src/base/errors.ts']);
+    assert.deepEqual(checkLayers(root), [
+      'import cycle: src/base/errors.ts -> src/base/validate.ts -> src/base/errors.ts',
+    ]);
   });
 });
 
@@ -177,8 +220,10 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
     appendFileSync(join(root, 'policy/balancer/policy.ts'), "\nimport '../streams/stream-tracking.js';\n");
     const why = 'the balancer reaches the mirror and streams only through the call context (policy/call)';
     assert.deepEqual(rulesBroken(root), [
-      `src/policy/balancer/picker.ts imports src/policy/mirror/mirror-capture.ts: policy/balancer may not import policy/mirror: ${why}`,
-      `src/policy/balancer/policy.ts imports src/policy/streams/stream-tracking.ts: policy/balancer may not import policy/streams: ${why}`,
+      `src/policy/balancer/picker.ts imports src/policy/mirror/mirror-capture.ts: ` +
+        `policy/balancer may not import policy/mirror: ${why}`,
+      `src/policy/balancer/policy.ts imports src/policy/streams/stream-tracking.ts: ` +
+        `policy/balancer may not import policy/streams: ${why}`,
     ]);
   });
 
@@ -187,16 +232,19 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
     appendFileSync(join(root, 'policy/grpc/channel-options.ts'), "\nimport '../balancer/config.js';\n");
     const why = 'the grpc-js adapter imports no other policy room';
     assert.deepEqual(rulesBroken(root), [
-      `src/policy/grpc/channel-options.ts imports src/policy/balancer/config.ts: policy/grpc may not import policy/balancer: ${why}`,
-      `src/policy/grpc/logging.ts imports src/policy/call/call-context.ts: policy/grpc may not import policy/call: ${why}`,
+      `src/policy/grpc/channel-options.ts imports src/policy/balancer/config.ts: ` +
+        `policy/grpc may not import policy/balancer: ${why}`,
+      `src/policy/grpc/logging.ts imports src/policy/call/call-context.ts: ` +
+        `policy/grpc may not import policy/call: ${why}`,
     ]);
   });
 
   it('fails when the call path imports the mirror (its stage is injected by the split)', (t) => {
     const root = srcWith(t, 'policy/call/call-pipeline.ts', "import '../mirror/mirror-interceptor.js';");
     assert.deepEqual(rulesBroken(root), [
-      'src/policy/call/call-pipeline.ts imports src/policy/mirror/mirror-interceptor.ts: policy/call may not import policy/mirror: '
-        + 'the mirror stage is injected by split/traffic-split.ts',
+      'src/policy/call/call-pipeline.ts imports src/policy/mirror/mirror-interceptor.ts: ' +
+        'policy/call may not import policy/mirror: ' +
+        'the mirror stage is injected by split/traffic-split.ts',
     ]);
   });
 
@@ -206,10 +254,13 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
     appendFileSync(join(root, 'policy/streams/stream-setup.ts'), "\nimport '../mirror/mirror-options.js';\n");
     const why = 'the mirror sees a call through its context and stages';
     assert.deepEqual(rulesBroken(root), [
-      `src/policy/mirror/mirror.ts imports src/policy/streams/stream-setup.ts: policy/mirror may not import policy/streams: ${why}`,
-      `src/policy/mirror/noise/mirror-noise.ts imports src/policy/balancer/picker.ts: policy/mirror may not import policy/balancer: ${why}`,
-      'src/policy/streams/stream-setup.ts imports src/policy/mirror/mirror-options.ts: policy/streams may not import policy/mirror: '
-        + 'streams see a call through its context',
+      `src/policy/mirror/mirror.ts imports src/policy/streams/stream-setup.ts: ` +
+        `policy/mirror may not import policy/streams: ${why}`,
+      `src/policy/mirror/noise/mirror-noise.ts imports src/policy/balancer/picker.ts: ` +
+        `policy/mirror may not import policy/balancer: ${why}`,
+      'src/policy/streams/stream-setup.ts imports src/policy/mirror/mirror-options.ts: ' +
+        'policy/streams may not import policy/mirror: ' +
+        'streams see a call through its context',
     ]);
   });
 
@@ -219,14 +270,16 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
     appendFileSync(join(root, 'algorithms/routing/rules.ts'), "\nimport '../schedule/scheduler.js';\n");
     appendFileSync(join(root, 'algorithms/random.ts'), "\nimport './streams/stream-book.js';\n");
     assert.deepEqual(rulesBroken(root), [
-      'src/algorithms/random.ts imports src/algorithms/streams/stream-book.ts: algorithms may not import algorithms/streams: '
-        + 'the shared small algorithms import no room',
-      'src/algorithms/routing/rules.ts imports src/algorithms/schedule/scheduler.ts: algorithms/routing may not import '
-        + 'algorithms/schedule: routing imports no other algorithm',
-      'src/ops/rollout/rollout.ts imports src/ops/telemetry/otel.ts: ops/rollout may not import ops/telemetry: '
-        + 'a rollout imports no other operation',
-      'src/ops/telemetry/otel.ts imports src/ops/admin/admin-server.ts: ops/telemetry may not import ops/admin: '
-        + 'telemetry reports a rollout, never drives one',
+      'src/algorithms/random.ts imports src/algorithms/streams/stream-book.ts: ' +
+        'algorithms may not import algorithms/streams: ' +
+        'the shared small algorithms import no room',
+      'src/algorithms/routing/rules.ts imports ' +
+        'src/algorithms/schedule/scheduler.ts: algorithms/routing may not import ' +
+        'algorithms/schedule: routing imports no other algorithm',
+      'src/ops/rollout/rollout.ts imports src/ops/telemetry/otel.ts: ops/rollout may not import ops/telemetry: ' +
+        'a rollout imports no other operation',
+      'src/ops/telemetry/otel.ts imports src/ops/admin/admin-server.ts: ops/telemetry may not import ops/admin: ' +
+        'telemetry reports a rollout, never drives one',
     ]);
   });
 

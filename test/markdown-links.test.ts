@@ -15,7 +15,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** README.md, docs/*.md, examples/<name>/README.md and benchmarks/README.md. */
 function markdownFiles(): string[] {
-  const docs = readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => join(ROOT, 'docs', name));
+  const docs = readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => join(ROOT, 'docs', name));
   const examples = readdirSync(join(ROOT, 'examples'), { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
     .map((entry) => join(ROOT, 'examples', entry.name, 'README.md'))
@@ -28,7 +30,10 @@ describe('Markdown references', () => {
     const files = markdownFiles();
     assert.ok(files.length >= 10, files.join(', '));
     const broken = files.flatMap((file) => brokenReferences(file, ROOT));
-    assert.deepEqual(broken.map((b) => `${b.file}:${b.line}: ${b.reference}: ${b.problem}`), []);
+    assert.deepEqual(
+      broken.map((b) => `${b.file}:${b.line}: ${b.reference}: ${b.problem}`),
+      [],
+    );
   });
 
   it('computes anchors as GitHub does', () => {

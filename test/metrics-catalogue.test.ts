@@ -7,10 +7,24 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it, type TestContext } from 'node:test';
 import * as api from '@opentelemetry/api';
-import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  DataPointType,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
 import { registerSplitMetrics } from '../examples/prometheus/split-metrics.js';
 import { TrafficSplit, type SplitStats } from '../src/index.js';
-import { instrumentTrafficSplit, METRIC_LABELS, METRICS, NOT_FIGURES, renderPrometheusMetrics, type MetricDefinition } from '../src/ops/index.js';
+import {
+  instrumentTrafficSplit,
+  METRIC_LABELS,
+  METRICS,
+  NOT_FIGURES,
+  renderPrometheusMetrics,
+  type MetricDefinition,
+} from '../src/ops/index.js';
 import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
 import { covers, leafPaths, metricsTable } from './helpers/metrics-catalogue.js';
 import { copiesSettled, plainAnswer, startRecordingServer } from './helpers/mirror-rig.js';
@@ -23,7 +37,9 @@ const CALLS = 4;
  * mismatch, one field). */
 async function mirroredSplit(t: TestContext): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
   const v1 = await startRecordingServer('v1', plainAnswer);
-  const v2 = await startRecordingServer('v2', (request) => ({ reply: { text: request.text === 'req-0' ? 'other' : request.text } }));
+  const v2 = await startRecordingServer('v2', (request) => ({
+    reply: { text: request.text === 'req-0' ? 'other' : request.text },
+  }));
   const baseline = await startRecordingServer('baseline', plainAnswer);
   const down = await startRecordingServer('down', plainAnswer);
   down.kill();
@@ -34,8 +50,15 @@ async function mirroredSplit(t: TestContext): Promise<{ split: TrafficSplit; cli
   connect(client);
   await waitForSubsetsReady(split, ['v1', 'v2', 'baseline']);
   // A call bound to a subset that never gets READY ends without starting (`notStarted`).
-  await assert.rejects(callEcho(client, {}, undefined, { ...split.route({ subset: 'down' }), deadline: Date.now() + 1_000 }));
-  split.setMirror({ subset: 'v2', percent: 100, compare: true, noise: { subset: 'baseline', decode: (bytes) => JSON.parse(bytes.toString()) } });
+  await assert.rejects(
+    callEcho(client, {}, undefined, { ...split.route({ subset: 'down' }), deadline: Date.now() + 1_000 }),
+  );
+  split.setMirror({
+    subset: 'v2',
+    percent: 100,
+    compare: true,
+    noise: { subset: 'baseline', decode: (bytes) => JSON.parse(bytes.toString()) },
+  });
   for (let i = 0; i < CALLS; i++) await callEcho(client, { text: `req-${i}` });
   await copiesSettled(split);
   return { split, client };
@@ -59,26 +82,41 @@ function describeFamilies(families: Map<string, ParsedFamily>): { families: stri
 /** Equal within the 15 significant digits the Prometheus text keeps (see prometheus-text.ts). */
 const sameFigure = (a: number, b: number | undefined) => b !== undefined && Math.abs(a - b) <= Math.abs(b) * 1e-14;
 
-const prometheusOf = (metrics: readonly MetricDefinition[]) => metrics.flatMap((m) => (m.prometheus === null ? [] : [`${m.prometheus.name} ${m.prometheus.type} ${m.help}`]));
+const prometheusOf = (metrics: readonly MetricDefinition[]) =>
+  metrics.flatMap((m) => (m.prometheus === null ? [] : [`${m.prometheus.name} ${m.prometheus.type} ${m.help}`]));
 
 /** How each instrument kind comes out of the SDK. */
 const OTEL_TYPES = { counter: 'SUM monotonic', upDownCounter: 'SUM', gauge: 'GAUGE', histogram: 'HISTOGRAM' } as const;
-const typeOf = (m: MetricData) => `${DataPointType[m.dataPointType]}${m.dataPointType === DataPointType.SUM && m.isMonotonic ? ' monotonic' : ''}`;
+const typeOf = (m: MetricData) =>
+  `${DataPointType[m.dataPointType]}${m.dataPointType === DataPointType.SUM && m.isMonotonic ? ' monotonic' : ''}`;
 
 describe('the metrics catalogue', () => {
-  it('has an entry for every figure of stats(), for Prometheus and for OpenTelemetry, and no entry for a path stats() lacks', async (t) => {
-    const stats = (await mirroredSplit(t)).split.stats();
-    // Every optional part is there, so the walk sees every figure.
-    assert.ok(stats.mirror?.noise !== undefined && stats.mirror.noise.fields.length > 0 && stats.mirror.samples.length > 0, JSON.stringify(stats.mirror));
-    assert.equal(Object.keys(stats.subsets['down']!.notStarted).length, 1, JSON.stringify(stats.notStarted));
-    for (const side of ['prometheus', 'otel'] as const) {
-      const missing = uncovered(stats, side);
-      assert.deepEqual(missing, [], `stats() figures with no ${side} entry in src/ops/telemetry/metrics-catalogue.ts: ${missing.join(', ')}`);
-    }
-    const paths = leafPaths(stats);
-    const stale = [...METRICS.flatMap((m) => m.from), ...Object.keys(NOT_FIGURES)].filter((pattern) => !paths.some((path) => covers(pattern, path)));
-    assert.deepEqual(stale, [], 'catalogue paths that stats() does not have');
-  });
+  it(
+    'has an entry for every figure of stats(), for Prometheus ' +
+      'and for OpenTelemetry, and no entry for a path stats() lacks',
+    async (t) => {
+      const stats = (await mirroredSplit(t)).split.stats();
+      // Every optional part is there, so the walk sees every figure.
+      assert.ok(
+        stats.mirror?.noise !== undefined && stats.mirror.noise.fields.length > 0 && stats.mirror.samples.length > 0,
+        JSON.stringify(stats.mirror),
+      );
+      assert.equal(Object.keys(stats.subsets['down']!.notStarted).length, 1, JSON.stringify(stats.notStarted));
+      for (const side of ['prometheus', 'otel'] as const) {
+        const missing = uncovered(stats, side);
+        assert.deepEqual(
+          missing,
+          [],
+          `stats() figures with no ${side} entry in src/ops/telemetry/metrics-catalogue.ts: ${missing.join(', ')}`,
+        );
+      }
+      const paths = leafPaths(stats);
+      const stale = [...METRICS.flatMap((m) => m.from), ...Object.keys(NOT_FIGURES)].filter(
+        (pattern) => !paths.some((path) => covers(pattern, path)),
+      );
+      assert.deepEqual(stale, [], 'catalogue paths that stats() does not have');
+    },
+  );
 
   it('is what Prometheus, OpenTelemetry and the prom-client example export', async (t) => {
     const { split, client } = await mirroredSplit(t);
@@ -98,10 +136,13 @@ describe('the metrics catalogue', () => {
     }
 
     // prom-client separates families with a blank line, which Prometheus skips (the strict parser does not).
-    const example = describeFamilies(parsePrometheusText((await registerSplitMetrics(split).metrics()).replace(/\n\n+/g, '\n')));
+    const example = describeFamilies(
+      parsePrometheusText((await registerSplitMetrics(split).metrics()).replace(/\n\n+/g, '\n')),
+    );
     assert.deepEqual(example.families, library.families);
     assert.deepEqual([...example.samples.keys()].sort(), [...library.samples.keys()].sort());
-    for (const [key, value] of library.samples) assert.ok(sameFigure(example.samples.get(key)!, value), `${key}: ${value}`);
+    for (const [key, value] of library.samples)
+      assert.ok(sameFigure(example.samples.get(key)!, value), `${key}: ${value}`);
 
     // OpenTelemetry: the instruments created, and what an SDK reader collects from them.
     const created: string[] = [];
@@ -113,21 +154,37 @@ describe('the metrics catalogue', () => {
       new Proxy(meter, {
         get: (target, key: keyof api.Meter) =>
           typeof key === 'string' && key.startsWith('create')
-            ? (name: string, options: api.MetricOptions) => (created.push(`${name} ${key} ${options.unit} ${options.description}`), (target[key] as Function).call(target, name, options))
+            ? (name: string, options: api.MetricOptions) => (
+                created.push(`${name} ${key} ${options.unit} ${options.description}`),
+                (target[key] as (...args: unknown[]) => unknown).call(target, name, options)
+              )
             : target[key],
       });
-    const telemetry = await instrumentTrafficSplit(split, { api, tracing: false, meterProvider: { getMeter: (name) => recording(provider.getMeter(name)) } });
+    const telemetry = await instrumentTrafficSplit(split, {
+      api,
+      tracing: false,
+      meterProvider: { getMeter: (name) => recording(provider.getMeter(name)) },
+    });
     t.after(() => telemetry.stop());
-    const kinds = { counter: 'createObservableCounter', upDownCounter: 'createObservableUpDownCounter', gauge: 'createObservableGauge', histogram: 'createHistogram' };
+    const kinds = {
+      counter: 'createObservableCounter',
+      upDownCounter: 'createObservableUpDownCounter',
+      gauge: 'createObservableGauge',
+      histogram: 'createHistogram',
+    };
     const withOtel = METRICS.filter((m) => m.otel !== null);
-    assert.deepEqual(created, withOtel.map((m) => `${m.otel!.name} ${kinds[m.otel!.instrument]} ${m.unit} ${m.help}`));
+    assert.deepEqual(
+      created,
+      withOtel.map((m) => `${m.otel!.name} ${kinds[m.otel!.instrument]} ${m.unit} ${m.help}`),
+    );
 
     // One call for the attempt histogram, which records attempts that finish while instrumented.
     await callEcho(client, { text: 'timed' });
     await copiesSettled(split);
     await reader.forceFlush();
     const collected = new Map<string, MetricData>();
-    for (const resource of exporter.getMetrics()) for (const scope of resource.scopeMetrics) for (const m of scope.metrics) collected.set(m.descriptor.name, m);
+    for (const resource of exporter.getMetrics())
+      for (const scope of resource.scopeMetrics) for (const m of scope.metrics) collected.set(m.descriptor.name, m);
     // The SDK leaves out an instrument without points: here only the rollout's (no rollout ran).
     const expected = withOtel.filter((m) => m.from.length > 0);
     assert.deepEqual(
@@ -142,9 +199,15 @@ describe('the metrics catalogue', () => {
         assert.equal(point.attributes['grpc.target'], split.target);
         if (metric.prometheus === null) continue;
         // The same value as the Prometheus sample with the same labels.
-        const labels = Object.fromEntries([['split', 'catalogue'], ...metric.labels.map((l) => [METRIC_LABELS[l].prometheus, String(point.attributes[METRIC_LABELS[l].otel])])]);
+        const labels = Object.fromEntries([
+          ['split', 'catalogue'],
+          ...metric.labels.map((l) => [METRIC_LABELS[l].prometheus, String(point.attributes[METRIC_LABELS[l].otel])]),
+        ]);
         const text = fresh.samples.get(`${metric.prometheus.name}${JSON.stringify(Object.entries(labels).sort())}`);
-        assert.ok(sameFigure(point.value as number, text), `${metric.otel!.name} ${JSON.stringify(labels)}: ${String(point.value)} vs ${text}`);
+        assert.ok(
+          sameFigure(point.value as number, text),
+          `${metric.otel!.name} ${JSON.stringify(labels)}: ${String(point.value)} vs ${text}`,
+        );
       }
     }
   });
@@ -152,6 +215,10 @@ describe('the metrics catalogue', () => {
   it('is the metrics reference of docs/operations.md', () => {
     const docs = readFileSync('docs/operations.md', 'utf8');
     const table = /<!-- metrics-catalogue:begin -->\n([^]*?)\n<!-- metrics-catalogue:end -->/.exec(docs)?.[1];
-    assert.equal(table, metricsTable(), `docs/operations.md: put this table between the metrics-catalogue markers:\n${metricsTable()}`);
+    assert.equal(
+      table,
+      metricsTable(),
+      `docs/operations.md: put this table between the metrics-catalogue markers:\n${metricsTable()}`,
+    );
   });
 });

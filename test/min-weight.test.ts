@@ -9,7 +9,9 @@ import { WeightedSchedule } from '../src/algorithms/schedule/scheduler.js';
 
 const subsets = { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' };
 const DENORMAL = { v1: 1e-320, v2: 3e-320 };
-const REFUSED = 'weights.v1: expected 0 or a number from 0.000001 (the smallest positive weight) to 1000000000, got `1e-320` (number)';
+const REFUSED =
+  'weights.v1: expected 0 or a number from 0.000001 (the ' +
+  'smallest positive weight) to 1000000000, got `1e-320` (number)';
 
 function offlineSplit(t: TestContext): TrafficSplit {
   const split = new TrafficSplit({ subsets, weights: { v1: 1, v2: 3 } });
@@ -20,16 +22,25 @@ function offlineSplit(t: TestContext): TrafficSplit {
 describe('minimum weight', () => {
   it('is refused by the constructor and the service config, naming the field and the smallest weight', () => {
     assert.equal(MIN_WEIGHT, 1e-6);
-    assert.throws(() => new TrafficSplit({ subsets, weights: DENORMAL }), { name: 'TrafficSplitRangeError', code: 'ERR_SPLIT_INVALID_CONFIG', message: REFUSED });
+    assert.throws(() => new TrafficSplit({ subsets, weights: DENORMAL }), {
+      name: 'TrafficSplitRangeError',
+      code: 'ERR_SPLIT_INVALID_CONFIG',
+      message: REFUSED,
+    });
     assert.throws(() => parseConfig({ subsets, weights: { v1: 1, v2: 5e-7 } }), {
-      message: 'traffic_split: weights.v2: expected 0 or a number from 0.000001 (the smallest positive weight) to 1000000000, got `5e-7` (number)',
+      message:
+        'traffic_split: weights.v2: expected 0 or a number from 0.000001 ' +
+        '(the smallest positive weight) to 1000000000, got `5e-7` (number)',
     });
   });
 
   it('is refused by setWeights, which keeps the weights in force', (t) => {
     const split = offlineSplit(t);
     assert.throws(() => split.setWeights(DENORMAL), { name: 'TrafficSplitRangeError', message: REFUSED });
-    assert.throws(() => split.setWeights({ v1: 1e-304, v2: 1 }), { name: 'TrafficSplitRangeError', message: /^weights\.v1: expected 0 or a number from 0\.000001/ });
+    assert.throws(() => split.setWeights({ v1: 1e-304, v2: 1 }), {
+      name: 'TrafficSplitRangeError',
+      message: /^weights\.v1: expected 0 or a number from 0\.000001/,
+    });
     assert.deepEqual(split.getWeights(), { v1: 1, v2: 3 });
   });
 
@@ -39,9 +50,18 @@ describe('minimum weight', () => {
     const admin = await startAdminServer(split, { port: 0, token });
     t.after(() => admin.close());
     const headers = { authorization: `Bearer ${token}` };
-    const put = await fetch(`${admin.url}/weights`, { method: 'PUT', headers, body: JSON.stringify(DENORMAL), signal: AbortSignal.timeout(10_000) });
+    const put = await fetch(`${admin.url}/weights`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify(DENORMAL),
+      signal: AbortSignal.timeout(10_000),
+    });
     assert.deepEqual([put.status, await put.json()], [400, { error: REFUSED, code: 'ERR_SPLIT_INVALID_CONFIG' }]);
-    const runtime = await fetch(`${admin.url}/runtime_modify?routing.traffic_split.v2=1e-320`, { method: 'POST', headers, signal: AbortSignal.timeout(10_000) });
+    const runtime = await fetch(`${admin.url}/runtime_modify?routing.traffic_split.v2=1e-320`, {
+      method: 'POST',
+      headers,
+      signal: AbortSignal.timeout(10_000),
+    });
     assert.equal(runtime.status, 400);
     assert.deepEqual(split.getWeights(), { v1: 1, v2: 3 });
   });

@@ -14,10 +14,23 @@ import { mirrorRig, copiesSettled } from './helpers/mirror-rig.js';
 import { eventually } from './helpers/split-helpers.js';
 
 /** A client of the echo service's unary method that sends and receives raw bytes. */
-function rawEchoClient(target: string, options: grpc.ChannelOptions): grpc.Client & { echo: (request: Buffer, callback: grpc.requestCallback<Buffer>) => grpc.ClientUnaryCall } {
+function rawEchoClient(
+  target: string,
+  options: grpc.ChannelOptions,
+): grpc.Client & { echo: (request: Buffer, callback: grpc.requestCallback<Buffer>) => grpc.ClientUnaryCall } {
   const identity = (bytes: Buffer): Buffer => bytes;
   const Raw = grpc.makeGenericClientConstructor(
-    { echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    {
+      echo: {
+        path: '/test.Echo/Echo',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
     'test.Echo',
   );
   return new Raw(target, grpc.credentials.createInsecure(), options) as never;
@@ -41,10 +54,16 @@ describe('shadow traffic against a surprising application', () => {
       return pending;
     });
     const answered = await Promise.all(replies);
-    assert.deepEqual(answered.map((r) => r.text), Array.from({ length: 20 }, (_, i) => `req-${i}`));
+    assert.deepEqual(
+      answered.map((r) => r.text),
+      Array.from({ length: 20 }, (_, i) => `req-${i}`),
+    );
     await copiesSettled(split);
     assert.deepEqual(v1.received.map((r) => r.text).sort(), v2.received.map((r) => r.text).sort());
-    assert.deepEqual(v2.metadata.map((m) => m.get('x-request-id')[0]).sort(), v1.metadata.map((m) => m.get('x-request-id')[0]).sort());
+    assert.deepEqual(
+      v2.metadata.map((m) => m.get('x-request-id')[0]).sort(),
+      v1.metadata.map((m) => m.get('x-request-id')[0]).sort(),
+    );
     const mirror = split.stats().mirror!;
     assert.deepEqual([mirror.sent, mirror.matched, mirror.mismatched], [20, 20, 0], JSON.stringify(mirror.samples[0]));
   });
@@ -67,11 +86,18 @@ describe('shadow traffic against a surprising application', () => {
     });
     const replies: Buffer[] = [];
     for (let i = 0; i < 5; i++) {
-      replies.push(await new Promise<Buffer>((resolve, reject) => raw.echo(Buffer.from(JSON.stringify({ text: `req-${i}` })), (e, r) => (e ? reject(e) : resolve(r!)))));
+      replies.push(
+        await new Promise<Buffer>((resolve, reject) =>
+          raw.echo(Buffer.from(JSON.stringify({ text: `req-${i}` })), (e, r) => (e ? reject(e) : resolve(r!))),
+        ),
+      );
     }
     await copiesSettled(split);
     assert.equal(seen.length, 5);
-    assert.deepEqual(replies.map((r) => r.toString()), Array.from({ length: 5 }, (_, i) => JSON.stringify({ text: `req-${i}` })));
+    assert.deepEqual(
+      replies.map((r) => r.toString()),
+      Array.from({ length: 5 }, (_, i) => JSON.stringify({ text: `req-${i}` })),
+    );
     // The samples keep what the calls answered, not what the comparator did to its copies.
     const sample = split.stats().mirror!.samples[0]!;
     assert.equal(Buffer.from(sample.primary.response as Buffer).toString(), JSON.stringify({ text: 'req-0' }));
@@ -83,7 +109,13 @@ describe('shadow traffic against a surprising application', () => {
     const onRejection = (reason: unknown): void => void rejections.push(reason);
     process.on('unhandledRejection', onRejection);
     t.after(() => process.off('unhandledRejection', onRejection));
-    split.setMirror({ subset: 'v2', percent: 100, compare: (async () => { throw new Error('async boom'); }) as never });
+    split.setMirror({
+      subset: 'v2',
+      percent: 100,
+      compare: (async () => {
+        throw new Error('async boom');
+      }) as never,
+    });
     for (let i = 0; i < 5; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
     await copiesSettled(split);
     // Give a rejection the turns it needs to be reported.
@@ -128,39 +160,56 @@ describe('shadow traffic against a surprising application', () => {
     await copiesSettled(split);
     const mirror = split.stats().mirror!;
     assert.equal(mirror.mismatched, 3);
-    assert.deepEqual(mirror.samples.map((s) => s.reason.length), [1024, 1024, 1024]);
+    assert.deepEqual(
+      mirror.samples.map((s) => s.reason.length),
+      [1024, 1024, 1024],
+    );
     assert.ok(mirror.samples[0]!.reason.endsWith('...'));
   });
 
-  it('a mirror subset at weight 0 that never finishes connecting: copies end by their timeout, primaries unaffected, nothing left after close()', async (t) => {
-    // Accepts TCP and never speaks HTTP/2: the subset stays CONNECTING.
-    const sockets = new Set<net.Socket>();
-    const hole = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
-    t.after(() => {
+  it(
+    'a mirror subset at weight 0 that never finishes connecting: copies ' +
+      'end by their timeout, primaries unaffected, nothing left after close()',
+    async (t) => {
+      // Accepts TCP and never speaks HTTP/2: the subset stays CONNECTING.
+      const sockets = new Set<net.Socket>();
+      const hole = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => {});
+      });
+      await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve));
+      t.after(() => {
+        for (const socket of sockets) socket.destroy();
+        hole.close();
+      });
+      const before = activeResources();
+      const port = (hole.address() as net.AddressInfo).port;
+      const { split, client } = await mirrorRig(t, undefined, { v2Target: `ipv4:127.0.0.1:${port}` });
+      split.setMirror({ subset: 'v2', percent: 100, compare: true, timeoutMs: 300 });
+      const started = Date.now();
+      for (let i = 0; i < 10; i++)
+        assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+      await copiesSettled(split);
+      const mirror = split.stats().mirror!;
+      t.diagnostic(
+        `v2 ${split.stats().subsets['v2']!.state}; ` +
+          `copies ${JSON.stringify(mirror.codes)} in ${Date.now() - started} ms`,
+      );
+      assert.deepEqual([mirror.sent, mirror.failed, mirror.codes], [10, 10, { DEADLINE_EXCEEDED: 10 }]);
+      assert.deepEqual(split.stats().subsets['v1']!.codes, { OK: 10 });
+      client.close();
+      split.close();
       for (const socket of sockets) socket.destroy();
-      hole.close();
-    });
-    const before = activeResources();
-    const port = (hole.address() as net.AddressInfo).port;
-    const { split, client } = await mirrorRig(t, undefined, { v2Target: `ipv4:127.0.0.1:${port}` });
-    split.setMirror({ subset: 'v2', percent: 100, compare: true, timeoutMs: 300 });
-    const started = Date.now();
-    for (let i = 0; i < 10; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
-    await copiesSettled(split);
-    const mirror = split.stats().mirror!;
-    t.diagnostic(`v2 ${split.stats().subsets['v2']!.state}; copies ${JSON.stringify(mirror.codes)} in ${Date.now() - started} ms`);
-    assert.deepEqual([mirror.sent, mirror.failed, mirror.codes], [10, 10, { DEADLINE_EXCEEDED: 10 }]);
-    assert.deepEqual(split.stats().subsets['v1']!.codes, { OK: 10 });
-    client.close();
-    split.close();
-    for (const socket of sockets) socket.destroy();
-    await eventually(() => {
-      const after = activeResources();
-      return (after.get('Timeout') ?? 0) <= (before.get('Timeout') ?? 0) && (after.get('TCPWRAP') ?? 0) <= (before.get('TCPWRAP') ?? 0) + 2;
-    }, () => diffResources(before, activeResources()));
-  });
+      await eventually(
+        () => {
+          const after = activeResources();
+          return (
+            (after.get('Timeout') ?? 0) <= (before.get('Timeout') ?? 0) &&
+            (after.get('TCPWRAP') ?? 0) <= (before.get('TCPWRAP') ?? 0) + 2
+          );
+        },
+        () => diffResources(before, activeResources()),
+      );
+    },
+  );
 });

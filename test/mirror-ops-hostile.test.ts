@@ -32,9 +32,18 @@ const withShadow = (clock: FakeClock): RolloutOptions => ({
   clock,
 });
 
-async function traffic(split: TrafficSplit, client: Parameters<typeof callEcho>[0], calls: number, from = 0): Promise<void> {
-  for (let i = from; i < from + calls; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
-  await eventually(() => split.stats().mirror!.inFlight === 0 && split.stats().mirror!.completed === split.stats().mirror!.sent, () => JSON.stringify(split.stats().mirror));
+async function traffic(
+  split: TrafficSplit,
+  client: Parameters<typeof callEcho>[0],
+  calls: number,
+  from = 0,
+): Promise<void> {
+  for (let i = from; i < from + calls; i++)
+    assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
+  await eventually(
+    () => split.stats().mirror!.inFlight === 0 && split.stats().mirror!.completed === split.stats().mirror!.sent,
+    () => JSON.stringify(split.stats().mirror),
+  );
 }
 
 describe('the mirror on hostile operator surfaces', () => {
@@ -48,14 +57,48 @@ describe('the mirror on hostile operator surfaces', () => {
     const deep = `{"subset":"v2","percent":5,"methods":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
     const cases: [string, string, number][] = [
       // Too deep for JSON.stringify: the message still names the field (the value by its type).
-      [deep, 'mirror.methods[0]: expected a full method name such as "/pkg.Service/Method", got `[object Array]` (array)', 400],
-      ['{"subset":"v2","percent":1e309}', 'mirror.percent: expected a finite number from 0 to 100, got `Infinity` (number)', 400],
-      ['{"subset":"v2","percent":5,"maxInFlight":1e300}', 'mirror.maxInFlight: expected an integer from 1 to 1000000, got `1e+300` (number)', 400],
-      ['{"subset":"v2","percent":5,"__proto__":{"subset":"v1"}}', 'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, methods, keepBodies, maxSamples, maxBufferedBytes, noise), got `{"subset":"v1"}` (object)', 400],
-      ['{"subset":"v2","percent":5,"compare":"function"}', 'mirror.compare: expected a boolean or a function (primary, mirror) => boolean | string, got `"function"` (string)', 400],
-      ['{"subset":{"toString":"v2"},"percent":5}', 'mirror.subset: expected one of the subsets v1, v2, got `{"toString":"v2"}` (object)', 400],
-      ['{"subset":"v2","percent":5,"methods":["/a/b",7]}', 'mirror.methods[1]: expected a full method name such as "/pkg.Service/Method", got `7` (number)', 400],
-      ['[{"subset":"v2","percent":5}]', 'mirror: expected an object with "subset" and "percent", or null, got `[{"subset":"v2","percent":5}]` (array)', 400],
+      [
+        deep,
+        'mirror.methods[0]: expected a full method name such as "/pkg.Service/Method", got `[object Array]` (array)',
+        400,
+      ],
+      [
+        '{"subset":"v2","percent":1e309}',
+        'mirror.percent: expected a finite number from 0 to 100, got `Infinity` (number)',
+        400,
+      ],
+      [
+        '{"subset":"v2","percent":5,"maxInFlight":1e300}',
+        'mirror.maxInFlight: expected an integer from 1 to 1000000, got `1e+300` (number)',
+        400,
+      ],
+      [
+        '{"subset":"v2","percent":5,"__proto__":{"subset":"v1"}}',
+        'mirror.__proto__: unknown option (known: subset, percent, compare, maxInFlight, timeoutMs, ' +
+          'methods, keepBodies, maxSamples, maxBufferedBytes, noise), got `{"subset":"v1"}` (object)',
+        400,
+      ],
+      [
+        '{"subset":"v2","percent":5,"compare":"function"}',
+        'mirror.compare: expected a boolean or a function (primary, ' +
+          'mirror) => boolean | string, got `"function"` (string)',
+        400,
+      ],
+      [
+        '{"subset":{"toString":"v2"},"percent":5}',
+        'mirror.subset: expected one of the subsets v1, v2, got `{"toString":"v2"}` (object)',
+        400,
+      ],
+      [
+        '{"subset":"v2","percent":5,"methods":["/a/b",7]}',
+        'mirror.methods[1]: expected a full method name such as "/pkg.Service/Method", got `7` (number)',
+        400,
+      ],
+      [
+        '[{"subset":"v2","percent":5}]',
+        'mirror: expected an object with "subset" and "percent", or null, got `[{"subset":"v2","percent":5}]` (array)',
+        400,
+      ],
       ['"null"', 'mirror: expected an object with "subset" and "percent", or null, got `"null"` (string)', 400],
     ];
     for (const [body, error, status] of cases) {
@@ -79,7 +122,10 @@ describe('the mirror on hostile operator surfaces', () => {
     await traffic(split, client, 6);
     split.setWeights({ v1: 95, v2: 5 });
     const result = await rollout.done;
-    assert.deepEqual([result.outcome, result.reason], ['aborted', 'weights changed outside the rollout to {"v1":95,"v2":5}; they stay in force']);
+    assert.deepEqual(
+      [result.outcome, result.reason],
+      ['aborted', 'weights changed outside the rollout to {"v1":95,"v2":5}; they stay in force'],
+    );
     assert.deepEqual(split.getWeights(), { v1: 95, v2: 5 });
     assert.deepEqual([split.getMirror()!.subset, split.getMirror()!.percent], ['v1', 3]);
     assert.deepEqual(clock.pending, []);
@@ -88,7 +134,9 @@ describe('the mirror on hostile operator surfaces', () => {
   it('shadow phase paused and resumed: judged on the copies of the fresh window only, like a step', async (t) => {
     // v2 differs on every call before the pause ends, and answers like v1 after it.
     let differs = true;
-    const { split, client } = await mirrorRig(t, (request: EchoRequest): Answer => ({ reply: { text: differs ? 'changed' : request.text } }));
+    const { split, client } = await mirrorRig(t, (request: EchoRequest): Answer => ({
+      reply: { text: differs ? 'changed' : request.text },
+    }));
     const clock = new FakeClock();
     const rollout = startRollout(split, withShadow(clock));
     await traffic(split, client, 8);
@@ -100,7 +148,10 @@ describe('the mirror on hostile operator surfaces', () => {
     rollout.resume();
     await traffic(split, client, 8, 100);
     clock.advance(SHADOW_MS);
-    await eventually(() => rollout.toJSON().shadow !== null || rollout.state === 'done', () => JSON.stringify(rollout.toJSON()));
+    await eventually(
+      () => rollout.toJSON().shadow !== null || rollout.state === 'done',
+      () => JSON.stringify(rollout.toJSON()),
+    );
     const shadow = rollout.toJSON().shadow!;
     t.diagnostic(`after resume: ${shadow.verdict}: ${shadow.reason}`);
     assert.deepEqual([shadow.figures.copies, shadow.figures.mismatched, shadow.verdict], [4, 0, 'pass']);

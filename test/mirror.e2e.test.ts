@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { callEcho, type EchoRequest } from './helpers/echo-service.js';
-import { mirrorRig, plainAnswer as plainAnswerOf, startRecordingServer, type Answer, copiesSettled } from './helpers/mirror-rig.js';
+import {
+  mirrorRig,
+  plainAnswer as plainAnswerOf,
+  startRecordingServer,
+  type Answer,
+  copiesSettled,
+} from './helpers/mirror-rig.js';
 import { activeResources, diffResources } from './helpers/resources.js';
 import { eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 import { FakeClock } from './helpers/fake-clock.js';
@@ -10,7 +16,9 @@ import { setManualEndpoints } from './helpers/manual-resolver.js';
 
 /** v2 answers differently when the request's number is a multiple of 7. */
 const differsOn = (request: EchoRequest): boolean => Number(request.text?.slice(4)) % 7 === 0;
-const v2Differs = (request: EchoRequest): Answer => ({ reply: { text: differsOn(request) ? `${request.text}!` : request.text } });
+const v2Differs = (request: EchoRequest): Answer => ({
+  reply: { text: differsOn(request) ? `${request.text}!` : request.text },
+});
 
 /** Resolves once every copy the split sent is accounted for. */
 describe('shadow traffic (mirror)', () => {
@@ -32,8 +40,22 @@ describe('shadow traffic (mirror)', () => {
     const differing = copied.filter((i) => i % 7 === 0).length;
     const mirror = split.stats().mirror!;
     assert.deepEqual(
-      { sent: mirror.sent, completed: mirror.completed, failed: mirror.failed, dropped: mirror.dropped, matched: mirror.matched, mismatched: mirror.mismatched },
-      { sent: copied.length, completed: copied.length, failed: 0, dropped: 0, matched: copied.length - differing, mismatched: differing },
+      {
+        sent: mirror.sent,
+        completed: mirror.completed,
+        failed: mirror.failed,
+        dropped: mirror.dropped,
+        matched: mirror.matched,
+        mismatched: mirror.mismatched,
+      },
+      {
+        sent: copied.length,
+        completed: copied.length,
+        failed: 0,
+        dropped: 0,
+        matched: copied.length - differing,
+        mismatched: differing,
+      },
     );
     assert.equal(v1.received.length, 1000);
     // Copies are not in the subsets' regular figures.
@@ -49,7 +71,10 @@ describe('shadow traffic (mirror)', () => {
     assert.equal(sample.primary.bytes! + 1, sample.mirror.bytes);
     assert.match(sample.primary.sha256!, /^[0-9a-f]{64}$/);
     assert.equal(sample.primary.response, undefined, 'no bodies without keepBodies');
-    t.diagnostic(`copies ${copied.length}, mismatched ${differing}, mirror p50 ${mirror.latencyMs.p50} ms, primary p50 ${mirror.primaryLatencyMs.p50} ms`);
+    t.diagnostic(
+      `copies ${copied.length}, mismatched ${differing}, mirror ` +
+        `p50 ${mirror.latencyMs.p50} ms, primary p50 ${mirror.primaryLatencyMs.p50} ms`,
+    );
   });
 
   it('drops copies beyond maxInFlight, never queues them, and close() ends the copies in flight', async (t) => {
@@ -58,8 +83,11 @@ describe('shadow traffic (mirror)', () => {
     const before = activeResources();
     split.setMirror({ subset: 'v2', percent: 10, maxInFlight: 5, timeoutMs: 60_000 });
     for (let i = 0; i < 200; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
-    await eventually(() => v2.received.length === 5, () => `${v2.received.length} copies received`);
-    let mirror = split.stats().mirror!;
+    await eventually(
+      () => v2.received.length === 5,
+      () => `${v2.received.length} copies received`,
+    );
+    const mirror = split.stats().mirror!;
     const decided = mirror.sent + mirror.dropped;
     assert.ok(Math.abs(decided - 20) <= 1, `${decided} copies decided over 200 calls`);
     assert.deepEqual([mirror.sent, mirror.inFlight, mirror.dropped, mirror.completed], [5, 5, decided - 5, 0]);
@@ -70,19 +98,35 @@ describe('shadow traffic (mirror)', () => {
     for (let i = 0; i < 10; i++) await callEcho(client, { text: `again-${i}` });
     assert.deepEqual([split.stats().mirror!.sent, split.stats().mirror!.dropped, v2.received.length], [0, 10, 5]);
     // Each copy in flight holds its deadline timer: what the check after close() looks for.
-    assert.ok((activeResources().get('Timeout') ?? 0) >= (before.get('Timeout') ?? 0) + 5, diffResources(before, activeResources()));
+    assert.ok(
+      (activeResources().get('Timeout') ?? 0) >= (before.get('Timeout') ?? 0) + 5,
+      diffResources(before, activeResources()),
+    );
     split.close();
     assert.equal(split.stats().mirror!.lifetime.sent, 5);
-    await eventually(() => split.stats().mirror!.lifetime.completed === 5, () => JSON.stringify(split.stats().mirror));
+    await eventually(
+      () => split.stats().mirror!.lifetime.completed === 5,
+      () => JSON.stringify(split.stats().mirror),
+    );
     assert.equal(split.stats().mirror!.lifetime.failed, 5);
-    await eventually(() => v2.inFlight() === 0, () => `v2 still handles ${v2.inFlight()} copies`);
+    await eventually(
+      () => v2.inFlight() === 0,
+      () => `v2 still handles ${v2.inFlight()} copies`,
+    );
     // The copies' deadline timers went with them.
     t.diagnostic(`resources after close: ${diffResources(before, activeResources()) || 'as before'}`);
-    await eventually(() => activeResources().get('Timeout') === before.get('Timeout'), () => diffResources(before, activeResources()));
+    await eventually(
+      () => activeResources().get('Timeout') === before.get('Timeout'),
+      () => diffResources(before, activeResources()),
+    );
   });
 
   it('ends every copy by its timeout when v2 answers too late, and the primaries are unaffected', async (t) => {
-    const { split, client } = await mirrorRig(t, (request) => new Promise<Answer>((resolve) => setTimeout(() => resolve({ reply: { text: request.text } }), 2_000).unref()));
+    const { split, client } = await mirrorRig(
+      t,
+      (request) =>
+        new Promise<Answer>((resolve) => setTimeout(() => resolve({ reply: { text: request.text } }), 2_000).unref()),
+    );
     split.setMirror({ subset: 'v2', percent: 10, maxInFlight: 5 });
     for (let i = 0; i < 300; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
     await copiesSettled(split, 15_000);
@@ -91,11 +135,14 @@ describe('shadow traffic (mirror)', () => {
     assert.ok(mirror.sent >= 5, JSON.stringify(mirror));
     // No primary deadline: each copy's own is 1 s, and v2 answers after 2 s.
     assert.deepEqual(mirror.codes, { DEADLINE_EXCEEDED: mirror.sent });
-    assert.deepEqual([mirror.failed, mirror.completed, mirror.matched, mirror.mismatched], [mirror.sent, mirror.sent, 0, 0]);
+    assert.deepEqual(
+      [mirror.failed, mirror.completed, mirror.matched, mirror.mismatched],
+      [mirror.sent, mirror.sent, 0, 0],
+    );
     assert.equal(split.stats().subsets['v1']!.codes.OK, 300);
   });
 
-  it('gives a copy the primary\'s remaining deadline, at most 1 s', async (t) => {
+  it("gives a copy the primary's remaining deadline, at most 1 s", async (t) => {
     const { split, client, v2 } = await mirrorRig(t);
     split.setMirror({ subset: 'v2', percent: 100 });
     const farStart = Date.now();
@@ -103,11 +150,17 @@ describe('shadow traffic (mirror)', () => {
     const near = Date.now() + 500;
     // Only the copy matters here: on a very busy machine the primary itself may run out of time.
     await callEcho(client, { text: 'near' }, new grpc.Metadata(), { deadline: near }).catch(() => undefined);
-    await eventually(() => v2.received.length === 2, () => `${v2.received.length} copies`);
+    await eventually(
+      () => v2.received.length === 2,
+      () => `${v2.received.length} copies`,
+    );
     const [far, nearCopy] = v2.deadlines as [number, number];
     // The server dates a deadline from its arrival, so it is late by the transit time (allowed
     // up to 200 ms); capping or not differs by 29 s for the first, 500 ms for the second.
-    assert.ok(far >= farStart + 1_000 - 50 && far <= Date.now() + 1_000, `far copy's deadline ${far - farStart} ms after the call`);
+    assert.ok(
+      far >= farStart + 1_000 - 50 && far <= Date.now() + 1_000,
+      `far copy's deadline ${far - farStart} ms after the call`,
+    );
     assert.ok(nearCopy <= near + 200, `near copy's deadline ${nearCopy - near} ms after the primary's`);
   });
 
@@ -118,7 +171,10 @@ describe('shadow traffic (mirror)', () => {
     split.setMirror({ subset: 'v2', percent: 50, compare: true, timeoutMs: 30_000 });
     // The primaries wait for ready; their copies must not: they fail as soon as v2's
     // connection attempt fails, long before their 30 s deadline.
-    for (let i = 0; i < 100; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }, new grpc.Metadata({ waitForReady: true })), { text: `req-${i}` });
+    for (let i = 0; i < 100; i++)
+      assert.deepEqual(await callEcho(client, { text: `req-${i}` }, new grpc.Metadata({ waitForReady: true })), {
+        text: `req-${i}`,
+      });
     await copiesSettled(split);
     const mirror = split.stats().mirror!;
     assert.equal(mirror.sent, 50);
@@ -129,7 +185,9 @@ describe('shadow traffic (mirror)', () => {
 
   it('with a custom comparator that ignores a field, counts mismatches only where other fields differ', async (t) => {
     let stamp = 0;
-    const { split, client, v2 } = await mirrorRig(t, (request) => ({ reply: { text: differsOn(request) ? `${request.text}!` : request.text, servedAt: ++stamp } }));
+    const { split, client, v2 } = await mirrorRig(t, (request) => ({
+      reply: { text: differsOn(request) ? `${request.text}!` : request.text, servedAt: ++stamp },
+    }));
     const seen: string[] = [];
     split.setMirror({
       subset: 'v2',
@@ -158,18 +216,21 @@ describe('shadow traffic (mirror)', () => {
     split.setMirror({
       subset: 'v2',
       percent: 100,
-      compare: (() => {
+      compare: () => {
         n++;
         if (n % 3 === 0) throw new Error('boom');
         return n % 3 === 1 ? true : (undefined as unknown as boolean);
-      }),
+      },
     });
     for (let i = 0; i < 30; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
     await copiesSettled(split);
     const mirror = split.stats().mirror!;
     assert.deepEqual([mirror.matched, mirror.mismatched, mirror.compareErrors], [10, 20, 20]);
     const reasons = new Set(mirror.samples.map((sample) => sample.reason));
-    assert.deepEqual(reasons, new Set(['comparator threw: boom', 'comparator returned undefined; expected a boolean or a string']));
+    assert.deepEqual(
+      reasons,
+      new Set(['comparator threw: boom', 'comparator returned undefined; expected a boolean or a string']),
+    );
   });
 
   it('stops copying at setMirror(null), also while calls run concurrently, and accounts for every copy', async (t) => {
@@ -181,7 +242,8 @@ describe('shadow traffic (mirror)', () => {
       split.setMirror(toggles % 2 === 0 ? { subset: 'v2', percent: 50, compare: true } : null);
     }, 2);
     const workers = Array.from({ length: 8 }, async (_, w) => {
-      for (let i = 0; i < 50; i++) assert.deepEqual(await callEcho(client, { text: `w${w}-${i}` }), { text: `w${w}-${i}` });
+      for (let i = 0; i < 50; i++)
+        assert.deepEqual(await callEcho(client, { text: `w${w}-${i}` }), { text: `w${w}-${i}` });
     });
     await Promise.all(workers);
     clearInterval(toggler);
@@ -189,7 +251,10 @@ describe('shadow traffic (mirror)', () => {
     for (let i = 0; i < 20; i++) await callEcho(client, { text: `req-${i}` });
     await copiesSettled(split);
     const lifetime = split.stats().mirror!.lifetime;
-    await eventually(() => v2.received.length === lifetime.sent, () => `${v2.received.length} received, ${lifetime.sent} sent`);
+    await eventually(
+      () => v2.received.length === lifetime.sent,
+      () => `${v2.received.length} received, ${lifetime.sent} sent`,
+    );
     assert.equal(lifetime.completed, lifetime.sent);
     assert.equal(lifetime.mismatched + lifetime.failed, 0, JSON.stringify(lifetime));
     split.setMirror(null);
@@ -201,31 +266,49 @@ describe('shadow traffic (mirror)', () => {
     t.diagnostic(`${toggles} toggles, ${lifetime.sent} copies`);
   });
 
-  it('copies the application metadata, never the routing hint, and leaves streams, other methods and calls routed to v2 alone', async (t) => {
-    const { split, client, v2 } = await mirrorRig(t, undefined, { weights: { v1: 100, v2: 0 } });
-    split.setMirror({ subset: 'v2', percent: 100 });
-    const metadata = new grpc.Metadata({ waitForReady: true });
-    metadata.set('x-app', 'kept');
-    metadata.set('x-traffic-split', 'forged');
-    await callEcho(client, { text: 'req-1' }, metadata);
-    await eventually(() => v2.received.length === 1, () => `${v2.received.length}`);
-    assert.equal(v2.metadata[0]!.get('x-app')[0], 'kept');
-    assert.deepEqual(v2.metadata[0]!.get('x-traffic-split'), []);
-    // Routed to v2 itself: not copied, and not a draw either.
-    await callEcho(client, { text: 'req-2' }, new grpc.Metadata(), split.route({ subset: 'v2' }));
-    // A server stream is never copied.
-    await new Promise<void>((resolve, reject) => client.stream({ count: 2 }).on('data', () => {}).on('end', resolve).on('error', reject));
-    split.setMirror({ subset: 'v2', percent: 100, methods: ['/test.Echo/Other'] });
-    await callEcho(client, { text: 'req-3' });
-    await copiesSettled(split);
-    assert.deepEqual(v2.received.map((r) => r.text), ['req-1', 'req-2']);
-    assert.equal(split.stats().subsets['v2']!.started, 1, 'the routed call, not the copy');
-    assert.equal(split.stats().mirror!.lifetime.sent, 1);
-  });
+  it(
+    'copies the application metadata, never the routing hint, and ' +
+      'leaves streams, other methods and calls routed to v2 alone',
+    async (t) => {
+      const { split, client, v2 } = await mirrorRig(t, undefined, { weights: { v1: 100, v2: 0 } });
+      split.setMirror({ subset: 'v2', percent: 100 });
+      const metadata = new grpc.Metadata({ waitForReady: true });
+      metadata.set('x-app', 'kept');
+      metadata.set('x-traffic-split', 'forged');
+      await callEcho(client, { text: 'req-1' }, metadata);
+      await eventually(
+        () => v2.received.length === 1,
+        () => `${v2.received.length}`,
+      );
+      assert.equal(v2.metadata[0]!.get('x-app')[0], 'kept');
+      assert.deepEqual(v2.metadata[0]!.get('x-traffic-split'), []);
+      // Routed to v2 itself: not copied, and not a draw either.
+      await callEcho(client, { text: 'req-2' }, new grpc.Metadata(), split.route({ subset: 'v2' }));
+      // A server stream is never copied.
+      await new Promise<void>((resolve, reject) =>
+        client
+          .stream({ count: 2 })
+          .on('data', () => {})
+          .on('end', resolve)
+          .on('error', reject),
+      );
+      split.setMirror({ subset: 'v2', percent: 100, methods: ['/test.Echo/Other'] });
+      await callEcho(client, { text: 'req-3' });
+      await copiesSettled(split);
+      assert.deepEqual(
+        v2.received.map((r) => r.text),
+        ['req-1', 'req-2'],
+      );
+      assert.equal(split.stats().subsets['v2']!.started, 1, 'the routed call, not the copy');
+      assert.equal(split.stats().mirror!.lifetime.sent, 1);
+    },
+  );
 
   it('survives huge messages: a large request is copied, an oversized copy answer fails only the copy', async (t) => {
     const big = 'x'.repeat(3 * 1024 * 1024);
-    const { split, client, v2 } = await mirrorRig(t, (request) => ({ reply: { text: request.text === 'huge-answer' ? 'y'.repeat(5 * 1024 * 1024) : `${request.text}`.slice(0, 10) } }));
+    const { split, client, v2 } = await mirrorRig(t, (request) => ({
+      reply: { text: request.text === 'huge-answer' ? 'y'.repeat(5 * 1024 * 1024) : `${request.text}`.slice(0, 10) },
+    }));
     split.setMirror({ subset: 'v2', percent: 100, compare: true, keepBodies: true });
     const reply = await callEcho(client, { text: big });
     assert.equal(reply.text!.length, big.length);
@@ -242,7 +325,10 @@ describe('shadow traffic (mirror)', () => {
   });
 
   it('does not copy the calls that went to the mirror subset themselves, and stays exact over the others', async (t) => {
-    const { split, client, v1, v2 } = await mirrorRig(t, plainAnswerOf, { weights: { v1: 50, v2: 50 }, extra: { retryOnOtherSubset: true } });
+    const { split, client, v1, v2 } = await mirrorRig(t, plainAnswerOf, {
+      weights: { v1: 50, v2: 50 },
+      extra: { retryOnOtherSubset: true },
+    });
     split.setMirror({ subset: 'v2', percent: 100 });
     for (let i = 0; i < 100; i++) await callEcho(client, { text: `req-${i}` });
     await copiesSettled(split);
@@ -254,11 +340,23 @@ describe('shadow traffic (mirror)', () => {
   });
 
   it('never retries a copy, even under a channel retry policy that retries the primaries', async (t) => {
-    const retryPolicy = { maxAttempts: 3, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1, retryableStatusCodes: ['UNAVAILABLE'] };
+    const retryPolicy = {
+      maxAttempts: 3,
+      initialBackoff: '0.01s',
+      maxBackoff: '0.01s',
+      backoffMultiplier: 1,
+      retryableStatusCodes: ['UNAVAILABLE'],
+    };
     const serviceConfig = JSON.stringify({ methodConfig: [{ name: [{ service: 'test.Echo' }], retryPolicy }] });
-    const { split, client, v2 } = await mirrorRig(t, () => ({ code: grpc.status.UNAVAILABLE, details: 'v2 is overloaded' }), { clientOptions: { 'grpc.service_config': serviceConfig } });
+    const { split, client, v2 } = await mirrorRig(
+      t,
+      () => ({ code: grpc.status.UNAVAILABLE, details: 'v2 is overloaded' }),
+      { clientOptions: { 'grpc.service_config': serviceConfig } },
+    );
     // The policy is in force: a real call routed to v2 is tried three times.
-    await assert.rejects(callEcho(client, { text: 'routed' }, new grpc.Metadata(), split.route({ subset: 'v2' })), { code: grpc.status.UNAVAILABLE });
+    await assert.rejects(callEcho(client, { text: 'routed' }, new grpc.Metadata(), split.route({ subset: 'v2' })), {
+      code: grpc.status.UNAVAILABLE,
+    });
     assert.equal(v2.received.length, 3);
     split.setMirror({ subset: 'v2', percent: 50, compare: true });
     for (let i = 0; i < 20; i++) await callEcho(client, { text: `req-${i}` });
@@ -271,13 +369,19 @@ describe('shadow traffic (mirror)', () => {
     const clock = new FakeClock();
     const name = `mirror-no-endpoint-${process.pid}`;
     const v2Target = setManualEndpoints(name, []);
-    const { split, client, v2 } = await mirrorRig(t, plainAnswerOf, { v2Target, extra: { clock, reresolveIntervalMs: 60_000 } });
+    const { split, client, v2 } = await mirrorRig(t, plainAnswerOf, {
+      v2Target,
+      extra: { clock, reresolveIntervalMs: 60_000 },
+    });
     split.setMirror({ subset: 'v2', percent: 100, compare: true, timeoutMs: 2_000 });
     for (let i = 0; i < 10; i++) assert.deepEqual(await callEcho(client, { text: `req-${i}` }), { text: `req-${i}` });
     await copiesSettled(split);
     let mirror = split.stats().mirror!;
     assert.deepEqual([mirror.sent, mirror.failed, mirror.matched], [10, 10, 0]);
-    t.diagnostic(`copies without an endpoint ended with ${JSON.stringify(mirror.codes)}; v2 ${split.stats().subsets['v2']!.state}`);
+    t.diagnostic(
+      `copies without an endpoint ended with ${JSON.stringify(mirror.codes)}; ` +
+        `v2 ${split.stats().subsets['v2']!.state}`,
+    );
     // The subset's endpoint appears at the next re-resolution.
     setManualEndpoints(name, [Number(v2.target.split(':').at(-1))]);
     clock.advance(60_000);

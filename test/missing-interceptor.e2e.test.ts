@@ -14,10 +14,16 @@ import { closeAfter } from './helpers/split-helpers.js';
 // Every line grpc-js's logger receives in this process (each test file runs in its own process).
 const lines: string[] = [];
 const capture = (message: unknown, ...rest: unknown[]) => void lines.push([message, ...rest].join(' '));
-const warnings = (split: TrafficSplit) => lines.filter((line) => line.startsWith(`traffic_split: warning: split "${split.name}": a client built from its target makes calls without`));
+const warnings = (split: TrafficSplit) =>
+  lines.filter((line) =>
+    line.startsWith(
+      `traffic_split: warning: split "${split.name}": a client built from its target makes calls without`,
+    ),
+  );
 
 const NOT_HONOURED =
-  'UNAVAILABLE: Getting metadata from plugin failed with error: traffic_split: route() call options of split "lonely" cannot be honoured: ' +
+  'UNAVAILABLE: Getting metadata from plugin failed with error: ' +
+  'traffic_split: route() call options of split "lonely" cannot be honoured: ' +
   "this client lacks the split's interceptor; build the client from split.target with split.channelOptions, " +
   'or with split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors';
 
@@ -37,7 +43,7 @@ async function outcomes(n: number, call: () => Promise<EchoReply>): Promise<stri
 /** Lets the microtask that logs the warning run. */
 const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-describe('a client built from split.target without the split\'s options', () => {
+describe("a client built from split.target without the split's options", () => {
   before(() => {
     grpc.setLogger({ error: capture, info: capture, debug: capture });
     grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
@@ -60,7 +66,9 @@ describe('a client built from split.target without the split\'s options', () => 
     const toV2 = () => callEcho(own, {}, new grpc.Metadata(), split.route({ subset: 'v2' }));
     assert.deepEqual(await outcomes(4, toV2), Array(4).fill(NOT_HONOURED));
     // A key route cannot be honoured either; under wait-for-ready too.
-    const keyed = await outcome(callEcho(own, {}, new grpc.Metadata({ waitForReady: true }), split.route({ key: 'user-1' })));
+    const keyed = await outcome(
+      callEcho(own, {}, new grpc.Metadata({ waitForReady: true }), split.route({ key: 'user-1' })),
+    );
     assert.equal(keyed, NOT_HONOURED);
     // Nothing of the routed calls reached a server: v1 ran the three plain calls only.
     const stats = split.stats().subsets;
@@ -75,13 +83,16 @@ describe('a client built from split.target without the split\'s options', () => 
     assert.equal(warnings(split).length, 2);
   });
 
-  it('logs nothing for clients with the split\'s options, and honours route() there and with the interceptor alone', async (t) => {
+  it("logs nothing for clients with the split's options, and honours route() there and with the interceptor alone", async (t) => {
     lines.length = 0;
     const { split, client } = await rig(t, { v1: 100, v2: 0 }, { name: 'proper' });
     const interceptorOnly = echoClient(split.target, { interceptors: [split.interceptor] });
     closeAfter(t, interceptorOnly);
     for (const c of [client, interceptorOnly]) {
-      assert.deepEqual(await outcomes(2, () => callEcho(c, {}, new grpc.Metadata(), split.route({ subset: 'v2' }))), ['v2', 'v2']);
+      assert.deepEqual(await outcomes(2, () => callEcho(c, {}, new grpc.Metadata(), split.route({ subset: 'v2' }))), [
+        'v2',
+        'v2',
+      ]);
       assert.equal(await outcome(callEcho(c)), 'v1');
     }
     // Call credentials of the application's own, set over the route's, are kept.
@@ -90,7 +101,12 @@ describe('a client built from split.target without the split\'s options', () => 
       seen.push('mine');
       callback(null, new grpc.Metadata());
     });
-    assert.equal(await outcome(callEcho(client, {}, new grpc.Metadata(), { ...split.route({ subset: 'v2' }), credentials: mine })), 'v2');
+    assert.equal(
+      await outcome(
+        callEcho(client, {}, new grpc.Metadata(), { ...split.route({ subset: 'v2' }), credentials: mine }),
+      ),
+      'v2',
+    );
     assert.deepEqual(seen, ['mine']);
     await settled();
     assert.deepEqual(warnings(split), []);

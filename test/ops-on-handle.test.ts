@@ -73,7 +73,17 @@ class HandleDouble extends EventEmitter<TrafficSplitEvents> implements SplitHand
         latencyMs: { p50: calls === 0 ? null : 1, p90: calls === 0 ? null : 2, p99: calls === 0 ? null : 5 },
       }) as SubsetStats;
     const subsets = Object.fromEntries(this.subsets.map((name) => [name, subset(this.weights[name]!)]));
-    return { name: this.name, target: this.target, closed: false, periodMs: 1, weights: this.getWeights(), channels: 1, notStarted: {}, subsets, mirror: null } as SplitStats;
+    return {
+      name: this.name,
+      target: this.target,
+      closed: false,
+      periodMs: 1,
+      weights: this.getWeights(),
+      channels: 1,
+      notStarted: {},
+      subsets,
+      mirror: null,
+    } as SplitStats;
   }
 }
 
@@ -81,7 +91,13 @@ describe('operations on a plain SplitHandle', () => {
   it('rolls a subset out step by step on the fake clock, and the metrics text shows the step', async () => {
     const handle = new HandleDouble('double', { v1: 1, v2: 0 }, 20);
     const clock = new FakeClock();
-    const rollout = startRollout(handle, { subset: 'v2', steps: [25, 100], intervalMs: 1_000, analysis: { maxErrorRate: 0.05, minCalls: 10 }, clock });
+    const rollout = startRollout(handle, {
+      subset: 'v2',
+      steps: [25, 100],
+      intervalMs: 1_000,
+      analysis: { maxErrorRate: 0.05, minCalls: 10 },
+      clock,
+    });
     assert.deepEqual(handle.getWeights(), { v1: 75, v2: 25 });
     const text = renderPrometheusMetrics(handle);
     assert.match(text, /^traffic_split_rollout_percent\{split="double",subset="v2"\} 25$/m);
@@ -93,10 +109,13 @@ describe('operations on a plain SplitHandle', () => {
     const result = await rollout.done;
     assert.equal(result.outcome, 'promoted', JSON.stringify(result));
     assert.deepEqual(handle.getWeights(), { v1: 0, v2: 100 });
-    assert.deepEqual(result.history.map((step) => [step.percent, step.verdict, step.figures.calls]), [
-      [25, 'pass', 20],
-      [100, 'pass', 20],
-    ]);
+    assert.deepEqual(
+      result.history.map((step) => [step.percent, step.verdict, step.figures.calls]),
+      [
+        [25, 'pass', 20],
+        [100, 'pass', 20],
+      ],
+    );
     assert.doesNotMatch(renderPrometheusMetrics(handle), /traffic_split_rollout_percent\{/);
   });
 

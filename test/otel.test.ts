@@ -40,7 +40,8 @@ function metricPipeline() {
       await reader.forceFlush();
       const byName = new Map<string, MetricData>();
       for (const resource of exporter.getMetrics()) {
-        for (const scope of resource.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
+        for (const scope of resource.scopeMetrics)
+          for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
       }
       return byName;
     },
@@ -112,17 +113,32 @@ describe('OpenTelemetry', () => {
     assert.deepEqual(pointsBy(collected.get('grpc.lb.traffic_split.attempt.started'), SUBSET), started);
     assert.deepEqual(pointsBy(collected.get('grpc.lb.traffic_split.attempt.duration'), SUBSET, 'grpc.status'), tally);
     assert.deepEqual(pointsBy(collected.get('grpc.lb.traffic_split.subset.weight'), SUBSET), { v1: 3, v2: 1 });
-    const states = pointsBy(collected.get('grpc.lb.traffic_split.subset.state'), SUBSET, 'grpc.lb.traffic_split.state');
+    const states = pointsBy(
+      collected.get('grpc.lb.traffic_split.subset.state'),
+      SUBSET,
+      'grpc.lb.traffic_split.state',
+    );
     assert.deepEqual(states, {
-      'v1 IDLE': 0, 'v1 CONNECTING': 0, 'v1 READY': 1, 'v1 TRANSIENT_FAILURE': 0, 'v1 SHUTDOWN': 0,
-      'v2 IDLE': 0, 'v2 CONNECTING': 0, 'v2 READY': 1, 'v2 TRANSIENT_FAILURE': 0, 'v2 SHUTDOWN': 0,
+      'v1 IDLE': 0,
+      'v1 CONNECTING': 0,
+      'v1 READY': 1,
+      'v1 TRANSIENT_FAILURE': 0,
+      'v1 SHUTDOWN': 0,
+      'v2 IDLE': 0,
+      'v2 CONNECTING': 0,
+      'v2 READY': 1,
+      'v2 TRANSIENT_FAILURE': 0,
+      'v2 SHUTDOWN': 0,
     });
     const duration = collected.get('grpc.lb.traffic_split.attempt.duration')!;
     assert.equal(duration.descriptor.unit, 's');
     for (const point of duration.dataPoints) assert.equal(point.attributes['grpc.target'], split.target);
 
     split.setWeights({ v1: 0, v2: 5 });
-    assert.deepEqual(pointsBy((await metrics.collect()).get('grpc.lb.traffic_split.subset.weight'), SUBSET), { v1: 0, v2: 5 });
+    assert.deepEqual(pointsBy((await metrics.collect()).get('grpc.lb.traffic_split.subset.weight'), SUBSET), {
+      v1: 0,
+      v2: 5,
+    });
   });
 
   it('tags spans without sending any pick down the routed path: only calls routed by route() take it', async (t) => {
@@ -149,7 +165,10 @@ describe('OpenTelemetry', () => {
       });
     }
     assert.deepEqual([counted.pick, counted.pickRouted], [10, 0]);
-    assert.deepEqual(spans.getFinishedSpans().map((span) => span.attributes[SUBSET]), served);
+    assert.deepEqual(
+      spans.getFinishedSpans().map((span) => span.attributes[SUBSET]),
+      served,
+    );
     // The control: a routed call does take it, so the count above can see one.
     await callEcho(client, {}, new grpc.Metadata(), split.route({ subset: 'v2' }));
     assert.deepEqual([counted.pick, counted.pickRouted], [11, 1]);
@@ -167,7 +186,9 @@ describe('OpenTelemetry', () => {
       [0, 1, 2, 3].map((i) =>
         tracer.startActiveSpan(`queued-${i}`, async (span) => {
           try {
-            return (await callEcho(fresh, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 10_000 })).server;
+            return (
+              await callEcho(fresh, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 10_000 })
+            ).server;
           } finally {
             span.end();
           }
@@ -175,7 +196,12 @@ describe('OpenTelemetry', () => {
       ),
     );
     const tagged = Object.fromEntries(spans.getFinishedSpans().map((span) => [span.name, span.attributes[SUBSET]]));
-    assert.deepEqual(tagged, { 'queued-0': servers[0], 'queued-1': servers[1], 'queued-2': servers[2], 'queued-3': servers[3] });
+    assert.deepEqual(tagged, {
+      'queued-0': servers[0],
+      'queued-1': servers[1],
+      'queued-2': servers[2],
+      'queued-3': servers[3],
+    });
   });
 
   it('tags a call retried on another subset with the subset that answered', async (t) => {
@@ -186,13 +212,20 @@ describe('OpenTelemetry', () => {
     const calls = [0, 1, 2, 3].map((i) =>
       tracer.startActiveSpan(`retried-${i}`, async (span) => {
         try {
-          return (await callEcho(client, { slowServer: 'v2', delayMs: 20_000 }, new grpc.Metadata(), { deadline: Date.now() + 10_000 })).server;
+          return (
+            await callEcho(client, { slowServer: 'v2', delayMs: 20_000 }, new grpc.Metadata(), {
+              deadline: Date.now() + 10_000,
+            })
+          ).server;
         } finally {
           span.end();
         }
       }),
     );
-    await eventually(() => split.stats().subsets['v2']!.inFlight === 2, () => JSON.stringify(split.stats().subsets['v2']));
+    await eventually(
+      () => split.stats().subsets['v2']!.inFlight === 2,
+      () => JSON.stringify(split.stats().subsets['v2']),
+    );
     await v2.kill();
     assert.deepEqual(await Promise.all(calls), ['v1', 'v1', 'v1', 'v1']);
     const tagged = Object.fromEntries(spans.getFinishedSpans().map((span) => [span.name, span.attributes[SUBSET]]));
@@ -256,6 +289,9 @@ describe('OpenTelemetry', () => {
   });
 
   it('rejects what is not a split', async () => {
-    await assert.rejects(instrumentTrafficSplit({} as TrafficSplit, { api }), { code: 'ERR_SPLIT_INVALID_CONFIG', message: 'split: expected a TrafficSplit, got `{}` (object)' });
+    await assert.rejects(instrumentTrafficSplit({} as TrafficSplit, { api }), {
+      code: 'ERR_SPLIT_INVALID_CONFIG',
+      message: 'split: expected a TrafficSplit, got `{}` (object)',
+    });
   });
 });

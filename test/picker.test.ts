@@ -16,7 +16,12 @@ import { routingOf } from './helpers/routing-table.js';
 const { READY, CONNECTING, TRANSIENT_FAILURE } = grpc.connectivityState;
 const queue = new grpc.experimental.QueuePicker({ exitIdle() {} } as unknown as grpc.experimental.LoadBalancer);
 
-function subset(name: string, state: grpc.connectivityState, lastError: string | null = null, inGrace = false): SubsetView {
+function subset(
+  name: string,
+  state: grpc.connectivityState,
+  lastError: string | null = null,
+  inGrace = false,
+): SubsetView {
   return { name, state, picker: state === READY ? completingPicker(name) : queue, lastError, inGrace };
 }
 
@@ -38,16 +43,26 @@ describe('picker', () => {
 
   it('skips a subset that is not READY and shares its calls among the others by their weights', () => {
     const state = split({ v1: 60, v2: 30, v3: 10 });
-    const { picker } = aggregateState([subset('v1', TRANSIENT_FAILURE), subset('v2', READY), subset('v3', READY)], state, false, null);
+    const { picker } = aggregateState(
+      [subset('v1', TRANSIENT_FAILURE), subset('v2', READY), subset('v3', READY)],
+      state,
+      false,
+      null,
+    );
     assert.deepEqual(tally(picksFrom(picker, 400)), { v2: 300, v3: 100 });
   });
 
   it('queues calls while no weighted subset is READY and one is CONNECTING', () => {
-    const { picker } = aggregateState([subset('v1', CONNECTING), subset('v2', TRANSIENT_FAILURE)], split({ v1: 1, v2: 1 }), false, null);
+    const { picker } = aggregateState(
+      [subset('v1', CONNECTING), subset('v2', TRANSIENT_FAILURE)],
+      split({ v1: 1, v2: 1 }),
+      false,
+      null,
+    );
     assert.deepEqual(picksFrom(picker, 3), ['QUEUE', 'QUEUE', 'QUEUE']);
   });
 
-  it('hands back the READY child picker\'s result: a child that queues makes the call queue', () => {
+  it("hands back the READY child picker's result: a child that queues makes the call queue", () => {
     const v1: SubsetView = { name: 'v1', state: READY, picker: queue, lastError: null, inGrace: false };
     const { picker } = aggregateState([v1], split({ v1: 1 }), false, null);
     assert.deepEqual(picksFrom(picker, 2), ['QUEUE', 'QUEUE']);
@@ -55,9 +70,15 @@ describe('picker', () => {
 
   it('fails a call routed to a failed subset UNAVAILABLE, naming the subset, its state and last error', () => {
     const state = split({ v1: 50, v2: 50 });
-    const { picker } = aggregateState([subset('v1', TRANSIENT_FAILURE, 'connect ECONNREFUSED'), subset('v2', READY)], state, false, routingOf(state));
+    const { picker } = aggregateState(
+      [subset('v1', TRANSIENT_FAILURE, 'connect ECONNREFUSED'), subset('v2', READY)],
+      state,
+      false,
+      routingOf(state),
+    );
     assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v1')), [
-      'TRANSIENT_FAILURE: traffic_split: subset "v1" has no READY endpoints (TRANSIENT_FAILURE); last error: connect ECONNREFUSED',
+      'TRANSIENT_FAILURE: traffic_split: subset "v1" has no READY ' +
+        'endpoints (TRANSIENT_FAILURE); last error: connect ECONNREFUSED',
     ]);
     assert.deepEqual(picksFrom(picker, 2, routedTo(state, 'v2')), ['v2', 'v2']);
   });
@@ -66,7 +87,9 @@ describe('picker', () => {
     const state = split({ v1: 50, v2: 50 });
     const { picker } = aggregateState([subset('v1', CONNECTING), subset('v2', READY)], state, false, routingOf(state));
     assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v1')), ['QUEUE']);
-    assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v9')), ['DROP: traffic_split: unknown subset "v9" (subsets: v1, v2)']);
+    assert.deepEqual(picksFrom(picker, 1, routedTo(state, 'v9')), [
+      'DROP: traffic_split: unknown subset "v9" (subsets: v1, v2)',
+    ]);
   });
 
   it('removes the reserved header from every call it picks, and never routes by it', () => {
@@ -85,9 +108,26 @@ describe('picker', () => {
     // The plain pick (no routing table), a plain call and a routed one on the routed path.
     const plain = aggregateState(views, state, false, null).picker;
     const routed = aggregateState(views, state, false, routingOf(state)).picker;
-    assert.deepEqual(picksFrom(plain, 2, forging(() => new grpc.Metadata())), ['v2', 'v2']);
-    assert.deepEqual(picksFrom(routed, 2, forging(() => new grpc.Metadata())), ['v2', 'v2']);
+    assert.deepEqual(
+      picksFrom(
+        plain,
+        2,
+        forging(() => new grpc.Metadata()),
+      ),
+      ['v2', 'v2'],
+    );
+    assert.deepEqual(
+      picksFrom(
+        routed,
+        2,
+        forging(() => new grpc.Metadata()),
+      ),
+      ['v2', 'v2'],
+    );
     assert.deepEqual(picksFrom(routed, 1, forging(routedTo(state, 'v1'))), ['v1']);
-    assert.deepEqual(sent.map((metadata) => metadata.get(HINT_KEY)), [[], [], [], [], []]);
+    assert.deepEqual(
+      sent.map((metadata) => metadata.get(HINT_KEY)),
+      [[], [], [], [], []],
+    );
   });
 });

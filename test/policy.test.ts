@@ -8,7 +8,15 @@ import { afterEach, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplitLoadBalancer, TrafficSplitLoadBalancingConfig } from '../src/policy/balancer/policy.js';
 import { SplitState, STATE_ATTRIBUTE } from '../src/policy/balancer/split-state.js';
-import { FAKE_CHILD_POLICY, fakeChild, hasFakeChild, picksFrom, registerFakeChildPolicy, tally, type FakeChildPolicy } from './helpers/fake-child-policy.js';
+import {
+  FAKE_CHILD_POLICY,
+  fakeChild,
+  hasFakeChild,
+  picksFrom,
+  registerFakeChildPolicy,
+  tally,
+  type FakeChildPolicy,
+} from './helpers/fake-child-policy.js';
 import { recordingHelper, type RecordingHelper } from './helpers/recording-helper.js';
 import { FakeClock } from './helpers/fake-clock.js';
 
@@ -60,15 +68,19 @@ describe('traffic_split policy', () => {
     assert.deepEqual(picksFrom(helper.last().picker, 2), ['QUEUE', 'QUEUE']);
   });
 
-  it('reports READY with a new picker when the first weighted subset becomes READY; the one still connecting keeps its share', async () => {
-    const { helper, children } = await setup({ v1: 90, v2: 10 });
-    children['v1']!.report(READY, 'v1');
-    assert.deepEqual(helper.states(), ['CONNECTING', 'READY']);
-    assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 90, QUEUE: 10 });
-    children['v2']!.report(READY, 'v2');
-    assert.deepEqual(helper.states(), ['CONNECTING', 'READY', 'READY']);
-    assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 90, v2: 10 });
-  });
+  it(
+    'reports READY with a new picker when the first weighted ' +
+      'subset becomes READY; the one still connecting keeps its share',
+    async () => {
+      const { helper, children } = await setup({ v1: 90, v2: 10 });
+      children['v1']!.report(READY, 'v1');
+      assert.deepEqual(helper.states(), ['CONNECTING', 'READY']);
+      assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 90, QUEUE: 10 });
+      children['v2']!.report(READY, 'v2');
+      assert.deepEqual(helper.states(), ['CONNECTING', 'READY', 'READY']);
+      assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 90, v2: 10 });
+    },
+  );
 
   it('gives a connecting subset no share with connectGraceMs 0', async () => {
     const { helper, children } = await setup({ v1: 90, v2: 10 }, { connectGraceMs: 0 });
@@ -102,7 +114,11 @@ describe('traffic_split policy', () => {
   it('reports once for a new service config that changes the weights of a split it owns (one update per batch)', async () => {
     const port = nextPort++;
     const configWith = (weights: Record<string, number>) =>
-      TrafficSplitLoadBalancingConfig.createFromJson({ subsets: { v1: `ipv4:127.0.0.1:${port}` }, weights, childPolicy: [{ [FAKE_CHILD_POLICY]: {} }] });
+      TrafficSplitLoadBalancingConfig.createFromJson({
+        subsets: { v1: `ipv4:127.0.0.1:${port}` },
+        weights,
+        childPolicy: [{ [FAKE_CHILD_POLICY]: {} }],
+      });
     const helper = recordingHelper();
     const policy = new TrafficSplitLoadBalancer(helper);
     live.push(policy);
@@ -137,19 +153,23 @@ describe('traffic_split policy', () => {
     assert.deepEqual(tally(picksFrom(helper.last().picker, 100)), { v1: 50, v2: 30, v3: 20 });
   });
 
-  it('reports TRANSIENT_FAILURE naming every subset and state when all weighted subsets fail; weight-0 ones do not count', async () => {
-    const { helper, children } = await setup({ v1: 70, v2: 30, dark: 0 });
-    children['dark']!.report(READY, 'dark');
-    children['v1']!.report(TRANSIENT_FAILURE, 'v1', 'refused');
-    assert.deepEqual(helper.states(), ['CONNECTING', 'CONNECTING', 'CONNECTING']);
-    children['v2']!.report(TRANSIENT_FAILURE, 'v2', 'reset');
-    assert.deepEqual(helper.states(), ['CONNECTING', 'CONNECTING', 'CONNECTING', 'TRANSIENT_FAILURE']);
-    const message =
-      'traffic_split: no weighted subset is READY; v1 (weight 70): TRANSIENT_FAILURE (last error: refused); ' +
-      'v2 (weight 30): TRANSIENT_FAILURE (last error: reset); dark (weight 0): READY';
-    assert.equal(helper.last().errorMessage, message);
-    assert.deepEqual(picksFrom(helper.last().picker, 1), [`TRANSIENT_FAILURE: ${message}`]);
-  });
+  it(
+    'reports TRANSIENT_FAILURE naming every subset and state ' +
+      'when all weighted subsets fail; weight-0 ones do not count',
+    async () => {
+      const { helper, children } = await setup({ v1: 70, v2: 30, dark: 0 });
+      children['dark']!.report(READY, 'dark');
+      children['v1']!.report(TRANSIENT_FAILURE, 'v1', 'refused');
+      assert.deepEqual(helper.states(), ['CONNECTING', 'CONNECTING', 'CONNECTING']);
+      children['v2']!.report(TRANSIENT_FAILURE, 'v2', 'reset');
+      assert.deepEqual(helper.states(), ['CONNECTING', 'CONNECTING', 'CONNECTING', 'TRANSIENT_FAILURE']);
+      const message =
+        'traffic_split: no weighted subset is READY; v1 (weight 70): TRANSIENT_FAILURE (last error: refused); ' +
+        'v2 (weight 30): TRANSIENT_FAILURE (last error: reset); dark (weight 0): READY';
+      assert.equal(helper.last().errorMessage, message);
+      assert.deepEqual(picksFrom(helper.last().picker, 1), [`TRANSIENT_FAILURE: ${message}`]);
+    },
+  );
 
   it('asks an IDLE child to connect again, after its state callback returns', async () => {
     const { children } = await setup({ v1: 1 });
@@ -173,7 +193,15 @@ describe('traffic_split policy', () => {
     children['v2']!.report(READY, 'v2');
     state.setWeights({ v1: 10, v2: 90 });
     assert.equal(helper.updates.length, count);
-    assert.equal(policy.updateAddressList({ ok: true, value: [] }, TrafficSplitLoadBalancingConfig.createFromJson({ subsets: { v1: 'ipv4:127.0.0.1:1' }, weights: { v1: 1 } }), {}, ''), false);
+    assert.equal(
+      policy.updateAddressList(
+        { ok: true, value: [] },
+        TrafficSplitLoadBalancingConfig.createFromJson({ subsets: { v1: 'ipv4:127.0.0.1:1' }, weights: { v1: 1 } }),
+        {},
+        '',
+      ),
+      false,
+    );
     assert.equal(helper.updates.length, count);
   });
 
@@ -186,7 +214,7 @@ describe('traffic_split policy', () => {
     assert.deepEqual(picksFrom(helper.last().picker, 1), ['DROP: traffic_split: split "split" is closed']);
   });
 
-  it('keeps an unchanged subset\'s child across a new config and replaces a subset whose target changed', async () => {
+  it("keeps an unchanged subset's child across a new config and replaces a subset whose target changed", async () => {
     const { policy, helper, children, state } = await setup({ v1: 50, v2: 50 });
     children['v1']!.report(READY, 'v1');
     const port = nextPort++;

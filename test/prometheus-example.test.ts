@@ -11,7 +11,12 @@ describe('the Prometheus example', () => {
     for (let i = 0; i < 8; i++) await callEcho(client);
     // 8 calls at 3:1 are two whole periods: 6 and 2. The failure goes to v1 by an explicit route,
     // since the schedule's order within a period is random.
-    await callEcho(client, { failWith: grpc.status.NOT_FOUND }, new grpc.Metadata(), split.route({ subset: 'v1' })).catch(() => undefined);
+    await callEcho(
+      client,
+      { failWith: grpc.status.NOT_FOUND },
+      new grpc.Metadata(),
+      split.route({ subset: 'v1' }),
+    ).catch(() => undefined);
     const text = await registerSplitMetrics(split).metrics();
     const lines = text.split('\n');
     for (const expected of [
@@ -26,7 +31,10 @@ describe('the Prometheus example', () => {
     ]) {
       assert.ok(lines.includes(expected), `missing "${expected}" in\n${text}`);
     }
-    assert.match(text, /^traffic_split_latency_seconds\{split="metrics",subset="v1",quantile="0\.99"\} \d+(\.\d+)?(e-\d+)?$/m);
+    assert.match(
+      text,
+      /^traffic_split_latency_seconds\{split="metrics",subset="v1",quantile="0\.99"\} \d+(\.\d+)?(e-\d+)?$/m,
+    );
     // Every sample line is `name{labels} value`: what a Prometheus server parses.
     for (const line of lines.filter((l) => l !== '' && !l.startsWith('#'))) {
       assert.match(line, /^[a-z_]+\{([a-z_]+="[^"]*",?)+\} -?\d+(\.\d+)?(e-?\d+)?$/, line);

@@ -8,7 +8,14 @@ describe('Prometheus sample values', () => {
     assert.equal(formatValue(0.672 / 1000), '0.000672');
     assert.equal(formatValue(0.1 + 0.2), '0.3');
     assert.equal(formatValue(1.1 * 3), '3.3');
-    const text = renderFamilies([{ name: 'x_seconds', type: 'summary', help: 'h', samples: [{ labels: { quantile: '0.5' }, value: 0.672 / 1000 }] }]);
+    const text = renderFamilies([
+      {
+        name: 'x_seconds',
+        type: 'summary',
+        help: 'h',
+        samples: [{ labels: { quantile: '0.5' }, value: 0.672 / 1000 }],
+      },
+    ]);
     assert.equal(text, '# HELP x_seconds h\n# TYPE x_seconds summary\nx_seconds{quantile="0.5"} 0.000672\n');
   });
 

@@ -3,7 +3,13 @@ import { once } from 'node:events';
 import { setImmediate as settle } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from '../src/index.js';
+import {
+  TrafficSplit,
+  TrafficSplitClosedError,
+  TrafficSplitRangeError,
+  TrafficSplitRolloutError,
+  TrafficSplitTypeError,
+} from '../src/index.js';
 import { activeRollout, startRollout, type Rollout, type RolloutOptions } from '../src/ops/index.js';
 import { runFixture } from './helpers/fixture-process.js';
 import { FakeClock } from './helpers/fake-clock.js';
@@ -29,7 +35,11 @@ function offlineSplit(weights: Record<string, number>, subsets = ['v1', 'v2']): 
  * interval then ends when the test advances the clock, after the calls it made have finished,
  * so each verdict is a function of those calls and not of how fast the machine runs.
  */
-const fast = (extra: Partial<RolloutOptions['analysis']> = {}, intervalMs = 80, clock?: FakeClock): RolloutOptions => ({
+const fast = (
+  extra: Partial<RolloutOptions['analysis']> = {},
+  intervalMs = 80,
+  clock?: FakeClock,
+): RolloutOptions => ({
   subset: 'v2',
   steps: [10, 50],
   intervalMs,
@@ -57,7 +67,10 @@ describe('rollout', () => {
     assert.equal(result.history.length, 1);
     const [step] = result.history;
     assert.equal(step!.verdict, 'fail');
-    assert.deepEqual({ ...step!.figures, p99Ms: 0 }, { periodMs: 150, calls: 4, failures: 4, errorRate: 1, p99Ms: 0, waitedIntervals: 0 });
+    assert.deepEqual(
+      { ...step!.figures, p99Ms: 0 },
+      { periodMs: 150, calls: 4, failures: 4, errorRate: 1, p99Ms: 0, waitedIntervals: 0 },
+    );
     assert.equal(result.reason, 'step 1 (10%): error rate 100% (4 of 4 calls) > 5%');
     assert.equal(result.durationMs, intervalMs);
     assert.deepEqual(split.getWeights(), { v1: 1, v2: 0 });
@@ -76,7 +89,10 @@ describe('rollout', () => {
     const events = recordEvents(rollout);
     assert.deepEqual(
       rollout.plan.map((p) => p.weights),
-      [{ v1: 90, v2: 10 }, { v1: 50, v2: 50 }],
+      [
+        { v1: 90, v2: 10 },
+        { v1: 50, v2: 50 },
+      ],
     );
     // Step 1 (10%): 40 calls give v2 4, above minCalls 3.
     assert.deepEqual((await makeCalls(client, 40)).counts, { v1: 36, v2: 4 });
@@ -90,8 +106,17 @@ describe('rollout', () => {
     const result = await rollout.done;
     assert.equal(result.outcome, 'promoted', result.reason);
     assert.equal(result.reason, 'all 2 steps passed');
-    assert.deepEqual(result.history.map((s) => [s.step, s.percent, s.verdict, s.figures.calls]), [[0, 10, 'pass', 4], [1, 50, 'pass', 10]]);
-    assert.deepEqual(result.history.map((s) => s.reason), ['error rate 0% (0 of 4 calls) <= 5%', 'error rate 0% (0 of 10 calls) <= 5%']);
+    assert.deepEqual(
+      result.history.map((s) => [s.step, s.percent, s.verdict, s.figures.calls]),
+      [
+        [0, 10, 'pass', 4],
+        [1, 50, 'pass', 10],
+      ],
+    );
+    assert.deepEqual(
+      result.history.map((s) => s.reason),
+      ['error rate 0% (0 of 4 calls) <= 5%', 'error rate 0% (0 of 10 calls) <= 5%'],
+    );
     assert.equal(result.durationMs, 160);
     assert.deepEqual(split.getWeights(), { v1: 0, v2: 100 });
     assert.deepEqual(await serversOf(client, 10), Array(10).fill('v2'));
@@ -101,7 +126,12 @@ describe('rollout', () => {
 
   it('shares the rest among the other subsets in proportion to their weights before the rollout', () => {
     const split = offlineSplit({ a: 60, b: 20, c: 0 }, ['a', 'b', 'c']);
-    const rollout = startRollout(split, { subset: 'c', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0 } });
+    const rollout = startRollout(split, {
+      subset: 'c',
+      steps: [10, 50],
+      intervalMs: 60_000,
+      analysis: { maxErrorRate: 0 },
+    });
     assert.deepEqual(rollout.plan, [
       { step: 0, percent: 10, weights: { a: 67.5, b: 22.5, c: 10 } },
       { step: 1, percent: 50, weights: { a: 37.5, b: 12.5, c: 50 } },
@@ -136,7 +166,11 @@ describe('rollout', () => {
     clock.advance(50);
     const result = await rollout.done;
     assert.equal(result.outcome, 'promoted', result.reason);
-    assert.deepEqual(result.history.map((s) => s.figures.calls), [1, 1], 'the calls made while paused are not in the first window');
+    assert.deepEqual(
+      result.history.map((s) => s.figures.calls),
+      [1, 1],
+      'the calls made while paused are not in the first window',
+    );
     assert.equal(result.durationMs, 1_100);
     rollout.pause(); // no-op once done
     assert.equal(rollout.state, 'done');
@@ -193,7 +227,10 @@ describe('rollout', () => {
     const clock = new FakeClock();
     const rollout = startRollout(split, fast({ minCalls: 5, maxWaitIntervals: 2 }, 30, clock));
     const events = recordEvents(rollout);
-    for (const expected of [['step:0', 'wait:0'], ['step:0', 'wait:0', 'wait:0']]) {
+    for (const expected of [
+      ['step:0', 'wait:0'],
+      ['step:0', 'wait:0', 'wait:0'],
+    ]) {
       clock.advance(30);
       await settle();
       assert.deepEqual(events, expected);
@@ -223,7 +260,10 @@ describe('rollout', () => {
     assert.equal(result.outcome, 'rolled-back');
     const { calls, failures, waitedIntervals } = result.history[0]!.figures;
     assert.deepEqual([calls, failures, waitedIntervals], [2, 2, 0]);
-    assert.equal(result.reason, 'step 1 (10%): error rate over budget before minCalls: 2 of 2 calls failed, more than 0.1% of 1000 calls allows');
+    assert.equal(
+      result.reason,
+      'step 1 (10%): error rate over budget before minCalls: 2 of 2 calls failed, more than 0.1% of 1000 calls allows',
+    );
     assert.equal(result.durationMs, 150);
     assert.deepEqual(split.getWeights(), { v1: 1, v2: 0 });
   });
@@ -246,9 +286,19 @@ describe('rollout', () => {
   for (const [name, judge, reason] of [
     ['answers a reason string', () => 'error budget spent', 'judge: error budget spent'],
     ['answers false', async () => false, 'judge failed the step'],
-    ['throws', () => { throw new Error('boom'); }, 'judge threw: boom'],
+    [
+      'throws',
+      () => {
+        throw new Error('boom');
+      },
+      'judge threw: boom',
+    ],
     ['does not answer in time', () => new Promise<boolean>(() => {}), 'judge did not answer within 30 ms'],
-    ['answers a wrong type', () => 1 as unknown as boolean, 'judge answered `1` (number); expected true, false or a reason string'],
+    [
+      'answers a wrong type',
+      () => 1 as unknown as boolean,
+      'judge answered `1` (number); expected true, false or a reason string',
+    ],
   ] as const) {
     it(`rolls back when the judge ${name}`, async () => {
       const split = offlineSplit({ v1: 1, v2: 0 });
@@ -278,8 +328,19 @@ describe('rollout', () => {
     const split = offlineSplit({ v1: 1, v2: 0 });
     const seen: string[] = [];
     const clock = new FakeClock();
-    const rollout = startRollout(split, 
-      fast({ minCalls: 0, judge: (s) => (seen.push(`${s.step}:${s.percent}:${s.subset}:${s.figures.calls}:${Object.keys(s.splitStats.subsets)}`), true) }, 20, clock),
+    const rollout = startRollout(
+      split,
+      fast(
+        {
+          minCalls: 0,
+          judge: (s) => (
+            seen.push(`${s.step}:${s.percent}:${s.subset}:${s.figures.calls}:${Object.keys(s.splitStats.subsets)}`),
+            true
+          ),
+        },
+        20,
+        clock,
+      ),
     );
     clock.advance(20);
     await settle();
@@ -295,34 +356,138 @@ describe('rollout', () => {
   });
 
   const invalid: [string, unknown, string, typeof TrafficSplitTypeError | typeof TrafficSplitRangeError][] = [
-    ['non-object', undefined, 'options: expected an object with "subset", "steps", "intervalMs" and "analysis", got undefined', TrafficSplitTypeError],
-    ['unknown-key', { ...fast(), step: [1] }, 'step: unknown option (known: subset, steps, intervalMs, analysis, clock, baseline, shadow, allowStepsBelowOnePercent), got `[1]` (array)', TrafficSplitTypeError],
-    ['unknown-subset', { ...fast(), subset: 'v3' }, 'subset: expected one of the subsets v1, v2, got `"v3"` (string)', TrafficSplitTypeError],
-    ['no-steps', { ...fast(), steps: [] }, 'steps: expected a list of 1 to 100 percentages such as [10, 50], got `[]` (array)', TrafficSplitTypeError],
-    ['string-step', { ...fast(), steps: ['10'] }, 'steps[0]: expected a percentage above 0 and at most 100, got `"10"` (string)', TrafficSplitTypeError],
-    ['zero-step', { ...fast(), steps: [0, 10] }, 'steps[0]: expected a percentage above 0 and at most 100, got `0` (number)', TrafficSplitRangeError],
-    ['fraction-steps', { ...fast(), steps: [0.1, 0.5] }, 'steps[0]: expected a percentage from 1 to 100, got `0.1` (number): steps are percentages, not fractions ([10, 50] is 10% then 50%); for a step below 1% on purpose, set allowStepsBelowOnePercent: true', TrafficSplitRangeError],
-    ['string-allow-below-one', { ...fast(), allowStepsBelowOnePercent: 'yes' }, 'allowStepsBelowOnePercent: expected a boolean, got `"yes"` (string)', TrafficSplitTypeError],
-    ['decreasing-steps', { ...fast(), steps: [10, 5] }, 'steps[1]: expected a percentage above the previous step (10), got `5` (number)', TrafficSplitRangeError],
-    ['zero-interval', { ...fast(), intervalMs: 0 }, 'intervalMs: expected an integer from 1 to 2147483647, got `0` (number)', TrafficSplitRangeError],
-    ['no-analysis', { ...fast(), analysis: undefined }, 'analysis: expected an object with at least "maxErrorRate", got undefined', TrafficSplitTypeError],
-    ['analysis-typo', fast({ maxErrorrate: 1 } as object), 'analysis.maxErrorrate: unknown option (known: maxErrorRate, failureCodes, maxP99Ms, minCalls, maxWaitIntervals, judge, judgeTimeoutMs, baseline, confidence, maxErrorRateIncrease, maxLatencyRatio), got `1` (number)', TrafficSplitTypeError],
-    ['error-rate-above-1', fast({ maxErrorRate: 5 }), 'analysis.maxErrorRate: expected a number from 0 to 1, got `5` (number)', TrafficSplitRangeError],
-    ['bad-code', fast({ failureCodes: ['OOPS' as 'OK'] }), 'analysis.failureCodes[0]: expected a gRPC status code name (such as "INTERNAL") or number (0 to 16), got `"OOPS"` (string)', TrafficSplitTypeError],
-    ['negative-min-calls', fast({ minCalls: -1 }), 'analysis.minCalls: expected an integer from 0 to 1000000000, got `-1` (number)', TrafficSplitRangeError],
-    ['zero-p99', fast({ maxP99Ms: 0 }), 'analysis.maxP99Ms: expected a number of milliseconds > 0, got `0` (number)', TrafficSplitRangeError],
-    ['clock-not-object', { ...fast(), clock: 5 }, 'clock: expected an object with now(), setTimeout() and clearTimeout() methods, got `5` (number)', TrafficSplitTypeError],
-    ['clock-without-method', { ...fast(), clock: { now: () => 0, setTimeout: () => ({}) } }, 'clock.clearTimeout: expected a function, got undefined', TrafficSplitTypeError],
-    ['judge-not-function', fast({ judge: 'yes' as unknown as () => boolean }), 'analysis.judge: expected a function (step) => boolean | string | Promise<boolean | string>, got `"yes"` (string)', TrafficSplitTypeError],
+    [
+      'non-object',
+      undefined,
+      'options: expected an object with "subset", "steps", "intervalMs" and "analysis", got undefined',
+      TrafficSplitTypeError,
+    ],
+    [
+      'unknown-key',
+      { ...fast(), step: [1] },
+      'step: unknown option (known: subset, steps, intervalMs, analysis, ' +
+        'clock, baseline, shadow, allowStepsBelowOnePercent), got `[1]` (array)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'unknown-subset',
+      { ...fast(), subset: 'v3' },
+      'subset: expected one of the subsets v1, v2, got `"v3"` (string)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'no-steps',
+      { ...fast(), steps: [] },
+      'steps: expected a list of 1 to 100 percentages such as [10, 50], got `[]` (array)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'string-step',
+      { ...fast(), steps: ['10'] },
+      'steps[0]: expected a percentage above 0 and at most 100, got `"10"` (string)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'zero-step',
+      { ...fast(), steps: [0, 10] },
+      'steps[0]: expected a percentage above 0 and at most 100, got `0` (number)',
+      TrafficSplitRangeError,
+    ],
+    [
+      'fraction-steps',
+      { ...fast(), steps: [0.1, 0.5] },
+      'steps[0]: expected a percentage from 1 to 100, got `0.1` (number): steps are percentages, not fractions ' +
+        '([10, 50] is 10% then 50%); for a step below 1% on purpose, set allowStepsBelowOnePercent: true',
+      TrafficSplitRangeError,
+    ],
+    [
+      'string-allow-below-one',
+      { ...fast(), allowStepsBelowOnePercent: 'yes' },
+      'allowStepsBelowOnePercent: expected a boolean, got `"yes"` (string)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'decreasing-steps',
+      { ...fast(), steps: [10, 5] },
+      'steps[1]: expected a percentage above the previous step (10), got `5` (number)',
+      TrafficSplitRangeError,
+    ],
+    [
+      'zero-interval',
+      { ...fast(), intervalMs: 0 },
+      'intervalMs: expected an integer from 1 to 2147483647, got `0` (number)',
+      TrafficSplitRangeError,
+    ],
+    [
+      'no-analysis',
+      { ...fast(), analysis: undefined },
+      'analysis: expected an object with at least "maxErrorRate", got undefined',
+      TrafficSplitTypeError,
+    ],
+    [
+      'analysis-typo',
+      fast({ maxErrorrate: 1 } as object),
+      'analysis.maxErrorrate: unknown option (known: maxErrorRate, failureCodes, maxP99Ms, minCalls, ' +
+        'maxWaitIntervals, judge, judgeTimeoutMs, baseline, confidence, maxErrorRateIncrease, maxLatencyRatio), got ' +
+        '`1` (number)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'error-rate-above-1',
+      fast({ maxErrorRate: 5 }),
+      'analysis.maxErrorRate: expected a number from 0 to 1, got `5` (number)',
+      TrafficSplitRangeError,
+    ],
+    [
+      'bad-code',
+      fast({ failureCodes: ['OOPS' as 'OK'] }),
+      'analysis.failureCodes[0]: expected a gRPC status code name ' +
+        '(such as "INTERNAL") or number (0 to 16), got `"OOPS"` (string)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'negative-min-calls',
+      fast({ minCalls: -1 }),
+      'analysis.minCalls: expected an integer from 0 to 1000000000, got `-1` (number)',
+      TrafficSplitRangeError,
+    ],
+    [
+      'zero-p99',
+      fast({ maxP99Ms: 0 }),
+      'analysis.maxP99Ms: expected a number of milliseconds > 0, got `0` (number)',
+      TrafficSplitRangeError,
+    ],
+    [
+      'clock-not-object',
+      { ...fast(), clock: 5 },
+      'clock: expected an object with now(), setTimeout() and clearTimeout() methods, got `5` (number)',
+      TrafficSplitTypeError,
+    ],
+    [
+      'clock-without-method',
+      { ...fast(), clock: { now: () => 0, setTimeout: () => ({}) } },
+      'clock.clearTimeout: expected a function, got undefined',
+      TrafficSplitTypeError,
+    ],
+    [
+      'judge-not-function',
+      fast({ judge: 'yes' as unknown as () => boolean }),
+      'analysis.judge: expected a function (step) => boolean | ' +
+        'string | Promise<boolean | string>, got `"yes"` (string)',
+      TrafficSplitTypeError,
+    ],
   ];
   for (const [name, options, message, type] of invalid) {
     it(`rejects ${name} options and changes nothing`, () => {
       const split = offlineSplit({ v1: 1, v2: 0 });
-      assert.throws(() => startRollout(split, options as RolloutOptions), (error: Error) => {
-        assert.ok(error instanceof type, `${error.name}: ${error.message}`);
-        assert.equal(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => startRollout(split, options as RolloutOptions),
+        (error: Error) => {
+          assert.ok(error instanceof type, `${error.name}: ${error.message}`);
+          assert.equal(error.message, message);
+          return true;
+        },
+      );
       assert.deepEqual(split.getWeights(), { v1: 1, v2: 0 });
       assert.equal(activeRollout(split), undefined);
       split.close();
@@ -333,7 +498,9 @@ describe('rollout', () => {
     const split = offlineSplit({ v1: 0, v2: 1 });
     assert.throws(() => startRollout(split, fast()), {
       name: 'TrafficSplitRangeError',
-      message: 'subset: expected a subset that does not already have all the traffic (weights {"v1":0,"v2":1}), got `"v2"` (string)',
+      message:
+        'subset: expected a subset that does not already have all ' +
+        'the traffic (weights {"v1":0,"v2":1}), got `"v2"` (string)',
     });
     split.close();
   });

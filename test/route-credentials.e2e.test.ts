@@ -11,7 +11,9 @@ import { callEcho, echoClient, type EchoReply } from './helpers/echo-service.js'
 import { rig } from './helpers/rig.js';
 import { closeAfter } from './helpers/split-helpers.js';
 
-const NOT_HONOURED = 'UNAVAILABLE: Getting metadata from plugin failed with error: traffic_split: route() call options of split "creds" cannot be honoured';
+const NOT_HONOURED =
+  'UNAVAILABLE: Getting metadata from plugin failed with error: ' +
+  'traffic_split: route() call options of split "creds" cannot be honoured';
 
 /** Call credentials of the application: they add `x-app-token`. */
 const mine = grpc.credentials.createFromMetadataGenerator((_params, callback) => {
@@ -28,7 +30,7 @@ function outcome(call: Promise<EchoReply>): Promise<string> {
 }
 
 describe('route() with call credentials of the application', () => {
-  it('fails on a client without the split\'s options, and routes with the credentials on one with them', async (t) => {
+  it("fails on a client without the split's options, and routes with the credentials on one with them", async (t) => {
     // Every unrouted call goes to v1: a route to v2 that were ignored would reach v1.
     const { split, client } = await rig(t, { v1: 100, v2: 0 }, { name: 'creds' });
     const bare = echoClient(split.target);
@@ -39,7 +41,14 @@ describe('route() with call credentials of the application', () => {
       assert.equal(await outcome(callEcho(client, {}, new grpc.Metadata(), routed())), 'v2 +token');
     }
     // Other options given to route() are kept.
-    const late = await outcome(callEcho(client, {}, new grpc.Metadata(), split.route({ subset: 'v2' }, { credentials: mine, deadline: Date.now() - 1 })));
+    const late = await outcome(
+      callEcho(
+        client,
+        {},
+        new grpc.Metadata(),
+        split.route({ subset: 'v2' }, { credentials: mine, deadline: Date.now() - 1 }),
+      ),
+    );
     assert.ok(late.startsWith('DEADLINE_EXCEEDED'), late);
     // No routed call reached v1 (the late one may have started on v2 before its deadline hit).
     assert.equal(split.stats().subsets['v1']!.started, 0);

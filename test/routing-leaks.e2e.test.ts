@@ -30,11 +30,18 @@ describe('retryOnOtherSubset with no other subset to retry on', () => {
   it('ends a call failed by v2 at 0/100 at once with its own UNAVAILABLE, not at a 20 s deadline', async (t) => {
     const { client, split } = await rig(t, { v1: 0, v2: 100 }, { retryOnOtherSubset: true });
     const startedAt = performance.now();
-    const result = await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { deadline: Date.now() + 20_000 }));
+    const result = await outcome(
+      callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { deadline: Date.now() + 20_000 }),
+    );
     t.diagnostic(`failed after ${(performance.now() - startedAt).toFixed(1)} ms (deadline 20 s)`);
     assert.equal(result, 'UNAVAILABLE: v2 fails with 14');
     // A call with a sticky key is retried the same way, and ends the same way.
-    const keyed = await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { ...split.route({ key: 'user-1' }), deadline: Date.now() + 20_000 }));
+    const keyed = await outcome(
+      callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), {
+        ...split.route({ key: 'user-1' }),
+        deadline: Date.now() + 20_000,
+      }),
+    );
     assert.equal(keyed, 'UNAVAILABLE: v2 fails with 14');
     const stats = split.stats();
     assert.deepEqual(stats.subsets['v2']!.codes, { UNAVAILABLE: 2 });
@@ -46,11 +53,19 @@ describe('retryOnOtherSubset with no other subset to retry on', () => {
     const { client } = await rig(t, { v1: 0, v2: 100 }, { retryOnOtherSubset: true });
     const calls: grpc.ClientUnaryCall[] = [];
     const call = (metadata: grpc.Metadata) =>
-      outcome(new Promise<EchoReply>((resolve, reject) => {
-        calls.push(client.echo(UNAVAILABLE_ON_V2, metadata, {}, (error, reply) => (error ? reject(error) : resolve(reply!))));
-      }));
+      outcome(
+        new Promise<EchoReply>((resolve, reject) => {
+          calls.push(
+            client.echo(UNAVAILABLE_ON_V2, metadata, {}, (error, reply) => (error ? reject(error) : resolve(reply!))),
+          );
+        }),
+      );
     try {
-      const results = await hangGuard(Promise.all([call(new grpc.Metadata()), call(new grpc.Metadata({ waitForReady: true }))]), 15_000, 'a call without deadline');
+      const results = await hangGuard(
+        Promise.all([call(new grpc.Metadata()), call(new grpc.Metadata({ waitForReady: true }))]),
+        15_000,
+        'a call without deadline',
+      );
       assert.deepEqual(results, ['UNAVAILABLE: v2 fails with 14', 'UNAVAILABLE: v2 fails with 14']);
     } finally {
       for (const c of calls) c.cancel();
@@ -60,10 +75,16 @@ describe('retryOnOtherSubset with no other subset to retry on', () => {
   it('ends a call failed by v2 with its own failure while v1 is down', async (t) => {
     const { client, split, v1 } = await rig(t, { v1: 50, v2: 50 }, { retryOnOtherSubset: true });
     await v1.kill();
-    await eventually(() => split.stats().subsets['v1']!.state !== 'READY', () => JSON.stringify(split.stats().subsets['v1']), 10_000);
+    await eventually(
+      () => split.stats().subsets['v1']!.state !== 'READY',
+      () => JSON.stringify(split.stats().subsets['v1']),
+      10_000,
+    );
     const results: string[] = [];
     for (let i = 0; i < 4; i++) {
-      results.push(await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { deadline: Date.now() + 20_000 })));
+      results.push(
+        await outcome(callEcho(client, UNAVAILABLE_ON_V2, new grpc.Metadata(), { deadline: Date.now() + 20_000 })),
+      );
     }
     assert.deepEqual(results, Array(4).fill('UNAVAILABLE: v2 fails with 14'));
     assert.deepEqual(split.stats().subsets['v2']!.codes, { UNAVAILABLE: 4 });
@@ -82,17 +103,19 @@ describe('retryOnOtherSubset with no other subset to retry on', () => {
 });
 
 describe('routing hints never leave the process', () => {
-  it('refuses split A\'s route() on a channel of split B: nothing reaches a server', async (t) => {
+  it("refuses split A's route() on a channel of split B: nothing reaches a server", async (t) => {
     const a = await rig(t, { v1: 50, v2: 50 }, { name: 'a' });
     const b = await rig(t, { v1: 100, v2: 0 }, { name: 'b' });
     const results: string[] = [];
-    for (let i = 0; i < 5; i++) results.push(await outcome(callEcho(b.client, {}, new grpc.Metadata(), a.split.route({ subset: 'v2' }))));
+    for (let i = 0; i < 5; i++)
+      results.push(await outcome(callEcho(b.client, {}, new grpc.Metadata(), a.split.route({ subset: 'v2' }))));
     const expected =
       'UNAVAILABLE: traffic_split: route() call options of split "a" used on a channel of another split; ' +
       "they only work on clients built from their own split's target";
     assert.deepEqual(results, Array(5).fill(expected));
     for (const split of [a.split, b.split]) {
-      for (const subset of ['v1', 'v2']) assert.equal(split.stats().subsets[subset]!.started, 0, `${split.name} ${subset}`);
+      for (const subset of ['v1', 'v2'])
+        assert.equal(split.stats().subsets[subset]!.started, 0, `${split.name} ${subset}`);
     }
     // B's own calls are unaffected and carry no hint.
     const plain = await callEcho(b.client);
@@ -100,7 +123,7 @@ describe('routing hints never leave the process', () => {
     assert.ok(!plain.metadataKeys!.includes('x-traffic-split'), plain.metadataKeys!.join());
   });
 
-  it('refuses split A\'s route() on a plain channel given A.channelOptions, before anything is sent', async (t) => {
+  it("refuses split A's route() on a plain channel given A.channelOptions, before anything is sent", async (t) => {
     const a = await rig(t, { v1: 50, v2: 50 }, { name: 'a' });
     const plain = echoClient(a.v1.target, a.split.channelOptions);
     t.after(() => plain.close());
@@ -108,7 +131,8 @@ describe('routing hints never leave the process', () => {
     const result = await outcome(callEcho(plain, {}, new grpc.Metadata(), a.split.route({ subset: 'v2' })));
     assert.equal(
       result,
-      'UNAVAILABLE: Getting metadata from plugin failed with error: traffic_split: route() call options of split "a" used on a client of ' +
+      'UNAVAILABLE: Getting metadata from plugin failed with error: ' +
+        'traffic_split: route() call options of split "a" used on a client of ' +
         `${target}; they only work on clients built from the split's target ${a.split.target}`,
     );
     // The same client's plain calls go through and carry no hint.
@@ -128,30 +152,37 @@ describe('routing hints never leave the process', () => {
     }
   });
 
-  it('strips a forged x-traffic-split header on a split channel, even one with the split\'s token, and routes by weight', async (t) => {
-    const { client, split, v2 } = await rig(t, { v1: 0, v2: 100 });
-    const token = (split as unknown as { state: { token: string } }).state.token;
-    const forged = (value: string) => {
-      const metadata = new grpc.Metadata();
-      metadata.set('x-traffic-split', value);
-      return metadata;
-    };
-    // The control: a plain channel to the same server sends the header, and the server sees it.
-    const plain = echoClient(v2.target);
-    t.after(() => plain.close());
-    assert.deepEqual((await callEcho(plain, {}, forged(`${token};s=v1`))).metadataKeys, ['user-agent', 'x-traffic-split']);
-    // Before route() was ever used (keyless fast path), then after.
-    for (const phase of ['before route()', 'after route()']) {
-      for (const value of ['forged;s=v1', `${token};s=v1`, `${token};k=user-1`]) {
-        const reply = await callEcho(client, {}, forged(value));
-        assert.equal(reply.server, 'v2', `${phase}: ${value}`);
-        assert.deepEqual(reply.metadataKeys, ['user-agent'], `${phase}: ${value}`);
+  it(
+    'strips a forged x-traffic-split header on a split channel, ' +
+      "even one with the split's token, and routes by weight",
+    async (t) => {
+      const { client, split, v2 } = await rig(t, { v1: 0, v2: 100 });
+      const token = (split as unknown as { state: { token: string } }).state.token;
+      const forged = (value: string) => {
+        const metadata = new grpc.Metadata();
+        metadata.set('x-traffic-split', value);
+        return metadata;
+      };
+      // The control: a plain channel to the same server sends the header, and the server sees it.
+      const plain = echoClient(v2.target);
+      t.after(() => plain.close());
+      assert.deepEqual((await callEcho(plain, {}, forged(`${token};s=v1`))).metadataKeys, [
+        'user-agent',
+        'x-traffic-split',
+      ]);
+      // Before route() was ever used (keyless fast path), then after.
+      for (const phase of ['before route()', 'after route()']) {
+        for (const value of ['forged;s=v1', `${token};s=v1`, `${token};k=user-1`]) {
+          const reply = await callEcho(client, {}, forged(value));
+          assert.equal(reply.server, 'v2', `${phase}: ${value}`);
+          assert.deepEqual(reply.metadataKeys, ['user-agent'], `${phase}: ${value}`);
+        }
+        split.route({ subset: 'v1' });
       }
-      split.route({ subset: 'v1' });
-    }
-  });
+    },
+  );
 
-  it('leaves the caller\'s Metadata and its options untouched: reusing them routes nothing', async (t) => {
+  it("leaves the caller's Metadata and its options untouched: reusing them routes nothing", async (t) => {
     const { client, split } = await rig(t, { v1: 0, v2: 100 }, { retryOnOtherSubset: true });
     const options = { waitForReady: true };
     const metadata = new grpc.Metadata(options);
@@ -185,7 +216,9 @@ describe('the refusal on other channels', () => {
         const servers: string[] = [];
         const stream = client.stream({ count: 2 }, a.route({ subset: 'v1' }));
         stream.on('data', (reply: EchoReply) => servers.push(reply.server));
-        stream.on('error', (error: grpc.ServiceError) => resolve(`${grpc.status[error.code]} after ${servers.length}`));
+        stream.on('error', (error: grpc.ServiceError) =>
+          resolve(`${grpc.status[error.code]} after ${servers.length}`),
+        );
         stream.on('end', () => resolve(servers.join(',')));
       });
     assert.equal(await collect(own), 'v1,v1');

@@ -3,7 +3,15 @@ import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { register, TrafficSplit } from '../src/index.js';
-import { callEcho, echoClient, echoHandlers, echoService, type EchoClientInstance, type EchoReply, type EchoRequest } from './helpers/echo-service.js';
+import {
+  callEcho,
+  echoClient,
+  echoHandlers,
+  echoService,
+  type EchoClientInstance,
+  type EchoReply,
+  type EchoRequest,
+} from './helpers/echo-service.js';
 import { countOf, maxWindowDeviation } from './helpers/sequences.js';
 import { startServer } from './helpers/servers.js';
 import { RESOLUTION_ERRORS_REACH_POLICY } from './helpers/grpc-behaviour.js';
@@ -15,7 +23,9 @@ describe('the policy from a plain service config', () => {
     const v1 = await startServer('v1');
     const v2 = await startServer('v2');
     const serviceConfig = {
-      loadBalancingConfig: [{ traffic_split: { subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 3, v2: 1 } } }],
+      loadBalancingConfig: [
+        { traffic_split: { subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 3, v2: 1 } } },
+      ],
     };
     // The channel's own target only names the service (and sets the authority); the policy
     // resolves each subset's target itself. Before grpc-js 1.14 that target must still resolve.
@@ -27,12 +37,16 @@ describe('the policy from a plain service config', () => {
     });
     // Wait until both subsets have served once, then measure whole cycles.
     const warmup = new Set<string>();
-    for (let i = 0; i < 50 && warmup.size < 2; i++) warmup.add((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 })).server);
+    for (let i = 0; i < 50 && warmup.size < 2; i++)
+      warmup.add((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 })).server);
     assert.equal(warmup.size, 2);
     const servers: string[] = [];
     for (let i = 0; i < 400; i++) servers.push((await callEcho(client)).server);
     // 100 +- 1 to v2: the schedule's phase and order within its bound are random.
-    assert.ok(Math.abs(countOf(servers)['v2']! - 100) <= 1 && countOf(servers)['v1']! + countOf(servers)['v2']! === 400, JSON.stringify(countOf(servers)));
+    assert.ok(
+      Math.abs(countOf(servers)['v2']! - 100) <= 1 && countOf(servers)['v1']! + countOf(servers)['v2']! === 400,
+      JSON.stringify(countOf(servers)),
+    );
     assert.ok(maxWindowDeviation(servers, { v1: 3, v2: 1 }, 4) <= 1);
   });
 
@@ -40,7 +54,9 @@ describe('the policy from a plain service config', () => {
     register();
     const v1 = await startServer('v1');
     // What a split's resolver hands its channels: the split's settings, no weights.
-    const serviceConfig = { loadBalancingConfig: [{ traffic_split: { subsets: { v1: v1.target }, weightsFrom: 'copied-1' } }] };
+    const serviceConfig = {
+      loadBalancingConfig: [{ traffic_split: { subsets: { v1: v1.target }, weightsFrom: 'copied-1' } }],
+    };
     const target = RESOLUTION_ERRORS_REACH_POLICY ? 'dns:///reporter.example.test:443' : 'dns:///localhost:443';
     const client = echoClient(target, { 'grpc.service_config': JSON.stringify(serviceConfig) });
     t.after(async () => {
@@ -50,7 +66,8 @@ describe('the policy from a plain service config', () => {
     await assert.rejects(callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 20_000 }), {
       code: grpc.status.UNAVAILABLE,
       details:
-        'traffic_split: this config takes its weights from split "copied-1", which only channels built from that split\'s target can use; write "weights" instead',
+        'traffic_split: this config takes its weights from split "copied-1", which ' +
+        'only channels built from that split\'s target can use; write "weights" instead',
     });
     // No subset child was created: nothing connected to the subset.
     assert.equal(v1.accepted(), 0);
@@ -61,12 +78,21 @@ describe('the policy from a plain service config', () => {
     const lines: string[] = [];
     grpc.setLogger({ error: (...args: unknown[]) => lines.push(args.join(' ')) } as unknown as Console);
     t.after(() => grpc.setLogger(console));
-    const bad = { loadBalancingConfig: [{ traffic_split: { subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights: { v1: 1 } } }] };
+    const bad = {
+      loadBalancingConfig: [
+        { traffic_split: { subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights: { v1: 1 } } },
+      ],
+    };
     const client = echoClient('ipv4:127.0.0.1:1', { 'grpc.service_config': JSON.stringify(bad) });
     t.after(() => client.close());
     await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 1_000 }).catch(() => undefined);
     assert.ok(
-      lines.some((line) => line.includes('traffic_split: service config rejected: weights.v2: missing; every subset needs a weight (0 sends it no calls)')),
+      lines.some((line) =>
+        line.includes(
+          'traffic_split: service config rejected: weights.v2: ' +
+            'missing; every subset needs a weight (0 sends it no calls)',
+        ),
+      ),
       lines.join('\n'),
     );
   });
@@ -95,15 +121,19 @@ async function behaviourServer(t: TestContext): Promise<{ target: string; attemp
       const [kind, id = ''] = text.split(':');
       const attempt = (attempts.get(text) ?? 0) + 1;
       attempts.set(text, attempt);
-      const reply = () => callback(null, { server: 'v1', text: kind === 'big' ? 'x'.repeat(100_000) : String(attempt) });
+      const reply = () =>
+        callback(null, { server: 'v1', text: kind === 'big' ? 'x'.repeat(100_000) : String(attempt) });
       if (kind === 'slow') later(2_500, reply);
-      else if (kind === 'flaky' && attempt <= 2) callback({ code: grpc.status.UNAVAILABLE, details: `attempt ${attempt} of ${id} fails` });
+      else if (kind === 'flaky' && attempt <= 2)
+        callback({ code: grpc.status.UNAVAILABLE, details: `attempt ${attempt} of ${id} fails` });
       else if (kind === 'hedge' && attempt === 1) later(3_000, reply);
       else reply();
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   t.after(() => {
     for (const timer of timers) clearTimeout(timer);
@@ -117,13 +147,26 @@ type Ending = { code: string; details: string; ms: number; text?: string };
 function ending(client: EchoClientInstance, request: EchoRequest, options: grpc.CallOptions = {}): Promise<Ending> {
   const start = performance.now();
   return callEcho(client, request, new grpc.Metadata(), options).then(
-    (reply) => ({ code: 'OK', details: '', ms: performance.now() - start, text: reply.text?.length === 100_000 ? '100 kB' : reply.text }),
-    (error: grpc.ServiceError) => ({ code: grpc.status[error.code]!, details: error.details, ms: performance.now() - start }),
+    (reply) => ({
+      code: 'OK',
+      details: '',
+      ms: performance.now() - start,
+      text: reply.text?.length === 100_000 ? '100 kB' : reply.text,
+    }),
+    (error: grpc.ServiceError) => ({
+      code: grpc.status[error.code]!,
+      details: error.details,
+      ms: performance.now() - start,
+    }),
   );
 }
 
 /** A plain channel and a split channel to the same target, given the same options. */
-function both(t: TestContext, target: string, options: grpc.ChannelOptions): { plain: EchoClientInstance; split: EchoClientInstance } {
+function both(
+  t: TestContext,
+  target: string,
+  options: grpc.ChannelOptions,
+): { plain: EchoClientInstance; split: EchoClientInstance } {
   const split = new TrafficSplit({ subsets: { v1: target }, weights: { v1: 1 } });
   const plain = echoClient(target, options);
   const splitClient = echoClient(split.target, { ...split.channelOptions, ...options });
@@ -132,7 +175,9 @@ function both(t: TestContext, target: string, options: grpc.ChannelOptions): { p
 }
 
 const ECHO_METHOD = [{ service: 'test.Echo', method: 'Echo' }];
-const serviceConfigOf = (methodConfig: object) => ({ 'grpc.service_config': JSON.stringify({ methodConfig: [{ name: ECHO_METHOD, ...methodConfig }] }) });
+const serviceConfigOf = (methodConfig: object) => ({
+  'grpc.service_config': JSON.stringify({ methodConfig: [{ name: ECHO_METHOD, ...methodConfig }] }),
+});
 
 describe('grpc.service_config on a split channel, as on a plain channel', () => {
   for (const [form, timeout] of [
@@ -153,7 +198,13 @@ describe('grpc.service_config on a split channel, as on a plain channel', () => 
 
   it('retries by the retryPolicy: UNAVAILABLE twice, then OK, with the same attempts at the server', async (t) => {
     const { target, attempts } = await behaviourServer(t);
-    const retryPolicy = { maxAttempts: 4, initialBackoff: '0.01s', maxBackoff: '0.05s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] };
+    const retryPolicy = {
+      maxAttempts: 4,
+      initialBackoff: '0.01s',
+      maxBackoff: '0.05s',
+      backoffMultiplier: 2,
+      retryableStatusCodes: ['UNAVAILABLE'],
+    };
     const { plain, split } = both(t, target, serviceConfigOf({ retryPolicy }));
     const onPlain = await ending(plain, { text: 'flaky:plain' }, { deadline: Date.now() + 10_000 });
     const onSplit = await ending(split, { text: 'flaky:split' }, { deadline: Date.now() + 10_000 });
@@ -200,15 +251,42 @@ describe('grpc.service_config on a split channel, as on a plain channel', () => 
   it('applies message size limits the same way on both channels', async (t) => {
     const { target } = await behaviourServer(t);
     const big = { text: 'r'.repeat(100_000) };
-    const methodLimits = both(t, target, serviceConfigOf({ maxRequestBytes: 1_000, maxResponseBytes: 1_000, maxRequestMessageBytes: 1_000, maxResponseMessageBytes: 1_000 }));
-    const methodEnds = await Promise.all([methodLimits.plain, methodLimits.split].flatMap((client) => [ending(client, big), ending(client, { text: 'big' })]));
-    const channelLimits = both(t, target, { 'grpc.max_send_message_length': 1_000, 'grpc.max_receive_message_length': 1_000 });
-    const channelEnds = await Promise.all([channelLimits.plain, channelLimits.split].flatMap((client) => [ending(client, big), ending(client, { text: 'big' })]));
+    const methodLimits = both(
+      t,
+      target,
+      serviceConfigOf({
+        maxRequestBytes: 1_000,
+        maxResponseBytes: 1_000,
+        maxRequestMessageBytes: 1_000,
+        maxResponseMessageBytes: 1_000,
+      }),
+    );
+    const methodEnds = await Promise.all(
+      [methodLimits.plain, methodLimits.split].flatMap((client) => [
+        ending(client, big),
+        ending(client, { text: 'big' }),
+      ]),
+    );
+    const channelLimits = both(t, target, {
+      'grpc.max_send_message_length': 1_000,
+      'grpc.max_receive_message_length': 1_000,
+    });
+    const channelEnds = await Promise.all(
+      [channelLimits.plain, channelLimits.split].flatMap((client) => [
+        ending(client, big),
+        ending(client, { text: 'big' }),
+      ]),
+    );
     t.diagnostic(JSON.stringify({ methodEnds, channelEnds }));
     const codes = (ends: Ending[]) => ends.map((end) => end.code);
     // [plain request, plain response, split request, split response]
     assert.deepEqual(codes(methodEnds).slice(2), codes(methodEnds).slice(0, 2));
-    assert.deepEqual(codes(channelEnds), ['RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
+    assert.deepEqual(codes(channelEnds), [
+      'RESOURCE_EXHAUSTED',
+      'RESOURCE_EXHAUSTED',
+      'RESOURCE_EXHAUSTED',
+      'RESOURCE_EXHAUSTED',
+    ]);
   });
 
   it('reports an invalid service config the way grpc-js does, with the same error on both channels', () => {
@@ -216,7 +294,9 @@ describe('grpc.service_config on a split channel, as on a plain channel', () => 
     try {
       const bad = serviceConfigOf({ timeout: 'soon' });
       assert.throws(() => echoClient('ipv4:127.0.0.1:1', bad), { message: 'Invalid method config: invalid timeout' });
-      assert.throws(() => echoClient(split.target, { ...split.channelOptions, ...bad }), { message: 'Invalid method config: invalid timeout' });
+      assert.throws(() => echoClient(split.target, { ...split.channelOptions, ...bad }), {
+        message: 'Invalid method config: invalid timeout',
+      });
       // The split is untouched: a good channel still builds.
       echoClient(split.target, { ...split.channelOptions, ...serviceConfigOf({ timeout: '2s' }) }).close();
     } finally {

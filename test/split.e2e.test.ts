@@ -7,10 +7,10 @@ import { countOf, maxWindowDeviation } from './helpers/sequences.js';
 import { startServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 
-
 async function sequentialCalls(client: EchoClientInstance, n: number): Promise<string[]> {
   const servers: string[] = [];
-  for (let i = 0; i < n; i++) servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 })).server);
+  for (let i = 0; i < n; i++)
+    servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 })).server);
   return servers;
 }
 
@@ -46,7 +46,10 @@ describe('a split over persistent connections', () => {
     assert.equal(split.stats().subsets['v2']!.state, 'READY');
     split.setWeights({ v1: 1, v2: 1 });
     const after = await sequentialCalls(client, 100);
-    assert.ok(Math.abs(countOf(after)['v2']! - 50) <= 1 && countOf(after)['v1']! + countOf(after)['v2']! === 100, JSON.stringify(countOf(after)));
+    assert.ok(
+      Math.abs(countOf(after)['v2']! - 50) <= 1 && countOf(after)['v1']! + countOf(after)['v2']! === 100,
+      JSON.stringify(countOf(after)),
+    );
     assert.deepEqual([v1.accepted(), v2.accepted()], [1, 1]);
   });
 
@@ -55,7 +58,10 @@ describe('a split over persistent connections', () => {
     const second = echoClient(split.target, split.channelOptions);
     t.after(() => second.close());
     connect(second);
-    await eventually(() => split.stats().channels === 2, () => `${split.stats().channels} channels`);
+    await eventually(
+      () => split.stats().channels === 2,
+      () => `${split.stats().channels} channels`,
+    );
     await waitForSubsetsReady(split);
     assert.equal(split.stats().channels, 2);
     const servers: string[] = [];
@@ -76,7 +82,10 @@ describe('a split over persistent connections', () => {
       call.on('error', reject);
       call.on('end', resolve);
     });
-    assert.deepEqual(streamed.map((r) => r.server), ['v2', 'v2', 'v2', 'v2']);
+    assert.deepEqual(
+      streamed.map((r) => r.server),
+      ['v2', 'v2', 'v2', 'v2'],
+    );
     const collected = await new Promise<EchoReply>((resolve, reject) => {
       const call = client.collect((error, reply) => (error ? reject(error) : resolve(reply!)));
       for (const text of ['a', 'b', 'c']) call.write({ text });
@@ -94,7 +103,11 @@ describe('a split over persistent connections', () => {
       call.on('error', reject);
       call.on('end', resolve);
     });
-    const replied = (n: number) => eventually(() => replies.length >= n, () => `${replies.length} replies`);
+    const replied = (n: number) =>
+      eventually(
+        () => replies.length >= n,
+        () => `${replies.length} replies`,
+      );
     call.write({ text: 'before' });
     await replied(1);
     split.setWeights({ v1: 0, v2: 1 });
@@ -103,13 +116,19 @@ describe('a split over persistent connections', () => {
     await replied(2);
     call.end();
     await ended;
-    assert.deepEqual(replies.map((r) => r.server), ['v1', 'v1']);
+    assert.deepEqual(
+      replies.map((r) => r.server),
+      ['v1', 'v1'],
+    );
   });
 
   it('moves new calls off a stopped subset at once and gives it its share back when it returns', async (t) => {
     const { client, split, v2 } = await rig(t, { v1: 50, v2: 50 });
     await v2.kill();
-    await eventually(() => split.stats().subsets['v2']!.state !== 'READY', () => JSON.stringify(split.stats().subsets['v2']));
+    await eventually(
+      () => split.stats().subsets['v2']!.state !== 'READY',
+      () => JSON.stringify(split.stats().subsets['v2']),
+    );
     const during = await sequentialCalls(client, 100);
     assert.deepEqual(countOf(during), { v1: 100 });
     const restarted = await startServer('v2', v2.port);
@@ -123,7 +142,9 @@ describe('a split over persistent connections', () => {
     const { client, split, v1, v2 } = await rig(t, { v1: 50, v2: 50 });
     await Promise.all([v1.kill(), v2.kill()]);
     await eventually(
-      () => split.stats().subsets['v1']!.state === 'TRANSIENT_FAILURE' && split.stats().subsets['v2']!.state === 'TRANSIENT_FAILURE',
+      () =>
+        split.stats().subsets['v1']!.state === 'TRANSIENT_FAILURE' &&
+        split.stats().subsets['v2']!.state === 'TRANSIENT_FAILURE',
       () => JSON.stringify(split.stats().subsets),
       10_000,
     );
@@ -132,13 +153,20 @@ describe('a split over persistent connections', () => {
       (e: grpc.ServiceError) => e,
     );
     assert.equal(error.code, grpc.status.UNAVAILABLE);
-    assert.match(error.details, /^traffic_split: no weighted subset is READY; v1 \(weight 50\): TRANSIENT_FAILURE.*; v2 \(weight 50\): TRANSIENT_FAILURE/);
+    assert.match(
+      error.details,
+      /^traffic_split: no weighted subset is READY; v1 \(weight 50\): TRANSIENT_FAILURE.*; v2 \(weight 50\): TRANSIENT_FAILURE/,
+    );
   });
 
   it('queues calls under wait-for-ready while no subset can serve, and serves them when one returns', async (t) => {
     const { client, split, v1, v2 } = await rig(t, { v1: 50, v2: 50 });
     await Promise.all([v1.kill(), v2.kill()]);
-    await eventually(() => split.stats().subsets['v1']!.state === 'TRANSIENT_FAILURE', () => JSON.stringify(split.stats().subsets), 10_000);
+    await eventually(
+      () => split.stats().subsets['v1']!.state === 'TRANSIENT_FAILURE',
+      () => JSON.stringify(split.stats().subsets),
+      10_000,
+    );
     const waiting = callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 20_000 });
     const restarted = await startServer('v1', v1.port);
     t.after(() => restarted.kill());
@@ -148,7 +176,9 @@ describe('a split over persistent connections', () => {
   it('fails calls of a closed split with UNAVAILABLE at once', async (t) => {
     const { client, split } = await rig(t, { v1: 1, v2: 1 });
     split.close();
-    const error = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), { deadline: Date.now() + 3_000 }).then(
+    const error = await callEcho(client, {}, new grpc.Metadata({ waitForReady: true }), {
+      deadline: Date.now() + 3_000,
+    }).then(
       () => assert.fail('call succeeded'),
       (e: grpc.ServiceError) => e,
     );
@@ -162,13 +192,18 @@ describe('a split over persistent connections', () => {
     // Each failure names the server that produced it.
     const failed: string[] = [];
     for (let i = 0; i < 4; i++) {
-      await callEcho(client, { failWith: grpc.status.RESOURCE_EXHAUSTED }).catch((e: grpc.ServiceError) => failed.push(e.details.split(' ')[0]!));
+      await callEcho(client, { failWith: grpc.status.RESOURCE_EXHAUSTED }).catch((e: grpc.ServiceError) =>
+        failed.push(e.details.split(' ')[0]!),
+      );
     }
     const bad = countOf(failed);
     assert.equal(failed.length, 4);
     const stats = split.stats();
     for (const name of ['v1', 'v2']) {
-      const expected = { ...(ok[name] ? { OK: ok[name] } : {}), ...(bad[name] ? { RESOURCE_EXHAUSTED: bad[name] } : {}) };
+      const expected = {
+        ...(ok[name] ? { OK: ok[name] } : {}),
+        ...(bad[name] ? { RESOURCE_EXHAUSTED: bad[name] } : {}),
+      };
       assert.deepEqual(stats.subsets[name]!.codes, expected, name);
     }
     assert.equal(stats.subsets['v1']!.finished + stats.subsets['v2']!.finished, 14);

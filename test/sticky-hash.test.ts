@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fmix32, murmur3String, rendezvousPick, subsetSeeds, STICKY_HASH_VERSION } from '../src/algorithms/routing/sticky-hash.js';
+import {
+  fmix32,
+  murmur3String,
+  rendezvousPick,
+  subsetSeeds,
+  STICKY_HASH_VERSION,
+} from '../src/algorithms/routing/sticky-hash.js';
 
 const pick = (key: string, names: string[], weights: number[]) =>
   names[rendezvousPick(key, Int32Array.from(names.keys()), weights, subsetSeeds(names))];
@@ -19,7 +25,7 @@ describe('sticky hash v1', () => {
     assert.equal(murmur3String('ü€😀', 0), 0x0e9688f1);
   });
 
-  it('uses MurmurHash3\'s 32-bit finalizer to mix the key hash per subset', () => {
+  it("uses MurmurHash3's 32-bit finalizer to mix the key hash per subset", () => {
     assert.equal(fmix32(0), 0);
     assert.equal(fmix32(1), 0x514e28b7);
     assert.equal(fmix32(0xdeadbeef), 0x0de5c6a9);
@@ -33,7 +39,10 @@ describe('sticky hash v1', () => {
     );
     assert.deepEqual([...subsetSeeds(['v1', 'v2', 'v3'])], [0xf11a77e1, 0xe1e4868d, 0x9b0619c3]);
     const keys = ['user-1', 'user-2', 'alice', 'bob', ''];
-    assert.deepEqual(keys.map((k) => pick(k, ['v1', 'v2', 'v3'], [1, 1, 1])), ['v2', 'v3', 'v3', 'v3', 'v1']);
+    assert.deepEqual(
+      keys.map((k) => pick(k, ['v1', 'v2', 'v3'], [1, 1, 1])),
+      ['v2', 'v3', 'v3', 'v3', 'v1'],
+    );
   });
 
   it('gives each subset its share within 2 points over 5,000 keys, and moves keys only toward a raised subset', () => {

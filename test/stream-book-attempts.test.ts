@@ -8,7 +8,11 @@ function counts(book: StreamBook): number[] {
 
 describe('stream book: attempts running side by side (hedging)', () => {
   it('counts a hedged stream once, where an attempt still running carries it', () => {
-    const book = new StreamBook(3, () => 0, () => 0);
+    const book = new StreamBook(
+      3,
+      () => 0,
+      () => 0,
+    );
     const record = book.newRecord(() => {});
     const first = book.place(record, 0, StreamPin.Keyless);
     book.started(record, first, 0);
@@ -31,7 +35,11 @@ describe('stream book: attempts running side by side (hedging)', () => {
   });
 
   it('after the final status, no attempt end places the stream again', () => {
-    const book = new StreamBook(2, () => 0, () => 0);
+    const book = new StreamBook(
+      2,
+      () => 0,
+      () => 0,
+    );
     const record = book.newRecord(() => {});
     const first = book.place(record, 0, StreamPin.Keyless);
     book.started(record, first, 0);

@@ -44,7 +44,8 @@ describe('stream book', () => {
         const weights = [a, b];
         for (let n = 1; n <= 200; n++) {
           open(book.choose(everySubset(2), weights, false));
-          for (let i = 0; i < 2; i++) assert.ok(Math.abs(book.openOn(i) - (n * weights[i]!) / (a + b)) < 1, `${n}: ${counts(book)}`);
+          for (let i = 0; i < 2; i++)
+            assert.ok(Math.abs(book.openOn(i) - (n * weights[i]!) / (a + b)) < 1, `${n}: ${counts(book)}`);
         }
       }),
       { numRuns: 200 },
@@ -73,7 +74,10 @@ describe('stream book', () => {
             ended++;
           }
           for (let k = 0; k < ended; k++) records.push(open(book.choose(everySubset(n), weights, false)));
-          assert.deepEqual(counts(book), weights.map((w) => w * periods));
+          assert.deepEqual(
+            counts(book),
+            weights.map((w) => w * periods),
+          );
         },
       ),
       { numRuns: 300 },
@@ -93,15 +97,23 @@ describe('stream book', () => {
       const entry = records[Math.floor(random() * records.length)]!;
       const { record } = entry;
       if (r < 0.55) entry.tokens.push(book.place(record, Math.floor(random() * 4), StreamPin.Keyless));
-      else if (r < 0.7 && entry.tokens.length > 0) book.started(record, entry.tokens[Math.floor(random() * entry.tokens.length)]!);
-      else if (r < 0.85 && entry.tokens.length > 0) book.attemptEnded(record, entry.tokens[Math.floor(random() * entry.tokens.length)]!);
+      else if (r < 0.7 && entry.tokens.length > 0)
+        book.started(record, entry.tokens[Math.floor(random() * entry.tokens.length)]!);
+      else if (r < 0.85 && entry.tokens.length > 0)
+        book.attemptEnded(record, entry.tokens[Math.floor(random() * entry.tokens.length)]!);
       else if (r < 0.9) book.release(record);
       else book.ended(record);
       const placed = records.filter((e) => e.record.subset >= 0);
       if (op % 500 === 0 || op > 19_900) {
-        assert.equal(counts(book).reduce((x, y) => x + y, 0), placed.length);
+        assert.equal(
+          counts(book).reduce((x, y) => x + y, 0),
+          placed.length,
+        );
         for (let i = 0; i < 4; i++) assert.equal(book.openOn(i), placed.filter((e) => e.record.subset === i).length);
-        assert.ok(placed.every((e) => !e.record.ended), 'an ended stream is never placed');
+        assert.ok(
+          placed.every((e) => !e.record.ended),
+          'an ended stream is never placed',
+        );
       }
     }
   });
@@ -138,16 +150,23 @@ describe('stream book', () => {
 describe('stream rebalancing plan', () => {
   it('gives integer targets within one of every share, summing to the streams', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 2, maxLength: 6 }), fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 6, maxLength: 6 }), (c, w) => {
-        const weights = c.map((_, i) => w[i]!);
-        const eligible = weights.flatMap((x, i) => (x > 0 ? [i] : []));
-        if (eligible.length === 0) return;
-        const targets = integerTargets(c, eligible, weights);
-        const total = c.reduce((x, y) => x + y, 0);
-        const weightSum = eligible.reduce((x, i) => x + weights[i]!, 0);
-        assert.equal(targets.reduce((x, y) => x + y, 0), total);
-        targets.forEach((t, i) => assert.ok(Math.abs(t - (total * weights[i]!) / weightSum) < 1, `${t} for ${i}`));
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 2, maxLength: 6 }),
+        fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 6, maxLength: 6 }),
+        (c, w) => {
+          const weights = c.map((_, i) => w[i]!);
+          const eligible = weights.flatMap((x, i) => (x > 0 ? [i] : []));
+          if (eligible.length === 0) return;
+          const targets = integerTargets(c, eligible, weights);
+          const total = c.reduce((x, y) => x + y, 0);
+          const weightSum = eligible.reduce((x, i) => x + weights[i]!, 0);
+          assert.equal(
+            targets.reduce((x, y) => x + y, 0),
+            total,
+          );
+          targets.forEach((t, i) => assert.ok(Math.abs(t - (total * weights[i]!) / weightSum) < 1, `${t} for ${i}`));
+        },
+      ),
     );
   });
 
@@ -174,10 +193,28 @@ describe('stream rebalancing plan', () => {
     for (let k = 0; k < 6; k++) open(1);
     assert.equal(planRebalance(book, inputs([0, 1, 1])).count, 6);
     // Subset 2 is not READY anywhere: subset 0's streams can only go to 1.
-    assert.equal(planRebalance(book, inputs([0, 1, 1], (i) => i !== 2)).count, 6);
-    assert.equal(planRebalance(book, inputs([1, 1, 1], (i) => i !== 2)).count, 0);
+    assert.equal(
+      planRebalance(
+        book,
+        inputs([0, 1, 1], (i) => i !== 2),
+      ).count,
+      6,
+    );
+    assert.equal(
+      planRebalance(
+        book,
+        inputs([1, 1, 1], (i) => i !== 2),
+      ).count,
+      0,
+    );
     // Nothing READY and weighted: nothing to do.
-    assert.equal(planRebalance(book, inputs([1, 0, 0], (i) => i !== 0)).count, 0);
+    assert.equal(
+      planRebalance(
+        book,
+        inputs([1, 0, 0], (i) => i !== 0),
+      ).count,
+      0,
+    );
   });
 
   it('ends a keyed stream only when its key maps elsewhere', () => {
@@ -197,7 +234,14 @@ describe('stream rebalancing plan', () => {
 
 describe('stream ender', () => {
   function ender(book: StreamBook, clock: FakeClock, weights: () => number[], maxStreamAgeMs: number | null = null) {
-    return new StreamEnder({ book, clock, random: seededRandom(3), subsetNames: ['v1', 'v2', 'v3'].slice(0, book.subsetCount), planInputs: () => inputs(weights()), maxStreamAgeMs });
+    return new StreamEnder({
+      book,
+      clock,
+      random: seededRandom(3),
+      subsetNames: ['v1', 'v2', 'v3'].slice(0, book.subsetCount),
+      planInputs: () => inputs(weights()),
+      maxStreamAgeMs,
+    });
   }
 
   it('spreads the ends evenly over the window, the first at once', () => {
@@ -210,7 +254,10 @@ describe('stream ender', () => {
     weights = [10, 90];
     e.weightsChanged({ withinMs: 1000 });
     clock.advance(1000);
-    assert.deepEqual(ended.map((x) => x.at - start), Array.from({ length: 16 }, (_, k) => k * 62.5));
+    assert.deepEqual(
+      ended.map((x) => x.at - start),
+      Array.from({ length: 16 }, (_, k) => k * 62.5),
+    );
     assert.ok(ended.every((x) => x.details === 'traffic_split: stream rebalanced to follow new weights (v1 -> v2)'));
     assert.deepEqual(counts(book), [2, 2]);
     assert.deepEqual(clock.pending, []);
@@ -226,7 +273,10 @@ describe('stream ender', () => {
     // The oldest would be ended at once; it ends by itself first.
     book.ended(records[0]!);
     clock.advance(0);
-    assert.deepEqual(ended.map((x) => x.record), [records[1]]);
+    assert.deepEqual(
+      ended.map((x) => x.record),
+      [records[1]],
+    );
     // A stream whose end() does not reach the book (its call is already gone) is not ended twice.
     const stuck = book.newRecord(() => ended.push({ record: stuck, details: 'stuck', at: clock.now() }));
     book.started(stuck, book.place(stuck, 0, StreamPin.Keyless));

@@ -6,7 +6,11 @@ import { rendezvousPick, subsetSeeds } from '../src/algorithms/routing/sticky-ha
 
 /** A book of `n` started keyed streams with keys of `keyLength` characters, half on each subset. */
 function keyedBook(n: number, keyLength: number): StreamBook {
-  const book = new StreamBook(2, () => 0, () => 0);
+  const book = new StreamBook(
+    2,
+    () => 0,
+    () => 0,
+  );
   for (let i = 0; i < n; i++) {
     const record = book.newRecord(() => {});
     record.key = `${'k'.repeat(keyLength)}-${i}`;
@@ -16,7 +20,7 @@ function keyedBook(n: number, keyLength: number): StreamBook {
 }
 
 describe('stream rebalancing plan with sticky keys from outside clients', () => {
-  it('hashes each open stream\'s key once per weights in force, not at every tick of the window', () => {
+  it("hashes each open stream's key once per weights in force, not at every tick of the window", () => {
     const book = keyedBook(200, 8_000);
     const seeds = subsetSeeds(['v1', 'v2']);
     let weights: readonly number[] = Object.freeze([10, 90]);

@@ -36,7 +36,13 @@ interface SplitClientOptions {
 }
 
 /** `count` splits over v1 and v2 at 1:1, one client each. */
-function splitClients(t: TestContext, count: number, v1: TestServer, v2: TestServer, options: SplitClientOptions = {}) {
+function splitClients(
+  t: TestContext,
+  count: number,
+  v1: TestServer,
+  v2: TestServer,
+  options: SplitClientOptions = {},
+) {
   const made: SplitClient[] = [];
   const subsets = { v1: v1.target, v2: v2.target };
   for (let i = 0; i < count; i++) {

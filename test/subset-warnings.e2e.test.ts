@@ -15,8 +15,10 @@ const capture = (message: unknown, ...rest: unknown[]) => void lines.push([messa
 
 const FAST_RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 300 };
 const warnings = () => lines.filter((line) => line.startsWith('traffic_split: warning:'));
-const left = (subset: string) => warnings().filter((line) => line.includes(`subset "${subset}"`) && line.includes(' left READY '));
-const back = (subset: string) => warnings().filter((line) => line.includes(`subset "${subset}"`) && line.includes(' is READY again'));
+const left = (subset: string) =>
+  warnings().filter((line) => line.includes(`subset "${subset}"`) && line.includes(' left READY '));
+const back = (subset: string) =>
+  warnings().filter((line) => line.includes(`subset "${subset}"`) && line.includes(' is READY again'));
 
 /** A TCP port that accepts and drops every connection: each reconnection round fails there. */
 async function refuser(port = 0): Promise<{ port: number; attempts: () => number; close: () => Promise<void> }> {
@@ -54,8 +56,15 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
     lines.length = 0;
     const v1 = await startServer('v1');
     let v2: TestServer = await startServer('v2');
-    const split = new TrafficSplit({ name: 'logs', subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
-    const clients = [echoClient(split.target, split.withChannelOptions(FAST_RECONNECT)), echoClient(split.target, split.withChannelOptions(FAST_RECONNECT))];
+    const split = new TrafficSplit({
+      name: 'logs',
+      subsets: { v1: v1.target, v2: v2.target },
+      weights: { v1: 50, v2: 50 },
+    });
+    const clients = [
+      echoClient(split.target, split.withChannelOptions(FAST_RECONNECT)),
+      echoClient(split.target, split.withChannelOptions(FAST_RECONNECT)),
+    ];
     t.after(async () => {
       for (const client of clients) client.close();
       split.close();
@@ -68,20 +77,40 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
     for (let outage = 1; outage <= 2; outage++) {
       await v2.kill();
       const down = await refuser(v2.port);
-      await eventually(() => left('v2').length === outage, () => JSON.stringify(warnings()), 10_000);
+      await eventually(
+        () => left('v2').length === outage,
+        () => JSON.stringify(warnings()),
+        10_000,
+      );
       // Both channels see v2 fail and try it again several times while it is down.
-      await eventually(() => (split.stats().subsets['v2']!.channels.TRANSIENT_FAILURE ?? 0) === 2, () => JSON.stringify(split.stats().subsets['v2']), 10_000);
-      await eventually(() => down.attempts() >= 6, () => `${down.attempts()} connection attempts`, 10_000);
+      await eventually(
+        () => (split.stats().subsets['v2']!.channels.TRANSIENT_FAILURE ?? 0) === 2,
+        () => JSON.stringify(split.stats().subsets['v2']),
+        10_000,
+      );
+      await eventually(
+        () => down.attempts() >= 6,
+        () => `${down.attempts()} connection attempts`,
+        10_000,
+      );
       assert.equal(left('v2').length, outage);
       await down.close();
       v2 = await startServer('v2', v2.port);
       await waitForSubsetsReady(split, ['v2'], 10_000);
-      await eventually(() => back('v2').length === outage, () => JSON.stringify(warnings()), 10_000);
+      await eventually(
+        () => back('v2').length === outage,
+        () => JSON.stringify(warnings()),
+        10_000,
+      );
       assert.equal(left('v2').length, outage);
     }
     // A new channel that starts while no other channel has v2 READY is starting, not losing it.
     for (const client of clients) client.close();
-    await eventually(() => split.stats().channels === 0, () => JSON.stringify(split.stats()), 10_000);
+    await eventually(
+      () => split.stats().channels === 0,
+      () => JSON.stringify(split.stats()),
+      10_000,
+    );
     const fresh = echoClient(split.target, split.withChannelOptions(FAST_RECONNECT));
     clients.push(fresh);
     connect(fresh);
@@ -91,7 +120,10 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
       left('v2')[0]!,
       /^traffic_split: warning: split "logs": subset "v2" \(weight 50\) left READY \((?:CONNECTING|TRANSIENT_FAILURE|IDLE) in [12] channel\(s\)(?:, (?:CONNECTING|TRANSIENT_FAILURE|IDLE) in 1 channel\(s\))?\); it gets no calls until it is back; (?:no error reported yet|last error: .+)$/,
     );
-    assert.equal(back('v2')[0], 'traffic_split: warning: split "logs": subset "v2" (weight 50) is READY again and gets its share of calls');
+    assert.equal(
+      back('v2')[0],
+      'traffic_split: warning: split "logs": subset "v2" (weight 50) is READY again and gets its share of calls',
+    );
   });
 
   it('logs once for a weighted subset that never becomes READY, and nothing for one at weight 0', async (t) => {
@@ -119,10 +151,18 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
     );
     // Several reconnection rounds of both subsets later, still one line.
     const seen = dead.attempts();
-    await eventually(() => dead.attempts() >= seen + 6, () => `${dead.attempts()} connection attempts`, 10_000);
-    assert.deepEqual(warnings().map((line) => line.replace(/; (?:no error reported yet|last error: .+)$/, '')), [
-      'traffic_split: warning: split "never": subset "v2" (weight 50) has not become READY (TRANSIENT_FAILURE in 1 channel(s)); it gets no calls until it is back',
-    ]);
+    await eventually(
+      () => dead.attempts() >= seen + 6,
+      () => `${dead.attempts()} connection attempts`,
+      10_000,
+    );
+    assert.deepEqual(
+      warnings().map((line) => line.replace(/; (?:no error reported yet|last error: .+)$/, '')),
+      [
+        'traffic_split: warning: split "never": subset "v2" (weight 50) has not become ' +
+          'READY (TRANSIENT_FAILURE in 1 channel(s)); it gets no calls until it is back',
+      ],
+    );
     assert.match(warnings()[0]!, /; last error: .+$/);
   });
 
@@ -133,14 +173,20 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
     const server = new grpc.Server({ 'grpc.max_connection_age_ms': 200, 'grpc.max_connection_age_grace_ms': 50 });
     server.addService(echoService, echoHandlers('v2'));
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+        error ? reject(error) : resolve(p),
+      ),
     );
     let connections = 0;
     const onSocket = (message: unknown) => {
       if ((message as { socket: { localPort?: number } }).socket.localPort === port) connections++;
     };
     dc.subscribe('net.server.socket', onSocket);
-    const split = new TrafficSplit({ name: 'goaway', subsets: { v1: v1.target, v2: `ipv4:127.0.0.1:${port}` }, weights: { v1: 50, v2: 50 } });
+    const split = new TrafficSplit({
+      name: 'goaway',
+      subsets: { v1: v1.target, v2: `ipv4:127.0.0.1:${port}` },
+      weights: { v1: 50, v2: 50 },
+    });
     const client = echoClient(split.target, split.withChannelOptions(FAST_RECONNECT));
     t.after(async () => {
       dc.unsubscribe('net.server.socket', onSocket);
@@ -151,7 +197,11 @@ describe('warnings when a weighted subset leaves READY and comes back', () => {
     });
     connect(client);
     await waitForSubsetsReady(split);
-    await eventually(() => connections >= 5, () => `${connections} connections to v2`, 15_000);
+    await eventually(
+      () => connections >= 5,
+      () => `${connections} connections to v2`,
+      15_000,
+    );
     await waitForSubsetsReady(split, ['v2'], 10_000);
     assert.deepEqual(warnings(), []);
   });

@@ -45,12 +45,18 @@ describe('subset targets', () => {
   for (const [name, target] of refused) {
     it(`refuses ${name} (${JSON.stringify(target)}) at construction and in a service config`, () => {
       const message = `subsets.v2: ${EXPECTATION}, got \`${JSON.stringify(target)}\` (string)`;
-      assert.throws(() => new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: target }, weights: { v1: 1, v2: 1 } }), (error: unknown) => {
-        assert.ok(error instanceof TrafficSplitTypeError);
-        assert.equal(error.message, message);
-        return true;
-      });
-      assert.throws(() => parseConfig({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: target }, weights: { v1: 1, v2: 1 } }), { message: `traffic_split: ${message}` });
+      assert.throws(
+        () => new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: target }, weights: { v1: 1, v2: 1 } }),
+        (error: unknown) => {
+          assert.ok(error instanceof TrafficSplitTypeError);
+          assert.equal(error.message, message);
+          return true;
+        },
+      );
+      assert.throws(
+        () => parseConfig({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: target }, weights: { v1: 1, v2: 1 } }),
+        { message: `traffic_split: ${message}` },
+      );
     });
   }
 
@@ -76,7 +82,13 @@ describe('subset targets', () => {
       await v1.kill();
     });
     // The authority is the whole host:port, as a plain channel to that target sends.
-    assert.equal(TrafficSplitResolver.getDefaultAuthority({ scheme: 'traffic-split', path: split.target.slice('traffic-split:///'.length) }), bare);
+    assert.equal(
+      TrafficSplitResolver.getDefaultAuthority({
+        scheme: 'traffic-split',
+        path: split.target.slice('traffic-split:///'.length),
+      }),
+      bare,
+    );
     const options = { deadline: Date.now() + 10_000 };
     assert.equal((await callEcho(client, {}, new grpc.Metadata(), options)).server, 'v1');
     assert.equal((await callEcho(plain, {}, new grpc.Metadata(), options)).server, 'v1');

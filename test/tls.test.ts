@@ -18,7 +18,12 @@ type Outcome = { ok: true; server: string } | { ok: false; code: string; details
 function outcome(client: EchoClientInstance): Promise<Outcome> {
   return new Promise((resolve) => {
     client.echo({}, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (error, reply) => {
-      if (error) resolve({ ok: false, code: grpc.status[(error as grpc.ServiceError).code], details: (error as grpc.ServiceError).details });
+      if (error)
+        resolve({
+          ok: false,
+          code: grpc.status[(error as grpc.ServiceError).code],
+          details: (error as grpc.ServiceError).details,
+        });
       else resolve({ ok: true, server: reply!.server });
     });
   });
@@ -44,7 +49,11 @@ describe('TLS and mTLS through a split', { skip: openssl ? false : 'the openssl 
   before(async () => {
     pki = makeTestPki();
     const tls = (pair: { key: Buffer; cert: Buffer }, clientCa: Buffer | null = null) =>
-      grpc.ServerCredentials.createSsl(clientCa, [{ private_key: pair.key, cert_chain: pair.cert }], clientCa !== null);
+      grpc.ServerCredentials.createSsl(
+        clientCa,
+        [{ private_key: pair.key, cert_chain: pair.cert }],
+        clientCa !== null,
+      );
     servers.push(
       (good = await startServer('good', 0, tls(pki.good))),
       (goodToo = await startServer('good-too', 0, tls(pki.good))),
@@ -64,7 +73,11 @@ describe('TLS and mTLS through a split', { skip: openssl ? false : 'the openssl 
    * channel to `loopback:///good.test:<port>` (default authority `good.test:<port>`), with the
    * same credentials and options.
    */
-  async function both(server: TestServer, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions = {}): Promise<Pair> {
+  async function both(
+    server: TestServer,
+    credentials: grpc.ChannelCredentials,
+    options: grpc.ChannelOptions = {},
+  ): Promise<Pair> {
     const split = new TrafficSplit({ subsets: { v1: server.target }, weights: { v1: 1 }, authority: 'good.test' });
     const splitClient = echoClient(split.target, { ...split.channelOptions, ...options }, credentials);
     const plainClient = echoClient(loopbackTarget('good.test', server.port), options, credentials);
@@ -86,12 +99,19 @@ describe('TLS and mTLS through a split', { skip: openssl ? false : 'the openssl 
     const plain = (pair.plain as { details: string }).details;
     const split = (pair.split as { details: string }).details;
     assert.match(plain, reason);
-    assert.match(split, /^traffic_split: no weighted subset is READY; v1 \(weight 1\): TRANSIENT_FAILURE \(last error: /);
+    assert.match(
+      split,
+      /^traffic_split: no weighted subset is READY; v1 \(weight 1\): TRANSIENT_FAILURE \(last error: /,
+    );
     assert.match(split, reason);
   }
 
   it('serves calls over TLS from every subset when the certificate is for the split authority', async (t) => {
-    const split = new TrafficSplit({ subsets: { v1: good.target, v2: goodToo.target }, weights: { v1: 1, v2: 1 }, authority: 'good.test' });
+    const split = new TrafficSplit({
+      subsets: { v1: good.target, v2: goodToo.target },
+      weights: { v1: 1, v2: 1 },
+      authority: 'good.test',
+    });
     const client = echoClient(split.target, split.channelOptions, grpc.credentials.createSsl(pki.ca));
     t.after(() => {
       client.close();
@@ -106,23 +126,41 @@ describe('TLS and mTLS through a split', { skip: openssl ? false : 'the openssl 
       seen.push(result.server);
     }
     assert.deepEqual(seen.sort(), [...Array(5).fill('good'), ...Array(5).fill('good-too')]);
-    assert.deepEqual(await both(good, grpc.credentials.createSsl(pki.ca)), { split: { ok: true, server: 'good' }, plain: { ok: true, server: 'good' } });
+    assert.deepEqual(await both(good, grpc.credentials.createSsl(pki.ca)), {
+      split: { ok: true, server: 'good' },
+      plain: { ok: true, server: 'good' },
+    });
   });
 
-  it('rejects a certificate for another name, as a plain channel does, unless grpc.ssl_target_name_override names it', async () => {
-    const mismatch = await both(other, grpc.credentials.createSsl(pki.ca));
-    assertBothFail(mismatch, /Hostname\/IP does not match certificate's altnames: Host: good\.test\. is not in the cert's altnames: DNS:other\.test/);
-    const overridden = await both(other, grpc.credentials.createSsl(pki.ca), { 'grpc.ssl_target_name_override': 'other.test' });
-    assert.deepEqual(overridden, { split: { ok: true, server: 'other' }, plain: { ok: true, server: 'other' } });
-  });
+  it(
+    'rejects a certificate for another name, as a plain ' +
+      'channel does, unless grpc.ssl_target_name_override names it',
+    async () => {
+      const mismatch = await both(other, grpc.credentials.createSsl(pki.ca));
+      assertBothFail(
+        mismatch,
+        /Hostname\/IP does not match certificate's altnames: Host: good\.test\. is not in the cert's altnames: DNS:other\.test/,
+      );
+      const overridden = await both(other, grpc.credentials.createSsl(pki.ca), {
+        'grpc.ssl_target_name_override': 'other.test',
+      });
+      assert.deepEqual(overridden, { split: { ok: true, server: 'other' }, plain: { ok: true, server: 'other' } });
+    },
+  );
 
   it('fails with UNAVAILABLE and a certificate error when the server is not signed by the trusted CA', async () => {
-    assertBothFail(await both(good, grpc.credentials.createSsl(pki.wrongCa)), /unable to verify the first certificate|unable to get local issuer certificate/);
+    assertBothFail(
+      await both(good, grpc.credentials.createSsl(pki.wrongCa)),
+      /unable to verify the first certificate|unable to get local issuer certificate/,
+    );
   });
 
   it('never falls back to plaintext: TLS to a plaintext server and plaintext to a TLS server both fail', async () => {
     assertBothFail(await both(plaintext, grpc.credentials.createSsl(pki.ca)), /wrong version number/);
-    assertBothFail(await both(good, grpc.credentials.createInsecure()), /Failed to connect|Connection dropped|ECONNRESET/);
+    assertBothFail(
+      await both(good, grpc.credentials.createInsecure()),
+      /Failed to connect|Connection dropped|ECONNRESET/,
+    );
   });
 
   it('serves mTLS with a client certificate and is refused without one', async () => {

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -18,7 +27,10 @@ function tempDir(t: TestContext): string {
 }
 
 function offlineSplit(t: TestContext): TrafficSplit {
-  const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: 1, v2: 0 } });
+  const split = new TrafficSplit({
+    subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' },
+    weights: { v1: 1, v2: 0 },
+  });
   t.after(() => split.close());
   return split;
 }
@@ -121,7 +133,10 @@ describe('weights file', () => {
     const watcher = watch(t, split, volume.path);
     await watcher.ready;
     assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
-    for (const weights of [{ v1: 50, v2: 50 }, { v1: 0, v2: 100 }]) {
+    for (const weights of [
+      { v1: 50, v2: 50 },
+      { v1: 0, v2: 100 },
+    ]) {
       const applied = nextApplied(watcher);
       volume.update(JSON.stringify(weights));
       assert.deepEqual((await applied)[0].weights, weights);
@@ -133,17 +148,34 @@ describe('weights file', () => {
     const split = offlineSplit(t);
     const volume = configMapVolume(tempDir(t), '{"v1": 90, "v2": 10}');
     const errors: string[] = [];
-    const watcher = watchWeightsFile(split, volume.path, { pollIntervalMs: 0, onError: (e) => errors.push(e.message) });
+    const watcher = watchWeightsFile(split, volume.path, {
+      pollIntervalMs: 0,
+      onError: (e) => errors.push(e.message),
+    });
     t.after(() => watcher.close());
     await watcher.ready;
     for (const [content, message] of [
       // A string, array or object from the file is never echoed: the path may lead to a secret.
-      ['{"v1": 90, "v2": "10"}', 'weights.v2: expected a finite number from 0 to 1000000000, got a value of type string (not shown: it came from a file)'],
-      ['{"v1": 90, "v2": 10, "private_key": "-----BEGIN PRIVATE KEY-----"}', 'weights.private_key: unknown subset (subsets: v1, v2), got a value of type string (not shown: it came from a file)'],
+      [
+        '{"v1": 90, "v2": "10"}',
+        'weights.v2: expected a finite number from 0 to 1000000000, ' +
+          'got a value of type string (not shown: it came from a file)',
+      ],
+      [
+        '{"v1": 90, "v2": 10, "private_key": "-----BEGIN PRIVATE KEY-----"}',
+        'weights.private_key: unknown subset (subsets: v1, v2), ' +
+          'got a value of type string (not shown: it came from a file)',
+      ],
       ['{"v1": 90, "v2": -1}', 'weights.v2: expected a finite number from 0 to 1000000000, got `-1` (number)'],
       ['{"v1": 90}', 'weights.v2: missing; every subset needs a weight (0 sends it no calls)'],
-      ['{"v1": 90, "v2": 10', 'expected JSON weights such as {"v1": 90, "v2": 10}, got 19 characters that are not valid JSON'],
-      ['SECRET=hunter2', 'expected JSON weights such as {"v1": 90, "v2": 10}, got 14 characters that are not valid JSON'],
+      [
+        '{"v1": 90, "v2": 10',
+        'expected JSON weights such as {"v1": 90, "v2": 10}, got 19 characters that are not valid JSON',
+      ],
+      [
+        'SECRET=hunter2',
+        'expected JSON weights such as {"v1": 90, "v2": 10}, got 14 characters that are not valid JSON',
+      ],
     ] as const) {
       const error = nextError(watcher);
       volume.update(content);
@@ -194,9 +226,15 @@ describe('weights file', () => {
     assert.throws(() => watchWeightsFile(split, path), { name: 'TrafficSplitClosedError' });
     const open = offlineSplit(t);
     assert.throws(() => watchWeightsFile(open, ''), { message: 'path: expected a file path, got `""` (string)' });
-    assert.throws(() => watchWeightsFile(open, path, { debounceMs: -1 }), { message: 'debounceMs: expected an integer from 0 to 2147483647, got `-1` (number)' });
-    assert.throws(() => watchWeightsFile(open, path, { pollIntervalMs: '20' as never }), { message: 'pollIntervalMs: expected an integer number of milliseconds, got `"20"` (string)' });
-    assert.throws(() => watchWeightsFile(open, path, { clock: { now: () => 0 } as never }), { message: 'clock.setTimeout: expected a function, got undefined' });
+    assert.throws(() => watchWeightsFile(open, path, { debounceMs: -1 }), {
+      message: 'debounceMs: expected an integer from 0 to 2147483647, got `-1` (number)',
+    });
+    assert.throws(() => watchWeightsFile(open, path, { pollIntervalMs: '20' as never }), {
+      message: 'pollIntervalMs: expected an integer number of milliseconds, got `"20"` (string)',
+    });
+    assert.throws(() => watchWeightsFile(open, path, { clock: { now: () => 0 } as never }), {
+      message: 'clock.setTimeout: expected a function, got undefined',
+    });
   });
 
   it('reads a changed file once the debounce has passed on its clock, not before', async (t) => {
@@ -223,77 +261,122 @@ describe('weights file', () => {
     assert.equal(applied, 1);
   });
 
-  it('polls on its clock: a file in a directory that cannot be watched is applied at the first poll after it appears', async (t) => {
-    const split = offlineSplit(t);
-    // The directory does not exist yet, so it cannot be watched: only the poll can see the file.
-    const dir = join(tempDir(t), 'later');
-    const path = join(dir, 'weights.json');
-    const clock = new FakeClock();
-    const errors: string[] = [];
-    const watcher = watchWeightsFile(split, path, { clock, debounceMs: 25, pollIntervalMs: 1_000, onError: (e) => errors.push(e.message) });
-    t.after(() => watcher.close());
-    await assert.rejects(watcher.ready, { message: `${path}: cannot read the weights file (ENOENT)` });
-    assert.match(errors[0]!, /: cannot watch the directory \(.*\); polling only$/);
-    await timerSet(clock, 1_000);
-    mkdirSync(dir);
-    writeFileSync(path, '{"v1": 1, "v2": 4}');
-    clock.advance(999);
-    assert.deepEqual(clock.pending, [1], 'the poll has not run yet');
-    clock.advance(1);
-    // The poll's status read sees the new file and sets the debounce; the read follows it.
-    await timerSet(clock, 25);
-    const applied = nextApplied(watcher);
-    clock.advance(25);
-    assert.deepEqual((await applied)[0].weights, { v1: 1, v2: 4 });
-    assert.deepEqual(split.getWeights(), { v1: 1, v2: 4 });
-  });
+  it(
+    'polls on its clock: a file in a directory that cannot ' +
+      'be watched is applied at the first poll after it appears',
+    async (t) => {
+      const split = offlineSplit(t);
+      // The directory does not exist yet, so it cannot be watched: only the poll can see the file.
+      const dir = join(tempDir(t), 'later');
+      const path = join(dir, 'weights.json');
+      const clock = new FakeClock();
+      const errors: string[] = [];
+      const watcher = watchWeightsFile(split, path, {
+        clock,
+        debounceMs: 25,
+        pollIntervalMs: 1_000,
+        onError: (e) => errors.push(e.message),
+      });
+      t.after(() => watcher.close());
+      await assert.rejects(watcher.ready, { message: `${path}: cannot read the weights file (ENOENT)` });
+      assert.match(errors[0]!, /: cannot watch the directory \(.*\); polling only$/);
+      await timerSet(clock, 1_000);
+      mkdirSync(dir);
+      writeFileSync(path, '{"v1": 1, "v2": 4}');
+      clock.advance(999);
+      assert.deepEqual(clock.pending, [1], 'the poll has not run yet');
+      clock.advance(1);
+      // The poll's status read sees the new file and sets the debounce; the read follows it.
+      await timerSet(clock, 25);
+      const applied = nextApplied(watcher);
+      clock.advance(25);
+      assert.deepEqual((await applied)[0].weights, { v1: 1, v2: 4 });
+      assert.deepEqual(split.getWeights(), { v1: 1, v2: 4 });
+    },
+  );
 
-  it('refuses a FIFO and symlinks to /dev/zero and /dev/urandom without blocking or reading them, then applies a valid file; the process exits by itself', async () => {
-    const run = await runFixture('weights-file-hostile', 120_000);
-    assert.deepEqual([run.code, run.signal], [0, null], run.stdout);
-    const lines = run.stdout.trim().split('\n');
-    assert.equal(lines.at(-1), 'done');
-    const results = lines.slice(0, -1).map((line) => JSON.parse(line) as { name: string; refusal: string; errors: string[]; ms: number; rssGrowth: number; weights: unknown; path: string; read?: string });
-    const expected: Record<string, string> = { fifo: 'a FIFO', 'dev-zero': 'a character device', 'dev-urandom': 'a character device' };
-    for (const [name, kind] of Object.entries(expected)) {
-      const result = results.find((r) => r.name === name)!;
-      const message = `${result.path}: expected a regular file, got ${kind}`;
-      assert.equal(result.refusal, message);
-      assert.deepEqual(result.errors, [message]);
-      // Reading /dev/zero used to take 605 MB; at most the 1 MiB cap may be allocated now.
-      assert.ok(result.rssGrowth < 8 * 1024 * 1024, `${name}: RSS grew by ${result.rssGrowth} bytes`);
-      assert.deepEqual(result.weights, { v1: 1, v2: 3 });
-      console.log(`${name}: refused in ${result.ms} ms, RSS +${(result.rssGrowth / 1024).toFixed(0)} KiB`);
-    }
-    assert.deepEqual(results.find((r) => r.name === 'threadpool'), { name: 'threadpool', read: 'plain', sync: 'plain' });
-  });
+  it(
+    'refuses a FIFO and symlinks to /dev/zero and /dev/urandom without blocking ' +
+      'or reading them, then applies a valid file; the process exits by itself',
+    async () => {
+      const run = await runFixture('weights-file-hostile', 120_000);
+      assert.deepEqual([run.code, run.signal], [0, null], run.stdout);
+      const lines = run.stdout.trim().split('\n');
+      assert.equal(lines.at(-1), 'done');
+      const results = lines.slice(0, -1).map(
+        (line) =>
+          JSON.parse(line) as {
+            name: string;
+            refusal: string;
+            errors: string[];
+            ms: number;
+            rssGrowth: number;
+            weights: unknown;
+            path: string;
+            read?: string;
+          },
+      );
+      const expected: Record<string, string> = {
+        fifo: 'a FIFO',
+        'dev-zero': 'a character device',
+        'dev-urandom': 'a character device',
+      };
+      for (const [name, kind] of Object.entries(expected)) {
+        const result = results.find((r) => r.name === name)!;
+        const message = `${result.path}: expected a regular file, got ${kind}`;
+        assert.equal(result.refusal, message);
+        assert.deepEqual(result.errors, [message]);
+        // Reading /dev/zero used to take 605 MB; at most the 1 MiB cap may be allocated now.
+        assert.ok(result.rssGrowth < 8 * 1024 * 1024, `${name}: RSS grew by ${result.rssGrowth} bytes`);
+        assert.deepEqual(result.weights, { v1: 1, v2: 3 });
+        console.log(`${name}: refused in ${result.ms} ms, RSS +${(result.rssGrowth / 1024).toFixed(0)} KiB`);
+      }
+      assert.deepEqual(
+        results.find((r) => r.name === 'threadpool'),
+        { name: 'threadpool', read: 'plain', sync: 'plain' },
+      );
+    },
+  );
 
-  it('refuses a directory, a file over the 1 MiB cap and a half-written file, then applies the file once it is valid', async (t) => {
-    const split = offlineSplit(t);
-    const dir = tempDir(t);
-    const path = join(dir, 'weights.json');
-    mkdirSync(path);
-    const watcher = watch(t, split, path);
-    const refusals: string[] = [];
-    watcher.on('error', (error) => refusals.push(error.message));
-    await assert.rejects(watcher.ready, { name: 'TrafficSplitTypeError', message: `${path}: expected a regular file, got a directory` });
+  it(
+    'refuses a directory, a file over the 1 MiB cap and a ' +
+      'half-written file, then applies the file once it is valid',
+    async (t) => {
+      const split = offlineSplit(t);
+      const dir = tempDir(t);
+      const path = join(dir, 'weights.json');
+      mkdirSync(path);
+      const watcher = watch(t, split, path);
+      const refusals: string[] = [];
+      watcher.on('error', (error) => refusals.push(error.message));
+      await assert.rejects(watcher.ready, {
+        name: 'TrafficSplitTypeError',
+        message: `${path}: expected a regular file, got a directory`,
+      });
 
-    rmdirSync(path);
-    let refused = nextError(watcher);
-    writeFileSync(path, '');
-    truncateSync(path, 2 * 1024 * 1024);
-    assert.equal((await refused)[0].message, `${path}: expected a weights file of at most 1048576 bytes, got 2097152 bytes`);
+      rmdirSync(path);
+      let refused = nextError(watcher);
+      writeFileSync(path, '');
+      truncateSync(path, 2 * 1024 * 1024);
+      assert.equal(
+        (await refused)[0].message,
+        `${path}: expected a weights file of at most 1048576 bytes, got 2097152 bytes`,
+      );
 
-    refused = nextError(watcher);
-    writeFileSync(`${path}.tmp`, '{"v1": 5, ');
-    renameSync(`${path}.tmp`, path);
-    assert.match((await refused)[0].message, new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: expected JSON weights such as`));
-    assert.deepEqual(split.getWeights(), { v1: 1, v2: 0 });
+      refused = nextError(watcher);
+      writeFileSync(`${path}.tmp`, '{"v1": 5, ');
+      renameSync(`${path}.tmp`, path);
+      assert.match(
+        (await refused)[0].message,
+        new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: expected JSON weights such as`),
+      );
+      assert.deepEqual(split.getWeights(), { v1: 1, v2: 0 });
 
-    const applied = nextApplied(watcher);
-    writeFileSync(`${path}.tmp`, '{"v1": 5, "v2": 1}');
-    renameSync(`${path}.tmp`, path);
-    assert.deepEqual((await applied)[0].weights, { v1: 5, v2: 1 });
-    assert.equal(refusals.length, 3, refusals.join('\n'));
-  });
+      const applied = nextApplied(watcher);
+      writeFileSync(`${path}.tmp`, '{"v1": 5, "v2": 1}');
+      renameSync(`${path}.tmp`, path);
+      assert.deepEqual((await applied)[0].weights, { v1: 5, v2: 1 });
+      assert.equal(refusals.length, 3, refusals.join('\n'));
+    },
+  );
 });

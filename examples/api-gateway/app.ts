@@ -29,7 +29,10 @@ export interface GatewayAppOptions {
   token?: string;
 }
 
-export async function startGatewayApp({ brokenV2 = false, token = randomBytes(24).toString('base64url') }: GatewayAppOptions = {}): Promise<GatewayApp> {
+export async function startGatewayApp({
+  brokenV2 = false,
+  token = randomBytes(24).toString('base64url'),
+}: GatewayAppOptions = {}): Promise<GatewayApp> {
   const v1 = await startReporter('v1');
   const v2 = await startReporter('v2', brokenV2 ? { failWith: grpc.status.INTERNAL } : {});
   const split = new TrafficSplit({

@@ -33,11 +33,13 @@ function handle(client: ReporterClient, request: IncomingMessage, response: Serv
   const user = request.headers['x-user-id'];
   const metadata = new grpc.Metadata();
   if (user !== undefined) {
-    if (typeof user !== 'string' || !USER_ID.test(user)) return send(response, 400, { error: 'x-user-id: expected 1 to 128 of A-Z a-z 0-9 _ . -' });
+    if (typeof user !== 'string' || !USER_ID.test(user))
+      return send(response, 400, { error: 'x-user-id: expected 1 to 128 of A-Z a-z 0-9 _ . -' });
     metadata.set('x-user-id', user);
   }
   client.getReport({}, metadata, { deadline: Date.now() + CALL_TIMEOUT_MS }, (error, report) => {
-    if (error) return send(response, httpStatusOf(error.code), { error: error.details, code: grpc.status[error.code] });
+    if (error)
+      return send(response, httpStatusOf(error.code), { error: error.details, code: grpc.status[error.code] });
     send(response, 200, report);
   });
 }

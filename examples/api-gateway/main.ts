@@ -23,14 +23,22 @@ if (process.argv.includes('--serve')) {
   console.log(`gateway: curl -H 'x-user-id: alice' ${app.gateway.url}/report`);
   console.log(`weights: curl ${app.admin.url}/weights`);
   // Weights, not percentages: both are set, so that v2 gets 50% (v2=50 alone beside v1's 100 is 33%).
-  console.log(`change:  curl -X POST ${auth} '${app.admin.url}/runtime_modify?routing.traffic_split.v1=50&routing.traffic_split.v2=50'`);
-  console.log(`rollout: curl -X POST ${auth} -d '{"subset":"v2","steps":[10,50],"intervalMs":5000,"analysis":{"maxErrorRate":0.01}}' ${app.admin.url}/rollout`);
+  console.log(
+    `change:  curl -X POST ${auth} ` +
+      `'${app.admin.url}/runtime_modify?routing.traffic_split.v1=50&routing.traffic_split.v2=50'`,
+  );
+  console.log(
+    `rollout: curl -X POST ${auth} -d ` +
+      `'{"subset":"v2","steps":[10,50],"intervalMs":5000,"analysis":{"maxErrorRate":0.01}}' ${app.admin.url}/rollout`,
+  );
   console.log(`status:  curl ${app.admin.url}/rollout`);
   console.log(`metrics: curl ${app.admin.url}/metrics`);
   console.log(
     users
-      ? 'traffic: 50 simulated users call the gateway (a few dozen requests/s), so a rollout has calls to judge; --no-traffic turns them off'
-      : 'traffic: none (--no-traffic); call the gateway yourself during a rollout, or it rolls back for lack of calls on v2',
+      ? 'traffic: 50 simulated users call the gateway (a few dozen requests/s), ' +
+          'so a rollout has calls to judge; --no-traffic turns them off'
+      : 'traffic: none (--no-traffic); call the gateway yourself ' +
+          'during a rollout, or it rolls back for lack of calls on v2',
   );
   console.log('Ctrl-C to stop.');
   const stop = async (): Promise<void> => {

@@ -20,7 +20,12 @@ const reporterService = {
 const ReporterClientBase = grpc.makeGenericClientConstructor(reporterService, 'gateway.Reporter');
 
 export interface ReporterClient extends grpc.Client {
-  getReport(request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<Report>): grpc.ClientUnaryCall;
+  getReport(
+    request: object,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<Report>,
+  ): grpc.ClientUnaryCall;
 }
 
 export function reporterClient(target: string, options: grpc.ChannelOptions): ReporterClient {
@@ -34,7 +39,10 @@ export interface ReporterServer {
 }
 
 /** A reporter of `version` on an ephemeral loopback port; with `failWith`, every call fails with that code. */
-export async function startReporter(version: string, { failWith }: { failWith?: grpc.status } = {}): Promise<ReporterServer> {
+export async function startReporter(
+  version: string,
+  { failWith }: { failWith?: grpc.status } = {},
+): Promise<ReporterServer> {
   const server = new grpc.Server();
   server.addService(reporterService, {
     getReport: (call: grpc.ServerUnaryCall<object, Report>, callback: grpc.sendUnaryData<Report>) => {
@@ -44,7 +52,9 @@ export async function startReporter(version: string, { failWith }: { failWith?: 
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   return { version, port, stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
 }

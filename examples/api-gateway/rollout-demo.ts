@@ -42,10 +42,22 @@ const weightsText = (weights: Record<string, number>): string =>
 
 /** Runs the whole scenario on loopback and stops everything it started before resolving. */
 export async function runRolloutDemo(options: RolloutDemoOptions = {}): Promise<RolloutDemoReport> {
-  const { brokenV2 = false, steps = [10, 25, 50], intervalMs = 1_000, minCalls = 20, maxWaitIntervals = 3, log = console.log, clock, onRolloutStarted } = options;
+  const {
+    brokenV2 = false,
+    steps = [10, 25, 50],
+    intervalMs = 1_000,
+    minCalls = 20,
+    maxWaitIntervals = 3,
+    log = console.log,
+    clock,
+    onRolloutStarted,
+  } = options;
   const app = await startGatewayApp({ brokenV2 });
   try {
-    log(`reporter v1 on 127.0.0.1:${app.v1.port}, v2 on 127.0.0.1:${app.v2.port}${brokenV2 ? ' (v2 answers INTERNAL to every call)' : ''}`);
+    log(
+      `reporter v1 on 127.0.0.1:${app.v1.port}, v2 on ` +
+        `127.0.0.1:${app.v2.port}${brokenV2 ? ' (v2 answers INTERNAL to every call)' : ''}`,
+    );
     log(`gateway ${app.gateway.url}/report, sticky by the x-user-id header; admin endpoint ${app.admin.url}`);
     const users = startUsers(app.gateway.url);
     const body = { subset: 'v2', steps, intervalMs, analysis: { maxErrorRate: 0.01, minCalls, maxWaitIntervals } };
@@ -62,15 +74,24 @@ export async function runRolloutDemo(options: RolloutDemoOptions = {}): Promise<
       const started = startRollout(app.split, { ...body, clock });
       await new Promise((resolve) => started.once('step', resolve));
     }
-    log(`\nPOST /rollout -> 202: v2 at ${steps.join('% -> ')}%, then 100%; each step judged after ${intervalMs} ms (error rate <= 1%, at least ${minCalls} calls)`);
+    log(
+      `\nPOST /rollout -> 202: v2 at ${steps.join('% -> ')}%, then 100%; each step ` +
+        `judged after ${intervalMs} ms (error rate <= 1%, at least ${minCalls} calls)`,
+    );
     // The admin endpoint started it in this process, so its events can be followed directly.
     const rollout = activeRollout(app.split);
     if (rollout === undefined) throw new Error('the rollout ended before it could be followed');
-    const logStep = (step: RolloutStepPlan): void => log(`step ${step.step + 1}: weights ${weightsText(step.weights)}`);
+    const logStep = (step: RolloutStepPlan): void =>
+      log(`step ${step.step + 1}: weights ${weightsText(step.weights)}`);
     // The first step's event fired while the admin endpoint answered; later ones arrive here.
     logStep(rollout.plan[rollout.step]!);
     rollout.on('step', logStep);
-    rollout.on('wait', (wait) => log(`  only ${wait.calls} calls on v2 so far; waiting one more interval (${wait.waited} of ${wait.maxWaitIntervals})`));
+    rollout.on('wait', (wait) =>
+      log(
+        `  only ${wait.calls} calls on v2 so far; waiting one more ` +
+          `interval (${wait.waited} of ${wait.maxWaitIntervals})`,
+      ),
+    );
     rollout.on('verdict', (record) => log(`  ${record.verdict}: ${record.reason}`));
     onRolloutStarted?.(app.split);
     const result = await rollout.done;
@@ -82,9 +103,15 @@ export async function runRolloutDemo(options: RolloutDemoOptions = {}): Promise<
       .join(', ');
     log(`gateway: ${traffic.requests} requests, ${served}, ${traffic.failed} failed`);
     if (result.outcome === 'promoted') {
-      log(`users moved back from v2 to v1: ${traffic.movedBack.size} (sticky users only ever move toward the growing version)`);
+      log(
+        `users moved back from v2 to v1: ${traffic.movedBack.size} ` +
+          `(sticky users only ever move toward the growing version)`,
+      );
     } else {
-      log(`users who saw an error: ${traffic.failedUsers.size} of ${traffic.users} (the users v2 had at ${steps[0]}%, until the rollback)`);
+      log(
+        `users who saw an error: ${traffic.failedUsers.size} of ${traffic.users} ` +
+          `(the users v2 had at ${steps[0]}%, until the rollback)`,
+      );
     }
     return { result, traffic };
   } finally {

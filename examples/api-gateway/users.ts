@@ -27,8 +27,19 @@ export interface UserTraffic {
  * its requests (0: none, as fast as the gateway answers). Each user belongs to one worker, so
  * its requests never overlap and their order is the order they were routed in.
  */
-export function startUsers(gatewayUrl: string, { users = 50, concurrency = 4, maxRequests = 200_000, timeoutMs = 120_000, pauseMs = 0 } = {}) {
-  const traffic: UserTraffic = { users, requests: 0, failed: 0, byVersion: {}, failedUsers: new Set(), movedBack: new Set(), lastVersion: new Map() };
+export function startUsers(
+  gatewayUrl: string,
+  { users = 50, concurrency = 4, maxRequests = 200_000, timeoutMs = 120_000, pauseMs = 0 } = {},
+) {
+  const traffic: UserTraffic = {
+    users,
+    requests: 0,
+    failed: 0,
+    byVersion: {},
+    failedUsers: new Set(),
+    movedBack: new Set(),
+    lastVersion: new Map(),
+  };
   const names = Array.from({ length: users }, (_, i) => `user-${String(i).padStart(2, '0')}`);
   const deadline = Date.now() + timeoutMs;
   let running = true;
@@ -38,7 +49,10 @@ export function startUsers(gatewayUrl: string, { users = 50, concurrency = 4, ma
       const user = mine[turn % mine.length]!;
       if (pauseMs > 0 && turn > 0) await sleep(pauseMs);
       traffic.requests++;
-      const response = await fetch(`${gatewayUrl}/report`, { headers: { 'x-user-id': user }, signal: AbortSignal.timeout(5_000) }).catch(() => null);
+      const response = await fetch(`${gatewayUrl}/report`, {
+        headers: { 'x-user-id': user },
+        signal: AbortSignal.timeout(5_000),
+      }).catch(() => null);
       const body = response ? ((await response.json().catch(() => ({}))) as { version?: string }) : {};
       if (response?.status !== 200 || body.version === undefined) {
         traffic.failed++;

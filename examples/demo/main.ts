@@ -28,7 +28,9 @@ const split = new TrafficSplit({
 const client = reporterClient(split.target, split.channelOptions);
 
 console.log(`v1 on 127.0.0.1:${v1.port}, v2 on 127.0.0.1:${v2.port}; one client channel to ${split.target}`);
-console.log(`${CONCURRENCY} calls in flight at all times; the weights change every ${PHASE_MS / 1000} s without reconnecting.\n`);
+console.log(
+  `${CONCURRENCY} calls in flight at all times; the weights change every ${PHASE_MS / 1000} s without reconnecting.\n`,
+);
 
 let counts = { v1: 0, v2: 0 };
 let failures = 0;
@@ -48,7 +50,9 @@ async function worker(): Promise<void> {
   while (running) await call(client);
 }
 
-await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 5_000, (e) => (e ? reject(e) : resolve())));
+await new Promise<void>((resolve, reject) =>
+  client.waitForReady(Date.now() + 5_000, (e) => (e ? reject(e) : resolve())),
+);
 const workers = Array.from({ length: CONCURRENCY }, () => worker());
 
 const pct = (n: number, total: number) => `${((100 * n) / Math.max(total, 1)).toFixed(1).padStart(5)}%`;
@@ -61,8 +65,10 @@ for (const weights of PHASES) {
   const seen = { ...counts };
   const total = seen.v1 + seen.v2;
   console.log(
-    `${`${weights.v1}/${weights.v2}`.padEnd(13)} | ${String(total).padStart(6)} | ${String(seen.v1).padStart(7)} ${pct(seen.v1, total)} | ` +
-      `${String(seen.v2).padStart(7)} ${pct(seen.v2, total)} | ${v1.acceptedConnections()}, ${v2.acceptedConnections()}`,
+    `${`${weights.v1}/${weights.v2}`.padEnd(13)} | ${String(total).padStart(6)} ` +
+      `| ${String(seen.v1).padStart(7)} ${pct(seen.v1, total)} | ` +
+      `${String(seen.v2).padStart(7)} ${pct(seen.v2, total)} ` +
+      `| ${v1.acceptedConnections()}, ${v2.acceptedConnections()}`,
   );
 }
 
@@ -70,7 +76,10 @@ running = false;
 await Promise.all(workers);
 const stats = split.stats();
 console.log('(a call already in flight when the weights change finishes on the subset it started on)');
-console.log(`\nfailed calls: ${failures}; split.stats() codes: v1 ${JSON.stringify(stats.subsets['v1']!.codes)}, v2 ${JSON.stringify(stats.subsets['v2']!.codes)}`);
+console.log(
+  `\nfailed calls: ${failures}; split.stats() codes: ` +
+    `v1 ${JSON.stringify(stats.subsets['v1']!.codes)}, v2 ${JSON.stringify(stats.subsets['v2']!.codes)}`,
+);
 client.close();
 split.close();
 await Promise.all([v1.stop(), v2.stop()]);

@@ -45,10 +45,13 @@ export interface ReporterServer {
 export async function startReporter(version: string): Promise<ReporterServer> {
   const server = new grpc.Server();
   server.addService(reporterService, {
-    getReport: (_call: grpc.ServerUnaryCall<object, Report>, callback: grpc.sendUnaryData<Report>) => callback(null, { version }),
+    getReport: (_call: grpc.ServerUnaryCall<object, Report>, callback: grpc.sendUnaryData<Report>) =>
+      callback(null, { version }),
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   return {
     version,

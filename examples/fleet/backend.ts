@@ -18,12 +18,18 @@ export async function startBackend(version: string, broken = false): Promise<Bac
   let served = 0;
   server.addService(quoteService, {
     quote: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      if (broken && served++ % 100 < 5) return callback({ code: grpc.status.UNAVAILABLE, details: `${version} is broken` });
+      if (broken && served++ % 100 < 5)
+        return callback({ code: grpc.status.UNAVAILABLE, details: `${version} is broken` });
       callback(null, { version, cents: 1234 });
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
   );
-  return { address: `ipv4:127.0.0.1:${port}`, stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())) };
+  return {
+    address: `ipv4:127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
+  };
 }

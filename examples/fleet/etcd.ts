@@ -30,10 +30,35 @@ export async function exampleEtcd(): Promise<ExampleEtcd> {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-example-etcd-'));
   const clientUrl = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
-  const etcd = spawn('etcd', ['--name', 'example', '--data-dir', join(dir, 'data'), '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
-    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `example=${peerUrl}`, '--log-level', 'error', '--logger', 'zap'], { stdio: 'ignore' });
+  const etcd = spawn(
+    'etcd',
+    [
+      '--name',
+      'example',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `example=${peerUrl}`,
+      '--log-level',
+      'error',
+      '--logger',
+      'zap',
+    ],
+    { stdio: 'ignore' },
+  );
   const failed = once(etcd, 'error').then(([error]) => {
-    throw new Error(`could not start etcd (${(error as Error).message}): install it (Debian/Ubuntu: apt-get install etcd-server) or set ETCD_HOSTS`);
+    throw new Error(
+      `could not start etcd (${(error as Error).message}): install it ` +
+        `(Debian/Ubuntu: apt-get install etcd-server) or set ETCD_HOSTS`,
+    );
   });
   const healthy = (async () => {
     for (let attempt = 0; attempt < 200; attempt++) {

@@ -52,13 +52,25 @@ const prefix = `/traffic-split/example-${process.pid}`;
 const replicas: Replica[] = [];
 let leader = '';
 for (const name of NAMES) {
-  const child = fork(fileURLToPath(new URL('./replica.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const replica: Replica = { name, child, admin: '', applied: new Map() };
-  child.on('message', (message: { type: string; weights?: Record<string, number>; at?: number; leader?: string | null }) => {
-    if (message.type === 'applied') replica.applied.set(JSON.stringify(message.weights), message.at!);
-    if (message.type === 'leader' && message.leader) leader = message.leader;
+  const child = fork(fileURLToPath(new URL('./replica.js', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  child.send({ name, hosts: etcd.hosts, prefix, v1: v1.address, v2: v2.address, token: TOKEN } satisfies ReplicaConfig);
+  const replica: Replica = { name, child, admin: '', applied: new Map() };
+  child.on(
+    'message',
+    (message: { type: string; weights?: Record<string, number>; at?: number; leader?: string | null }) => {
+      if (message.type === 'applied') replica.applied.set(JSON.stringify(message.weights), message.at!);
+      if (message.type === 'leader' && message.leader) leader = message.leader;
+    },
+  );
+  child.send({
+    name,
+    hosts: etcd.hosts,
+    prefix,
+    v1: v1.address,
+    v2: v2.address,
+    token: TOKEN,
+  } satisfies ReplicaConfig);
   const [ready] = (await once(child, 'message')) as [{ admin: string; leader: string }];
   replica.admin = ready.admin;
   leader = ready.leader;
@@ -70,12 +82,26 @@ console.log('1. PUT /weights {"v1":80,"v2":20} on r1\'s admin endpoint:');
 const asked = Date.now();
 const put = await admin(replicas[1]!, 'PUT', '/weights', { v1: 80, v2: 20 });
 const everywhere = await appliedEverywhere(replicas, { v1: 80, v2: 20 });
-console.log(`   answer: ${JSON.stringify(put)}; all ${replicas.length} replicas applied it within ${everywhere - asked} ms of the request\n`);
+console.log(
+  `   answer: ${JSON.stringify(put)}; all ${replicas.length} replicas ` +
+    `applied it within ${everywhere - asked} ms of the request\n`,
+);
 
 const starter = replicas.find((replica) => replica.name !== leader)!;
-console.log(`2. POST /rollout on ${starter.name} (${leader} leads, so ${leader} runs it): v2 at 25% then 50%, judged against v1 on every replica's calls${brokenV2 ? ' (v2 fails 5% of calls)' : ''}`);
-const started = await admin(starter, 'POST', '/rollout', { subset: 'v2', steps: [25, 50], intervalMs: 2_000, analysis: { baseline: 'v1', minCalls: 100, maxLatencyRatio: 3 } });
-console.log(`   started: rollout ${started.id}, plan ${started.plan.map((step: { percent: number }) => `${step.percent}%`).join(', ')}`);
+console.log(
+  `2. POST /rollout on ${starter.name} (${leader} leads, so ${leader} runs it): v2 at 25% then ` +
+    `50%, judged against v1 on every replica's calls${brokenV2 ? ' (v2 fails 5% of calls)' : ''}`,
+);
+const started = await admin(starter, 'POST', '/rollout', {
+  subset: 'v2',
+  steps: [25, 50],
+  intervalMs: 2_000,
+  analysis: { baseline: 'v1', minCalls: 100, maxLatencyRatio: 3 },
+});
+console.log(
+  `   started: rollout ${started.id}, ` +
+    `plan ${started.plan.map((step: { percent: number }) => `${step.percent}%`).join(', ')}`,
+);
 let killed = false;
 let verdicts = 0;
 for (;;) {
@@ -87,7 +113,9 @@ for (;;) {
   verdicts = status.history.length;
   if (killLeader && !killed && status.step === 0 && status.leader !== null) {
     const victim = replicas.find((replica) => replica.name === status.leader)!;
-    console.log(`   SIGKILL ${victim.name}, which leads the rollout: another replica takes it over when its lease (3 s) ends`);
+    console.log(
+      `   SIGKILL ${victim.name}, which leads the rollout: another replica takes it over when its lease (3 s) ends`,
+    );
     victim.child.kill('SIGKILL');
     killed = true;
   }

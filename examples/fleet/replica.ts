@@ -26,7 +26,11 @@ process.once('message', async (config: ReplicaConfig) => {
     // Back within a second of an etcd outage: short reconnect back-offs (README, "The fleet").
     grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
   });
-  const split = new TrafficSplit({ name: 'quotes', subsets: { v1: config.v1, v2: config.v2 }, weights: { v1: 100, v2: 0 } });
+  const split = new TrafficSplit({
+    name: 'quotes',
+    subsets: { v1: config.v1, v2: config.v2 },
+    weights: { v1: 100, v2: 0 },
+  });
   const quotes = new QuoteClient(split.target, grpc.credentials.createInsecure(), split.channelOptions);
   const fleet = await joinFleet(split, { client, prefix: config.prefix, replicaId: config.name, leaseTtlSeconds: 3 });
   const say = (line: string): void => console.log(`  [${config.name}] ${line}`);
@@ -36,7 +40,7 @@ process.once('message', async (config: ReplicaConfig) => {
     tell({ type: 'applied', revision, weights, at: Date.now() });
   });
   fleet.on('leader', ({ leading, leader }) => {
-    if (leading) say('leads the fleet\'s rollouts now');
+    if (leading) say("leads the fleet's rollouts now");
     tell({ type: 'leader', leader });
   });
   const admin = await startAdminServer(fleet, { port: 0, token: config.token });

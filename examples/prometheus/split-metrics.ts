@@ -18,7 +18,10 @@ export function registerSplitMetrics(split: Pick<TrafficSplit, 'stats'>, registr
     const samples = () => {
       const figures = readMetricFigures(split);
       return read(figures).map(({ labels, value }) => ({
-        labels: Object.fromEntries([['split', figures.stats.name], ...metric.labels.map((label) => [METRIC_LABELS[label].prometheus, labels[label] ?? ''])]),
+        labels: Object.fromEntries([
+          ['split', figures.stats.name],
+          ...metric.labels.map((label) => [METRIC_LABELS[label].prometheus, labels[label] ?? '']),
+        ]),
         value,
       }));
     };

@@ -12,10 +12,17 @@ export interface ShadowDemoReport {
 }
 
 /** Runs `calls` quotes (quantities 1 to 15, in turn) and returns what the mirror saw. */
-export async function runShadowDemo({ calls = 300, log = console.log }: { calls?: number; log?: (line: string) => void } = {}): Promise<ShadowDemoReport> {
+export async function runShadowDemo({
+  calls = 300,
+  log = console.log,
+}: { calls?: number; log?: (line: string) => void } = {}): Promise<ShadowDemoReport> {
   const v1 = await startPricing('v1');
   const v2 = await startPricing('v2');
-  const split = new TrafficSplit({ name: 'pricing', subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
+  const split = new TrafficSplit({
+    name: 'pricing',
+    subsets: { v1: v1.target, v2: v2.target },
+    weights: { v1: 100, v2: 0 },
+  });
   const client = pricingClient(split.target, split.channelOptions);
   try {
     split.setMirror({
@@ -39,17 +46,26 @@ export async function runShadowDemo({ calls = 300, log = console.log }: { calls?
     }
     // Copies run beside the calls: wait (bounded) until each one is accounted for.
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && (split.stats().mirror!.inFlight > 0 || split.stats().mirror!.completed < split.stats().mirror!.sent)) {
+    while (
+      Date.now() < deadline &&
+      (split.stats().mirror!.inFlight > 0 || split.stats().mirror!.completed < split.stats().mirror!.sent)
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const mirror = split.stats().mirror!;
     log(`callers' answers: ${JSON.stringify(answeredBy)}`);
-    log(`copies: ${mirror.sent} sent, ${mirror.matched} matched, ${mirror.mismatched} mismatched, ${mirror.failed} failed, ${mirror.dropped} dropped`);
+    log(
+      `copies: ${mirror.sent} sent, ${mirror.matched} matched, ${mirror.mismatched} ` +
+        `mismatched, ${mirror.failed} failed, ${mirror.dropped} dropped`,
+    );
     log(`latency p50: copies ${mirror.latencyMs.p50} ms, their primaries ${mirror.primaryLatencyMs.p50} ms`);
     log(`last mismatches (of ${mirror.samples.length} kept):`);
     for (const sample of mirror.samples.slice(-3)) {
       const quote = sample.primary.response as Quote;
-      log(`  ${sample.method} ${quote.quantity} x ${quote.sku}: ${sample.reason} (sha256 ${sample.primary.sha256!.slice(0, 12)} vs ${sample.mirror.sha256!.slice(0, 12)})`);
+      log(
+        `  ${sample.method} ${quote.quantity} x ${quote.sku}: ${sample.reason} ` +
+          `(sha256 ${sample.primary.sha256!.slice(0, 12)} vs ${sample.mirror.sha256!.slice(0, 12)})`,
+      );
     }
     return { answeredBy, mirror };
   } finally {

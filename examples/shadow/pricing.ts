@@ -33,11 +33,18 @@ export async function startPricing(version: 'v1' | 'v2'): Promise<{ target: stri
       const unit = UNIT_PRICE_CENTS[sku];
       if (unit === undefined) return callback({ code: grpc.status.NOT_FOUND, details: `unknown sku ${sku}` });
       const bulk = version === 'v2' && quantity >= 10 ? 0.95 : 1;
-      callback(null, { sku, quantity, totalCents: Math.round(unit * quantity * bulk), quotedAt: new Date().toISOString() });
+      callback(null, {
+        sku,
+        quantity,
+        totalCents: Math.round(unit * quantity * bulk),
+        quotedAt: new Date().toISOString(),
+      });
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   return { target: `ipv4:127.0.0.1:${port}`, stop: () => server.forceShutdown() };
 }
@@ -47,6 +54,14 @@ export function pricingClient(target: string, options: grpc.ClientOptions) {
   const Client = grpc.makeGenericClientConstructor(service, 'shop.Pricing');
   const client = new Client(target, grpc.credentials.createInsecure(), options);
   const quote = (request: QuoteRequest): Promise<Quote> =>
-    new Promise((resolve, reject) => client.makeUnaryRequest(quoteMethod.path, quoteMethod.requestSerialize, quoteMethod.responseDeserialize, request, (error, reply) => (error ? reject(error) : resolve(reply as Quote))));
+    new Promise((resolve, reject) =>
+      client.makeUnaryRequest(
+        quoteMethod.path,
+        quoteMethod.requestSerialize,
+        quoteMethod.responseDeserialize,
+        request,
+        (error, reply) => (error ? reject(error) : resolve(reply as Quote)),
+      ),
+    );
   return { quote, close: () => client.close() };
 }

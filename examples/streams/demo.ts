@@ -79,12 +79,24 @@ export async function runStreamsDemo(options: StreamsDemoOptions = {}): Promise<
     await until(allOn(share(10), share(90)), 10_000 + 2 * withinMs);
     const after = servers();
     const rebalanced = subscriptions.flatMap((s, i) => s.reopened.slice(movedAtStart[i]));
-    log(`after the change: v1 ${after.v1}, v2 ${after.v2}; ${rebalanced.length} streams moved, each re-opened by the client`);
+    log(
+      `after the change: v1 ${after.v1}, v2 ${after.v2}; ${rebalanced.length} ` +
+        `streams moved, each re-opened by the client`,
+    );
     if (rebalanced[0] !== undefined) log(`  e.g. UNAVAILABLE "${rebalanced[0]}"`);
     const stats = split.stats({ since: mark }).subsets;
-    const figures = Object.fromEntries(Object.entries(stats).map(([name, s]) => [name, { openStreams: s.openStreams, rebalanced: s.rebalanced }]));
+    const figures = Object.fromEntries(
+      Object.entries(stats).map(([name, s]) => [name, { openStreams: s.openStreams, rebalanced: s.rebalanced }]),
+    );
     log(`split.stats(): ${JSON.stringify(figures)}`);
-    return { before, after, rebalanced, failures: subscriptions.flatMap((s) => (s.failure === null ? [] : [s.failure])), gaps, stats: figures };
+    return {
+      before,
+      after,
+      rebalanced,
+      failures: subscriptions.flatMap((s) => (s.failure === null ? [] : [s.failure])),
+      gaps,
+      stats: figures,
+    };
   } finally {
     for (const s of subscriptions) s.stop();
     client.close();

@@ -19,7 +19,11 @@ export interface Subscription {
   stop(): void;
 }
 
-export function follow(client: PricesClient, symbol: string, onQuote: (quote: Quote) => void = () => {}): Subscription {
+export function follow(
+  client: PricesClient,
+  symbol: string,
+  onQuote: (quote: Quote) => void = () => {},
+): Subscription {
   let call: grpc.ClientReadableStream<Quote> | null = null;
   let stopped = false;
   let failuresInARow = 0;

@@ -27,7 +27,12 @@ export interface FieldDiffLimits {
 }
 
 /** The limits the mirror uses: a walk of two decoded answers costs at most about a millisecond. */
-export const DEFAULT_FIELD_DIFF_LIMITS: Readonly<FieldDiffLimits> = Object.freeze({ maxDepth: 32, maxArrayItems: 1000, maxNodes: 20_000, maxPaths: 256 });
+export const DEFAULT_FIELD_DIFF_LIMITS: Readonly<FieldDiffLimits> = Object.freeze({
+  maxDepth: 32,
+  maxArrayItems: 1000,
+  maxNodes: 20_000,
+  maxPaths: 256,
+});
 
 /** The path of the root value itself. */
 export const ROOT_PATH = '(root)';
@@ -74,9 +79,12 @@ function leafEquals(a: unknown, b: unknown): boolean | undefined {
     // NaN equals NaN here: the same computation on both sides is not a difference.
     return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
   }
-  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) return ArrayBuffer.isView(a) && ArrayBuffer.isView(b) && bytesOf(a).equals(bytesOf(b));
-  if (a instanceof ArrayBuffer || b instanceof ArrayBuffer) return a instanceof ArrayBuffer && b instanceof ArrayBuffer && Buffer.from(a).equals(Buffer.from(b));
-  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && leafEquals(a.getTime(), b.getTime());
+  if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b))
+    return ArrayBuffer.isView(a) && ArrayBuffer.isView(b) && bytesOf(a).equals(bytesOf(b));
+  if (a instanceof ArrayBuffer || b instanceof ArrayBuffer)
+    return a instanceof ArrayBuffer && b instanceof ArrayBuffer && Buffer.from(a).equals(Buffer.from(b));
+  if (a instanceof Date || b instanceof Date)
+    return a instanceof Date && b instanceof Date && leafEquals(a.getTime(), b.getTime());
   if (isBoxed(a) || isBoxed(b)) return isBoxed(a) && isBoxed(b) && leafEquals(a.valueOf(), b.valueOf());
   const longA = longParts(a);
   const longB = longParts(b);
@@ -88,6 +96,7 @@ function bytesOf(view: ArrayBufferView): Buffer {
   return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-wrapper-object-types -- boxed primitives are what it detects
 function isBoxed(value: object): value is Number | String | Boolean {
   return value instanceof Number || value instanceof String || value instanceof Boolean;
 }

@@ -14,7 +14,9 @@ function logFactorial(n: number): number {
   }
   const x = n + 1;
   // ln Γ(x) by Stirling's series: its error at x > 256 is far below double precision.
-  return (x - 0.5) * Math.log(x) - x + 0.5 * Math.log(2 * Math.PI) + 1 / (12 * x) - 1 / (360 * x ** 3) + 1 / (1260 * x ** 5);
+  return (
+    (x - 0.5) * Math.log(x) - x + 0.5 * Math.log(2 * Math.PI) + 1 / (12 * x) - 1 / (360 * x ** 3) + 1 / (1260 * x ** 5)
+  );
 }
 
 function logChoose(n: number, k: number): number {
@@ -55,7 +57,12 @@ export interface FisherResult {
  * One-sided Fisher exact test: the probability, were failures spread over the two subsets
  * regardless of version, that the canary would get at least `canaryFailures` of them.
  */
-export function fisherExactGreater(canaryFailures: number, canaryCalls: number, baselineFailures: number, baselineCalls: number): FisherResult {
+export function fisherExactGreater(
+  canaryFailures: number,
+  canaryCalls: number,
+  baselineFailures: number,
+  baselineCalls: number,
+): FisherResult {
   const failures = canaryFailures + baselineFailures;
   const total = canaryCalls + baselineCalls;
   if (canaryFailures === 0 || total === 0) return { pValue: 1 };

@@ -16,7 +16,11 @@ export type ClockTimer = object;
  * Current time and one-shot timers, in milliseconds. `realClock` is Node's own; a test can pass
  * a fake whose timers fire only when the test advances it.
  * @example
- * const clock: Clock = { now: () => t, setTimeout: (fn, ms) => queue(fn, t + ms), clearTimeout: (timer) => dequeue(timer) };
+ * const clock: Clock = {
+ *   now: () => t,
+ *   setTimeout: (fn, ms) => queue(fn, t + ms),
+ *   clearTimeout: (timer) => dequeue(timer),
+ * };
  */
 export interface Clock {
   /** Milliseconds since the epoch, like `Date.now()`. */
@@ -37,7 +41,6 @@ export const realClock: Clock = Object.freeze({
   setTimeout: (callback: () => void, delayMs: number): ClockTimer => setTimeout(callback, delayMs),
   clearTimeout: (timer: ClockTimer): void => clearTimeout(timer as NodeJS.Timeout),
 });
-
 
 /**
  * `unref()`s a timer when it has that method (Node's have; a fake clock's need not): for timers

@@ -22,14 +22,18 @@ export interface IntegerWords {
 /** An integer from `min` to `max` inclusive. */
 export function integerIn(field: string, value: unknown, min: number, max: number, words: IntegerWords = {}): number {
   const range = words.range ?? `an integer from ${min} to ${max}`;
-  if (typeof value !== 'number') throw typeErrorAt(field, words.unit === undefined ? range : `an integer number of ${words.unit}`, value);
+  if (typeof value !== 'number')
+    throw typeErrorAt(field, words.unit === undefined ? range : `an integer number of ${words.unit}`, value);
   if (!Number.isInteger(value) || value < min || value > max) throw rangeErrorAt(field, range, value);
   return value;
 }
 
 /** A delay or period in milliseconds that a Node timer can hold: an integer from `min` to 2^31 - 1. */
 export function timerMs(field: string, value: unknown, min: number, range?: string): number {
-  return integerIn(field, value, min, MAX_TIMER_MS, { unit: 'milliseconds', ...(range === undefined ? {} : { range }) });
+  return integerIn(field, value, min, MAX_TIMER_MS, {
+    unit: 'milliseconds',
+    ...(range === undefined ? {} : { range }),
+  });
 }
 
 /** A safe integer (seeds): any integer a double holds exactly. */
@@ -48,7 +52,12 @@ export function finiteNumberIn(field: string, value: unknown, min: number, max: 
 }
 
 /** A finite number that `valid` accepts, described by `expectation` in both kinds of error. */
-export function numberWhere(field: string, value: unknown, expectation: string, valid: (x: number) => boolean): number {
+export function numberWhere(
+  field: string,
+  value: unknown,
+  expectation: string,
+  valid: (x: number) => boolean,
+): number {
   if (typeof value !== 'number') throw typeErrorAt(field, expectation, value);
   if (!Number.isFinite(value) || !valid(value)) throw rangeErrorAt(field, expectation, value);
   return value;
@@ -79,13 +88,22 @@ export function stringMatching(field: string, value: unknown, pattern: RegExp, e
 }
 
 /** One of `allowed`, compared with `===`. */
-export function oneOf<T>(field: string, value: unknown, allowed: readonly T[], expectation = `one of ${allowed.join(', ')}`): T {
+export function oneOf<T>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+  expectation = `one of ${allowed.join(', ')}`,
+): T {
   if (!allowed.includes(value as T)) throw typeErrorAt(field, expectation, value);
   return value as T;
 }
 
 /** A function (callbacks, hooks). */
-export function functionValue<F extends (...args: never[]) => unknown>(field: string, value: unknown, expectation = 'a function'): F {
+export function functionValue<F extends (...args: never[]) => unknown>(
+  field: string,
+  value: unknown,
+  expectation = 'a function',
+): F {
   if (typeof value !== 'function') throw typeErrorAt(field, expectation, value);
   return value as F;
 }

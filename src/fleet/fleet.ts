@@ -11,7 +11,16 @@ import { realClock, unrefTimer } from '../base/clock.js';
 import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
 import { hostRollouts } from '../ops/rollout/rollout.js';
 import { sameWeights } from '../ops/rollout/rollout-plan.js';
-import { emitClientWarning, trace, type MirrorSettings, type SetWeightsOptions, type SplitHandle, type SplitStats, type StatsMark, type TrafficSplitEvents } from '../split/fleet-port.js';
+import {
+  emitClientWarning,
+  trace,
+  type MirrorSettings,
+  type SetWeightsOptions,
+  type SplitHandle,
+  type SplitStats,
+  type StatsMark,
+  type TrafficSplitEvents,
+} from '../split/fleet-port.js';
 import type { FleetCore, FleetLeaderChange } from './etcd/core.js';
 import { transact, type EtcdClient } from './etcd/etcd.js';
 import { messageOf } from './errors.js';
@@ -47,6 +56,7 @@ const MAX_SESSION_RETRY_MS = 2_000;
 
 /** Typed events (declared apart: a subclass of `EventEmitter<FleetEvents>` would not be a
  * `SplitHandle`, whose listeners are typed by the split's events only). */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed events on an EventEmitter
 export interface Fleet {
   on<K extends keyof FleetEvents>(event: K, listener: (...args: FleetEvents[K]) => void): this;
   once<K extends keyof FleetEvents>(event: K, listener: (...args: FleetEvents[K]) => void): this;
@@ -54,6 +64,7 @@ export interface Fleet {
   emit<K extends keyof FleetEvents>(event: K, ...args: FleetEvents[K]): boolean;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
   readonly name: string;
   readonly target: string;
@@ -90,7 +101,9 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     this.watch = new FleetWatch(this.client, `${this.keys.prefix}/`, this.state, this.clock);
     this.leadership = new Leadership(this);
     this.publisher = new FiguresPublisher(this);
-    this.reachability = new Reachability(this.clock, options.unreachableWarningMs, (reachable, downForMs, what) => this.reachabilityChanged(reachable, downForMs, what));
+    this.reachability = new Reachability(this.clock, options.unreachableWarningMs, (reachable, downForMs, what) =>
+      this.reachabilityChanged(reachable, downForMs, what),
+    );
     this.state.on('weights', (weights) => {
       this.lastApplied = applyRevision(this, weights);
       this.emit('applied', this.lastApplied);
@@ -105,7 +118,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
   /** Reads the fleet, applies its weights (or seeds them), gets a lease and starts publishing. @internal */
   async join(): Promise<void> {
     for (const event of ['weights', 'subsetState', 'mirror'] as const) {
-      const forward = (...args: unknown[]): boolean => (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+      const forward = (...args: unknown[]): boolean =>
+        (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
       (this.forwarders as Record<string, unknown>)[event] = forward;
       this.split.on(event, forward);
     }
@@ -158,7 +172,12 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     const current = this.state.weights;
     // Already the fleet's weights and in force here: nothing to write. (Weights this replica's
     // split refused are not in force, so the same ones are written again, and refused again.)
-    const inForce = current !== null && typeof weights === 'object' && weights !== null && sameWeights(weights, current.value.weights) && sameWeights(weights, this.split.getWeights());
+    const inForce =
+      current !== null &&
+      typeof weights === 'object' &&
+      weights !== null &&
+      sameWeights(weights, current.value.weights) &&
+      sameWeights(weights, this.split.getWeights());
     if (inForce && options === undefined) {
       return Promise.resolve(current.modRevision.toString());
     }
@@ -174,7 +193,11 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
 
   /** A fleet does not share a mirror: set one on each replica's split. Always throws. */
   setMirror(options: unknown): void {
-    throw typeErrorAt('mirror', "no mirror on a fleet handle (it is not shared through etcd): set it on each replica's split", options);
+    throw typeErrorAt(
+      'mirror',
+      "no mirror on a fleet handle (it is not shared through etcd): set it on each replica's split",
+      options,
+    );
   }
 
   /** The local split's mirror. */
@@ -190,7 +213,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
   stats(options: { since?: StatsMark } = {}): SplitStats {
     const since = options.since;
     // Another fleet's mark holds baselines of other replicas: subtracting them would be nonsense.
-    if (since !== undefined && !(since instanceof FleetMark && since.store === this.state.publications)) throw typeErrorAt('since', 'a mark of this fleet (fleet.mark())', since);
+    if (since !== undefined && !(since instanceof FleetMark && since.store === this.state.publications))
+      throw typeErrorAt('since', 'a mark of this fleet (fleet.mark())', since);
     return this.figures(since ?? null);
   }
 
@@ -200,7 +224,17 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     const { channels, notStarted, subsets } = aggregate(this.subsets, weights, latest, since?.baselines ?? null);
     const now = this.clock.now();
     const start = since?.at ?? Math.min(now, ...latest.map((publication) => publication.since));
-    return { name: this.name, target: this.target, closed: this.closed, periodMs: now - start, weights, channels, notStarted, subsets, mirror: null };
+    return {
+      name: this.name,
+      target: this.target,
+      closed: this.closed,
+      periodMs: now - start,
+      weights,
+      channels,
+      notStarted,
+      subsets,
+      mirror: null,
+    };
   }
 
   /** Marks the fleet's figures now: asks every replica for its figures (a snapshot request),
@@ -234,7 +268,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     this.publisher.stop();
     this.leader.stop();
     this.reachability.stop();
-    for (const [event, forward] of Object.entries(this.forwarders)) this.split.off(event as keyof TrafficSplitEvents, forward as () => void);
+    for (const [event, forward] of Object.entries(this.forwarders))
+      this.split.off(event as keyof TrafficSplitEvents, forward as () => void);
     await this.watch.stop();
     const session = this.sessionValue;
     this.sessionValue = null;
@@ -245,8 +280,18 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
 
   /** The first replica of a fleet writes its split's weights, if nobody did meanwhile. */
   private async seed(): Promise<void> {
-    const value = encodeWeights({ weights: this.split.getWeights(), replica: this.replicaId, by: 'seed', at: this.clock.now() });
-    const outcome = await transact(this.client, [{ key: this.keys.weights, target: 'Create', revision: '0' }], [{ key: this.keys.weights, value }], [this.keys.weights]);
+    const value = encodeWeights({
+      weights: this.split.getWeights(),
+      replica: this.replicaId,
+      by: 'seed',
+      at: this.clock.now(),
+    });
+    const outcome = await transact(
+      this.client,
+      [{ key: this.keys.weights, target: 'Create', revision: '0' }],
+      [{ key: this.keys.weights, value }],
+      [this.keys.weights],
+    );
     const written = outcome.succeeded ? outcome.revision : (outcome.read.get(this.keys.weights)?.mod_revision ?? '0');
     await this.watch.waitFor(revision(written), 5_000);
   }
@@ -293,7 +338,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     } else {
       const at = this.lastApplied === null ? 'none' : `revision ${this.lastApplied.revision}`;
       emitClientWarning(
-        `fleet ${this.keys.prefix}: etcd unreachable from replica ${this.replicaId} for ${downForMs} ms (${what}); it keeps serving with the weights it applied last (${at}) and catches up when etcd is back`,
+        `fleet ${this.keys.prefix}: etcd unreachable from replica ${this.replicaId} for ${downForMs} ms ` +
+          `(${what}); it keeps serving with the weights it applied last (${at}) and catches up when etcd is back`,
         'TRAFFIC_SPLIT_FLEET_ETCD_UNREACHABLE',
       );
     }

@@ -8,7 +8,12 @@ export { joinFleet } from './join.js';
 export { Fleet } from './fleet.js';
 export type { FleetEvents } from './fleet.js';
 export type { FleetOptions } from './options.js';
-export { DEFAULT_LEASE_TTL_SECONDS, DEFAULT_PUBLISH_INTERVAL_MS, DEFAULT_FIGURES_TIMEOUT_MS, DEFAULT_UNREACHABLE_WARNING_MS } from './options.js';
+export {
+  DEFAULT_LEASE_TTL_SECONDS,
+  DEFAULT_PUBLISH_INTERVAL_MS,
+  DEFAULT_FIGURES_TIMEOUT_MS,
+  DEFAULT_UNREACHABLE_WARNING_MS,
+} from './options.js';
 export type { FleetLeaderChange } from './etcd/core.js';
 export type { FleetWeightsApplied } from './state/weights.js';
 export type { FleetRolloutStatus } from './rollout/rollout-view.js';

@@ -24,7 +24,12 @@ import { parseFleetOptions, type FleetOptions } from './options.js';
  * startAdminServer(fleet, { port: 9901 }); // PUT /weights on any replica changes all of them
  */
 export async function joinFleet(split: SplitHandle, options: FleetOptions): Promise<Fleet> {
-  if (typeof split !== 'object' || split === null || typeof split.setWeights !== 'function' || typeof split.stats !== 'function') {
+  if (
+    typeof split !== 'object' ||
+    split === null ||
+    typeof split.setWeights !== 'function' ||
+    typeof split.stats !== 'function'
+  ) {
     throw typeErrorAt('split', 'a TrafficSplit (or another SplitHandle)', split);
   }
   if (split.closed) throw new TrafficSplitClosedError(split.name, 'joinFleet()');
@@ -33,7 +38,11 @@ export async function joinFleet(split: SplitHandle, options: FleetOptions): Prom
     await fleet.join();
   } catch (error) {
     await fleet.leave();
-    throw new TrafficSplitFleetError(`fleet ${fleet.keys.prefix}: replica ${fleet.replicaId} could not join: ${messageOf(error)}`, 'ERR_FLEET_JOIN', { cause: error });
+    throw new TrafficSplitFleetError(
+      `fleet ${fleet.keys.prefix}: replica ${fleet.replicaId} could not join: ${messageOf(error)}`,
+      'ERR_FLEET_JOIN',
+      { cause: error },
+    );
   }
   return fleet;
 }

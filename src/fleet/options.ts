@@ -58,7 +58,15 @@ export const DEFAULT_UNREACHABLE_WARNING_MS = 5_000;
 /** What a replica id may be (it ends a key: no "/"). @internal */
 export const REPLICA_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const KEYS = ['client', 'prefix', 'replicaId', 'leaseTtlSeconds', 'publishIntervalMs', 'figuresTimeoutMs', 'unreachableWarningMs'];
+const KEYS = [
+  'client',
+  'prefix',
+  'replicaId',
+  'leaseTtlSeconds',
+  'publishIntervalMs',
+  'figuresTimeoutMs',
+  'unreachableWarningMs',
+];
 const CLIENT_METHODS = ['get', 'getAll', 'put', 'if', 'lease', 'watch'];
 
 /** Checks every option; throws TrafficSplitTypeError / TrafficSplitRangeError naming the field. @internal */
@@ -72,14 +80,38 @@ export function parseFleetOptions(raw: unknown): ParsedFleetOptions {
   }
   return Object.freeze({
     client: client as EtcdClient,
-    prefix: stringMatching('prefix', obj['prefix'], /^[\x21-\x7e]{1,256}(?<!\/)$/, 'a key prefix of 1 to 256 printable characters without a trailing "/"'),
+    prefix: stringMatching(
+      'prefix',
+      obj['prefix'],
+      /^[\x21-\x7e]{1,256}(?<!\/)$/,
+      'a key prefix of 1 to 256 printable characters without a trailing "/"',
+    ),
     replicaId:
       obj['replicaId'] === undefined
-        ? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 100)}-${process.pid}-${randomBytes(3).toString('hex')}`
-        : stringMatching('replicaId', obj['replicaId'], REPLICA_ID_PATTERN, 'letters, digits, ".", "_", ":" or "-" (1 to 128)'),
-    leaseTtlSeconds: obj['leaseTtlSeconds'] === undefined ? DEFAULT_LEASE_TTL_SECONDS : integerIn('leaseTtlSeconds', obj['leaseTtlSeconds'], 2, 3600, { unit: 'seconds' }),
-    publishIntervalMs: obj['publishIntervalMs'] === undefined ? DEFAULT_PUBLISH_INTERVAL_MS : timerMs('publishIntervalMs', obj['publishIntervalMs'], 50),
-    figuresTimeoutMs: obj['figuresTimeoutMs'] === undefined ? DEFAULT_FIGURES_TIMEOUT_MS : timerMs('figuresTimeoutMs', obj['figuresTimeoutMs'], 1),
-    unreachableWarningMs: obj['unreachableWarningMs'] === undefined ? DEFAULT_UNREACHABLE_WARNING_MS : timerMs('unreachableWarningMs', obj['unreachableWarningMs'], 1),
+        ? `${hostname()
+            .replace(/[^A-Za-z0-9._:-]/g, '-')
+            .slice(0, 100)}-${process.pid}-${randomBytes(3).toString('hex')}`
+        : stringMatching(
+            'replicaId',
+            obj['replicaId'],
+            REPLICA_ID_PATTERN,
+            'letters, digits, ".", "_", ":" or "-" (1 to 128)',
+          ),
+    leaseTtlSeconds:
+      obj['leaseTtlSeconds'] === undefined
+        ? DEFAULT_LEASE_TTL_SECONDS
+        : integerIn('leaseTtlSeconds', obj['leaseTtlSeconds'], 2, 3600, { unit: 'seconds' }),
+    publishIntervalMs:
+      obj['publishIntervalMs'] === undefined
+        ? DEFAULT_PUBLISH_INTERVAL_MS
+        : timerMs('publishIntervalMs', obj['publishIntervalMs'], 50),
+    figuresTimeoutMs:
+      obj['figuresTimeoutMs'] === undefined
+        ? DEFAULT_FIGURES_TIMEOUT_MS
+        : timerMs('figuresTimeoutMs', obj['figuresTimeoutMs'], 1),
+    unreachableWarningMs:
+      obj['unreachableWarningMs'] === undefined
+        ? DEFAULT_UNREACHABLE_WARNING_MS
+        : timerMs('unreachableWarningMs', obj['unreachableWarningMs'], 1),
   });
 }

@@ -6,7 +6,12 @@
  * @module
  */
 export { instrumentTrafficSplit, TELEMETRY_SCOPE } from './telemetry/otel.js';
-export type { TrafficSplitTelemetry, TrafficSplitTelemetryOptions, OpenTelemetryApiLike, MeterProviderLike } from './telemetry/otel.js';
+export type {
+  TrafficSplitTelemetry,
+  TrafficSplitTelemetryOptions,
+  OpenTelemetryApiLike,
+  MeterProviderLike,
+} from './telemetry/otel.js';
 export type { SpanLike } from './telemetry/otel-trace.js';
 export { startRollout, activeRollout, DEFAULT_FAILURE_CODES } from './rollout/rollout.js';
 export type {
@@ -36,6 +41,12 @@ export type { AdminErrorCode, AdminServer, AdminServerOptions } from './admin/ad
 export { DEFAULT_RUNTIME_PREFIX } from './admin/runtime-modify.js';
 export { renderPrometheusMetrics, PROMETHEUS_CONTENT_TYPE } from './telemetry/split-metrics.js';
 export { METRICS, METRIC_LABELS, NOT_FIGURES, readMetricFigures } from './telemetry/metrics-catalogue.js';
-export type { MetricDefinition, MetricFigures, MetricLabel, MetricSample, OtelInstrument } from './telemetry/metrics-catalogue.js';
+export type {
+  MetricDefinition,
+  MetricFigures,
+  MetricLabel,
+  MetricSample,
+  OtelInstrument,
+} from './telemetry/metrics-catalogue.js';
 export { watchWeightsFile } from './admin/weights-file.js';
 export type { WeightsFileWatcher, WeightsFileOptions, WeightsFileEvents } from './admin/weights-file.js';

@@ -19,8 +19,10 @@ export function warnIfNameInUse(name: string, target: string): void {
   if (other === undefined || warnedNames.has(name)) return;
   warnedNames.add(name);
   emitClientWarning(
-    `split name "${name}" is already used by the open split ${other}, and ${target} is named "${name}" too: logs, errors ` +
-      `and the split="${name}" metric label cannot tell them apart; give each split its own name (new TrafficSplit({ name: 'reporter', ... }))`,
+    `split name "${name}" is already used by the open split ${other}, ` +
+      `and ${target} is named "${name}" too: logs, errors ` +
+      `and the split="${name}" metric label cannot tell them apart; give ` +
+      `each split its own name (new TrafficSplit({ name: 'reporter', ... }))`,
     'WARN_SPLIT_DUPLICATE_NAME',
   );
 }

@@ -6,7 +6,15 @@
  * @module
  */
 export type { SplitHandle } from './handle.js';
-export type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, StatusName, SubsetStats, TrafficSplitEvents } from './types.js';
+export type {
+  ConnectivityStateName,
+  SetWeightsOptions,
+  SplitStats,
+  StatsMark,
+  StatusName,
+  SubsetStats,
+  TrafficSplitEvents,
+} from './types.js';
 export { telemetryPortOf } from '../policy/call/telemetry-port.js';
 export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/call/telemetry-port.js';
 export { ConnectivityState, Status } from '../policy/grpc/grpc.js';

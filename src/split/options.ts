@@ -70,7 +70,16 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
 }
 
 /** The split's own options, besides the policy config. */
-const SPLIT_KEYS = ['name', 'authority', 'retryOnOtherSubset', 'scheduleSeed', 'clock', 'rebalanceStreams', 'maxStreamAgeMs', 'mirror'];
+const SPLIT_KEYS = [
+  'name',
+  'authority',
+  'retryOnOtherSubset',
+  'scheduleSeed',
+  'clock',
+  'rebalanceStreams',
+  'maxStreamAgeMs',
+  'mirror',
+];
 
 const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -93,8 +102,14 @@ export function parseSplitOptions(options: unknown): ParsedSplitOptions {
   const config = parseSplitConfig(raw, SPLIT_KEYS);
   const parsed: ParsedSplitOptions = {
     config,
-    name: raw['name'] === undefined ? 'split' : stringMatching('name', raw['name'], SPLIT_NAME_PATTERN, `a string matching ${SPLIT_NAME_PATTERN}`),
-    authority: raw['authority'] === undefined ? defaultAuthorityOf(config.targets[0]!) : stringMatching('authority', raw['authority'], /^[^\s/]+$/, 'a host[:port] string'),
+    name:
+      raw['name'] === undefined
+        ? 'split'
+        : stringMatching('name', raw['name'], SPLIT_NAME_PATTERN, `a string matching ${SPLIT_NAME_PATTERN}`),
+    authority:
+      raw['authority'] === undefined
+        ? defaultAuthorityOf(config.targets[0]!)
+        : stringMatching('authority', raw['authority'], /^[^\s/]+$/, 'a host[:port] string'),
     retryOnOtherSubset: booleanValue('retryOnOtherSubset', raw['retryOnOtherSubset'] ?? false),
     seed: raw['scheduleSeed'] === undefined ? undefined : safeInteger('scheduleSeed', raw['scheduleSeed']),
     clock: raw['clock'] === undefined ? undefined : clockValue('clock', raw['clock']),
@@ -102,6 +117,9 @@ export function parseSplitOptions(options: unknown): ParsedSplitOptions {
     maxStreamAgeMs: parseMaxStreamAgeMs(raw['maxStreamAgeMs']),
     mirror: raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames),
   };
-  checkNoiseWeight(parsed.mirror?.noise, Object.fromEntries(config.subsetNames.map((name, i) => [name, config.weights[i]!])));
+  checkNoiseWeight(
+    parsed.mirror?.noise,
+    Object.fromEntries(config.subsetNames.map((name, i) => [name, config.weights[i]!])),
+  );
   return parsed;
 }

@@ -8,7 +8,11 @@ import type { SplitState } from '../policy/balancer/split-state.js';
 import type { ConnectivityStateName, StatusName, SubsetStats } from './types.js';
 
 /** Every subset's figures, for the split's lifetime or since `since`. */
-export function subsetStats(state: SplitState, targets: readonly string[], since: CountersMark | null): Record<string, SubsetStats> {
+export function subsetStats(
+  state: SplitState,
+  targets: readonly string[],
+  since: CountersMark | null,
+): Record<string, SubsetStats> {
   const subsets: Record<string, SubsetStats> = {};
   state.subsetNames.forEach((name, i) => {
     const figures = state.counters.figures(i, since);

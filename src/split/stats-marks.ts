@@ -24,15 +24,21 @@ export function issuedMark(mark: StatsMark, split: { readonly name: string; read
  * `options.since` of `stats()` checked to be a mark of `split`, or null when there is none.
  * @throws {TrafficSplitTypeError} for anything else, naming what it got and the fix.
  */
-export function sinceMarkOf(options: unknown, split: { readonly name: string; readonly target: string }): StatsMark | null {
+export function sinceMarkOf(
+  options: unknown,
+  split: { readonly name: string; readonly target: string },
+): StatsMark | null {
   if (options === undefined) return null;
   const own = describeSplit(split);
   const expected = `{ since: <a mark of this split> }; take one with mark() on ${own}`;
   // `stats(mark)` instead of `stats({ since: mark })` would quietly give the whole lifetime.
   if (typeof options === 'object' && options !== null && issuers.has(options)) {
-    throw new TrafficSplitTypeError(`stats(): expected options ${expected}, got a mark itself: pass it as stats({ since: mark })`);
+    throw new TrafficSplitTypeError(
+      `stats(): expected options ${expected}, got a mark itself: pass it as stats({ since: mark })`,
+    );
   }
-  if (typeof options !== 'object' || options === null) throw new TrafficSplitTypeError(`stats(): expected options ${expected}, got ${describeValue(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new TrafficSplitTypeError(`stats(): expected options ${expected}, got ${describeValue(options)}`);
   const since = (options as { since?: unknown }).since;
   if (since === undefined) return null;
   const issuer = typeof since === 'object' && since !== null ? issuers.get(since) : undefined;
@@ -41,7 +47,8 @@ export function sinceMarkOf(options: unknown, split: { readonly name: string; re
   }
   if (issuer !== own) {
     throw new TrafficSplitTypeError(
-      `since: expected a mark from mark() of ${own}, got a mark of ${issuer}: a mark counts the calls of the split that made it; ` +
+      `since: expected a mark from mark() of ${own}, got a mark ` +
+        `of ${issuer}: a mark counts the calls of the split that made it; ` +
         `call mark() on the split whose stats() you read`,
     );
   }

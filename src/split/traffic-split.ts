@@ -19,7 +19,14 @@ import { composeClientOptions } from '../policy/grpc/channel-options.js';
 import { createTelemetryPort } from '../policy/call/telemetry-port.js';
 import { rendezvousPick, subsetSeeds } from '../algorithms/routing/sticky-hash.js';
 import type { SplitHandle } from './handle.js';
-import type { ConnectivityStateName, SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents, TrafficSplitSummary } from './types.js';
+import type {
+  ConnectivityStateName,
+  SetWeightsOptions,
+  SplitStats,
+  StatsMark,
+  TrafficSplitEvents,
+  TrafficSplitSummary,
+} from './types.js';
 import { parseSplitOptions, type TrafficSplitOptions } from './options.js';
 import { byCodeName, subsetStats } from './split-stats.js';
 import { issuedMark, sinceMarkOf } from './stats-marks.js';
@@ -87,19 +94,36 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
-    const { config, name, authority, retryOnOtherSubset, seed, clock, rebalanceStreams, maxStreamAgeMs, mirror } = parseSplitOptions(options);
+    const { config, name, authority, retryOnOtherSubset, seed, clock, rebalanceStreams, maxStreamAgeMs, mirror } =
+      parseSplitOptions(options);
     this.name = name;
     this.subsets = config.subsetNames;
     this.targets = config.targets;
     this.lastSubsetStates = this.subsets.map(() => ConnectivityState.IDLE);
     this.rebalanceStreams = rebalanceStreams;
-    this.state = new SplitState(this.name, config.subsetNames, config.weights, (event) => this.forward(event), seed, clock);
+    this.state = new SplitState(
+      this.name,
+      config.subsetNames,
+      config.weights,
+      (event) => this.forward(event),
+      seed,
+      clock,
+    );
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
-    this.routing = Object.freeze({ token: this.state.token, splitName: this.name, target: this.target, retryOnOtherSubset });
+    this.routing = Object.freeze({
+      token: this.state.token,
+      splitName: this.name,
+      target: this.target,
+      retryOnOtherSubset,
+    });
     this.mirrorControl = new MirrorController(config.subsetNames, this.id, this.target);
     this.channelFactory = channelFactory(this.mirrorControl.copies);
-    registerMirrorTargets(this.id, { targets: config.targets, authority, childPolicy: config.childPolicy.toJsonObject() });
+    registerMirrorTargets(this.id, {
+      targets: config.targets,
+      authority,
+      childPolicy: config.childPolicy.toJsonObject(),
+    });
     this.interceptor = createCallPipeline({
       owner: this.routing,
       counters: this.state.counters,
@@ -111,7 +135,9 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     // The pickers must look for the retry marks the pipeline attaches.
     if (retryOnOtherSubset) this.state.armRoutes();
     const callGuard = createCallGuard(this.routing, mirrorPreparation(this.mirrorControl));
-    this.channelOptions = Object.freeze(this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard }, {})));
+    this.channelOptions = Object.freeze(
+      this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard }, {})),
+    );
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
@@ -143,16 +169,15 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   }
 
   /**
-   * Shadow traffic: copies a share of the unary calls made through `channelOptions` to the
-   * subset `options.subset`, and, with `compare`, holds each copy's answer against the primary's.
-   * The primary is never affected: the copy starts after the primary started on another subset
-   * (a call that itself goes to the mirror subset is not copied), on a channel of its own (no
-   * retry throttle, retry buffer, hedging policy or call queue shared with a primary), is never
-   * awaited, never retried, never wait-for-ready, and its outcome is only counted, in
-   * `stats().mirror`, apart from the subsets' figures. What the mirror holds is bounded by
-   * `maxInFlight` copies and `maxBufferedBytes` bytes; a copy over either is dropped and
-   * counted. `null` turns the mirror off: no copy starts after it. Each call starts fresh figures. Invalid options throw a `TypeError`/`RangeError` naming the field and
-   * leave the mirror in force as it was.
+   * Shadow traffic: copies a share of the unary calls made through `channelOptions` to the subset
+   * `options.subset`, and, with `compare`, holds each copy's answer against the primary's. The primary is
+   * never affected: the copy starts after the primary started on another subset (a call that itself goes to
+   * the mirror subset is not copied), on a channel of its own (no retry throttle, retry buffer, hedging
+   * policy or call queue shared with a primary), is never awaited, never retried, never wait-for-ready, and
+   * its outcome is only counted, in `stats().mirror`, apart from the subsets' figures. What the mirror holds
+   * is bounded by `maxInFlight` copies and `maxBufferedBytes` bytes; a copy over either is dropped and
+   * counted. `null` turns the mirror off: no copy starts after it. Each call starts fresh figures. Invalid
+   * options throw a `TypeError`/`RangeError` naming the field and leave the mirror in force as it was.
    * @example split.setMirror({ subset: 'v2', percent: 10, compare: true });
    */
   setMirror(options: MirrorOptions | null): void {
@@ -220,7 +245,12 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * }));
    */
   withChannelOptions(options: ClientOptions): ClientOptions {
-    return this.withChannelFactory(composeClientOptions({ interceptor: this.interceptor, callGuard: this.channelOptions.callInvocationTransformer! }, options));
+    return this.withChannelFactory(
+      composeClientOptions(
+        { interceptor: this.interceptor, callGuard: this.channelOptions.callInvocationTransformer! },
+        options,
+      ),
+    );
   }
 
   /** `options` with the split's channel factory, which mirror copies need (it gives each client
@@ -243,14 +273,17 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
    * the result replace it, so a client without the split's options would send the call
    * wherever the weights send it). The route never leaves the process.
    * @example client.getReport(request, split.route({ subset: 'v2' }), callback);
-   * @example client.getReport(request, split.route({ subset: 'v2' }, { credentials: perCallCreds, deadline }), callback);
+   * @example
+   * const options = split.route({ subset: 'v2' }, { credentials: perCallCreds, deadline });
+   * client.getReport(request, options, callback);
    */
   route(route: RouteRequest, options?: CallOptions): CallOptions {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'route()');
     if (options !== undefined) requireObject(options, 'options', 'call options such as { credentials, deadline }');
     const raw = requireObject(route, 'route', 'an object with "subset" or "key"');
     const hasSubset = raw['subset'] !== undefined;
-    if (hasSubset === (raw['key'] !== undefined)) throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);
+    if (hasSubset === (raw['key'] !== undefined))
+      throw typeErrorAt('route', 'exactly one of "subset" and "key"', route);
     if (hasSubset) oneOf('route.subset', raw['subset'], this.subsets, `one of the subsets ${this.subsets.join(', ')}`);
     if (!hasSubset) stringValue('route.key', raw['key']);
     this.state.armRoutes();
@@ -290,7 +323,10 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   toJSON(): TrafficSplitSummary {
     const subsets: TrafficSplitSummary['subsets'] = {};
     this.subsets.forEach((name, i) => {
-      subsets[name] = { target: this.targets[i]!, state: ConnectivityState[this.state.channels.subsetState(i)] as ConnectivityStateName };
+      subsets[name] = {
+        target: this.targets[i]!,
+        state: ConnectivityState[this.state.channels.subsetState(i)] as ConnectivityStateName,
+      };
     });
     return { name: this.name, target: this.target, closed: this.state.closed, weights: this.getWeights(), subsets };
   }
@@ -315,9 +351,13 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       const state = this.state.channels.subsetState(event.subset);
       if (this.lastSubsetStates[event.subset] === state) return;
       this.lastSubsetStates[event.subset] = state;
-      this.emit('subsetState', { subset: this.subsets[event.subset]!, state: ConnectivityState[state] as ConnectivityStateName });
+      this.emit('subsetState', {
+        subset: this.subsets[event.subset]!,
+        state: ConnectivityState[state] as ConnectivityStateName,
+      });
       // A subset back (or up for the first time, after streams opened elsewhere) is owed its share.
-      if (state === ConnectivityState.READY && this.rebalanceStreams !== null) this.streamEnder.subsetReady(this.rebalanceStreams);
+      if (state === ConnectivityState.READY && this.rebalanceStreams !== null)
+        this.streamEnder.subsetReady(this.rebalanceStreams);
     }
   }
 }

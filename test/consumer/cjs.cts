@@ -12,7 +12,11 @@ async function main(): Promise<void> {
   hangGuard(30_000);
   const registeredBefore = grpc.experimental.isLoadBalancerNameRegistered('traffic_split');
   const [v1, v2] = await Promise.all([startBackend('v1'), startBackend('v2')]);
-  const split = new TrafficSplit({ name: 'cjs', subsets: { v1: v1.address, v2: v2.address }, weights: { v1: 1, v2: 0 } });
+  const split = new TrafficSplit({
+    name: 'cjs',
+    subsets: { v1: v1.address, v2: v2.address },
+    weights: { v1: 1, v2: 0 },
+  });
   const client = new WhoAmIClient(split.target, grpc.credentials.createInsecure(), split.channelOptions);
   const before = await whoAmI(client, 4);
   split.setWeights({ v1: 0, v2: 1 });

@@ -5,7 +5,13 @@
 import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit, TrafficSplitRangeError, type ConnectivityStateName, type SplitStats, type StatusName } from 'grpc-traffic-split';
+import {
+  TrafficSplit,
+  TrafficSplitRangeError,
+  type ConnectivityStateName,
+  type SplitStats,
+  type StatusName,
+} from 'grpc-traffic-split';
 import { renderPrometheusMetrics, type RolloutOptions } from 'grpc-traffic-split/ops';
 import { hangGuard, startBackend, whoAmI, WhoAmIClient } from './echo.cjs';
 
@@ -16,9 +22,19 @@ const readdy: ConnectivityStateName = 'READDY';
 const unavailable: StatusName = 'UNAVAILABLE';
 // @ts-expect-error a misspelt status name is not a StatusName
 const okk: StatusName = 'OKK';
-const rollout: RolloutOptions = { subset: 'v2', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0.01, failureCodes: ['UNAVAILABLE', 'INTERNAL'] } };
+const rollout: RolloutOptions = {
+  subset: 'v2',
+  steps: [10, 50],
+  intervalMs: 60_000,
+  analysis: { maxErrorRate: 0.01, failureCodes: ['UNAVAILABLE', 'INTERNAL'] },
+};
 // @ts-expect-error a misspelt failure code
-const badRollout: RolloutOptions = { subset: 'v2', steps: [10], intervalMs: 60_000, analysis: { maxErrorRate: 0.01, failureCodes: ['UNAVAILABL'] } };
+const badRollout: RolloutOptions = {
+  subset: 'v2',
+  steps: [10],
+  intervalMs: 60_000,
+  analysis: { maxErrorRate: 0.01, failureCodes: ['UNAVAILABL'] },
+};
 function okCount(stats: SplitStats): number | undefined {
   // @ts-expect-error a misspelt status code in stats
   void stats.subsets.v1.codes.OKK;
@@ -31,7 +47,11 @@ const require = createRequire(import.meta.url);
 const cjs = require('grpc-traffic-split') as typeof import('grpc-traffic-split');
 const [v1, v2] = await Promise.all([startBackend('v1'), startBackend('v2')]);
 
-const split = new TrafficSplit({ name: 'esm', subsets: { v1: v1.address, v2: v2.address }, weights: { v1: 1, v2: 0 } });
+const split = new TrafficSplit({
+  name: 'esm',
+  subsets: { v1: v1.address, v2: v2.address },
+  weights: { v1: 1, v2: 0 },
+});
 const client = new WhoAmIClient(split.target, grpc.credentials.createInsecure(), split.channelOptions);
 const before = await whoAmI(client, 4);
 split.setWeights({ v1: 0, v2: 1 });
@@ -39,7 +59,11 @@ const after = await whoAmI(client, 4);
 
 // A split made through the CommonJS entry, used by a client this module builds: its target is
 // resolved by whichever entry registered the scheme, so this works only with one registry.
-const viaRequire = new cjs.TrafficSplit({ name: 'required', subsets: { v1: v1.address, v2: v2.address }, weights: { v1: 0, v2: 1 } });
+const viaRequire = new cjs.TrafficSplit({
+  name: 'required',
+  subsets: { v1: v1.address, v2: v2.address },
+  weights: { v1: 0, v2: 1 },
+});
 const crossClient = new WhoAmIClient(viaRequire.target, grpc.credentials.createInsecure(), viaRequire.channelOptions);
 const cross = await whoAmI(crossClient, 3);
 let typeErrorFromRequire = false;
@@ -60,7 +84,9 @@ const result = {
   typeErrorFromRequire,
   ok: okCount(split.stats()),
   // The operations entry works on a split of the core entry (the ops import only its handle).
-  metricsLine: renderPrometheusMetrics(split).split('\n').find((line) => line.startsWith('traffic_split_weight{') && line.includes('subset="v2"')),
+  metricsLine: renderPrometheusMetrics(split)
+    .split('\n')
+    .find((line) => line.startsWith('traffic_split_weight{') && line.includes('subset="v2"')),
   opsEntry: import.meta.resolve('grpc-traffic-split/ops'),
   inspected: inspect(split),
 };

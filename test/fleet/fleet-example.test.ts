@@ -13,7 +13,10 @@ import { skipWithoutEtcd } from '../helpers/etcd.js';
 const MAIN = fileURLToPath(new URL('../../examples/fleet/main.js', import.meta.url));
 
 async function run(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, [MAIN, ...args], { timeout: 120_000, env: { ...process.env, ETCD_HOSTS: '' } });
+  const { stdout } = await promisify(execFile)(process.execPath, [MAIN, ...args], {
+    timeout: 120_000,
+    env: { ...process.env, ETCD_HOSTS: '' },
+  });
   return stdout;
 }
 
@@ -21,7 +24,11 @@ describe('the fleet example', { skip: skipWithoutEtcd(), timeout: 300_000 }, () 
   it('a change on r1 reaches all three replicas; the rollout is promoted on all three', async () => {
     const out = await run();
     for (const name of ['r0', 'r1', 'r2']) {
-      assert.match(out, new RegExp(`\\[${name}\\] applied revision \\d+: \\{"v1":80,"v2":20\\} \\(operator on r1\\)`), out);
+      assert.match(
+        out,
+        new RegExp(`\\[${name}\\] applied revision \\d+: \\{"v1":80,"v2":20\\} \\(operator on r1\\)`),
+        out,
+      );
       assert.match(out, new RegExp(`   ${name}: \\{"v1":0,"v2":100\\}`), out);
     }
     assert.match(out, /promoted: all 2 steps passed/);

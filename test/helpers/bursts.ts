@@ -4,7 +4,9 @@ import { callEcho, type EchoClientInstance } from './echo-service.js';
 
 /** Resolves when `client`'s channel is READY (for a split, one READY subset is enough). */
 export function ready(client: EchoClientInstance): Promise<void> {
-  return new Promise((resolve, reject) => client.waitForReady(Date.now() + 5_000, (error) => (error ? reject(error) : resolve())));
+  return new Promise((resolve, reject) =>
+    client.waitForReady(Date.now() + 5_000, (error) => (error ? reject(error) : resolve())),
+  );
 }
 
 /** Issues `n` unary calls at once; `replies` counts them by server as they arrive. */

@@ -42,7 +42,11 @@ export function testPipeline(owner: InterceptorContext, counters: SubsetCounters
   return createCallPipeline({
     owner,
     counters,
-    streams: new StreamBook(subsets, () => 0, () => 0),
+    streams: new StreamBook(
+      subsets,
+      () => 0,
+      () => 0,
+    ),
     telemetry: { callObserver: null },
     mirror: () => {
       throw new Error('no call is copied in this test');

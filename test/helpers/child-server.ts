@@ -22,7 +22,10 @@ export async function startChildServer(name: string, port = 0, timeoutMs = 10_00
   const exited = once(child, 'exit');
   // A timer of our own rather than AbortSignal.timeout(), so that none is left running.
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new Error(`server ${name} not listening after ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => abort.abort(new Error(`server ${name} not listening after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   try {
     const [message] = (await Promise.race([
       once(child, 'message', { signal: abort.signal }),

@@ -51,7 +51,12 @@ export const echoService = {
 
 export const EchoClient = grpc.makeGenericClientConstructor(echoService, 'test.Echo');
 export type EchoClientInstance = InstanceType<typeof EchoClient> & {
-  echo(request: EchoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<EchoReply>): grpc.ClientUnaryCall;
+  echo(
+    request: EchoRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<EchoReply>,
+  ): grpc.ClientUnaryCall;
   echo(request: EchoRequest, callback: grpc.requestCallback<EchoReply>): grpc.ClientUnaryCall;
   stream(request: EchoRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<EchoReply>;
   collect(callback: grpc.requestCallback<EchoReply>): grpc.ClientWritableStream<EchoRequest>;
@@ -59,14 +64,24 @@ export type EchoClientInstance = InstanceType<typeof EchoClient> & {
 };
 
 /** Builds a client; the cast gives the dynamic methods their types. */
-export function echoClient(target: string, options: grpc.ChannelOptions = {}, credentials = grpc.credentials.createInsecure()): EchoClientInstance {
+export function echoClient(
+  target: string,
+  options: grpc.ChannelOptions = {},
+  credentials = grpc.credentials.createInsecure(),
+): EchoClientInstance {
   return new EchoClient(target, credentials, options) as EchoClientInstance;
 }
 
 /** Handlers of a server named `server`. */
 export function echoHandlers(server: string): grpc.UntypedServiceImplementation {
   const fail = (request: EchoRequest): grpc.ServiceError | null =>
-    request.failWith && (request.failOn === undefined || request.failOn === server) ? Object.assign(new Error(`${server} fails with ${request.failWith}`), { code: request.failWith, details: `${server} fails with ${request.failWith}`, metadata: new grpc.Metadata() }) : null;
+    request.failWith && (request.failOn === undefined || request.failOn === server)
+      ? Object.assign(new Error(`${server} fails with ${request.failWith}`), {
+          code: request.failWith,
+          details: `${server} fails with ${request.failWith}`,
+          metadata: new grpc.Metadata(),
+        })
+      : null;
   return {
     echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
       const error = fail(call.request);
@@ -95,7 +110,12 @@ export function echoHandlers(server: string): grpc.UntypedServiceImplementation 
 }
 
 /** One unary call as a promise. */
-export function callEcho(client: EchoClientInstance, request: EchoRequest = {}, metadata = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<EchoReply> {
+export function callEcho(
+  client: EchoClientInstance,
+  request: EchoRequest = {},
+  metadata = new grpc.Metadata(),
+  options: grpc.CallOptions = {},
+): Promise<EchoReply> {
   return new Promise((resolve, reject) => {
     client.echo(request, metadata, options, (error, reply) => (error ? reject(error) : resolve(reply!)));
   });

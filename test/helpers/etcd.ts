@@ -69,19 +69,32 @@ export class EtcdMember {
     this.process = spawn(
       ETCD,
       [
-        '--name', this.name,
-        '--data-dir', this.dataDir,
-        '--listen-client-urls', this.clientUrl,
-        '--advertise-client-urls', this.clientUrl,
-        '--listen-peer-urls', peer,
-        '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', this.initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', 'fleet-test',
-        '--heartbeat-interval', '100',
-        '--election-timeout', '1000',
-        '--logger', 'zap',
-        '--log-level', 'warn',
+        '--name',
+        this.name,
+        '--data-dir',
+        this.dataDir,
+        '--listen-client-urls',
+        this.clientUrl,
+        '--advertise-client-urls',
+        this.clientUrl,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        this.initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        'fleet-test',
+        '--heartbeat-interval',
+        '100',
+        '--election-timeout',
+        '1000',
+        '--logger',
+        'zap',
+        '--log-level',
+        'warn',
       ],
       { stdio: ['ignore', this.log, this.log] },
     );
@@ -114,7 +127,9 @@ export class EtcdCluster {
     const ports = await Promise.all(Array.from({ length: size * 2 }, () => freePort()));
     const names = Array.from({ length: size }, (_, i) => `m${i}`);
     const initialCluster = names.map((name, i) => `${name}=http://127.0.0.1:${ports[2 * i + 1]}`).join(',');
-    const members = names.map((name, i) => new EtcdMember(name, ports[2 * i]!, ports[2 * i + 1]!, join(root, name), initialCluster));
+    const members = names.map(
+      (name, i) => new EtcdMember(name, ports[2 * i]!, ports[2 * i + 1]!, join(root, name), initialCluster),
+    );
     const cluster = new EtcdCluster(members, root);
     for (const member of members) member.start();
     await cluster.healthy();

@@ -34,7 +34,13 @@ export interface FakeSubchannel {
 /** A picker whose every pick completes on one fake subchannel. */
 export function completingPicker(label: string): Picker {
   const subchannel = { label } as unknown as grpc.experimental.SubchannelInterface;
-  const result: PickResult = { pickResultType: PickResultType.COMPLETE, subchannel, status: null, onCallStarted: null, onCallEnded: null };
+  const result: PickResult = {
+    pickResultType: PickResultType.COMPLETE,
+    subchannel,
+    status: null,
+    onCallStarted: null,
+    onCallEnded: null,
+  };
   return { pick: () => result };
 }
 
@@ -59,7 +65,10 @@ export class FakeChildPolicy implements grpc.experimental.LoadBalancer {
       state === grpc.connectivityState.READY
         ? completingPicker(label)
         : state === grpc.connectivityState.TRANSIENT_FAILURE
-          ? new grpc.experimental.UnavailablePicker({ code: grpc.status.UNAVAILABLE, details: errorMessage ?? 'fake failure' })
+          ? new grpc.experimental.UnavailablePicker({
+              code: grpc.status.UNAVAILABLE,
+              details: errorMessage ?? 'fake failure',
+            })
           : new QueuePicker(this);
     this.helper.updateState(state, picker, errorMessage);
   }
@@ -110,7 +119,11 @@ export function hasFakeChild(port: number): boolean {
  * `n` picks from `picker`, each as a word: the subchannel's label for COMPLETE, `QUEUE`, or
  * `DROP: <details>` / `TRANSIENT_FAILURE: <details>`.
  */
-export function picksFrom(picker: Picker, n: number, metadata: () => grpc.Metadata = () => new grpc.Metadata()): string[] {
+export function picksFrom(
+  picker: Picker,
+  n: number,
+  metadata: () => grpc.Metadata = () => new grpc.Metadata(),
+): string[] {
   const picks: string[] = [];
   for (let i = 0; i < n; i++) {
     const result = picker.pick({ metadata: metadata(), extraPickInfo: {} });

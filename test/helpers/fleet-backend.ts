@@ -30,16 +30,25 @@ export async function startCountingBackend(name: string, failPerHundred = 0): Pr
       const index = calls++;
       if (index % 100 < failing) {
         failures++;
-        return callback({ code: grpc.status.UNAVAILABLE, details: `${name} fails call ${index}`, metadata: new grpc.Metadata(), name: 'Error', message: 'failed' });
+        return callback({
+          code: grpc.status.UNAVAILABLE,
+          details: `${name} fails call ${index}`,
+          metadata: new grpc.Metadata(),
+          name: 'Error',
+          message: 'failed',
+        });
       }
       callback(null, { server: name });
     },
     stream: (call: grpc.ServerWritableStream<EchoRequest, EchoReply>) => call.end(),
-    collect: (_call: grpc.ServerReadableStream<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => callback(null, { server: name }),
+    collect: (_call: grpc.ServerReadableStream<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) =>
+      callback(null, { server: name }),
     chat: (call: grpc.ServerDuplexStream<EchoRequest, EchoReply>) => call.end(),
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
   );
   return {
     name,

@@ -24,10 +24,22 @@ export interface FleetMemberOptions {
 
 export async function joinFleetMember(t: TestContext, options: FleetMemberOptions): Promise<FleetMember> {
   const client = new Etcd3({ hosts: options.hosts });
-  const split = new TrafficSplit({ name: options.name, subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' }, weights: options.weights ?? { v1: 100, v2: 0 } });
+  const split = new TrafficSplit({
+    name: options.name,
+    subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' },
+    weights: options.weights ?? { v1: 100, v2: 0 },
+  });
   const applied: FleetWeightsApplied[] = [];
-  const extra = options.unreachableWarningMs === undefined ? {} : { unreachableWarningMs: options.unreachableWarningMs };
-  const fleet = await joinFleet(split, { client, prefix: options.prefix, replicaId: options.replicaId, leaseTtlSeconds: 2, publishIntervalMs: 200, ...extra });
+  const extra =
+    options.unreachableWarningMs === undefined ? {} : { unreachableWarningMs: options.unreachableWarningMs };
+  const fleet = await joinFleet(split, {
+    client,
+    prefix: options.prefix,
+    replicaId: options.replicaId,
+    leaseTtlSeconds: 2,
+    publishIntervalMs: 200,
+    ...extra,
+  });
   if (fleet.applied !== null) applied.push(fleet.applied);
   fleet.on('applied', (change) => applied.push(change));
   t.after(async () => {

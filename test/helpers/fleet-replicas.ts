@@ -50,7 +50,10 @@ export class ReplicaProcess {
   request<T>(command: ReplicaCommand, timeoutMs = 60_000): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.id}: no answer to ${command.cmd} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.id}: no answer to ${command.cmd} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.pending.set(id, {
         resolve: (value) => {
           clearTimeout(timer);
@@ -66,7 +69,11 @@ export class ReplicaProcess {
   }
 
   /** Resolves with the first report (past or future) `matches` accepts; fails after `timeoutMs`. */
-  waitFor<R extends ReplicaReport = ReplicaReport>(matches: (report: ReplicaReport) => boolean, what: string, timeoutMs = 30_000): Promise<R> {
+  waitFor<R extends ReplicaReport = ReplicaReport>(
+    matches: (report: ReplicaReport) => boolean,
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<R> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const found = this.reports.find(matches);
@@ -77,7 +84,12 @@ export class ReplicaProcess {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`${this.id}: ${what} not reported within ${timeoutMs} ms; last reports: ${JSON.stringify(this.reports.slice(-5))}`));
+        reject(
+          new Error(
+            `${this.id}: ${what} not reported within ${timeoutMs} ms; ` +
+              `last reports: ${JSON.stringify(this.reports.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       const watcher = (): void => {
         if (!check() && !this.alive) {
@@ -100,7 +112,11 @@ export class ReplicaProcess {
 
   /** Resolves once this replica applied `revision`. */
   appliedRevision(revision: string, timeoutMs = 30_000): Promise<Applied> {
-    return this.waitFor<Applied>((report) => report.type === 'applied' && report.revision === revision, `revision ${revision} applied`, timeoutMs);
+    return this.waitFor<Applied>(
+      (report) => report.type === 'applied' && report.revision === revision,
+      `revision ${revision} applied`,
+      timeoutMs,
+    );
   }
 
   count(type: ReplicaReport['type']): number {
@@ -128,7 +144,11 @@ export class ReplicaProcess {
 }
 
 /** Forks `count` replicas named `<prefix>-r<i>` and resolves once all joined the fleet. */
-export async function startReplicas(count: number, init: Omit<ReplicaInit, 'replicaId'>, names = Array.from({ length: count }, (_, i) => `r${i}`)): Promise<ReplicaProcess[]> {
+export async function startReplicas(
+  count: number,
+  init: Omit<ReplicaInit, 'replicaId'>,
+  names = Array.from({ length: count }, (_, i) => `r${i}`),
+): Promise<ReplicaProcess[]> {
   const replicas: ReplicaProcess[] = [];
   // One after the other: the first seeds the weights and leads, which the tests rely on knowing.
   for (const name of names) {

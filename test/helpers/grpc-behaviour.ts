@@ -15,4 +15,5 @@ export const DROPPED_CALL_STATUS: 'UNAVAILABLE' | 'CANCELLED' = minor >= 12 ? 'U
  * Whether a channel hands its resolver's errors to the policy (1.14 on). Before, a channel whose
  * own target does not resolve fails its calls before the policy runs, service config or not.
  */
-export const RESOLUTION_ERRORS_REACH_POLICY = typeof (grpc.experimental as Record<string, unknown>)['statusOrFromValue'] === 'function';
+export const RESOLUTION_ERRORS_REACH_POLICY =
+  typeof (grpc.experimental as Record<string, unknown>)['statusOrFromValue'] === 'function';

@@ -8,7 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { echoService, type EchoClientInstance, type EchoRequest } from './echo-service.js';
 
 /** An answer as a reply object, raw response bytes, or an error status; possibly later. */
-export type ScriptedAnswer = { reply: Record<string, unknown> } | { raw: Buffer } | { code: grpc.status; details: string };
+export type ScriptedAnswer =
+  { reply: Record<string, unknown> } | { raw: Buffer } | { code: grpc.status; details: string };
 
 export interface ScriptedServer {
   readonly target: string;
@@ -23,7 +24,8 @@ export interface ScriptedServer {
 const rawEcho = {
   echo: {
     ...echoService.echo,
-    responseSerialize: (value: unknown): Buffer => (Buffer.isBuffer(value) ? value : Buffer.from(JSON.stringify(value))),
+    responseSerialize: (value: unknown): Buffer =>
+      Buffer.isBuffer(value) ? value : Buffer.from(JSON.stringify(value)),
   },
 } satisfies grpc.ServiceDefinition;
 
@@ -33,7 +35,9 @@ export function firstAttempt(metadata: grpc.Metadata): boolean {
 }
 
 /** A server whose unary `echo` answers `answer(request, metadata)`; it keeps no request. */
-export async function scriptedServer(answer: (request: EchoRequest, metadata: grpc.Metadata) => ScriptedAnswer | Promise<ScriptedAnswer>): Promise<ScriptedServer> {
+export async function scriptedServer(
+  answer: (request: EchoRequest, metadata: grpc.Metadata) => ScriptedAnswer | Promise<ScriptedAnswer>,
+): Promise<ScriptedServer> {
   const server = new grpc.Server();
   let attempts = 0;
   let inFlight = 0;
@@ -58,9 +62,16 @@ export async function scriptedServer(answer: (request: EchoRequest, metadata: gr
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
-  return { target: `ipv4:127.0.0.1:${port}`, attempts: () => attempts, inFlight: () => inFlight, kill: () => server.forceShutdown() };
+  return {
+    target: `ipv4:127.0.0.1:${port}`,
+    attempts: () => attempts,
+    inFlight: () => inFlight,
+    kill: () => server.forceShutdown(),
+  };
 }
 
 /** What the primaries of one run saw. */
@@ -75,7 +86,12 @@ export interface RunResult {
  * `calls` unary calls, `concurrency` at a time, each with the request `request(i)` and a 10 s
  * deadline; resolves when every call ended.
  */
-export async function runCalls(client: EchoClientInstance, calls: number, request: (i: number) => EchoRequest, concurrency = 1): Promise<RunResult> {
+export async function runCalls(
+  client: EchoClientInstance,
+  calls: number,
+  request: (i: number) => EchoRequest,
+  concurrency = 1,
+): Promise<RunResult> {
   const result: RunResult = { failures: [], latenciesMs: [] };
   let next = 0;
   const one = (i: number): Promise<void> =>
@@ -83,7 +99,10 @@ export async function runCalls(client: EchoClientInstance, calls: number, reques
       const started = performance.now();
       client.echo(request(i), new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error) => {
         result.latenciesMs[i] = performance.now() - started;
-        if (error) result.failures.push(`${grpc.status[(error as grpc.ServiceError).code]}: ${(error as grpc.ServiceError).details}`);
+        if (error)
+          result.failures.push(
+            `${grpc.status[(error as grpc.ServiceError).code]}: ${(error as grpc.ServiceError).details}`,
+          );
         resolve();
       });
     });

@@ -44,32 +44,37 @@ const SOURCE_EXTENSIONS: ReadonlyMap<string, string> = new Map([
  * the mirror's); the layer's own name is the room of the files directly in it.
  */
 const ROOMS: ReadonlyMap<string, { readonly imports: readonly string[]; readonly why: string }> = new Map([
-  ['policy/balancer', { imports: ['policy/call', 'policy/grpc'],
-    why: 'the balancer reaches the mirror and streams only through the call context (policy/call)' }],
-  ['policy/call', { imports: ['policy/balancer', 'policy/grpc', 'policy/streams'],
-    why: 'the mirror stage is injected by split/traffic-split.ts' }],
-  ['policy/streams', { imports: ['policy/balancer', 'policy/call'],
-    why: 'streams see a call through its context' }],
-  ['policy/mirror', { imports: ['policy/call', 'policy/grpc'],
-    why: 'the mirror sees a call through its context and stages' }],
-  ['policy/grpc', { imports: [],
-    why: 'the grpc-js adapter imports no other policy room' }],
-  ['ops', { imports: ['ops/admin', 'ops/rollout', 'ops/telemetry'],
-    why: 'the entry point' }],
-  ['ops/admin', { imports: ['ops/rollout', 'ops/telemetry'],
-    why: 'the admin endpoint serves the others' }],
-  ['ops/telemetry', { imports: ['ops/rollout'],
-    why: 'telemetry reports a rollout, never drives one' }],
-  ['ops/rollout', { imports: [],
-    why: 'a rollout imports no other operation' }],
-  ['algorithms', { imports: [],
-    why: 'the shared small algorithms import no room' }],
-  ['algorithms/routing', { imports: [],
-    why: 'routing imports no other algorithm' }],
-  ['algorithms/schedule', { imports: ['algorithms'],
-    why: 'the schedule builds on the shared algorithms only' }],
-  ['algorithms/streams', { imports: ['algorithms', 'algorithms/schedule'],
-    why: 'stream placement builds on the schedule' }],
+  [
+    'policy/balancer',
+    {
+      imports: ['policy/call', 'policy/grpc'],
+      why: 'the balancer reaches the mirror and streams only through the call context (policy/call)',
+    },
+  ],
+  [
+    'policy/call',
+    {
+      imports: ['policy/balancer', 'policy/grpc', 'policy/streams'],
+      why: 'the mirror stage is injected by split/traffic-split.ts',
+    },
+  ],
+  ['policy/streams', { imports: ['policy/balancer', 'policy/call'], why: 'streams see a call through its context' }],
+  [
+    'policy/mirror',
+    { imports: ['policy/call', 'policy/grpc'], why: 'the mirror sees a call through its context and stages' },
+  ],
+  ['policy/grpc', { imports: [], why: 'the grpc-js adapter imports no other policy room' }],
+  ['ops', { imports: ['ops/admin', 'ops/rollout', 'ops/telemetry'], why: 'the entry point' }],
+  ['ops/admin', { imports: ['ops/rollout', 'ops/telemetry'], why: 'the admin endpoint serves the others' }],
+  ['ops/telemetry', { imports: ['ops/rollout'], why: 'telemetry reports a rollout, never drives one' }],
+  ['ops/rollout', { imports: [], why: 'a rollout imports no other operation' }],
+  ['algorithms', { imports: [], why: 'the shared small algorithms import no room' }],
+  ['algorithms/routing', { imports: [], why: 'routing imports no other algorithm' }],
+  ['algorithms/schedule', { imports: ['algorithms'], why: 'the schedule builds on the shared algorithms only' }],
+  [
+    'algorithms/streams',
+    { imports: ['algorithms', 'algorithms/schedule'], why: 'stream placement builds on the schedule' },
+  ],
 ]);
 /** The layers split into rooms. */
 const ROOM_LAYERS: readonly string[] = ['policy', 'ops', 'algorithms'];
@@ -147,9 +152,12 @@ function importsOf(text: string): string[] {
 
 /** The source file (src-relative) a relative import of `from` names, or the path as written. */
 function targetOf(root: string, from: string, specifier: string, known: ReadonlySet<string>): string {
-  const path = relative(root, resolve(root, dirname(from), specifier)).split('\\').join('/');
+  const path = relative(root, resolve(root, dirname(from), specifier))
+    .split('\\')
+    .join('/');
   for (const [source, emitted] of SOURCE_EXTENSIONS) {
-    if (path.endsWith(emitted) && known.has(path.slice(0, -emitted.length) + source)) return path.slice(0, -emitted.length) + source;
+    if (path.endsWith(emitted) && known.has(path.slice(0, -emitted.length) + source))
+      return path.slice(0, -emitted.length) + source;
   }
   return path;
 }
@@ -166,7 +174,14 @@ function internalViolation(from: string, to: string): string | null {
   if (a === 'ops' && b !== 'ops' && b !== 'base' && b !== 'algorithms' && to !== OPS_PORT) {
     return `ops reaches ${b} only through src/${OPS_PORT}`;
   }
-  if (a === 'fleet' && b !== 'fleet' && b !== 'ops' && b !== 'base' && b !== 'algorithms' && !FLEET_PORTS.includes(to)) {
+  if (
+    a === 'fleet' &&
+    b !== 'fleet' &&
+    b !== 'ops' &&
+    b !== 'base' &&
+    b !== 'algorithms' &&
+    !FLEET_PORTS.includes(to)
+  ) {
     return `fleet reaches ${b} only through ${FLEET_PORTS.map((port) => `src/${port}`).join(' or ')}`;
   }
   return null;
@@ -174,12 +189,18 @@ function internalViolation(from: string, to: string): string | null {
 
 function externalViolation(from: string, specifier: string): string | null {
   const layer = layerOf(from)!;
-  if (specifier === PACKAGE_NAME || specifier.startsWith(`${PACKAGE_NAME}/`) || isAbsolute(specifier) || specifier.startsWith('file:')) {
+  if (
+    specifier === PACKAGE_NAME ||
+    specifier.startsWith(`${PACKAGE_NAME}/`) ||
+    isAbsolute(specifier) ||
+    specifier.startsWith('file:')
+  ) {
     return 'src imports its own files by relative path only';
   }
   const grpc = specifier === '@grpc/grpc-js' || specifier.startsWith('@grpc/grpc-js/');
   if (grpc && (layer === 'base' || layer === 'algorithms')) return `${layer} may not import grpc-js`;
-  if (specifier.startsWith('@grpc/grpc-js/') && from !== GRPC_ADAPTER) return `only src/${GRPC_ADAPTER} imports grpc-js's internal files`;
+  if (specifier.startsWith('@grpc/grpc-js/') && from !== GRPC_ADAPTER)
+    return `only src/${GRPC_ADAPTER} imports grpc-js's internal files`;
   return null;
 }
 
@@ -250,7 +271,10 @@ export function layerGraph(root: string): string[] {
       const to = targetOf(root, from, specifier, known);
       const a = layerOf(from);
       const b = layerOf(to);
-      if (a !== b) pairs.add(`${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : b === 'split' && a === 'fleet' ? ' (ports)' : ''}`);
+      if (a !== b)
+        pairs.add(
+          `${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : b === 'split' && a === 'fleet' ? ' (ports)' : ''}`,
+        );
     }
   }
   return [...pairs].sort();

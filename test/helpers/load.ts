@@ -54,17 +54,23 @@ export function startLoad(client: EchoClientInstance, options: LoadOptions): Loa
   const call = (target: EchoClientInstance, n: number): Promise<void> =>
     new Promise((resolve) => {
       let calls = 0;
-      target.echo(options.request ?? {}, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (error, reply) => {
-        if (++calls > 1) {
-          extra++;
-          return;
-        }
-        ended++;
-        if (error) failures.push({ code: (error as grpc.ServiceError).code, details: (error as grpc.ServiceError).details });
-        else servers.set(reply!.server, (servers.get(reply!.server) ?? 0) + 1);
-        options.onEnd?.(n, error, reply);
-        resolve();
-      });
+      target.echo(
+        options.request ?? {},
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (error, reply) => {
+          if (++calls > 1) {
+            extra++;
+            return;
+          }
+          ended++;
+          if (error)
+            failures.push({ code: (error as grpc.ServiceError).code, details: (error as grpc.ServiceError).details });
+          else servers.set(reply!.server, (servers.get(reply!.server) ?? 0) + 1);
+          options.onEnd?.(n, error, reply);
+          resolve();
+        },
+      );
     });
   const worker = async (): Promise<void> => {
     while (!stopped && issued < options.maxCalls && Date.now() < stopAt) {

@@ -20,7 +20,9 @@ class LoopbackResolver implements grpc.experimental.Resolver {
     if (this.answered) return;
     this.answered = true;
     const port = Number(this.target.path.split(':').pop());
-    process.nextTick(() => this.listener({ ok: true, value: [{ addresses: [{ host: '127.0.0.1', port }] }] }, {}, null, ''));
+    process.nextTick(() =>
+      this.listener({ ok: true, value: [{ addresses: [{ host: '127.0.0.1', port }] }] }, {}, null, ''),
+    );
   }
   destroy(): void {}
   static getDefaultAuthority(target: grpc.experimental.GrpcUri): string {

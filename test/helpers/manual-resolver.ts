@@ -39,7 +39,10 @@ export function setManualEndpoints(name: string, ports: number[]): string {
     grpc.experimental.registerResolver('manual', ManualResolver);
     registered = true;
   }
-  endpointsByName.set(name, ports.map((port) => ({ addresses: [{ host: '127.0.0.1', port }] })));
+  endpointsByName.set(
+    name,
+    ports.map((port) => ({ addresses: [{ host: '127.0.0.1', port }] })),
+  );
   return `manual:///${name}`;
 }
 

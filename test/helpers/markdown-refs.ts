@@ -83,8 +83,16 @@ export function brokenReferences(file: string, root: string): BrokenReference[] 
   const report = (line: number, reference: string, problem: string): void => {
     broken.push({ file: where, line, reference, problem });
   };
-  const candidates = (path: string): string[] => [resolve(dirname(file), path), resolve(root, path), resolve(root, 'src', path)];
-  const ignored = existsSync(join(root, '.gitignore')) ? readFileSync(join(root, '.gitignore'), 'utf8').split('\n').filter((l) => l.endsWith('/')) : [];
+  const candidates = (path: string): string[] => [
+    resolve(dirname(file), path),
+    resolve(root, path),
+    resolve(root, 'src', path),
+  ];
+  const ignored = existsSync(join(root, '.gitignore'))
+    ? readFileSync(join(root, '.gitignore'), 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith('/'))
+    : [];
   for (const { line, number } of proseLines(text)) {
     const withoutCode = line.replace(/`[^`]*`/g, '``');
     for (const link of withoutCode.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
@@ -106,12 +114,16 @@ export function brokenReferences(file: string, root: string): BrokenReference[] 
       if (!PATH_SPAN.test(path) || path.includes('node_modules') || path.includes('/../')) continue;
       if (ignored.some((folder) => path.startsWith(folder))) continue;
       const source = sourceOf(path);
-      const found = candidates(source).some((candidate) => existsSync(candidate) && (!path.endsWith('/') || statSync(candidate).isDirectory()));
-      if (!found) report(number, path, source === path ? 'no such file or folder' : `no source ${source} for this build output`);
+      const found = candidates(source).some(
+        (candidate) => existsSync(candidate) && (!path.endsWith('/') || statSync(candidate).isDirectory()),
+      );
+      if (!found)
+        report(number, path, source === path ? 'no such file or folder' : `no source ${source} for this build output`);
     }
     for (const name of line.replace(/`/g, ' ').matchAll(MD_NAME)) {
       const md = name[1]!;
-      if (![...candidates(md), join(root, 'docs', md)].some((candidate) => existsSync(candidate))) report(number, md, 'no such Markdown file');
+      if (![...candidates(md), join(root, 'docs', md)].some((candidate) => existsSync(candidate)))
+        report(number, md, 'no such Markdown file');
     }
   }
   return broken;

@@ -7,7 +7,8 @@ import { METRIC_LABELS, METRICS } from '../../src/ops/index.js';
 /** Every leaf of `value` as a dot path; arrays' items are `[]`; an empty object or array is a leaf. */
 export function leafPaths(value: unknown, path = ''): string[] {
   const join = (key: string) => (path === '' ? key : `${path}.${key}`);
-  if (Array.isArray(value)) return value.length === 0 ? [path] : [...new Set(value.flatMap((item) => leafPaths(item, join('[]'))))];
+  if (Array.isArray(value))
+    return value.length === 0 ? [path] : [...new Set(value.flatMap((item) => leafPaths(item, join('[]'))))];
   if (typeof value === 'object' && value !== null) {
     const entries = Object.entries(value);
     return entries.length === 0 ? [path] : entries.flatMap(([key, item]) => leafPaths(item, join(key)));

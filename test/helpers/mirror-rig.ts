@@ -28,7 +28,10 @@ export interface RecordingServer {
 }
 
 /** A server whose unary `echo` answers with `answer(request)`, possibly later (a promise). */
-export async function startRecordingServer(name: string, answer: (request: EchoRequest) => Answer | Promise<Answer>): Promise<RecordingServer> {
+export async function startRecordingServer(
+  name: string,
+  answer: (request: EchoRequest) => Answer | Promise<Answer>,
+): Promise<RecordingServer> {
   const server = new grpc.Server();
   const received: EchoRequest[] = [];
   const metadata: grpc.Metadata[] = [];
@@ -60,9 +63,19 @@ export async function startRecordingServer(name: string, answer: (request: EchoR
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
-  return { target: `ipv4:127.0.0.1:${port}`, received, metadata, deadlines, inFlight: () => inFlight, peakInFlight: () => peak, kill: () => server.forceShutdown() };
+  return {
+    target: `ipv4:127.0.0.1:${port}`,
+    received,
+    metadata,
+    deadlines,
+    inFlight: () => inFlight,
+    peakInFlight: () => peak,
+    kill: () => server.forceShutdown(),
+  };
 }
 
 /** The answer of a healthy v1: the request's text, nothing else (so v2 can answer identically). */
@@ -80,7 +93,12 @@ export interface MirrorRig {
 export async function mirrorRig(
   t: TestContext,
   v2Answer: (request: EchoRequest) => Answer | Promise<Answer> = plainAnswer,
-  options: { weights?: Record<string, number>; extra?: Partial<TrafficSplitOptions>; v2Target?: string; clientOptions?: grpc.ClientOptions } = {},
+  options: {
+    weights?: Record<string, number>;
+    extra?: Partial<TrafficSplitOptions>;
+    v2Target?: string;
+    clientOptions?: grpc.ClientOptions;
+  } = {},
 ): Promise<MirrorRig> {
   const v1 = await startRecordingServer('v1', plainAnswer);
   const v2 = await startRecordingServer('v2', v2Answer);
@@ -89,7 +107,14 @@ export async function mirrorRig(
     weights: options.weights ?? { v1: 100, v2: 0 },
     ...options.extra,
   });
-  const client = echoClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200, ...options.clientOptions }));
+  const client = echoClient(
+    split.target,
+    split.withChannelOptions({
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 200,
+      ...options.clientOptions,
+    }),
+  );
   closeAfter(t, client, split, v1, v2);
   connect(client);
   await waitForSubsetsReady(split, options.v2Target === undefined ? split.subsets : ['v1']);

@@ -26,10 +26,15 @@ export interface CommandResult {
 /** Runs a command to its end (or the hang guard); never rejects. */
 export function runCommand(command: string, args: readonly string[], cwd: string): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -50,10 +55,17 @@ export interface PackedApp {
  * `links` (default: `@grpc/grpc-js`) linked from the repository's node_modules.
  * @throws when packing or installing fails, with npm's output.
  */
-export async function installPackedApp(prefix: string, links: readonly string[] = ['@grpc/grpc-js']): Promise<PackedApp> {
+export async function installPackedApp(
+  prefix: string,
+  links: readonly string[] = ['@grpc/grpc-js'],
+): Promise<PackedApp> {
   const root = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   try {
-    const pack = await runCommand('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', root], REPOSITORY);
+    const pack = await runCommand(
+      'npm',
+      ['pack', '--ignore-scripts', '--json', '--pack-destination', root],
+      REPOSITORY,
+    );
     if (pack.code !== 0) throw new Error(`npm pack failed:\n${pack.stdout}\n${pack.stderr}`);
     const [info] = JSON.parse(pack.stdout) as [{ filename: string }];
     const app = join(root, 'app');
@@ -61,17 +73,33 @@ export async function installPackedApp(prefix: string, links: readonly string[] 
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'packed-app', private: true, type: 'module' }));
     const install = await runCommand(
       'npm',
-      ['install', '--offline', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', join(root, info.filename)],
+      [
+        'install',
+        '--offline',
+        '--legacy-peer-deps',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--no-package-lock',
+        join(root, info.filename),
+      ],
       app,
     );
-    if (install.code !== 0) throw new Error(`npm install of the tarball failed:\n${install.stdout}\n${install.stderr}`);
+    if (install.code !== 0)
+      throw new Error(`npm install of the tarball failed:\n${install.stdout}\n${install.stderr}`);
     const link = (name: string): void => {
       const path = join(app, 'node_modules', name);
       mkdirSync(dirname(path), { recursive: true });
       symlinkSync(join(REPOSITORY, 'node_modules', name), path, 'dir');
     };
     for (const name of links) link(name);
-    return { root, app, installed: join(app, 'node_modules', 'grpc-traffic-split'), link, dispose: () => rmSync(root, { recursive: true, force: true }) };
+    return {
+      root,
+      app,
+      installed: join(app, 'node_modules', 'grpc-traffic-split'),
+      link,
+      dispose: () => rmSync(root, { recursive: true, force: true }),
+    };
   } catch (error) {
     rmSync(root, { recursive: true, force: true });
     throw error;
@@ -81,6 +109,7 @@ export async function installPackedApp(prefix: string, links: readonly string[] 
 /** The object a script printed on its `RESULT <json>` line. */
 export function resultLine(result: CommandResult, what: string): Record<string, unknown> {
   const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  if (line === undefined) throw new Error(`${what} printed no RESULT line (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+  if (line === undefined)
+    throw new Error(`${what} printed no RESULT line (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
   return JSON.parse(line.slice('RESULT '.length)) as Record<string, unknown>;
 }

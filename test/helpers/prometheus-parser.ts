@@ -42,7 +42,11 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
         helps.set(match[1]!, match[2]!);
       } else if ((match = TYPE_LINE.exec(line))) {
         if (families.has(match[1]!)) fail('second TYPE');
-        families.set(match[1]!, { help: helps.get(match[1]!) ?? fail('TYPE without HELP before it'), type: match[2] as ParsedFamily['type'], samples: [] });
+        families.set(match[1]!, {
+          help: helps.get(match[1]!) ?? fail('TYPE without HELP before it'),
+          type: match[2] as ParsedFamily['type'],
+          samples: [],
+        });
       } else if (line.startsWith('#') || line === '') {
         fail('unexpected comment or blank line');
       } else if ((match = SAMPLE_LINE.exec(line))) {

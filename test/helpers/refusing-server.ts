@@ -33,7 +33,11 @@ function frame(message: unknown): Buffer {
 
 export type RefuseMode = 'rst' | 'goaway';
 
-export async function startRefusingServer(name: string, refuse: number, mode: RefuseMode = 'rst'): Promise<RefusingServer> {
+export async function startRefusingServer(
+  name: string,
+  refuse: number,
+  mode: RefuseMode = 'rst',
+): Promise<RefusingServer> {
   let goawaySent = false;
   let refused = 0;
   let answered = 0;
@@ -59,7 +63,8 @@ export async function startRefusingServer(name: string, refuse: number, mode: Re
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       const request = Buffer.concat(chunks);
-      const text = request.length >= 5 ? (JSON.parse(request.subarray(5).toString()) as { text?: string }).text : undefined;
+      const text =
+        request.length >= 5 ? (JSON.parse(request.subarray(5).toString()) as { text?: string }).text : undefined;
       answered++;
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));

@@ -44,7 +44,10 @@ export interface RewritingServer {
 
 export async function startRewritingServer(name: string): Promise<RewritingServer> {
   const held = new EventEmitter();
-  const answer = (call: grpc.ServerWritableStream<EchoRequest, Buffer> | grpc.ServerDuplexStream<EchoRequest, Buffer>, how: Answer): void => {
+  const answer = (
+    call: grpc.ServerWritableStream<EchoRequest, Buffer> | grpc.ServerDuplexStream<EchoRequest, Buffer>,
+    how: Answer,
+  ): void => {
     switch (how) {
       case 'hold':
         held.emit('held');
@@ -75,7 +78,9 @@ export async function startRewritingServer(name: string): Promise<RewritingServe
     },
   );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   return {
     target: `ipv4:127.0.0.1:${port}`,

@@ -5,7 +5,14 @@
 import type { TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../../src/index.js';
-import { callEcho, echoClient, echoHandlers, echoService, type EchoClientInstance, type EchoRequest } from './echo-service.js';
+import {
+  callEcho,
+  echoClient,
+  echoHandlers,
+  echoService,
+  type EchoClientInstance,
+  type EchoRequest,
+} from './echo-service.js';
 import { startServer } from './servers.js';
 import { connect, waitForSubsetsReady } from './split-helpers.js';
 
@@ -23,7 +30,9 @@ async function startBrokenServer(name: string, code: grpc.status): Promise<{ tar
       callback({ code, details: `${name} is broken` }),
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   return { target: `ipv4:127.0.0.1:${port}`, stop: () => server.forceShutdown() };
 }
@@ -35,7 +44,8 @@ export async function rolloutRig(
   options: { v2FailsWith?: grpc.status; extra?: Partial<TrafficSplitOptions> } = {},
 ): Promise<RolloutRig> {
   const v1 = await startServer('v1');
-  const v2 = options.v2FailsWith === undefined ? await startServer('v2') : await startBrokenServer('v2', options.v2FailsWith);
+  const v2 =
+    options.v2FailsWith === undefined ? await startServer('v2') : await startBrokenServer('v2', options.v2FailsWith);
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...options.extra });
   const client = echoClient(split.target, split.channelOptions);
   t.after(async () => {
@@ -81,6 +91,7 @@ export async function makeCalls(
 /** The servers of `n` sequential calls. */
 export async function serversOf(client: EchoClientInstance, n: number): Promise<string[]> {
   const servers: string[] = [];
-  for (let i = 0; i < n; i++) servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 })).server);
+  for (let i = 0; i < n; i++)
+    servers.push((await callEcho(client, {}, new grpc.Metadata(), { deadline: Date.now() + 5_000 })).server);
   return servers;
 }

@@ -7,7 +7,17 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,10 +57,16 @@ export function prepareScratchApp(root: string, options: ScratchAppOptions = {})
   mkdirSync(app, { recursive: true });
   cpSync(join(PROJECT_ROOT, 'dist'), join(app, 'dist'), { recursive: true });
   // The repository's peerDependencies come along: the copied tests read the supported grpc-js range there.
-  const { peerDependencies } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { peerDependencies: unknown };
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', peerDependencies }));
+  const { peerDependencies } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    peerDependencies: unknown;
+  };
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'scratch-app', private: true, type: 'module', peerDependencies }),
+  );
   const omit = new Set(options.omit ?? []);
-  if (!omit.has('@grpc/grpc-js') && !omit.has('@grpc')) link(options.grpcJs ?? GRPC_JS_DIRECTORY, join(root, 'node_modules', '@grpc', 'grpc-js'));
+  if (!omit.has('@grpc/grpc-js') && !omit.has('@grpc'))
+    link(options.grpcJs ?? GRPC_JS_DIRECTORY, join(root, 'node_modules', '@grpc', 'grpc-js'));
   linkPackages(projectNodeModules(), join(root, 'node_modules'), new Set([...omit, '@grpc/grpc-js']));
   return app;
 }
@@ -97,7 +113,6 @@ export function installGrpcJsCopy(root: string, version: string): string {
   return directory;
 }
 
-
 export interface ScriptResult {
   code: number | null;
   stdout: string;
@@ -107,7 +122,10 @@ export interface ScriptResult {
 /** Runs an ES module script (its source text) with `cwd` as working folder; killed after
  * `timeoutMs` (a hang guard only). */
 export async function runModule(cwd: string, source: string, timeoutMs = 60_000): Promise<ScriptResult> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

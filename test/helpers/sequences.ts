@@ -1,7 +1,11 @@
 /** Pure helpers to judge a sequence of subset names against weights. */
 
 /** The largest |count - window * share| over every sliding window and every subset. */
-export function maxWindowDeviation(sequence: readonly string[], weights: Record<string, number>, window: number): number {
+export function maxWindowDeviation(
+  sequence: readonly string[],
+  weights: Record<string, number>,
+  window: number,
+): number {
   const total = Object.values(weights).reduce((a, b) => a + b, 0);
   const names = Object.keys(weights);
   const counts = new Map(names.map((n) => [n, 0]));

@@ -19,7 +19,11 @@ export interface AdversaryServer {
 
 type Call = grpc.ServerWritableStream<SubscribeRequest, FeedMessage>;
 
-export async function startAdversaryServer(name: string, pushbackMs: number, options: grpc.ServerOptions = {}): Promise<AdversaryServer> {
+export async function startAdversaryServer(
+  name: string,
+  pushbackMs: number,
+  options: grpc.ServerOptions = {},
+): Promise<AdversaryServer> {
   const server = new grpc.Server(options);
   const attempts = new Map<string, number>();
   const open = new Set<Call>();
@@ -56,7 +60,14 @@ export async function startAdversaryServer(name: string, pushbackMs: number, opt
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
-  return { target: `ipv4:127.0.0.1:${port}`, attempts, openCount: () => open.size, kill: () => server.forceShutdown() };
+  return {
+    target: `ipv4:127.0.0.1:${port}`,
+    attempts,
+    openCount: () => open.size,
+    kill: () => server.forceShutdown(),
+  };
 }

@@ -7,7 +7,14 @@ import type { TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../../src/index.js';
 import { connect, eventually, waitForSubsetsReady, closeAfter } from './split-helpers.js';
-import { feedClient, startFeedServer, subscribe, type FeedClientInstance, type FeedServer, type Subscription } from './stream-service.js';
+import {
+  feedClient,
+  startFeedServer,
+  subscribe,
+  type FeedClientInstance,
+  type FeedServer,
+  type Subscription,
+} from './stream-service.js';
 
 export interface StreamRig {
   v1: FeedServer;
@@ -17,7 +24,12 @@ export interface StreamRig {
 }
 
 /** Resolves once both subsets are READY in the client's channel. */
-export async function streamRig(t: TestContext, weights: Record<string, number>, extra: Partial<TrafficSplitOptions> = {}, withInterceptor = true): Promise<StreamRig> {
+export async function streamRig(
+  t: TestContext,
+  weights: Record<string, number>,
+  extra: Partial<TrafficSplitOptions> = {},
+  withInterceptor = true,
+): Promise<StreamRig> {
   const v1 = await startFeedServer('v1');
   const v2 = await startFeedServer('v2');
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
@@ -68,29 +80,36 @@ export class Resubscriber {
 
   open(name: string, generation = 0): void {
     const id = generation === 0 ? name : `${name}.${generation}`;
-    const subscription = subscribe(this.client, id, this.options(), (s) => {
-      if (this.stopped) return;
-      const status = s.ended!;
-      this.ends.push({ id, server: s.server, code: status.code, details: status.details, at: this.now() });
-      if (status.code !== grpc.status.UNAVAILABLE) {
-        this.unexpected.push(`${id}: ${status.code} ${status.details}`);
-        return;
-      }
-      // After the test's clean-up closed the client, there is nothing to re-open on.
-      try {
-        this.open(name, generation + 1);
-      } catch (error) {
-        if (!/shut down/.test(String(error))) throw error;
-        this.stopped = true;
-      }
-    }, this.metadata(name));
+    const subscription = subscribe(
+      this.client,
+      id,
+      this.options(),
+      (s) => {
+        if (this.stopped) return;
+        const status = s.ended!;
+        this.ends.push({ id, server: s.server, code: status.code, details: status.details, at: this.now() });
+        if (status.code !== grpc.status.UNAVAILABLE) {
+          this.unexpected.push(`${id}: ${status.code} ${status.details}`);
+          return;
+        }
+        // After the test's clean-up closed the client, there is nothing to re-open on.
+        try {
+          this.open(name, generation + 1);
+        } catch (error) {
+          if (!/shut down/.test(String(error))) throw error;
+          this.stopped = true;
+        }
+      },
+      this.metadata(name),
+    );
     this.live.set(name, subscription);
   }
 
   /** Open subscriptions per server, as the client sees them (placed and not ended). */
   counts(): { v1: number; v2: number } {
     const counts = { v1: 0, v2: 0 };
-    for (const s of this.live.values()) if (s.ended === null && (s.server === 'v1' || s.server === 'v2')) counts[s.server]++;
+    for (const s of this.live.values())
+      if (s.ended === null && (s.server === 'v1' || s.server === 'v2')) counts[s.server]++;
     return counts;
   }
 
@@ -104,7 +123,9 @@ export class Resubscriber {
         const split = splitCounts(rig.split);
         return client.v1 + client.v2 === n && same(client, servers) && same(client, split);
       },
-      () => `client ${JSON.stringify(this.counts())}, servers ${JSON.stringify(serverCounts(rig))}, split ${JSON.stringify(splitCounts(rig.split))}, unexpected ${this.unexpected.join('; ')}`,
+      () =>
+        `client ${JSON.stringify(this.counts())}, servers ${JSON.stringify(serverCounts(rig))}, ` +
+        `split ${JSON.stringify(splitCounts(rig.split))}, unexpected ${this.unexpected.join('; ')}`,
       timeoutMs,
     );
   }

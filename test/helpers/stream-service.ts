@@ -52,7 +52,11 @@ export const feedService = {
 /** One client type for both services. */
 export const FeedClient = grpc.makeGenericClientConstructor({ ...echoService, ...feedService }, 'test.Feed');
 export type FeedClientInstance = InstanceType<typeof FeedClient> & {
-  subscribe(request: SubscribeRequest, metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<FeedMessage>;
+  subscribe(
+    request: SubscribeRequest,
+    metadata?: grpc.Metadata,
+    options?: grpc.CallOptions,
+  ): grpc.ClientReadableStream<FeedMessage>;
   echo(request: object, callback: grpc.requestCallback<{ server: string }>): grpc.ClientUnaryCall;
 };
 
@@ -91,7 +95,9 @@ export async function startFeedServer(name: string, port = 0): Promise<FeedServe
     },
   });
   const boundPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   return {
     name,
@@ -125,7 +131,13 @@ export interface Subscription {
 }
 
 /** Opens subscription `id`; `onEnd` hears its final status. */
-export function subscribe(client: FeedClientInstance, id: string, options: grpc.CallOptions = {}, onEnd?: (s: Subscription) => void, metadata = new grpc.Metadata()): Subscription {
+export function subscribe(
+  client: FeedClientInstance,
+  id: string,
+  options: grpc.CallOptions = {},
+  onEnd?: (s: Subscription) => void,
+  metadata = new grpc.Metadata(),
+): Subscription {
   const call = client.subscribe({ id }, metadata, options);
   let resolvePlaced!: (server: string) => void;
   let rejectPlaced!: (error: Error) => void;

@@ -58,18 +58,64 @@ function leafExtensions(san: string | null): string {
 export function makeTestPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'grpc-traffic-split-tls-'));
   const path = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const openssl = (...args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   try {
     writeFileSync(path('ca.cnf'), CA_CONFIG);
-    const makeCa = (name: string) => openssl('req', '-x509', '-new', ...ecKey, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-config', 'ca.cnf', '-subj', `/CN=${name}`);
+    const makeCa = (name: string) =>
+      openssl(
+        'req',
+        '-x509',
+        '-new',
+        ...ecKey,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.pem`,
+        '-days',
+        '2',
+        '-config',
+        'ca.cnf',
+        '-subj',
+        `/CN=${name}`,
+      );
     makeCa('ca');
     makeCa('wrong-ca');
     let serial = 1;
     const makeLeaf = (name: string, cn: string, san: string | null): KeyPair => {
       writeFileSync(path(`${name}.ext`), leafExtensions(san));
-      openssl('req', '-new', ...ecKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-config', 'ca.cnf', '-subj', `/CN=${cn}`);
-      openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(++serial), '-days', '2', '-out', `${name}.pem`, '-extfile', `${name}.ext`);
+      openssl(
+        'req',
+        '-new',
+        ...ecKey,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.csr`,
+        '-config',
+        'ca.cnf',
+        '-subj',
+        `/CN=${cn}`,
+      );
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(++serial),
+        '-days',
+        '2',
+        '-out',
+        `${name}.pem`,
+        '-extfile',
+        `${name}.ext`,
+      );
       return { key: readFileSync(path(`${name}.key`)), cert: readFileSync(path(`${name}.pem`)) };
     };
     return {

@@ -51,15 +51,46 @@ function generator(next: () => number) {
   // the requests.
   const pool = (alphabet: string) => Array.from({ length: 16 * 1024 }, () => alphabet[int(alphabet.length)]).join('');
   const printablePool = pool(Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)).join(''));
-  const urlPool = pool('abcXYZ019-._~%/!$&\'()*+,;=:@');
+  const urlPool = pool("abcXYZ019-._~%/!$&'()*+,;=:@");
   const cutFrom = (text: string, n: number) => {
     const start = int(text.length - n);
     return text.slice(start, start + n);
   };
   const printable = (n: number) => cutFrom(printablePool, n);
   const urlSafe = (n: number) => cutFrom(urlPool, n);
-  const numbers = ['0', '1', '50', '100', '-1', '1e400', '-1e400', '1e-400', 'NaN', 'Infinity', '12345678901234567890123456789', '9223372036854775807', '0x10', '1.5', '', '%20', '1_000'];
-  const jsonNumbers = ['0', '1', '-0', '100', '1e400', '-1e400', '1e-400', '12345678901234567890123456789', '9223372036854775807', '0.1', '-5', '1E2'];
+  const numbers = [
+    '0',
+    '1',
+    '50',
+    '100',
+    '-1',
+    '1e400',
+    '-1e400',
+    '1e-400',
+    'NaN',
+    'Infinity',
+    '12345678901234567890123456789',
+    '9223372036854775807',
+    '0x10',
+    '1.5',
+    '',
+    '%20',
+    '1_000',
+  ];
+  const jsonNumbers = [
+    '0',
+    '1',
+    '-0',
+    '100',
+    '1e400',
+    '-1e400',
+    '1e-400',
+    '12345678901234567890123456789',
+    '9223372036854775807',
+    '0.1',
+    '-5',
+    '1E2',
+  ];
 
   function path(): string {
     const route = pick(routes);
@@ -67,8 +98,10 @@ function generator(next: () => number) {
       () => route,
       () => route,
       () => route,
-      () => `${route}?${pick(['rebalanceStreamsWithinMs', 'routing.traffic_split.v1', 'routing.traffic_split.v2', 'routing.traffic_split.v3', 'x', ''])}=${pick(numbers)}`,
-      () => `/runtime_modify?${Array.from({ length: 1 + int(4) }, () => `${pick(['routing.traffic_split.v1', 'routing.traffic_split.v2', 'routing.traffic_split', 'other.v1'])}=${pick(numbers)}`).join('&')}`,
+      () =>
+        `${route}?${pick(['rebalanceStreamsWithinMs', 'routing.traffic_split.v1', 'routing.traffic_split.v2', 'routing.traffic_split.v3', 'x', ''])}=${pick(numbers)}`,
+      () =>
+        `/runtime_modify?${Array.from({ length: 1 + int(4) }, () => `${pick(['routing.traffic_split.v1', 'routing.traffic_split.v2', 'routing.traffic_split', 'other.v1'])}=${pick(numbers)}`).join('&')}`,
       () => `${route}/`,
       () => route.toUpperCase(),
       () => `/${route}`,
@@ -87,10 +120,29 @@ function generator(next: () => number) {
   const texts = [
     () => JSON.stringify({ v1: int(200), v2: int(200) }),
     () => `{"v1": ${pick(jsonNumbers)}, "v2": ${pick(jsonNumbers)}}`,
-    () => JSON.stringify({ subset: pick(['v1', 'v2', 'v3']), percent: int(150), compare: pick([true, false, 'x']), keepBodies: chance(0.5), maxSamples: int(1_200) }),
+    () =>
+      JSON.stringify({
+        subset: pick(['v1', 'v2', 'v3']),
+        percent: int(150),
+        compare: pick([true, false, 'x']),
+        keepBodies: chance(0.5),
+        maxSamples: int(1_200),
+      }),
     () => 'null',
-    () => JSON.stringify({ subset: 'v2', steps: [10, 50], intervalMs: pick([1, 60_000, 3_600_000]), analysis: { maxErrorRate: 0.01, minCalls: int(3) } }),
-    () => JSON.stringify({ subset: 'v2', steps: [int(120)], intervalMs: 60_000, shadow: { percent: int(120), minCalls: 1 } }),
+    () =>
+      JSON.stringify({
+        subset: 'v2',
+        steps: [10, 50],
+        intervalMs: pick([1, 60_000, 3_600_000]),
+        analysis: { maxErrorRate: 0.01, minCalls: int(3) },
+      }),
+    () =>
+      JSON.stringify({
+        subset: 'v2',
+        steps: [int(120)],
+        intervalMs: 60_000,
+        shadow: { percent: int(120), minCalls: 1 },
+      }),
     () => '{"__proto__": {"v1": 1}, "constructor": {"prototype": {"polluted": true}}, "v1": 1, "v2": 0}',
     () => '{"v1": "\\ud800", "v2": "\u0000"}',
     () => '['.repeat(depth) + ']'.repeat(depth),
@@ -114,15 +166,54 @@ function generator(next: () => number) {
     const auth = next();
     if (auth < 0.45) result['authorization'] = `Bearer ${TOKEN}`;
     else if (auth < 0.6) result['authorization'] = `Bearer ${TOKEN}x`;
-    else if (auth < 0.7) result['authorization'] = pick(['Basic dXNlcjpwYXNz', 'Bearer', `Bearer ${TOKEN} extra`, `bearer   ${TOKEN}`, printable(int(4_000))]);
-    if (chance(0.15)) result['host'] = pick(['attacker.example', 'localhost', '[::1]:80', 'admin.internal', 'a'.repeat(300), '127.0.0.1:1', ':::', '[']);
-    if (chance(0.5)) result['content-type'] = pick(['application/json', 'text/plain', 'application/x-www-form-urlencoded', printable(30)]);
-    for (let i = int(4); i > 0; i--) result[`x-fuzz-${i}`] = chance(0.1) ? printable(int(4_000)) : printable(1 + int(40));
+    else if (auth < 0.7)
+      result['authorization'] = pick([
+        'Basic dXNlcjpwYXNz',
+        'Bearer',
+        `Bearer ${TOKEN} extra`,
+        `bearer   ${TOKEN}`,
+        printable(int(4_000)),
+      ]);
+    if (chance(0.15))
+      result['host'] = pick([
+        'attacker.example',
+        'localhost',
+        '[::1]:80',
+        'admin.internal',
+        'a'.repeat(300),
+        '127.0.0.1:1',
+        ':::',
+        '[',
+      ]);
+    if (chance(0.5))
+      result['content-type'] = pick([
+        'application/json',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        printable(30),
+      ]);
+    for (let i = int(4); i > 0; i--)
+      result[`x-fuzz-${i}`] = chance(0.1) ? printable(int(4_000)) : printable(1 + int(40));
     return result;
   }
 
   return (): Spec => {
-    const method = pick(['GET', 'GET', 'GET', 'PUT', 'PUT', 'POST', 'POST', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'FOO']);
+    const method = pick([
+      'GET',
+      'GET',
+      'GET',
+      'PUT',
+      'PUT',
+      'POST',
+      'POST',
+      'DELETE',
+      'PATCH',
+      'HEAD',
+      'OPTIONS',
+      'TRACE',
+      'PROPFIND',
+      'FOO',
+    ]);
     return { method, path: path(), headers: headers(), body: body(method), chunked: chance(0.2) };
   };
 }
@@ -139,20 +230,23 @@ function send(server: AdminServer, agent: Agent, spec: Spec): Promise<Outcome> {
     };
     const headers = { ...spec.headers };
     if (spec.body !== null && !spec.chunked) headers['content-length'] = spec.body.length;
-    const request = httpRequest({ agent, host: '127.0.0.1', port: server.port, method: spec.method, path: spec.path, headers, timeout: 30_000 }, (response) => {
-      outcome.status = response.statusCode ?? null;
-      outcome.contentType = response.headers['content-type'];
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => {
-        outcome.bytes += chunk.length;
-        if (outcome.bytes <= MAX_ANSWER_BYTES) chunks.push(chunk);
-      });
-      response.on('end', () => {
-        outcome.text = Buffer.concat(chunks).toString();
-        settle(null);
-      });
-      response.on('error', (error: NodeJS.ErrnoException) => settle(`answer: ${error.code ?? error.message}`));
-    });
+    const request = httpRequest(
+      { agent, host: '127.0.0.1', port: server.port, method: spec.method, path: spec.path, headers, timeout: 30_000 },
+      (response) => {
+        outcome.status = response.statusCode ?? null;
+        outcome.contentType = response.headers['content-type'];
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => {
+          outcome.bytes += chunk.length;
+          if (outcome.bytes <= MAX_ANSWER_BYTES) chunks.push(chunk);
+        });
+        response.on('end', () => {
+          outcome.text = Buffer.concat(chunks).toString();
+          settle(null);
+        });
+        response.on('error', (error: NodeJS.ErrnoException) => settle(`answer: ${error.code ?? error.message}`));
+      },
+    );
     request.on('error', (error: NodeJS.ErrnoException) => settle(`request: ${error.code ?? error.message}`));
     request.on('timeout', () => request.destroy(new Error('no answer within 30 s')));
     if (spec.body === null) request.end();
@@ -193,8 +287,16 @@ describe('admin endpoint under fuzzing', () => {
     const onCrash = (error: unknown) => crashes.push(error);
     process.on('unhandledRejection', onCrash).on('uncaughtException', onCrash);
     t.after(() => process.off('unhandledRejection', onCrash).off('uncaughtException', onCrash));
-    const split = new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' }, weights: { v1: 1, v2: 0 } });
-    const server = await startAdminServer(split, { port: 0, token: TOKEN, requestTimeoutMs: REQUEST_TIMEOUT_MS, maxConnections: 256 });
+    const split = new TrafficSplit({
+      subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:1' },
+      weights: { v1: 1, v2: 0 },
+    });
+    const server = await startAdminServer(split, {
+      port: 0,
+      token: TOKEN,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      maxConnections: 256,
+    });
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     t.after(async () => {
       agent.destroy();
@@ -205,8 +307,22 @@ describe('admin endpoint under fuzzing', () => {
 
     // Slowloris, bounded: bodies and headers that never end, and malformed requests.
     const slow = [
-      ...Array.from({ length: 12 }, () => raw(server, `PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 100\r\n\r\n{"v1": `, true)),
-      ...Array.from({ length: 12 }, () => raw(server, `PUT /mirror HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"sub`, true)),
+      ...Array.from({ length: 12 }, () =>
+        raw(
+          server,
+          `PUT /weights HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ` +
+            `Bearer ${TOKEN}\r\nContent-Length: 100\r\n\r\n{"v1": `,
+          true,
+        ),
+      ),
+      ...Array.from({ length: 12 }, () =>
+        raw(
+          server,
+          `PUT /mirror HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ` +
+            `Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"sub`,
+          true,
+        ),
+      ),
       ...Array.from({ length: 12 }, () => raw(server, `GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `, true)),
     ];
     // Seeded, so that a failing run can be replayed (FUZZ_SEED).
@@ -224,7 +340,14 @@ describe('admin endpoint under fuzzing', () => {
     ];
     const rawAnswers = Promise.all(
       Array.from({ length: 200 }, (_, i) => {
-        const data = i < malformed.length ? malformed[i]! : Buffer.from(Array.from({ length: 1 + Math.floor(nextRandom() * 300) }, () => Math.floor(nextRandom() * 256)).concat([13, 10, 13, 10]));
+        const data =
+          i < malformed.length
+            ? malformed[i]!
+            : Buffer.from(
+                Array.from({ length: 1 + Math.floor(nextRandom() * 300) }, () =>
+                  Math.floor(nextRandom() * 256),
+                ).concat([13, 10, 13, 10]),
+              );
         return raw(server, data, false);
       }),
     );
@@ -244,14 +367,20 @@ describe('admin endpoint under fuzzing', () => {
 
     const statuses = new Map<number | string, number>();
     for (const o of outcomes) statuses.set(o.status ?? o.error!, (statuses.get(o.status ?? o.error!) ?? 0) + 1);
-    t.diagnostic(`${REQUESTS} requests in ${fuzzMs} ms (${elapsedMs} ms with the slow connections): ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+    t.diagnostic(
+      `${REQUESTS} requests in ${fuzzMs} ms (${elapsedMs} ms with the slow ` +
+        `connections): ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`,
+    );
 
     assert.deepEqual(crashes, []);
     assert.equal(outcomes.length, REQUESTS);
     // The server closes a connection whose body is over the limit instead of reading it: the
     // client may see that close while it still writes. Nothing else may fail.
     const failed = outcomes.filter((o) => o.error !== null && !((o.spec.body?.length ?? 0) > DEFAULT_MAX_BODY_BYTES));
-    assert.deepEqual(failed.map((o) => `${o.spec.method} ${o.spec.path.slice(0, 80)}: ${o.error}`), []);
+    assert.deepEqual(
+      failed.map((o) => `${o.spec.method} ${o.spec.path.slice(0, 80)}: ${o.error}`),
+      [],
+    );
     for (const o of outcomes.filter((x) => x.status !== null)) {
       const what = `${o.spec.method} ${o.spec.path.slice(0, 80)} -> ${o.status}`;
       assert.ok(o.status! >= 200 && o.status! <= 599, what);
@@ -261,14 +390,23 @@ describe('admin endpoint under fuzzing', () => {
         if (o.status! >= 400) assert.deepEqual([typeof json.error, typeof json.code], ['string', 'string'], what);
       }
     }
-    assert.equal(outcomes.filter((o) => o.status === 500).length, 0, 'no request is the endpoint\'s own failure');
+    assert.equal(outcomes.filter((o) => o.status === 500).length, 0, "no request is the endpoint's own failure");
     // Every malformed request got an HTTP answer (Node's 400 or 431, or ours) or a close.
     for (const answer of await rawAnswers) if (answer !== '') assert.match(answer, /^HTTP\/1\.1 \d{3} /);
     // Bodies that never end get 408; headers that never end, a close without an answer.
-    assert.deepEqual(slowAnswers.map((a) => (a === '' ? 'closed' : a.slice(0, 24))), [...Array(24).fill('HTTP/1.1 408 Request Tim'), ...Array(12).fill('closed')]);
+    assert.deepEqual(
+      slowAnswers.map((a) => (a === '' ? 'closed' : a.slice(0, 24))),
+      [...Array(24).fill('HTTP/1.1 408 Request Tim'), ...Array(12).fill('closed')],
+    );
 
     // And the endpoint works as before.
-    const put = await send(server, agent, { method: 'PUT', path: '/weights', headers: { authorization: `Bearer ${TOKEN}` }, body: Buffer.from('{"v1": 3, "v2": 1}'), chunked: false });
+    const put = await send(server, agent, {
+      method: 'PUT',
+      path: '/weights',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: Buffer.from('{"v1": 3, "v2": 1}'),
+      chunked: false,
+    });
     assert.deepEqual([put.status, JSON.parse(put.text).weights], [200, { v1: 3, v2: 1 }]);
   });
 });

@@ -11,7 +11,12 @@ import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { startAdminServer } from '../../src/ops/index.js';
 import { MAX_PIECE_CHARS, SLICE_CHARS } from '../../src/ops/admin/admin-json.js';
-import { ADMIN_ROUTES, SAMPLE_BINARY_BYTES, SAMPLE_RESPONSE_CHARS, type AdminReply } from '../../src/ops/admin/admin-routes.js';
+import {
+  ADMIN_ROUTES,
+  SAMPLE_BINARY_BYTES,
+  SAMPLE_RESPONSE_CHARS,
+  type AdminReply,
+} from '../../src/ops/admin/admin-routes.js';
 import { HeldReplyBytes, MAX_REPLY_BYTES, renderReply } from '../../src/ops/admin/admin-reply.js';
 import { echoService } from '../helpers/echo-service.js';
 import { copiesSettled, mirrorRig } from '../helpers/mirror-rig.js';
@@ -37,27 +42,51 @@ function decode(bytes: Buffer): Decoded {
   return message;
 }
 
-const BigIntEchoClient = grpc.makeGenericClientConstructor({ echo: { ...echoService.echo, responseDeserialize: decode } }, 'test.Echo');
+const BigIntEchoClient = grpc.makeGenericClientConstructor(
+  { echo: { ...echoService.echo, responseDeserialize: decode } },
+  'test.Echo',
+);
 
 describe('GET /stats with 1,000 samples of 64 KiB bodies', () => {
   it('answers 200 with every sample, bodies in capped base64, the BigInt as a string, in bounded slices', async (t) => {
     const { split, v2 } = await mirrorRig(t, (request) => ({ reply: { text: request.text, v: 2 } }));
-    split.setMirror({ subset: 'v2', percent: 100, compare: true, keepBodies: true, maxSamples: SAMPLES, timeoutMs: 30_000, maxBufferedBytes: 512 * 1024 * 1024 });
-    const client = new BigIntEchoClient(split.target, grpc.credentials.createInsecure(), split.withChannelOptions({})) as unknown as grpc.Client & {
+    split.setMirror({
+      subset: 'v2',
+      percent: 100,
+      compare: true,
+      keepBodies: true,
+      maxSamples: SAMPLES,
+      timeoutMs: 30_000,
+      maxBufferedBytes: 512 * 1024 * 1024,
+    });
+    const client = new BigIntEchoClient(
+      split.target,
+      grpc.credentials.createInsecure(),
+      split.withChannelOptions({}),
+    ) as unknown as grpc.Client & {
       echo(request: object, callback: (error: grpc.ServiceError | null, reply?: Decoded) => void): void;
     };
     t.after(() => client.close());
     const text = 'x'.repeat(TEXT_CHARS);
     for (let batch = 0; batch < SAMPLES / 20; batch++) {
       await Promise.all(
-        Array.from({ length: 20 }, () => new Promise<Decoded>((resolve, reject) => client.echo({ text }, (error, reply) => (error ? reject(error) : resolve(reply!))))),
+        Array.from(
+          { length: 20 },
+          () =>
+            new Promise<Decoded>((resolve, reject) =>
+              client.echo({ text }, (error, reply) => (error ? reject(error) : resolve(reply!))),
+            ),
+        ),
       );
     }
     await copiesSettled(split, 30_000);
     const mirror = split.stats().mirror!;
     assert.deepEqual([mirror.mismatched, mirror.samples.length, v2.received.length], [SAMPLES, SAMPLES, SAMPLES]);
     const kept = mirror.samples.at(-1)!.mirror.response as Decoded;
-    assert.deepEqual([kept.id, kept.payload.length, kept.version, kept.self === kept], [INT64_MAX, TEXT_CHARS, 2, true]);
+    assert.deepEqual(
+      [kept.id, kept.payload.length, kept.version, kept.self === kept],
+      [INT64_MAX, TEXT_CHARS, 2, true],
+    );
 
     // The 1,000 calls left garbage behind: collect it first, so that the delay measured below
     // is the request's, not a collection the calls owed.
@@ -82,7 +111,11 @@ describe('GET /stats with 1,000 samples of 64 KiB bodies', () => {
     const side = stats.mirror.samples.at(-1).mirror;
     assert.deepEqual(side.response, {
       id: String(INT64_MAX),
-      payload: { base64: Buffer.from(text.slice(0, SAMPLE_BINARY_BYTES)).toString('base64'), bytes: TEXT_CHARS, truncated: true },
+      payload: {
+        base64: Buffer.from(text.slice(0, SAMPLE_BINARY_BYTES)).toString('base64'),
+        bytes: TEXT_CHARS,
+        truncated: true,
+      },
       version: 2,
       self: '[circular]',
     });
@@ -94,7 +127,13 @@ describe('GET /stats with 1,000 samples of 64 KiB bodies', () => {
     // The answer as the server renders it: between two pauses (where the event loop runs) at
     // most one slice is rendered, whatever the samples hold. Counting bytes per synchronous step
     // is the bound that keeps the event loop free without depending on this machine's speed.
-    const handle = () => ADMIN_ROUTES['/stats']!.GET!.handle({ split, url: new URL('http://x/stats'), runtimePrefix: 'r', body: async () => null }) as AdminReply;
+    const handle = () =>
+      ADMIN_ROUTES['/stats']!.GET!.handle({
+        split,
+        url: new URL('http://x/stats'),
+        runtimePrefix: 'r',
+        body: async () => null,
+      }) as AdminReply;
     // Its fastest of 5 runs: the time of the work, not of this machine's other processes.
     const handlerMs = Math.min(
       ...Array.from({ length: 5 }, () => {
@@ -116,19 +155,27 @@ describe('GET /stats with 1,000 samples of 64 KiB bodies', () => {
       heldBefore = holder.held;
       steps++;
     };
-    const rendered = await renderReply(reply, holder, () => false, MAX_REPLY_BYTES, async () => {
-      endStep();
-      await new Promise((resolve) => setImmediate(resolve));
-      stepStarted = performance.now();
-    });
+    const rendered = await renderReply(
+      reply,
+      holder,
+      () => false,
+      MAX_REPLY_BYTES,
+      async () => {
+        endStep();
+        await new Promise((resolve) => setImmediate(resolve));
+        stepStarted = performance.now();
+      },
+    );
     endStep();
     assert.ok(rendered !== null && 'chunks' in rendered);
     assert.equal(rendered.size, holder.held);
     assert.ok(longestStep <= SLICE_CHARS + MAX_PIECE_CHARS + 1, `a step of ${longestStep} bytes`);
     assert.ok(steps >= Math.floor(rendered.size / (SLICE_CHARS + MAX_PIECE_CHARS)), `${steps} steps`);
     t.diagnostic(
-      `GET /stats: ${body.length} bytes in ${elapsedMs.toFixed(0)} ms; event loop delay max ${(delay.max / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms; ` +
-        `stats() and caps ${handlerMs.toFixed(2)} ms, then rendered in ${steps} steps, longest ${longestStep} bytes, slowest ${slowestStepMs.toFixed(2)} ms`,
+      `GET /stats: ${body.length} bytes in ${elapsedMs.toFixed(0)} ms; event loop delay ` +
+        `max ${(delay.max / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms; ` +
+        `stats() and caps ${handlerMs.toFixed(2)} ms, then rendered in ${steps} ` +
+        `steps, longest ${longestStep} bytes, slowest ${slowestStepMs.toFixed(2)} ms`,
     );
   });
 });

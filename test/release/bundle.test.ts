@@ -62,7 +62,13 @@ describe('an application bundled with esbuild', () => {
     packed = await installPackedApp('gts-bundle-');
     writeFileSync(join(packed.app, 'main.mjs'), ENTRY);
     bundle = join(packed.app, 'out', 'bundle.cjs');
-    built = await build({ entryPoints: [join(packed.app, 'main.mjs')], bundle: true, platform: 'node', outfile: bundle, logLevel: 'silent' });
+    built = await build({
+      entryPoints: [join(packed.app, 'main.mjs')],
+      bundle: true,
+      platform: 'node',
+      outfile: bundle,
+      logLevel: 'silent',
+    });
   });
 
   after(() => packed?.dispose());
@@ -88,7 +94,11 @@ describe('an application bundled with esbuild', () => {
     const { root } = packed!;
     const withApi = join(root, 'with-api');
     mkdirSync(join(withApi, 'node_modules', '@opentelemetry'), { recursive: true });
-    symlinkSync(join(REPOSITORY, 'node_modules', '@opentelemetry', 'api'), join(withApi, 'node_modules', '@opentelemetry', 'api'), 'dir');
+    symlinkSync(
+      join(REPOSITORY, 'node_modules', '@opentelemetry', 'api'),
+      join(withApi, 'node_modules', '@opentelemetry', 'api'),
+      'dir',
+    );
     copyFileSync(bundle, join(withApi, 'bundle.cjs'));
     const run = await runCommand(process.execPath, ['bundle.cjs'], withApi);
     assert.equal(run.code, 0, run.stderr);

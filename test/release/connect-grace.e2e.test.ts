@@ -29,14 +29,18 @@ async function setUp(t: TestContext, weights: Record<string, number>, gated: 'v1
   return { v1, v2, proxy, split, client };
 }
 
-
-
 /** Resolves once `client`'s channel reports `target`, seen through connectivity events. */
 async function waitForChannel(client: EchoClientInstance, target: grpc.connectivityState): Promise<void> {
   const channel = client.getChannel();
   const deadline = Date.now() + 20_000;
-  for (let state = channel.getConnectivityState(false); state !== target; state = channel.getConnectivityState(false)) {
-    await new Promise<void>((resolve, reject) => channel.watchConnectivityState(state, deadline, (error) => (error ? reject(error) : resolve())));
+  for (
+    let state = channel.getConnectivityState(false);
+    state !== target;
+    state = channel.getConnectivityState(false)
+  ) {
+    await new Promise<void>((resolve, reject) =>
+      channel.watchConnectivityState(state, deadline, (error) => (error ? reject(error) : resolve())),
+    );
   }
 }
 
@@ -45,12 +49,19 @@ async function turns(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-async function firstBurst(t: TestContext, weights: Record<string, number>, v2Share: number): Promise<{ v1: number; v2: number }> {
+async function firstBurst(
+  t: TestContext,
+  weights: Record<string, number>,
+  v2Share: number,
+): Promise<{ v1: number; v2: number }> {
   const { proxy, client } = await setUp(t, weights, 'v2');
   await ready(client);
   const calls = burst(client, 100);
   // The calls scheduled for v1 end while v2 still connects; those for v2 wait for it.
-  await eventually(() => calls.received() >= 100 - v2Share, () => JSON.stringify(calls.replies));
+  await eventually(
+    () => calls.received() >= 100 - v2Share,
+    () => JSON.stringify(calls.replies),
+  );
   await turns();
   proxy.open();
   await calls.all;
@@ -58,30 +69,34 @@ async function firstBurst(t: TestContext, weights: Record<string, number>, v2Sha
 }
 
 describe('connect grace (real servers)', () => {
-  it('splits a fresh client\'s first burst by the weights while one subset still connects, where round_robin sends it all to the first', async (t) => {
-    for (let run = 0; run < 5; run++) {
-      const counts = await firstBurst(t, { v1: 50, v2: 50 }, 50);
-      assert.ok(counts.v2 >= 48 && counts.v2 <= 52, `run ${run}: ${JSON.stringify(counts)}`);
-      assert.equal(counts.v1 + counts.v2, 100);
-    }
-    const skewed = await firstBurst(t, { v1: 90, v2: 10 }, 10);
-    assert.ok(skewed.v2 >= 8 && skewed.v2 <= 12, JSON.stringify(skewed));
-    // Beside it, a plain round_robin channel over the same kind of pair sends the burst to v1.
-    const v1 = await startServer('v1');
-    const v2 = await startServer('v2');
-    const proxy: GatedProxy = await gatedProxy(v2.port);
-    const plain = echoClient(`ipv4:127.0.0.1:${v1.port},${proxy.target.slice('ipv4:'.length)}`, {
-      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-    });
-    t.after(() => proxy.close());
-    closeAfter(t, plain, v1, v2);
-    await ready(plain);
-    const calls = burst(plain, 100);
-    await calls.all;
-    assert.deepEqual(calls.replies, { v1: 100 });
-  });
+  it(
+    "splits a fresh client's first burst by the weights while one " +
+      'subset still connects, where round_robin sends it all to the first',
+    async (t) => {
+      for (let run = 0; run < 5; run++) {
+        const counts = await firstBurst(t, { v1: 50, v2: 50 }, 50);
+        assert.ok(counts.v2 >= 48 && counts.v2 <= 52, `run ${run}: ${JSON.stringify(counts)}`);
+        assert.equal(counts.v1 + counts.v2, 100);
+      }
+      const skewed = await firstBurst(t, { v1: 90, v2: 10 }, 10);
+      assert.ok(skewed.v2 >= 8 && skewed.v2 <= 12, JSON.stringify(skewed));
+      // Beside it, a plain round_robin channel over the same kind of pair sends the burst to v1.
+      const v1 = await startServer('v1');
+      const v2 = await startServer('v2');
+      const proxy: GatedProxy = await gatedProxy(v2.port);
+      const plain = echoClient(`ipv4:127.0.0.1:${v1.port},${proxy.target.slice('ipv4:'.length)}`, {
+        'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+      });
+      t.after(() => proxy.close());
+      closeAfter(t, plain, v1, v2);
+      await ready(plain);
+      const calls = burst(plain, 100);
+      await calls.all;
+      assert.deepEqual(calls.replies, { v1: 100 });
+    },
+  );
 
-  it('places a fresh client\'s first streams by the weights while one subset still connects', async (t) => {
+  it("places a fresh client's first streams by the weights while one subset still connects", async (t) => {
     const { proxy, client } = await setUp(t, { v1: 50, v2: 50 }, 'v2');
     await ready(client);
     const servers: Record<string, number> = {};
@@ -99,7 +114,10 @@ describe('connect grace (real servers)', () => {
           });
         }),
     );
-    await eventually(() => ended >= 10, () => JSON.stringify(servers));
+    await eventually(
+      () => ended >= 10,
+      () => JSON.stringify(servers),
+    );
     await turns();
     proxy.open();
     await Promise.all(streams);
@@ -114,7 +132,10 @@ describe('connect grace (real servers)', () => {
     const early = { ...calls.replies };
     proxy.open();
     await calls.all;
-    assert.ok((calls.replies['v2'] ?? 0) <= 1, `${JSON.stringify(calls.replies)}, before v1 was READY: ${JSON.stringify(early)}`);
+    assert.ok(
+      (calls.replies['v2'] ?? 0) <= 1,
+      `${JSON.stringify(calls.replies)}, before v1 was READY: ${JSON.stringify(early)}`,
+    );
     assert.equal(calls.replies['v1'], 50 - (calls.replies['v2'] ?? 0));
     assert.equal(split.stats().subsets['v1']!.started, calls.replies['v1']);
   });
@@ -124,7 +145,10 @@ describe('connect grace (real servers)', () => {
     const { proxy, client, split } = await setUp(t, { v1: 50, v2: 50 }, 'v2', { connectGraceMs: 5_000, clock });
     await ready(client);
     const calls = burst(client, 20);
-    await eventually(() => calls.received() >= 10, () => JSON.stringify(calls.replies));
+    await eventually(
+      () => calls.received() >= 10,
+      () => JSON.stringify(calls.replies),
+    );
     await turns();
     assert.deepEqual(calls.replies, { v1: 10 });
     clock.advance(5_000);
@@ -132,7 +156,10 @@ describe('connect grace (real servers)', () => {
     assert.deepEqual(calls.replies, { v1: 20 });
     // Connected at last: v2 is READY and has its share again.
     proxy.open();
-    await eventually(() => split.stats().subsets['v2']!.state === 'READY', () => JSON.stringify(split.stats().subsets));
+    await eventually(
+      () => split.stats().subsets['v2']!.state === 'READY',
+      () => JSON.stringify(split.stats().subsets),
+    );
     const after = burst(client, 20);
     await after.all;
     assert.deepEqual(after.replies, { v1: 10, v2: 10 });
@@ -140,13 +167,28 @@ describe('connect grace (real servers)', () => {
 
   it('splits the first burst after an idle period by the weights, under retry and hedging policies', async (t) => {
     for (const policy of [
-      { retryPolicy: { maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.1s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] } },
+      {
+        retryPolicy: {
+          maxAttempts: 2,
+          initialBackoff: '0.01s',
+          maxBackoff: '0.1s',
+          backoffMultiplier: 2,
+          retryableStatusCodes: ['UNAVAILABLE'],
+        },
+      },
       { hedgingPolicy: { maxAttempts: 2, hedgingDelay: '1s' } },
     ]) {
       const { proxy, split } = await setUp(t, { v1: 50, v2: 50 }, 'v2');
       proxy.open();
-      const serviceConfig = { methodConfig: [{ name: [{ service: 'test.Echo' }], ...policy }], retryThrottling: { maxTokens: 10, tokenRatio: 0.1 } };
-      const client = echoClient(split.target, { ...split.channelOptions, 'grpc.client_idle_timeout_ms': 1_000, 'grpc.service_config': JSON.stringify(serviceConfig) });
+      const serviceConfig = {
+        methodConfig: [{ name: [{ service: 'test.Echo' }], ...policy }],
+        retryThrottling: { maxTokens: 10, tokenRatio: 0.1 },
+      };
+      const client = echoClient(split.target, {
+        ...split.channelOptions,
+        'grpc.client_idle_timeout_ms': 1_000,
+        'grpc.service_config': JSON.stringify(serviceConfig),
+      });
       closeAfter(t, client);
       for (const phase of ['fresh', 'after idle']) {
         const calls = burst(client, 100);
@@ -175,14 +217,21 @@ describe('connect grace (real servers)', () => {
     await Promise.all([viaSplit.done, viaPlain.done]);
     const ok = (viaSplit.servers.get('v1') ?? 0) + (viaSplit.servers.get('v2') ?? 0);
     const share = (viaSplit.servers.get('v2') ?? 0) / ok;
-    const figures = `split ${JSON.stringify([...viaSplit.servers])} failed ${JSON.stringify(viaSplit.failures)}; plain ${JSON.stringify([...viaPlain.servers])} failed ${JSON.stringify(viaPlain.failures)}; accepted v1 ${v1.accepted()} v2 ${v2.accepted()}`;
+    const figures =
+      `split ${JSON.stringify([...viaSplit.servers])} failed ${JSON.stringify(viaSplit.failures)}; ` +
+      `plain ${JSON.stringify([...viaPlain.servers])} ` +
+      `failed ${JSON.stringify(viaPlain.failures)}; accepted v1 ${v1.accepted()} v2 ${v2.accepted()}`;
     assert.ok(share >= 0.09 && share <= 0.11, `v2 share ${share}: ${figures}`);
     // The only failures either channel sees are the servers' own GOAWAY races (an HTTP/2
     // REFUSED_STREAM for a stream sent as the GOAWAY crossed it): random and rare on both, so
     // the counts are compared within their noise (a Poisson bound), and no failure may be the
     // split's own (a call it held for a reconnecting subset and then failed).
     const refused = 'Stream refused by server';
-    assert.deepEqual(viaSplit.failures.filter((f) => f.details !== refused), [], figures);
+    assert.deepEqual(
+      viaSplit.failures.filter((f) => f.details !== refused),
+      [],
+      figures,
+    );
     const plainFailed = viaPlain.failures.length;
     assert.ok(viaSplit.failures.length <= plainFailed + 3 * Math.sqrt(plainFailed + 1) + 2, figures);
     // The servers did age the connections out: more connections than one per channel and server.

@@ -27,7 +27,10 @@ async function loadedBy(body: string): Promise<{ files: string[]; otel: boolean;
       otel: cache.some((id) => id.includes('@opentelemetry')),
       etcd3: cache.some((id) => id.includes('/node_modules/etcd3/')),
     }));`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeout: 60_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: ROOT,
+    timeout: 60_000,
+  });
   return JSON.parse(stdout) as { files: string[]; otel: boolean; etcd3: boolean };
 }
 
@@ -38,14 +41,20 @@ describe('entry points', () => {
       new TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } }).close();`);
     assert.ok(files.includes('split/traffic-split.js'), files.join(', '));
     assert.ok(files.includes('policy/balancer/policy.js'), files.join(', '));
-    assert.deepEqual(files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')), []);
+    assert.deepEqual(
+      files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')),
+      [],
+    );
     assert.equal(otel, false);
   });
 
   it('the same through require()', async () => {
     const { files, etcd3 } = await loadedBy(`createRequire(import.meta.url)('grpc-traffic-split');`);
     assert.ok(files.includes('index.js'), files.join(', '));
-    assert.deepEqual(files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')), []);
+    assert.deepEqual(
+      files.filter((file) => file.startsWith('ops/') || file.startsWith('fleet/')),
+      [],
+    );
     assert.equal(etcd3, false);
   });
 
@@ -54,7 +63,13 @@ describe('entry points', () => {
       const fleet = await import('grpc-traffic-split/fleet');
       if (typeof fleet.joinFleet !== 'function') throw new Error('no joinFleet');
       createRequire(import.meta.url)('grpc-traffic-split/fleet');`);
-    for (const file of ['fleet/index.js', 'fleet/fleet.js', 'fleet/rollout/rollout-leader.js', 'ops/rollout/rollout.js']) assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
+    for (const file of [
+      'fleet/index.js',
+      'fleet/fleet.js',
+      'fleet/rollout/rollout-leader.js',
+      'ops/rollout/rollout.js',
+    ])
+      assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
     assert.equal(etcd3, false);
   });
 
@@ -94,12 +109,22 @@ describe('entry points', () => {
       const split = new core.TrafficSplit({ subsets: { v1: 'dns:///127.0.0.1:1' }, weights: { v1: 1 } });
       if (!ops.renderPrometheusMetrics(split).includes('traffic_split_weight')) throw new Error('no metrics');
       split.close();`);
-    for (const file of ['ops/index.js', 'ops/rollout/rollout.js', 'ops/admin/admin-server.js', 'ops/admin/weights-file.js', 'ops/telemetry/split-metrics.js', 'ops/telemetry/otel.js']) {
+    for (const file of [
+      'ops/index.js',
+      'ops/rollout/rollout.js',
+      'ops/admin/admin-server.js',
+      'ops/admin/weights-file.js',
+      'ops/telemetry/split-metrics.js',
+      'ops/telemetry/otel.js',
+    ]) {
       assert.ok(files.includes(file), `${file} not loaded: ${files.join(', ')}`);
     }
     // One copy of the core: the ops build on the handle the application made.
     assert.equal(files.filter((file) => file === 'split/traffic-split.js').length, 1);
-    assert.deepEqual(files.filter((file) => file.startsWith('fleet/')), []);
+    assert.deepEqual(
+      files.filter((file) => file.startsWith('fleet/')),
+      [],
+    );
     assert.equal(otel, false);
   });
 });

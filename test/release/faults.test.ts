@@ -60,20 +60,26 @@ describe('a subset server killed under load', () => {
         if (performance.now() - flippedAt >= 5) flipWeights();
       },
     });
-    const describeLoad = () => `issued ${load.issued()}, ended ${load.ended()}, failures ${JSON.stringify(load.failures.slice(0, 5))}`;
+    const describeLoad = () =>
+      `issued ${load.issued()}, ended ${load.ended()}, failures ${JSON.stringify(load.failures.slice(0, 5))}`;
     await eventually(() => load.ended() >= 2_000, describeLoad, 20_000);
 
     // The calls that can fail are the ones on v2's connection when the channel sees it drop,
     // which it does (transport disconnect -> subchannel leaves READY) before it fails them.
     let inFlightAtLoss = -1;
     const onState = ({ subset, state }: { subset: string; state: string }) => {
-      if (subset === 'v2' && state !== 'READY' && inFlightAtLoss < 0) inFlightAtLoss = split.stats().subsets['v2']!.inFlight;
+      if (subset === 'v2' && state !== 'READY' && inFlightAtLoss < 0)
+        inFlightAtLoss = split.stats().subsets['v2']!.inFlight;
     };
     split.on('subsetState', onState);
     const beforeKill = split.mark();
     const inFlightAtKill = split.stats().subsets['v2']!.inFlight;
     await v2.kill();
-    await eventually(() => inFlightAtLoss >= 0, () => `v2 still ${split.stats().subsets['v2']!.state}`, 10_000);
+    await eventually(
+      () => inFlightAtLoss >= 0,
+      () => `v2 still ${split.stats().subsets['v2']!.state}`,
+      10_000,
+    );
     split.off('subsetState', onState);
 
     // While it is down, new calls only go to v1 and succeed.
@@ -98,7 +104,8 @@ describe('a subset server killed under load', () => {
     const total = split.stats({ since: beforeKill });
     const failedOnV2 = Object.entries(total.subsets['v2']!.codes).filter(([code]) => code !== 'OK');
     t.diagnostic(
-      `calls ${load.issued()}, weight flips ${flip}, failures ${load.failures.length} (v2 in flight at kill ${inFlightAtKill}, at loss ${inFlightAtLoss}), ` +
+      `calls ${load.issued()}, weight flips ${flip}, failures ${load.failures.length} ` +
+        `(v2 in flight at kill ${inFlightAtKill}, at loss ${inFlightAtLoss}), ` +
         `while down v1 ${whileDown.subsets['v1']!.finished} v2 ${whileDown.subsets['v2']!.finished}, ` +
         `after restart v1 ${afterRestart.subsets['v1']!.finished} v2 ${afterRestart.subsets['v2']!.finished}, ` +
         `failure details ${JSON.stringify([...new Set(load.failures.map((f) => f.details))])}`,
@@ -108,10 +115,20 @@ describe('a subset server killed under load', () => {
     assert.equal(load.ended(), load.issued(), 'every call ended');
     assert.equal(load.extraCallbacks(), 0, 'no call ended twice');
     // Only transport failures, all of calls that were on v2's dead connection.
-    assert.deepEqual([...new Set(load.failures.map((f) => grpc.status[f.code]))].filter((c) => c !== 'UNAVAILABLE'), []);
-    assert.ok(load.failures.length <= inFlightAtLoss, `${load.failures.length} failures > ${inFlightAtLoss} calls in flight on v2`);
+    assert.deepEqual(
+      [...new Set(load.failures.map((f) => grpc.status[f.code]))].filter((c) => c !== 'UNAVAILABLE'),
+      [],
+    );
+    assert.ok(
+      load.failures.length <= inFlightAtLoss,
+      `${load.failures.length} failures > ${inFlightAtLoss} calls in flight on v2`,
+    );
     assert.deepEqual(Object.keys(total.subsets['v1']!.codes), ['OK'], 'no call on v1 failed');
-    assert.deepEqual(failedOnV2, load.failures.length === 0 ? [] : [['UNAVAILABLE', load.failures.length]], 'the failures are the v2 calls');
+    assert.deepEqual(
+      failedOnV2,
+      load.failures.length === 0 ? [] : [['UNAVAILABLE', load.failures.length]],
+      'the failures are the v2 calls',
+    );
     // While v2 was down, v1 took every call.
     assert.equal(whileDown.subsets['v2']!.started, 0);
     assert.deepEqual(whileDown.subsets['v1']!.codes, { OK: whileDown.subsets['v1']!.finished });
@@ -122,6 +139,9 @@ describe('a subset server killed under load', () => {
     const backTotal = back['v1']!.finished + back['v2']!.finished;
     assert.deepEqual(back['v2']!.codes, { OK: back['v2']!.finished });
     assert.deepEqual(back['v1']!.codes, { OK: back['v1']!.finished });
-    assert.ok(back['v2']!.finished >= 0.4 * backTotal - 16 && back['v2']!.finished <= 0.6 * backTotal + 16, `v2 ${back['v2']!.finished} of ${backTotal}`);
+    assert.ok(
+      back['v2']!.finished >= 0.4 * backTotal - 16 && back['v2']!.finished <= 0.6 * backTotal + 16,
+      `v2 ${back['v2']!.finished} of ${backTotal}`,
+    );
   });
 });

@@ -16,11 +16,25 @@ import { startRollout, type RolloutStepPlan } from '../../src/ops/index.js';
 import { echoClient, type EchoRequest } from '../helpers/echo-service.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { within } from '../helpers/load.js';
-import { channelCallsStarted, firstAttempt, median, runCalls, scriptedServer, type RunResult, type ScriptedAnswer } from '../helpers/isolation-rig.js';
+import {
+  channelCallsStarted,
+  firstAttempt,
+  median,
+  runCalls,
+  scriptedServer,
+  type RunResult,
+  type ScriptedAnswer,
+} from '../helpers/isolation-rig.js';
 import { copiesSettled } from '../helpers/mirror-rig.js';
 import { closeAfter, connect, eventually, waitForSubsetsReady } from '../helpers/split-helpers.js';
 
-const RETRY_POLICY = { maxAttempts: 2, initialBackoff: '0.01s', maxBackoff: '0.01s', backoffMultiplier: 1, retryableStatusCodes: ['UNAVAILABLE'] };
+const RETRY_POLICY = {
+  maxAttempts: 2,
+  initialBackoff: '0.01s',
+  maxBackoff: '0.01s',
+  backoffMultiplier: 1,
+  retryableStatusCodes: ['UNAVAILABLE'],
+};
 
 /** A service config for test.Echo with `method` (a retry or hedging policy), and `extra`. */
 function serviceConfig(method: object, extra: object = {}): string {
@@ -39,9 +53,22 @@ async function downTarget(): Promise<string> {
 }
 
 /** A split over `v1` and `v2` targets at v1:100 v2:0 and one client with `options`. */
-async function splitRig(t: Parameters<typeof closeAfter>[0], v1: string, v2: string, options: grpc.ChannelOptions, waitFor: string[]) {
+async function splitRig(
+  t: Parameters<typeof closeAfter>[0],
+  v1: string,
+  v2: string,
+  options: grpc.ChannelOptions,
+  waitFor: string[],
+) {
   const split = new TrafficSplit({ subsets: { v1, v2 }, weights: { v1: 100, v2: 0 } });
-  const client = echoClient(split.target, split.withChannelOptions({ 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 200, ...options }));
+  const client = echoClient(
+    split.target,
+    split.withChannelOptions({
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 200,
+      ...options,
+    }),
+  );
   closeAfter(t, client, split);
   connect(client);
   await waitForSubsetsReady(split, waitFor);
@@ -49,115 +76,178 @@ async function splitRig(t: Parameters<typeof closeAfter>[0], v1: string, v2: str
 }
 
 function describeRun(name: string, run: RunResult, attempts: number, calls: number): string {
-  return `${name}: ${run.failures.length} failed, p50 ${median(run.latenciesMs).toFixed(2)} ms, ${attempts} attempts on v1, ${calls} calls on the primary channel`;
+  return (
+    `${name}: ${run.failures.length} failed, p50 ${median(run.latenciesMs).toFixed(2)} ` +
+    `ms, ${attempts} attempts on v1, ${calls} calls on the primary channel`
+  );
 }
 
 describe('copies share nothing with the primaries', () => {
-  it('spend none of the channel\'s retry tokens: a mirror subset that is down fails every copy, and 0 of 200 primaries', async (t) => {
-    // v1 refuses the first attempt of every 5th call; the channel retries it (2 attempts) under a
-    // throttle of 10 tokens. Copies to a subset that is down fail: on the primary's channel each
-    // would spend tokens until the primaries' own retries are refused.
-    const v1 = await scriptedServer((request, metadata) => (number(request) % 5 === 0 && firstAttempt(metadata) ? unavailable : ok('v1')));
-    closeAfter(t, v1);
-    const config = serviceConfig({ retryPolicy: RETRY_POLICY }, { retryThrottling: { maxTokens: 10, tokenRatio: 1 } });
-    const { split, client } = await splitRig(t, v1.target, await downTarget(), { 'grpc.service_config': config }, ['v1']);
-    const request = (i: number): EchoRequest => ({ text: `req-${i}` });
+  it(
+    "spend none of the channel's retry tokens: a mirror subset " +
+      'that is down fails every copy, and 0 of 200 primaries',
+    async (t) => {
+      // v1 refuses the first attempt of every 5th call; the channel retries it (2 attempts) under a
+      // throttle of 10 tokens. Copies to a subset that is down fail: on the primary's channel each
+      // would spend tokens until the primaries' own retries are refused.
+      const v1 = await scriptedServer((request, metadata) =>
+        number(request) % 5 === 0 && firstAttempt(metadata) ? unavailable : ok('v1'),
+      );
+      closeAfter(t, v1);
+      const config = serviceConfig(
+        { retryPolicy: RETRY_POLICY },
+        { retryThrottling: { maxTokens: 10, tokenRatio: 1 } },
+      );
+      const { split, client } = await splitRig(t, v1.target, await downTarget(), { 'grpc.service_config': config }, [
+        'v1',
+      ]);
+      const request = (i: number): EchoRequest => ({ text: `req-${i}` });
 
-    const callsBefore = await channelCallsStarted(client);
-    const without = await runCalls(client, 200, request);
-    const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
-    split.setMirror({ subset: 'v2', percent: 100 });
-    const mirrored = await runCalls(client, 200, request);
-    const [attemptsWith, callsWith] = [v1.attempts() - attemptsWithout, (await channelCallsStarted(client)) - callsBefore - callsWithout];
-    await copiesSettled(split);
-    const mirror = split.stats().mirror!;
-    t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
-    t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
-    t.diagnostic(`copies: ${JSON.stringify({ sent: mirror.sent, failed: mirror.failed, codes: mirror.codes })}`);
+      const callsBefore = await channelCallsStarted(client);
+      const without = await runCalls(client, 200, request);
+      const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
+      split.setMirror({ subset: 'v2', percent: 100 });
+      const mirrored = await runCalls(client, 200, request);
+      const [attemptsWith, callsWith] = [
+        v1.attempts() - attemptsWithout,
+        (await channelCallsStarted(client)) - callsBefore - callsWithout,
+      ];
+      await copiesSettled(split);
+      const mirror = split.stats().mirror!;
+      t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
+      t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
+      t.diagnostic(`copies: ${JSON.stringify({ sent: mirror.sent, failed: mirror.failed, codes: mirror.codes })}`);
 
-    assert.deepEqual(without.failures, []);
-    assert.deepEqual(mirrored.failures, [], 'no primary lost its retry to the copies');
-    assert.deepEqual([attemptsWithout, attemptsWith], [240, 240], 'each run: 200 first attempts and 40 retries');
-    assert.deepEqual([callsWithout, callsWith], [200, 200], 'no copy on the primary channel');
-    assert.deepEqual([mirror.sent, mirror.failed, mirror.codes], [200, 200, { UNAVAILABLE: 200 }]);
-  });
+      assert.deepEqual(without.failures, []);
+      assert.deepEqual(mirrored.failures, [], 'no primary lost its retry to the copies');
+      assert.deepEqual([attemptsWithout, attemptsWith], [240, 240], 'each run: 200 first attempts and 40 retries');
+      assert.deepEqual([callsWithout, callsWith], [200, 200], 'no copy on the primary channel');
+      assert.deepEqual([mirror.sent, mirror.failed, mirror.codes], [200, 200, { UNAVAILABLE: 200 }]);
+    },
+  );
 
-  it('fill none of the channel\'s retry buffer: 30 copies hung with 512 KiB each, and 0 of 160 primaries fail in the next burst', async (t) => {
-    // grpc-js keeps every request of a call that may still be retried in a buffer of 16 MiB per
-    // channel. Copies that never get an answer would hold theirs there until their deadline, and
-    // the burst's primaries, each refused once by v1, could no longer be retried.
-    const pad = 'x'.repeat(512 * 1024);
-    const v1 = await scriptedServer((request, metadata) => (request.text!.startsWith('burst') && firstAttempt(metadata) ? unavailable : ok('v1')));
-    const v2 = await scriptedServer(() => new Promise<ScriptedAnswer>(() => {}));
-    closeAfter(t, v1, v2);
-    const { split, client } = await splitRig(t, v1.target, v2.target, { 'grpc.service_config': serviceConfig({ retryPolicy: RETRY_POLICY }) }, ['v1', 'v2']);
-    const run = async (): Promise<RunResult> => {
-      const warm = await runCalls(client, 30, (i) => ({ text: `warm-${i}:${pad}` }));
-      assert.deepEqual(warm.failures, []);
-      return runCalls(client, 160, (i) => ({ text: `burst-${i}:${pad}` }), 16);
-    };
+  it(
+    "fill none of the channel's retry buffer: 30 copies hung with " +
+      '512 KiB each, and 0 of 160 primaries fail in the next burst',
+    async (t) => {
+      // grpc-js keeps every request of a call that may still be retried in a buffer of 16 MiB per
+      // channel. Copies that never get an answer would hold theirs there until their deadline, and
+      // the burst's primaries, each refused once by v1, could no longer be retried.
+      const pad = 'x'.repeat(512 * 1024);
+      const v1 = await scriptedServer((request, metadata) =>
+        request.text!.startsWith('burst') && firstAttempt(metadata) ? unavailable : ok('v1'),
+      );
+      const v2 = await scriptedServer(() => new Promise<ScriptedAnswer>(() => {}));
+      closeAfter(t, v1, v2);
+      const { split, client } = await splitRig(
+        t,
+        v1.target,
+        v2.target,
+        { 'grpc.service_config': serviceConfig({ retryPolicy: RETRY_POLICY }) },
+        ['v1', 'v2'],
+      );
+      const run = async (): Promise<RunResult> => {
+        const warm = await runCalls(client, 30, (i) => ({ text: `warm-${i}:${pad}` }));
+        assert.deepEqual(warm.failures, []);
+        return runCalls(client, 160, (i) => ({ text: `burst-${i}:${pad}` }), 16);
+      };
 
-    const callsBefore = await channelCallsStarted(client);
-    const without = await run();
-    const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
-    // No byte bound of the mirror's own in the way: the copies hang, all of them.
-    split.setMirror({ subset: 'v2', percent: 100, maxInFlight: 1_000, timeoutMs: 60_000, maxBufferedBytes: 1024 * 1024 * 1024 });
-    const mirrored = await run();
-    const [attemptsWith, callsWith] = [v1.attempts() - attemptsWithout, (await channelCallsStarted(client)) - callsBefore - callsWithout];
-    await eventually(() => v2.inFlight() === 190, () => `${v2.inFlight()} copies hung on v2`, 10_000);
-    const mirror = split.stats().mirror!;
-    t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
-    t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
-    t.diagnostic(`copies: ${JSON.stringify({ sent: mirror.sent, inFlight: mirror.inFlight, dropped: mirror.dropped, bufferedBytes: mirror.bufferedBytes })}`);
+      const callsBefore = await channelCallsStarted(client);
+      const without = await run();
+      const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
+      // No byte bound of the mirror's own in the way: the copies hang, all of them.
+      split.setMirror({
+        subset: 'v2',
+        percent: 100,
+        maxInFlight: 1_000,
+        timeoutMs: 60_000,
+        maxBufferedBytes: 1024 * 1024 * 1024,
+      });
+      const mirrored = await run();
+      const [attemptsWith, callsWith] = [
+        v1.attempts() - attemptsWithout,
+        (await channelCallsStarted(client)) - callsBefore - callsWithout,
+      ];
+      await eventually(
+        () => v2.inFlight() === 190,
+        () => `${v2.inFlight()} copies hung on v2`,
+        10_000,
+      );
+      const mirror = split.stats().mirror!;
+      t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
+      t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
+      t.diagnostic(
+        `copies: ${JSON.stringify({ sent: mirror.sent, inFlight: mirror.inFlight, dropped: mirror.dropped, bufferedBytes: mirror.bufferedBytes })}`,
+      );
 
-    assert.deepEqual(without.failures, []);
-    assert.deepEqual(mirrored.failures, [], 'no primary lost its retry to the hung copies');
-    assert.deepEqual([attemptsWithout, attemptsWith], [350, 350], 'each run: 190 first attempts and 160 retries');
-    assert.deepEqual([callsWithout, callsWith], [190, 190], 'no copy on the primary channel');
-    assert.deepEqual([mirror.sent, mirror.inFlight, mirror.dropped], [190, 190, 0]);
-  });
+      assert.deepEqual(without.failures, []);
+      assert.deepEqual(mirrored.failures, [], 'no primary lost its retry to the hung copies');
+      assert.deepEqual([attemptsWithout, attemptsWith], [350, 350], 'each run: 190 first attempts and 160 retries');
+      assert.deepEqual([callsWithout, callsWith], [190, 190], 'no copy on the primary channel');
+      assert.deepEqual([mirror.sent, mirror.inFlight, mirror.dropped], [190, 190, 0]);
+    },
+  );
 
-  it('are never hedged: under a hedging policy every copy succeeds, and the shadow phase passes an identical version', async (t) => {
-    // Both versions answer after 30 ms, so every call is hedged (a second attempt at once).
-    const answer = (request: EchoRequest): Promise<ScriptedAnswer> => new Promise((resolve) => setTimeout(() => resolve(ok(request.text!)), 30));
-    const v1 = await scriptedServer(answer);
-    const v2 = await scriptedServer(answer);
-    closeAfter(t, v1, v2);
-    const hedging = { hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0s', nonFatalStatusCodes: ['UNAVAILABLE'] } };
-    const { split, client } = await splitRig(t, v1.target, v2.target, { 'grpc.service_config': serviceConfig(hedging) }, ['v1', 'v2']);
-    const request = (i: number): EchoRequest => ({ text: `req-${i}` });
+  it(
+    'are never hedged: under a hedging policy every copy ' +
+      'succeeds, and the shadow phase passes an identical version',
+    async (t) => {
+      // Both versions answer after 30 ms, so every call is hedged (a second attempt at once).
+      const answer = (request: EchoRequest): Promise<ScriptedAnswer> =>
+        new Promise((resolve) => setTimeout(() => resolve(ok(request.text!)), 30));
+      const v1 = await scriptedServer(answer);
+      const v2 = await scriptedServer(answer);
+      closeAfter(t, v1, v2);
+      const hedging = { hedgingPolicy: { maxAttempts: 2, hedgingDelay: '0s', nonFatalStatusCodes: ['UNAVAILABLE'] } };
+      const { split, client } = await splitRig(
+        t,
+        v1.target,
+        v2.target,
+        { 'grpc.service_config': serviceConfig(hedging) },
+        ['v1', 'v2'],
+      );
+      const request = (i: number): EchoRequest => ({ text: `req-${i}` });
 
-    const callsBefore = await channelCallsStarted(client);
-    const without = await runCalls(client, 40, request);
-    const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
-    const clock = new FakeClock();
-    const rollout = startRollout(split, {
-      subset: 'v2',
-      steps: [10, 50],
-      intervalMs: 500,
-      analysis: { maxErrorRate: 0.01, minCalls: 1 },
-      shadow: { percent: 50, intervalMs: 1_000, minCalls: 20 },
-      clock,
-    });
-    t.after(() => rollout.abort('test done'));
-    const mirrored = await runCalls(client, 40, request);
-    const [attemptsWith, callsWith] = [v1.attempts() - attemptsWithout, (await channelCallsStarted(client)) - callsBefore - callsWithout];
-    await copiesSettled(split);
-    const mirror = split.stats().mirror!;
-    // The verdict: the first step (pass) or the end of the rollout (fail).
-    const judged = Promise.race([once(rollout, 'step') as Promise<[RolloutStepPlan]>, rollout.done]);
-    clock.advance(1_000);
-    await within(judged, 10_000, () => JSON.stringify(rollout.toJSON()));
-    const shadow = rollout.toJSON().shadow!;
-    t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
-    t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
-    t.diagnostic(`copies: ${JSON.stringify({ sent: mirror.sent, matched: mirror.matched, failed: mirror.failed, codes: mirror.codes })}; shadow ${shadow.verdict}: ${shadow.reason}`);
+      const callsBefore = await channelCallsStarted(client);
+      const without = await runCalls(client, 40, request);
+      const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
+      const clock = new FakeClock();
+      const rollout = startRollout(split, {
+        subset: 'v2',
+        steps: [10, 50],
+        intervalMs: 500,
+        analysis: { maxErrorRate: 0.01, minCalls: 1 },
+        shadow: { percent: 50, intervalMs: 1_000, minCalls: 20 },
+        clock,
+      });
+      t.after(() => rollout.abort('test done'));
+      const mirrored = await runCalls(client, 40, request);
+      const [attemptsWith, callsWith] = [
+        v1.attempts() - attemptsWithout,
+        (await channelCallsStarted(client)) - callsBefore - callsWithout,
+      ];
+      await copiesSettled(split);
+      const mirror = split.stats().mirror!;
+      // The verdict: the first step (pass) or the end of the rollout (fail).
+      const judged = Promise.race([once(rollout, 'step') as Promise<[RolloutStepPlan]>, rollout.done]);
+      clock.advance(1_000);
+      await within(judged, 10_000, () => JSON.stringify(rollout.toJSON()));
+      const shadow = rollout.toJSON().shadow!;
+      t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
+      t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
+      t.diagnostic(
+        `copies: ${JSON.stringify({ sent: mirror.sent, matched: mirror.matched, failed: mirror.failed, codes: mirror.codes })}; shadow ${shadow.verdict}: ${shadow.reason}`,
+      );
 
-    assert.deepEqual([without.failures, mirrored.failures], [[], []]);
-    assert.deepEqual([attemptsWithout, attemptsWith], [80, 80], 'each run: every call hedged on v1');
-    assert.deepEqual([callsWithout, callsWith], [40, 40], 'no copy on the primary channel');
-    assert.deepEqual([mirror.sent, mirror.matched, mirror.failed], [20, 20, 0]);
-    assert.equal(v2.attempts(), 20, 'one attempt per copy: copies are never hedged');
-    assert.deepEqual([shadow.verdict, shadow.reason], ['pass', 'mismatch rate 0% (0 of 20 compared copies) <= 0%; failure rate 0% (0 of 20 copies) <= 1%']);
-  });
+      assert.deepEqual([without.failures, mirrored.failures], [[], []]);
+      assert.deepEqual([attemptsWithout, attemptsWith], [80, 80], 'each run: every call hedged on v1');
+      assert.deepEqual([callsWithout, callsWith], [40, 40], 'no copy on the primary channel');
+      assert.deepEqual([mirror.sent, mirror.matched, mirror.failed], [20, 20, 0]);
+      assert.equal(v2.attempts(), 20, 'one attempt per copy: copies are never hedged');
+      assert.deepEqual(
+        [shadow.verdict, shadow.reason],
+        ['pass', 'mismatch rate 0% (0 of 20 compared copies) <= 0%; failure rate 0% (0 of 20 copies) <= 1%'],
+      );
+    },
+  );
 });

@@ -14,7 +14,8 @@ import { runModule } from '../helpers/scratch-app.js';
 
 /** The repository's grpc-js: the application's own in every scenario. */
 const GRPC_JS = realpathSync(dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js/package.json')));
-const GRPC_JS_VERSION = (JSON.parse(readFileSync(join(GRPC_JS, 'package.json'), 'utf8')) as { version: string }).version;
+const GRPC_JS_VERSION = (JSON.parse(readFileSync(join(GRPC_JS, 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 /** Script lines shared by the scenarios: warnings collected, errors described, servers. */
 const PRELUDE = `
@@ -74,12 +75,18 @@ describe('misuse, from an application that installed the packed package', () => 
     const error = (message: string) => ({ name: 'TrafficSplitTypeError', code: 'ERR_SPLIT_INVALID_CONFIG', message });
     assert.deepEqual(result, {
       foreign: error(
-        'since: expected a mark from mark() of split "b" (traffic-split:///b-2), got a mark of split "a" (traffic-split:///a-1): ' +
+        'since: expected a mark from mark() of split "b" ' +
+          '(traffic-split:///b-2), got a mark of split "a" (traffic-split:///a-1): ' +
           'a mark counts the calls of the split that made it; call mark() on the split whose stats() you read',
       ),
       typed: true,
-      nonMark: error('since: expected a mark from mark() of split "a" (traffic-split:///a-1), got `{"at":0}` (object)'),
-      bareMark: error('stats(): expected options { since: <a mark of this split> }; take one with mark() on split "a" (traffic-split:///a-1), got a mark itself: pass it as stats({ since: mark })'),
+      nonMark: error(
+        'since: expected a mark from mark() of split "a" (traffic-split:///a-1), got `{"at":0}` (object)',
+      ),
+      bareMark: error(
+        'stats(): expected options { since: <a mark of this split> }; take one with mark() on ' +
+          'split "a" (traffic-split:///a-1), got a mark itself: pass it as stats({ since: mark })',
+      ),
       own: 0,
     });
   });
@@ -95,7 +102,10 @@ describe('misuse, from an application that installed the packed package', () => 
     cpSync(join(GRPC_JS, 'proto'), join(copy, 'proto'), { recursive: true });
     const manifest = JSON.parse(readFileSync(join(GRPC_JS, 'package.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(copy, 'package.json'), JSON.stringify({ ...manifest, version: '1.13.4' }));
-    writeFileSync(join(dependency, 'package.json'), JSON.stringify({ name: 'reporter-client', version: '1.0.0', main: 'index.js' }));
+    writeFileSync(
+      join(dependency, 'package.json'),
+      JSON.stringify({ name: 'reporter-client', version: '1.0.0', main: 'index.js' }),
+    );
     writeFileSync(join(dependency, 'index.js'), "module.exports = require('@grpc/grpc-js');\n");
     for (const name of ['@grpc/proto-loader', '@js-sdsl/ordered-map']) link(name);
 
@@ -114,9 +124,12 @@ describe('misuse, from an application that installed the packed package', () => 
       console.log('RESULT ' + JSON.stringify({ wrong, again, right, warnings }));
     `);
     const explanation =
-      `traffic-split:///reporter-1: this channel was built with @grpc/grpc-js 1.13.4 (${copy}), but grpc-traffic-split ` +
-      `registered its policy in @grpc/grpc-js ${GRPC_JS_VERSION} (${GRPC_JS}): two copies of @grpc/grpc-js are loaded. Build the client ` +
-      'with the @grpc/grpc-js the application (and grpc-traffic-split) resolves, or make them one copy (`npm ls @grpc/grpc-js`, ' +
+      `traffic-split:///reporter-1: this channel was built with ` +
+      `@grpc/grpc-js 1.13.4 (${copy}), but grpc-traffic-split ` +
+      `registered its policy in @grpc/grpc-js ${GRPC_JS_VERSION} ` +
+      `(${GRPC_JS}): two copies of @grpc/grpc-js are loaded. Build the client ` +
+      'with the @grpc/grpc-js the application (and grpc-traffic-split) ' +
+      'resolves, or make them one copy (`npm ls @grpc/grpc-js`, ' +
       'then `npm dedupe` or an "overrides" entry in package.json)';
     assert.deepEqual(result, {
       wrong: { code: 14, details: explanation },
@@ -142,10 +155,15 @@ describe('misuse, from an application that installed the packed package', () => 
       console.log('RESULT ' + JSON.stringify({ served, warnings }));
     `;
     const message =
-      `traffic_split: parseConfig(): the traffic_split policy is not registered in @grpc/grpc-js ${GRPC_JS_VERSION} (${GRPC_JS}), ` +
-      'so a channel whose service config names it silently uses pick_first instead; call register() from grpc-traffic-split ' +
+      `traffic_split: parseConfig(): the traffic_split policy is not ` +
+      `registered in @grpc/grpc-js ${GRPC_JS_VERSION} (${GRPC_JS}), ` +
+      'so a channel whose service config names it silently uses ' +
+      'pick_first instead; call register() from grpc-traffic-split ' +
       'before creating such channels (new TrafficSplit() registers it too)';
-    assert.deepEqual(await scenario(source(false)), { served: 'direct', warnings: [{ code: 'WARN_SPLIT_NOT_REGISTERED', message }] });
+    assert.deepEqual(await scenario(source(false)), {
+      served: 'direct',
+      warnings: [{ code: 'WARN_SPLIT_NOT_REGISTERED', message }],
+    });
     assert.deepEqual(await scenario(source(true)), { served: 'v2', warnings: [] });
   });
 
@@ -168,8 +186,10 @@ describe('misuse, from an application that installed the packed package', () => 
         {
           code: 'WARN_SPLIT_DUPLICATE_NAME',
           message:
-            'traffic_split: split name "reporter" is already used by the open split traffic-split:///reporter-1, and ' +
-            'traffic-split:///reporter-2 is named "reporter" too: logs, errors and the split="reporter" metric label cannot tell ' +
+            'traffic_split: split name "reporter" is already used ' +
+            'by the open split traffic-split:///reporter-1, and ' +
+            'traffic-split:///reporter-2 is named "reporter" too: logs, ' +
+            'errors and the split="reporter" metric label cannot tell ' +
             "them apart; give each split its own name (new TrafficSplit({ name: 'reporter', ... }))",
         },
       ],
@@ -186,7 +206,11 @@ describe('misuse, from an application that installed the packed package', () => 
       console.log('RESULT ' + JSON.stringify({ admin }));
     `);
     assert.deepEqual(result, {
-      admin: { name: 'TrafficSplitClosedError', code: 'ERR_SPLIT_CLOSED', message: 'traffic split "gone" is closed; startAdminServer() is not possible' },
+      admin: {
+        name: 'TrafficSplitClosedError',
+        code: 'ERR_SPLIT_CLOSED',
+        message: 'traffic split "gone" is closed; startAdminServer() is not possible',
+      },
     });
   });
 

@@ -30,10 +30,15 @@ interface Run {
 
 function run(command: string, args: string[], cwd: string): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -79,7 +84,16 @@ describe('the package as installed from its tarball', () => {
     cpSync(path.join(ROOT, 'test', 'consumer'), consumer, { recursive: true });
     const install = await run(
       'npm',
-      ['install', '--offline', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', path.join(scratch, info.filename)],
+      [
+        'install',
+        '--offline',
+        '--legacy-peer-deps',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--no-package-lock',
+        path.join(scratch, info.filename),
+      ],
       consumer,
     );
     assertSucceeded(install, 'npm install of the tarball');
@@ -97,16 +111,47 @@ describe('the package as installed from its tarball', () => {
   });
 
   it('holds LICENSE, README, both builds with their declarations, and the sources its maps name', () => {
-    for (const file of ['LICENSE', 'README.md', 'package.json', 'dist/cjs/package.json', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/ops/index.js', 'dist/cjs/ops/index.d.ts', 'dist/esm/ops/index.js', 'dist/esm/ops/index.d.ts', 'dist/cjs/fleet/index.js', 'dist/cjs/fleet/index.d.ts', 'dist/esm/fleet/index.js', 'dist/esm/fleet/index.d.ts', 'src/index.ts', 'src/ops/index.ts', 'src/fleet/index.ts']) {
+    for (const file of [
+      'LICENSE',
+      'README.md',
+      'package.json',
+      'dist/cjs/package.json',
+      'dist/cjs/index.js',
+      'dist/cjs/index.d.ts',
+      'dist/esm/index.js',
+      'dist/esm/index.d.ts',
+      'dist/cjs/ops/index.js',
+      'dist/cjs/ops/index.d.ts',
+      'dist/esm/ops/index.js',
+      'dist/esm/ops/index.d.ts',
+      'dist/cjs/fleet/index.js',
+      'dist/cjs/fleet/index.d.ts',
+      'dist/esm/fleet/index.js',
+      'dist/esm/fleet/index.d.ts',
+      'src/index.ts',
+      'src/ops/index.ts',
+      'src/fleet/index.ts',
+    ]) {
       assert.ok(packedFiles.includes(file), `${file} missing from the tarball: ${packedFiles.join(', ')}`);
     }
-    assert.deepEqual(packedFiles.filter((file) => /^(dist\/(test|src|examples|benchmarks)|test|examples|benchmarks)\//.test(file)), []);
+    assert.deepEqual(
+      packedFiles.filter((file) => /^(dist\/(test|src|examples|benchmarks)|test|examples|benchmarks)\//.test(file)),
+      [],
+    );
     assert.match(readFileSync(path.join(installed, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/);
-    assert.deepEqual(JSON.parse(readFileSync(path.join(installed, 'dist/cjs/package.json'), 'utf8')), { type: 'commonjs' });
+    assert.deepEqual(JSON.parse(readFileSync(path.join(installed, 'dist/cjs/package.json'), 'utf8')), {
+      type: 'commonjs',
+    });
 
     // The declarations that stripInternal once emptied keep their first statement.
-    assert.match(readFileSync(path.join(installed, 'dist/cjs/policy/grpc/grpc.d.ts'), 'utf8'), /from '@grpc\/grpc-js'/);
-    assert.match(readFileSync(path.join(installed, 'dist/cjs/ops/telemetry/prometheus-text.d.ts'), 'utf8'), /PROMETHEUS_CONTENT_TYPE/);
+    assert.match(
+      readFileSync(path.join(installed, 'dist/cjs/policy/grpc/grpc.d.ts'), 'utf8'),
+      /from '@grpc\/grpc-js'/,
+    );
+    assert.match(
+      readFileSync(path.join(installed, 'dist/cjs/ops/telemetry/prometheus-text.d.ts'), 'utf8'),
+      /PROMETHEUS_CONTENT_TYPE/,
+    );
 
     // Every compiled file maps back to a source shipped in the tarball.
     const files = filesUnder(path.join(installed, 'dist/cjs'));
@@ -115,10 +160,16 @@ describe('the package as installed from its tarball', () => {
     assert.equal(maps.length, compiled.length, 'one map per .js and .d.ts');
     let sources = 0;
     for (const map of maps) {
-      const { sources: names, sourceRoot = '' } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[]; sourceRoot?: string };
+      const { sources: names, sourceRoot = '' } = JSON.parse(readFileSync(map, 'utf8')) as {
+        sources: string[];
+        sourceRoot?: string;
+      };
       for (const name of names) {
         const source = path.resolve(path.dirname(map), sourceRoot, name);
-        assert.ok(source.startsWith(installed + path.sep) && existsSync(source), `${path.relative(installed, map)} names ${name}, not in the tarball`);
+        assert.ok(
+          source.startsWith(installed + path.sep) && existsSync(source),
+          `${path.relative(installed, map)} names ${name}, not in the tarball`,
+        );
         sources++;
       }
     }
@@ -133,8 +184,17 @@ describe('the package as installed from its tarball', () => {
     }
     // src/policy/grpc/grpc.ts reaches three grpc-js modules by path (the peer's own files, checked by
     // test/grpc-internals.test.ts); nothing else outside the package.
-    const peerModules = ['@grpc/grpc-js', '@grpc/grpc-js/build/src/service-config.js', '@grpc/grpc-js/build/src/uri-parser.js', '@grpc/grpc-js/build/src/resolver.js', '@grpc/grpc-js/build/src/subchannel-pool.js'];
-    assert.deepEqual([...required].filter((id) => !id.startsWith('node:') && !/^\.\.?\//.test(id) && !peerModules.includes(id)), []);
+    const peerModules = [
+      '@grpc/grpc-js',
+      '@grpc/grpc-js/build/src/service-config.js',
+      '@grpc/grpc-js/build/src/uri-parser.js',
+      '@grpc/grpc-js/build/src/resolver.js',
+      '@grpc/grpc-js/build/src/subchannel-pool.js',
+    ];
+    assert.deepEqual(
+      [...required].filter((id) => !id.startsWith('node:') && !/^\.\.?\//.test(id) && !peerModules.includes(id)),
+      [],
+    );
   });
 
   it('type-checks ES module and CommonJS consumers under strict, default libs, no skipLibCheck', async () => {
@@ -144,7 +204,9 @@ describe('the package as installed from its tarball', () => {
     // for misspelt state and status names, which fail the check if the names are not exact.
     const tsc = await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'], consumer);
     assertSucceeded(tsc, 'tsc in the consumer');
-    const config = JSON.parse(readFileSync(path.join(consumer, 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+    const config = JSON.parse(readFileSync(path.join(consumer, 'tsconfig.json'), 'utf8')) as {
+      compilerOptions: Record<string, unknown>;
+    };
     assert.equal(config.compilerOptions['skipLibCheck'], undefined);
     assert.equal(config.compilerOptions['lib'], undefined);
     assert.equal(config.compilerOptions['strict'], true);
@@ -165,7 +227,9 @@ describe('the package as installed from its tarball', () => {
   it('runs a CommonJS consumer with require(esm) off: calls through a split, policy in its own grpc-js', async (t) => {
     if (!existsSync(path.join(consumer, 'out/cjs.cjs'))) return t.skip('the type-check above failed to emit');
     // Node 20 before 20.17 has no require(esm) at all, and no flag to turn it off.
-    const flags = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+    const flags = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
+      ? ['--no-experimental-require-module']
+      : [];
     const result = resultOf(await run(process.execPath, [...flags, 'out/cjs.cjs'], consumer), 'the CommonJS consumer');
     assert.deepEqual(result, {
       entry: path.join(installed, 'dist/cjs/index.js'),
@@ -190,7 +254,10 @@ describe('the package as installed from its tarball', () => {
       let refused = '';
       try { await esm.joinFleet({}, { client: {}, prefix: '/x' }); } catch (error) { refused = error.name; }
       console.log('RESULT ' + JSON.stringify({ esm: typeof esm.joinFleet, same: esm.joinFleet === cjs.joinFleet, refused }));`;
-    const result = resultOf(await run(process.execPath, ['--input-type=module', '-e', script], consumer), 'the fleet entry without etcd3');
+    const result = resultOf(
+      await run(process.execPath, ['--input-type=module', '-e', script], consumer),
+      'the fleet entry without etcd3',
+    );
     assert.deepEqual(result, { esm: 'function', same: true, refused: 'TrafficSplitTypeError' });
   });
 
@@ -212,6 +279,9 @@ describe('the package as installed from its tarball', () => {
       metricsLine: 'traffic_split_weight{split="esm",subset="v2"} 1',
       opsEntry: `file://${path.join(installed, 'dist/esm/ops/index.js')}`,
     });
-    assert.match(String(inspected), /^TrafficSplit \{\n {2}name: 'esm',\n {2}target: 'traffic-split:\/\/\/esm-\d+',\n {2}closed: false,\n {2}weights: \{ v1: 0, v2: 1 \},/);
+    assert.match(
+      String(inspected),
+      /^TrafficSplit \{\n {2}name: 'esm',\n {2}target: 'traffic-split:\/\/\/esm-\d+',\n {2}closed: false,\n {2}weights: \{ v1: 0, v2: 1 \},/,
+    );
   });
 });

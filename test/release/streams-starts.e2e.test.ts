@@ -39,7 +39,13 @@ function shortStream(client: EchoClientInstance, kind: Kind, holdMs = 0): Promis
 }
 
 /** `total` short streams, `concurrency` at a time; the count per server. */
-async function streams(client: EchoClientInstance, kind: Kind, total: number, concurrency = 1, holdMs = 0): Promise<{ v1: number; v2: number }> {
+async function streams(
+  client: EchoClientInstance,
+  kind: Kind,
+  total: number,
+  concurrency = 1,
+  holdMs = 0,
+): Promise<{ v1: number; v2: number }> {
   const counts = { v1: 0, v2: 0 };
   let started = 0;
   const worker = async (): Promise<void> => {
@@ -60,7 +66,12 @@ async function servers(t: TestContext): Promise<{ v1: FeedServer; v2: FeedServer
 }
 
 /** A fresh split over the two servers and a client built from it, READY. */
-async function splitClient(t: TestContext, v1: FeedServer, v2: FeedServer, weights: Record<string, number>): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
+async function splitClient(
+  t: TestContext,
+  v1: FeedServer,
+  v2: FeedServer,
+  weights: Record<string, number>,
+): Promise<{ split: TrafficSplit; client: EchoClientInstance }> {
   const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights });
   const client = echoClient(split.target, split.channelOptions);
   closeAfter(t, client, split);
@@ -72,7 +83,9 @@ async function splitClient(t: TestContext, v1: FeedServer, v2: FeedServer, weigh
 /** A plain grpc-js round_robin channel to the same two servers. */
 function plainClient(t: TestContext, v1: FeedServer, v2: FeedServer): EchoClientInstance {
   const serviceConfig = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-  const client = echoClient(`ipv4:127.0.0.1:${v1.port},127.0.0.1:${v2.port}`, { 'grpc.service_config': serviceConfig });
+  const client = echoClient(`ipv4:127.0.0.1:${v1.port},127.0.0.1:${v2.port}`, {
+    'grpc.service_config': serviceConfig,
+  });
   closeAfter(t, client);
   return client;
 }
@@ -85,30 +98,34 @@ function started(split: TrafficSplit): { v1: number; v2: number } {
 
 describe('stream starts follow the weights, on real servers', () => {
   for (const kind of ['server', 'client', 'bidi'] as const) {
-    it(`sends v2 18-22 of 200 sequential ${kind}-streaming calls at 90/10, 98-102 at 50/50 in each of 6 fresh splits, 178-182 at 10/90; round_robin gives 98-102`, async (t) => {
-      const { v1, v2 } = await servers(t);
-      const plain = await streams(plainClient(t, v1, v2), kind, 200);
-      t.diagnostic(`round_robin: ${JSON.stringify(plain)}`);
-      // Alternating once both endpoints are READY (the first calls may find one READY only).
-      assert.ok(Math.abs(plain.v2 - 100) <= 2, JSON.stringify(plain));
-      const cases: [Record<string, number>, number, number, number][] = [
-        [{ v1: 90, v2: 10 }, 18, 22, 1],
-        [{ v1: 50, v2: 50 }, 98, 102, 6],
-        [{ v1: 10, v2: 90 }, 178, 182, 1],
-      ];
-      for (const [weights, low, high, splits] of cases) {
-        for (let k = 0; k < splits; k++) {
-          const { split, client } = await splitClient(t, v1, v2, weights);
-          const counts = await streams(client, kind, 200);
-          t.diagnostic(`${JSON.stringify(weights)} split ${k}: ${JSON.stringify(counts)}`);
-          assert.ok(counts.v2 >= low && counts.v2 <= high, `${JSON.stringify(weights)}: v2 got ${counts.v2} of 200`);
-          assert.equal(counts.v1 + counts.v2, 200);
-          assert.deepEqual(started(split), counts, "the split's figures agree with the servers");
-          client.close();
-          split.close();
+    it(
+      `sends v2 18-22 of 200 sequential ${kind}-streaming calls at 90/10, 98-102 at ` +
+        `50/50 in each of 6 fresh splits, 178-182 at 10/90; round_robin gives 98-102`,
+      async (t) => {
+        const { v1, v2 } = await servers(t);
+        const plain = await streams(plainClient(t, v1, v2), kind, 200);
+        t.diagnostic(`round_robin: ${JSON.stringify(plain)}`);
+        // Alternating once both endpoints are READY (the first calls may find one READY only).
+        assert.ok(Math.abs(plain.v2 - 100) <= 2, JSON.stringify(plain));
+        const cases: [Record<string, number>, number, number, number][] = [
+          [{ v1: 90, v2: 10 }, 18, 22, 1],
+          [{ v1: 50, v2: 50 }, 98, 102, 6],
+          [{ v1: 10, v2: 90 }, 178, 182, 1],
+        ];
+        for (const [weights, low, high, splits] of cases) {
+          for (let k = 0; k < splits; k++) {
+            const { split, client } = await splitClient(t, v1, v2, weights);
+            const counts = await streams(client, kind, 200);
+            t.diagnostic(`${JSON.stringify(weights)} split ${k}: ${JSON.stringify(counts)}`);
+            assert.ok(counts.v2 >= low && counts.v2 <= high, `${JSON.stringify(weights)}: v2 got ${counts.v2} of 200`);
+            assert.equal(counts.v1 + counts.v2, 200);
+            assert.deepEqual(started(split), counts, "the split's figures agree with the servers");
+            client.close();
+            split.close();
+          }
         }
-      }
-    });
+      },
+    );
   }
 
   it('sends v2 36-44 of 400 bidi streams at concurrency 4 (each held a few ms) at 90/10; round_robin gives 198-202', async (t) => {

@@ -49,7 +49,10 @@ class Builder {
   private readonly tests = new Map<string, CharTest>();
 
   add(kind: number, out1: number, out2 = -1, test: CharTest | null = null): number {
-    if (this.kind.length >= MAX_REGEX_STATES) throw new PatternTooLargeError(`more than ${MAX_REGEX_STATES} states (shorten the pattern or its repeat counts)`);
+    if (this.kind.length >= MAX_REGEX_STATES)
+      throw new PatternTooLargeError(
+        `more than ${MAX_REGEX_STATES} states (shorten the pattern or its repeat counts)`,
+      );
     this.kind.push(kind);
     this.out1.push(out1);
     this.out2.push(out2);
@@ -73,7 +76,8 @@ class Builder {
       }
       case 'alt': {
         let start = this.compile(node.branches[node.branches.length - 1]!, next);
-        for (let k = node.branches.length - 2; k >= 0; k--) start = this.add(SPLIT, this.compile(node.branches[k]!, next), start);
+        for (let k = node.branches.length - 2; k >= 0; k--)
+          start = this.add(SPLIT, this.compile(node.branches[k]!, next), start);
         return start;
       }
       case 'rep':
@@ -198,7 +202,14 @@ export class LinearRegex {
    * (from index `size`), each state once per generation; returns the new size, or -1 when
    * MATCH is reachable.
    */
-  private close(from: number, pos: number, length: number, generation: number, list: Int32Array, size: number): number {
+  private close(
+    from: number,
+    pos: number,
+    length: number,
+    generation: number,
+    list: Int32Array,
+    size: number,
+  ): number {
     const { kind, out1, out2, mark, stack } = this;
     let top = 0;
     stack[top++] = from;

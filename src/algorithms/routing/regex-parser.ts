@@ -129,7 +129,8 @@ export class Parser {
     else if (c === 'x' && HEX.test(s.slice(at + 2, at + 4)) && at + 4 <= s.length) length = 4;
     else if (c === 'u' && HEX.test(s.slice(at + 2, at + 6)) && at + 6 <= s.length) length = 6;
     else if (/[0-9A-Za-z]/.test(c)) {
-      const what = c === 'b' || c === 'B' ? 'a word boundary' : /[1-9]/.test(c) || c === 'k' ? 'a backreference' : 'this escape';
+      const what =
+        c === 'b' || c === 'B' ? 'a word boundary' : /[1-9]/.test(c) || c === 'k' ? 'a backreference' : 'this escape';
       return this.fail(`${what} ("\\${c}") at ${at}`);
     }
     // Any other character after a backslash stands for itself.
@@ -151,7 +152,8 @@ export class Parser {
       if (m === null) return this.fail(`a literal "{" at ${at} (escape it: "\\{")`);
       min = Number(m[1]);
       max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-      if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT)) this.fail(`a repeat count above ${MAX_REPEAT} at ${at}`);
+      if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT))
+        this.fail(`a repeat count above ${MAX_REPEAT} at ${at}`);
       this.i = at + m[0].length;
     } else return node;
     if (node.t === 'bol' || node.t === 'eol') this.fail(`nothing to repeat at ${at}`);

@@ -58,10 +58,19 @@ function regexMatcher(value: string, field: string): (v: string) => boolean {
     pattern = new LinearRegex(value);
   } catch (error) {
     if (error instanceof PatternTooLargeError) {
-      throw typeErrorAt(field, `a regular expression of at most ${MAX_REGEX_STATES} automaton states (a repeat counts its body once per copy)`, value);
+      throw typeErrorAt(
+        field,
+        `a regular expression of at most ${MAX_REGEX_STATES} ` +
+          `automaton states (a repeat counts its body once per copy)`,
+        value,
+      );
     }
     if (error instanceof UnsupportedPatternError) {
-      throw typeErrorAt(field, `a regular expression without backreferences, lookarounds or word boundaries (${error.message})`, value);
+      throw typeErrorAt(
+        field,
+        `a regular expression without backreferences, lookarounds or word boundaries (${error.message})`,
+        value,
+      );
     }
     throw typeErrorAt(field, `a valid regular expression (${(error as Error).message})`, value);
   }
@@ -74,16 +83,26 @@ function parseRule(raw: unknown, field: string, subsetNames: readonly string[]):
   const header = parseMetadataKey(obj['header'], `${field}.header`);
   const given = MATCHERS.filter((m) => obj[m] !== undefined);
   if (given.length !== 1) {
-    throw new TrafficSplitTypeError(`${field}: expected exactly one of equals, prefix, regex, got ${given.length === 0 ? 'none' : given.join(' and ')}`);
+    throw new TrafficSplitTypeError(
+      `${field}: expected exactly one of equals, prefix, regex, ` +
+        `got ${given.length === 0 ? 'none' : given.join(' and ')}`,
+    );
   }
   const kind = given[0]!;
   const value = stringValue(`${field}.${kind}`, obj[kind]);
-  const subset = subsetNames.indexOf(oneOf(`${field}.subset`, obj['subset'], subsetNames, `one of the subsets ${subsetNames.join(', ')}`));
+  const subset = subsetNames.indexOf(
+    oneOf(`${field}.subset`, obj['subset'], subsetNames, `one of the subsets ${subsetNames.join(', ')}`),
+  );
   let matches: (v: string) => boolean;
   if (kind === 'equals') matches = (v) => v === value;
   else if (kind === 'prefix') matches = (v) => v.startsWith(value);
   else matches = regexMatcher(value, `${field}.regex`);
-  return Object.freeze({ header, matches, subset, json: { header, [kind]: value, subset: subsetNames[subset]! } as RouteRuleJson });
+  return Object.freeze({
+    header,
+    matches,
+    subset,
+    json: { header, [kind]: value, subset: subsetNames[subset]! } as RouteRuleJson,
+  });
 }
 
 /** Validates the `rules` list. */

@@ -64,7 +64,9 @@ export class ScheduleBook {
     const key = (equalShares ? 'e:' : 'w:') + eligible.join(',');
     let cached = this.schedules.get(key);
     if (cached === undefined) {
-      const schedule = new WeightedSchedule(this.weightsOf(eligible, equalShares), { random: seededRandom(this.nextSeed()) });
+      const schedule = new WeightedSchedule(this.weightsOf(eligible, equalShares), {
+        random: seededRandom(this.nextSeed()),
+      });
       if (this.schedules.size >= MAX_CACHED_SCHEDULES) this.schedules.clear();
       cached = { schedule, members: [...eligible], equalShares, version: this.version };
       this.schedules.set(key, cached);

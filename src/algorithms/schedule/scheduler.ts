@@ -92,7 +92,8 @@ export class WeightedSchedule {
    * so they sum to 0 again, and shrunk if need be to stay within one call.
    */
   setWeights(weights: ArrayLike<number>): void {
-    if (weights.length !== this.weights.length) throw new RangeError(`weights: expected ${this.weights.length} weights, got ${weights.length}`);
+    if (weights.length !== this.weights.length)
+      throw new RangeError(`weights: expected ${this.weights.length} weights, got ${weights.length}`);
     const lags = this.lags();
     const before = this.weights.slice();
     this.adopt(weights);
@@ -222,7 +223,16 @@ export class WeightedSchedule {
     }
     this.total = total;
     this.active = active;
-    this.mode = active === 0 ? Mode.None : active === 1 ? Mode.Single : active === 2 ? Mode.Pair : active === 3 ? Mode.Three : Mode.Many;
+    this.mode =
+      active === 0
+        ? Mode.None
+        : active === 1
+          ? Mode.Single
+          : active === 2
+            ? Mode.Pair
+            : active === 3
+              ? Mode.Three
+              : Mode.Many;
     this.pending = -1;
   }
 

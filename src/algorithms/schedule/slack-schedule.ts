@@ -150,7 +150,7 @@ export class SlackSchedule {
     for (let q = first; q < first + BATCH; q++) {
       const slot = q & this.mask;
       let count = 0;
-      for (let i = this.byUpcoming.first(slot); i >= 0; ) {
+      for (let i = this.byUpcoming.first(slot); i >= 0;) {
         const following = this.byUpcoming.next(i);
         if (this.upcoming[i] === q) {
           count++;

@@ -43,7 +43,12 @@ export interface StreamRecord {
   key: string | undefined;
   /** Where its key maps under the weights and READY subsets last planned with: a key comes from
    * a header outside clients control, so a rebalancing hashes it once per change, not per tick. */
-  keyTarget: { readonly key: string; readonly weights: readonly number[]; readonly eligible: string; readonly to: number } | null;
+  keyTarget: {
+    readonly key: string;
+    readonly weights: readonly number[];
+    readonly eligible: string;
+    readonly to: number;
+  } | null;
   /** Its current placement's attempt has started (only started streams are ever ended). */
   started: boolean;
   /** The started attempts still running, token to subset: hedged attempts run side by side, and
@@ -92,7 +97,23 @@ export class StreamBook {
 
   /** A record for a new streaming call; `end` is how the split can end it. */
   newRecord(end: (details: string) => void): StreamRecord {
-    return { subset: -1, placement: 0, drawn: -1, waitingFor: -1, pin: StreamPin.Keyless, key: undefined, keyTarget: null, started: false, attempts: new Map(), placementEnded: false, startedAt: NaN, ended: false, endedBySplit: null, end, timer: null };
+    return {
+      subset: -1,
+      placement: 0,
+      drawn: -1,
+      waitingFor: -1,
+      pin: StreamPin.Keyless,
+      key: undefined,
+      keyTarget: null,
+      started: false,
+      attempts: new Map(),
+      placementEnded: false,
+      startedAt: NaN,
+      ended: false,
+      endedBySplit: null,
+      end,
+      timer: null,
+    };
   }
 
   /** Streams placed on `subset` now. */
@@ -196,7 +217,12 @@ export class StreamBook {
    * of the open streams (see `StreamStarts.choose`). A stream that was already given a subset
    * keeps it while that subset is eligible. -1 when no eligible subset has a share.
    */
-  choose(eligible: ArrayLike<number>, weights: readonly number[], equalShares: boolean, record?: StreamRecord): number {
+  choose(
+    eligible: ArrayLike<number>,
+    weights: readonly number[],
+    equalShares: boolean,
+    record?: StreamRecord,
+  ): number {
     const drawn = record?.drawn ?? -1;
     if (drawn >= 0 && (equalShares || weights[drawn]! > 0) && contains(eligible, drawn)) return drawn;
     const subset = this.starts.choose(this, eligible, weights, equalShares);

@@ -1,8 +1,8 @@
 /**
- * The split ending open streams on the client side, on its clock: after a weight change or a
- * subset becoming READY (opt-in, paced over a window) and at an age limit (opt-in, jittered). Every stream it ends gets
- * UNAVAILABLE, the status gRPC clients already treat as "connect again", with details saying
- * why; the application re-opens it and the stream placement puts it where it belongs.
+ * The split ending open streams on the client side, on its clock: after a weight change or a subset becoming
+ * READY (opt-in, paced over a window) and at an age limit (opt-in, jittered). Every stream it ends gets
+ * UNAVAILABLE, the status gRPC clients already treat as "connect again", with details saying why; the
+ * application re-opens it and the stream placement puts it where it belongs.
  *
  * Pacing: a weight change plans the ends needed then (stream-plan.ts), E of them, and ends one
  * every `withinMs / E`, the first at once, so the last falls before the window closes and a
@@ -114,7 +114,10 @@ export class StreamEnder implements StreamLifecycleListener {
     }
     this.remaining--;
     const names = this.options.subsetNames;
-    this.endStream(next.record, `traffic_split: stream rebalanced to follow new weights (${names[next.from]} -> ${names[next.to]})`);
+    this.endStream(
+      next.record,
+      `traffic_split: stream rebalanced to follow new weights (${names[next.from]} -> ${names[next.to]})`,
+    );
     if (this.remaining > 0) this.arm(this.paceMs);
   }
 
@@ -129,7 +132,11 @@ export class StreamEnder implements StreamLifecycleListener {
       record.timer = timer;
       return;
     }
-    this.endStream(record, `traffic_split: stream reached maxStreamAgeMs (${maxAgeMs} ms) on subset ${this.options.subsetNames[record.subset]}; open it again`);
+    this.endStream(
+      record,
+      `traffic_split: stream reached maxStreamAgeMs (${maxAgeMs} ms) on ` +
+        `subset ${this.options.subsetNames[record.subset]}; open it again`,
+    );
   }
 
   /** Ends `record` once; a stream already ended (or ending) is left alone. */

@@ -92,11 +92,18 @@ export function planRebalance(book: StreamBook, inputs: PlanInputs): RebalancePl
   const count = movingCount + keylessCount;
   if (movingKeyed !== null) return { count, next: movingKeyed };
   if (from < 0) return NOTHING;
-  return { count, next: { record: oldestKeyless(book, from)!, from, to: mostInDeficit(counts, targets, eligibleList) } };
+  return {
+    count,
+    next: { record: oldestKeyless(book, from)!, from, to: mostInDeficit(counts, targets, eligibleList) },
+  };
 }
 
 /** Integer targets summing to the counted streams (see the module comment). */
-export function integerTargets(counts: readonly number[], eligible: readonly number[], weights: readonly number[]): number[] {
+export function integerTargets(
+  counts: readonly number[],
+  eligible: readonly number[],
+  weights: readonly number[],
+): number[] {
   const targets = new Array<number>(counts.length).fill(0);
   let total = 0;
   let weightSum = 0;
@@ -119,9 +126,16 @@ export function integerTargets(counts: readonly number[], eligible: readonly num
 
 /** Where `key` maps now, from the record's memo while the weights and READY subsets are those it
  * was computed under. */
-function keyTarget(record: StreamRecord, key: string, inputs: PlanInputs, eligible: Int32Array, eligibleKey: string): number {
+function keyTarget(
+  record: StreamRecord,
+  key: string,
+  inputs: PlanInputs,
+  eligible: Int32Array,
+  eligibleKey: string,
+): number {
   const memo = record.keyTarget;
-  if (memo !== null && memo.key === key && memo.weights === inputs.weights && memo.eligible === eligibleKey) return memo.to;
+  if (memo !== null && memo.key === key && memo.weights === inputs.weights && memo.eligible === eligibleKey)
+    return memo.to;
   const to = inputs.mapKey(key, eligible);
   record.keyTarget = { key, weights: inputs.weights, eligible: eligibleKey, to };
   return to;

@@ -61,7 +61,8 @@ export class StreamStarts {
       this.weightsInForce = weights;
     }
     // Scaled by the total weight: exact in integers for integer weights.
-    const belowShare = (i: number): boolean => (equalShares ? 1 : weights[i]!) * (openTotal + 1) > total * open.openOrWaitingOn(i);
+    const belowShare = (i: number): boolean =>
+      (equalShares ? 1 : weights[i]!) * (openTotal + 1) > total * open.openOrWaitingOn(i);
     const schedule = this.schedules.scheduleFor(members, equalShares);
     const proposed = schedule.peek();
     if (belowShare(proposed)) return schedule.next();

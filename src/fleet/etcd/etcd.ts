@@ -37,7 +37,12 @@ export interface TxnOutcome {
  * If every condition holds, puts all of `puts` in one revision; otherwise reads `readOnFailure`
  * so the caller learns what changed without another round trip. At least one condition.
  */
-export async function transact(client: EtcdClient, conditions: readonly Condition[], puts: readonly Put[], readOnFailure: readonly string[] = []): Promise<TxnOutcome> {
+export async function transact(
+  client: EtcdClient,
+  conditions: readonly Condition[],
+  puts: readonly Put[],
+  readOnFailure: readonly string[] = [],
+): Promise<TxnOutcome> {
   const [first, ...rest] = conditions;
   if (first === undefined) throw new Error('transact: at least one condition');
   let builder = client.if(first.key, first.target, '==', first.revision);
@@ -66,7 +71,9 @@ export function keyOf(kv: IKeyValue): string {
 export function jsonObjectOf(kv: IKeyValue): Record<string, unknown> | null {
   try {
     const value = JSON.parse(kv.value.toString('utf8')) as unknown;
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }

@@ -3,7 +3,7 @@
  *
  * | key | value | lifetime |
  * | --- | --- | --- |
- * | `<prefix>/weights` | the weights in force and who wrote them (`WeightsValue`) | permanent; every put is one revision every replica applies |
+ * | `<prefix>/weights` | the weights in force and their writer (`WeightsValue`) | permanent; one revision per put |
  * | `<prefix>/rollout` | the fleet's latest rollout: plan, step, window, history, result | permanent |
  * | `<prefix>/snapshot` | a request to every replica to publish its figures now | permanent |
  * | `<prefix>/replicas/<replicaId>` | the replica's cumulative call figures | the replica's lease |

@@ -30,7 +30,11 @@ export class Leadership extends EventEmitter<{ change: [change: FleetLeaderChang
     const leader = this.core.state.leader();
     const session = this.core.session();
     const leading = leader !== null && session !== null && !session.lost && leader.key === session.candidateKey;
-    const next: FleetLeaderChange = { leading, leader: leader?.replica ?? null, term: leader === null ? null : leader.created.toString() };
+    const next: FleetLeaderChange = {
+      leading,
+      leader: leader?.replica ?? null,
+      term: leader === null ? null : leader.created.toString(),
+    };
     if (next.leading === this.last.leading && next.leader === this.last.leader && next.term === this.last.term) return;
     this.last = next;
     this.emit('change', { ...next });

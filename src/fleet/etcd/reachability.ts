@@ -59,10 +59,13 @@ export class Reachability {
       const what = this.watchDownSince !== null ? 'the watch stream is down' : 'the lease is not renewed';
       this.onChange(false, now - since, what);
     } else if (this.timer === null) {
-      this.timer = this.clock.setTimeout(() => {
-        this.timer = null;
-        this.update();
-      }, since + this.warnAfterMs - now);
+      this.timer = this.clock.setTimeout(
+        () => {
+          this.timer = null;
+          this.update();
+        },
+        since + this.warnAfterMs - now,
+      );
       unrefTimer(this.timer);
     }
   }

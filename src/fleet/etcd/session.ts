@@ -41,7 +41,12 @@ export class FleetSession extends EventEmitter<SessionEvents> {
    * second past it: the lease is granted one second shorter, and a replica that stops renewing
    * is out of the figures and the election within `ttlSeconds` of its last renewal.
    */
-  static async open(client: EtcdClient, keys: FleetKeys, replicaId: string, ttlSeconds: number): Promise<FleetSession> {
+  static async open(
+    client: EtcdClient,
+    keys: FleetKeys,
+    replicaId: string,
+    ttlSeconds: number,
+  ): Promise<FleetSession> {
     const lease = client.lease(grantedTtlSeconds(ttlSeconds));
     // A grant that fails also emits 'lost'; with a listener it is not an unhandled event.
     lease.on('lost', () => undefined);

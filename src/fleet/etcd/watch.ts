@@ -100,7 +100,12 @@ export class FleetWatch {
       // A (re)connected watch learns the store's revision. Below what was processed, the store
       // lost its history (a new cluster on a wiped data directory, a restore from an old
       // backup): its revisions start again, and waiting for ours to come would be forever.
-      if (revision(response.header.revision) < this.processedValue) return this.resync(watcher, `etcd's store is at revision ${response.header.revision}, below revision ${this.processedValue} seen before`, true);
+      if (revision(response.header.revision) < this.processedValue)
+        return this.resync(
+          watcher,
+          `etcd's store is at revision ${response.header.revision}, below revision ${this.processedValue} seen before`,
+          true,
+        );
       this.guard('connected', () => this.sink.connected(true));
     });
     watcher.on('disconnected', () => this.guard('disconnected', () => this.sink.connected(false)));
@@ -118,7 +123,10 @@ export class FleetWatch {
    * everything again, watch from there. */
   private resync(watcher: Watcher, error: unknown, rewound = false): void {
     if (this.stopped || this.watcher !== watcher) return;
-    logError(`fleet watch of ${this.prefix} ${rewound ? 'reconnected to a store that went back' : 'cancelled'} (${messageOf(error)}); reading the prefix again`);
+    logError(
+      `fleet watch of ${this.prefix} ${rewound ? 'reconnected to a store that went back' : 'cancelled'} ` +
+        `(${messageOf(error)}); reading the prefix again`,
+    );
     if (rewound) {
       this.processedValue = 0n;
       this.guard('rewound', () => this.sink.rewound());
@@ -150,7 +158,10 @@ export class FleetWatch {
     try {
       deliver();
     } catch (error) {
-      logError(`fleet watch of ${this.prefix}: ${what} handler threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      logError(
+        `fleet watch of ${this.prefix}: ${what} handler ` +
+          `threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
     }
   }
 }

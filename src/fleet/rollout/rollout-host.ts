@@ -29,11 +29,26 @@ export class FleetRollouts implements RolloutHost {
     return this.view ?? undefined;
   }
 
-  start(options: RolloutOptions, parsed: ParsedRolloutOptions, previousWeights: Record<string, number>): FleetRolloutView {
+  start(
+    options: RolloutOptions,
+    parsed: ParsedRolloutOptions,
+    previousWeights: Record<string, number>,
+  ): FleetRolloutView {
     // What cannot travel through etcd to the replica that will run it.
-    if (parsed.judge !== null) throw typeErrorAt('analysis.judge', 'no judge function in a fleet rollout (it runs on the elected leader, maybe another process)', options.analysis.judge);
-    if (options.clock !== undefined) throw typeErrorAt('clock', 'no clock in a fleet rollout (it runs on the elected leader, maybe another process)', options.clock);
-    if (parsed.shadow !== null) throw typeErrorAt('shadow', 'no shadow phase in a fleet rollout (a mirror is set per replica)', options.shadow);
+    if (parsed.judge !== null)
+      throw typeErrorAt(
+        'analysis.judge',
+        'no judge function in a fleet rollout (it runs on the elected leader, maybe another process)',
+        options.analysis.judge,
+      );
+    if (options.clock !== undefined)
+      throw typeErrorAt(
+        'clock',
+        'no clock in a fleet rollout (it runs on the elected leader, maybe another process)',
+        options.clock,
+      );
+    if (parsed.shadow !== null)
+      throw typeErrorAt('shadow', 'no shadow phase in a fleet rollout (a mirror is set per replica)', options.shadow);
     const { core } = this;
     const id = `${core.replicaId}-${core.clock.now()}-${randomBytes(3).toString('hex')}`;
     const plain = JSON.parse(JSON.stringify(options)) as RolloutOptions;
@@ -58,7 +73,8 @@ export class FleetRollouts implements RolloutHost {
         ],
         [{ key: keys.rollout, value: JSON.stringify(record) }],
       );
-      if (!outcome.succeeded) view.fail('not started: the fleet\'s weights or rollout changed in etcd before it could be written');
+      if (!outcome.succeeded)
+        view.fail("not started: the fleet's weights or rollout changed in etcd before it could be written");
     } catch (error) {
       view.fail(`not started: could not write it to etcd: ${messageOf(error)}`);
     }

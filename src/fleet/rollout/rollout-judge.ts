@@ -5,7 +5,13 @@
  * function cannot travel through etcd.
  * @module
  */
-import { checkFigures, compareWithBaseline, failsBeforeMinCalls, measure, type StepVerdict } from '../../ops/rollout/rollout-analysis.js';
+import {
+  checkFigures,
+  compareWithBaseline,
+  failsBeforeMinCalls,
+  measure,
+  type StepVerdict,
+} from '../../ops/rollout/rollout-analysis.js';
 import type { ParsedRolloutOptions, RolloutFigures } from '../../ops/rollout/rollout-options.js';
 import type { RolloutComparison } from '../../ops/rollout/rollout-types.js';
 import type { SplitStats } from '../../split/fleet-port.js';
@@ -16,7 +22,13 @@ export type WindowDecision =
   | { kind: 'verdict'; figures: RolloutFigures; verdict: StepVerdict; comparison?: RolloutComparison };
 
 /** The decision on `window` (the fleet's `stats({ since })` over the step), `waited` intervals in. */
-export function judgeWindow(window: SplitStats, subset: string, options: ParsedRolloutOptions, periodMs: number, waited: number): WindowDecision {
+export function judgeWindow(
+  window: SplitStats,
+  subset: string,
+  options: ParsedRolloutOptions,
+  periodMs: number,
+  waited: number,
+): WindowDecision {
   const figures = measure(window, subset, options.failureCodes, periodMs, waited);
   const { baseline } = options;
   // minCalls applies to both sides of a comparison: the smaller sample decides.
@@ -26,12 +38,27 @@ export function judgeWindow(window: SplitStats, subset: string, options: ParsedR
     if (early !== null) return { kind: 'verdict', figures, verdict: early };
     if (waited < options.maxWaitIntervals) return { kind: 'wait', figures };
     const waitedWords = `${waited} extra interval${waited === 1 ? '' : 's'}`;
-    const counted = baseline === null ? `${figures.calls}` : `${figures.calls} on ${subset} and ${window.subsets[baseline]!.finished} on ${baseline}`;
-    return { kind: 'verdict', figures, verdict: { verdict: 'fail', reason: `too few calls: ${counted} of minCalls ${options.minCalls} after ${waitedWords}` } };
+    const counted =
+      baseline === null
+        ? `${figures.calls}`
+        : `${figures.calls} on ${subset} and ${window.subsets[baseline]!.finished} on ${baseline}`;
+    return {
+      kind: 'verdict',
+      figures,
+      verdict: {
+        verdict: 'fail',
+        reason: `too few calls: ${counted} of minCalls ${options.minCalls} after ${waitedWords}`,
+      },
+    };
   }
   const checked = checkFigures(figures, options);
   if (baseline === null) return { kind: 'verdict', figures, verdict: checked };
   const comparison = compareWithBaseline(window, subset, baseline, options);
-  const verdict = checked.verdict === 'pass' ? (comparison.verdict === 'pass' ? { verdict: 'pass' as const, reason: `${checked.reason}; ${comparison.reason}` } : comparison) : checked;
+  const verdict =
+    checked.verdict === 'pass'
+      ? comparison.verdict === 'pass'
+        ? { verdict: 'pass' as const, reason: `${checked.reason}; ${comparison.reason}` }
+        : comparison
+      : checked;
   return { kind: 'verdict', figures, verdict: { verdict: verdict.verdict, reason: verdict.reason }, comparison };
 }

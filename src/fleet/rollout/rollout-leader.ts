@@ -26,7 +26,15 @@ import { messageOf } from '../errors.js';
 import { revision } from '../etcd/keys.js';
 import type { Leadership } from '../etcd/leadership.js';
 import type { FleetMark } from '../state/publications.js';
-import { concluded, encodeRecord, ended, withWait, withWindow, type FleetRolloutRecord, type RolloutWindow } from './rollout-record.js';
+import {
+  concluded,
+  encodeRecord,
+  ended,
+  withWait,
+  withWindow,
+  type FleetRolloutRecord,
+  type RolloutWindow,
+} from './rollout-record.js';
 import { judgeWindow } from './rollout-judge.js';
 import { encodeWeights } from '../state/weights-value.js';
 
@@ -73,7 +81,10 @@ export class RolloutLeader {
 
   private enqueue(task: () => Promise<void>): void {
     this.queue = this.queue.then(task).catch((error: unknown) => {
-      logError(`fleet ${this.core.keys.prefix}: rollout leader: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      logError(
+        `fleet ${this.core.keys.prefix}: rollout ` +
+          `leader: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
     });
   }
 
@@ -87,22 +98,47 @@ export class RolloutLeader {
     if (invalid !== null) {
       // A record written by something else than a fleet of this split: never put it in force.
       const reason = `the rollout record is not one for this split: ${invalid}; the weights in force stay`;
-      await this.write(encodeRecord(ended(record, 'aborted', reason, weights?.weights ?? this.core.split.getWeights(), this.core.clock.now())), null, false);
+      await this.write(
+        encodeRecord(
+          ended(record, 'aborted', reason, weights?.weights ?? this.core.split.getWeights(), this.core.clock.now()),
+        ),
+        null,
+        false,
+      );
       return;
     }
     if (record.applied && (weights?.by !== 'rollout' || weights.rollout !== record.id)) {
       // Weights written around the fleet's own writes (by hand, by another tool): they win.
-      const reason = `weights changed outside the rollout to ${JSON.stringify(weights?.weights ?? null)}; they stay in force`;
-      await this.write(encodeRecord(ended(record, 'aborted', reason, weights?.weights ?? this.core.split.getWeights(), this.core.clock.now())), null, false);
+      const reason =
+        `weights changed outside the rollout ` + `to ${JSON.stringify(weights?.weights ?? null)}; they stay in force`;
+      await this.write(
+        encodeRecord(
+          ended(record, 'aborted', reason, weights?.weights ?? this.core.split.getWeights(), this.core.clock.now()),
+        ),
+        null,
+        false,
+      );
       return;
     }
-    await this.open(record, withWindow(record, this.newWindow()), record.applied ? null : record.plan[record.step]!.weights);
+    await this.open(
+      record,
+      withWindow(record, this.newWindow()),
+      record.applied ? null : record.plan[record.step]!.weights,
+    );
   }
 
   /** Writes `next` (which opens a window) with a snapshot request, and `weights` if given. */
-  private async open(record: FleetRolloutRecord, next: FleetRolloutRecord, weights: Record<string, number> | null): Promise<void> {
+  private async open(
+    record: FleetRolloutRecord,
+    next: FleetRolloutRecord,
+    weights: Record<string, number> | null,
+  ): Promise<void> {
     const mark = this.core.state.publications.mark(this.core.clock.now());
-    const written = await this.write(encodeRecord(next), weights === null ? null : this.weightsPut(record, weights), true);
+    const written = await this.write(
+      encodeRecord(next),
+      weights === null ? null : this.weightsPut(record, weights),
+      true,
+    );
     if (written === null) return this.core.state.publications.forget(mark);
     this.core.state.publications.requested(mark, written);
     this.window = { rollout: record.id, id: next.window!.id, mark, openedAt: next.window!.openedAt };
@@ -120,7 +156,13 @@ export class RolloutLeader {
   private async evaluate(): Promise<void> {
     const window = this.window;
     const current = this.core.state.record;
-    if (window === null || current === null || current.value.window?.id !== window.id || current.value.state !== 'running') return;
+    if (
+      window === null ||
+      current === null ||
+      current.value.window?.id !== window.id ||
+      current.value.state !== 'running'
+    )
+      return;
     const { publications } = this.core.state;
     const flush = await this.write(null, null, true);
     if (flush === null) return;
@@ -134,13 +176,26 @@ export class RolloutLeader {
     const stats = this.core.figures(window.mark);
     const decision = judgeWindow(stats, record.options.subset, parsed, periodMs, record.waited);
     if (decision.kind === 'wait') {
-      const wait = { step: record.step, calls: decision.figures.calls, minCalls: parsed.minCalls, waited: record.waited + 1, maxWaitIntervals: parsed.maxWaitIntervals };
+      const wait = {
+        step: record.step,
+        calls: decision.figures.calls,
+        minCalls: parsed.minCalls,
+        waited: record.waited + 1,
+        maxWaitIntervals: parsed.maxWaitIntervals,
+      };
       // Same window, same mark: it grows until it holds enough calls.
-      if ((await this.write(encodeRecord(withWait(record, wait)), null, false)) !== null) this.arm(record.options.intervalMs);
+      if ((await this.write(encodeRecord(withWait(record, wait)), null, false)) !== null)
+        this.arm(record.options.intervalMs);
       return;
     }
     const plan = record.plan[record.step]!;
-    const judged: RolloutStepRecord = { ...plan, weights: { ...plan.weights }, figures: decision.figures, ...decision.verdict, ...(decision.comparison && { comparison: decision.comparison }) };
+    const judged: RolloutStepRecord = {
+      ...plan,
+      weights: { ...plan.weights },
+      figures: decision.figures,
+      ...decision.verdict,
+      ...(decision.comparison && { comparison: decision.comparison }),
+    };
     const { record: next, weights } = concluded(record, judged, this.core.clock.now(), this.newWindow());
     this.drop();
     if (next.state === 'running') await this.open(record, next, weights);
@@ -159,7 +214,10 @@ export class RolloutLeader {
         resolve();
       };
       const timer = this.core.clock.setTimeout(() => {
-        trace(`fleet ${this.core.keys.prefix}: not every replica answered snapshot ${target} within ${this.core.options.figuresTimeoutMs} ms; judging on the latest figures`);
+        trace(
+          `fleet ${this.core.keys.prefix}: not every replica answered snapshot ${target} ` +
+            `within ${this.core.options.figuresTimeoutMs} ms; judging on the latest figures`,
+        );
         done();
       }, this.core.options.figuresTimeoutMs);
       unrefTimer(timer);
@@ -179,21 +237,31 @@ export class RolloutLeader {
     // No local guess at whether the lease still runs: etcd decides, by the fence, at the write.
     const fence = this.leadership.fence();
     if (fence === null) return null;
-    const puts: Put[] = [...(weights === null ? [] : [weights]), ...(record === null ? [] : [{ key: keys.rollout, value: record }])];
+    const puts: Put[] = [
+      ...(weights === null ? [] : [weights]),
+      ...(record === null ? [] : [{ key: keys.rollout, value: record }]),
+    ];
     if (snapshot) puts.push({ key: keys.snapshot, value: JSON.stringify({ replica: this.core.replicaId }) });
-    const conditions = [fence, { key: keys.rollout, target: 'Mod' as const, revision: state.recordKeyRevision.toString() }];
-    if (weights !== null) conditions.push({ key: keys.weights, target: 'Mod', revision: state.weightsKeyRevision.toString() });
+    const conditions = [
+      fence,
+      { key: keys.rollout, target: 'Mod' as const, revision: state.recordKeyRevision.toString() },
+    ];
+    if (weights !== null)
+      conditions.push({ key: keys.weights, target: 'Mod', revision: state.weightsKeyRevision.toString() });
     try {
       const outcome = await transact(client, conditions, puts, [fence.key, keys.rollout, keys.weights]);
       if (outcome.succeeded) return outcome.revision;
       const candidacy = outcome.read.get(fence.key);
       if (candidacy === null || candidacy === undefined || candidacy.create_revision !== fence.revision) {
-        this.core.fenced(`write refused by etcd: candidacy ${fence.key} of term ${fence.revision} is gone (lease ended)`);
+        this.core.fenced(
+          `write refused by etcd: candidacy ${fence.key} of term ${fence.revision} is gone (lease ended)`,
+        );
         this.drop();
         return null;
       }
       let newest = 0n;
-      for (const kv of outcome.read.values()) if (kv !== null && revision(kv.mod_revision) > newest) newest = revision(kv.mod_revision);
+      for (const kv of outcome.read.values())
+        if (kv !== null && revision(kv.mod_revision) > newest) newest = revision(kv.mod_revision);
       await this.core.watch.waitFor(newest, CATCH_UP_MS);
     } catch (error) {
       this.retryLater(messageOf(error));
@@ -211,13 +279,25 @@ export class RolloutLeader {
 
   private weightsPut(record: FleetRolloutRecord, weights: Record<string, number>): Put {
     const fence = this.leadership.fence();
-    const value = { weights, replica: this.core.replicaId, by: 'rollout' as const, rollout: record.id, ...(fence !== null && { term: fence.revision }), at: this.core.clock.now() };
+    const value = {
+      weights,
+      replica: this.core.replicaId,
+      by: 'rollout' as const,
+      rollout: record.id,
+      ...(fence !== null && { term: fence.revision }),
+      at: this.core.clock.now(),
+    };
     return { key: this.core.keys.weights, value: encodeWeights(value) };
   }
 
   private newWindow(): RolloutWindow {
     const fence = this.leadership.fence();
-    return { leader: this.core.replicaId, term: fence?.revision ?? '0', id: randomBytes(6).toString('hex'), openedAt: this.core.clock.now() };
+    return {
+      leader: this.core.replicaId,
+      term: fence?.revision ?? '0',
+      id: randomBytes(6).toString('hex'),
+      openedAt: this.core.clock.now(),
+    };
   }
 
   private drop(): void {

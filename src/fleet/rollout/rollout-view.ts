@@ -8,7 +8,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { RolloutStepPlan } from '../../ops/rollout/rollout-plan.js';
-import type { Rollout, RolloutEvents, RolloutResult, RolloutState, RolloutStatus } from '../../ops/rollout/rollout-types.js';
+import type {
+  Rollout,
+  RolloutEvents,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+} from '../../ops/rollout/rollout-types.js';
 import { logError } from '../../split/fleet-port.js';
 import type { FleetCore } from '../etcd/core.js';
 import { transact, type Put } from '../etcd/etcd.js';
@@ -61,7 +67,8 @@ export class FleetRolloutView extends EventEmitter<RolloutEvents> implements Rol
     this.record = next;
     for (const judged of next.history.slice(before.history.length)) this.emitLater('verdict', judged);
     if (next.waited > before.waited && next.lastWait !== null) this.emitLater('wait', next.lastWait);
-    if (next.applied && (!before.applied || next.step !== before.step) && next.state !== 'done') this.emitLater('step', this.plan[next.step]!);
+    if (next.applied && (!before.applied || next.step !== before.step) && next.state !== 'done')
+      this.emitLater('step', this.plan[next.step]!);
     if (before.state !== 'done' && next.result !== null) this.finish(next.result);
   }
 
@@ -84,7 +91,16 @@ export class FleetRolloutView extends EventEmitter<RolloutEvents> implements Rol
     const restore = { ...this.previousWeights };
     void this.control('abort', (record) => {
       if (record.state === 'done') return null;
-      const weights: Put = { key: this.core.keys.weights, value: encodeWeights({ weights: restore, replica: this.core.replicaId, by: 'rollout', rollout: record.id, at: this.core.clock.now() }) };
+      const weights: Put = {
+        key: this.core.keys.weights,
+        value: encodeWeights({
+          weights: restore,
+          replica: this.core.replicaId,
+          by: 'rollout',
+          rollout: record.id,
+          at: this.core.clock.now(),
+        }),
+      };
       return { record: ended(record, 'aborted', reason, restore, this.core.clock.now()), weights };
     });
     return this.done;
@@ -114,24 +130,40 @@ export class FleetRolloutView extends EventEmitter<RolloutEvents> implements Rol
    * Writes `change(record)` if the record is still the one this replica knows; after losing to
    * another write, looks again (the change may no longer apply: paused already, done).
    */
-  private async control(what: string, change: (record: FleetRolloutRecord) => { record: FleetRolloutRecord; weights?: Put } | null): Promise<void> {
+  private async control(
+    what: string,
+    change: (record: FleetRolloutRecord) => { record: FleetRolloutRecord; weights?: Put } | null,
+  ): Promise<void> {
     const { state, keys, client, watch } = this.core;
     for (let attempt = 1; attempt <= MAX_CONTROL_ATTEMPTS; attempt++) {
       const current = state.record;
       if (current === null || current.value.id !== this.id) return;
       const next = change(current.value);
       if (next === null) return;
-      const puts: Put[] = [...(next.weights === undefined ? [] : [next.weights]), { key: keys.rollout, value: encodeRecord(next.record) }];
+      const puts: Put[] = [
+        ...(next.weights === undefined ? [] : [next.weights]),
+        { key: keys.rollout, value: encodeRecord(next.record) },
+      ];
       try {
-        const outcome = await transact(client, [{ key: keys.rollout, target: 'Mod', revision: state.recordKeyRevision.toString() }], puts, [keys.rollout]);
+        const outcome = await transact(
+          client,
+          [{ key: keys.rollout, target: 'Mod', revision: state.recordKeyRevision.toString() }],
+          puts,
+          [keys.rollout],
+        );
         const seen = outcome.succeeded ? outcome.revision : (outcome.read.get(keys.rollout)?.mod_revision ?? '0');
         await watch.waitFor(revision(seen), CATCH_UP_MS);
         if (outcome.succeeded) return;
       } catch (error) {
-        return logError(`fleet ${keys.prefix}: ${what} of rollout ${this.id} not written to etcd: ${messageOf(error)}`);
+        return logError(
+          `fleet ${keys.prefix}: ${what} of rollout ${this.id} not written to etcd: ${messageOf(error)}`,
+        );
       }
     }
-    logError(`fleet ${keys.prefix}: ${what} of rollout ${this.id} not written: ${MAX_CONTROL_ATTEMPTS} other changes came first`);
+    logError(
+      `fleet ${keys.prefix}: ${what} of rollout ${this.id} not ` +
+        `written: ${MAX_CONTROL_ATTEMPTS} other changes came first`,
+    );
   }
 
   private finish(result: RolloutResult): void {

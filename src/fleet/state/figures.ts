@@ -34,7 +34,10 @@ export interface Publication {
 }
 
 /** A publication of `stats` (cumulative, no `since`). */
-export function publicationOf(stats: SplitStats, meta: Pick<Publication, 'replica' | 'instance' | 'seq' | 'ack' | 'at'>): Publication {
+export function publicationOf(
+  stats: SplitStats,
+  meta: Pick<Publication, 'replica' | 'instance' | 'seq' | 'ack' | 'at'>,
+): Publication {
   const subsets: Record<string, PublishedSubset> = {};
   for (const [name, subset] of Object.entries(stats.subsets)) {
     const { weight: _weight, latencyMs: _latency, ...published } = subset;
@@ -50,18 +53,41 @@ export function decodePublication(raw: Record<string, unknown> | null): Publicat
   for (const field of ['replica', 'instance', 'ack']) if (typeof raw[field] !== 'string') return null;
   for (const field of ['seq', 'at', 'since', 'channels']) if (typeof raw[field] !== 'number') return null;
   const subsets = raw['subsets'];
-  if (typeof subsets !== 'object' || subsets === null || typeof raw['notStarted'] !== 'object' || raw['notStarted'] === null) return null;
+  if (
+    typeof subsets !== 'object' ||
+    subsets === null ||
+    typeof raw['notStarted'] !== 'object' ||
+    raw['notStarted'] === null
+  )
+    return null;
   for (const subset of Object.values(subsets as Record<string, unknown>)) {
     if (typeof subset !== 'object' || subset === null) return null;
     const s = subset as Record<string, unknown>;
-    for (const field of ['started', 'finished', 'inFlight', 'openStreams', 'rebalanced', 'abandoned', 'refused', 'endpoints']) if (typeof s[field] !== 'number') return null;
-    if (!Array.isArray(s['latencyHistogram']) || typeof s['codes'] !== 'object' || typeof s['notStarted'] !== 'object') return null;
+    for (const field of [
+      'started',
+      'finished',
+      'inFlight',
+      'openStreams',
+      'rebalanced',
+      'abandoned',
+      'refused',
+      'endpoints',
+    ])
+      if (typeof s[field] !== 'number') return null;
+    if (!Array.isArray(s['latencyHistogram']) || typeof s['codes'] !== 'object' || typeof s['notStarted'] !== 'object')
+      return null;
   }
   return raw as unknown as Publication;
 }
 
 /** Readiness order for "the least ready state across replicas" (as across a split's channels). */
-const READINESS: Record<ConnectivityStateName, number> = { READY: 4, CONNECTING: 3, IDLE: 2, TRANSIENT_FAILURE: 1, SHUTDOWN: 0 };
+const READINESS: Record<ConnectivityStateName, number> = {
+  READY: 4,
+  CONNECTING: 3,
+  IDLE: 2,
+  TRANSIENT_FAILURE: 1,
+  SHUTDOWN: 0,
+};
 
 /** What `aggregate` adds to the fleet's `stats()`. */
 export type AggregateFigures = Pick<SplitStats, 'channels' | 'notStarted' | 'subsets'>;
@@ -73,12 +99,34 @@ export type AggregateFigures = Pick<SplitStats, 'channels' | 'notStarted' | 'sub
  * endpoints are of now, not differences: the latest publications' sums (endpoints: the most any
  * replica sees).
  */
-export function aggregate(subsetNames: readonly string[], weights: Record<string, number>, current: Iterable<Publication>, baselines: ReadonlyMap<string, Publication> | null): AggregateFigures {
+export function aggregate(
+  subsetNames: readonly string[],
+  weights: Record<string, number>,
+  current: Iterable<Publication>,
+  baselines: ReadonlyMap<string, Publication> | null,
+): AggregateFigures {
   const subsets: Record<string, SubsetStats> = {};
   const histograms = new Map<string, Float64Array>();
   for (const name of subsetNames) {
     histograms.set(name, new Float64Array(LATENCY_BUCKETS));
-    subsets[name] = { weight: weights[name] ?? 0, target: '', state: 'IDLE', channels: {}, endpoints: 0, started: 0, finished: 0, inFlight: 0, openStreams: 0, rebalanced: 0, codes: {}, abandoned: 0, refused: 0, notStarted: {}, latencyMs: { p50: null, p90: null, p99: null }, latencyHistogram: [] };
+    subsets[name] = {
+      weight: weights[name] ?? 0,
+      target: '',
+      state: 'IDLE',
+      channels: {},
+      endpoints: 0,
+      started: 0,
+      finished: 0,
+      inFlight: 0,
+      openStreams: 0,
+      rebalanced: 0,
+      codes: {},
+      abandoned: 0,
+      refused: 0,
+      notStarted: {},
+      latencyMs: { p50: null, p90: null, p99: null },
+      latencyHistogram: [],
+    };
   }
   let channels = 0;
   const notStarted: Partial<Record<StatusName, number>> = {};
@@ -99,7 +147,8 @@ export function aggregate(subsetNames: readonly string[], weights: Record<string
       sum.endpoints = Math.max(sum.endpoints, mine.endpoints);
       sum.inFlight += mine.inFlight;
       sum.openStreams += mine.openStreams;
-      for (const field of ['started', 'finished', 'rebalanced', 'abandoned', 'refused'] as const) sum[field] += mine[field] - (then?.[field] ?? 0);
+      for (const field of ['started', 'finished', 'rebalanced', 'abandoned', 'refused'] as const)
+        sum[field] += mine[field] - (then?.[field] ?? 0);
       addCounts(sum.codes, mine.codes, then?.codes);
       addCounts(sum.notStarted, mine.notStarted, then?.notStarted);
       // Each published bucket is found again from its middle (exact from 16 us up; below, a few
@@ -113,13 +162,21 @@ export function aggregate(subsetNames: readonly string[], weights: Record<string
   for (const name of subsetNames) {
     const histogram = histograms.get(name)!;
     subsets[name]!.latencyHistogram = latencyHistogram(histogram, 0);
-    subsets[name]!.latencyMs = { p50: latencyQuantile(histogram, 0, 0.5), p90: latencyQuantile(histogram, 0, 0.9), p99: latencyQuantile(histogram, 0, 0.99) };
+    subsets[name]!.latencyMs = {
+      p50: latencyQuantile(histogram, 0, 0.5),
+      p90: latencyQuantile(histogram, 0, 0.9),
+      p99: latencyQuantile(histogram, 0, 0.99),
+    };
   }
   return { channels, notStarted, subsets };
 }
 
 /** `into[key] += now[key] - then[key]` for every key, keeping only positive totals. */
-function addCounts<K extends string>(into: Partial<Record<K, number>>, now: Partial<Record<K, number>>, then: Partial<Record<K, number>> | undefined): void {
+function addCounts<K extends string>(
+  into: Partial<Record<K, number>>,
+  now: Partial<Record<K, number>>,
+  then: Partial<Record<K, number>> | undefined,
+): void {
   for (const key of Object.keys(now) as K[]) {
     const total = (into[key] ?? 0) + (now[key] ?? 0) - (then?.[key] ?? 0);
     if (total > 0) into[key] = total;

@@ -65,7 +65,8 @@ export class PublicationStore {
   /** The replica's lease ended (or it left): it drops out of every figure. */
   remove(replica: string): void {
     this.byReplica.delete(replica);
-    for (const mark of this.pending) if (this.replicas().every((each) => mark.answered.has(each))) this.pending.delete(mark);
+    for (const mark of this.pending)
+      if (this.replicas().every((each) => mark.answered.has(each))) this.pending.delete(mark);
     for (const listener of this.listeners) listener();
   }
 

@@ -40,7 +40,13 @@ export class FiguresPublisher {
     const session = this.core.session();
     if (this.stopped || session === null || session.lost) return this.queue;
     const { replicaId: replica, clock, keys, client } = this.core;
-    const publication = publicationOf(this.core.split.stats(), { replica, instance: this.instance, seq: ++this.seq, ack: this.core.state.snapshot.toString(), at: clock.now() });
+    const publication = publicationOf(this.core.split.stats(), {
+      replica,
+      instance: this.instance,
+      seq: ++this.seq,
+      ack: this.core.state.snapshot.toString(),
+      at: clock.now(),
+    });
     const value = JSON.stringify(publication);
     this.queue = this.queue.then(async () => {
       try {

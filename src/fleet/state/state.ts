@@ -65,7 +65,8 @@ export class FleetState extends EventEmitter<FleetStateEvents> implements WatchS
   /** The candidate that leads: the oldest key. */
   leader(): Candidate | null {
     let oldest: Candidate | null = null;
-    for (const candidate of this.candidates.values()) if (oldest === null || candidate.created < oldest.created) oldest = candidate;
+    for (const candidate of this.candidates.values())
+      if (oldest === null || candidate.created < oldest.created) oldest = candidate;
     return oldest;
   }
 
@@ -84,14 +85,18 @@ export class FleetState extends EventEmitter<FleetStateEvents> implements WatchS
     if (key.startsWith(this.keys.election)) {
       if (!CANDIDATE_SUFFIX.test(key.slice(this.keys.election.length))) return;
       if (type === 'delete') this.candidates.delete(key);
-      else this.candidates.set(key, { key, replica: kv.value.toString('utf8'), created: revision(kv.create_revision) });
+      else
+        this.candidates.set(key, { key, replica: kv.value.toString('utf8'), created: revision(kv.create_revision) });
       this.emit('candidates');
     } else if (key.startsWith(this.keys.replicas)) {
       const replica = key.slice(this.keys.replicas.length);
       if (!REPLICA_ID_PATTERN.test(replica)) return;
       if (type === 'delete') return this.publications.remove(replica);
       const publication = decodePublication(jsonObjectOf(kv));
-      if (publication === null || publication.replica !== replica) return logError(`fleet ${this.keys.prefix}: figures of ${replica} at revision ${modRevision} are not a fleet's; skipped`);
+      if (publication === null || publication.replica !== replica)
+        return logError(
+          `fleet ${this.keys.prefix}: figures of ${replica} at revision ${modRevision} are not a fleet's; skipped`,
+        );
       this.publications.put(publication);
     } else if (type === 'delete') {
       // The fleet never deletes its other keys; one deleted by hand changes nothing here.
@@ -120,7 +125,8 @@ export class FleetState extends EventEmitter<FleetStateEvents> implements WatchS
     if (modRevision <= this.weightsKeyRevision) return;
     this.weightsKeyRevision = modRevision;
     const value = decodeWeights(jsonObjectOf(kv));
-    if (typeof value === 'string') return logError(`fleet ${this.keys.prefix}: weights at revision ${modRevision} skipped: ${value}`);
+    if (typeof value === 'string')
+      return logError(`fleet ${this.keys.prefix}: weights at revision ${modRevision} skipped: ${value}`);
     this.weights = { value, modRevision };
     this.emit('weights', this.weights);
   }
@@ -129,7 +135,8 @@ export class FleetState extends EventEmitter<FleetStateEvents> implements WatchS
     if (modRevision <= this.recordKeyRevision) return;
     this.recordKeyRevision = modRevision;
     const value = decodeRecord(jsonObjectOf(kv));
-    if (typeof value === 'string') return logError(`fleet ${this.keys.prefix}: rollout record at revision ${modRevision} skipped: ${value}`);
+    if (typeof value === 'string')
+      return logError(`fleet ${this.keys.prefix}: rollout record at revision ${modRevision} skipped: ${value}`);
     this.record = { value, modRevision };
     this.emit('record', this.record);
   }

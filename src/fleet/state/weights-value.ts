@@ -46,6 +46,7 @@ export function decodeWeights(raw: Record<string, unknown> | null): WeightsValue
   if (typeof raw['replica'] !== 'string') return '"replica" is not a string';
   if (typeof raw['by'] !== 'string' || !WRITERS.includes(raw['by'])) return `"by" is not one of ${WRITERS.join(', ')}`;
   if (typeof raw['at'] !== 'number') return '"at" is not a number';
-  for (const field of ['rollout', 'term']) if (raw[field] !== undefined && typeof raw[field] !== 'string') return `"${field}" is not a string`;
+  for (const field of ['rollout', 'term'])
+    if (raw[field] !== undefined && typeof raw[field] !== 'string') return `"${field}" is not a string`;
   return raw as unknown as WeightsValue;
 }

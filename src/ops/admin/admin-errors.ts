@@ -4,12 +4,19 @@
  * request does may reach the process as an exception.
  * @module
  */
-import { describeValue, TrafficSplitClosedError, TrafficSplitRangeError, TrafficSplitRolloutError, TrafficSplitTypeError } from '../../base/errors.js';
+import {
+  describeValue,
+  TrafficSplitClosedError,
+  TrafficSplitRangeError,
+  TrafficSplitRolloutError,
+  TrafficSplitTypeError,
+} from '../../base/errors.js';
 import { logError } from '../../split/ops-port.js';
 import type { ReplyRefusal } from './admin-reply.js';
 import type { AdminReply } from './admin-routes.js';
 
-/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes, 503 a fleet's `ERR_FLEET_WRITE` too). */
+/** Stable `code` of each error answer of the admin endpoint (400 and 409 carry the split's own codes, 503 a
+ * fleet's `ERR_FLEET_WRITE` too). */
 export type AdminErrorCode =
   | 'ERR_ADMIN_UNAUTHORIZED'
   | 'ERR_ADMIN_FORBIDDEN'
@@ -52,7 +59,8 @@ export function isClientAbort(error: unknown): boolean {
 /** The answer to what a request's handling threw. Never throws. @internal */
 export function errorReply(error: unknown): AdminReply {
   try {
-    if (error instanceof HttpError) return { status: error.status, json: { error: error.message, code: error.code }, headers: error.headers };
+    if (error instanceof HttpError)
+      return { status: error.status, json: { error: error.message, code: error.code }, headers: error.headers };
     if (error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError) {
       return { status: 400, json: { error: error.message, code: error.code } };
     }
@@ -73,12 +81,20 @@ export function errorReply(error: unknown): AdminReply {
 }
 
 function isFleetError(error: unknown): error is Error & { code: string } {
-  return error instanceof Error && error.name === 'TrafficSplitFleetError' && typeof (error as { code?: unknown }).code === 'string';
+  return (
+    error instanceof Error &&
+    error.name === 'TrafficSplitFleetError' &&
+    typeof (error as { code?: unknown }).code === 'string'
+  );
 }
 
 /** The answer to a refused answer (too large, or too many bytes held). @internal */
 export function refusalReply(refusal: ReplyRefusal): AdminReply {
-  return { status: refusal.status, json: { error: refusal.message, code: refusal.code }, headers: refusal.status === 503 ? { 'retry-after': '1' } : {} };
+  return {
+    status: refusal.status,
+    json: { error: refusal.message, code: refusal.code },
+    headers: refusal.status === 503 ? { 'retry-after': '1' } : {},
+  };
 }
 
 /** A thrown value in words, whatever it is (its getters may throw too). @internal */

@@ -107,7 +107,8 @@ export class JsonSlicer {
       this.started = true;
       this.value(this.root, 0, null);
     }
-    while (this.stack.length > 0 && this.sliceChars < SLICE_CHARS && this.sliceValues < SLICE_VALUES) this.advance(this.stack.at(-1)!);
+    while (this.stack.length > 0 && this.sliceChars < SLICE_CHARS && this.sliceValues < SLICE_VALUES)
+      this.advance(this.stack.at(-1)!);
     return this.out.join('');
   }
 
@@ -181,7 +182,13 @@ export class JsonSlicer {
     try {
       // As JSON.stringify, outside capped subtrees (there the value is the application's).
       // Not for binaries: a Buffer's toJSON() is an array of numbers, one line each.
-      if (budget === null && typeof value === 'object' && value !== null && binaryView(value) === null && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+      if (
+        budget === null &&
+        typeof value === 'object' &&
+        value !== null &&
+        binaryView(value) === null &&
+        typeof (value as { toJSON?: unknown }).toJSON === 'function'
+      ) {
         value = (value as { toJSON(key: string): unknown }).toJSON('');
       }
       if (isOmitted(value)) return this.emit('null', budget);
@@ -198,8 +205,12 @@ export class JsonSlicer {
     if (depth >= MAX_DEPTH) return this.emit('"[too deep]"', budget);
     const binary = binaryView(value);
     if (binary !== null) return this.emit(binaryJson(binary, depth, budget), budget);
-    const frame = (kind: Frame['kind'], keys: string[] | null, length: number, iterator: Iterator<unknown> | null): Frame =>
-      ({ kind, source: value, keys, length, iterator, index: 0, written: 0, depth: depth + 1, budget });
+    const frame = (
+      kind: Frame['kind'],
+      keys: string[] | null,
+      length: number,
+      iterator: Iterator<unknown> | null,
+    ): Frame => ({ kind, source: value, keys, length, iterator, index: 0, written: 0, depth: depth + 1, budget });
     let opened: Frame;
     if (value instanceof Map) opened = frame('entries', null, 0, mapPairs(value));
     else if (value instanceof Set) opened = frame('entries', null, 0, Set.prototype.values.call(value));
@@ -223,7 +234,9 @@ function isOmitted(value: unknown): boolean {
 function scalarJson(value: unknown, budget: Budget | null): string | null {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(cut(value, budget === null ? MAX_STRING_CHARS : Math.min(MAX_STRING_CHARS, Math.max(0, budget.left - 2))));
+      return JSON.stringify(
+        cut(value, budget === null ? MAX_STRING_CHARS : Math.min(MAX_STRING_CHARS, Math.max(0, budget.left - 2))),
+      );
     case 'number':
       return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
@@ -235,9 +248,11 @@ function scalarJson(value: unknown, budget: Budget | null): string | null {
     default:
   }
   if (value === null) return 'null';
-  if (value instanceof Date) return Number.isNaN(Date.prototype.getTime.call(value)) ? 'null' : `"${Date.prototype.toISOString.call(value)}"`;
+  if (value instanceof Date)
+    return Number.isNaN(Date.prototype.getTime.call(value)) ? 'null' : `"${Date.prototype.toISOString.call(value)}"`;
   // Boxed primitives print as their value, as JSON.stringify does.
-  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) return scalarJson(value.valueOf(), budget);
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt)
+    return scalarJson(value.valueOf(), budget);
   return null;
 }
 
@@ -248,13 +263,17 @@ function cut(text: string, max: number): string {
 
 function binaryView(value: object): Uint8Array | null {
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) return new Uint8Array(value);
+  if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer))
+    return new Uint8Array(value);
   return null;
 }
 
 /** `{ base64, bytes, truncated }`: the first bytes in base64, and the full size. */
 function binaryJson(bytes: Uint8Array, depth: number, budget: Budget | null): string {
-  const max = budget === null ? MAX_BINARY_BYTES : Math.min(budget.maxBinaryBytes, Math.floor((Math.max(0, budget.left - 80) * 3) / 4));
+  const max =
+    budget === null
+      ? MAX_BINARY_BYTES
+      : Math.min(budget.maxBinaryBytes, Math.floor((Math.max(0, budget.left - 80) * 3) / 4));
   const shown = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(max, bytes.byteLength)).toString('base64');
   const inner = indent(depth + 1);
   return `{\n${inner}"base64": "${shown}",\n${inner}"bytes": ${bytes.byteLength},\n${inner}"truncated": ${bytes.byteLength > max}\n${indent(depth)}}`;

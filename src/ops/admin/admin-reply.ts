@@ -54,9 +54,18 @@ export async function renderReply(
     rendered.chunks.push(chunk);
     rendered.size += chunk.length;
     if (holder !== null) holder.held += chunk.length;
-    if (rendered.size > maxBytes) return { status: 500, code: 'ERR_ADMIN_REPLY_TOO_LARGE', message: `the answer is larger than ${maxBytes} bytes` };
+    if (rendered.size > maxBytes)
+      return {
+        status: 500,
+        code: 'ERR_ADMIN_REPLY_TOO_LARGE',
+        message: `the answer is larger than ${maxBytes} bytes`,
+      };
     if (holder !== null && holder.held > holder.max) {
-      return { status: 503, code: 'ERR_ADMIN_BUSY', message: `answers of ${holder.max} bytes in all are waiting for their clients to read them; try again later` };
+      return {
+        status: 503,
+        code: 'ERR_ADMIN_BUSY',
+        message: `answers of ${holder.max} bytes in all are waiting for their clients to read them; try again later`,
+      };
     }
     return null;
   };
@@ -105,9 +114,15 @@ export function release(holder: HeldReplyBytes | null, bytes: number): void {
  * client must not be able to make the endpoint read 100 MB. Resolves once the answer is out or
  * the connection closed.
  */
-export async function writeReply(request: IncomingMessage, response: ServerResponse, reply: AdminReply, body: RenderedReply): Promise<void> {
+export async function writeReply(
+  request: IncomingMessage,
+  response: ServerResponse,
+  reply: AdminReply,
+  body: RenderedReply,
+): Promise<void> {
   if (response.headersSent || request.socket.destroyed) return;
-  const hasBody = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+  const hasBody =
+    request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
   const unread = hasBody && !request.readableEnded;
   response.writeHead(reply.status, {
     'content-type': reply.contentType ?? 'application/json; charset=utf-8',

@@ -45,7 +45,9 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
     PUT: write(async ({ split, url, body }) => changeWeights(split, await body(), rebalanceQuery(url))),
   },
   '/runtime_modify': {
-    POST: write(({ split, url, runtimePrefix }) => changeWeights(split, weightsFromRuntimeQuery(url.searchParams, runtimePrefix, split.getWeights()))),
+    POST: write(({ split, url, runtimePrefix }) =>
+      changeWeights(split, weightsFromRuntimeQuery(url.searchParams, runtimePrefix, split.getWeights())),
+    ),
   },
   '/mirror': {
     GET: read(({ split }) => ok({ mirror: mirrorSettingsJson(split.getMirror()) })),
@@ -58,7 +60,11 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
   },
   '/stats': { GET: read(({ split }) => ok(statsWithCappedBodies(split.stats()))) },
   '/metrics': {
-    GET: read(({ split }) => ({ status: 200, text: renderPrometheusMetrics(split), contentType: PROMETHEUS_CONTENT_TYPE })),
+    GET: read(({ split }) => ({
+      status: 200,
+      text: renderPrometheusMetrics(split),
+      contentType: PROMETHEUS_CONTENT_TYPE,
+    })),
   },
   '/rollout': {
     GET: read(({ split }) => {
@@ -73,7 +79,9 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
     }),
     DELETE: write(async ({ split }) => {
       const rollout = activeRollout(split);
-      return rollout === undefined ? notFound('no rollout is running') : ok(await rollout.abort('aborted through the admin endpoint'));
+      return rollout === undefined
+        ? notFound('no rollout is running')
+        : ok(await rollout.abort('aborted through the admin endpoint'));
     }),
   },
   '/rollout/pause': {
@@ -101,7 +109,14 @@ function statsWithCappedBodies(stats: SplitStats): unknown {
     const capped: Record<string, unknown> = { ...sample };
     for (const [key, side] of Object.entries(sample)) {
       if (typeof side === 'object' && side !== null && 'response' in side) {
-        capped[key] = { ...side, response: new CappedValue((side as { response: unknown }).response, SAMPLE_RESPONSE_CHARS, SAMPLE_BINARY_BYTES) };
+        capped[key] = {
+          ...side,
+          response: new CappedValue(
+            (side as { response: unknown }).response,
+            SAMPLE_RESPONSE_CHARS,
+            SAMPLE_BINARY_BYTES,
+          ),
+        };
       }
     }
     return capped;
@@ -126,13 +141,17 @@ function rebalanceQuery(url: URL): SetWeightsOptions | undefined {
   const raw = url.searchParams.get(REBALANCE_PARAMETER);
   if (raw === null) return undefined;
   if (raw === 'off') return { rebalanceStreams: false };
-  if (!/^\d{1,10}$/.test(raw)) throw typeErrorAt(REBALANCE_PARAMETER, 'an integer number of milliseconds or "off"', raw);
+  if (!/^\d{1,10}$/.test(raw))
+    throw typeErrorAt(REBALANCE_PARAMETER, 'an integer number of milliseconds or "off"', raw);
   return { rebalanceStreams: { withinMs: Number(raw) } };
 }
 
 const REBALANCE_PARAMETER = 'rebalanceStreamsWithinMs';
 
-function withActiveRollout(split: SplitHandle, action: (rollout: NonNullable<ReturnType<typeof activeRollout>>) => void): AdminReply {
+function withActiveRollout(
+  split: SplitHandle,
+  action: (rollout: NonNullable<ReturnType<typeof activeRollout>>) => void,
+): AdminReply {
   const rollout = activeRollout(split);
   if (rollout === undefined) return notFound('no rollout is running');
   action(rollout);

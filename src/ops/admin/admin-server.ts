@@ -11,7 +11,14 @@ import { guardConnections } from './admin-connections.js';
 import { parseAdminOptions, type ParsedAdminOptions } from './admin-options.js';
 import { ADMIN_ROUTES, type AdminHandler, type AdminReply, type AdminRequest } from './admin-routes.js';
 import { HeldReplyBytes, release, renderReply, renderSmallReply, writeReply } from './admin-reply.js';
-import { ClientAbortError, describeError, errorReply, HttpError, isClientAbort, refusalReply } from './admin-errors.js';
+import {
+  ClientAbortError,
+  describeError,
+  errorReply,
+  HttpError,
+  isClientAbort,
+  refusalReply,
+} from './admin-errors.js';
 import { describeValue, TrafficSplitClosedError, TrafficSplitTypeError } from '../../base/errors.js';
 import { logError, emitClientWarning } from '../../split/ops-port.js';
 import { MAX_TIMER_MS } from '../../base/validate.js';
@@ -73,7 +80,7 @@ export interface AdminServer {
  * | method and path | does |
  * | --- | --- |
  * | `GET /weights` | the weights in force |
- * | `PUT /weights[?rebalanceStreamsWithinMs=<ms>\|off]` | replaces all weights (body as `setWeights()`); the query moves open streams after the change, or not (default: the split's `rebalanceStreams`) |
+ * | `PUT /weights[?rebalanceStreamsWithinMs=<ms>\|off]` | replaces all weights (body as `setWeights()`)¹ |
  * | `POST /runtime_modify?<prefix>.<subset>=<weight>&...` | changes the named subsets only, Envoy style |
  * | `GET /mirror`, `PUT /mirror` | the mirror in force; replaces it (body as `setMirror()`, `null` turns it off) |
  * | `GET /stats` | `split.stats()` (each mirror sample's `response` within SAMPLE_RESPONSE_CHARS of JSON) |
@@ -81,6 +88,8 @@ export interface AdminServer {
  * | `POST /rollout` | starts a rollout (body as `startRollout()` options): 202 with its plan, 409 if one runs |
  * | `GET /rollout` | the latest rollout's status |
  * | `DELETE /rollout`, `POST /rollout/pause`, `POST /rollout/resume` | controls the running rollout |
+ *
+ * ¹ The query moves open streams after the change, or not (default: the split's `rebalanceStreams`).
  *
  * Writes need `Authorization: Bearer <token>`: 401 without, 403 with a wrong one (compared in
  * constant time). Invalid bodies get 400 with the validation message and change nothing.
@@ -90,7 +99,8 @@ export interface AdminServer {
  * without `token`; TrafficSplitClosedError for a closed split; rejects if the port cannot be bound.
  * @example
  * const admin = await startAdminServer(split, { port: 9901, token: process.env.SPLIT_ADMIN_TOKEN });
- * // curl -X POST -H "authorization: Bearer $SPLIT_ADMIN_TOKEN" 'http://127.0.0.1:9901/runtime_modify?routing.traffic_split.v2=30'
+ * // curl -X POST -H "authorization: Bearer $SPLIT_ADMIN_TOKEN" \
+ * //   'http://127.0.0.1:9901/runtime_modify?routing.traffic_split.v2=30'
  */
 export async function startAdminServer(split: SplitHandle, options: AdminServerOptions): Promise<AdminServer> {
   // Every change it would accept would throw: refuse it up front, as startRollout() does.
@@ -129,7 +139,13 @@ export async function startAdminServer(split: SplitHandle, options: AdminServerO
   return { port, host: parsed.host, url: `http://${hostInUrl}:${port}`, close: () => closeServer(server) };
 }
 
-async function serve(split: SplitHandle, options: ParsedAdminOptions, held: HeldReplyBytes, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function serve(
+  split: SplitHandle,
+  options: ParsedAdminOptions,
+  held: HeldReplyBytes,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const reply = await answer(split, options, request);
   if (reply === null) return;
   const rendered = await renderReply(reply, held, () => request.socket.destroyed);
@@ -146,7 +162,11 @@ async function serve(split: SplitHandle, options: ParsedAdminOptions, held: Held
 }
 
 /** The handler's answer, or the error's; null when the client went away first. Never rejects. */
-async function answer(split: SplitHandle, options: ParsedAdminOptions, request: IncomingMessage): Promise<AdminReply | null> {
+async function answer(
+  split: SplitHandle,
+  options: ParsedAdminOptions,
+  request: IncomingMessage,
+): Promise<AdminReply | null> {
   try {
     const url = requestUrl(request.url ?? '/');
     checkHost(request, options);
@@ -157,7 +177,10 @@ async function answer(split: SplitHandle, options: ParsedAdminOptions, request: 
     return await handler.handle(admin);
   } catch (error) {
     if (isClientAbort(error)) {
-      emitClientWarning(`admin endpoint: ${request.method} ${(request.url ?? '/').slice(0, 256)}: ${(error as Error).message}`, 'ERR_ADMIN_ABORTED');
+      emitClientWarning(
+        `admin endpoint: ${request.method} ${(request.url ?? '/').slice(0, 256)}: ${(error as Error).message}`,
+        'ERR_ADMIN_ABORTED',
+      );
       return null;
     }
     return errorReply(error);
@@ -169,7 +192,9 @@ async function answer(split: SplitHandle, options: ParsedAdminOptions, request: 
 function abandon(request: IncomingMessage, error: unknown): void {
   request.socket.destroy();
   try {
-    logError(`admin endpoint: ${request.method} ${(request.url ?? '/').slice(0, 256)}: no answer: ${describeError(error)}`);
+    logError(
+      `admin endpoint: ${request.method} ${(request.url ?? '/').slice(0, 256)}: no answer: ${describeError(error)}`,
+    );
   } catch {
     // Nothing more can be done: this runs in the promise's last handler.
   }
@@ -194,8 +219,19 @@ function checkHost(request: IncomingMessage, options: ParsedAdminOptions): void 
   const header = request.headers.host;
   if (header === undefined) return;
   const name = hostName(header);
-  if (isIP(name) !== 0 || name === 'localhost' || name === options.host.toLowerCase() || options.allowedHosts.has(name)) return;
-  throw new HttpError(403, 'ERR_ADMIN_HOST_NOT_ALLOWED', `host ${JSON.stringify(header.slice(0, 256))} is not allowed: use an IP address or localhost, or list the name in allowedHosts`);
+  if (
+    isIP(name) !== 0 ||
+    name === 'localhost' ||
+    name === options.host.toLowerCase() ||
+    options.allowedHosts.has(name)
+  )
+    return;
+  throw new HttpError(
+    403,
+    'ERR_ADMIN_HOST_NOT_ALLOWED',
+    `host ${JSON.stringify(header.slice(0, 256))} is not allowed: ` +
+      `use an IP address or localhost, or list the name in allowedHosts`,
+  );
 }
 
 /** `name` of `name:port`, `[v6]:port` or `name`, lower case. */
@@ -212,7 +248,12 @@ function route(path: string, method: string): AdminHandler {
   const handler = (handlers as Record<string, AdminHandler | undefined>)[method];
   if (handler === undefined) {
     const allow = Object.keys(handlers).join(', ');
-    throw new HttpError(405, 'ERR_ADMIN_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allow})`, { allow });
+    throw new HttpError(
+      405,
+      'ERR_ADMIN_METHOD_NOT_ALLOWED',
+      `${method} is not allowed on ${path} (allowed: ${allow})`,
+      { allow },
+    );
   }
   return handler;
 }
@@ -225,11 +266,22 @@ function shortPath(path: string): string {
 /** Throws 401/403 unless the request may go on. Reads are open unless `protectReads`. */
 function authorize(request: IncomingMessage, options: ParsedAdminOptions, write: boolean): void {
   if (!write && !options.protectReads) return;
-  if (options.token === null) throw new HttpError(403, 'ERR_ADMIN_FORBIDDEN', 'writes are disabled: the admin endpoint was started without a token');
+  if (options.token === null)
+    throw new HttpError(
+      403,
+      'ERR_ADMIN_FORBIDDEN',
+      'writes are disabled: the admin endpoint was started without a token',
+    );
   const challenge = { 'www-authenticate': 'Bearer realm="traffic-split"' };
   const header = request.headers.authorization;
   const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-  if (match === null) throw new HttpError(401, 'ERR_ADMIN_UNAUTHORIZED', 'authorization required: send "Authorization: Bearer <token>"', challenge);
+  if (match === null)
+    throw new HttpError(
+      401,
+      'ERR_ADMIN_UNAUTHORIZED',
+      'authorization required: send "Authorization: Bearer <token>"',
+      challenge,
+    );
   // Digests have equal lengths, which timingSafeEqual needs, and hide the token's length.
   const given = createHash('sha256').update(match[1]!).digest();
   const expected = createHash('sha256').update(options.token).digest();
@@ -259,8 +311,12 @@ async function readJsonBody(request: IncomingMessage, limit: number, timeoutMs: 
       else chunks.push(chunk);
     };
     const onEnd = () => settle(null);
-    const onClose = () => settle(new ClientAbortError(`the client closed the connection after ${size} bytes of the body`));
-    const timer = setTimeout(() => settle(new HttpError(408, 'ERR_ADMIN_REQUEST_TIMEOUT', `the body did not arrive within ${timeoutMs} ms`)), timeoutMs);
+    const onClose = () =>
+      settle(new ClientAbortError(`the client closed the connection after ${size} bytes of the body`));
+    const timer = setTimeout(
+      () => settle(new HttpError(408, 'ERR_ADMIN_REQUEST_TIMEOUT', `the body did not arrive within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     request.on('data', onData).once('end', onEnd).once('close', onClose).once('error', onClose);
   });
   const text = bytes.toString('utf8');

@@ -19,20 +19,28 @@ const WEIGHT_TEXT = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
  * request with one bad parameter changes nothing. (Whether the result has a weight > 0 is
  * left to `setWeights()`, which checks it.)
  * @example
- * weightsFromRuntimeQuery(new URLSearchParams('routing.traffic_split.v2=30'), 'routing.traffic_split', { v1: 100, v2: 0 });
+ * const query = new URLSearchParams('routing.traffic_split.v2=30');
+ * weightsFromRuntimeQuery(query, 'routing.traffic_split', { v1: 100, v2: 0 });
  * // { v1: 100, v2: 30 }
  */
-export function weightsFromRuntimeQuery(query: URLSearchParams, prefix: string, current: Readonly<Record<string, number>>): Record<string, number> {
+export function weightsFromRuntimeQuery(
+  query: URLSearchParams,
+  prefix: string,
+  current: Readonly<Record<string, number>>,
+): Record<string, number> {
   const names = Object.keys(current);
   const keys = names.map((name) => `${prefix}.${name}`);
   const entries = [...query.entries()];
-  if (entries.length === 0) throw typeErrorAt('query', `at least one parameter such as ${keys[0]}=<weight>`, query.toString());
+  if (entries.length === 0)
+    throw typeErrorAt('query', `at least one parameter such as ${keys[0]}=<weight>`, query.toString());
   const weights = { ...current };
   const seen = new Set<string>();
   for (const [key, value] of entries) {
     const subset = key.startsWith(`${prefix}.`) ? key.slice(prefix.length + 1) : null;
     if (subset === null || !names.includes(subset)) {
-      throw new TrafficSplitTypeError(`${key}: unknown runtime key (keys: ${keys.join(', ')}), got ${describeValue(value)}`);
+      throw new TrafficSplitTypeError(
+        `${key}: unknown runtime key (keys: ${keys.join(', ')}), got ${describeValue(value)}`,
+      );
     }
     // Twice the same key has no clear meaning (Envoy would keep the last); refuse rather than guess.
     if (seen.has(key)) throw typeErrorAt(key, 'one value (the key appears twice)', value);

@@ -37,8 +37,12 @@ export async function readWeightsText(path: string): Promise<string> {
   const handle = await open(path, OPEN_FLAGS);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) throw new TrafficSplitTypeError(`${path}: expected a regular file, got ${describeKind(stats)}`);
-    const tooLarge = (size: string) => new TrafficSplitRangeError(`${path}: expected a weights file of at most ${MAX_WEIGHTS_FILE_BYTES} bytes, got ${size}`);
+    if (!stats.isFile())
+      throw new TrafficSplitTypeError(`${path}: expected a regular file, got ${describeKind(stats)}`);
+    const tooLarge = (size: string) =>
+      new TrafficSplitRangeError(
+        `${path}: expected a weights file of at most ${MAX_WEIGHTS_FILE_BYTES} bytes, got ${size}`,
+      );
     if (stats.size > MAX_WEIGHTS_FILE_BYTES) throw tooLarge(`${stats.size} bytes`);
     let buffer = Buffer.allocUnsafe(Math.min(stats.size, MAX_WEIGHTS_FILE_BYTES) + 1);
     let length = 0;

@@ -70,7 +70,11 @@ export const DEFAULT_POLL_INTERVAL_MS = 2_000;
  * watcher.on('applied', ({ weights }) => console.log('weights now', weights));
  * await watcher.ready;
  */
-export function watchWeightsFile(split: SplitHandle, path: string, options: WeightsFileOptions = {}): WeightsFileWatcher {
+export function watchWeightsFile(
+  split: SplitHandle,
+  path: string,
+  options: WeightsFileOptions = {},
+): WeightsFileWatcher {
   if (split.closed) throw new TrafficSplitClosedError(split.name, 'watchWeightsFile()');
   return new WeightsFile(split, resolve(nonEmptyString('path', path, 'a file path')), parseOptions(options));
 }
@@ -87,7 +91,8 @@ function parseOptions(options: WeightsFileOptions): ParsedOptions {
   return {
     onError: onError === undefined ? null : functionValue<(error: Error) => void>('onError', onError),
     debounceMs: debounceMs === undefined ? DEFAULT_DEBOUNCE_MS : timerMs('debounceMs', debounceMs, 0),
-    pollIntervalMs: pollIntervalMs === undefined ? DEFAULT_POLL_INTERVAL_MS : timerMs('pollIntervalMs', pollIntervalMs, 0),
+    pollIntervalMs:
+      pollIntervalMs === undefined ? DEFAULT_POLL_INTERVAL_MS : timerMs('pollIntervalMs', pollIntervalMs, 0),
     clock: clock === undefined ? realClock : clockValue('clock', clock),
   };
 }
@@ -160,7 +165,9 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
       // Any event in the directory triggers a read: with a ConfigMap the names that change
       // (`..data`, `..2024_01_01_...`) are not the file's, and comparing content is cheap.
       this.directoryWatcher = watch(dirname(this.path), { persistent: false }, () => this.schedule());
-      this.directoryWatcher.on('error', (error) => this.report(new Error(`${this.path}: watching the directory failed (${error.message}); polling only`)));
+      this.directoryWatcher.on('error', (error) =>
+        this.report(new Error(`${this.path}: watching the directory failed (${error.message}); polling only`)),
+      );
     } catch (error) {
       this.report(new Error(`${this.path}: cannot watch the directory (${(error as Error).message}); polling only`));
     }
@@ -200,7 +207,8 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     try {
       text = await readWeightsText(this.path);
     } catch (error) {
-      if (error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError) return this.refuse(error, null);
+      if (error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError)
+        return this.refuse(error, null);
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       return this.refuse(new TrafficSplitTypeError(`${this.path}: cannot read the weights file (${code})`), null);
     }
@@ -208,10 +216,16 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     let weights: unknown;
     try {
       weights = JSON.parse(text);
-    } catch (error) {
+    } catch {
       // V8's message quotes the text around the error: the file may be anything the path points
       // at (a symlink to a secret), so only its size is reported.
-      return this.refuse(new TrafficSplitTypeError(`${this.path}: expected JSON weights such as {"v1": 90, "v2": 10}, got ${text.length} characters that are not valid JSON`), text);
+      return this.refuse(
+        new TrafficSplitTypeError(
+          `${this.path}: expected JSON weights such as {"v1": 90, "v2": ` +
+            `10}, got ${text.length} characters that are not valid JSON`,
+        ),
+        text,
+      );
     }
     const previous = this.split.getWeights();
     try {
@@ -252,9 +266,14 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
 function withoutFileContent(error: unknown): unknown {
   if (!(error instanceof TrafficSplitTypeError || error instanceof TrafficSplitRangeError)) return error;
   // describeValue's rendering ends the message: `shown` (kind).
-  const message = error.message.replace(/`[\s\S]*` \((string|array|object)\)$/, (_all, kind: string) => `a value of type ${kind} (not shown: it came from a file)`);
+  const message = error.message.replace(
+    /`[\s\S]*` \((string|array|object)\)$/,
+    (_all, kind: string) => `a value of type ${kind} (not shown: it came from a file)`,
+  );
   if (message === error.message) return error;
-  return error instanceof TrafficSplitRangeError ? new TrafficSplitRangeError(message) : new TrafficSplitTypeError(message);
+  return error instanceof TrafficSplitRangeError
+    ? new TrafficSplitRangeError(message)
+    : new TrafficSplitTypeError(message);
 }
 
 /** The validation error with the file's path in front, same class and code. */

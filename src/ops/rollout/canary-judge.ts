@@ -7,7 +7,12 @@
  */
 import { numberWhere } from '../../base/validate.js';
 import { Status } from '../../split/ops-port.js';
-import { fisherExactGreater, histogramQuantile, mannWhitneyGreater, type Histogram } from '../../algorithms/stats-tests.js';
+import {
+  fisherExactGreater,
+  histogramQuantile,
+  mannWhitneyGreater,
+  type Histogram,
+} from '../../algorithms/stats-tests.js';
 import type { StatusName, SubsetStats } from '../../split/ops-port.js';
 
 /** The part of a `SubsetStats` window the comparison reads. */
@@ -17,7 +22,8 @@ export type CanaryWindow = Pick<SubsetStats, 'finished' | 'codes' | 'latencyHist
 export interface CanaryJudgeOptions {
   /** One minus the accepted chance of a false alarm per comparison, from 0.5 to 0.999999. @default 0.99 */
   confidence?: number;
-  /** Smallest absolute increase of the error rate that fails the canary (0.005 = half a percentage point). @default 0.005 */
+  /** Smallest absolute increase of the error rate that fails the canary (0.005 = half a percentage point).
+   * @default 0.005 */
   maxErrorRateIncrease?: number;
   /** Largest accepted ratio of the canary's median latency to the baseline's. @default 1.2 */
   maxLatencyRatio?: number;
@@ -64,7 +70,9 @@ export interface CanaryVerdict {
 }
 
 const DEFAULT_CODES: ReadonlySet<number> = new Set(
-  (['UNKNOWN', 'INTERNAL', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'DATA_LOSS', 'RESOURCE_EXHAUSTED'] as StatusName[]).map((name) => Status[name]),
+  (['UNKNOWN', 'INTERNAL', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'DATA_LOSS', 'RESOURCE_EXHAUSTED'] as StatusName[]).map(
+    (name) => Status[name],
+  ),
 );
 
 /** Defaults of `judgeCanary()`. */
@@ -85,10 +93,32 @@ export const DEFAULT_MAX_LATENCY_RATIO = 1.2;
  * const w = split.stats({ since: mark });
  * const { verdict, reason } = judgeCanary(w.subsets.v2, w.subsets.v1, { names: ['v2', 'v1'] });
  */
-export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, options: CanaryJudgeOptions = {}): CanaryVerdict {
-  const confidence = checked(options.confidence, 'confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1);
-  const maxIncrease = checked(options.maxErrorRateIncrease, 'maxErrorRateIncrease', 'a number from 0 to 1', DEFAULT_MAX_ERROR_RATE_INCREASE, (x) => x >= 0 && x <= 1);
-  const maxRatio = checked(options.maxLatencyRatio, 'maxLatencyRatio', 'a finite number >= 1', DEFAULT_MAX_LATENCY_RATIO, (x) => x >= 1);
+export function judgeCanary(
+  canary: CanaryWindow,
+  baseline: CanaryWindow,
+  options: CanaryJudgeOptions = {},
+): CanaryVerdict {
+  const confidence = checked(
+    options.confidence,
+    'confidence',
+    'a number above 0.5 and below 1',
+    DEFAULT_CONFIDENCE,
+    (x) => x > 0.5 && x < 1,
+  );
+  const maxIncrease = checked(
+    options.maxErrorRateIncrease,
+    'maxErrorRateIncrease',
+    'a number from 0 to 1',
+    DEFAULT_MAX_ERROR_RATE_INCREASE,
+    (x) => x >= 0 && x <= 1,
+  );
+  const maxRatio = checked(
+    options.maxLatencyRatio,
+    'maxLatencyRatio',
+    'a finite number >= 1',
+    DEFAULT_MAX_LATENCY_RATIO,
+    (x) => x >= 1,
+  );
   const codes = options.failureCodes ?? DEFAULT_CODES;
   const [canaryName, baselineName] = options.names ?? ['canary', 'baseline'];
   const alpha = 1 - confidence;
@@ -104,14 +134,19 @@ export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, option
   const latencyFailed = mw.pValue < alpha && medianRatio !== null && medianRatio > maxRatio;
 
   const errorWords =
-    `errors: ${canaryName} ${percent(c.errorRate)} (${c.failures} of ${c.calls}) vs ${baselineName} ${percent(b.errorRate)} (${b.failures} of ${b.calls}) ` +
-    `(+${percent(Math.max(0, increase))} ${increase > maxIncrease ? '>' : '<='} ${percent(maxIncrease)}), Fisher ${pWords(fisher.pValue)}`;
+    `errors: ${canaryName} ${percent(c.errorRate)} (${c.failures} of ${c.calls}) ` +
+    `vs ${baselineName} ${percent(b.errorRate)} (${b.failures} of ${b.calls}) ` +
+    `(+${percent(Math.max(0, increase))} ${increase > maxIncrease ? '>' : '<='} ${percent(maxIncrease)}), ` +
+    `Fisher ${pWords(fisher.pValue)}`;
   const latencyWords =
     medianRatio === null
       ? 'latency: no latencies to compare'
       : `latency: ${canaryName} median ${c.p50Ms} ms vs ${baselineName} ${b.p50Ms} ms ` +
-        `(x${round(medianRatio, 2)} ${medianRatio > maxRatio ? '>' : '<='} ${maxRatio}), Mann-Whitney ${pWords(mw.pValue)}`;
-  const failed = [errorsFailed && errorWords, latencyFailed && latencyWords].filter((words): words is string => typeof words === 'string');
+        `(x${round(medianRatio, 2)} ${medianRatio > maxRatio ? '>' : '<='} ${maxRatio}), ` +
+        `Mann-Whitney ${pWords(mw.pValue)}`;
+  const failed = [errorsFailed && errorWords, latencyFailed && latencyWords].filter(
+    (words): words is string => typeof words === 'string',
+  );
   return {
     verdict: failed.length > 0 ? 'fail' : 'pass',
     reason: failed.length > 0 ? failed.join('; ') : `${errorWords}; ${latencyWords}`,
@@ -123,13 +158,20 @@ export function judgeCanary(canary: CanaryWindow, baseline: CanaryWindow, option
 }
 
 /** An option's value, or its default; throws with the library's template when out of range. */
-function checked(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
+function checked(
+  raw: unknown,
+  field: string,
+  expectation: string,
+  fallback: number,
+  valid: (x: number) => boolean,
+): number {
   return raw === undefined ? fallback : numberWhere(field, raw, expectation, valid);
 }
 
 function side(window: CanaryWindow, codes: ReadonlySet<number>): CanarySide {
   let failures = 0;
-  for (const [name, count] of Object.entries(window.codes)) if (codes.has(Status[name as StatusName])) failures += count ?? 0;
+  for (const [name, count] of Object.entries(window.codes))
+    if (codes.has(Status[name as StatusName])) failures += count ?? 0;
   const histogram = window.latencyHistogram as Histogram;
   return {
     calls: window.finished,

@@ -23,7 +23,13 @@ export interface StepVerdict {
  * The subset's figures in `window` (a `stats({ since: mark })` snapshot). `periodMs` is the
  * window's length on the rollout's clock, which a test may have faked.
  */
-export function measure(window: SplitStats, subset: string, failureCodes: ReadonlySet<number>, periodMs: number, waitedIntervals: number): RolloutFigures {
+export function measure(
+  window: SplitStats,
+  subset: string,
+  failureCodes: ReadonlySet<number>,
+  periodMs: number,
+  waitedIntervals: number,
+): RolloutFigures {
   const stats = window.subsets[subset]!;
   let failures = 0;
   for (const [name, count] of Object.entries(stats.codes)) {
@@ -48,7 +54,8 @@ export function measure(window: SplitStats, subset: string, failureCodes: Readon
 export function failsBeforeMinCalls(figures: RolloutFigures, options: ParsedRolloutOptions): StepVerdict | null {
   if (figures.failures === 0 || figures.failures <= options.maxErrorRate * options.minCalls) return null;
   return fail(
-    `error rate over budget before minCalls: ${figures.failures} of ${figures.calls} calls failed, more than ${percent(options.maxErrorRate)} of ${options.minCalls} calls allows`,
+    `error rate over budget before minCalls: ${figures.failures} of ${figures.calls} calls ` +
+      `failed, more than ${percent(options.maxErrorRate)} of ${options.minCalls} calls allows`,
   );
 }
 
@@ -66,7 +73,12 @@ export function checkFigures(figures: RolloutFigures, options: ParsedRolloutOpti
 }
 
 /** The rolled-out subset against `baseline` over the same window (see `judgeCanary()`). */
-export function compareWithBaseline(window: SplitStats, subset: string, baseline: string, options: ParsedRolloutOptions): RolloutComparison {
+export function compareWithBaseline(
+  window: SplitStats,
+  subset: string,
+  baseline: string,
+  options: ParsedRolloutOptions,
+): RolloutComparison {
   const verdict = judgeCanary(window.subsets[subset]!, window.subsets[baseline]!, {
     confidence: options.confidence,
     maxErrorRateIncrease: options.maxErrorRateIncrease,
@@ -97,7 +109,9 @@ export async function runJudge(
   });
   const answer = Promise.resolve()
     .then(() => judge(step))
-    .then(judgeVerdict, (error: unknown) => fail(`judge threw: ${error instanceof Error ? error.message : describeValue(error)}`));
+    .then(judgeVerdict, (error: unknown) =>
+      fail(`judge threw: ${error instanceof Error ? error.message : describeValue(error)}`),
+    );
   try {
     return await Promise.race([answer, deadline]);
   } finally {

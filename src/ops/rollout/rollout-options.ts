@@ -4,7 +4,15 @@
  * @module
  */
 import { realClock, type Clock } from '../../base/clock.js';
-import { booleanValue, clockValue, integerIn, MAX_TIMER_MS, numberWhere, rejectUnknownKeys, requireObject } from '../../base/validate.js';
+import {
+  booleanValue,
+  clockValue,
+  integerIn,
+  MAX_TIMER_MS,
+  numberWhere,
+  rejectUnknownKeys,
+  requireObject,
+} from '../../base/validate.js';
 import { rangeErrorAt, typeErrorAt } from '../../base/errors.js';
 import { DEFAULT_CONFIDENCE, DEFAULT_MAX_ERROR_RATE_INCREASE, DEFAULT_MAX_LATENCY_RATIO } from './canary-judge.js';
 import { Status } from '../../split/ops-port.js';
@@ -190,15 +198,28 @@ export interface ParsedRolloutOptions {
 }
 
 const ANALYSIS_KEYS = [
-  'maxErrorRate', 'failureCodes', 'maxP99Ms', 'minCalls', 'maxWaitIntervals', 'judge', 'judgeTimeoutMs',
-  'baseline', 'confidence', 'maxErrorRateIncrease', 'maxLatencyRatio',
+  'maxErrorRate',
+  'failureCodes',
+  'maxP99Ms',
+  'minCalls',
+  'maxWaitIntervals',
+  'judge',
+  'judgeTimeoutMs',
+  'baseline',
+  'confidence',
+  'maxErrorRateIncrease',
+  'maxLatencyRatio',
 ];
 
 /** Validates every option before anything changes. @internal Long as a list of fields is long:
  * one validator call per option, in the order the documentation gives them. */
 export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]): ParsedRolloutOptions {
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
-  rejectUnknownKeys(obj, ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow', 'allowStepsBelowOnePercent'], '');
+  rejectUnknownKeys(
+    obj,
+    ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow', 'allowStepsBelowOnePercent'],
+    '',
+  );
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt('subset', `one of the subsets ${subsetNames.join(', ')}`, subset);
@@ -208,17 +229,32 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
   const analysis = requireObject(obj['analysis'], 'analysis', 'an object with at least "maxErrorRate"');
   rejectUnknownKeys(analysis, ANALYSIS_KEYS, 'analysis.');
   const experimentBaseline = parseBaseline(obj['baseline'], 'baseline', subset, subsetNames, 3);
-  const baseline = parseBaseline(analysis['baseline'], 'analysis.baseline', subset, subsetNames, 2) ?? experimentBaseline;
+  const baseline =
+    parseBaseline(analysis['baseline'], 'analysis.baseline', subset, subsetNames, 2) ?? experimentBaseline;
   if (experimentBaseline !== null && baseline !== experimentBaseline) {
-    throw typeErrorAt('analysis.baseline', `the rollout's baseline "${experimentBaseline}" (or no value)`, analysis['baseline']);
+    throw typeErrorAt(
+      'analysis.baseline',
+      `the rollout's baseline "${experimentBaseline}" (or no value)`,
+      analysis['baseline'],
+    );
   }
-  const steps = parseSteps(obj['steps'], booleanValue('allowStepsBelowOnePercent', obj['allowStepsBelowOnePercent'] ?? false));
+  const steps = parseSteps(
+    obj['steps'],
+    booleanValue('allowStepsBelowOnePercent', obj['allowStepsBelowOnePercent'] ?? false),
+  );
   // The baseline gets the subset's share too, so both fit in 100 only up to 50 each.
   const over = experimentBaseline === null ? -1 : steps.findIndex((step) => step > 50);
-  if (over >= 0) throw rangeErrorAt(`steps[${over}]`, 'a percentage of at most 50 with a baseline (it gets the same share)', steps[over]);
+  if (over >= 0)
+    throw rangeErrorAt(
+      `steps[${over}]`,
+      'a percentage of at most 50 with a baseline (it gets the same share)',
+      steps[over],
+    );
   const intervalMs = parseInteger(obj['intervalMs'], 'intervalMs', 1, MAX_TIMER_MS, undefined);
   const maxErrorRate =
-    analysis['maxErrorRate'] === undefined && baseline !== null ? 1 : parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1);
+    analysis['maxErrorRate'] === undefined && baseline !== null
+      ? 1
+      : parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1);
   return Object.freeze({
     subset,
     steps,
@@ -227,16 +263,54 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
     shadow: parseShadowOptions(obj['shadow'], { intervalMs, maxErrorRate }, { subset, subsetNames }),
     baseline,
     experimentBaseline,
-    confidence: optionalNumber(analysis['confidence'], 'analysis.confidence', 'a number above 0.5 and below 1', DEFAULT_CONFIDENCE, (x) => x > 0.5 && x < 1),
-    maxErrorRateIncrease: optionalNumber(analysis['maxErrorRateIncrease'], 'analysis.maxErrorRateIncrease', 'a number from 0 to 1', DEFAULT_MAX_ERROR_RATE_INCREASE, (x) => x >= 0 && x <= 1),
-    maxLatencyRatio: optionalNumber(analysis['maxLatencyRatio'], 'analysis.maxLatencyRatio', 'a finite number >= 1', DEFAULT_MAX_LATENCY_RATIO, (x) => x >= 1),
+    confidence: optionalNumber(
+      analysis['confidence'],
+      'analysis.confidence',
+      'a number above 0.5 and below 1',
+      DEFAULT_CONFIDENCE,
+      (x) => x > 0.5 && x < 1,
+    ),
+    maxErrorRateIncrease: optionalNumber(
+      analysis['maxErrorRateIncrease'],
+      'analysis.maxErrorRateIncrease',
+      'a number from 0 to 1',
+      DEFAULT_MAX_ERROR_RATE_INCREASE,
+      (x) => x >= 0 && x <= 1,
+    ),
+    maxLatencyRatio: optionalNumber(
+      analysis['maxLatencyRatio'],
+      'analysis.maxLatencyRatio',
+      'a finite number >= 1',
+      DEFAULT_MAX_LATENCY_RATIO,
+      (x) => x >= 1,
+    ),
     failureCodes: parseFailureCodes(analysis['failureCodes']),
     maxP99Ms:
-      analysis['maxP99Ms'] === undefined ? null : parseNumber(analysis['maxP99Ms'], 'analysis.maxP99Ms', 'a number of milliseconds > 0', Number.MIN_VALUE, Infinity),
+      analysis['maxP99Ms'] === undefined
+        ? null
+        : parseNumber(
+            analysis['maxP99Ms'],
+            'analysis.maxP99Ms',
+            'a number of milliseconds > 0',
+            Number.MIN_VALUE,
+            Infinity,
+          ),
     minCalls: parseInteger(analysis['minCalls'], 'analysis.minCalls', 0, 1e9, DEFAULT_MIN_CALLS),
-    maxWaitIntervals: parseInteger(analysis['maxWaitIntervals'], 'analysis.maxWaitIntervals', 0, 1000, DEFAULT_MAX_WAIT_INTERVALS),
+    maxWaitIntervals: parseInteger(
+      analysis['maxWaitIntervals'],
+      'analysis.maxWaitIntervals',
+      0,
+      1000,
+      DEFAULT_MAX_WAIT_INTERVALS,
+    ),
     judge: parseJudge(analysis['judge']),
-    judgeTimeoutMs: parseInteger(analysis['judgeTimeoutMs'], 'analysis.judgeTimeoutMs', 1, MAX_TIMER_MS, DEFAULT_JUDGE_TIMEOUT_MS),
+    judgeTimeoutMs: parseInteger(
+      analysis['judgeTimeoutMs'],
+      'analysis.judgeTimeoutMs',
+      1,
+      MAX_TIMER_MS,
+      DEFAULT_JUDGE_TIMEOUT_MS,
+    ),
     clock: parseClock(obj['clock']),
   });
 }
@@ -251,26 +325,43 @@ function parseSteps(raw: unknown, belowOnePercent: boolean): number[] {
     if (!(step > 0 && step <= 100)) throw rangeErrorAt(field, 'a percentage above 0 and at most 100', step);
     if (step < 1 && !belowOnePercent) {
       const error = rangeErrorAt(field, 'a percentage from 1 to 100', step);
-      error.message += ': steps are percentages, not fractions ([10, 50] is 10% then 50%); for a step below 1% on purpose, set allowStepsBelowOnePercent: true';
+      error.message +=
+        ': steps are percentages, not fractions ([10, 50] is 10% then 50%); ' +
+        'for a step below 1% on purpose, set allowStepsBelowOnePercent: true';
       throw error;
     }
     // Increasing steps only: a decreasing list is almost surely a typo, and a step judged at a
     // share it already passed proves nothing new.
     const before = raw[i - 1] as number | undefined;
-    if (before !== undefined && step <= before) throw rangeErrorAt(field, `a percentage above the previous step (${before})`, step);
+    if (before !== undefined && step <= before)
+      throw rangeErrorAt(field, `a percentage above the previous step (${before})`, step);
   });
   return [...(raw as number[])];
 }
 
-function parseBaseline(raw: unknown, field: string, subset: string, subsetNames: readonly string[], fewest: number): string | null {
+function parseBaseline(
+  raw: unknown,
+  field: string,
+  subset: string,
+  subsetNames: readonly string[],
+  fewest: number,
+): string | null {
   if (raw === undefined) return null;
   const others = subsetNames.filter((name) => name !== subset);
-  if (typeof raw !== 'string' || !others.includes(raw)) throw typeErrorAt(field, `one of the other subsets ${others.join(', ')}`, raw);
-  if (subsetNames.length < fewest) throw typeErrorAt(field, `a subset of a split with at least ${fewest} subsets`, raw);
+  if (typeof raw !== 'string' || !others.includes(raw))
+    throw typeErrorAt(field, `one of the other subsets ${others.join(', ')}`, raw);
+  if (subsetNames.length < fewest)
+    throw typeErrorAt(field, `a subset of a split with at least ${fewest} subsets`, raw);
   return raw;
 }
 
-function optionalNumber(raw: unknown, field: string, expectation: string, fallback: number, valid: (x: number) => boolean): number {
+function optionalNumber(
+  raw: unknown,
+  field: string,
+  expectation: string,
+  fallback: number,
+  valid: (x: number) => boolean,
+): number {
   return raw === undefined ? fallback : numberWhere(field, raw, expectation, valid);
 }
 
@@ -284,18 +375,25 @@ function parseInteger(raw: unknown, field: string, min: number, max: number, fal
 
 function parseFailureCodes(raw: unknown): ReadonlySet<number> {
   const list = raw ?? DEFAULT_FAILURE_CODES;
-  if (!Array.isArray(list) || list.length === 0) throw typeErrorAt('analysis.failureCodes', 'a non-empty list of status code names or numbers', raw);
+  if (!Array.isArray(list) || list.length === 0)
+    throw typeErrorAt('analysis.failureCodes', 'a non-empty list of status code names or numbers', raw);
   const codes = list.map((code: unknown, i) => {
     if (typeof code === 'number' && Number.isInteger(code) && Status[code] !== undefined) return code;
-    if (typeof code === 'string' && Object.hasOwn(Status, code) && typeof Status[code as StatusName] === 'number') return Status[code as StatusName];
-    throw typeErrorAt(`analysis.failureCodes[${i}]`, 'a gRPC status code name (such as "INTERNAL") or number (0 to 16)', code);
+    if (typeof code === 'string' && Object.hasOwn(Status, code) && typeof Status[code as StatusName] === 'number')
+      return Status[code as StatusName];
+    throw typeErrorAt(
+      `analysis.failureCodes[${i}]`,
+      'a gRPC status code name (such as "INTERNAL") or number (0 to 16)',
+      code,
+    );
   });
   return new Set(codes);
 }
 
 function parseJudge(raw: unknown): NonNullable<RolloutAnalysis['judge']> | null {
   if (raw === undefined) return null;
-  if (typeof raw !== 'function') throw typeErrorAt('analysis.judge', 'a function (step) => boolean | string | Promise<boolean | string>', raw);
+  if (typeof raw !== 'function')
+    throw typeErrorAt('analysis.judge', 'a function (step) => boolean | string | Promise<boolean | string>', raw);
   return raw as NonNullable<RolloutAnalysis['judge']>;
 }
 

@@ -21,7 +21,12 @@ export interface RolloutStepPlan {
  * matter to the split.
  * @internal
  */
-export function planRollout(subset: string, steps: readonly number[], baseline: Record<string, number>, twin: string | null = null): RolloutStepPlan[] {
+export function planRollout(
+  subset: string,
+  steps: readonly number[],
+  baseline: Record<string, number>,
+  twin: string | null = null,
+): RolloutStepPlan[] {
   return steps.map((percent, step) => ({ step, percent, weights: stepWeights(subset, percent, baseline, twin) }));
 }
 
@@ -29,7 +34,12 @@ export function planRollout(subset: string, steps: readonly number[], baseline: 
  * The weights of one step; see `planRollout`. `twin` (baseline experiment mode) gets the same
  * share as `subset`, and the other subsets share what is left. @internal
  */
-export function stepWeights(subset: string, percent: number, baseline: Record<string, number>, twin: string | null = null): Record<string, number> {
+export function stepWeights(
+  subset: string,
+  percent: number,
+  baseline: Record<string, number>,
+  twin: string | null = null,
+): Record<string, number> {
   const others = Object.keys(baseline).filter((name) => name !== subset && name !== twin);
   const otherTotal = others.reduce((sum, name) => sum + baseline[name]!, 0);
   const rest = 100 - (twin === null ? percent : 2 * percent);

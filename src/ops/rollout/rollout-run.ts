@@ -5,13 +5,29 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ClockTimer } from '../../base/clock.js';
-import { checkFigures, compareWithBaseline, failsBeforeMinCalls, measure, runJudge, type StepVerdict } from './rollout-analysis.js';
+import {
+  checkFigures,
+  compareWithBaseline,
+  failsBeforeMinCalls,
+  measure,
+  runJudge,
+  type StepVerdict,
+} from './rollout-analysis.js';
 import type { ParsedRolloutOptions, RolloutFigures } from './rollout-options.js';
 import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from './rollout-plan.js';
 import type { StatsMark, SplitHandle } from '../../split/ops-port.js';
 import { ShadowPhase, type ShadowRecord } from './rollout-shadow.js';
 import { mirrorSettingsJson } from '../../split/ops-port.js';
-import type { Rollout, RolloutComparison, RolloutEvents, RolloutOutcome, RolloutResult, RolloutState, RolloutStatus, RolloutStepRecord } from './rollout-types.js';
+import type {
+  Rollout,
+  RolloutComparison,
+  RolloutEvents,
+  RolloutOutcome,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+  RolloutStepRecord,
+} from './rollout-types.js';
 
 export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   readonly subset: string;
@@ -104,7 +120,11 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   /** A weight change this rollout did not make: the operator's change wins, and stays. */
   private readonly onWeights = ({ weights }: { weights: Record<string, number> }): void => {
     if (sameWeights(weights, this.expected)) return;
-    this.finish('aborted', `weights changed outside the rollout to ${JSON.stringify(weights)}; they stay in force`, false);
+    this.finish(
+      'aborted',
+      `weights changed outside the rollout to ${JSON.stringify(weights)}; they stay in force`,
+      false,
+    );
   };
 
   private readonly onClose = (): void => {
@@ -113,7 +133,12 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
 
   private enterShadow(): void {
     this.shadow = new ShadowPhase(this.split, this.subset, this.options.shadow!, (mirror) =>
-      this.finish('aborted', `mirror changed outside the rollout's shadow phase to ${JSON.stringify(mirrorSettingsJson(mirror))}; it stays in force`, false),
+      this.finish(
+        'aborted',
+        `mirror changed outside the rollout's shadow phase ` +
+          `to ${JSON.stringify(mirrorSettingsJson(mirror))}; it stays in force`,
+        false,
+      ),
     );
     this.shadow.start();
     this.startWindow();
@@ -125,7 +150,13 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     const outcome = phase.evaluate(this.options.clock.now() - this.windowStartedAt, this.waited, maxWaitIntervals);
     if ('wait' in outcome) {
       this.waited++;
-      this.emitLater('wait', { step: -1, calls: outcome.wait, minCalls: phase.options.minCalls, waited: this.waited, maxWaitIntervals });
+      this.emitLater('wait', {
+        step: -1,
+        calls: outcome.wait,
+        minCalls: phase.options.minCalls,
+        waited: this.waited,
+        maxWaitIntervals,
+      });
       return this.armTimer();
     }
     const record = outcome.record;
@@ -133,7 +164,8 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.shadow = null;
     phase.stop();
     this.emitLater('shadow', record);
-    if (record.verdict === 'fail') this.finish('rolled-back', `shadow phase (${record.percent}% copied): ${record.reason}`, true);
+    if (record.verdict === 'fail')
+      this.finish('rolled-back', `shadow phase (${record.percent}% copied): ${record.reason}`, true);
     else this.enterStep(0);
   }
 
@@ -162,10 +194,19 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private armTimer(): void {
     // Deliberately not unref()'d: a running rollout is work in progress, and `await
     // rollout.done` in a script must not end with the process exiting under it.
-    this.timer = this.options.clock.setTimeout(() => {
-      // evaluate() is not expected to throw; if it ever does, fail safe: back to the old weights.
-      this.evaluate().catch((error: unknown) => this.finish('rolled-back', `internal error: ${error instanceof Error ? error.message : String(error)}`, true));
-    }, this.shadow === null ? this.options.intervalMs : this.shadow.options.intervalMs);
+    this.timer = this.options.clock.setTimeout(
+      () => {
+        // evaluate() is not expected to throw; if it ever does, fail safe: back to the old weights.
+        this.evaluate().catch((error: unknown) =>
+          this.finish(
+            'rolled-back',
+            `internal error: ${error instanceof Error ? error.message : String(error)}`,
+            true,
+          ),
+        );
+      },
+      this.shadow === null ? this.options.intervalMs : this.shadow.options.intervalMs,
+    );
   }
 
   private stopClock(): void {
@@ -183,31 +224,51 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
     const { baseline } = this.options;
     // minCalls applies to both sides of a comparison: the smaller sample decides.
-    const judgedCalls = baseline === null ? figures.calls : Math.min(figures.calls, window.subsets[baseline]!.finished);
+    const judgedCalls =
+      baseline === null ? figures.calls : Math.min(figures.calls, window.subsets[baseline]!.finished);
     if (judgedCalls < this.options.minCalls) {
       const early = failsBeforeMinCalls(figures, this.options);
       if (early !== null) return this.conclude(figures, early);
       if (this.waited < this.options.maxWaitIntervals) return this.waitLonger(figures);
       const waited = `${this.waited} extra interval${this.waited === 1 ? '' : 's'}`;
-      const counted = baseline === null ? `${figures.calls}` : `${figures.calls} on ${this.subset} and ${window.subsets[baseline]!.finished} on ${baseline}`;
-      return this.conclude(figures, { verdict: 'fail', reason: `too few calls: ${counted} of minCalls ${this.options.minCalls} after ${waited}` });
+      const counted =
+        baseline === null
+          ? `${figures.calls}`
+          : `${figures.calls} on ${this.subset} and ${window.subsets[baseline]!.finished} on ${baseline}`;
+      return this.conclude(figures, {
+        verdict: 'fail',
+        reason: `too few calls: ${counted} of minCalls ${this.options.minCalls} after ${waited}`,
+      });
     }
     let verdict: StepVerdict = checkFigures(figures, this.options);
     let comparison: RolloutComparison | undefined;
     if (baseline !== null) {
       comparison = compareWithBaseline(window, this.subset, baseline, this.options);
-      if (verdict.verdict === 'pass') verdict = comparison.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${comparison.reason}` } : comparison;
+      if (verdict.verdict === 'pass')
+        verdict =
+          comparison.verdict === 'pass'
+            ? { verdict: 'pass', reason: `${verdict.reason}; ${comparison.reason}` }
+            : comparison;
     }
     if (verdict.verdict === 'pass' && this.options.judge !== null) {
       const judging = (this.judging = new AbortController());
       const plan = this.plan[this.stepIndex]!;
       const subsetStats = window.subsets[this.subset]!;
-      const step = { step: plan.step, percent: plan.percent, subset: this.subset, weights: { ...plan.weights }, figures, subsetStats, splitStats: window };
+      const step = {
+        step: plan.step,
+        percent: plan.percent,
+        subset: this.subset,
+        weights: { ...plan.weights },
+        figures,
+        subsetStats,
+        splitStats: window,
+      };
       const judged = await runJudge(this.options.judge, step, this.options, judging.signal);
       // Paused, aborted or superseded while the judge ran: its answer no longer applies.
       if (this.judging !== judging) return;
       this.judging = null;
-      verdict = judged.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${judged.reason}` } : judged;
+      verdict =
+        judged.verdict === 'pass' ? { verdict: 'pass', reason: `${verdict.reason}; ${judged.reason}` } : judged;
     }
     this.conclude(figures, { verdict: verdict.verdict, reason: verdict.reason }, comparison);
   }
@@ -215,14 +276,26 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private waitLonger(figures: RolloutFigures): void {
     this.waited++;
     const { minCalls, maxWaitIntervals } = this.options;
-    this.emitLater('wait', { step: this.stepIndex, calls: figures.calls, minCalls, waited: this.waited, maxWaitIntervals });
+    this.emitLater('wait', {
+      step: this.stepIndex,
+      calls: figures.calls,
+      minCalls,
+      waited: this.waited,
+      maxWaitIntervals,
+    });
     // Same mark: the window grows until it holds enough calls.
     this.armTimer();
   }
 
   private conclude(figures: RolloutFigures, verdict: StepVerdict, comparison?: RolloutComparison): void {
     const plan = this.plan[this.stepIndex]!;
-    const record: RolloutStepRecord = { ...plan, weights: { ...plan.weights }, figures, ...verdict, ...(comparison && { comparison }) };
+    const record: RolloutStepRecord = {
+      ...plan,
+      weights: { ...plan.weights },
+      figures,
+      ...verdict,
+      ...(comparison && { comparison }),
+    };
     this.history.push(record);
     this.emitLater('verdict', record);
     if (verdict.verdict === 'fail') {

@@ -6,8 +6,21 @@
  * @module
  */
 import { typeErrorAt } from '../../base/errors.js';
-import { settingsToOptions, type MirrorComparator, type MirrorSettings, type MirrorStats, type SplitHandle } from '../../split/ops-port.js';
-import { fieldsSince, parseNoiseOptions, type MirrorFieldStats, type MirrorNoiseOptions, type MirrorNoiseSettings, type MirrorNoiseStats } from '../../split/ops-port.js';
+import {
+  settingsToOptions,
+  type MirrorComparator,
+  type MirrorSettings,
+  type MirrorStats,
+  type SplitHandle,
+} from '../../split/ops-port.js';
+import {
+  fieldsSince,
+  parseNoiseOptions,
+  type MirrorFieldStats,
+  type MirrorNoiseOptions,
+  type MirrorNoiseSettings,
+  type MirrorNoiseStats,
+} from '../../split/ops-port.js';
 import { finiteNumberIn, integerIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject } from '../../base/validate.js';
 
 /** The `shadow` option of a rollout. */
@@ -89,23 +102,39 @@ export interface ShadowNoise {
 }
 
 /** Validates `raw` (the rollout's `shadow` option for a rollout of `context.subset`). @internal */
-export function parseShadowOptions(raw: unknown, defaults: { intervalMs: number; maxErrorRate: number }, context: { subset: string; subsetNames: readonly string[] }): ParsedShadowOptions | null {
+export function parseShadowOptions(
+  raw: unknown,
+  defaults: { intervalMs: number; maxErrorRate: number },
+  context: { subset: string; subsetNames: readonly string[] },
+): ParsedShadowOptions | null {
   if (raw === undefined) return null;
   const obj = requireObject(raw, 'shadow', 'an object with "percent"');
-  rejectUnknownKeys(obj, ['percent', 'intervalMs', 'maxMismatchRate', 'maxFailureRate', 'minCalls', 'compare', 'noise'], 'shadow.');
+  rejectUnknownKeys(
+    obj,
+    ['percent', 'intervalMs', 'maxMismatchRate', 'maxFailureRate', 'minCalls', 'compare', 'noise'],
+    'shadow.',
+  );
   const percent = finiteNumberIn('shadow.percent', obj['percent'], 0, 100);
   if (percent === 0) throw typeErrorAt('shadow.percent', 'a percentage above 0 and at most 100', percent);
   const compare = obj['compare'] ?? true;
-  if (compare !== true && typeof compare !== 'function') throw typeErrorAt('shadow.compare', 'true or a function (primary, mirror) => boolean | string', compare);
-  const rate = (field: string, fallback: number) => (obj[field] === undefined ? fallback : finiteNumberIn(`shadow.${field}`, obj[field], 0, 1));
+  if (compare !== true && typeof compare !== 'function')
+    throw typeErrorAt('shadow.compare', 'true or a function (primary, mirror) => boolean | string', compare);
+  const rate = (field: string, fallback: number) =>
+    obj[field] === undefined ? fallback : finiteNumberIn(`shadow.${field}`, obj[field], 0, 1);
   return Object.freeze({
     percent,
-    intervalMs: obj['intervalMs'] === undefined ? defaults.intervalMs : integerIn('shadow.intervalMs', obj['intervalMs'], 1, MAX_TIMER_MS),
+    intervalMs:
+      obj['intervalMs'] === undefined
+        ? defaults.intervalMs
+        : integerIn('shadow.intervalMs', obj['intervalMs'], 1, MAX_TIMER_MS),
     maxMismatchRate: rate('maxMismatchRate', 0),
     maxFailureRate: rate('maxFailureRate', defaults.maxErrorRate),
     minCalls: obj['minCalls'] === undefined ? 1 : integerIn('shadow.minCalls', obj['minCalls'], 0, 1e9),
     compare: compare as true | MirrorComparator,
-    noise: obj['noise'] === undefined ? null : parseNoiseOptions(obj['noise'], context.subsetNames, context.subset, compare, 'shadow'),
+    noise:
+      obj['noise'] === undefined
+        ? null
+        : parseNoiseOptions(obj['noise'], context.subsetNames, context.subset, compare, 'shadow'),
   });
 }
 
@@ -150,14 +179,22 @@ export class ShadowPhase {
 
   private counts(): WindowCounts {
     const m = this.split.stats().mirror;
-    return m === null ? { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 } : { completed: m.completed, failed: m.failed, matched: m.matched, mismatched: m.mismatched, dropped: m.dropped };
+    return m === null
+      ? { completed: 0, failed: 0, matched: 0, mismatched: 0, dropped: 0 }
+      : { completed: m.completed, failed: m.failed, matched: m.matched, mismatched: m.mismatched, dropped: m.dropped };
   }
 
   /** The figures of the phase's mirror so far. */
   private figures(periodMs: number, waitedIntervals: number): ShadowFigures {
     const now = this.counts();
     const b = this.baseline;
-    const m = { completed: now.completed - b.completed, failed: now.failed - b.failed, matched: now.matched - b.matched, mismatched: now.mismatched - b.mismatched, dropped: now.dropped - b.dropped };
+    const m = {
+      completed: now.completed - b.completed,
+      failed: now.failed - b.failed,
+      matched: now.matched - b.matched,
+      mismatched: now.mismatched - b.mismatched,
+      dropped: now.dropped - b.dropped,
+    };
     const compared = m.matched + m.mismatched;
     return {
       periodMs,
@@ -181,7 +218,15 @@ export class ShadowPhase {
     const { minCalls, percent } = this.options;
     if (figures.copies >= minCalls) return { record: this.judge(figures) };
     if (waited < maxWaitIntervals) return { wait: figures.copies };
-    return { record: { percent, figures, verdict: 'fail', reason: `too few copies: ${figures.copies} of minCalls ${minCalls}`, samples: [] } };
+    return {
+      record: {
+        percent,
+        figures,
+        verdict: 'fail',
+        reason: `too few copies: ${figures.copies} of minCalls ${minCalls}`,
+        samples: [],
+      },
+    };
   }
 
   /** The verdict on `figures` (which hold at least `minCalls` copies). */
@@ -189,7 +234,8 @@ export class ShadowPhase {
     const { maxMismatchRate, maxFailureRate } = this.options;
     const compared = figures.matched + figures.mismatched;
     const noise = this.noiseWindow();
-    const mismatch = `mismatch rate ${percent(figures.mismatchRate)} (${figures.mismatched} of ${compared} compared copies)`;
+    const mismatch =
+      `mismatch rate ${percent(figures.mismatchRate)} (${figures.mismatched} of ${compared} compared ` + `copies)`;
     const failure = `failure rate ${percent(figures.failureRate)} (${figures.failed} of ${figures.copies} copies)`;
     const mismatchOver = figures.mismatchRate > maxMismatchRate;
     const failureOver = figures.failureRate > maxFailureRate;
@@ -200,7 +246,9 @@ export class ShadowPhase {
     const failed = mismatchOver || failureOver;
     // The samples are the latest mismatches, oldest first: the window's are the last ones.
     const all = this.split.stats().mirror?.samples ?? [];
-    const samples = (figures.mismatched === 0 ? [] : all.slice(-figures.mismatched)).map(({ primary, mirror, ...rest }) => ({ ...rest, primary: withoutBody(primary), mirror: withoutBody(mirror) }));
+    const samples = (figures.mismatched === 0 ? [] : all.slice(-figures.mismatched)).map(
+      ({ primary, mirror, ...rest }) => ({ ...rest, primary: withoutBody(primary), mirror: withoutBody(mirror) }),
+    );
     const judged = failed ? reason.filter((_, i) => (i === 0 ? mismatchOver : failureOver)) : reason;
     const noiseFields = noise?.fields.filter((field) => field.noise).map((field) => field.path) ?? [];
     if (noiseFields.length > 0) judged.push(`noise: ${listed(noiseFields)}`);

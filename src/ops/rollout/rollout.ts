@@ -45,13 +45,12 @@ function latestOf(split: SplitHandle): Rollout | undefined {
 }
 
 /**
- * Starts a rollout of `options.subset` on `split`. Step k gives the subset `steps[k]` percent
- * and the other subsets share the rest in proportion to their weights when the rollout began.
- * (A subset that already has all the traffic is refused: the others are then all at 0, and a
- * first step would move calls back onto versions that may be gone.) After each `intervalMs`
- * it judges the calls the subset finished during that step (`split.mark()` / `stats({ since })`). A failed step puts back exactly the
- * weights from before the rollout; after the last step passes, the subset gets 100 and every
- * other subset 0.
+ * Starts a rollout of `options.subset` on `split`. Step k gives the subset `steps[k]` percent and the other
+ * subsets share the rest in proportion to their weights when the rollout began. (A subset that already has
+ * all the traffic is refused: the others are then all at 0, and a first step would move calls back onto
+ * versions that may be gone.) After each `intervalMs` it judges the calls the subset finished during that
+ * step (`split.mark()` / `stats({ since })`). A failed step puts back exactly the weights from before the
+ * rollout; after the last step passes, the subset gets 100 and every other subset 0.
  *
  * Any weight change made outside the rollout (`setWeights()`, the admin endpoint, a weights
  * file) aborts it and stays in force: the operator's latest word wins over the automation.
@@ -63,7 +62,12 @@ function latestOf(split: SplitHandle): Rollout | undefined {
  * TrafficSplitRolloutError when a rollout is already running, TrafficSplitClosedError after
  * `split.close()`.
  * @example
- * const rollout = startRollout(split, { subset: 'v2', steps: [10, 50], intervalMs: 60_000, analysis: { maxErrorRate: 0.01, minCalls: 100 } });
+ * const rollout = startRollout(split, {
+ *   subset: 'v2',
+ *   steps: [10, 50],
+ *   intervalMs: 60_000,
+ *   analysis: { maxErrorRate: 0.01, minCalls: 100 },
+ * });
  * rollout.on('verdict', (r) => console.log(`step ${r.step}: ${r.verdict} (${r.reason})`));
  * const { outcome } = await rollout.done; // 'promoted' | 'rolled-back' | 'aborted'
  */
@@ -73,24 +77,37 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
   const current = activeRollout(split);
   if (current !== undefined) {
     throw new TrafficSplitRolloutError(
-      `split "${split.name}" already has a rollout of "${current.subset}" ${current.state} (step ${current.step + 1} of ${current.plan.length}); abort it or wait for it to end`,
+      `split "${split.name}" already has a rollout of "${current.subset}" ${current.state} ` +
+        `(step ${current.step + 1} of ${current.plan.length}); abort it or wait for it to end`,
     );
   }
   const previous = split.getWeights();
   if (Object.entries(previous).every(([name, weight]) => (name === parsed.subset) === weight > 0)) {
     // Rolling out a subset that already has every call would first move traffic back off it.
-    throw rangeErrorAt('subset', `a subset that does not already have all the traffic (weights ${JSON.stringify(previous)})`, parsed.subset);
+    throw rangeErrorAt(
+      'subset',
+      `a subset that does not already have all the traffic (weights ${JSON.stringify(previous)})`,
+      parsed.subset,
+    );
   }
   if (parsed.shadow !== null && previous[parsed.subset] !== 0) {
     // The phase is meant to run before any real call reaches the subset.
-    throw rangeErrorAt('subset', `a subset at weight 0 when a rollout with a shadow phase starts (weights ${JSON.stringify(previous)})`, parsed.subset);
+    throw rangeErrorAt(
+      'subset',
+      `a subset at weight 0 when a rollout with a shadow phase starts (weights ${JSON.stringify(previous)})`,
+      parsed.subset,
+    );
   }
   // Checked now: the phase's setMirror() must not throw once the rollout runs.
   checkNoiseWeight(parsed.shadow?.noise ?? undefined, previous, 'shadow.noise.subset');
   const twin = parsed.experimentBaseline;
   if (twin !== null && previous[twin] !== 0) {
     // Its old weight is what a rollback restores: a baseline already serving would keep serving.
-    throw rangeErrorAt('baseline', `a subset at weight 0 when the rollout starts (weights ${JSON.stringify(previous)})`, twin);
+    throw rangeErrorAt(
+      'baseline',
+      `a subset at weight 0 when the rollout starts (weights ${JSON.stringify(previous)})`,
+      twin,
+    );
   }
   const host = hostBySplit.get(split);
   if (host !== undefined) return host.start(options, parsed, previous);
@@ -118,6 +135,7 @@ export function latestRollout(split: SplitHandle): Rollout | undefined {
  */
 export function lastComparison(split: object): RolloutComparison | undefined {
   const history = latestOf(split as SplitHandle)?.toJSON().history ?? [];
-  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.comparison !== undefined) return history[i]!.comparison;
+  for (let i = history.length - 1; i >= 0; i--)
+    if (history[i]!.comparison !== undefined) return history[i]!.comparison;
   return undefined;
 }

@@ -9,7 +9,14 @@ import type { MirrorCounts, MirrorNoiseStats, MirrorStats } from '../../split/op
 import { quantileSamples, type MetricDefinition, type MetricFigures, type MetricSample } from './catalogue-types.js';
 
 /** The copy outcomes counted, in the order they are exported. */
-const MIRROR_OUTCOMES: readonly (keyof MirrorCounts)[] = ['sent', 'completed', 'dropped', 'failed', 'matched', 'mismatched'];
+const MIRROR_OUTCOMES: readonly (keyof MirrorCounts)[] = [
+  'sent',
+  'completed',
+  'dropped',
+  'failed',
+  'matched',
+  'mismatched',
+];
 /** The three-way comparison's copy counts, in the order they are exported. */
 const NOISE_OUTCOMES = ['baselineSent', 'compared', 'withoutBaseline', 'noisy', 'decodeErrors'] as const;
 
@@ -17,10 +24,13 @@ const NOISE_OUTCOMES = ['baselineSent', 'compared', 'withoutBaseline', 'noisy', 
 const ofMirror =
   (samples: (mirror: MirrorStats) => MetricSample[]) =>
   ({ stats }: MetricFigures): MetricSample[] =>
-    stats.mirror === null ? [] : samples(stats.mirror).map((s) => ({ labels: { subset: stats.mirror!.subset, ...s.labels }, value: s.value }));
+    stats.mirror === null
+      ? []
+      : samples(stats.mirror).map((s) => ({ labels: { subset: stats.mirror!.subset, ...s.labels }, value: s.value }));
 
 /** Samples of the three-way comparison, none without a baseline. */
-const ofNoise = (samples: (noise: MirrorNoiseStats) => MetricSample[]) => ofMirror((mirror) => (mirror.noise === undefined ? [] : samples(mirror.noise)));
+const ofNoise = (samples: (noise: MirrorNoiseStats) => MetricSample[]) =>
+  ofMirror((mirror) => (mirror.noise === undefined ? [] : samples(mirror.noise)));
 
 const one = (value: number): MetricSample[] => [{ labels: {}, value }];
 
@@ -48,10 +58,15 @@ export const MIRROR_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_mirror_latency_seconds', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.latency', instrument: 'gauge' },
     unit: 's',
-    help: 'Latency quantiles of the copies (side="mirror") and of their primaries (side="primary") under the latest mirror, in seconds.',
+    help:
+      'Latency quantiles of the copies (side="mirror") and of their ' +
+      'primaries (side="primary") under the latest mirror, in seconds.',
     labels: ['subset', 'side', 'quantile'],
     from: ['mirror.latencyMs', 'mirror.primaryLatencyMs'],
-    read: ofMirror((m) => [...quantileSamples(m.latencyMs, { side: 'mirror' }), ...quantileSamples(m.primaryLatencyMs, { side: 'primary' })]),
+    read: ofMirror((m) => [
+      ...quantileSamples(m.latencyMs, { side: 'mirror' }),
+      ...quantileSamples(m.primaryLatencyMs, { side: 'primary' }),
+    ]),
   },
   {
     prometheus: { name: 'traffic_split_mirror_copies_in_flight', type: 'gauge' },
@@ -66,7 +81,9 @@ export const MIRROR_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_mirror_dropped', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.dropped', instrument: 'gauge' },
     unit: '{copy}',
-    help: 'Copies given up under the latest mirror, by reason (maxInFlight, maxBufferedBytes, noTimeLeft, mirrorChanged, primaryEnded).',
+    help:
+      'Copies given up under the latest mirror, by reason (maxInFlight, ' +
+      'maxBufferedBytes, noTimeLeft, mirrorChanged, primaryEnded).',
     labels: ['subset', 'reason'],
     from: ['mirror.droppedBy'],
     read: ofMirror((m) => Object.entries(m.droppedBy).map(([reason, value]) => ({ labels: { reason }, value }))),
@@ -75,7 +92,9 @@ export const MIRROR_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_mirror_buffered_bytes', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.buffered', instrument: 'gauge' },
     unit: 'By',
-    help: 'Bytes the mirror holds now: requests of copies in flight, answers kept for comparison, samples (what maxBufferedBytes bounds).',
+    help:
+      'Bytes the mirror holds now: requests of copies in flight, answers ' +
+      'kept for comparison, samples (what maxBufferedBytes bounds).',
     labels: ['subset'],
     from: ['mirror.bufferedBytes'],
     read: ofMirror((m) => one(m.bufferedBytes)),
@@ -84,7 +103,9 @@ export const MIRROR_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_mirror_not_compared', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.not_compared', instrument: 'gauge' },
     unit: '{copy}',
-    help: 'Copies under the latest mirror that ended with an answer but were not compared (comparison off, or the primary got no usable answer).',
+    help:
+      'Copies under the latest mirror that ended with an answer but were ' +
+      'not compared (comparison off, or the primary got no usable answer).',
     labels: ['subset'],
     from: ['mirror.notCompared'],
     read: ofMirror((m) => one(m.notCompared)),
@@ -111,17 +132,22 @@ export const MIRROR_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_mirror_noise_copies', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.noise.copies', instrument: 'gauge' },
     unit: '{copy}',
-    help: 'Copies of the three-way comparison under the latest mirror, by outcome (baselineSent, compared, withoutBaseline, noisy, decodeErrors).',
+    help:
+      'Copies of the three-way comparison under the latest mirror, by ' +
+      'outcome (baselineSent, compared, withoutBaseline, noisy, decodeErrors).',
     labels: ['subset', 'baseline', 'outcome'],
     from: NOISE_OUTCOMES.map((outcome) => `mirror.noise.${outcome}`),
-    read: ofNoise((noise) => NOISE_OUTCOMES.map((outcome) => ({ labels: { baseline: noise.subset, outcome }, value: noise[outcome] }))),
+    read: ofNoise((noise) =>
+      NOISE_OUTCOMES.map((outcome) => ({ labels: { baseline: noise.subset, outcome }, value: noise[outcome] })),
+    ),
   },
   {
     prometheus: { name: 'traffic_split_mirror_field_differences', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.field.differences', instrument: 'gauge' },
     unit: '{copy}',
     help:
-      'Copies under the latest mirror whose answer (side="canary") or baseline answer (side="baseline") differed from the primary at the field, ' +
+      'Copies under the latest mirror whose answer (side="canary") or baseline ' +
+      'answer (side="baseline") differed from the primary at the field, ' +
       'and regressions (side="regression": the canary differed, the baseline did not).',
     labels: ['subset', 'field', 'side'],
     from: ['mirror.noise.fields.[].canary', 'mirror.noise.fields.[].baseline', 'mirror.noise.fields.[].regressions'],
@@ -137,7 +163,9 @@ export const MIRROR_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_mirror_field_noise', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.mirror.field.noise', instrument: 'gauge' },
     unit: '1',
-    help: 'Whether the field is noise under the latest mirror (the baseline differs from the primary there at least noise.ratio times as often as the canary): 1 or 0.',
+    help:
+      'Whether the field is noise under the latest mirror (the baseline differs from ' +
+      'the primary there at least noise.ratio times as often as the canary): 1 or 0.',
     labels: ['subset', 'field'],
     from: ['mirror.noise.fields.[].noise'],
     read: ofNoise((noise) => noise.fields.map((f) => ({ labels: { field: f.path }, value: f.noise ? 1 : 0 }))),

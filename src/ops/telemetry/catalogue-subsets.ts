@@ -5,7 +5,13 @@
 import type { ConnectivityStateName, SubsetStats } from '../../split/ops-port.js';
 import { quantileSamples, type MetricDefinition, type MetricFigures, type MetricSample } from './catalogue-types.js';
 
-export const STATES: readonly ConnectivityStateName[] = ['IDLE', 'CONNECTING', 'READY', 'TRANSIENT_FAILURE', 'SHUTDOWN'];
+export const STATES: readonly ConnectivityStateName[] = [
+  'IDLE',
+  'CONNECTING',
+  'READY',
+  'TRANSIENT_FAILURE',
+  'SHUTDOWN',
+];
 
 /** One sample per subset. */
 const perSubset =
@@ -28,7 +34,9 @@ const perSubsetCode =
 const perSubsetState =
   (value: (subset: SubsetStats, state: ConnectivityStateName) => number) =>
   ({ stats }: MetricFigures): MetricSample[] =>
-    Object.entries(stats.subsets).flatMap(([subset, figures]) => STATES.map((state) => ({ labels: { subset, state }, value: value(figures, state) })));
+    Object.entries(stats.subsets).flatMap(([subset, figures]) =>
+      STATES.map((state) => ({ labels: { subset, state }, value: value(figures, state) })),
+    );
 
 export const SUBSET_METRICS: readonly MetricDefinition[] = [
   {
@@ -53,7 +61,7 @@ export const SUBSET_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_subset_channels', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.subset.channels', instrument: 'gauge' },
     unit: '{channel}',
-    help: "Channels of the split that see each subset in each connectivity state.",
+    help: 'Channels of the split that see each subset in each connectivity state.',
     labels: ['subset', 'state'],
     from: ['subsets.*.channels'],
     read: perSubsetState((f, state) => f.channels?.[state] ?? 0),
@@ -126,7 +134,9 @@ export const SUBSET_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_streams_rebalanced_total', type: 'counter' },
     otel: { name: 'grpc.lb.traffic_split.streams.rebalanced', instrument: 'counter' },
     unit: '{stream}',
-    help: 'Streams the split ended itself (rebalancing after a weight change, or maxStreamAgeMs); not counted as finished calls.',
+    help:
+      'Streams the split ended itself (rebalancing after a weight ' +
+      'change, or maxStreamAgeMs); not counted as finished calls.',
     labels: ['subset'],
     from: ['subsets.*.rebalanced'],
     read: perSubset((f) => f.rebalanced),
@@ -144,7 +154,9 @@ export const SUBSET_METRICS: readonly MetricDefinition[] = [
     prometheus: { name: 'traffic_split_calls_refused_total', type: 'counter' },
     otel: { name: 'grpc.lb.traffic_split.attempt.refused', instrument: 'counter' },
     unit: '{attempt}',
-    help: 'Attempts the server refused before its application saw them (retried transparently); not counted as finished calls.',
+    help:
+      'Attempts the server refused before its application saw them ' +
+      '(retried transparently); not counted as finished calls.',
     labels: ['subset'],
     from: ['subsets.*.refused'],
     read: perSubset((f) => f.refused),
@@ -156,22 +168,28 @@ export const SUBSET_METRICS: readonly MetricDefinition[] = [
     help: 'Call latency quantiles per subset over the split lifetime, in seconds.',
     labels: ['subset', 'quantile'],
     from: ['subsets.*.latencyMs', 'subsets.*.latencyHistogram'],
-    read: ({ stats }) => Object.entries(stats.subsets).flatMap(([subset, f]) => quantileSamples(f.latencyMs, { subset })),
+    read: ({ stats }) =>
+      Object.entries(stats.subsets).flatMap(([subset, f]) => quantileSamples(f.latencyMs, { subset })),
   },
   {
     prometheus: { name: 'traffic_split_calls_not_started_total', type: 'counter' },
     otel: { name: 'grpc.lb.traffic_split.call.not_started', instrument: 'counter' },
     unit: '{call}',
-    help: 'Calls that ended without any attempt starting (queued until their deadline or a cancel, or failed at the pick), by gRPC status code.',
+    help:
+      'Calls that ended without any attempt starting (queued until their ' +
+      'deadline or a cancel, or failed at the pick), by gRPC status code.',
     labels: ['code'],
     from: ['notStarted'],
-    read: ({ stats }) => Object.entries(stats.notStarted ?? {}).map(([code, n]) => ({ labels: { code }, value: n ?? 0 })),
+    read: ({ stats }) =>
+      Object.entries(stats.notStarted ?? {}).map(([code, n]) => ({ labels: { code }, value: n ?? 0 })),
   },
   {
     prometheus: { name: 'traffic_split_subset_calls_not_started_total', type: 'counter' },
     otel: { name: 'grpc.lb.traffic_split.subset.call.not_started', instrument: 'counter' },
     unit: '{call}',
-    help: 'Of the calls not started, those bound to each subset (by a route or a rule) while it was not READY, by gRPC status code.',
+    help:
+      'Of the calls not started, those bound to each subset (by a ' +
+      'route or a rule) while it was not READY, by gRPC status code.',
     labels: ['subset', 'code'],
     from: ['subsets.*.notStarted'],
     read: perSubsetCode((f) => f.notStarted),

@@ -7,7 +7,8 @@ import type { RolloutComparison } from '../rollout/rollout-types.js';
 import type { SplitStats } from '../../split/ops-port.js';
 
 /** A label of the catalogue; `LABELS` gives its Prometheus name and OpenTelemetry attribute. */
-export type MetricLabel = 'subset' | 'state' | 'code' | 'quantile' | 'baseline' | 'test' | 'effect' | 'outcome' | 'side' | 'reason' | 'field';
+export type MetricLabel =
+  'subset' | 'state' | 'code' | 'quantile' | 'baseline' | 'test' | 'effect' | 'outcome' | 'side' | 'reason' | 'field';
 
 /** What every figure is read from at collection time. */
 export interface MetricFigures {
@@ -44,11 +45,16 @@ export interface MetricDefinition {
 }
 
 /** Quantile samples in seconds from milliseconds (none for a quantile not known yet). */
-export function quantileSamples(ms: { p50: number | null; p90: number | null; p99: number | null }, labels: MetricSample['labels']): MetricSample[] {
+export function quantileSamples(
+  ms: { p50: number | null; p90: number | null; p99: number | null },
+  labels: MetricSample['labels'],
+): MetricSample[] {
   const quantiles: [string, number | null][] = [
     ['0.5', ms.p50],
     ['0.9', ms.p90],
     ['0.99', ms.p99],
   ];
-  return quantiles.flatMap(([quantile, value]) => (value === null ? [] : [{ labels: { ...labels, quantile }, value: value / 1000 }]));
+  return quantiles.flatMap(([quantile, value]) =>
+    value === null ? [] : [{ labels: { ...labels, quantile }, value: value / 1000 }],
+  );
 }

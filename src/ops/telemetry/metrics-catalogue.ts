@@ -37,13 +37,16 @@ const ROLLOUT_METRICS: readonly MetricDefinition[] = [
     help: 'Share in percent a running rollout gives its subset (no sample without a rollout).',
     labels: ['subset'],
     from: [],
-    read: ({ rollout }) => (rollout === undefined ? [] : [{ labels: { subset: rollout.subset }, value: rollout.percent }]),
+    read: ({ rollout }) =>
+      rollout === undefined ? [] : [{ labels: { subset: rollout.subset }, value: rollout.percent }],
   },
   {
     prometheus: { name: 'traffic_split_rollout_p_value', type: 'gauge' },
     otel: { name: 'grpc.lb.traffic_split.rollout.p_value', instrument: 'gauge' },
     unit: '1',
-    help: 'One-sided p-value of the last comparison of a rollout step with its baseline, by test (errors: Fisher exact; latency: Mann-Whitney U).',
+    help:
+      'One-sided p-value of the last comparison of a rollout step with its ' +
+      'baseline, by test (errors: Fisher exact; latency: Mann-Whitney U).',
     labels: ['subset', 'baseline', 'test'],
     from: [],
     read: ({ comparison: c }) => {
@@ -97,7 +100,8 @@ export function readMetricFigures(split: { stats(): SplitStats }): MetricFigures
   const rollout = activeRollout(split as SplitHandle);
   return {
     stats: split.stats(),
-    rollout: rollout === undefined ? undefined : { subset: rollout.subset, percent: rollout.plan[rollout.step]!.percent },
+    rollout:
+      rollout === undefined ? undefined : { subset: rollout.subset, percent: rollout.plan[rollout.step]!.percent },
     comparison: lastComparison(split),
   };
 }

@@ -26,7 +26,8 @@ export function loadOpenTelemetryApi(): unknown {
     return createRequire(resolutionBase())(OPENTELEMETRY_API);
   } catch (error) {
     throw new TrafficSplitTelemetryError(
-      `instrumentTrafficSplit: ${OPENTELEMETRY_API} could not be loaded; install it (npm install ${OPENTELEMETRY_API}) ` +
+      `instrumentTrafficSplit: ${OPENTELEMETRY_API} could not ` +
+        `be loaded; install it (npm install ${OPENTELEMETRY_API}) ` +
         `or pass it as options.api (${(error as Error).message.split('\n')[0]})`,
       'ERR_SPLIT_OTEL_API_MISSING',
     );

@@ -8,15 +8,22 @@
  */
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api';
 import { CODE_COUNT, Status, type SplitStats, type TelemetryPort } from '../../split/ops-port.js';
-import { METRIC_LABELS, METRICS, readMetricFigures, type MetricDefinition, type MetricSample } from './metrics-catalogue.js';
+import {
+  METRIC_LABELS,
+  METRICS,
+  readMetricFigures,
+  type MetricDefinition,
+  type MetricSample,
+} from './metrics-catalogue.js';
 
 /** Attribute naming the subset a figure belongs to. */
 export const SUBSET_ATTRIBUTE = METRIC_LABELS.subset.otel;
 
 /** gRFC A66's latency buckets, in seconds. */
 const A66_LATENCY_BUCKETS_S = [
-  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013, 0.016,
-  0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10, 20, 50, 100,
+  0, 0.00001, 0.00005, 0.0001, 0.0003, 0.0006, 0.0008, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.013,
+  0.016, 0.02, 0.025, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 2, 5, 10,
+  20, 50, 100,
 ];
 
 /** What the instruments need to know of the split besides its telemetry port. */
@@ -42,20 +49,28 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
     if (metric.otel === null) continue;
     const options = { unit: metric.unit, description: metric.help };
     const { name, instrument } = metric.otel;
-    if (instrument === 'histogram') duration = meter.createHistogram(name, { ...options, advice: { explicitBucketBoundaries: A66_LATENCY_BUCKETS_S } });
-    else if (instrument === 'counter') observed.push({ metric, instrument: meter.createObservableCounter(name, options) });
-    else if (instrument === 'upDownCounter') observed.push({ metric, instrument: meter.createObservableUpDownCounter(name, options) });
+    if (instrument === 'histogram')
+      duration = meter.createHistogram(name, {
+        ...options,
+        advice: { explicitBucketBoundaries: A66_LATENCY_BUCKETS_S },
+      });
+    else if (instrument === 'counter')
+      observed.push({ metric, instrument: meter.createObservableCounter(name, options) });
+    else if (instrument === 'upDownCounter')
+      observed.push({ metric, instrument: meter.createObservableUpDownCounter(name, options) });
     else observed.push({ metric, instrument: meter.createObservableGauge(name, options) });
   }
   const observe = (result: BatchObservableResult): void => {
     const figures = readMetricFigures(split);
     for (const { metric, instrument } of observed) {
-      for (const sample of metric.read?.(figures) ?? []) result.observe(instrument, sample.value, attributesOf(target, metric, sample));
+      for (const sample of metric.read?.(figures) ?? [])
+        result.observe(instrument, sample.value, attributesOf(target, metric, sample));
     }
   };
   const observables = observed.map((o) => o.instrument);
   meter.addBatchObservableCallback(observe, observables);
-  const stopRecording = duration === undefined ? () => {} : port.onAttemptFinished(attemptRecorder(duration, target, split.subsets));
+  const stopRecording =
+    duration === undefined ? () => {} : port.onAttemptFinished(attemptRecorder(duration, target, split.subsets));
   return () => {
     meter.removeBatchObservableCallback(observe, observables);
     stopRecording();
@@ -70,13 +85,21 @@ function attributesOf(target: string, metric: MetricDefinition, sample: MetricSa
 
 /** Records each finished attempt's duration. Attribute sets per (subset, status) are built on
  * first use, so recording allocates nothing. */
-function attemptRecorder(duration: Histogram, target: string, subsets: readonly string[]): (subset: number, code: number, durationMs: number) => void {
+function attemptRecorder(
+  duration: Histogram,
+  target: string,
+  subsets: readonly string[],
+): (subset: number, code: number, durationMs: number) => void {
   const finishedAttributes: (Attributes | undefined)[] = new Array(subsets.length * CODE_COUNT);
   return (subset, code, durationMs) => {
     const slot = subset * CODE_COUNT + (code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN);
     let attributes = finishedAttributes[slot];
     if (attributes === undefined) {
-      attributes = { 'grpc.target': target, [SUBSET_ATTRIBUTE]: subsets[subset]!, [METRIC_LABELS.code.otel]: Status[slot % CODE_COUNT] };
+      attributes = {
+        'grpc.target': target,
+        [SUBSET_ATTRIBUTE]: subsets[subset]!,
+        [METRIC_LABELS.code.otel]: Status[slot % CODE_COUNT],
+      };
       finishedAttributes[slot] = attributes;
     }
     duration.record(durationMs / 1000, attributes);

@@ -76,10 +76,17 @@ interface InstrumentableSplit {
  * // ... later, or implied by split.close():
  * telemetry.stop();
  */
-export async function instrumentTrafficSplit(split: InstrumentableSplit, options: TrafficSplitTelemetryOptions = {}): Promise<TrafficSplitTelemetry> {
+export async function instrumentTrafficSplit(
+  split: InstrumentableSplit,
+  options: TrafficSplitTelemetryOptions = {},
+): Promise<TrafficSplitTelemetry> {
   const port = telemetryPortOf(split);
   if (port === undefined) throw typeErrorAt('split', 'a TrafficSplit', split);
-  if (port.closed) throw new TrafficSplitTelemetryError(`instrumentTrafficSplit: split "${port.splitName}" is closed`, 'ERR_SPLIT_CLOSED');
+  if (port.closed)
+    throw new TrafficSplitTelemetryError(
+      `instrumentTrafficSplit: split "${port.splitName}" is closed`,
+      'ERR_SPLIT_CLOSED',
+    );
   const api = options.api ?? (loadOpenTelemetryApi() as OpenTelemetryApiLike);
   const stops: (() => void)[] = [];
   if (options.metrics !== false) {

@@ -38,7 +38,8 @@ export function renderFamilies(families: readonly MetricFamily[]): string {
     // Names come from this library, not from users: a bad one is a bug, so fail loudly.
     if (!METRIC_NAME.test(family.name)) throw new Error(`invalid metric name ${family.name}`);
     text += `# HELP ${family.name} ${escapeHelp(family.help)}\n# TYPE ${family.name} ${family.type}\n`;
-    for (const sample of family.samples) text += `${family.name}${sample.suffix ?? ''}${renderLabels(sample.labels)} ${formatValue(sample.value)}\n`;
+    for (const sample of family.samples)
+      text += `${family.name}${sample.suffix ?? ''}${renderLabels(sample.labels)} ${formatValue(sample.value)}\n`;
   }
   return text;
 }

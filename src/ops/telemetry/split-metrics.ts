@@ -5,7 +5,13 @@
  * @module
  */
 import { renderFamilies, type MetricFamily } from './prometheus-text.js';
-import { METRIC_LABELS, METRICS, readMetricFigures, type MetricDefinition, type MetricFigures } from './metrics-catalogue.js';
+import {
+  METRIC_LABELS,
+  METRICS,
+  readMetricFigures,
+  type MetricDefinition,
+  type MetricFigures,
+} from './metrics-catalogue.js';
 import type { SplitHandle } from '../../split/ops-port.js';
 
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
@@ -15,21 +21,32 @@ export { PROMETHEUS_CONTENT_TYPE } from './prometheus-text.js';
  * `PROMETHEUS_CONTENT_TYPE`): every family of the metrics catalogue that has a Prometheus name
  * (`docs/operations.md#metrics-reference` lists them), each sample labelled `split` first.
  * @example
- * http.createServer((req, res) => res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(renderPrometheusMetrics(split)));
+ * http.createServer((req, res) =>
+ *   res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(renderPrometheusMetrics(split)),
+ * );
  */
 export function renderPrometheusMetrics(split: SplitHandle): string {
   const figures = readMetricFigures(split);
-  return renderFamilies(METRICS.flatMap((metric) => (metric.prometheus === null ? [] : [family(metric, metric.prometheus, figures)])));
+  return renderFamilies(
+    METRICS.flatMap((metric) => (metric.prometheus === null ? [] : [family(metric, metric.prometheus, figures)])),
+  );
 }
 
-function family(metric: MetricDefinition, prometheus: NonNullable<MetricDefinition['prometheus']>, figures: MetricFigures): MetricFamily {
+function family(
+  metric: MetricDefinition,
+  prometheus: NonNullable<MetricDefinition['prometheus']>,
+  figures: MetricFigures,
+): MetricFamily {
   const split = figures.stats.name;
   return {
     name: prometheus.name,
     type: prometheus.type,
     help: metric.help,
     samples: (metric.read?.(figures) ?? []).map(({ labels, value }) => ({
-      labels: Object.fromEntries([['split', split], ...metric.labels.map((label) => [METRIC_LABELS[label].prometheus, labels[label] ?? ''])]),
+      labels: Object.fromEntries([
+        ['split', split],
+        ...metric.labels.map((label) => [METRIC_LABELS[label].prometheus, labels[label] ?? '']),
+      ]),
       value,
     })),
   };

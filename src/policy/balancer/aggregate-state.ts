@@ -70,7 +70,8 @@ export function aggregateState(
     const ready = subset.state === ConnectivityState.READY;
     if (weights[i]! > 0) {
       if (ready) readyWeighted.push(i);
-      else if (subset.state === ConnectivityState.CONNECTING || subset.state === ConnectivityState.IDLE) connecting = true;
+      else if (subset.state === ConnectivityState.CONNECTING || subset.state === ConnectivityState.IDLE)
+        connecting = true;
       if (ready || subset.inGrace) keepingShare.push(i);
     } else if (ready) {
       readyUnweighted.push(i);
@@ -110,7 +111,11 @@ export function aggregateState(
     streams: { book: split.streams, eligible: Int32Array.from(streamEligible), equalShares },
     missingInterceptor,
   });
-  return { state, picker, errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null };
+  return {
+    state,
+    picker,
+    errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null,
+  };
 }
 
 /** A closed split: every call fails at once. */
@@ -149,7 +154,9 @@ function notReadyResult(subset: SubsetView): FixedPickResult | null {
       return QUEUE_RESULT;
     default: {
       const error = subset.lastError === null ? '' : `; last error: ${subset.lastError}`;
-      return unavailableResult(`${POLICY_NAME}: subset "${subset.name}" has no READY endpoints (${ConnectivityState[subset.state]})${error}`);
+      return unavailableResult(
+        `${POLICY_NAME}: subset "${subset.name}" has no READY endpoints (${ConnectivityState[subset.state]})${error}`,
+      );
     }
   }
 }

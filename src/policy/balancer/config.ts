@@ -13,8 +13,23 @@ import {
   POLICY_NAME,
   SUBSET_NAME_PATTERN,
 } from '../../base/constants.js';
-import { describeValue, keyForPath, rangeErrorAt, typeErrorAt, TrafficSplitRangeError, TrafficSplitTypeError } from '../../base/errors.js';
-import { booleanValue, finiteNumberIn, MAX_TIMER_MS, rejectUnknownKeys, requireObject, stringMatching, timerMs } from '../../base/validate.js';
+import {
+  describeValue,
+  keyForPath,
+  rangeErrorAt,
+  typeErrorAt,
+  TrafficSplitRangeError,
+  TrafficSplitTypeError,
+} from '../../base/errors.js';
+import {
+  booleanValue,
+  finiteNumberIn,
+  MAX_TIMER_MS,
+  rejectUnknownKeys,
+  requireObject,
+  stringMatching,
+  timerMs,
+} from '../../base/validate.js';
 import { parseMetadataKey, parseRules, type RouteRule, type RouteRuleJson } from '../../algorithms/routing/rules.js';
 import { selectLbConfigFromList, type LoadBalancingConfigJson, type TypedLoadBalancingConfig } from '../grpc/grpc.js';
 import { isResolvableTarget } from './targets.js';
@@ -82,9 +97,21 @@ export interface PolicyConfig extends Omit<ParsedSplitConfig, 'weights'> {
 }
 
 /** The JSON of a `PolicyConfig`: `weights` or `weightsFrom`. */
-export type PolicyConfigJson = Omit<TrafficSplitConfigJson, 'weights'> & { weights?: Record<string, number>; weightsFrom?: string };
+export type PolicyConfigJson = Omit<TrafficSplitConfigJson, 'weights'> & {
+  weights?: Record<string, number>;
+  weightsFrom?: string;
+};
 
-const CONFIG_KEYS: readonly string[] = ['subsets', 'weights', 'childPolicy', 'reresolveIntervalMs', 'fallbackToZeroWeight', 'connectGraceMs', 'stickyKey', 'rules'];
+const CONFIG_KEYS: readonly string[] = [
+  'subsets',
+  'weights',
+  'childPolicy',
+  'reresolveIntervalMs',
+  'fallbackToZeroWeight',
+  'connectGraceMs',
+  'stickyKey',
+  'rules',
+];
 
 /** Validates the `subsets` map: names and target strings, in declaration order. */
 export function parseSubsets(raw: unknown): { names: string[]; targets: string[] } {
@@ -115,7 +142,8 @@ export function validateWeights(subsetNames: readonly string[], raw: unknown, fi
   for (const key of Object.keys(obj)) {
     if (!subsetNames.includes(key)) {
       throw new TrafficSplitTypeError(
-        `${field}.${keyForPath(key)}: unknown subset (subsets: ${subsetNames.join(', ')}), got ${describeValue(obj[key])}`,
+        `${field}.${keyForPath(key)}: unknown subset ` +
+          `(subsets: ${subsetNames.join(', ')}), got ${describeValue(obj[key])}`,
       );
     }
   }
@@ -126,7 +154,11 @@ export function validateWeights(subsetNames: readonly string[], raw: unknown, fi
     }
     const weight = finiteNumberIn(`${field}.${name}`, obj[name], 0, MAX_WEIGHT);
     if (weight > 0 && weight < MIN_WEIGHT) {
-      throw rangeErrorAt(`${field}.${name}`, `0 or a number from ${MIN_WEIGHT} (the smallest positive weight) to ${MAX_WEIGHT}`, weight);
+      throw rangeErrorAt(
+        `${field}.${name}`,
+        `0 or a number from ${MIN_WEIGHT} (the smallest positive weight) to ${MAX_WEIGHT}`,
+        weight,
+      );
     }
     total += weight;
     // -0 passes every check above; it is stored as 0 so that stats and JSON never show "-0".
@@ -143,7 +175,9 @@ function parseChildPolicy(raw: unknown): TypedLoadBalancingConfig {
   }
   list.forEach((entry, i) => {
     // Checked before grpc-js parses the list, which would run (and log) our own parser on it.
-    if (Object.hasOwn(requireObject(entry, `childPolicy[${i}]`, 'an object such as {"round_robin": {}}'), POLICY_NAME)) {
+    if (
+      Object.hasOwn(requireObject(entry, `childPolicy[${i}]`, 'an object such as {"round_robin": {}}'), POLICY_NAME)
+    ) {
       throw typeErrorAt(`childPolicy[${i}]`, `a policy other than ${POLICY_NAME}`, entry);
     }
   });
@@ -175,14 +209,22 @@ export function parseSplitConfig(raw: unknown, extraKeys: readonly string[] = []
   const obj = requireObject(raw, 'config', 'an object with "subsets" and "weights"');
   rejectUnknownKeys(obj, [...CONFIG_KEYS, ...extraKeys], '');
   const { names, targets } = parseSubsets(obj['subsets']);
-  return Object.freeze({ ...parseSettings(obj, names, targets), weights: Object.freeze(validateWeights(names, obj['weights'])) });
+  return Object.freeze({
+    ...parseSettings(obj, names, targets),
+    weights: Object.freeze(validateWeights(names, obj['weights'])),
+  });
 }
 
 /** Parses what grpc-js hands the policy: a user's config, or a split's (with `weightsFrom`). */
 export function parsePolicyConfig(raw: unknown): PolicyConfig {
   const obj = requireObject(raw, 'config', 'an object with "subsets" and "weights"');
   if (obj['weightsFrom'] === undefined) return Object.freeze({ ...parseSplitConfig(obj), weightsFrom: null });
-  if (obj['weights'] !== undefined) throw typeErrorAt('weights', 'no "weights" beside "weightsFrom" (the weights come from the split)', obj['weights']);
+  if (obj['weights'] !== undefined)
+    throw typeErrorAt(
+      'weights',
+      'no "weights" beside "weightsFrom" (the weights come from the split)',
+      obj['weights'],
+    );
   rejectUnknownKeys(obj, [...CONFIG_KEYS.filter((key) => key !== 'weights'), 'weightsFrom'], '');
   const weightsFrom = stringMatching('weightsFrom', obj['weightsFrom'], /\S/, 'the id of a split in this process');
   const { names, targets } = parseSubsets(obj['subsets']);
@@ -190,7 +232,11 @@ export function parsePolicyConfig(raw: unknown): PolicyConfig {
 }
 
 /** Everything of a config but its weights. */
-function parseSettings(obj: Record<string, unknown>, names: string[], targets: string[]): Omit<ParsedSplitConfig, 'weights'> {
+function parseSettings(
+  obj: Record<string, unknown>,
+  names: string[],
+  targets: string[],
+): Omit<ParsedSplitConfig, 'weights'> {
   return {
     subsetNames: Object.freeze(names),
     targets: Object.freeze(targets),

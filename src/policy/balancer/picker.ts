@@ -6,7 +6,15 @@
  * @internal
  * @module
  */
-import { Metadata, metadataValues, PickResultType, Status, type PickArgs, type PickResult, type Picker } from '../grpc/grpc.js';
+import {
+  Metadata,
+  metadataValues,
+  PickResultType,
+  Status,
+  type PickArgs,
+  type PickResult,
+  type Picker,
+} from '../grpc/grpc.js';
 import { CALL_SLOT, RESERVED_HEADER, type CallContext } from '../call/call-context.js';
 import type { SubsetCounters } from '../call/counters.js';
 import { isLaterAttempt, pickUntriedEndpoint, triedAnySubset, triedSubset } from '../call/call-attempts.js';
@@ -106,7 +114,8 @@ export class TrafficSplitPicker implements Picker {
     // Every call: the reserved header never reaches a server, whatever it holds.
     if (metadataValues(metadata, RESERVED_HEADER) !== undefined) metadata.remove(RESERVED_HEADER);
     const context = (metadata.getOptions() as { [CALL_SLOT]?: CallContext })[CALL_SLOT];
-    if (parts.missingInterceptor != null && (context === undefined || !context.intercepted)) parts.missingInterceptor.note();
+    if (parts.missingInterceptor != null && (context === undefined || !context.intercepted))
+      parts.missingInterceptor.note();
     if (parts.routing !== null) return this.pickRouted(args, parts.routing, context);
     // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
@@ -154,7 +163,13 @@ export class TrafficSplitPicker implements Picker {
     return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
   }
 
-  private pickStream(subset: number, args: PickArgs, stream: StreamRecord, pin: StreamPin, record: CallContext | undefined): PickResult {
+  private pickStream(
+    subset: number,
+    args: PickArgs,
+    stream: StreamRecord,
+    pin: StreamPin,
+    record: CallContext | undefined,
+  ): PickResult {
     return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args, record));
   }
 
@@ -167,8 +182,11 @@ export class TrafficSplitPicker implements Picker {
     }
     const child = this.parts.childPickers[subset]!;
     // A later attempt takes an endpoint the call has not tried, where the subset has one.
-    const result = record !== undefined && isLaterAttempt(record) ? pickUntriedEndpoint(child, args, record) : child.pick(args);
-    return result.pickResultType === PickResultType.COMPLETE ? this.parts.counters.attach(subset, result, record) : result;
+    const result =
+      record !== undefined && isLaterAttempt(record) ? pickUntriedEndpoint(child, args, record) : child.pick(args);
+    return result.pickResultType === PickResultType.COMPLETE
+      ? this.parts.counters.attach(subset, result, record)
+      : result;
   }
 
   /** Explicit route, rule, sticky key, then the schedule, honouring the split's retry. */
@@ -188,7 +206,11 @@ export class TrafficSplitPicker implements Picker {
     let strict = true;
     if (own?.subset !== undefined) {
       subset = routing.subsetNames.indexOf(own.subset);
-      if (subset < 0) return failure(PickResultType.DROP, `traffic_split: unknown subset "${own.subset}" (subsets: ${routing.subsetNames.join(', ')})`);
+      if (subset < 0)
+        return failure(
+          PickResultType.DROP,
+          `traffic_split: unknown subset "${own.subset}" (subsets: ${routing.subsetNames.join(', ')})`,
+        );
     } else {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
@@ -206,14 +228,27 @@ export class TrafficSplitPicker implements Picker {
       own.pickedSubset = subset;
       own.pickedStrict = strict;
     }
-    if (stream !== null) return this.pickStream(subset, args, stream, strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless, context);
+    if (stream !== null)
+      return this.pickStream(
+        subset,
+        args,
+        stream,
+        strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless,
+        context,
+      );
     return this.pickSubset(subset, args, context);
   }
 
   /** Sticky key, else the schedule (a stream: the stream placement), for a call's first
    * attempt; a later attempt's subset otherwise. -1 when no subset can take the call. Notes a
    * stream's key on its record. */
-  private pickUnrouted(metadata: Metadata, routing: RoutingTable, own: CallContext | undefined, stream: StreamRecord | null, record: CallContext | undefined): number {
+  private pickUnrouted(
+    metadata: Metadata,
+    routing: RoutingTable,
+    own: CallContext | undefined,
+    stream: StreamRecord | null,
+    record: CallContext | undefined,
+  ): number {
     let key = own?.key;
     if (key === undefined && routing.stickyKey !== null) {
       const value = metadataValues(metadata, routing.stickyKey)?.[0];
@@ -238,11 +273,21 @@ export class TrafficSplitPicker implements Picker {
    * elsewhere; with nowhere else to go its first pick gets -1 (the call ends with its first
    * failure), and grpc-js's attempts of the retry stay where the retry went (`retryAt`).
    */
-  private laterSubset(routing: RoutingTable, key: string | undefined, record: CallContext | undefined, retryOf: number, retryAt: number): number {
+  private laterSubset(
+    routing: RoutingTable,
+    key: string | undefined,
+    record: CallContext | undefined,
+    retryOf: number,
+    retryAt: number,
+  ): number {
     if (retryOf >= 0 || (record!.otherSubset && triedAnySubset(record!))) {
-      const candidates = this.parts.retryCandidates.filter((i) => i !== retryOf && (record === undefined || !triedSubset(record, i)));
+      const candidates = this.parts.retryCandidates.filter(
+        (i) => i !== retryOf && (record === undefined || !triedSubset(record, i)),
+      );
       if (candidates.length > 0) {
-        return key !== undefined ? rendezvousPick(key, candidates, this.parts.weights, routing.seeds) : routing.scheduleFor(Array.from(candidates)).next();
+        return key !== undefined
+          ? rendezvousPick(key, candidates, this.parts.weights, routing.seeds)
+          : routing.scheduleFor(Array.from(candidates)).next();
       }
     }
     const home = retryOf >= 0 ? retryAt : record!.callSubset;
@@ -262,7 +307,7 @@ function foreignRoute(context: CallContext): PickResult {
   return failure(
     PickResultType.DROP,
     `traffic_split: route() call options of split "${context.splitName}" used on a channel of another split; ` +
-      'they only work on clients built from their own split\'s target',
+      "they only work on clients built from their own split's target",
   );
 }
 

@@ -162,9 +162,15 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
    * target, e.g. copied into a service config by hand: there are no weights to split by.
    */
   private refuseForeignSplitConfig(splitId: string): void {
-    const details = `${POLICY_NAME}: this config takes its weights from split "${splitId}", which only channels built from that split's target can use; write "weights" instead`;
+    const details =
+      `${POLICY_NAME}: this config takes its weights from split "${splitId}", which ` +
+      `only channels built from that split's target can use; write "weights" instead`;
     this.releaseChildren();
-    this.helper.updateState(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ code: Status.UNAVAILABLE, details, metadata: new Metadata() }), details);
+    this.helper.updateState(
+      ConnectivityState.TRANSIENT_FAILURE,
+      new UnavailablePicker({ code: Status.UNAVAILABLE, details, metadata: new Metadata() }),
+      details,
+    );
   }
 
   private attachState(state: SplitState): void {
@@ -201,7 +207,16 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
         return existing;
       }
       const clock = this.state?.clock ?? realClock;
-      const child = new SubsetChild(name, target, config.childPolicy, options, this.helper, this, (c) => this.onChildUpdate(c), clock);
+      const child = new SubsetChild(
+        name,
+        target,
+        config.childPolicy,
+        options,
+        this.helper,
+        this,
+        (c) => this.onChildUpdate(c),
+        clock,
+      );
       created.push(child);
       return child;
     });
@@ -219,7 +234,8 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
 
   private scheduleReresolution(intervalMs: number): void {
     const clock = this.state?.clock ?? realClock;
-    if (this.reresolveTimer !== null && this.reresolveIntervalMs === intervalMs && this.reresolveClock === clock) return;
+    if (this.reresolveTimer !== null && this.reresolveIntervalMs === intervalMs && this.reresolveClock === clock)
+      return;
     this.stopReresolution();
     this.reresolveIntervalMs = intervalMs;
     this.reresolveClock = clock;
@@ -254,7 +270,13 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
     const config = this.config;
     if (this.updatesPaused || this.destroyed || state === null || config === null) return;
     if (state.closed) this.releaseChildren();
-    const result = aggregateState(this.children, state, config.fallbackToZeroWeight, this.routingTable(state, config), this.missingInterceptor);
+    const result = aggregateState(
+      this.children,
+      state,
+      config.fallbackToZeroWeight,
+      this.routingTable(state, config),
+      this.missingInterceptor,
+    );
     trace(`${state.name}: ${ConnectivityState[result.state]}`);
     this.helper.updateState(result.state, result.picker, result.errorMessage);
   }

@@ -3,7 +3,13 @@
  * @module
  */
 import { POLICY_NAME, TARGET_SCHEME } from '../../base/constants.js';
-import { installedGrpcJs, missingGrpcExports, policyForAnyVersion, registerLoadBalancerType, registerResolver } from '../grpc/grpc.js';
+import {
+  installedGrpcJs,
+  missingGrpcExports,
+  policyForAnyVersion,
+  registerLoadBalancerType,
+  registerResolver,
+} from '../grpc/grpc.js';
 import { assertSupportedGrpcJs } from '../grpc/grpc-version.js';
 import { TrafficSplitLoadBalancer, TrafficSplitLoadBalancingConfig } from './policy.js';
 import { TrafficSplitResolver } from './resolver.js';
@@ -30,7 +36,11 @@ export function register(): void {
   }
   // Checked here rather than at import, so that merely loading the package never throws.
   assertSupportedGrpcJs(installedGrpcJs(), missingGrpcExports());
-  registerLoadBalancerType(POLICY_NAME, policyForAnyVersion(TrafficSplitLoadBalancer), TrafficSplitLoadBalancingConfig);
+  registerLoadBalancerType(
+    POLICY_NAME,
+    policyForAnyVersion(TrafficSplitLoadBalancer),
+    TrafficSplitLoadBalancingConfig,
+  );
   registerResolver(TARGET_SCHEME, TrafficSplitResolver);
   registered = true;
   guardOtherGrpcJsCopies();

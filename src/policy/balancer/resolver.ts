@@ -133,12 +133,21 @@ export class TrafficSplitResolver implements Resolver {
       return;
     }
     const details = `${POLICY_NAME}: no split "${id}" in this process`;
-    reportResolution(this.listener, { ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } }, {}, null, details);
+    reportResolution(
+      this.listener,
+      { ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } },
+      {},
+      null,
+      details,
+    );
   }
 
   private reportSplit(policyConfig: object, state: SplitState, authority: string): void {
     const base = this.baseServiceConfig as { ok: true; value: ServiceConfig };
-    const serviceConfig: ServiceConfig = { ...base.value, loadBalancingConfig: [policyConfig as ServiceConfig['loadBalancingConfig'][number]] };
+    const serviceConfig: ServiceConfig = {
+      ...base.value,
+      loadBalancingConfig: [policyConfig as ServiceConfig['loadBalancingConfig'][number]],
+    };
     const attributes = { [STATE_ATTRIBUTE]: state, [AUTHORITY_ATTRIBUTE]: authority };
     reportResolution(this.listener, { ok: true, value: [] }, attributes, { ok: true, value: serviceConfig }, '');
   }
@@ -163,6 +172,13 @@ function baseServiceConfigFrom(json: unknown): StatusOr<ServiceConfig> {
     const { loadBalancingPolicy: _ignored, ...parsed } = validateServiceConfig(JSON.parse(json));
     return { ok: true, value: { ...parsed, loadBalancingConfig: [] } };
   } catch (error) {
-    return { ok: false, error: { code: Status.UNAVAILABLE, details: `invalid grpc.service_config: ${(error as Error).message}`, metadata: new Metadata() } };
+    return {
+      ok: false,
+      error: {
+        code: Status.UNAVAILABLE,
+        details: `invalid grpc.service_config: ${(error as Error).message}`,
+        metadata: new Metadata(),
+      },
+    };
   }
 }

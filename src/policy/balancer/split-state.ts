@@ -22,7 +22,6 @@ import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from '../grpc/grpc.js';
 import { randomSeed, seededRandom, type RandomSource } from '../../algorithms/random.js';
 import { StreamBook } from '../../algorithms/streams/stream-book.js';
 
-
 /**
  * The resolver attribute (merged by grpc-js into the options the policy receives) that carries a
  * split's live state to the policies of its channels. The prefix keeps it out of subchannel

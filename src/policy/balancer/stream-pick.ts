@@ -10,7 +10,13 @@ import { markEndedBySplit } from '../call/counters.js';
 import type { StreamBook, StreamPin, StreamRecord } from '../../algorithms/streams/stream-book.js';
 
 /** `result` (the picker's result for `subset`) for the stream `record`. */
-export function pickForStream(book: StreamBook, record: StreamRecord, subset: number, pin: StreamPin, result: PickResult): PickResult {
+export function pickForStream(
+  book: StreamBook,
+  record: StreamRecord,
+  subset: number,
+  pin: StreamPin,
+  result: PickResult,
+): PickResult {
   if (result.pickResultType !== PickResultType.COMPLETE) {
     // Queued or failed: the stream holds no place until a pick completes; queued, it waits for
     // `subset`, and the placement counts it there.

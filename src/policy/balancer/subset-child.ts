@@ -182,7 +182,11 @@ export class SubsetChild {
     const previous = this.state;
     this.state = state;
     this.picker = picker;
-    if (state === ConnectivityState.READY || state === ConnectivityState.TRANSIENT_FAILURE || state === ConnectivityState.SHUTDOWN) {
+    if (
+      state === ConnectivityState.READY ||
+      state === ConnectivityState.TRANSIENT_FAILURE ||
+      state === ConnectivityState.SHUTDOWN
+    ) {
       this.endGrace();
     } else if (previous === ConnectivityState.READY) {
       this.beginGrace();

@@ -50,7 +50,9 @@ export function noteSubsetState(split: SplitState, subset: number, child: Subset
   // back to READY without failing, and is not an outage.
   if ((counts.TRANSIENT_FAILURE ?? 0) === 0) return;
   entry.warned = true;
-  const states = Object.entries(counts).map(([state, n]) => `${state} in ${n} channel(s)`).join(', ');
+  const states = Object.entries(counts)
+    .map(([state, n]) => `${state} in ${n} channel(s)`)
+    .join(', ');
   const error = child.lastError === null ? 'no error reported yet' : `last error: ${child.lastError}`;
   const what = entry.seenReady ? 'left READY' : 'has not become READY';
   logWarning(`${where} ${what} (${states}); it gets no calls until it is back; ${error}`);

@@ -19,7 +19,13 @@
  * start: a call with one attempt allocates nothing here.
  * @module
  */
-import { PickResultType, type PickArgs, type PickResult, type Picker, type SubchannelInterface } from '../grpc/grpc.js';
+import {
+  PickResultType,
+  type PickArgs,
+  type PickResult,
+  type Picker,
+  type SubchannelInterface,
+} from '../grpc/grpc.js';
 
 /** One attempt after the first that started. */
 export interface LaterAttempt {

@@ -16,7 +16,14 @@
 import type { CallInvocationTransformer } from '@grpc/grpc-js';
 import { CALL_SLOT, CallContext, withContext, type MirrorCapture, type StartObserver } from './call-context.js';
 import { refusingCredentials } from './misuse.js';
-import { newContext, retries, slotOf, withoutRouteRefusal, type InterceptorContext, type RouteOption } from './route-options.js';
+import {
+  newContext,
+  retries,
+  slotOf,
+  withoutRouteRefusal,
+  type InterceptorContext,
+  type RouteOption,
+} from './route-options.js';
 
 type CallProperties = Parameters<CallInvocationTransformer>[0];
 
@@ -28,7 +35,10 @@ export type PrepareCopy = (
 ) => { methodDefinition: CallProperties['methodDefinition']; capture: MirrorCapture } | StartObserver | null;
 
 /** The call guard of one split. A call with nothing to prepare is returned as it is. */
-export function createCallGuard(owner: InterceptorContext, prepareCopy: PrepareCopy | null): CallInvocationTransformer {
+export function createCallGuard(
+  owner: InterceptorContext,
+  prepareCopy: PrepareCopy | null,
+): CallInvocationTransformer {
   return (properties) => {
     const slot = slotOf(properties.callOptions);
     if (slot instanceof CallContext) return properties; // prepared by another guard already
@@ -40,11 +50,15 @@ export function createCallGuard(owner: InterceptorContext, prepareCopy: PrepareC
       if (channelTarget !== route.target) {
         const refusal = refusingCredentials(wrongChannelDetails(route, channelTarget));
         const own = callOptions.credentials;
-        return { ...properties, callOptions: { ...callOptions, credentials: own === undefined ? refusal : own.compose(refusal) } };
+        return {
+          ...properties,
+          callOptions: { ...callOptions, credentials: own === undefined ? refusal : own.compose(refusal) },
+        };
       }
     }
     const copy = prepareCopy === null ? null : prepareCopy(properties);
-    if (route === undefined && copy === null && !retries(owner, properties.methodDefinition, undefined)) return properties;
+    if (route === undefined && copy === null && !retries(owner, properties.methodDefinition, undefined))
+      return properties;
     const context = newContext(owner, properties.methodDefinition, route);
     let methodDefinition = properties.methodDefinition;
     if (typeof copy === 'function') context.observe(copy);

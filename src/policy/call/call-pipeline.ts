@@ -54,19 +54,27 @@ export function createCallPipeline(parts: PipelineParts): Interceptor {
       const tell = observer();
       if (tell !== null) context.observe(tell);
     }
-    let inner: CallInterface = context.retry ? new RetryOnOtherSubset(context, options, nextCall).call : nextCall(options);
+    let inner: CallInterface = context.retry
+      ? new RetryOnOtherSubset(context, options, nextCall).call
+      : nextCall(options);
     if (context.capture !== null) inner = mirror(context, options, inner);
     return trackedCall(parts, context, options.method_definition, inner);
   };
 }
 
 /** The call as the application's interceptors see it: attaches the context, tracks the call. */
-function trackedCall(parts: PipelineParts, context: CallContext, method: InterceptorOptions['method_definition'], inner: CallInterface): InterceptingCall {
+function trackedCall(
+  parts: PipelineParts,
+  context: CallContext,
+  method: InterceptorOptions['method_definition'],
+  inner: CallInterface,
+): InterceptingCall {
   const { counters, streams } = parts;
   const answers = new CallAnswers(counters);
   context.answers = answers;
   let call: InterceptingCall | null = null;
-  if (isStreaming(method)) openStreamRecord(streams, context, (details) => call?.cancelWithStatus(status.UNAVAILABLE, details));
+  if (isStreaming(method))
+    openStreamRecord(streams, context, (details) => call?.cancelWithStatus(status.UNAVAILABLE, details));
   call = new InterceptingCall(inner, {
     start(metadata, _listener, next) {
       // The call guard attached it already to a call it prepared; else one clone, with options

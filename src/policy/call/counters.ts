@@ -231,7 +231,13 @@ export class SubsetCounters {
   /** Attempts started on `subset` and not counted yet: not ended, or answered and waiting for
    * their call's status to reach the split's interceptor (a few ticks). */
   inFlight(subset: number): number {
-    return this.started[subset]! - this.finished[subset]! - this.abandoned[subset]! - this.refused[subset]! - this.rebalanced[subset]!;
+    return (
+      this.started[subset]! -
+      this.finished[subset]! -
+      this.abandoned[subset]! -
+      this.refused[subset]! -
+      this.rebalanced[subset]!
+    );
   }
 
   mark(): CountersMark {

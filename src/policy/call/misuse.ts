@@ -18,7 +18,9 @@ import { credentials as grpcCredentials, status, type CallCredentials } from '@g
 import { logWarning } from '../grpc/logging.js';
 
 /** The advice every message of this file ends with. */
-const FIX = 'build the client from split.target with split.channelOptions, or with split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors';
+const FIX =
+  'build the client from split.target with split.channelOptions, or with ' +
+  'split.withChannelOptions({ interceptors: [...yours] }) to add your own interceptors';
 
 /** `traffic_split: split "reporter" <what>, but this client lacks its interceptor; build ...`. */
 export function lacksInterceptor(splitName: string, what: string): string {
@@ -27,7 +29,10 @@ export function lacksInterceptor(splitName: string, what: string): string {
 
 /** What a routed call gets on a client that has neither the split's call guard nor its interceptor. */
 export function unhonouredRouteDetails(splitName: string): string {
-  return `traffic_split: route() call options of split "${splitName}" cannot be honoured: this client lacks the split's interceptor; ${FIX}`;
+  return (
+    `traffic_split: route() call options of split "${splitName}" cannot ` +
+    `be honoured: this client lacks the split's interceptor; ${FIX}`
+  );
 }
 
 /**
@@ -59,7 +64,8 @@ export class MissingInterceptorWarning {
   private log(): void {
     const text =
       `split "${this.splitName}": a client built from its target makes calls without the split's interceptor: ` +
-      'retryOnOtherSubset, stream placement, mirroring and the notStarted figures do not apply to them, and route() calls ' +
+      'retryOnOtherSubset, stream placement, mirroring and the ' +
+      'notStarted figures do not apply to them, and route() calls ' +
       `fail unless the client has the split's callInvocationTransformer; ${FIX}`;
     // Out of the pick: a logger set by the application must never run, or throw, on the call path.
     queueMicrotask(() => logWarning(text));

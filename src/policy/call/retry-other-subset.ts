@@ -4,7 +4,15 @@
  * attempt's subset, and the caller sees one call.
  * @module
  */
-import { InterceptingCall, status, type InterceptingListener, type InterceptorOptions, type Metadata, type NextCall, type StatusObject } from '@grpc/grpc-js';
+import {
+  InterceptingCall,
+  status,
+  type InterceptingListener,
+  type InterceptorOptions,
+  type Metadata,
+  type NextCall,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import type { CallContext } from './call-context.js';
 
 /** What `nextCall()` returns: the next interceptor's call, or the channel's. */
@@ -57,7 +65,11 @@ export class RetryOnOtherSubset {
     });
   }
 
-  private start(metadata: Metadata, caller: InterceptingListener, next: (metadata: Metadata, listener: InterceptingListener) => void): void {
+  private start(
+    metadata: Metadata,
+    caller: InterceptingListener,
+    next: (metadata: Metadata, listener: InterceptingListener) => void,
+  ): void {
     // This listener forwards to the caller's listener itself and never uses a `next`, so it
     // behaves alike whether grpc-js calls it directly (its methods take one argument) or wraps it.
     next(metadata, {
@@ -84,7 +96,12 @@ export class RetryOnOtherSubset {
 
   private onFirstStatus(caller: InterceptingListener, metadata: Metadata, result: StatusObject): void {
     const context = this.context;
-    const eligible = result.code === status.UNAVAILABLE && this.phase === 'FirstAttempt' && !this.cancelled && context.pickedSubset >= 0 && !context.pickedStrict;
+    const eligible =
+      result.code === status.UNAVAILABLE &&
+      this.phase === 'FirstAttempt' &&
+      !this.cancelled &&
+      context.pickedSubset >= 0 &&
+      !context.pickedStrict;
     if (!eligible || this.sentMessage === undefined) return this.endAsFirst(caller, result);
     // Nothing reached the caller yet, so the second attempt's events can stand in for the
     // first's. When the picker finds no other READY weighted subset it drops the second attempt

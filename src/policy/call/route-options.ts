@@ -41,7 +41,11 @@ export interface RouteOption {
  * takes off when it takes the route: on a client with neither, nothing would see the route, and
  * the call must fail rather than go wherever the weights send it (see misuse.ts).
  */
-export function routeOptions(owner: InterceptorContext, route: RouteRequest, callOptions: CallOptions = {}): CallOptions {
+export function routeOptions(
+  owner: InterceptorContext,
+  route: RouteRequest,
+  callOptions: CallOptions = {},
+): CallOptions {
   const refusal = refusingCredentials(unhonouredRouteDetails(owner.splitName));
   // Credentials spread over the options would replace the refusal; given here, they keep it.
   const own = callOptions.credentials;
@@ -80,11 +84,19 @@ export function withoutRouteRefusal<T extends CallOptions>(options: T): T {
 
 /** Whether the split retries a call of `method` on another subset: unary calls not pinned to
  * a subset. */
-export function retries(context: InterceptorContext, method: InterceptorOptions['method_definition'], subset: string | undefined): boolean {
+export function retries(
+  context: InterceptorContext,
+  method: InterceptorOptions['method_definition'],
+  subset: string | undefined,
+): boolean {
   return context.retryOnOtherSubset && !method.requestStream && !method.responseStream && subset === undefined;
 }
 
 /** The context of a new call of `owner`'s clients, with its route if it has one. */
-export function newContext(owner: InterceptorContext, method: InterceptorOptions['method_definition'], route: RouteOption | undefined): CallContext {
+export function newContext(
+  owner: InterceptorContext,
+  method: InterceptorOptions['method_definition'],
+  route: RouteOption | undefined,
+): CallContext {
   return new CallContext(route ?? owner, retries(owner, method, route?.subset), owner.retryOnOtherSubset);
 }

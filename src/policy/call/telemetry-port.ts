@@ -110,7 +110,9 @@ export function telemetryPortOf(split: object): TelemetryPort | undefined {
 }
 
 /** For tests: the port's slots, to check that stopping telemetry empties them. */
-export function telemetrySlotsOf(split: object): { observing: boolean; finishListeners: number; countersObserved: boolean } | undefined {
+export function telemetrySlotsOf(
+  split: object,
+): { observing: boolean; finishListeners: number; countersObserved: boolean } | undefined {
   const port = portsBySplit.get(split);
   if (port === undefined) return undefined;
   const countersObserved = (port as unknown as { state: SplitState }).state.counters.finishObserver !== null;

@@ -21,8 +21,10 @@ export function composeClientOptions(split: SplitClientParts, options: unknown):
   const interceptors = own.interceptors;
   const providers = own.interceptor_providers;
   const transformer = own.callInvocationTransformer;
-  if (interceptors !== undefined && !Array.isArray(interceptors)) throw typeErrorAt('options.interceptors', 'an array', interceptors);
-  if (providers !== undefined && !Array.isArray(providers)) throw typeErrorAt('options.interceptor_providers', 'an array', providers);
+  if (interceptors !== undefined && !Array.isArray(interceptors))
+    throw typeErrorAt('options.interceptors', 'an array', interceptors);
+  if (providers !== undefined && !Array.isArray(providers))
+    throw typeErrorAt('options.interceptor_providers', 'an array', providers);
   if (transformer !== undefined) functionValue('options.callInvocationTransformer', transformer);
   const callInvocationTransformer: CallInvocationTransformer =
     transformer === undefined ? split.callGuard : (properties) => split.callGuard(transformer(properties));

@@ -56,7 +56,12 @@ export function guardOtherGrpcJsCopies(): void {
   }
 }
 
-function guardCopy(other: OtherGrpcJs, mainFile: string, otherPackage: GrpcJsPackage | null, registering: GrpcJsPackage): void {
+function guardCopy(
+  other: OtherGrpcJs,
+  mainFile: string,
+  otherPackage: GrpcJsPackage | null,
+  registering: GrpcJsPackage,
+): void {
   const internals = createRequire(mainFile)('./resolver.js') as { mapUriDefaultScheme(uri: GrpcUri): GrpcUri | null };
   if (internals.mapUriDefaultScheme({ scheme: TARGET_SCHEME, path: 'probe' })?.scheme === TARGET_SCHEME) return;
   const message = wrongCopyMessage(otherPackage, registering);
@@ -76,7 +81,13 @@ function guardCopy(other: OtherGrpcJs, mainFile: string, otherPackage: GrpcJsPac
       process.nextTick(() => {
         const details = `${TARGET_SCHEME}:///${this.target.path}: ${message}`;
         const error = { code: Status.UNAVAILABLE, details, metadata: new other.Metadata() };
-        reportResolution(this.listener, { ok: false, error } as Parameters<typeof reportResolution>[1], {}, null, details);
+        reportResolution(
+          this.listener,
+          { ok: false, error } as Parameters<typeof reportResolution>[1],
+          {},
+          null,
+          details,
+        );
       });
     }
 
@@ -90,15 +101,20 @@ function guardCopy(other: OtherGrpcJs, mainFile: string, otherPackage: GrpcJsPac
 }
 
 function describe(copy: GrpcJsPackage | null): string {
-  return copy === null ? '@grpc/grpc-js (version and folder unknown)' : `@grpc/grpc-js ${copy.version} (${copy.directory})`;
+  return copy === null
+    ? '@grpc/grpc-js (version and folder unknown)'
+    : `@grpc/grpc-js ${copy.version} (${copy.directory})`;
 }
 
 /** What the stand-in says: both copies, and the way out. */
 export function wrongCopyMessage(other: GrpcJsPackage | null, registering: GrpcJsPackage | null): string {
   return (
-    `this channel was built with ${describe(other)}, but grpc-traffic-split registered its policy in ${describe(registering)}: ` +
-    'two copies of @grpc/grpc-js are loaded. Build the client with the @grpc/grpc-js the application (and grpc-traffic-split) ' +
-    'resolves, or make them one copy (`npm ls @grpc/grpc-js`, then `npm dedupe` or an "overrides" entry in package.json)'
+    `this channel was built with ${describe(other)}, but ` +
+    `grpc-traffic-split registered its policy in ${describe(registering)}: ` +
+    'two copies of @grpc/grpc-js are loaded. Build the client with ' +
+    'the @grpc/grpc-js the application (and grpc-traffic-split) ' +
+    'resolves, or make them one copy (`npm ls @grpc/grpc-js`, ' +
+    'then `npm dedupe` or an "overrides" entry in package.json)'
   );
 }
 
@@ -125,7 +141,12 @@ export function channelClassOfOtherCopy(credentials: object): OtherGrpcJsChannel
     const exports = module?.exports as Partial<OtherGrpcJsChannel> | undefined;
     if (!GRPC_JS_MAIN.test(file) || typeof exports !== 'object' || exports === null) continue;
     const { ChannelCredentials, Channel } = exports;
-    if (typeof ChannelCredentials === 'function' && typeof Channel === 'function' && credentials instanceof ChannelCredentials) return Channel;
+    if (
+      typeof ChannelCredentials === 'function' &&
+      typeof Channel === 'function' &&
+      credentials instanceof ChannelCredentials
+    )
+      return Channel;
   }
   return null;
 }

@@ -66,7 +66,8 @@ export function grpcJsPackageOf(experimental: object): GrpcJsPackage | null {
     const cache = createRequire(join(process.cwd(), 'index.js')).cache;
     for (const loaded of Object.values(cache)) {
       const exported: unknown = loaded?.exports;
-      if (exported !== experimental && (exported as { experimental?: unknown } | null)?.experimental !== experimental) continue;
+      if (exported !== experimental && (exported as { experimental?: unknown } | null)?.experimental !== experimental)
+        continue;
       const found = grpcJsPackageOfFile(loaded!.filename);
       if (found !== null) return found;
     }
@@ -81,8 +82,12 @@ export function grpcJsPackageOfFile(file: string): GrpcJsPackage | null {
   let directory = dirname(file);
   for (let depth = 0; depth < 6; depth++) {
     try {
-      const json = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-      if (json.name === '@grpc/grpc-js' && typeof json.version === 'string') return { version: json.version, directory };
+      const json = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (json.name === '@grpc/grpc-js' && typeof json.version === 'string')
+        return { version: json.version, directory };
     } catch {
       // No package.json at this level: keep climbing.
     }
@@ -115,7 +120,10 @@ export function assertSupportedGrpcJs(
 ): void {
   const versionOk = installed === null || isSupportedGrpcJsVersion(installed.version, range);
   if (versionOk && missing.length === 0) return;
-  const which = installed === null ? '@grpc/grpc-js (version unknown)' : `@grpc/grpc-js ${installed.version} (${installed.directory})`;
+  const which =
+    installed === null
+      ? '@grpc/grpc-js (version unknown)'
+      : `@grpc/grpc-js ${installed.version} (${installed.directory})`;
   const lacking = missing.length === 0 ? '' : `; it lacks experimental.${missing.join(', experimental.')}`;
   const minors = supportedMinorsOf(range);
   const span = minors.length === 1 ? minors[0] : `${minors[0]} to ${minors[minors.length - 1]}`;

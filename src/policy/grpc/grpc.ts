@@ -19,7 +19,13 @@ import { mapUriDefaultScheme } from '@grpc/grpc-js/build/src/resolver.js';
 import { getSubchannelPool } from '@grpc/grpc-js/build/src/subchannel-pool.js';
 import { grpcJsPackageOf, type GrpcJsPackage } from './grpc-version.js';
 
-export { connectivityState as ConnectivityState, status as Status, logVerbosity as LogVerbosity, Metadata, splitHostPort };
+export {
+  connectivityState as ConnectivityState,
+  status as Status,
+  logVerbosity as LogVerbosity,
+  Metadata,
+  splitHostPort,
+};
 export type { ChannelOptions };
 
 export type LoadBalancer = experimental.LoadBalancer;
@@ -105,7 +111,11 @@ export function channelTargetUri(target: string): GrpcUri | null {
 }
 
 /** Creates a grpc-js resolver for a target string exactly as a channel would. */
-export function createTargetResolver(target: string, resultListener: ResolverListener, options: ChannelOptions): Resolver {
+export function createTargetResolver(
+  target: string,
+  resultListener: ResolverListener,
+  options: ChannelOptions,
+): Resolver {
   const listener = listenerForAnyVersion(resultListener);
   return createResolver(channelTargetUri(target) ?? { scheme: 'dns', path: target }, listener, options);
 }
@@ -227,7 +237,12 @@ export function reportResolution(
 function listenerForAnyVersion(listener: ResolverListener): ResolverListener {
   const legacy: ObjectResolverListener = {
     onSuccessfulResolution: (endpoints, serviceConfig, serviceConfigError, _selector, attributes) => {
-      const config = serviceConfigError !== null ? { ok: false as const, error: serviceConfigError } : serviceConfig === null ? null : { ok: true as const, value: serviceConfig };
+      const config =
+        serviceConfigError !== null
+          ? { ok: false as const, error: serviceConfigError }
+          : serviceConfig === null
+            ? null
+            : { ok: true as const, value: serviceConfig };
       listener({ ok: true, value: endpoints }, attributes, config, '');
     },
     onError: (error) => {
@@ -254,6 +269,7 @@ type PolicyClass = new (...args: any[]) => LoadBalancer;
  */
 export function policyForAnyVersion<T extends PolicyClass>(Policy: T): T {
   const Adapted = class extends Policy {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the mixin form TypeScript requires
     constructor(...args: any[]) {
       super(args[0] as ChannelControlHelper);
       if (args.length > 1) EXTRA_CONSTRUCTOR_ARGS.set(this, args.slice(1));
@@ -297,16 +313,25 @@ export class ChildPolicy {
     owner: LoadBalancer,
   ) {
     const extra = EXTRA_CONSTRUCTOR_ARGS.get(owner) ?? [];
-    const Handler = ChildLoadBalancerHandler as unknown as new (...args: unknown[]) => InstanceType<typeof ChildLoadBalancerHandler>;
+    const Handler = ChildLoadBalancerHandler as unknown as new (
+      ...args: unknown[]
+    ) => InstanceType<typeof ChildLoadBalancerHandler>;
     this.handler = new Handler(helper, ...extra);
   }
 
-  updateAddressList(endpoints: StatusOr<Endpoint[]>, lbConfig: TypedLoadBalancingConfig, options: ChannelOptions, resolutionNote: string): void {
+  updateAddressList(
+    endpoints: StatusOr<Endpoint[]>,
+    lbConfig: TypedLoadBalancingConfig,
+    options: ChannelOptions,
+    resolutionNote: string,
+  ): void {
     if (STATUS_OR_RESULTS) {
       this.handler.updateAddressList(endpoints, lbConfig, options, resolutionNote);
       return;
     }
-    const legacy = this.handler as unknown as { updateAddressList(e: Endpoint[], c: TypedLoadBalancingConfig, o: ChannelOptions): void };
+    const legacy = this.handler as unknown as {
+      updateAddressList(e: Endpoint[], c: TypedLoadBalancingConfig, o: ChannelOptions): void;
+    };
     if (endpoints.ok) {
       this.hadEndpoints = true;
       legacy.updateAddressList(endpoints.value, lbConfig, options);

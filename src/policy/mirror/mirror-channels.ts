@@ -54,7 +54,9 @@ export class SplitChannel extends Channel {
 }
 
 /** The client option that makes a client's channel a `SplitChannel` of `copies`. */
-export function channelFactory(copies: CopyChannels): (target: string, credentials: ChannelCredentials, options: ChannelOptions) => Channel {
+export function channelFactory(
+  copies: CopyChannels,
+): (target: string, credentials: ChannelCredentials, options: ChannelOptions) => Channel {
   return (target, credentials, options) => {
     if (!(credentials instanceof ChannelCredentials)) {
       // Credentials of another grpc-js copy (see grpc-copies.ts): a channel of that copy, never
@@ -179,8 +181,10 @@ export class CopyChannels {
    * channel's limit): the other copy channels close, and those whose limit this changes. */
   keepOnly(subsets: readonly number[], answerLimit: number | null = null): void {
     this.answerLimit = answerLimit;
-    this.retire((s, owner, entry) =>
-      !subsets.includes(s) || entry.maxReceiveBytes !== copyAnswerLimit(owner.options, answerLimit));
+    this.retire(
+      (s, owner, entry) =>
+        !subsets.includes(s) || entry.maxReceiveBytes !== copyAnswerLimit(owner.options, answerLimit),
+    );
   }
 
   /** Closes every copy channel now (the split closed; its copies were cancelled). */

@@ -8,7 +8,13 @@
  */
 import type { Metadata } from '@grpc/grpc-js';
 import { describeValue } from '../../base/errors.js';
-import { isFailureCode, statusName, type CopyVerdict, type MirrorSample, type MirrorSampleSide } from './mirror-figures.js';
+import {
+  isFailureCode,
+  statusName,
+  type CopyVerdict,
+  type MirrorSample,
+  type MirrorSampleSide,
+} from './mirror-figures.js';
 import { MAX_SAMPLE_BODY_BYTES, type MirrorOutcome, type MirrorSettings } from './mirror-options.js';
 import { equalInSlices, sha256InSlices } from './mirror-slices.js';
 
@@ -36,10 +42,17 @@ export interface Settlement {
  * How a copy counts once both sides ended. `deserialize` turns response bytes back into a message
  * (the method's own deserializer): the comparator and the samples get private copies.
  */
-export async function settleCopy(settings: MirrorSettings, method: string, primary: EndedSide, copy: EndedSide, deserialize: (bytes: Buffer) => unknown): Promise<Settlement> {
+export async function settleCopy(
+  settings: MirrorSettings,
+  method: string,
+  primary: EndedSide,
+  copy: EndedSide,
+  deserialize: (bytes: Buffer) => unknown,
+): Promise<Settlement> {
   if (isFailureCode(copy.code)) return { verdict: 'failed', sample: null, compareError: false };
   // Without a usable answer on the primary's side there is nothing to hold the copy against.
-  if (settings.compare === false || isFailureCode(primary.code)) return { verdict: 'notCompared', sample: null, compareError: false };
+  if (settings.compare === false || isFailureCode(primary.code))
+    return { verdict: 'notCompared', sample: null, compareError: false };
   let reason: string | null;
   let compareError = false;
   if (settings.compare === true) {
@@ -67,18 +80,29 @@ async function byteDifference(primary: EndedSide, copy: EndedSide): Promise<stri
   const a = primary.bytes;
   const b = copy.bytes;
   if (a === null && b === null) return null;
-  if (a === null || b === null) return `response ${a === null ? 'missing' : `${a.length} bytes`} vs ${b === null ? 'missing' : `${b.length} bytes`}`;
+  if (a === null || b === null)
+    return (
+      `response ${a === null ? 'missing' : `${a.length} bytes`} ` +
+      `vs ${b === null ? 'missing' : `${b.length} bytes`}`
+    );
   return (await equalInSlices(a, b)) ? null : `response differs (${a.length} vs ${b.length} bytes)`;
 }
 
 /** The comparator's verdict as a reason (null: equal); a throw or an answer of another type is a
  * mismatch, flagged as a comparator error. */
-export function runComparator(compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown, primary: MirrorOutcome, copy: MirrorOutcome): { reason: string | null; error: boolean } {
+export function runComparator(
+  compare: (p: MirrorOutcome, m: MirrorOutcome) => unknown,
+  primary: MirrorOutcome,
+  copy: MirrorOutcome,
+): { reason: string | null; error: boolean } {
   let answer: unknown;
   try {
     answer = compare(primary, copy);
   } catch (error) {
-    return { reason: `comparator threw: ${error instanceof Error ? error.message : describeValue(error)}`, error: true };
+    return {
+      reason: `comparator threw: ${error instanceof Error ? error.message : describeValue(error)}`,
+      error: true,
+    };
   }
   if (answer === true) return { reason: null, error: false };
   if (answer === false) return { reason: 'comparator returned false', error: false };
@@ -107,14 +131,19 @@ export function outcomeOf(side: EndedSide, deserialize: (bytes: Buffer) => unkno
   };
 }
 
-export async function sampleSide(side: EndedSide, keepBodies: boolean, deserialize: (bytes: Buffer) => unknown): Promise<MirrorSampleSide> {
+export async function sampleSide(
+  side: EndedSide,
+  keepBodies: boolean,
+  deserialize: (bytes: Buffer) => unknown,
+): Promise<MirrorSampleSide> {
   const bytes = side.bytes;
   const result: MirrorSampleSide = {
     status: statusName(side.code),
     bytes: bytes === null ? null : bytes.length,
     sha256: bytes === null ? null : await sha256InSlices(bytes),
   };
-  if (keepBodies && bytes !== null && bytes.length <= MAX_SAMPLE_BODY_BYTES) result.response = safeDeserialize(bytes, deserialize);
+  if (keepBodies && bytes !== null && bytes.length <= MAX_SAMPLE_BODY_BYTES)
+    result.response = safeDeserialize(bytes, deserialize);
   return result;
 }
 

@@ -4,7 +4,13 @@
  * start, message, half-close, read), with raw `Buffer` messages both ways.
  * @module
  */
-import { status as Status, type Channel, type InterceptorOptions, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import {
+  status as Status,
+  type Channel,
+  type InterceptorOptions,
+  type Metadata,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import { RESERVED_HEADER } from '../call/call-context.js';
 import { DEFAULT_MIRROR_TIMEOUT_MS, type MirrorSettings } from './mirror-options.js';
 
@@ -19,9 +25,22 @@ export interface CopyListener {
 }
 
 /** Starts the copy of the call `options` describes; throws if the channel refuses it (closed). */
-export function startCopyCall(channel: Channel, options: InterceptorOptions, timeoutMs: number, metadata: Metadata, request: Buffer, listener: CopyListener): CopyCall {
+export function startCopyCall(
+  channel: Channel,
+  options: InterceptorOptions,
+  timeoutMs: number,
+  metadata: Metadata,
+  request: Buffer,
+  listener: CopyListener,
+): CopyCall {
   // No parent: the copy outlives a server handler that made the primary, by design.
-  const call = channel.createCall(options.method_definition.path, Date.now() + timeoutMs, options.host, null, undefined);
+  const call = channel.createCall(
+    options.method_definition.path,
+    Date.now() + timeoutMs,
+    options.host,
+    null,
+    undefined,
+  );
   if (options.credentials !== undefined) call.setCredentials(options.credentials);
   call.start(metadata, listener);
   call.sendMessageWithContext({}, request);
@@ -34,7 +53,12 @@ export function startCopyCall(channel: Channel, options: InterceptorOptions, tim
  * most DEFAULT_MIRROR_TIMEOUT_MS. */
 export function copyTimeoutMs(settings: MirrorSettings, primaryDeadline: InterceptorOptions['deadline']): number {
   if (settings.timeoutMs !== null) return settings.timeoutMs;
-  const at = primaryDeadline instanceof Date ? primaryDeadline.getTime() : typeof primaryDeadline === 'number' ? primaryDeadline : Infinity;
+  const at =
+    primaryDeadline instanceof Date
+      ? primaryDeadline.getTime()
+      : typeof primaryDeadline === 'number'
+        ? primaryDeadline
+        : Infinity;
   return Math.min(DEFAULT_MIRROR_TIMEOUT_MS, at - Date.now());
 }
 

@@ -73,7 +73,13 @@ type Quantiles = { p50: number | null; p90: number | null; p99: number | null };
 export type MirrorDropReason = 'maxInFlight' | 'maxBufferedBytes' | 'noTimeLeft' | 'mirrorChanged' | 'primaryEnded';
 
 /** Every drop reason, in the order `droppedBy` lists them. */
-export const MIRROR_DROP_REASONS: readonly MirrorDropReason[] = ['maxInFlight', 'maxBufferedBytes', 'noTimeLeft', 'mirrorChanged', 'primaryEnded'];
+export const MIRROR_DROP_REASONS: readonly MirrorDropReason[] = [
+  'maxInFlight',
+  'maxBufferedBytes',
+  'noTimeLeft',
+  'mirrorChanged',
+  'primaryEnded',
+];
 
 /** Where the figures reserve the bytes of the samples they keep (the split's byte bound). */
 export interface ByteBudget {
@@ -87,9 +93,18 @@ export interface ByteBudget {
  * deserialized object); with `noise`, the baseline's side and the field paths too. */
 export function sampleBytes(sample: MirrorSample): number {
   const body = (side: MirrorSampleSide): number => ('response' in side ? 2 * (side.bytes ?? 0) : 0);
-  const paths = (list: readonly string[] | undefined): number => (list ?? []).reduce((sum, path) => sum + PATH_BASE_BYTES + 2 * path.length, 0);
+  const paths = (list: readonly string[] | undefined): number =>
+    (list ?? []).reduce((sum, path) => sum + PATH_BASE_BYTES + 2 * path.length, 0);
   const baseline = sample.baseline === undefined ? 0 : SIDE_BASE_BYTES + body(sample.baseline);
-  return SAMPLE_BASE_BYTES + 2 * (sample.reason.length + sample.method.length) + body(sample.primary) + body(sample.mirror) + baseline + paths(sample.fields) + paths(sample.noiseFields);
+  return (
+    SAMPLE_BASE_BYTES +
+    2 * (sample.reason.length + sample.method.length) +
+    body(sample.primary) +
+    body(sample.mirror) +
+    baseline +
+    paths(sample.fields) +
+    paths(sample.noiseFields)
+  );
 }
 
 /** The part of a sample's count that does not depend on its contents (two sides included). */
@@ -258,14 +273,21 @@ export class MirrorFigures {
       active,
       ...this.counts,
       inFlight: this.inFlight,
-      droppedBy: Object.fromEntries(MIRROR_DROP_REASONS.map((reason, i) => [reason, this.droppedBy[i]!])) as Record<MirrorDropReason, number>,
+      droppedBy: Object.fromEntries(MIRROR_DROP_REASONS.map((reason, i) => [reason, this.droppedBy[i]!])) as Record<
+        MirrorDropReason,
+        number
+      >,
       bufferedBytes,
       notCompared: this.notCompared,
       compareErrors: this.compareErrors,
       codes,
       latencyMs: quantiles(this.latency),
       primaryLatencyMs: quantiles(this.primaryLatency),
-      samples: this.samples.map(({ sample }) => ({ ...sample, primary: { ...sample.primary }, mirror: { ...sample.mirror } })),
+      samples: this.samples.map(({ sample }) => ({
+        ...sample,
+        primary: { ...sample.primary },
+        mirror: { ...sample.mirror },
+      })),
       lifetime: { ...this.lifetime },
     };
   }
@@ -276,5 +298,9 @@ function withoutBody({ response: _response, ...side }: MirrorSampleSide): Mirror
 }
 
 function quantiles(histogram: Float64Array): Quantiles {
-  return { p50: latencyQuantile(histogram, 0, 0.5), p90: latencyQuantile(histogram, 0, 0.9), p99: latencyQuantile(histogram, 0, 0.99) };
+  return {
+    p50: latencyQuantile(histogram, 0, 0.5),
+    p90: latencyQuantile(histogram, 0, 0.9),
+    p99: latencyQuantile(histogram, 0, 0.99),
+  };
 }

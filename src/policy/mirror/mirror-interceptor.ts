@@ -13,7 +13,13 @@
  * The primary's own events pass through unchanged, and nothing the mirror does can throw into it.
  * @module
  */
-import { status as Status, type InterceptorOptions, type Metadata, type NextCall, type StatusObject } from '@grpc/grpc-js';
+import {
+  status as Status,
+  type InterceptorOptions,
+  type Metadata,
+  type NextCall,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import { InterceptingCall } from '@grpc/grpc-js';
 import type { CallContext } from '../call/call-context.js';
 import type { MirrorCallCapture } from './mirror-capture.js';
@@ -203,12 +209,20 @@ class MirroredCall implements LiveCopy {
     this.copyStartedAt = performance.now();
     this.controller.track(this);
     if (request === null) {
-      return this.onCopyStatus(endedLocally(Status.INTERNAL, `mirror copy: request serialization failed: ${(serializationError as Error)?.message}`));
+      return this.onCopyStatus(
+        endedLocally(
+          Status.INTERNAL,
+          `mirror copy: request serialization failed: ${(serializationError as Error)?.message}`,
+        ),
+      );
     }
     // With `noise`, the same request goes to the baseline too, in the same turn.
     if (session.noise !== null) this.launchBaseline(session, request, timeoutMs);
     this.lease = this.controller.copies.lease(this.capture.channel, session.subsetIndex);
-    if (this.lease === null) return this.onCopyStatus(endedLocally(Status.UNAVAILABLE, "mirror copy could not start: the client's channel is closed"));
+    if (this.lease === null)
+      return this.onCopyStatus(
+        endedLocally(Status.UNAVAILABLE, "mirror copy could not start: the client's channel is closed"),
+      );
     const metadata = copyMetadataOf(this.metadata);
     this.metadata = null;
     try {
@@ -335,7 +349,13 @@ class MirroredCall implements LiveCopy {
     if (this.decision === 'chosen' && !this.launchQueued) this.drop('primaryEnded');
     if (this.decision === 'skipped' || this.abandoned) return;
     this.primaryDurationMs = performance.now() - this.primaryStartedAt;
-    this.primary = { code: status.code, details: status.details, headers: this.primaryHeaders, trailers: status.metadata ?? null, bytes: this.primaryBytes };
+    this.primary = {
+      code: status.code,
+      details: status.details,
+      headers: this.primaryHeaders,
+      trailers: status.metadata ?? null,
+      bytes: this.primaryBytes,
+    };
     // Comparing waits for the next turn: the primary's caller gets its answer first.
     if (this.copyDone) setImmediate(() => guarded(() => this.settle()));
   }
@@ -353,7 +373,13 @@ class MirroredCall implements LiveCopy {
     this.releaseSlotOnce();
     guarded(() => this.session.figures.copyEnded(status.code, performance.now() - this.copyStartedAt));
     if (this.abandoned) return;
-    this.copy = { code: status.code, details: status.details, headers: this.copyHeaders, trailers: status.metadata ?? null, bytes: this.copyBytes };
+    this.copy = {
+      code: status.code,
+      details: status.details,
+      headers: this.copyHeaders,
+      trailers: status.metadata ?? null,
+      bytes: this.copyBytes,
+    };
     if (this.primary !== null) guarded(() => this.settle());
   }
 
@@ -371,7 +397,10 @@ class MirroredCall implements LiveCopy {
     const settlement =
       noise === null
         ? settleCopy(settings, method, primary, copy, deserialize)
-        : settleThreeWay({ settings, noise: settings.noise!, tally: noise, method, deserialize }, { primary, canary: copy, baseline });
+        : settleThreeWay(
+            { settings, noise: settings.noise!, tally: noise, method, deserialize },
+            { primary, canary: copy, baseline },
+          );
     settlement
       .catch(() => NOT_SETTLED)
       .then(({ verdict, sample, compareError }) => guarded(() => figures.settled(verdict, sample, compareError)))

@@ -4,9 +4,21 @@
  * @module
  */
 import { typeErrorAt } from '../../base/errors.js';
-import { booleanValue, finiteNumberIn, integerIn, rejectUnknownKeys, requireObject, timerMs } from '../../base/validate.js';
+import {
+  booleanValue,
+  finiteNumberIn,
+  integerIn,
+  rejectUnknownKeys,
+  requireObject,
+  timerMs,
+} from '../../base/validate.js';
 import type { StatusName } from '../../base/names.js';
-import { noiseSettingsJson, parseNoiseOptions, type MirrorNoiseOptions, type MirrorNoiseSettings } from './noise/mirror-noise-options.js';
+import {
+  noiseSettingsJson,
+  parseNoiseOptions,
+  type MirrorNoiseOptions,
+  type MirrorNoiseSettings,
+} from './noise/mirror-noise-options.js';
 
 /** One side of a mirrored call, as a custom comparator sees it. */
 export interface MirrorOutcome {
@@ -62,10 +74,10 @@ export interface MirrorOptions {
   /** How many of the latest mismatch samples to keep, 0 to 1000. @default 20 */
   maxSamples?: number;
   /**
-   * Most bytes the mirror holds at once, over every copy and sample: the requests of the copies
-   * in flight (a baseline copy's of `noise` too), the answers (the copy's, the primary's and the
-   * baseline's) kept for comparison until every side ended, and the samples. A copy whose bytes would pass it is dropped and counted
-   * (`droppedBy.maxBufferedBytes`); the oldest samples give way to a new one. From 0 to 2^40.
+   * Most bytes the mirror holds at once, over every copy and sample: the requests of the copies in flight (a
+   * baseline copy's of `noise` too), the answers (the copy's, the primary's and the baseline's) kept for
+   * comparison until every side ended, and the samples. A copy whose bytes would pass it is dropped and
+   * counted (`droppedBy.maxBufferedBytes`); the oldest samples give way to a new one. From 0 to 2^40.
    * @default 16777216 (16 MiB)
    */
   maxBufferedBytes?: number;
@@ -108,7 +120,18 @@ export const DEFAULT_MIRROR_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Largest `maxBufferedBytes` accepted: 1 TiB (a bound, not a wish). */
 const MAX_BUFFERED_BYTES_LIMIT = 2 ** 40;
 
-const KEYS = ['subset', 'percent', 'compare', 'maxInFlight', 'timeoutMs', 'methods', 'keepBodies', 'maxSamples', 'maxBufferedBytes', 'noise'];
+const KEYS = [
+  'subset',
+  'percent',
+  'compare',
+  'maxInFlight',
+  'timeoutMs',
+  'methods',
+  'keepBodies',
+  'maxSamples',
+  'maxBufferedBytes',
+  'noise',
+];
 /** A gRPC full method name: `/` service `/` method, no spaces. */
 const METHOD_PATTERN = /^\/[^/\s]+\/[^/\s]+$/;
 const MAX_METHODS = 1000;
@@ -126,7 +149,7 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
   }
   // A baseline is for comparing: with one, comparing is on unless said otherwise.
   const noiseRaw = obj['noise'] ?? null;
-  const compare = obj['compare'] ?? (noiseRaw !== null);
+  const compare = obj['compare'] ?? noiseRaw !== null;
   if (typeof compare !== 'boolean' && typeof compare !== 'function') {
     throw typeErrorAt(`${field}.compare`, 'a boolean or a function (primary, mirror) => boolean | string', compare);
   }
@@ -135,15 +158,23 @@ export function parseMirrorOptions(raw: unknown, subsetNames: readonly string[],
     subset,
     percent: finiteNumberIn(`${field}.percent`, obj['percent'], 0, 100),
     compare: compare as boolean | MirrorComparator,
-    maxInFlight: obj['maxInFlight'] === undefined ? DEFAULT_MIRROR_MAX_IN_FLIGHT : integerIn(`${field}.maxInFlight`, obj['maxInFlight'], 1, 1_000_000),
+    maxInFlight:
+      obj['maxInFlight'] === undefined
+        ? DEFAULT_MIRROR_MAX_IN_FLIGHT
+        : integerIn(`${field}.maxInFlight`, obj['maxInFlight'], 1, 1_000_000),
     timeoutMs: obj['timeoutMs'] === undefined ? null : timerMs(`${field}.timeoutMs`, obj['timeoutMs'], 1),
     methods: parseMethods(obj['methods'], `${field}.methods`),
     keepBodies: booleanValue(`${field}.keepBodies`, obj['keepBodies'] ?? false),
-    maxSamples: obj['maxSamples'] === undefined ? DEFAULT_MIRROR_SAMPLES : integerIn(`${field}.maxSamples`, obj['maxSamples'], 0, 1000),
+    maxSamples:
+      obj['maxSamples'] === undefined
+        ? DEFAULT_MIRROR_SAMPLES
+        : integerIn(`${field}.maxSamples`, obj['maxSamples'], 0, 1000),
     maxBufferedBytes:
       obj['maxBufferedBytes'] === undefined
         ? DEFAULT_MIRROR_MAX_BUFFERED_BYTES
-        : integerIn(`${field}.maxBufferedBytes`, obj['maxBufferedBytes'], 0, MAX_BUFFERED_BYTES_LIMIT, { range: 'an integer number of bytes from 0 to 2^40' }),
+        : integerIn(`${field}.maxBufferedBytes`, obj['maxBufferedBytes'], 0, MAX_BUFFERED_BYTES_LIMIT, {
+            range: 'an integer number of bytes from 0 to 2^40',
+          }),
     ...(noise !== null && { noise }),
   });
 }
@@ -164,7 +195,11 @@ function parseMethods(raw: unknown, field: string): readonly string[] | null {
 /** The settings as JSON (a comparator function shows as `"function"`), for the admin endpoint. */
 export function mirrorSettingsJson(settings: MirrorSettings | null): unknown {
   if (settings === null) return null;
-  return { ...settings, compare: typeof settings.compare === 'function' ? 'function' : settings.compare, ...(settings.noise !== undefined && { noise: noiseSettingsJson(settings.noise) }) };
+  return {
+    ...settings,
+    compare: typeof settings.compare === 'function' ? 'function' : settings.compare,
+    ...(settings.noise !== undefined && { noise: noiseSettingsJson(settings.noise) }),
+  };
 }
 
 /** Options that `setMirror()` accepts and that give back `settings` (defaults left out). */

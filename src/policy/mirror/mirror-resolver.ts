@@ -17,7 +17,20 @@
  * split share their connections (same target, options and credentials: one subchannel).
  * @module
  */
-import { Metadata, registerResolver, reportResolution, Status, createTargetResolver, type ChannelOptions, type Endpoint, type GrpcUri, type Resolver, type ResolverListener, type ServiceConfig, type StatusOr } from '../grpc/grpc.js';
+import {
+  Metadata,
+  registerResolver,
+  reportResolution,
+  Status,
+  createTargetResolver,
+  type ChannelOptions,
+  type Endpoint,
+  type GrpcUri,
+  type Resolver,
+  type ResolverListener,
+  type ServiceConfig,
+  type StatusOr,
+} from '../grpc/grpc.js';
 
 /** The URI scheme of the copy channels' targets. */
 export const MIRROR_SCHEME = 'traffic-split-mirror';
@@ -79,7 +92,10 @@ class MirrorResolver implements Resolver {
     options: ChannelOptions,
   ) {
     const found = lookup(uri.path);
-    this.serviceConfig = found === null ? null : ({ loadBalancingConfig: [found.split.childPolicy], methodConfig: [] } as unknown as ServiceConfig);
+    this.serviceConfig =
+      found === null
+        ? null
+        : ({ loadBalancingConfig: [found.split.childPolicy], methodConfig: [] } as unknown as ServiceConfig);
     this.inner = found === null ? null : createTargetResolver(found.target, this.onResult, options);
   }
 
@@ -93,7 +109,13 @@ class MirrorResolver implements Resolver {
     process.nextTick(() => {
       if (this.destroyed) return;
       const details = `traffic_split: no mirror target "${this.uri.path}" in this process`;
-      reportResolution(this.listener, { ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } }, {}, null, details);
+      reportResolution(
+        this.listener,
+        { ok: false, error: { code: Status.UNAVAILABLE, details, metadata: new Metadata() } },
+        {},
+        null,
+        details,
+      );
     });
   }
 
@@ -124,11 +146,22 @@ class MirrorResolver implements Resolver {
     this.holdoff.unref();
   }
 
-  private readonly onResult = (endpoints: StatusOr<Endpoint[]>, attributes: { [key: string]: unknown }, _serviceConfig: unknown, note: string): boolean => {
+  private readonly onResult = (
+    endpoints: StatusOr<Endpoint[]>,
+    attributes: { [key: string]: unknown },
+    _serviceConfig: unknown,
+    note: string,
+  ): boolean => {
     if (this.destroyed) return true;
     // The subset resolver's own service config (a DNS TXT record, a control plane's) is never
     // the copies': it could carry a retry or hedging policy.
-    reportResolution(this.listener, endpoints, attributes, endpoints.ok ? { ok: true, value: this.serviceConfig! } : null, note);
+    reportResolution(
+      this.listener,
+      endpoints,
+      attributes,
+      endpoints.ok ? { ok: true, value: this.serviceConfig! } : null,
+      note,
+    );
     return true;
   };
 

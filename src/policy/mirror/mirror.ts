@@ -134,7 +134,10 @@ export class MirrorController {
     if (this.session !== null) this.session.active = false;
     const subset = settings === null ? -1 : this.subsetNames.indexOf(settings.subset);
     const noiseIndex = settings?.noise === undefined ? -1 : this.subsetNames.indexOf(settings.noise.subset);
-    this.session = settings === null ? null : new MirrorSession(settings, subset, noiseIndex, this.lifetimes[subset]!, this.budgetOf(settings));
+    this.session =
+      settings === null
+        ? null
+        : new MirrorSession(settings, subset, noiseIndex, this.lifetimes[subset]!, this.budgetOf(settings));
     if (this.session !== null) {
       // The samples of the configuration replaced are never shown again: their bytes go.
       this.latest?.figures.retire();
@@ -170,7 +173,12 @@ export class MirrorController {
   stats(): MirrorStats | null {
     const latest = this.latest;
     if (latest === null) return null;
-    const stats = latest.figures.snapshot(latest.settings.subset, latest.settings.percent, latest.active, this.bufferedBytes);
+    const stats = latest.figures.snapshot(
+      latest.settings.subset,
+      latest.settings.percent,
+      latest.active,
+      this.bufferedBytes,
+    );
     return latest.noise === null ? stats : { ...stats, noise: latest.noise.snapshot() };
   }
 

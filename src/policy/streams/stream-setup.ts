@@ -10,7 +10,11 @@ import { StreamEnder, type RebalanceStreamsOptions } from '../../algorithms/stre
 import { rejectUnknownKeys, requireObject, timerMs } from '../../base/validate.js';
 
 /** `rebalanceStreams` at `field`: `{ withinMs }`, or `false` (off); undefined gives `fallback`. */
-export function parseRebalanceStreams(field: string, raw: unknown, fallback: RebalanceStreamsOptions | null): RebalanceStreamsOptions | null {
+export function parseRebalanceStreams(
+  field: string,
+  raw: unknown,
+  fallback: RebalanceStreamsOptions | null,
+): RebalanceStreamsOptions | null {
   if (raw === undefined) return fallback;
   if (raw === false || raw === null) return null;
   const obj = requireObject(raw, field, 'an object { withinMs } or false');
@@ -24,7 +28,10 @@ export function parseMaxStreamAgeMs(raw: unknown): number | null {
 }
 
 /** The options object of `setWeights()`. */
-export function parseSetWeightsOptions(raw: unknown, fallback: RebalanceStreamsOptions | null): RebalanceStreamsOptions | null {
+export function parseSetWeightsOptions(
+  raw: unknown,
+  fallback: RebalanceStreamsOptions | null,
+): RebalanceStreamsOptions | null {
   if (raw === undefined) return fallback;
   const obj = requireObject(raw, 'options', 'an object such as { rebalanceStreams: { withinMs: 1000 } }');
   rejectUnknownKeys(obj, ['rebalanceStreams'], 'options.');

@@ -74,7 +74,10 @@ export class BaselineCopy implements LiveCopy {
     tally.baselineSent++;
     controller.track(this);
     const lease = controller.copies.lease(channel, subsetIndex);
-    if (lease === null) return this.end(endedLocally(Status.UNAVAILABLE, "baseline copy could not start: the client's channel is closed"));
+    if (lease === null)
+      return this.end(
+        endedLocally(Status.UNAVAILABLE, "baseline copy could not start: the client's channel is closed"),
+      );
     this.lease = lease;
     try {
       const call = startCopyCall(lease.channel, options, timeoutMs, metadata, request, {
@@ -103,7 +106,13 @@ export class BaselineCopy implements LiveCopy {
   private end(status: StatusObject): void {
     if (this.ended) return;
     this.ended = true;
-    const side: EndedSide = { code: status.code, details: status.details, headers: this.headers, trailers: status.metadata ?? null, bytes: this.bytes };
+    const side: EndedSide = {
+      code: status.code,
+      details: status.details,
+      headers: this.headers,
+      trailers: status.metadata ?? null,
+      bytes: this.bytes,
+    };
     this.call = null;
     this.headers = this.bytes = null;
     this.controller.untrack(this);

@@ -18,7 +18,11 @@ export type MirrorDecoder = (bytes: Buffer, method: string) => unknown;
  * runs the *same* version as the primaries, and a difference counts as a regression only where
  * the copy differs from the primary and the baseline does not.
  * @example
- * split.setMirror({ subset: 'v2', percent: 10, noise: { subset: 'v1-baseline', decode: (bytes) => Quote.decode(bytes).toJSON() } });
+ * split.setMirror({
+ *   subset: 'v2',
+ *   percent: 10,
+ *   noise: { subset: 'v1-baseline', decode: (bytes) => Quote.decode(bytes).toJSON() },
+ * });
  */
 export interface MirrorNoiseOptions {
   /** A subset at weight 0 running the primaries' version; neither the mirror subset nor one
@@ -55,23 +59,43 @@ const KEYS = ['subset', 'decode', 'ratio'];
  * `prefix` is the mirror's field (`mirror`), so messages name `mirror.noise.subset`.
  * @internal
  */
-export function parseNoiseOptions(raw: unknown, subsetNames: readonly string[], mirrorSubset: string, compare: unknown, prefix: string): MirrorNoiseSettings {
+export function parseNoiseOptions(
+  raw: unknown,
+  subsetNames: readonly string[],
+  mirrorSubset: string,
+  compare: unknown,
+  prefix: string,
+): MirrorNoiseSettings {
   const field = `${prefix}.noise`;
   const obj = requireObject(raw, field, 'an object with "subset"');
   // A baseline is only for comparing: off, it would double the copies for nothing.
-  if (compare === false) throw typeErrorAt(`${prefix}.compare`, 'true or a function when noise is set (a baseline is for comparing)', compare);
+  if (compare === false)
+    throw typeErrorAt(
+      `${prefix}.compare`,
+      'true or a function when noise is set (a baseline is for comparing)',
+      compare,
+    );
   rejectUnknownKeys(obj, KEYS, `${field}.`);
   const subset = obj['subset'];
   if (typeof subset !== 'string' || !subsetNames.includes(subset)) {
     throw typeErrorAt(`${field}.subset`, `one of the subsets ${subsetNames.join(', ')}`, subset);
   }
   if (subset === mirrorSubset) {
-    throw rangeErrorAt(`${field}.subset`, `a subset other than the mirror subset "${mirrorSubset}" (the baseline runs the primaries' version)`, subset);
+    throw rangeErrorAt(
+      `${field}.subset`,
+      `a subset other than the mirror subset "${mirrorSubset}" (the baseline runs the primaries' version)`,
+      subset,
+    );
   }
   const decode = obj['decode'] ?? null;
-  if (decode !== null && typeof decode !== 'function') throw typeErrorAt(`${field}.decode`, 'a function (bytes, method) => object', decode);
+  if (decode !== null && typeof decode !== 'function')
+    throw typeErrorAt(`${field}.decode`, 'a function (bytes, method) => object', decode);
   if (decode !== null && typeof compare === 'function') {
-    throw typeErrorAt(`${field}.decode`, 'no decoder with a compare function (the function decides what is equal)', decode);
+    throw typeErrorAt(
+      `${field}.decode`,
+      'no decoder with a compare function (the function decides what is equal)',
+      decode,
+    );
   }
   return Object.freeze({
     subset,
@@ -86,9 +110,17 @@ export function parseNoiseOptions(raw: unknown, subsetNames: readonly string[], 
  * that went to it is not copied.
  * @internal
  */
-export function checkNoiseWeight(noise: MirrorNoiseSettings | undefined, weights: Record<string, number>, field = 'mirror.noise.subset'): void {
+export function checkNoiseWeight(
+  noise: MirrorNoiseSettings | undefined,
+  weights: Record<string, number>,
+  field = 'mirror.noise.subset',
+): void {
   if (noise === undefined || weights[noise.subset] === 0) return;
-  throw rangeErrorAt(field, `a subset at weight 0 (a baseline gets copies only; weights ${JSON.stringify(weights)})`, noise.subset);
+  throw rangeErrorAt(
+    field,
+    `a subset at weight 0 (a baseline gets copies only; weights ${JSON.stringify(weights)})`,
+    noise.subset,
+  );
 }
 
 /** The settings as JSON: a decoder shows as `"function"`. */

@@ -66,7 +66,9 @@ async function settle(context: NoiseContext, { primary, canary, baseline }: Thre
   const sample: MirrorSample = {
     at: new Date().toISOString(),
     method,
-    reason: cut(`differs where the baseline agrees: ${listed(verdict.regressions)}${verdict.noise.length === 0 ? '' : `; noise: ${listed(verdict.noise)}`}${differ.reason === null ? '' : ` (${differ.reason})`}`),
+    reason: cut(
+      `differs where the baseline agrees: ${listed(verdict.regressions)}${verdict.noise.length === 0 ? '' : `; noise: ${listed(verdict.noise)}`}${differ.reason === null ? '' : ` (${differ.reason})`}`,
+    ),
     primary: await sampleSide(primary, settings.keepBodies, deserialize),
     mirror: await sampleSide(canary, settings.keepBodies, deserialize),
     // The baseline's body is never kept: the sample is about the copy.
@@ -111,7 +113,11 @@ class Differ {
     return diff.truncated ? [REST_PATH] : [];
   }
 
-  private compared(compare: Exclude<MirrorSettings['compare'], boolean>, primary: EndedSide, other: EndedSide): string[] {
+  private compared(
+    compare: Exclude<MirrorSettings['compare'], boolean>,
+    primary: EndedSide,
+    other: EndedSide,
+  ): string[] {
     const { deserialize } = this.context;
     const { reason, error } = runComparator(compare, outcomeOf(primary, deserialize), outcomeOf(other, deserialize));
     if (error) this.compareError = true;

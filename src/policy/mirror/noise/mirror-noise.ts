@@ -94,7 +94,9 @@ export class FieldTable {
 
   /** Every row, most regressions first (then most canary differences, then by path). */
   snapshot(ratio: number): MirrorFieldStats[] {
-    return [...this.rows].map(([path, counts]) => ({ path, ...counts, noise: isNoise(counts, ratio) })).sort(byRegressions);
+    return [...this.rows]
+      .map(([path, counts]) => ({ path, ...counts, noise: isNoise(counts, ratio) }))
+      .sort(byRegressions);
   }
 
   private rowFor(path: string): FieldCounts {
@@ -118,7 +120,12 @@ export function byRegressions(a: MirrorFieldStats, b: MirrorFieldStats): number 
  * already known as noise are forgiven). The table counts the copy first, so the copy's own
  * answers take part in its fields' noise rule.
  */
-export function judgeThreeWay(table: FieldTable, ratio: number, canary: readonly string[], baseline: readonly string[] | null): ThreeWayVerdict {
+export function judgeThreeWay(
+  table: FieldTable,
+  ratio: number,
+  canary: readonly string[],
+  baseline: readonly string[] | null,
+): ThreeWayVerdict {
   if (baseline !== null) table.count(canary, baseline);
   const baselineSet = new Set(baseline ?? []);
   const regressions: string[] = [];
@@ -176,7 +183,16 @@ export class NoiseTally {
 
   snapshot(): MirrorNoiseStats {
     const { subset, ratio, baselineSent, compared, withoutBaseline, noisy, decodeErrors } = this;
-    return { subset, ratio, baselineSent, compared, withoutBaseline, noisy, decodeErrors, fields: this.fields.snapshot(ratio) };
+    return {
+      subset,
+      ratio,
+      baselineSent,
+      compared,
+      withoutBaseline,
+      noisy,
+      decodeErrors,
+      fields: this.fields.snapshot(ratio),
+    };
   }
 }
 
@@ -189,8 +205,13 @@ export function fieldsSince(now: MirrorNoiseStats, before: MirrorNoiseStats | nu
   const fields: MirrorFieldStats[] = [];
   for (const field of now.fields) {
     const past = earlier.get(field.path);
-    const counts = { canary: field.canary - (past?.canary ?? 0), baseline: field.baseline - (past?.baseline ?? 0), regressions: field.regressions - (past?.regressions ?? 0) };
-    if (counts.canary + counts.baseline > 0) fields.push({ path: field.path, ...counts, noise: isNoise(counts, now.ratio) });
+    const counts = {
+      canary: field.canary - (past?.canary ?? 0),
+      baseline: field.baseline - (past?.baseline ?? 0),
+      regressions: field.regressions - (past?.regressions ?? 0),
+    };
+    if (counts.canary + counts.baseline > 0)
+      fields.push({ path: field.path, ...counts, noise: isNoise(counts, now.ratio) });
   }
   return fields.sort(byRegressions);
 }
