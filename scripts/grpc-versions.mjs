@@ -45,9 +45,8 @@ const run = promisify(execFile);
 const started = Date.now();
 if (build) execFileSync(npm, ['run', 'build'], { cwd: repo, stdio: 'inherit' });
 // The range is read here, and parsed by the package's own parser (one parser, one error message).
-const { supportedMinorsOf, parseGrpcJsRange } = await import(
-  new URL('../dist/src/policy/grpc/grpc-version.js', import.meta.url).href
-);
+const versionModule = new URL('../dist/src/policy/grpc/grpc-version.js', import.meta.url);
+const { supportedMinorsOf, parseGrpcJsRange } = await import(versionModule.href);
 const range = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).peerDependencies?.['@grpc/grpc-js'];
 const SUPPORTED = supportedMinorsOf(String(range));
 const { major, firstMinor } = parseGrpcJsRange(String(range));

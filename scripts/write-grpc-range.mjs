@@ -18,8 +18,7 @@ if (typeof range !== 'string') {
   process.exit(1);
 }
 const text =
-  "// Generated from package.json's peerDependencies['@grpc/grpc-js'] " +
-  'by scripts/write-grpc-range.mjs: edit package.json.\n' +
+  "// Written from package.json's peerDependencies['@grpc/grpc-js'] by scripts/write-grpc-range.mjs.\n" +
   `export const GRPC_JS_PEER_RANGE = ${JSON.stringify(range)};\n`;
 let current = null;
 try {

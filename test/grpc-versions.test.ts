@@ -27,8 +27,9 @@ console.log(JSON.stringify({ loaded: true, construct, register: errorOf(() => re
 describe('supported grpc-js versions', () => {
   it("classifies versions by package.json's range, and only by it", () => {
     assert.equal(SUPPORTED_GRPC_JS_RANGE, RANGE);
-    for (const [version, supported] of versionTable(RANGE))
+    for (const [version, supported] of versionTable(RANGE)) {
       assert.equal(isSupportedGrpcJsVersion(version), supported, version);
+    }
   });
 
   it('names missing extension points when the version cannot be read', () => {

@@ -21,8 +21,9 @@ export function versionTable(range: string): [string, boolean][] {
   const table: [string, boolean][] = [[`${major}.${firstMinor}.${firstPatch}`, true]];
   if (firstMinor > 0) table.push([`${major}.${firstMinor - 1}.16`, false]);
   if (firstPatch > 0) table.push([`${major}.${firstMinor}.${firstPatch - 1}`, false]);
-  for (let minor = firstMinor; minor <= lastMinor; minor++)
+  for (let minor = firstMinor; minor <= lastMinor; minor++) {
     table.push([`${major}.${minor}.${Math.max(firstPatch, 7)}`, true]);
+  }
   table.push(
     [`${major}.${lastMinor}.0-pre.1`, minorOk(lastMinor, firstMinor, firstPatch)],
     [`${major}.${lastMinor + 1}.0`, false],

@@ -57,13 +57,10 @@ export function prepareScratchApp(root: string, options: ScratchAppOptions = {})
   mkdirSync(app, { recursive: true });
   cpSync(join(PROJECT_ROOT, 'dist'), join(app, 'dist'), { recursive: true });
   // The repository's peerDependencies come along: the copied tests read the supported grpc-js range there.
-  const { peerDependencies } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
-    peerDependencies: unknown;
-  };
-  writeFileSync(
-    join(app, 'package.json'),
-    JSON.stringify({ name: 'scratch-app', private: true, type: 'module', peerDependencies }),
-  );
+  const project = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { peerDependencies: object };
+  const peerDependencies = project.peerDependencies;
+  const manifest = { name: 'scratch-app', private: true, type: 'module', peerDependencies };
+  writeFileSync(join(app, 'package.json'), JSON.stringify(manifest));
   const omit = new Set(options.omit ?? []);
   if (!omit.has('@grpc/grpc-js') && !omit.has('@grpc'))
     link(options.grpcJs ?? GRPC_JS_DIRECTORY, join(root, 'node_modules', '@grpc', 'grpc-js'));
