@@ -23,7 +23,8 @@ export interface TestServer {
   readonly port: number;
   /** `ipv4:127.0.0.1:<port>` */
   readonly target: string;
-  /** TCP connections accepted on this port since the process started. */
+  /** TCP connections this server accepted since it started (not those of an earlier server the
+   * OS gave the same port). */
   accepted(): number;
   /** Connections open now. */
   open(): number;
@@ -44,11 +45,12 @@ export async function startServer(
   const boundPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, credentials, (error, p) => (error ? reject(error) : resolve(p))),
   );
+  const acceptedBefore = acceptedByPort.get(boundPort) ?? 0;
   return {
     name,
     port: boundPort,
     target: `ipv4:127.0.0.1:${boundPort}`,
-    accepted: () => acceptedByPort.get(boundPort) ?? 0,
+    accepted: () => (acceptedByPort.get(boundPort) ?? 0) - acceptedBefore,
     open: () => openSockets.get(boundPort)?.size ?? 0,
     kill: async () => {
       // Sockets first: a crash resets connections without the RST_STREAM(CANCEL) frames a
