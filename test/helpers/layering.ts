@@ -260,22 +260,28 @@ function findCycles(edges: ReadonlyMap<string, readonly string[]>): string[] {
   return cycles;
 }
 
+/** Every relative import of the source tree at `root`, as `[from, to]` src-relative files. */
+function relativeImports(root: string): [from: string, to: string][] {
+  const files = sourceFiles(root);
+  const known = new Set(files);
+  const imports: [string, string][] = [];
+  for (const from of files) {
+    for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
+      if (specifier.startsWith('.')) imports.push([from, targetOf(root, from, specifier, known)]);
+    }
+  }
+  return imports;
+}
+
 /** The import graph between layers (for the docs): `from -> to` pairs that occur. */
 export function layerGraph(root: string): string[] {
   const pairs = new Set<string>();
-  const files = sourceFiles(root);
-  const known = new Set(files);
-  for (const from of files) {
-    for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
-      if (!specifier.startsWith('.')) continue;
-      const to = targetOf(root, from, specifier, known);
-      const a = layerOf(from);
-      const b = layerOf(to);
-      if (a !== b)
-        pairs.add(
-          `${a} -> ${b}${b === 'split' && a === 'ops' ? ' (ops-port)' : b === 'split' && a === 'fleet' ? ' (ports)' : ''}`,
-        );
-    }
+  for (const [from, to] of relativeImports(root)) {
+    const a = layerOf(from);
+    const b = layerOf(to);
+    if (a === b) continue;
+    const port = b === 'split' && a === 'ops' ? ' (ops-port)' : b === 'split' && a === 'fleet' ? ' (ports)' : '';
+    pairs.add(`${a} -> ${b}${port}`);
   }
   return [...pairs].sort();
 }
@@ -283,17 +289,11 @@ export function layerGraph(root: string): string[] {
 /** The import graph between the rooms of one layer (for the docs): `from -> to` pairs that occur. */
 export function roomGraph(root: string, layer: string): string[] {
   const pairs = new Set<string>();
-  const files = sourceFiles(root);
-  const known = new Set(files);
-  for (const from of files) {
-    for (const specifier of importsOf(readFileSync(join(root, from), 'utf8'))) {
-      if (!specifier.startsWith('.')) continue;
-      const to = targetOf(root, from, specifier, known);
-      const a = roomOf(from);
-      const b = roomOf(to);
-      if (a === null || b === null || a === b) continue;
-      if (layerOf(from) === layer && layerOf(to) === layer) pairs.add(`${a} -> ${b}`);
-    }
+  for (const [from, to] of relativeImports(root)) {
+    const a = roomOf(from);
+    const b = roomOf(to);
+    if (a === null || b === null || a === b) continue;
+    if (layerOf(from) === layer && layerOf(to) === layer) pairs.add(`${a} -> ${b}`);
   }
   return [...pairs].sort();
 }
