@@ -5,7 +5,6 @@
  * layer sees only `TelemetryPort`, never the split's state.
  * @module
  */
-import type { ConnectivityState } from '../grpc/grpc.js';
 import type { SplitState } from '../balancer/split-state.js';
 
 /** Called once per finished attempt: subset index, status code, duration. */
@@ -22,16 +21,6 @@ export type SubsetObserver = () => ((subset: number) => void) | null;
 export interface TelemetryPort {
   readonly splitName: string;
   readonly closed: boolean;
-  /** Attempts started on `subset`, for the split's lifetime. */
-  startedAttempts(subset: number): number;
-  /** The weight in force for `subset`. */
-  weight(subset: number): number;
-  /** Streams open on `subset` now, across the split's channels. */
-  openStreams(subset: number): number;
-  /** Streams the split ended on `subset` to follow its weights or its age limit. */
-  rebalancedStreams(subset: number): number;
-  /** The least ready state of `subset` across the split's channels. */
-  subsetState(subset: number): ConnectivityState;
   /** Adds a listener of finished attempts; returns the function that removes it. */
   onAttemptFinished(listener: FinishListener): () => void;
   /** Installs the per-call subset observer (one at a time); returns the function that removes it. */
@@ -52,26 +41,6 @@ export class SplitTelemetryPort implements TelemetryPort {
 
   get closed(): boolean {
     return this.state.closed;
-  }
-
-  startedAttempts(subset: number): number {
-    return this.state.counters.started[subset]!;
-  }
-
-  weight(subset: number): number {
-    return this.state.weights[subset]!;
-  }
-
-  openStreams(subset: number): number {
-    return this.state.streams.openOn(subset);
-  }
-
-  rebalancedStreams(subset: number): number {
-    return this.state.counters.rebalanced[subset]!;
-  }
-
-  subsetState(subset: number): ConnectivityState {
-    return this.state.channels.subsetState(subset);
   }
 
   onAttemptFinished(listener: FinishListener): () => void {
