@@ -27,12 +27,16 @@ import {
 
 type CallProperties = Parameters<CallInvocationTransformer>[0];
 
+/** What the call guard gets for a call the mirror copies. */
+export interface CopyPreparation {
+  readonly methodDefinition: CallProperties['methodDefinition'];
+  readonly capture: MirrorCapture;
+}
+
 /** The mirror's decision for a call: null when it does not consider the call; for a call it
  * copies, the capturing method definition and the capture; for one it considered and does not
  * copy, the observer of its first attempt (the mirror's percentage counts eligible calls only). */
-export type PrepareCopy = (
-  properties: CallProperties,
-) => { methodDefinition: CallProperties['methodDefinition']; capture: MirrorCapture } | StartObserver | null;
+export type PrepareCopy = (properties: CallProperties) => CopyPreparation | StartObserver | null;
 
 /** The call guard of one split. A call with nothing to prepare is returned as it is. */
 export function createCallGuard(

@@ -8,12 +8,10 @@
  * the mirror's stage through the call's context.
  * @module
  */
-import type { CallInvocationTransformer } from '@grpc/grpc-js';
-import type { MirrorCapture, StartObserver } from '../call/call-context.js';
+import type { MirrorCapture } from '../call/call-context.js';
+import type { PrepareCopy } from '../call/call-guard.js';
 import type { SplitChannel } from './mirror-channels.js';
 import type { MirrorController, MirrorSession } from './mirror.js';
-
-type CallProperties = Parameters<CallInvocationTransformer>[0];
 
 /** The capture of a call the mirror chose, with the configuration that chose it. */
 export interface MirrorCallCapture extends MirrorCapture {
@@ -21,18 +19,8 @@ export interface MirrorCallCapture extends MirrorCapture {
   readonly session: MirrorSession;
 }
 
-/** What the call guard gets for a call the mirror copies. */
-export interface MirrorPreparation {
-  readonly methodDefinition: CallProperties['methodDefinition'];
-  readonly capture: MirrorCallCapture;
-}
-
-/** The mirror's decision for one call: its capture and capturing method definition; for a call
- * it considered and does not copy, the observer of its first attempt; null otherwise. */
-export type PrepareMirror = (properties: CallProperties) => MirrorPreparation | StartObserver | null;
-
-/** The preparation of the calls `controller`'s mirror copies. */
-export function mirrorPreparation(controller: MirrorController): PrepareMirror {
+/** The call guard's preparation of the calls `controller`'s mirror copies (see `PrepareCopy`). */
+export function mirrorPreparation(controller: MirrorController): PrepareCopy {
   return (properties) => {
     const session = controller.session;
     const original = properties.methodDefinition;

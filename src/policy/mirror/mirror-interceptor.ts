@@ -21,7 +21,7 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { InterceptingCall } from '@grpc/grpc-js';
-import type { CallContext } from '../call/call-context.js';
+import type { CopyStage } from '../call/call-pipeline.js';
 import type { MirrorCallCapture } from './mirror-capture.js';
 import type { CopyLease } from './mirror-channels.js';
 import { settleCopy, type EndedSide, type Settlement } from './mirror-compare.js';
@@ -34,11 +34,8 @@ import type { LiveCopy, MirrorController, MirrorSession } from './mirror.js';
 type Decision = 'undecided' | 'skipped' | 'chosen' | 'launched';
 type CallInterface = ReturnType<NextCall>;
 
-/** The mirror's stage: wraps `inner` for a call whose context carries a capture. */
-export type MirrorStage = (context: CallContext, options: InterceptorOptions, inner: CallInterface) => CallInterface;
-
-/** The stage of `controller`'s mirror. */
-export function mirrorStage(controller: MirrorController): MirrorStage {
+/** The pipeline's copy stage for `controller`'s mirror (see `CopyStage`). */
+export function mirrorStage(controller: MirrorController): CopyStage {
   return (context, options, inner) => {
     const capture = context.capture as MirrorCallCapture;
     const call = new MirroredCall(controller, capture.session, options, capture);
