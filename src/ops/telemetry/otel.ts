@@ -39,7 +39,7 @@ export interface TrafficSplitTelemetryOptions {
   /**
    * Set `grpc.lb.traffic_split.subset` on the active span of each call that starts while a
    * recording span is active (the active span where the call is made).
-   * Costs a routing hint in each such call's metadata (removed before sending).
+   * Costs one observer on each such call's context (no pick takes the routed path for it).
    * @default true
    */
   tracing?: boolean;

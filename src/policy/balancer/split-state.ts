@@ -41,7 +41,7 @@ export class SplitState {
   /** Tie order of the stream placement and jitter of the stream age limit. */
   readonly streamRandom: RandomSource;
   readonly channels = new ChannelRegistry();
-  /** Identifies the split's routing hints: another split's hint never passes for one. */
+  /** Identifies the split's call contexts: another split's route never passes for one. */
   readonly token = randomBytes(12).toString('base64url');
   /** Channels to tell when what their pickers depend on changes: weights, routes, closing. */
   private readonly changeListeners = new Set<() => void>();
@@ -94,13 +94,13 @@ export class SplitState {
     return this.schedules.scheduleFor(eligible, equalShares);
   }
 
-  /** True once `route()` has been used: pickers then look for routing hints. */
+  /** True once `route()` has been used: pickers then take the routed path. */
   get routesInUse(): boolean {
     return this.routeRequested;
   }
 
-  /** Makes every channel look for routing hints from now on (until then, keyless calls skip
-   * all metadata work). */
+  /** Makes every channel take the routed path from now on (until then, keyless calls skip
+   * the routes, rules and keys). */
   armRoutes(): void {
     if (this.routeRequested) return;
     this.routeRequested = true;

@@ -1,7 +1,7 @@
 /**
  * Where the later attempts of a call go: grpc-js retries and hedges (a service config's
  * `retryPolicy` / `hedgingPolicy`, transparent retries) and the split's own retry each pick again.
- * The call's record (counters.ts `CallRecord`, shared by every attempt through the metadata
+ * The call's context (call-context.ts, shared by every attempt through the metadata
  * options) logs the attempts that ran, so that the picker can place the next one:
  * - with `retryOnOtherSubset`, on a READY weighted subset the call has not tried, when one exists;
  * - otherwise, in the call's subset (its first attempt's), on an endpoint the call has not tried

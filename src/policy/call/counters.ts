@@ -5,8 +5,8 @@
  * - `started`: attempts whose stream started on the subset (grpc-js picks once per attempt);
  * - `finished` / `codes` / latency: attempts the subset answered (any status: OK, an error of the
  *   server, a lost connection, the deadline), timed from the stream's start to the status. A
- *   call made through the split's interceptor has its answered attempts counted by the
- *   interceptor, once the status the application gets is known (call-tracking.ts): grpc-js
+ *   call made through the split's pipeline has its answered attempts counted by the
+ *   pipeline, once the status the application gets is known (call-tracking.ts): grpc-js
  *   makes some answers another status above the transport (a unary call answered OK with no
  *   message is UNIMPLEMENTED for the application), and the committed attempt counts that one;
  * - `abandoned`: attempts grpc-js cancelled because another attempt of the same call won (a

@@ -52,7 +52,7 @@ export class MissingInterceptorWarning {
 
   constructor(private readonly splitName: string) {}
 
-  /** Called by the picker for each pick of a call without a call record; one field read after
+  /** Called by the picker for each pick of a call the pipeline did not see; one field read after
    * the first. (The logging is a method apart: a closure here would make V8 allocate this
    * method's context at every call, before the early return.) */
   note(): void {
