@@ -28,11 +28,11 @@ const rollout: RolloutOptions = {
   intervalMs: 60_000,
   analysis: { maxErrorRate: 0.01, failureCodes: ['UNAVAILABLE', 'INTERNAL'] },
 };
-// @ts-expect-error a misspelt failure code
 const badRollout: RolloutOptions = {
   subset: 'v2',
   steps: [10],
   intervalMs: 60_000,
+  // @ts-expect-error a misspelt failure code
   analysis: { maxErrorRate: 0.01, failureCodes: ['UNAVAILABL'] },
 };
 function okCount(stats: SplitStats): number | undefined {
