@@ -39,6 +39,24 @@ function harmonic(n: number): number {
   return h;
 }
 
+/** `[n, steps, seed]` for `checkAcrossChanges`: n items in [minItems, maxItems], up to `maxSteps`
+ * steps of new weights (from `weight`) followed by 1 to 5 picks each. */
+function weightChanges(minItems: number, maxItems: number, weight: fc.Arbitrary<number>, maxSteps: number) {
+  return fc.integer({ min: minItems, max: maxItems }).chain((n) =>
+    fc.tuple(
+      fc.constant(n),
+      fc.array(
+        fc.record({
+          weights: fc.array(weight, { minLength: n, maxLength: n }),
+          picks: fc.integer({ min: 1, max: 5 }),
+        }),
+        { minLength: 1, maxLength: maxSteps },
+      ),
+      fc.nat(),
+    ),
+  );
+}
+
 /**
  * Runs `steps` (weights, then that many picks) and checks, from the picks and the shares alone,
  * that over every run of picks during which the set of active items stays the same, each item's
@@ -229,31 +247,16 @@ describe('WeightedSchedule', () => {
         fc.double({ min: 1e-6, max: 1e3, noNaN: true }),
       );
       fc.assert(
-        fc.property(
-          fc.integer({ min: 2, max: 3 }).chain((n) =>
-            fc.tuple(
-              fc.constant(n),
-              fc.array(
-                fc.record({
-                  weights: fc.array(weight, { minLength: n, maxLength: n }),
-                  picks: fc.integer({ min: 1, max: 5 }),
-                }),
-                { minLength: 1, maxLength: 200 },
-              ),
-              fc.nat(),
-            ),
-          ),
-          ([n, steps, seed]) => {
-            const failure = checkAcrossChanges(
-              n,
-              steps,
-              seed,
-              () => 2,
-              () => 1,
-            );
-            return failure === null || assert.fail(failure);
-          },
-        ),
+        fc.property(weightChanges(2, 3, weight, 200), ([n, steps, seed]) => {
+          const failure = checkAcrossChanges(
+            n,
+            steps,
+            seed,
+            () => 2,
+            () => 1,
+          );
+          return failure === null || assert.fail(failure);
+        }),
         { numRuns: 300, seed: PROPERTY_SEED },
       );
     },
@@ -273,26 +276,11 @@ describe('WeightedSchedule', () => {
         fc.double({ min: 1e-6, max: 1e3, noNaN: true }),
       );
       fc.assert(
-        fc.property(
-          fc.integer({ min: 4, max: 16 }).chain((n) =>
-            fc.tuple(
-              fc.constant(n),
-              fc.array(
-                fc.record({
-                  weights: fc.array(weight, { minLength: n, maxLength: n }),
-                  picks: fc.integer({ min: 1, max: 5 }),
-                }),
-                { minLength: 1, maxLength: 150 },
-              ),
-              fc.nat(),
-            ),
-          ),
-          ([n, steps, seed]) => {
-            const behind = (active: number) => Math.max(1, harmonic(active));
-            const failure = checkAcrossChanges(n, steps, seed, (active) => 1 + behind(active), behind);
-            return failure === null || assert.fail(failure);
-          },
-        ),
+        fc.property(weightChanges(4, 16, weight, 150), ([n, steps, seed]) => {
+          const behind = (active: number) => Math.max(1, harmonic(active));
+          const failure = checkAcrossChanges(n, steps, seed, (active) => 1 + behind(active), behind);
+          return failure === null || assert.fail(failure);
+        }),
         { numRuns: 150, seed: PROPERTY_SEED },
       );
     },
