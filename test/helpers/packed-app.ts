@@ -6,7 +6,7 @@
  * packing and installing take a few seconds.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ export interface PackedApp {
   readonly app: string;
   /** Where the package was installed (`<app>/node_modules/grpc-traffic-split`). */
   readonly installed: string;
+  /** The files of the tarball, as `npm pack` lists them, sorted. */
+  readonly files: readonly string[];
   /** Links a package of the repository's node_modules into the application's. */
   link(name: string): void;
   dispose(): void;
@@ -52,12 +54,14 @@ export interface PackedApp {
 
 /**
  * Packs the package and installs the tarball into a fresh application that also has
- * `links` (default: `@grpc/grpc-js`) linked from the repository's node_modules.
+ * `links` (default: `@grpc/grpc-js`) linked from the repository's node_modules. The application
+ * is a copy of `template` when given, else a bare package.json of type module.
  * @throws when packing or installing fails, with npm's output.
  */
 export async function installPackedApp(
   prefix: string,
   links: readonly string[] = ['@grpc/grpc-js'],
+  template?: string,
 ): Promise<PackedApp> {
   const root = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   try {
@@ -67,10 +71,13 @@ export async function installPackedApp(
       REPOSITORY,
     );
     if (pack.code !== 0) throw new Error(`npm pack failed:\n${pack.stdout}\n${pack.stderr}`);
-    const [info] = JSON.parse(pack.stdout) as [{ filename: string }];
+    const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
     const app = join(root, 'app');
-    mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'packed-app', private: true, type: 'module' }));
+    if (template !== undefined) cpSync(template, app, { recursive: true });
+    else {
+      mkdirSync(app);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'packed-app', private: true, type: 'module' }));
+    }
     const install = await runCommand(
       'npm',
       [
@@ -97,6 +104,7 @@ export async function installPackedApp(
       root,
       app,
       installed: join(app, 'node_modules', 'grpc-traffic-split'),
+      files: info.files.map((file) => file.path).sort(),
       link,
       dispose: () => rmSync(root, { recursive: true, force: true }),
     };

@@ -8,50 +8,28 @@
  * repository's own @grpc/grpc-js and @types/node, and runs the repository's TypeScript.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import type { ConnectivityStateName, StatusName } from '../../src/index.js';
+import {
+  installPackedApp,
+  REPOSITORY,
+  resultLine,
+  runCommand,
+  type CommandResult,
+  type PackedApp,
+} from '../helpers/packed-app.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const PACKAGE_NAME = 'grpc-traffic-split';
-/** A hang guard only: every step normally takes seconds. */
-const STEP_TIMEOUT_MS = 120_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function assertSucceeded(result: Run, what: string): void {
+function assertSucceeded(result: CommandResult, what: string): void {
   assert.equal(result.code, 0, `${what} failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
 }
 
 /** The object a consumer printed on its `RESULT` line. */
-function resultOf(result: Run, what: string): Record<string, unknown> {
+function resultOf(result: CommandResult, what: string): Record<string, unknown> {
   assertSucceeded(result, what);
-  const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  assert.ok(line, `${what} printed no RESULT line:\n${result.stdout}\n${result.stderr}`);
-  return JSON.parse(line.slice('RESULT '.length)) as Record<string, unknown>;
+  return resultLine(result, what);
 }
 
 function filesUnder(dir: string): string[] {
@@ -67,48 +45,25 @@ const STATUS_NAMES_MATCH: Same<StatusName, keyof typeof grpc.status> = true;
 const STATE_NAMES_MATCH: Same<ConnectivityStateName, keyof typeof grpc.connectivityState> = true;
 
 describe('the package as installed from its tarball', () => {
-  let scratch = '';
+  let packed: PackedApp | null = null;
   let consumer = '';
   let installed = '';
-  let packedFiles: string[] = [];
+  let packedFiles: readonly string[] = [];
 
   before(async () => {
-    scratch = mkdtempSync(path.join(tmpdir(), 'traffic-split-package-'));
-    // The suite has just built dist/; packing must not rebuild it under the running tests.
-    const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch], ROOT);
-    assertSucceeded(pack, 'npm pack');
-    const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
-    packedFiles = info.files.map((file) => file.path).sort();
-
-    consumer = path.join(scratch, 'consumer');
-    cpSync(path.join(ROOT, 'test', 'consumer'), consumer, { recursive: true });
-    const install = await run(
-      'npm',
-      [
-        'install',
-        '--offline',
-        '--legacy-peer-deps',
-        '--ignore-scripts',
-        '--no-audit',
-        '--no-fund',
-        '--no-package-lock',
-        path.join(scratch, info.filename),
-      ],
-      consumer,
+    // The consumer is test/consumer; its grpc-js and Node types are links to the repository's
+    // copies (the package declares grpc-js as a peer, so the application is the one that installs it).
+    packed = await installPackedApp(
+      'traffic-split-package-',
+      ['@grpc/grpc-js', '@types/node'],
+      path.join(REPOSITORY, 'test', 'consumer'),
     );
-    assertSucceeded(install, 'npm install of the tarball');
-    installed = path.join(consumer, 'node_modules', PACKAGE_NAME);
-    // The application's grpc-js and Node types: links to the repository's copies (the package
-    // declares grpc-js as a peer, so the application is the one that installs it).
-    for (const name of ['@grpc/grpc-js', '@types/node']) {
-      mkdirSync(path.dirname(path.join(consumer, 'node_modules', name)), { recursive: true });
-      symlinkSync(path.join(ROOT, 'node_modules', name), path.join(consumer, 'node_modules', name), 'dir');
-    }
+    consumer = packed.app;
+    installed = packed.installed;
+    packedFiles = packed.files;
   });
 
-  after(() => {
-    if (scratch !== '') rmSync(scratch, { recursive: true, force: true });
-  });
+  after(() => packed?.dispose());
 
   it('holds LICENSE, README, both builds with their declarations, and the sources its maps name', () => {
     for (const file of [
@@ -202,7 +157,11 @@ describe('the package as installed from its tarball', () => {
     // tsconfig.json of the consumer: strict, module NodeNext, target ES2022 with its default
     // libs (DOM included), skipLibCheck unset. esm.ts and cjs.cts hold @ts-expect-error lines
     // for misspelt state and status names, which fail the check if the names are not exact.
-    const tsc = await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', '.'], consumer);
+    const tsc = await runCommand(
+      process.execPath,
+      [path.join(REPOSITORY, 'node_modules/typescript/bin/tsc'), '-p', '.'],
+      consumer,
+    );
     assertSucceeded(tsc, 'tsc in the consumer');
     const config = JSON.parse(readFileSync(path.join(consumer, 'tsconfig.json'), 'utf8')) as {
       compilerOptions: Record<string, unknown>;
@@ -215,10 +174,10 @@ describe('the package as installed from its tarball', () => {
   it('resolves both entry points with their types under moduleResolution node10, node16 and bundler', async () => {
     // node10 ignores the `exports` map: without `typesVersions`, 'grpc-traffic-split/ops' has no
     // declarations there (TS2307). resolutions.ts also passes a plain SplitHandle to the ops.
-    const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+    const tsc = path.join(REPOSITORY, 'node_modules/typescript/bin/tsc');
     const failures: string[] = [];
     for (const resolution of ['node10', 'node16', 'bundler']) {
-      const result = await run(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], consumer);
+      const result = await runCommand(process.execPath, [tsc, '-p', `tsconfig.${resolution}.json`], consumer);
       if (result.code !== 0) failures.push(`${resolution}: ${result.stdout}${result.stderr}`);
     }
     assert.deepEqual(failures, []);
@@ -230,7 +189,10 @@ describe('the package as installed from its tarball', () => {
     const flags = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
       ? ['--no-experimental-require-module']
       : [];
-    const result = resultOf(await run(process.execPath, [...flags, 'out/cjs.cjs'], consumer), 'the CommonJS consumer');
+    const result = resultOf(
+      await runCommand(process.execPath, [...flags, 'out/cjs.cjs'], consumer),
+      'the CommonJS consumer',
+    );
     assert.deepEqual(result, {
       entry: path.join(installed, 'dist/cjs/index.js'),
       esmLoaded: false,
@@ -255,7 +217,7 @@ describe('the package as installed from its tarball', () => {
       try { await esm.joinFleet({}, { client: {}, prefix: '/x' }); } catch (error) { refused = error.name; }
       console.log('RESULT ' + JSON.stringify({ esm: typeof esm.joinFleet, same: esm.joinFleet === cjs.joinFleet, refused }));`;
     const result = resultOf(
-      await run(process.execPath, ['--input-type=module', '-e', script], consumer),
+      await runCommand(process.execPath, ['--input-type=module', '-e', script], consumer),
       'the fleet entry without etcd3',
     );
     assert.deepEqual(result, { esm: 'function', same: true, refused: 'TrafficSplitTypeError' });
@@ -263,7 +225,7 @@ describe('the package as installed from its tarball', () => {
 
   it('runs an ES module consumer that also require()s the package: one implementation, one registry', async (t) => {
     if (!existsSync(path.join(consumer, 'out/esm.js'))) return t.skip('the type-check above failed to emit');
-    const result = resultOf(await run(process.execPath, ['out/esm.js'], consumer), 'the ES module consumer');
+    const result = resultOf(await runCommand(process.execPath, ['out/esm.js'], consumer), 'the ES module consumer');
     const inspected = result['inspected'];
     delete result['inspected'];
     assert.deepEqual(result, {
