@@ -1,8 +1,9 @@
-/** Real grpc-js servers on 127.0.0.1, with the TCP connections each has accepted counted. */
+/** Real grpc-js servers on 127.0.0.1 (serving test.Echo and shop.Store), with the TCP connections each has accepted counted. */
 import * as grpc from '@grpc/grpc-js';
 import dc from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { echoHandlers, echoService } from './echo-service.js';
+import { shopHandlers, shopService } from './shop-service.js';
 
 const acceptedByPort = new Map<number, number>();
 const openSockets = new Map<number, Set<Socket>>();
@@ -42,6 +43,7 @@ export async function startServer(
 ): Promise<TestServer> {
   const server = new grpc.Server(serverOptions);
   server.addService(echoService, echoHandlers(name));
+  server.addService(shopService, shopHandlers(name));
   const boundPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, credentials, (error, p) => (error ? reject(error) : resolve(p))),
   );

@@ -62,6 +62,9 @@ export class CallContext implements AttemptLog {
   readonly key: string | undefined;
   /** The split retries this unary call once on another subset. */
   readonly retry: boolean;
+  /** The call's full method name (`/package.Service/Method`); '' when the split's pipeline and
+   * call guard never saw the call (a client built without the split's options). */
+  readonly method: string;
   /** The split's pipeline saw the call (a retry without it means the interceptor is missing). */
   intercepted = false;
 
@@ -98,8 +101,9 @@ export class CallContext implements AttemptLog {
   private observer: StartObserver | null = null;
   private moreObservers: StartObserver[] | null = null;
 
-  constructor(origin: ContextOrigin, retry: boolean, otherSubset: boolean) {
+  constructor(origin: ContextOrigin, retry: boolean, otherSubset: boolean, method = '') {
     this.token = origin.token;
+    this.method = method;
     this.splitName = origin.splitName;
     this.subset = origin.subset;
     this.key = origin.key;

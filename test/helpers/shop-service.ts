@@ -1,0 +1,109 @@
+/**
+ * A second test service, `shop.Store`, for routing and figures by method: three unary methods
+ * (Read, Write, List) and a server stream (Watch), JSON-serialized like the echo service. Every
+ * reply names the server (subset) that produced it. Every test server serves it
+ * (servers.ts).
+ */
+import * as grpc from '@grpc/grpc-js';
+
+export interface ShopRequest {
+  item?: string;
+  /** Ask the server named `failOn` (any server without it) to fail the call with this code. */
+  failWith?: number;
+  failOn?: string;
+  /** Watch: how many replies. */
+  count?: number;
+}
+
+export interface ShopReply {
+  server: string;
+  method: string;
+  item?: string;
+  index?: number;
+}
+
+const json = {
+  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
+  deserialize: (bytes: Buffer): any => JSON.parse(bytes.toString()),
+};
+
+function method(name: string, responseStream: boolean) {
+  return {
+    path: `/shop.Store/${name}`,
+    requestStream: false,
+    responseStream,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  };
+}
+
+export const shopService = {
+  read: method('Read', false),
+  write: method('Write', false),
+  list: method('List', false),
+  watch: method('Watch', true),
+} satisfies grpc.ServiceDefinition;
+
+/** The full method names, as the split sees them. */
+export const SHOP = {
+  read: '/shop.Store/Read',
+  write: '/shop.Store/Write',
+  list: '/shop.Store/List',
+  watch: '/shop.Store/Watch',
+} as const;
+
+export type ShopUnaryMethod = 'read' | 'write' | 'list';
+
+export const ShopClient = grpc.makeGenericClientConstructor(shopService, 'shop.Store');
+export type ShopClientInstance = InstanceType<typeof ShopClient>;
+
+export function shopClient(
+  target: string,
+  options: grpc.ChannelOptions = {},
+  credentials = grpc.credentials.createInsecure(),
+): ShopClientInstance {
+  return new ShopClient(target, credentials, options);
+}
+
+/** Handlers of a server named `server`. */
+export function shopHandlers(server: string): grpc.UntypedServiceImplementation {
+  const unary =
+    (name: string) =>
+    (call: grpc.ServerUnaryCall<ShopRequest, ShopReply>, callback: grpc.sendUnaryData<ShopReply>) => {
+      const request = call.request;
+      if (request.failWith && (request.failOn === undefined || request.failOn === server)) {
+        const details = `${server} fails ${name} with ${request.failWith}`;
+        callback(Object.assign(new Error(details), { code: request.failWith, details, metadata: new grpc.Metadata() }));
+        return;
+      }
+      callback(null, { server, method: name, item: request.item });
+    };
+  return {
+    read: unary('Read'),
+    write: unary('Write'),
+    list: unary('List'),
+    watch: (call: grpc.ServerWritableStream<ShopRequest, ShopReply>) => {
+      const count = call.request.count ?? 3;
+      for (let index = 0; index < count; index++) call.write({ server, method: 'Watch', index });
+      call.end();
+    },
+  };
+}
+
+/** One unary call of `name` as a promise. */
+export function callShop(
+  client: ShopClientInstance,
+  name: ShopUnaryMethod,
+  request: ShopRequest = {},
+  metadata = new grpc.Metadata(),
+  options: grpc.CallOptions = {},
+): Promise<ShopReply> {
+  const call = (client as unknown as Record<string, Function>)[name]!.bind(client);
+  return new Promise((resolve, reject) => {
+    call(request, metadata, options, (error: grpc.ServiceError | null, reply?: ShopReply) =>
+      error ? reject(error) : resolve(reply!),
+    );
+  });
+}
