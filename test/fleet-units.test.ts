@@ -57,6 +57,7 @@ function stats(v1: SubsetStats, v2: SubsetStats): SplitStats {
     closed: false,
     periodMs: 1_000,
     weights: { v1: 1, v2: 1 },
+    methodWeights: {},
     channels: 1,
     notStarted: {},
     subsets: { v1, v2 },
@@ -307,6 +308,10 @@ describe('a fleet rollout', () => {
     setMirror(): void {}
     getMirror(): null {
       return null;
+    }
+    setMethodWeights(): void {}
+    getMethodWeights(): Record<string, Record<string, number>> {
+      return {};
     }
     mark(): StatsMark {
       return {} as StatsMark;

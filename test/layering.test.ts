@@ -193,9 +193,11 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
     assert.deepEqual(roomGraph(SRC, 'policy'), [
       'policy/balancer -> policy/call',
       'policy/balancer -> policy/grpc',
+      'policy/balancer -> policy/methods',
       'policy/call -> policy/balancer',
       'policy/call -> policy/grpc',
       'policy/call -> policy/streams',
+      'policy/methods -> policy/balancer',
       'policy/mirror -> policy/call',
       'policy/mirror -> policy/grpc',
       'policy/streams -> policy/balancer',
@@ -288,7 +290,7 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
     writeFileSync(join(root, 'policy/loose.ts'), 'export const x = 1;\n');
     mkdirSync(join(root, 'policy/extra'));
     writeFileSync(join(root, 'policy/extra/more.ts'), 'export const y = 2;\n');
-    const rooms = 'policy/balancer, policy/call, policy/streams, policy/mirror, policy/grpc';
+    const rooms = 'policy/balancer, policy/methods, policy/call, policy/streams, policy/mirror, policy/grpc';
     assert.deepEqual(checkLayers(root), [
       `src/policy/extra/more.ts: not in a room of policy (${rooms})`,
       `src/policy/loose.ts: not in a room of policy (${rooms})`,

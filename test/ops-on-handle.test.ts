@@ -51,6 +51,15 @@ class HandleDouble extends EventEmitter<TrafficSplitEvents> implements SplitHand
     return null;
   }
 
+  /** No method overrides here: a rollout without `methods` never sets one. */
+  setMethodWeights(): void {
+    throw new Error('the double has no method weights');
+  }
+
+  getMethodWeights(): Record<string, Record<string, number>> {
+    return {};
+  }
+
   mark(): StatsMark {
     this.marks++;
     // Opaque to the operations: they only hand it back to stats().

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { realClock, unrefTimer } from '../base/clock.js';
-import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
+import { TrafficSplitClosedError, TrafficSplitTypeError, typeErrorAt } from '../base/errors.js';
 import { hostRollouts } from '../ops/rollout/rollout.js';
 import { sameWeights } from '../ops/rollout/rollout-plan.js';
 import {
@@ -63,6 +63,9 @@ export interface Fleet {
   off<K extends keyof FleetEvents>(event: K, listener: (...args: FleetEvents[K]) => void): this;
   emit<K extends keyof FleetEvents>(event: K, ...args: FleetEvents[K]): boolean;
 }
+
+const NO_FLEET_METHOD_WEIGHTS =
+  "a fleet does not share method weights through etcd; set them on each replica's split (split.setMethodWeights())";
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
@@ -169,6 +172,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
    */
   setWeights(weights: Record<string, number>, options?: SetWeightsOptions): Promise<string> {
     if (this.closed) throw new TrafficSplitClosedError(this.name, 'setWeights()');
+    if (typeof options === 'object' && options !== null && options.methods !== undefined)
+      throw new TrafficSplitTypeError(`options.methods: ${NO_FLEET_METHOD_WEIGHTS}`);
     const current = this.state.weights;
     // Already the fleet's weights and in force here: nothing to write. (Weights this replica's
     // split refused are not in force, so the same ones are written again, and refused again.)
@@ -187,8 +192,18 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
     return written;
   }
 
-  getWeights(): Record<string, number> {
-    return this.split.getWeights();
+  getWeights(method?: string): Record<string, number> {
+    return this.split.getWeights(method);
+  }
+
+  /** A fleet does not share method weights: set them on each replica's split. Always throws. */
+  setMethodWeights(_methods: unknown): void {
+    throw new TrafficSplitTypeError(NO_FLEET_METHOD_WEIGHTS);
+  }
+
+  /** This replica's split's method overrides (a fleet does not share them). */
+  getMethodWeights(): Record<string, Record<string, number>> {
+    return this.split.getMethodWeights();
   }
 
   /** A fleet does not share a mirror: set one on each replica's split. Always throws. */
@@ -230,6 +245,8 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
       closed: this.closed,
       periodMs: now - start,
       weights,
+      // Method overrides are not shared through etcd: this replica's own.
+      methodWeights: this.split.getMethodWeights(),
       channels,
       notStarted,
       subsets,

@@ -21,7 +21,11 @@ export interface SplitHandle {
    * weights are kept elsewhere (a fleet's, in etcd) may return a promise that settles once the
    * change is in force in this process; it must never leave that promise's rejection unhandled. */
   setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void | Promise<unknown>;
-  getWeights(): Record<string, number>;
+  /** The split's weights, or those that apply to the calls of `method`. */
+  getWeights(method?: string): Record<string, number>;
+  /** Replaces every method-weight override; throws on invalid input, leaving those in force. */
+  setMethodWeights(methods: Record<string, Record<string, number>>): void;
+  getMethodWeights(): Record<string, Record<string, number>>;
   stats(options?: { since?: StatsMark }): SplitStats;
   /** Puts shadow traffic in force (or none); throws on invalid options, leaving the mirror in force. */
   setMirror(options: MirrorOptions | null): void;

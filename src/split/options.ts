@@ -3,6 +3,7 @@
  * and value in the message, before the split exists.
  * @module
  */
+import { parseMethodWeights } from '../policy/methods/method-weights.js';
 import type { Clock } from '../base/clock.js';
 import { booleanValue, clockValue, requireObject, safeInteger, stringMatching } from '../base/validate.js';
 import type { RebalanceStreamsOptions } from '../algorithms/streams/stream-ender.js';
@@ -67,6 +68,15 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
   maxStreamAgeMs?: number;
   /** Shadow traffic from the start: see `setMirror()`. @default no mirror */
   mirror?: MirrorOptions | null;
+  /**
+   * Weights for some methods instead of `weights`: a full method name (`/pkg.Service/Method`)
+   * or a service prefix (`/pkg.Service/`) to weights of the same form; the longest key that
+   * matches a call's method applies. Each is an exact schedule of its own, changed live by
+   * `setWeights(weights, { methods })`. Needs clients built with the split's `channelOptions`
+   * (the pick learns the method from the split's interceptor). @default none
+   * @example methodWeights: { '/shop.Store/Write': { v1: 100, v2: 0 } }
+   */
+  methodWeights?: Record<string, Record<string, number>>;
 }
 
 /** The split's own options, besides the policy config. */
@@ -79,6 +89,7 @@ const SPLIT_KEYS = [
   'rebalanceStreams',
   'maxStreamAgeMs',
   'mirror',
+  'methodWeights',
 ];
 
 const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -94,6 +105,7 @@ export interface ParsedSplitOptions {
   readonly rebalanceStreams: RebalanceStreamsOptions | null;
   readonly maxStreamAgeMs: number | null;
   readonly mirror: MirrorSettings | null;
+  readonly methodWeights: ReadonlyMap<string, readonly number[] | null>;
 }
 
 /** Checks every option; throws a TypeError/RangeError naming the first bad field. */
@@ -116,6 +128,10 @@ export function parseSplitOptions(options: unknown): ParsedSplitOptions {
     rebalanceStreams: parseRebalanceStreams('rebalanceStreams', raw['rebalanceStreams'], null),
     maxStreamAgeMs: parseMaxStreamAgeMs(raw['maxStreamAgeMs']),
     mirror: raw['mirror'] == null ? null : parseMirrorOptions(raw['mirror'], config.subsetNames),
+    methodWeights:
+      raw['methodWeights'] === undefined
+        ? new Map()
+        : parseMethodWeights(config.subsetNames, raw['methodWeights'], 'methodWeights', false),
   };
   checkNoiseWeight(
     parsed.mirror?.noise,

@@ -25,7 +25,7 @@ export function subsetStats(
       started: figures.started,
       finished: figures.finished,
       inFlight: state.counters.inFlight(i),
-      openStreams: state.streams.openOn(i),
+      openStreams: state.openStreamsOn(i),
       rebalanced: figures.rebalanced,
       codes: byCodeName(figures.codes),
       abandoned: figures.abandoned,

@@ -5,7 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { inspect, type InspectOptions } from 'node:util';
-import { weightsToRecord, configToJson } from '../policy/balancer/config.js';
+import { weightsToRecord, configToJson, validateWeights } from '../policy/balancer/config.js';
+import { methodWeightsToRecord, parseMethodWeights } from '../policy/methods/method-weights.js';
 import { POLICY_NAME, TARGET_SCHEME } from '../base/constants.js';
 import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
 import { ConnectivityState } from '../policy/grpc/grpc.js';
@@ -94,8 +95,18 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
-    const { config, name, authority, retryOnOtherSubset, seed, clock, rebalanceStreams, maxStreamAgeMs, mirror } =
-      parseSplitOptions(options);
+    const {
+      config,
+      name,
+      authority,
+      retryOnOtherSubset,
+      seed,
+      clock,
+      rebalanceStreams,
+      maxStreamAgeMs,
+      mirror,
+      methodWeights,
+    } = parseSplitOptions(options);
     this.name = name;
     this.subsets = config.subsetNames;
     this.targets = config.targets;
@@ -141,6 +152,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.seeds = subsetSeeds(this.subsets);
     this.allSubsets = Int32Array.from(this.subsets.keys());
     this.streamEnder = createStreamEnder(this.state, this.seeds, maxStreamAgeMs);
+    // After the stream ender: each override's stream book takes the split's stream listener.
+    this.state.applyMethodWeights(methodWeights, true);
     warnIfNameInUse(this.name, this.target);
     registerSplit(this.id, {
       state: this.state,
@@ -163,9 +176,29 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   setWeights(weights: Record<string, number>, options?: SetWeightsOptions): void {
     if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setWeights()');
     const rebalance = parseSetWeightsOptions(options, this.rebalanceStreams);
+    const validated = validateWeights(this.subsets, weights);
+    const methods = options?.methods;
+    const changes = methods === undefined ? null : parseMethodWeights(this.subsets, methods, 'options.methods', true);
     const before = this.state.weights;
-    this.state.setWeights(weights);
+    this.state.applyWeights(validated);
+    if (changes !== null) this.state.applyMethodWeights(changes, false);
     if (this.state.weights !== before) this.streamEnder.weightsChanged(rebalance);
+  }
+
+  /**
+   * Replaces every method-weight override with `methods` (`{}` removes them all); the split's
+   * weights stay. Overrides kept carry their schedules on, as `setWeights()` does. Invalid input
+   * throws naming the field and changes nothing.
+   * @example split.setMethodWeights({ '/shop.Store/Write': { v1: 100, v2: 0 } });
+   */
+  setMethodWeights(methods: Record<string, Record<string, number>>): void {
+    if (this.state.closed) throw new TrafficSplitClosedError(this.name, 'setMethodWeights()');
+    this.state.applyMethodWeights(parseMethodWeights(this.subsets, methods, 'methods', false), true);
+  }
+
+  /** The method-weight overrides in force, by key, as new objects. */
+  getMethodWeights(): Record<string, Record<string, number>> {
+    return methodWeightsToRecord(this.subsets, this.state.methods.weights());
   }
 
   /**
@@ -198,9 +231,20 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     this.emit('mirror', { mirror: settings, previous });
   }
 
-  /** The weights in force, as a new object. */
-  getWeights(): Record<string, number> {
-    return weightsToRecord(this.subsets, this.state.weights);
+  /**
+   * The weights in force, as a new object: the split's, or, given a full method name, those
+   * that apply to its calls (its override, else the split's).
+   * @example split.getWeights('/shop.Store/Write') // { v1: 100, v2: 0 }
+   */
+  getWeights(method?: string): Record<string, number> {
+    return weightsToRecord(this.subsets, this.weightsFor(method));
+  }
+
+  private weightsFor(method: string | undefined): readonly number[] {
+    if (method === undefined) return this.state.weights;
+    stringValue('method', method);
+    const index = this.state.methods.lookup?.indexOf(method) ?? -1;
+    return index < 0 ? this.state.weights : this.state.methods.list[index]!.schedules.weights;
   }
 
   /**
@@ -221,6 +265,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       closed: this.state.closed,
       periodMs: Date.now() - (since?.at ?? this.createdAt),
       weights: this.getWeights(),
+      methodWeights: this.getMethodWeights(),
       channels: this.state.channels.size,
       notStarted: byCodeName(this.state.counters.splitNotStarted(since)),
       subsets: subsetStats(this.state, this.targets, since),
@@ -292,11 +337,12 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
 
   /**
    * The subset a sticky key maps to under the weights in force (every weighted subset counted,
-   * whatever its state): for logs, previews and tests.
+   * whatever its state), for calls of `method` if given (its override's weights): for logs,
+   * previews and tests.
    */
-  subsetFor(key: string): string {
+  subsetFor(key: string, method?: string): string {
     stringValue('key', key);
-    return this.subsets[rendezvousPick(key, this.allSubsets, this.state.weights, this.seeds)]!;
+    return this.subsets[rendezvousPick(key, this.allSubsets, this.weightsFor(method), this.seeds)]!;
   }
 
   /** True after `close()`. */
@@ -344,6 +390,11 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       this.emit('weights', {
         weights: weightsToRecord(this.subsets, event.weights),
         previous: weightsToRecord(this.subsets, event.previous),
+      });
+    } else if (event.type === 'methodWeights') {
+      this.emit('methodWeights', {
+        methods: methodWeightsToRecord(this.subsets, event.methods),
+        previous: methodWeightsToRecord(this.subsets, event.previous),
       });
     } else {
       // Channels report every child update, most of them repeating the state (a subset that

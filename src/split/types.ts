@@ -84,6 +84,8 @@ export interface SplitStats {
   /** Milliseconds the figures cover: since the split was created, or since the mark. */
   periodMs: number;
   weights: Record<string, number>;
+  /** Method-weight overrides in force, by key (see the `methodWeights` option). */
+  methodWeights: Record<string, Record<string, number>>;
   /** Channels currently built from the split. */
   channels: number;
   /** Calls that ended without any attempt starting, by status code: queued (no READY subset,
@@ -107,6 +109,13 @@ export interface TrafficSplitEvents {
   subsetState: [change: { subset: string; state: ConnectivityStateName }];
   /** The split was closed (once, from `close()`): rollouts and weights-file watchers stop. */
   close: [];
+  /** Method-weight overrides changed (`setWeights(w, { methods })`, `setMethodWeights()`). */
+  methodWeights: [
+    change: {
+      methods: Record<string, Record<string, number>>;
+      previous: Record<string, Record<string, number>>;
+    },
+  ];
   /** `setMirror()` put a mirror (or none) in force. */
   mirror: [change: { mirror: MirrorSettings | null; previous: MirrorSettings | null }];
 }
@@ -116,6 +125,10 @@ export type StatsMark = CountersMark;
 
 /** Options of one `setWeights()` call. */
 export interface SetWeightsOptions {
+  /** Method-weight overrides to add, replace (the same key) or remove (`null`), applied with
+   * the weights, all validated first; overrides not named stay as they are. See the split's
+   * `methodWeights` option. */
+  methods?: Record<string, Record<string, number> | null>;
   /** Rebalance open streams after this change (`{ withinMs }`), or not (`false`).
    * @default the split's `rebalanceStreams` option */
   rebalanceStreams?: RebalanceStreamsOptions | false;

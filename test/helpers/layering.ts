@@ -47,9 +47,13 @@ const ROOMS: ReadonlyMap<string, { readonly imports: readonly string[]; readonly
   [
     'policy/balancer',
     {
-      imports: ['policy/call', 'policy/grpc'],
+      imports: ['policy/call', 'policy/grpc', 'policy/methods'],
       why: 'the balancer reaches the mirror and streams only through the call context (policy/call)',
     },
+  ],
+  [
+    'policy/methods',
+    { imports: ['policy/balancer'], why: 'method weights are validated as the split weights are (balancer/config)' },
   ],
   [
     'policy/call',

@@ -13,6 +13,5 @@ export function routingOf(state: SplitState, stickyKey: string | null = null): R
     rules: [],
     stickyKey,
     seeds: subsetSeeds(state.subsetNames),
-    scheduleFor: (eligible) => state.scheduleFor(eligible, false),
   };
 }

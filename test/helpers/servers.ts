@@ -1,4 +1,4 @@
-/** Real grpc-js servers on 127.0.0.1 (serving test.Echo and shop.Store), with the TCP connections each has accepted counted. */
+/** Real grpc-js servers on 127.0.0.1 (test.Echo, shop.Store), counting the TCP connections each has accepted. */
 import * as grpc from '@grpc/grpc-js';
 import dc from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';

@@ -75,7 +75,8 @@ export function shopHandlers(server: string): grpc.UntypedServiceImplementation 
       const request = call.request;
       if (request.failWith && (request.failOn === undefined || request.failOn === server)) {
         const details = `${server} fails ${name} with ${request.failWith}`;
-        callback(Object.assign(new Error(details), { code: request.failWith, details, metadata: new grpc.Metadata() }));
+        const metadata = new grpc.Metadata();
+        callback(Object.assign(new Error(details), { code: request.failWith, details, metadata }));
         return;
       }
       callback(null, { server, method: name, item: request.item });
@@ -100,7 +101,13 @@ export function callShop(
   metadata = new grpc.Metadata(),
   options: grpc.CallOptions = {},
 ): Promise<ShopReply> {
-  const call = (client as unknown as Record<string, Function>)[name]!.bind(client);
+  type UnaryCall = (
+    request: ShopRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, reply?: ShopReply) => void,
+  ) => grpc.ClientUnaryCall;
+  const call = ((client as unknown as Record<string, UnaryCall>)[name] as UnaryCall).bind(client);
   return new Promise((resolve, reject) => {
     call(request, metadata, options, (error: grpc.ServiceError | null, reply?: ShopReply) =>
       error ? reject(error) : resolve(reply!),

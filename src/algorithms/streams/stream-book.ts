@@ -64,6 +64,9 @@ export interface StreamRecord {
   endedBySplit: string | null;
   /** Ends the call on the client side with UNAVAILABLE and `details`. */
   readonly end: (details: string) => void;
+  /** The book it was last placed in, null before: the split's, or a method override's (each
+   * override balances its own streams). Its end is told to that book. */
+  home: StreamBook | null;
   /** What the split's ender keeps for this stream (its age timer). */
   timer: object | null;
 }
@@ -113,6 +116,7 @@ export class StreamBook {
       endedBySplit: null,
       end,
       timer: null,
+      home: null,
     };
   }
 

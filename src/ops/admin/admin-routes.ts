@@ -44,6 +44,15 @@ export const ADMIN_ROUTES: Readonly<Record<string, Partial<Record<Method, AdminH
     GET: read(({ split }) => ok(split.getWeights())),
     PUT: write(async ({ split, url, body }) => changeWeights(split, await body(), rebalanceQuery(url))),
   },
+  '/method-weights': {
+    GET: read(({ split }) => ok({ methods: split.getMethodWeights() })),
+    PUT: write(async ({ split, body }) => {
+      const previous = split.getMethodWeights();
+      // setMethodWeights validates every entry first: a 400 leaves the overrides as they were.
+      split.setMethodWeights((await body()) as Record<string, Record<string, number>>);
+      return ok({ methods: split.getMethodWeights(), previous });
+    }),
+  },
   '/runtime_modify': {
     POST: write(({ split, url, runtimePrefix }) =>
       changeWeights(split, weightsFromRuntimeQuery(url.searchParams, runtimePrefix, split.getWeights())),

@@ -82,6 +82,7 @@ export interface AdminServer {
  * | `GET /weights` | the weights in force |
  * | `PUT /weights[?rebalanceStreamsWithinMs=<ms>\|off]` | replaces all weights (body as `setWeights()`)¹ |
  * | `POST /runtime_modify?<prefix>.<subset>=<weight>&...` | changes the named subsets only, Envoy style |
+ * | `GET /method-weights`, `PUT /method-weights` | the method overrides; replaces them all (as `setMethodWeights()`) |
  * | `GET /mirror`, `PUT /mirror` | the mirror in force; replaces it (body as `setMirror()`, `null` turns it off) |
  * | `GET /stats` | `split.stats()` (each mirror sample's `response` within SAMPLE_RESPONSE_CHARS of JSON) |
  * | `GET /metrics` | Prometheus text format 0.0.4 |

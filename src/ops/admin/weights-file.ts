@@ -32,7 +32,15 @@ export interface WeightsFileOptions {
 /** Events of a weights-file watcher. */
 export interface WeightsFileEvents {
   /** The file's weights are in force (at start and after each change of its content). */
-  applied: [change: { path: string; weights: Record<string, number>; previous: Record<string, number> }];
+  applied: [
+    change: {
+      path: string;
+      weights: Record<string, number>;
+      previous: Record<string, number>;
+      /** The method overrides in force after the file applied. */
+      methods: Record<string, Record<string, number>>;
+    },
+  ];
   /** The file could not be read or was refused; the weights in force stay. */
   error: [error: Error];
 }
@@ -229,13 +237,19 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     }
     const previous = this.split.getWeights();
     try {
-      this.split.setWeights(weights as Record<string, number>);
+      const { split, methods } = fileWeights(weights, this.split.getMethodWeights());
+      this.split.setWeights(split as Record<string, number>, methods === undefined ? undefined : { methods });
     } catch (error) {
       return this.refuse(withPath(this.path, withoutFileContent(error)), text);
     }
     this.lastText = text;
     this.lastFailure = null;
-    this.emit('applied', { path: this.path, weights: this.split.getWeights(), previous });
+    this.emit('applied', {
+      path: this.path,
+      weights: this.split.getWeights(),
+      previous,
+      methods: this.split.getMethodWeights(),
+    });
     return null;
   }
 
@@ -255,6 +269,32 @@ class WeightsFile extends EventEmitter<WeightsFileEvents> implements WeightsFile
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else if (this.options.onError === null) logError(error.message);
   }
+}
+
+/**
+ * What a file asks for. Two forms: the weights alone (`{"v1": 90, "v2": 10}`: method overrides
+ * untouched), or `{"weights": {...}, "methodWeights": {...}}`, where `methodWeights` is the whole
+ * set of overrides (those in force and not in the file are removed). The forms cannot be
+ * confused: a subset's weight is a number, never an object.
+ */
+function fileWeights(
+  json: unknown,
+  inForce: Record<string, Record<string, number>>,
+): { split: unknown; methods?: Record<string, Record<string, number> | null> } {
+  const obj = json as Record<string, unknown> | null;
+  const weights = obj?.['weights'];
+  if (typeof obj !== 'object' || obj === null || typeof weights !== 'object' || weights === null)
+    return { split: json };
+  const unknownKey = Object.keys(obj).find((key) => key !== 'weights' && key !== 'methodWeights');
+  if (unknownKey !== undefined)
+    throw new TrafficSplitTypeError(`${unknownKey}: unknown key beside "weights" (expected "methodWeights")`);
+  const methods = obj['methodWeights'];
+  if (methods === undefined) return { split: weights };
+  if (typeof methods !== 'object' || methods === null || Array.isArray(methods))
+    throw new TrafficSplitTypeError('methodWeights: expected an object mapping method names to weights');
+  const gone = Object.keys(inForce).filter((key) => !Object.hasOwn(methods, key));
+  const removed = Object.fromEntries(gone.map((key) => [key, null]));
+  return { split: weights, methods: { ...removed, ...(methods as Record<string, Record<string, number>>) } };
 }
 
 /**

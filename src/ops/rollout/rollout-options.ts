@@ -3,6 +3,7 @@
  * boundary (every message starts with the field path and shows the rejected value).
  * @module
  */
+import { MAX_METHOD_KEY_LENGTH, METHOD_NAME, SERVICE_PREFIX } from '../../algorithms/routing/method-lookup.js';
 import { realClock, type Clock } from '../../base/clock.js';
 import {
   booleanValue,
@@ -93,6 +94,16 @@ export interface RolloutOptions {
   allowStepsBelowOnePercent?: boolean;
   /** How long each step runs before it is judged, in milliseconds (1 to 2147483647). */
   intervalMs: number;
+  /**
+   * Roll out for these methods only: full method names (`/pkg.Service/Method`) or service
+   * prefixes (`/pkg.Service/`). The steps set a method-weight override for each (other methods
+   * keep their weights), a rollback restores the overrides as they were, a promotion leaves the
+   * subset at 100 for them, and each step is judged on the calls of these methods alone (their
+   * per-method figures: they must be within the split's `methodFigures` bound). The methods must
+   * have the same weights when the rollout starts. Not on a fleet. @default every method
+   * @example methods: ['/shop.Store/Read']
+   */
+  methods?: string[];
   /** How each step is judged. */
   analysis: RolloutAnalysis;
   /**
@@ -195,6 +206,8 @@ export interface ParsedRolloutOptions {
   readonly clock: Clock;
   /** The shadow phase, or null for none. */
   readonly shadow: ParsedShadowOptions | null;
+  /** The methods rolled out (method names or service prefixes), or null for every method. */
+  readonly methods: readonly string[] | null;
 }
 
 const ANALYSIS_KEYS = [
@@ -217,7 +230,17 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
   const obj = requireObject(raw, 'options', 'an object with "subset", "steps", "intervalMs" and "analysis"');
   rejectUnknownKeys(
     obj,
-    ['subset', 'steps', 'intervalMs', 'analysis', 'clock', 'baseline', 'shadow', 'allowStepsBelowOnePercent'],
+    [
+      'subset',
+      'steps',
+      'intervalMs',
+      'analysis',
+      'clock',
+      'baseline',
+      'shadow',
+      'allowStepsBelowOnePercent',
+      'methods',
+    ],
     '',
   );
   const subset = obj['subset'];
@@ -255,11 +278,15 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
     analysis['maxErrorRate'] === undefined && baseline !== null
       ? 1
       : parseNumber(analysis['maxErrorRate'], 'analysis.maxErrorRate', 'a number from 0 to 1', 0, 1);
+  const methods = parseRolloutMethods(obj['methods']);
+  if (methods !== null && obj['shadow'] !== undefined)
+    throw typeErrorAt('shadow', 'no shadow phase in a rollout by methods (the mirror copies every method)', 'set');
   return Object.freeze({
     subset,
     steps,
     intervalMs,
     maxErrorRate,
+    methods,
     shadow: parseShadowOptions(obj['shadow'], { intervalMs, maxErrorRate }, { subset, subsetNames }),
     baseline,
     experimentBaseline,
@@ -399,4 +426,29 @@ function parseJudge(raw: unknown): NonNullable<RolloutAnalysis['judge']> | null 
 
 function parseClock(raw: unknown): Clock {
   return raw === undefined ? realClock : clockValue('clock', raw);
+}
+
+/** Most methods one rollout targets. */
+const MAX_ROLLOUT_METHODS = 100;
+
+function parseRolloutMethods(raw: unknown): readonly string[] | null {
+  if (raw === undefined) return null;
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_ROLLOUT_METHODS)
+    throw typeErrorAt('methods', `a list of 1 to ${MAX_ROLLOUT_METHODS} method names or service prefixes`, raw);
+  const seen = new Set<string>();
+  raw.forEach((method: unknown, i) => {
+    if (
+      typeof method !== 'string' ||
+      method.length > MAX_METHOD_KEY_LENGTH ||
+      !(METHOD_NAME.test(method) || SERVICE_PREFIX.test(method))
+    )
+      throw typeErrorAt(
+        `methods[${i}]`,
+        'a full method name ("/pkg.Service/Method") or a service prefix ("/pkg.Service/")',
+        method,
+      );
+    if (seen.has(method)) throw typeErrorAt(`methods[${i}]`, 'a method not listed before', method);
+    seen.add(method);
+  });
+  return Object.freeze([...seen]);
 }

@@ -17,6 +17,7 @@ import type { ParsedRolloutOptions, RolloutFigures } from './rollout-options.js'
 import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from './rollout-plan.js';
 import type { StatsMark, SplitHandle } from '../../split/ops-port.js';
 import { ShadowPhase, type ShadowRecord } from './rollout-shadow.js';
+import { restrictToMethods } from './method-window.js';
 import { mirrorSettingsJson } from '../../split/ops-port.js';
 import type {
   Rollout,
@@ -52,15 +53,21 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private resolveDone!: (result: RolloutResult) => void;
   private readonly startedAt: number;
 
+  /** By methods: each method's override before the rollout (null: it had none). */
+  private readonly previousOverrides: Readonly<Record<string, Record<string, number> | null>>;
+
   constructor(
     private readonly split: SplitHandle,
     private readonly options: ParsedRolloutOptions,
+    /** The weights the rollout starts from: the split's, or those of its methods. */
     readonly previousWeights: Readonly<Record<string, number>>,
   ) {
     super();
     this.subset = options.subset;
     this.plan = Object.freeze(planRollout(options.subset, options.steps, previousWeights, options.experimentBaseline));
     this.expected = { ...previousWeights };
+    const overrides = split.getMethodWeights();
+    this.previousOverrides = Object.fromEntries((options.methods ?? []).map((key) => [key, overrides[key] ?? null]));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.startedAt = options.clock.now();
   }
@@ -74,7 +81,8 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   }
 
   start(): void {
-    this.split.on('weights', this.onWeights);
+    if (this.options.methods === null) this.split.on('weights', this.onWeights);
+    else this.split.on('methodWeights', this.onMethodWeights);
     this.split.on('close', this.onClose);
     if (this.options.shadow !== null) this.enterShadow();
     else this.enterStep(0);
@@ -123,6 +131,18 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.finish(
       'aborted',
       `weights changed outside the rollout to ${JSON.stringify(weights)}; they stay in force`,
+      false,
+    );
+  };
+
+  /** By methods: an override of one of its methods changed by someone else wins, and stays. */
+  private readonly onMethodWeights = ({ methods }: { methods: Record<string, Record<string, number>> }): void => {
+    const key = this.options.methods!.find((k) => methods[k] === undefined || !sameWeights(methods[k], this.expected));
+    if (key === undefined) return;
+    const now = methods[key] === undefined ? 'none' : JSON.stringify(methods[key]);
+    this.finish(
+      'aborted',
+      `method weights of ${key} changed outside the rollout to ${now}; they stay in force`,
       false,
     );
   };
@@ -182,7 +202,19 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     // `expected` first: setWeights() emits 'weights' synchronously, and onWeights must see it
     // as this rollout's own change.
     this.expected = weights;
-    this.split.setWeights(weights);
+    const methods = this.options.methods;
+    if (methods === null) this.split.setWeights(weights);
+    else this.split.setMethodWeights({ ...this.split.getMethodWeights(), ...overridesOf(methods, weights) });
+  }
+
+  /** By methods: puts each method's override back as it was before the rollout. */
+  private restoreOverrides(): void {
+    const overrides = this.split.getMethodWeights();
+    for (const [key, weights] of Object.entries(this.previousOverrides)) {
+      if (weights === null) delete overrides[key];
+      else overrides[key] = { ...weights };
+    }
+    this.split.setMethodWeights(overrides);
   }
 
   private startWindow(): void {
@@ -219,7 +251,8 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private async evaluate(): Promise<void> {
     this.timer = null;
     if (this.shadow !== null) return this.evaluateShadow(this.shadow);
-    const window = this.split.stats({ since: this.stepMark! });
+    const stats = this.split.stats({ since: this.stepMark! });
+    const window = this.options.methods === null ? stats : restrictToMethods(stats, this.options.methods);
     const periodMs = this.options.clock.now() - this.windowStartedAt;
     const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
     const { baseline } = this.options;
@@ -314,17 +347,21 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.stateValue = 'done';
     this.stopClock();
     this.split.off('weights', this.onWeights);
+    this.split.off('methodWeights', this.onMethodWeights);
     this.split.off('close', this.onClose);
     // The mirror from before the shadow phase comes back (unless someone changed it meanwhile).
     this.shadow?.stop();
     // Listener removed first, so restoring is not mistaken for an outside change. A closed
     // split keeps its last weights (they can no longer change, nor matter).
-    if (restore && !this.split.closed) this.split.setWeights({ ...this.previousWeights });
+    if (restore && !this.split.closed) {
+      if (this.options.methods === null) this.split.setWeights({ ...this.previousWeights });
+      else this.restoreOverrides();
+    }
     this.result = {
       outcome,
       reason,
       history: [...this.history],
-      weights: this.split.getWeights(),
+      weights: this.split.getWeights(this.options.methods?.[0]),
       previousWeights: { ...this.previousWeights },
       durationMs: this.options.clock.now() - this.startedAt,
       ...(this.shadowRecord !== null && { shadow: this.shadowRecord }),
@@ -336,4 +373,12 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private emitLater<K extends keyof RolloutEvents>(event: K, ...args: RolloutEvents[K]): void {
     process.nextTick(() => (this.emit as (event: K, ...args: RolloutEvents[K]) => boolean)(event, ...args));
   }
+}
+
+/** The same override for each of `methods`. */
+function overridesOf(
+  methods: readonly string[],
+  weights: Record<string, number>,
+): Record<string, Record<string, number>> {
+  return Object.fromEntries(methods.map((key) => [key, { ...weights }]));
 }

@@ -5,10 +5,11 @@
  * without a controller).
  * @module
  */
-import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt } from '../../base/errors.js';
+import { TrafficSplitClosedError, TrafficSplitRolloutError, rangeErrorAt, typeErrorAt } from '../../base/errors.js';
 import { parseRolloutOptions, type ParsedRolloutOptions, type RolloutOptions } from './rollout-options.js';
 import { checkNoiseWeight, type SplitHandle } from '../../split/ops-port.js';
 import { RolloutRun } from './rollout-run.js';
+import { sameWeights } from './rollout-plan.js';
 import type { Rollout, RolloutComparison } from './rollout-types.js';
 
 export type { RolloutAnalysis, RolloutFigures, RolloutOptions, RolloutStepStats } from './rollout-options.js';
@@ -81,7 +82,7 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
         `(step ${current.step + 1} of ${current.plan.length}); abort it or wait for it to end`,
     );
   }
-  const previous = split.getWeights();
+  const previous = startingWeights(split, parsed.methods);
   if (Object.entries(previous).every(([name, weight]) => (name === parsed.subset) === weight > 0)) {
     // Rolling out a subset that already has every call would first move traffic back off it.
     throw rangeErrorAt(
@@ -110,6 +111,8 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
     );
   }
   const host = hostBySplit.get(split);
+  if (host !== undefined && parsed.methods !== null)
+    throw typeErrorAt('methods', 'no methods on a fleet rollout (a fleet does not share method weights)', 'set');
   if (host !== undefined) return host.start(options, parsed, previous);
   const rollout = new RolloutRun(split, parsed, previous);
   latestBySplit.set(split, rollout);
@@ -138,4 +141,20 @@ export function lastComparison(split: object): RolloutComparison | undefined {
   for (let i = history.length - 1; i >= 0; i--)
     if (history[i]!.comparison !== undefined) return history[i]!.comparison;
   return undefined;
+}
+
+/** The weights a rollout starts from: the split's, or those its methods share (they must agree). */
+function startingWeights(split: SplitHandle, methods: readonly string[] | null): Record<string, number> {
+  if (methods === null) return split.getWeights();
+  const first = split.getWeights(methods[0]);
+  methods.forEach((method, i) => {
+    const weights = split.getWeights(method);
+    if (!sameWeights(weights, first))
+      throw rangeErrorAt(
+        `methods[${i}]`,
+        `a method with the same weights as ${methods[0]} (${JSON.stringify(first)}), not ${JSON.stringify(weights)}`,
+        method,
+      );
+  });
+  return first;
 }

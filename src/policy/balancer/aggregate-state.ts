@@ -14,8 +14,11 @@ import {
   TrafficSplitPicker,
   unavailableResult,
   type FixedPickResult,
+  type MethodPlans,
   type RoutingTable,
+  type WeightPlan,
 } from './picker.js';
+import type { MethodLookup } from '../../algorithms/routing/method-lookup.js';
 import type { WeightedSchedule } from '../../algorithms/schedule/scheduler.js';
 import type { SubsetCounters } from '../call/counters.js';
 import type { StreamBook } from '../../algorithms/streams/stream-book.js';
@@ -31,8 +34,20 @@ export interface SubsetView {
   readonly inGrace: boolean;
 }
 
+/** Where a weight set's schedules come from (a ScheduleBook). */
+export interface ScheduleSource {
+  scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule;
+}
+
+/** One method-weight override as the aggregation reads it (method-weight-book.ts). */
+export interface OverrideView {
+  readonly schedules: ScheduleSource & { readonly weights: readonly number[] };
+  readonly streams: StreamBook;
+}
+
 /** What the aggregation reads of the split: the weights in force and the schedules drawn from
- * them, the open streams, the counters its picker feeds, and whether it is closed. */
+ * them, the open streams, the counters its picker feeds, the method overrides, and whether it
+ * is closed. */
 export interface SplitView {
   readonly name: string;
   readonly closed: boolean;
@@ -41,6 +56,12 @@ export interface SplitView {
   /** The split's open streams, where streaming calls are placed. */
   readonly streams: StreamBook;
   scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule;
+  /** Per-method weights (absent: none). */
+  readonly methods?: {
+    readonly list: readonly OverrideView[];
+    readonly lookup: MethodLookup | null;
+    ownSchedules(method: string, weights: readonly number[]): ScheduleSource | null;
+  };
 }
 
 export interface Aggregate {
@@ -49,9 +70,10 @@ export interface Aggregate {
   readonly errorMessage: string | null;
 }
 
-/** The channel's state and picker. Kept as one function: the classification of subsets and the
- * choice of schedule and fallback are one decision table, read top to bottom. `missingInterceptor`
- * is the channel's own (see misuse.ts), null on a channel configured by JSON alone. */
+/** The channel's state and picker. The classification of subsets and the choice of schedule
+ * and fallback are one decision table (planFor), read top to bottom, applied to the split's
+ * weights and to each method override's. `missingInterceptor` is the channel's own (see
+ * misuse.ts), null on a channel configured by JSON alone. */
 export function aggregateState(
   subsets: readonly SubsetView[],
   split: SplitView,
@@ -60,7 +82,45 @@ export function aggregateState(
   missingInterceptor: MissingInterceptorWarning | null = null,
 ): Aggregate {
   if (split.closed) return closedAggregate(split);
-  const weights = split.weights;
+  const weightsNow = split.weights;
+  const main = planFor(subsets, weightsNow, split, split.streams, fallbackToZeroWeight);
+  const methods = split.methods;
+  const methodPlans: MethodPlans | null =
+    methods === undefined
+      ? null
+      : {
+          lookup: methods.lookup,
+          plans: methods.list.map(
+            (o) => planFor(subsets, o.schedules.weights, o.schedules, o.streams, fallbackToZeroWeight).plan,
+          ),
+          ownSchedules: (method) => methods.ownSchedules(method, weightsNow),
+        };
+  const picker = new TrafficSplitPicker({
+    ...main.plan,
+    childPickers: subsets.map((subset) => subset.picker),
+    notReady: subsets.map(notReadyResult),
+    counters: split.counters,
+    routing,
+    methodPlans,
+    missingInterceptor,
+  });
+  const state = main.state;
+  return {
+    state,
+    picker,
+    errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? main.plan.fallback.status!.details : null,
+  };
+}
+
+/** The schedule, candidates and fallback of one weight set (the split's or an override's), and
+ * the channel state it implies. */
+function planFor(
+  subsets: readonly SubsetView[],
+  weights: readonly number[],
+  schedules: ScheduleSource,
+  book: StreamBook,
+  fallbackToZeroWeight: boolean,
+): { plan: WeightPlan; state: ConnectivityState } {
   const readyWeighted: number[] = [];
   // READY weighted subsets and those still in their connect grace: their calls wait for them.
   const keepingShare: number[] = [];
@@ -85,10 +145,10 @@ export function aggregateState(
   // Until one weighted subset is READY every call queues at the fallback, drawing nothing from
   // the schedule; from then on the subsets in grace take their share as queued calls.
   if (readyWeighted.length > 0) {
-    schedule = split.scheduleFor(keepingShare, false);
+    schedule = schedules.scheduleFor(keepingShare, false);
     streamEligible = keepingShare;
   } else if (fallbackToZeroWeight && readyUnweighted.length > 0) {
-    schedule = split.scheduleFor(readyUnweighted, true);
+    schedule = schedules.scheduleFor(readyUnweighted, true);
     streamEligible = readyUnweighted;
     equalShares = true;
   } else if (connecting) {
@@ -97,25 +157,17 @@ export function aggregateState(
     state = ConnectivityState.TRANSIENT_FAILURE;
     fallback = unavailableResult(describeNoReadySubset(subsets, weights));
   }
-  const picker = new TrafficSplitPicker({
-    childPickers: subsets.map((subset) => subset.picker),
-    notReady: subsets.map(notReadyResult),
+  const plan: WeightPlan = {
     schedule,
     keepsShare: shareFlags(subsets.length, schedule === null ? [] : streamEligible),
     stickyCandidates: Int32Array.from(schedule === null || equalShares ? readyWeighted : keepingShare),
     retryCandidates: Int32Array.from(readyWeighted),
     weights,
     fallback,
-    counters: split.counters,
-    routing,
-    streams: { book: split.streams, eligible: Int32Array.from(streamEligible), equalShares },
-    missingInterceptor,
-  });
-  return {
-    state,
-    picker,
-    errorMessage: state === ConnectivityState.TRANSIENT_FAILURE ? fallback.status!.details : null,
+    streams: { book, eligible: Int32Array.from(streamEligible), equalShares },
+    scheduleFor: (eligible) => schedules.scheduleFor(eligible, false),
   };
+  return { plan, state };
 }
 
 /** A closed split: every call fails at once. */
@@ -133,6 +185,8 @@ function closedAggregate(split: SplitView): Aggregate {
     counters: split.counters,
     routing: null,
     streams: null,
+    scheduleFor: (eligible) => split.scheduleFor(eligible, false),
+    methodPlans: null,
   });
   return { state: ConnectivityState.TRANSIENT_FAILURE, picker, errorMessage: result.status!.details };
 }

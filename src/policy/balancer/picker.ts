@@ -24,6 +24,7 @@ import type { WeightedSchedule } from '../../algorithms/schedule/scheduler.js';
 import { rendezvousPick } from '../../algorithms/routing/sticky-hash.js';
 import { StreamPin, type StreamBook, type StreamRecord } from '../../algorithms/streams/stream-book.js';
 import { pickForStream } from './stream-pick.js';
+import type { MethodLookup } from '../../algorithms/routing/method-lookup.js';
 
 /** A pick result the picker returns as is for every call: queue, or fail with UNAVAILABLE. */
 export type FixedPickResult = PickResult & { subchannel: null; onCallStarted: null; onCallEnded: null };
@@ -65,16 +66,10 @@ export interface RoutingTable {
   readonly rules: readonly RouteRule[];
   readonly stickyKey: string | null;
   readonly seeds: Uint32Array;
-  /** The shared schedule over `eligible` (a retry that avoids one subset draws from it). */
-  readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
 }
 
-export interface PickerParts {
-  /** The current picker of every subset, by subset index. */
-  readonly childPickers: readonly Picker[];
-  /** Per subset: null when READY, else what a call routed to it gets (queue, or a failure
-   * naming it). */
-  readonly notReady: readonly (FixedPickResult | null)[];
+/** What one weight set (the split's, or a method override's) gives the picker on this channel. */
+export interface WeightPlan {
   /** The shared schedule over the subsets keyless calls may use now, or null. */
   readonly schedule: WeightedSchedule | null;
   /** 1 for each subset in `schedule`: READY, or connecting within its grace (its calls queue). */
@@ -86,12 +81,39 @@ export interface PickerParts {
   readonly weights: readonly number[];
   /** What a call gets when no subset can take it. */
   readonly fallback: FixedPickResult;
-  readonly counters: SubsetCounters;
-  /** Null when nothing can route a call explicitly: the keyless fast path. */
-  readonly routing: RoutingTable | null;
   /** Where keyless streams go (by the start schedule and the open streams, not by the call
    * schedule); null for a closed split. */
   readonly streams: StreamPlacement | null;
+  /** The shared schedule over `eligible` (a retry that avoids one subset draws from it). */
+  readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
+}
+
+/** The method overrides' plans, by override index, and which override a method takes. */
+export interface MethodPlans {
+  /** Null when the split has no override. */
+  readonly lookup: MethodLookup | null;
+  readonly plans: readonly WeightPlan[];
+  /** A method's own schedules under the split's weights, null past the bound (method-weight-book.ts). */
+  readonly ownSchedules: (method: string) => {
+    scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule;
+  } | null;
+}
+
+/** Plans a picker derives for methods under the split's weights, at most: past it, the split's own. */
+const MAX_OWN_PLANS = 256;
+
+export interface PickerParts extends WeightPlan {
+  /** The current picker of every subset, by subset index. */
+  readonly childPickers: readonly Picker[];
+  /** Per subset: null when READY, else what a call routed to it gets (queue, or a failure
+   * naming it). */
+  readonly notReady: readonly (FixedPickResult | null)[];
+  readonly counters: SubsetCounters;
+  /** Null when nothing can route a call explicitly: the keyless fast path. Never null while
+   * `methodPlans` is set. */
+  readonly routing: RoutingTable | null;
+  /** Per-method weights, or null when the split has none. */
+  readonly methodPlans?: MethodPlans | null;
   /** The channel's warning for calls made without the split's interceptor; absent on a channel
    * configured by JSON alone, which has no interceptor to miss. */
   readonly missingInterceptor?: MissingInterceptorWarning | null;
@@ -106,6 +128,9 @@ export interface StreamPlacement {
 }
 
 export class TrafficSplitPicker implements Picker {
+  /** Per method under the split's weights: the split's plan on the method's own schedules. */
+  private readonly ownPlans = new Map<string, WeightPlan>();
+
   constructor(private readonly parts: PickerParts) {}
 
   pick(args: PickArgs): PickResult {
@@ -119,17 +144,17 @@ export class TrafficSplitPicker implements Picker {
     if (parts.routing !== null) return this.pickRouted(args, parts.routing, context);
     // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;
-    if (context === undefined) return this.pickSubset(this.parts.schedule!.next(), args, undefined);
+    if (context === undefined) return this.pickSubset(parts.schedule!.next(), args, undefined);
     // Otherwise, without a routing table the split made no route: this one is another split's.
     if (context.routed) return foreignRoute(context);
     const stream = parts.streams === null ? null : context.stream;
     // Without routes armed, retryOnOtherSubset is off: a later attempt stays in the call's subset.
     const subset = isLaterAttempt(context) && this.isReady(context.callSubset) ? context.callSubset : -1;
     if (stream !== null) {
-      const placed = subset >= 0 ? subset : this.placeStream(stream);
-      return placed < 0 ? parts.fallback : this.pickStream(placed, args, stream, StreamPin.Keyless, context);
+      const placed = subset >= 0 ? subset : this.placeStream(stream, parts);
+      return placed < 0 ? parts.fallback : this.pickStream(placed, args, stream, StreamPin.Keyless, context, parts);
     }
-    return this.pickSubset(subset >= 0 ? subset : this.scheduled(context), args, context);
+    return this.pickSubset(subset >= 0 ? subset : this.scheduled(context, this.planOf(context)), args, context);
   }
 
   private isReady(subset: number): boolean {
@@ -145,22 +170,22 @@ export class TrafficSplitPicker implements Picker {
    * connecting subset was given reach it once it is READY, and none is drawn twice. (Streams
    * keep theirs in the stream book: see placeStream.)
    */
-  private scheduled(record: CallContext | undefined): number {
-    if (record === undefined) return this.parts.schedule!.next();
+  private scheduled(record: CallContext | undefined, plan: WeightPlan): number {
+    if (record === undefined) return plan.schedule!.next();
     if (record.waitingFor >= 0) {
-      if (this.parts.keepsShare[record.waitingFor] === 1) return record.waitingFor;
+      if (plan.keepsShare[record.waitingFor] === 1) return record.waitingFor;
       record.waitingFor = -1;
     }
-    const subset = this.parts.schedule!.next();
+    const subset = plan.schedule!.next();
     if (subset >= 0) record.waitingFor = subset;
     return subset;
   }
 
   /** A keyless stream's subset: the start schedule, held back from a subset at its share of
    * the open streams (see StreamStarts). */
-  private placeStream(stream: StreamRecord): number {
-    const streams = this.parts.streams!;
-    return streams.book.choose(streams.eligible, this.parts.weights, streams.equalShares, stream);
+  private placeStream(stream: StreamRecord, plan: WeightPlan): number {
+    const streams = plan.streams!;
+    return streams.book.choose(streams.eligible, plan.weights, streams.equalShares, stream);
   }
 
   private pickStream(
@@ -169,8 +194,42 @@ export class TrafficSplitPicker implements Picker {
     stream: StreamRecord,
     pin: StreamPin,
     record: CallContext | undefined,
+    plan: WeightPlan,
   ): PickResult {
-    return pickForStream(this.parts.streams!.book, stream, subset, pin, this.pickSubset(subset, args, record));
+    return pickForStream(plan.streams!.book, stream, subset, pin, this.pickSubset(subset, args, record));
+  }
+
+  /** The weight set of the call's method: its override's, else the split's, drawn from the
+   * method's own schedules. */
+  private planOf(context: CallContext | undefined): WeightPlan {
+    const methods = this.parts.methodPlans;
+    if (methods == null || context === undefined || context.method === '') return this.parts;
+    if (methods.lookup !== null) {
+      const index = methods.lookup.indexOf(context.method);
+      if (index >= 0) return methods.plans[index]!;
+    }
+    return this.ownPlans.get(context.method) ?? this.ownPlan(context.method, methods);
+  }
+
+  private ownPlan(method: string, methods: MethodPlans): WeightPlan {
+    const parts = this.parts;
+    const book = parts.schedule === null ? null : methods.ownSchedules(method);
+    let plan: WeightPlan = parts;
+    if (book !== null) {
+      const placement = parts.streams!;
+      plan = {
+        schedule: book.scheduleFor(Array.from(placement.eligible), placement.equalShares),
+        keepsShare: parts.keepsShare,
+        stickyCandidates: parts.stickyCandidates,
+        retryCandidates: parts.retryCandidates,
+        weights: parts.weights,
+        fallback: parts.fallback,
+        streams: placement,
+        scheduleFor: (eligible) => book.scheduleFor(eligible, false),
+      };
+    }
+    if (this.ownPlans.size < MAX_OWN_PLANS) this.ownPlans.set(method, plan);
+    return plan;
   }
 
   private pickSubset(subset: number, args: PickArgs, record: CallContext | undefined): PickResult {
@@ -202,6 +261,7 @@ export class TrafficSplitPicker implements Picker {
     if (own !== undefined && own.retry && !own.intercepted) return missingInterceptor(routing.splitName);
     const stream = this.parts.streams === null || context === undefined ? null : context.stream;
     if (stream !== null) stream.key = undefined;
+    const plan = this.planOf(context);
     let subset: number;
     let strict = true;
     if (own?.subset !== undefined) {
@@ -215,9 +275,9 @@ export class TrafficSplitPicker implements Picker {
       subset = matchRule(metadata, routing.rules);
       if (subset < 0) {
         strict = false;
-        subset = this.pickUnrouted(metadata, routing, own, stream, context);
+        subset = this.pickUnrouted(metadata, routing, own, stream, context, plan);
         if (subset < 0) {
-          if (own === undefined || own.avoid < 0) return this.parts.fallback;
+          if (own === undefined || own.avoid < 0) return plan.fallback;
           // A retry with nowhere else to go: the pipeline ends the call with its first failure.
           own.noOtherSubset = true;
           return NO_OTHER_SUBSET;
@@ -235,6 +295,7 @@ export class TrafficSplitPicker implements Picker {
         stream,
         strict ? StreamPin.Pinned : stream.key !== undefined ? StreamPin.Keyed : StreamPin.Keyless,
         context,
+        plan,
       );
     return this.pickSubset(subset, args, context);
   }
@@ -248,6 +309,7 @@ export class TrafficSplitPicker implements Picker {
     own: CallContext | undefined,
     stream: StreamRecord | null,
     record: CallContext | undefined,
+    plan: WeightPlan,
   ): number {
     let key = own?.key;
     if (key === undefined && routing.stickyKey !== null) {
@@ -257,12 +319,12 @@ export class TrafficSplitPicker implements Picker {
     if (stream !== null && key !== undefined) stream.key = key;
     const retryOf = own?.avoid ?? -1;
     if (retryOf >= 0 || (record !== undefined && isLaterAttempt(record))) {
-      const subset = this.laterSubset(routing, key, record, retryOf, own?.pickedSubset ?? -1);
+      const subset = this.laterSubset(routing, key, record, retryOf, own?.pickedSubset ?? -1, plan);
       if (subset !== NEW_PLACEMENT) return subset;
     }
-    if (key !== undefined) return rendezvousPick(key, this.parts.stickyCandidates, this.parts.weights, routing.seeds);
-    if (this.parts.schedule === null) return -1;
-    return stream !== null ? this.placeStream(stream) : this.scheduled(record);
+    if (key !== undefined) return rendezvousPick(key, plan.stickyCandidates, plan.weights, routing.seeds);
+    if (plan.schedule === null) return -1;
+    return stream !== null ? this.placeStream(stream, plan) : this.scheduled(record, plan);
   }
 
   /**
@@ -279,15 +341,16 @@ export class TrafficSplitPicker implements Picker {
     record: CallContext | undefined,
     retryOf: number,
     retryAt: number,
+    plan: WeightPlan,
   ): number {
     if (retryOf >= 0 || (record!.otherSubset && triedAnySubset(record!))) {
-      const candidates = this.parts.retryCandidates.filter(
+      const candidates = plan.retryCandidates.filter(
         (i) => i !== retryOf && (record === undefined || !triedSubset(record, i)),
       );
       if (candidates.length > 0) {
         return key !== undefined
-          ? rendezvousPick(key, candidates, this.parts.weights, routing.seeds)
-          : routing.scheduleFor(Array.from(candidates)).next();
+          ? rendezvousPick(key, candidates, plan.weights, routing.seeds)
+          : plan.scheduleFor(Array.from(candidates)).next();
       }
     }
     const home = retryOf >= 0 ? retryAt : record!.callSubset;

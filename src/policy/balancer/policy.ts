@@ -283,7 +283,8 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
 
   /** The routing inputs, rebuilt only when the config or the state changes. */
   private routingTable(state: SplitState, config: PolicyConfig): RoutingTable | null {
-    if (config.rules.length === 0 && config.stickyKey === null && !state.routesInUse) return null;
+    if (config.rules.length === 0 && config.stickyKey === null && !state.routesInUse && state.methods.lookup === null)
+      return null;
     if (this.routing === null || this.routingFor !== config || this.routingState !== state) {
       this.routing = Object.freeze({
         token: state.token,
@@ -292,7 +293,6 @@ export class TrafficSplitLoadBalancer implements LoadBalancer, ChannelView {
         rules: config.rules,
         stickyKey: config.stickyKey,
         seeds: subsetSeeds(state.subsetNames),
-        scheduleFor: (eligible: readonly number[]) => state.scheduleFor(eligible, false),
       });
       this.routingFor = config;
       this.routingState = state;

@@ -21,6 +21,7 @@ import { SubsetCounters } from '../call/counters.js';
 import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from '../grpc/grpc.js';
 import { randomSeed, seededRandom, type RandomSource } from '../../algorithms/random.js';
 import { StreamBook } from '../../algorithms/streams/stream-book.js';
+import { MethodWeightBook } from '../methods/method-weight-book.js';
 
 /**
  * The resolver attribute (merged by grpc-js into the options the policy receives) that carries a
@@ -31,13 +32,20 @@ export const STATE_ATTRIBUTE = `${SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX}.traffic_sp
 
 export type SplitStateEvent =
   | { type: 'weights'; weights: readonly number[]; previous: readonly number[] }
-  | { type: 'subsetState'; subset: number };
+  | { type: 'subsetState'; subset: number }
+  | {
+      type: 'methodWeights';
+      methods: ReadonlyMap<string, readonly number[]>;
+      previous: ReadonlyMap<string, readonly number[]>;
+    };
 
 export class SplitState {
   readonly counters: SubsetCounters;
   readonly schedules: ScheduleBook;
   /** The open streams of every channel of the split. */
   readonly streams: StreamBook;
+  /** The per-method weight overrides, with their own schedules and streams. */
+  readonly methods: MethodWeightBook;
   /** Tie order of the stream placement and jitter of the stream age limit. */
   readonly streamRandom: RandomSource;
   readonly channels = new ChannelRegistry();
@@ -62,6 +70,8 @@ export class SplitState {
     // A source of its own, so the schedules' phases stay what the seed gave them before.
     this.streamRandom = seededRandom(scheduleSeed + 1);
     this.streams = new StreamBook(subsetNames.length, this.streamRandom, () => clock.now());
+    const methodRandom = seededRandom(scheduleSeed + 2);
+    this.methods = new MethodWeightBook(subsetNames.length, methodRandom, () => clock.now(), this.streams);
   }
 
   /** The weights in force, indexed by subset. */
@@ -85,8 +95,25 @@ export class SplitState {
   applyWeights(weights: readonly number[]): void {
     const previous = this.schedules.apply(weights);
     if (previous === null) return;
+    this.methods.followSplitWeights(this.schedules.weights);
     this.notifyChange();
     this.onEvent({ type: 'weights', weights: this.schedules.weights, previous });
+  }
+
+  /**
+   * Applies validated method-weight changes (null removes an override; with `replace`, the
+   * changes are the whole set) and tells every channel, as `applyWeights` does.
+   */
+  applyMethodWeights(changes: ReadonlyMap<string, readonly number[] | null>, replace: boolean): void {
+    const previous = this.methods.weights();
+    if (!this.methods.apply(changes, replace)) return;
+    this.notifyChange();
+    this.onEvent({ type: 'methodWeights', methods: this.methods.weights(), previous });
+  }
+
+  /** Streams open on `subset`: under the split's weights and under every method override. */
+  openStreamsOn(subset: number): number {
+    return this.streams.openOn(subset) + this.methods.openStreamsOn(subset);
   }
 
   /** The schedule shared by every channel whose eligible subsets are `eligible`: see ScheduleBook. */

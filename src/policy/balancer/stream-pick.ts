@@ -17,6 +17,11 @@ export function pickForStream(
   pin: StreamPin,
   result: PickResult,
 ): PickResult {
+  if (record.home !== book) {
+    // Placed before under other weights (an override added or removed since): it leaves them.
+    record.home?.release(record);
+    record.home = book;
+  }
   if (result.pickResultType !== PickResultType.COMPLETE) {
     // Queued or failed: the stream holds no place until a pick completes; queued, it waits for
     // `subset`, and the placement counts it there.

@@ -98,10 +98,5 @@ export function newContext(
   method: InterceptorOptions['method_definition'],
   route: RouteOption | undefined,
 ): CallContext {
-  return new CallContext(
-    route ?? owner,
-    retries(owner, method, route?.subset),
-    owner.retryOnOtherSubset,
-    method.path,
-  );
+  return new CallContext(route ?? owner, retries(owner, method, route?.subset), owner.retryOnOtherSubset, method.path);
 }

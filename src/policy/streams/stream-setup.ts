@@ -34,7 +34,7 @@ export function parseSetWeightsOptions(
 ): RebalanceStreamsOptions | null {
   if (raw === undefined) return fallback;
   const obj = requireObject(raw, 'options', 'an object such as { rebalanceStreams: { withinMs: 1000 } }');
-  rejectUnknownKeys(obj, ['rebalanceStreams'], 'options.');
+  rejectUnknownKeys(obj, ['rebalanceStreams', 'methods'], 'options.');
   return parseRebalanceStreams('options.rebalanceStreams', obj['rebalanceStreams'], fallback);
 }
 

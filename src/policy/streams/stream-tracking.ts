@@ -27,5 +27,6 @@ export function openStreamRecord(book: StreamBook, context: CallContext, end: (d
 
 /** The call of `context` ended: its stream, if any, leaves the book. */
 export function closeStreamRecord(book: StreamBook, context: CallContext): void {
-  if (context.stream !== null) book.ended(context.stream);
+  const stream = context.stream;
+  if (stream !== null) (stream.home ?? book).ended(stream);
 }

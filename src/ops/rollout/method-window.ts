@@ -1,0 +1,80 @@
+/**
+ * A rollout by methods judges a step on the calls of its methods alone: the split's figures with
+ * each subset's counted figures replaced by the sums of its matching methods' figures
+ * (`SubsetStats.methods`), so every judge reads them as it reads a whole split's.
+ * @module
+ */
+import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
+import type { SplitStats, SubsetStats } from '../../split/ops-port.js';
+
+type Counted = Pick<
+  SubsetStats,
+  | 'started'
+  | 'finished'
+  | 'inFlight'
+  | 'openStreams'
+  | 'rebalanced'
+  | 'codes'
+  | 'abandoned'
+  | 'refused'
+  | 'notStarted'
+  | 'latencyMs'
+  | 'latencyHistogram'
+>;
+
+/** Whether a method name is one of `keys` (a full name, or a service prefix ending in "/"). */
+function matches(method: string, keys: readonly string[]): boolean {
+  return keys.some((key) => (key.endsWith('/') ? method.startsWith(key) : method === key));
+}
+
+/** `stats` restricted to the calls of the methods `keys` name. */
+export function restrictToMethods(stats: SplitStats, keys: readonly string[]): SplitStats {
+  const subsets: Record<string, SubsetStats> = {};
+  for (const [name, subset] of Object.entries(stats.subsets)) {
+    const perMethod = (subset as SubsetStats & { methods?: Record<string, Counted> }).methods ?? {};
+    const methods = Object.entries(perMethod).filter(([method]) => matches(method, keys));
+    subsets[name] = { ...subset, ...sumOf(methods.map(([, figures]) => figures)) };
+  }
+  return { ...stats, subsets };
+}
+
+function sumOf(parts: readonly Counted[]): Counted {
+  const sum: Counted = {
+    started: 0,
+    finished: 0,
+    inFlight: 0,
+    openStreams: 0,
+    rebalanced: 0,
+    codes: {},
+    abandoned: 0,
+    refused: 0,
+    notStarted: {},
+    latencyMs: { p50: null, p90: null, p99: null },
+    latencyHistogram: [],
+  };
+  const buckets = new Float64Array(LATENCY_BUCKETS);
+  for (const part of parts) {
+    sum.started += part.started;
+    sum.finished += part.finished;
+    sum.inFlight += part.inFlight;
+    sum.openStreams += part.openStreams;
+    sum.rebalanced += part.rebalanced;
+    sum.abandoned += part.abandoned;
+    sum.refused += part.refused;
+    addCodes(sum.codes, part.codes);
+    addCodes(sum.notStarted, part.notStarted);
+    // Bucket middles map back to their own bucket: the merged histogram is exact.
+    for (const [ms, count] of part.latencyHistogram) buckets[latencyBucket(ms)]! += count;
+  }
+  sum.latencyHistogram = latencyHistogram(buckets, 0);
+  sum.latencyMs = {
+    p50: latencyQuantile(buckets, 0, 0.5),
+    p90: latencyQuantile(buckets, 0, 0.9),
+    p99: latencyQuantile(buckets, 0, 0.99),
+  };
+  return sum;
+}
+
+function addCodes(into: Record<string, number>, from: Partial<Record<string, number>>): void {
+  for (const [code, count] of Object.entries(from)) into[code] = (into[code] ?? 0) + (count ?? 0);
+}

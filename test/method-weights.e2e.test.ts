@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
+import { seededRandom } from '../src/algorithms/random.js';
+import { startServer } from './helpers/servers.js';
+import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { callShop, SHOP, shopClient, type ShopClientInstance, type ShopUnaryMethod } from './helpers/shop-service.js';
+
+const WRITE_ON_V1 = { [SHOP.write]: { v1: 100, v2: 0 } };
+
+async function shopRig(
+  t: TestContext,
+  weights: Record<string, number>,
+  extra: Partial<TrafficSplitOptions> = {},
+): Promise<{ split: TrafficSplit; client: ShopClientInstance }> {
+  const v1 = await startServer('v1');
+  const v2 = await startServer('v2');
+  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, scheduleSeed: 7, ...extra });
+  const client = shopClient(split.target, split.channelOptions);
+  t.after(async () => {
+    client.close();
+    split.close();
+    await Promise.all([v1.kill(), v2.kill()]);
+  });
+  connect(client);
+  await waitForSubsetsReady(split);
+  return { split, client };
+}
+
+/** The largest gap, over every window of consecutive calls, between v2's count and `share` of the window. */
+function worstWindowGap(servers: readonly string[], share: number): number {
+  let worst = 0;
+  for (let start = 0; start < servers.length; start++) {
+    let v2 = 0;
+    for (let end = start; end < servers.length; end++) {
+      if (servers[end] === 'v2') v2++;
+      worst = Math.max(worst, Math.abs(v2 - share * (end - start + 1)));
+    }
+  }
+  return worst;
+}
+
+describe('method weights', () => {
+  it('keeps Write on v1 while Read and List split 50/50 each, exactly, and follows a new override from the next call', async (t) => {
+    const { split, client } = await shopRig(t, { v1: 50, v2: 50 }, { methodWeights: WRITE_ON_V1 });
+    const random = seededRandom(2024);
+    const methods: ShopUnaryMethod[] = ['read', 'write', 'list'];
+    const seen: Record<ShopUnaryMethod, string[]> = { read: [], write: [], list: [] };
+    for (let i = 0; i < 1_000; i++) {
+      const method = methods[Math.floor(random() * 3)]!;
+      seen[method].push((await callShop(client, method)).server);
+    }
+    assert.deepEqual(new Set(seen.write), new Set(['v1']), 'every Write on v1');
+    assert.ok(seen.read.length > 250 && seen.list.length > 250);
+    assert.ok(worstWindowGap(seen.read, 0.5) <= 2, `Read strays by ${worstWindowGap(seen.read, 0.5)}`);
+    assert.ok(worstWindowGap(seen.list, 0.5) <= 2, `List strays by ${worstWindowGap(seen.list, 0.5)}`);
+    assert.deepEqual(split.getWeights(SHOP.write), { v1: 100, v2: 0 });
+    assert.deepEqual(split.getWeights(SHOP.read), { v1: 50, v2: 50 });
+
+    split.setWeights({ v1: 50, v2: 50 }, { methods: { [SHOP.read]: { v1: 10, v2: 90 } } });
+    assert.deepEqual(split.getMethodWeights(), { [SHOP.read]: { v1: 10, v2: 90 }, ...WRITE_ON_V1 });
+    const reads: string[] = [];
+    const writes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      reads.push((await callShop(client, 'read')).server);
+      writes.push((await callShop(client, 'write')).server);
+    }
+    assert.ok(reads.filter((s) => s === 'v2').length >= 8, `next 10 Reads: ${reads.join(' ')}`);
+    assert.deepEqual(new Set(writes), new Set(['v1']));
+    assert.deepEqual(split.stats().methodWeights, split.getMethodWeights());
+  });
+
+  it('applies a service prefix to every method of the service, and the longest key wins', async (t) => {
+    const { split, client } = await shopRig(
+      t,
+      { v1: 100, v2: 0 },
+      { methodWeights: { '/shop.Store/': { v1: 0, v2: 100 }, [SHOP.list]: { v1: 100, v2: 0 } } },
+    );
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await callShop(client, 'read')).server, 'v2');
+      assert.equal((await callShop(client, 'write')).server, 'v2');
+      assert.equal((await callShop(client, 'list')).server, 'v1');
+    }
+    // Removing the prefix hands Read and Write back to the split's weights.
+    split.setWeights({ v1: 100, v2: 0 }, { methods: { '/shop.Store/': null } });
+    assert.equal((await callShop(client, 'read')).server, 'v1');
+    assert.deepEqual(split.getMethodWeights(), { [SHOP.list]: { v1: 100, v2: 0 } });
+  });
+
+  it('hashes sticky keys against the weights of the call`s method, monotone per method', async (t) => {
+    const { split, client } = await shopRig(
+      t,
+      { v1: 50, v2: 50 },
+      { stickyKey: 'x-user', methodWeights: { [SHOP.read]: { v1: 50, v2: 50 }, ...WRITE_ON_V1 } },
+    );
+    const keys = Array.from({ length: 60 }, (_, i) => `user-${i}`);
+    const metadataFor = (key: string) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('x-user', key);
+      return metadata;
+    };
+    const before = new Map<string, string>();
+    for (const key of keys) {
+      const read = (await callShop(client, 'read', {}, metadataFor(key))).server;
+      assert.equal(read, split.subsetFor(key, SHOP.read));
+      before.set(key, read);
+      assert.equal((await callShop(client, 'write', {}, metadataFor(key))).server, 'v1');
+    }
+    assert.ok([...before.values()].includes('v1') && [...before.values()].includes('v2'));
+    split.setWeights({ v1: 50, v2: 50 }, { methods: { [SHOP.read]: { v1: 10, v2: 90 } } });
+    let moved = 0;
+    for (const key of keys) {
+      const read = (await callShop(client, 'read', {}, metadataFor(key))).server;
+      assert.equal(read, split.subsetFor(key, SHOP.read));
+      // Read's v2 weight rose: keys only move to v2.
+      if (before.get(key) === 'v2') assert.equal(read, 'v2', key);
+      if (read !== before.get(key)) moved++;
+    }
+    assert.ok(moved > 0, 'some keys moved to v2');
+  });
+
+  it('places a method`s streams by its override and counts them open on their subset', async (t) => {
+    const { split, client } = await shopRig(
+      t,
+      { v1: 100, v2: 0 },
+      { methodWeights: { [SHOP.watch]: { v1: 0, v2: 100 } } },
+    );
+    const streams = Array.from({ length: 6 }, () =>
+      (client as unknown as { watch(r: object): grpc.ClientReadableStream<{ server: string }> }).watch({ count: 1 }),
+    );
+    const servers = await Promise.all(
+      streams.map(
+        (stream) =>
+          new Promise<string>((resolve, reject) => {
+            let server = '';
+            stream.on('data', (reply: { server: string }) => (server = reply.server));
+            stream.on('error', reject);
+            stream.on('end', () => resolve(server));
+          }),
+      ),
+    );
+    assert.deepEqual(servers, Array(6).fill('v2'));
+    assert.equal((await callShop(client, 'read')).server, 'v1');
+    const stats = split.stats();
+    assert.equal(stats.subsets['v2']!.started, 6);
+    assert.equal(stats.subsets['v2']!.openStreams + stats.subsets['v1']!.openStreams, 0);
+  });
+
+  it('refuses bad method weights naming the field, leaving the weights and overrides in force', async () => {
+    const split = new TrafficSplit({
+      subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' },
+      weights: { v1: 50, v2: 50 },
+      methodWeights: WRITE_ON_V1,
+    });
+    try {
+      assert.throws(
+        () => split.setWeights({ v1: 1, v2: 0 }, { methods: { 'shop.Store/Read': { v1: 1, v2: 0 } } }),
+        /options\.methods\["shop\.Store\/Read"\]: expected a full method name/,
+      );
+      assert.throws(
+        () => split.setWeights({ v1: 1, v2: 0 }, { methods: { [SHOP.read]: { v1: 1 } } }),
+        /options\.methods\["\/shop\.Store\/Read"\]\.v2: missing/,
+      );
+      assert.throws(
+        () => split.setMethodWeights({ [SHOP.read]: { v1: 0, v2: 0 } }),
+        /methods\["\/shop\.Store\/Read"\]: expected at least one weight > 0/,
+      );
+      assert.throws(
+        () =>
+          new TrafficSplit({ subsets: { v1: 'ipv4:127.0.0.1:1' }, weights: { v1: 1 }, methodWeights: [] as never }),
+        /methodWeights: expected an object mapping method names/,
+      );
+      assert.deepEqual(split.getWeights(), { v1: 50, v2: 50 });
+      assert.deepEqual(split.getMethodWeights(), WRITE_ON_V1);
+      split.setMethodWeights({});
+      assert.deepEqual(split.getMethodWeights(), {});
+    } finally {
+      split.close();
+    }
+  });
+});

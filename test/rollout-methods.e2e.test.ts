@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it, type TestContext } from 'node:test';
+import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
+import { startRollout } from '../src/ops/index.js';
+import { FakeClock } from './helpers/fake-clock.js';
+import { startServer } from './helpers/servers.js';
+import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { callShop, SHOP, shopClient, type ShopClientInstance, type ShopUnaryMethod } from './helpers/shop-service.js';
+
+const INTERNAL = 13;
+
+async function shopRig(
+  t: TestContext,
+  weights: Record<string, number>,
+  extra: Partial<TrafficSplitOptions> = {},
+): Promise<{ split: TrafficSplit; client: ShopClientInstance }> {
+  const v1 = await startServer('v1');
+  const v2 = await startServer('v2');
+  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
+  const client = shopClient(split.target, split.channelOptions);
+  t.after(async () => {
+    client.close();
+    split.close();
+    await Promise.all([v1.kill(), v2.kill()]);
+  });
+  connect(client);
+  await waitForSubsetsReady(split);
+  return { split, client };
+}
+
+/** `count` calls of `method`, one at a time; where each went (`error` for a failure on v2). */
+async function calls(client: ShopClientInstance, method: ShopUnaryMethod, count: number): Promise<string[]> {
+  const servers: string[] = [];
+  for (let i = 0; i < count; i++) {
+    // List fails on v2 (INTERNAL); Read and Write answer everywhere.
+    const request = method === 'list' ? { failWith: INTERNAL, failOn: 'v2' } : {};
+    servers.push(
+      await callShop(client, method, request).then(
+        (reply) => reply.server,
+        () => 'error',
+      ),
+    );
+  }
+  return servers;
+}
+
+describe('a rollout by methods', () => {
+  it('raises v2 for Read only, never sends Write there, and judges Read calls alone', async (t) => {
+    const clock = new FakeClock();
+    // List already goes half to v2, where it fails: a rollout judging every call would roll back.
+    const { split, client } = await shopRig(
+      t,
+      { v1: 100, v2: 0 },
+      { methodWeights: { [SHOP.list]: { v1: 50, v2: 50 } } },
+    );
+    const rollout = startRollout(split, {
+      subset: 'v2',
+      methods: [SHOP.read],
+      steps: [50],
+      intervalMs: 1_000,
+      analysis: { maxErrorRate: 0.05, minCalls: 10 },
+      clock,
+    });
+    assert.deepEqual(split.getWeights(SHOP.read), { v1: 50, v2: 50 });
+    assert.deepEqual(split.getWeights(), { v1: 100, v2: 0 });
+    const reads = await calls(client, 'read', 40);
+    const writes = await calls(client, 'write', 40);
+    const lists = await calls(client, 'list', 40);
+    assert.equal(reads.filter((s) => s === 'v2').length, 20);
+    assert.deepEqual(new Set(writes), new Set(['v1']));
+    assert.equal(lists.filter((s) => s === 'error').length, 20, 'List fails on v2 half the time');
+    const verdict = once(rollout, 'verdict');
+    clock.advance(1_000);
+    const [record] = (await verdict) as [{ verdict: string; figures: { calls: number; failures: number } }];
+    assert.equal(record.verdict, 'pass');
+    assert.equal(record.figures.calls, 20, 'the Reads v2 answered, and nothing else');
+    assert.equal(record.figures.failures, 0);
+    const result = await rollout.done;
+    assert.equal(result.outcome, 'promoted');
+    // Promoted for Read only: the split's weights and List's override stay.
+    assert.deepEqual(split.getMethodWeights(), { [SHOP.list]: { v1: 50, v2: 50 }, [SHOP.read]: { v1: 0, v2: 100 } });
+    assert.deepEqual(split.getWeights(), { v1: 100, v2: 0 });
+    assert.deepEqual(new Set(await calls(client, 'write', 10)), new Set(['v1']));
+    assert.deepEqual(new Set(await calls(client, 'read', 10)), new Set(['v2']));
+  });
+
+  it('rolls back on its methods` failures, restoring their overrides as they were', async (t) => {
+    const clock = new FakeClock();
+    const { split, client } = await shopRig(
+      t,
+      { v1: 100, v2: 0 },
+      { methodWeights: { [SHOP.list]: { v1: 90, v2: 10 } } },
+    );
+    const rollout = startRollout(split, {
+      subset: 'v2',
+      methods: [SHOP.list, SHOP.read],
+      steps: [50],
+      intervalMs: 1_000,
+      analysis: { maxErrorRate: 0.05, minCalls: 10 },
+      clock,
+    });
+    assert.deepEqual(split.getWeights(SHOP.list), { v1: 50, v2: 50 });
+    await calls(client, 'list', 40);
+    clock.advance(1_000);
+    const result = await rollout.done;
+    assert.equal(result.outcome, 'rolled-back');
+    assert.match(result.reason, /error rate/);
+    assert.deepEqual(split.getMethodWeights(), { [SHOP.list]: { v1: 90, v2: 10 } });
+  });
+
+  it('refuses methods that do not share their weights, and methods beside a shadow phase', () => {
+    const split = new TrafficSplit({
+      subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' },
+      weights: { v1: 100, v2: 0 },
+      methodWeights: { [SHOP.list]: { v1: 90, v2: 10 } },
+    });
+    try {
+      const base = { subset: 'v2', steps: [50], intervalMs: 1_000, analysis: { maxErrorRate: 0.05 } };
+      assert.throws(
+        () => startRollout(split, { ...base, methods: [SHOP.read, SHOP.list] }),
+        /methods\[1\]: expected a method with the same weights as \/shop\.Store\/Read/,
+      );
+      assert.throws(
+        () => startRollout(split, { ...base, methods: ['Read'] }),
+        /methods\[0\]: expected a full method name/,
+      );
+      assert.throws(() => startRollout(split, { ...base, methods: [] }), /methods: expected a list of 1 to 100/);
+      assert.deepEqual(split.getMethodWeights(), { [SHOP.list]: { v1: 90, v2: 10 } });
+    } finally {
+      split.close();
+    }
+  });
+});
