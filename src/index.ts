@@ -17,7 +17,7 @@ export type {
 } from './split/types.js';
 export type { RebalanceStreamsOptions } from './algorithms/streams/stream-ender.js';
 export type { RouteRequest } from './policy/call/route-options.js';
-export type { RouteRuleJson } from './algorithms/routing/rules.js';
+export type { RouteRuleJson, MethodMatchJson, HeaderMatchJson } from './algorithms/routing/rules.js';
 export { STICKY_HASH_VERSION } from './algorithms/routing/sticky-hash.js';
 export { register } from './policy/balancer/register.js';
 export { parseConfig } from './policy/balancer/config.js';

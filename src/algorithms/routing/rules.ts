@@ -1,15 +1,39 @@
 /**
- * Header rules: explicit routes configured once, matched per call. First match wins.
+ * Routing rules: explicit routes configured once, matched per call. A rule holds when all its
+ * matches hold (the method, headers); the first rule that holds wins.
  * @module
  */
 import { typeErrorAt, TrafficSplitTypeError } from '../../base/errors.js';
-import { oneOf, rejectUnknownKeys, requireObject, stringValue } from '../../base/validate.js';
-import { LinearRegex, MAX_REGEX_STATES, PatternTooLargeError, UnsupportedPatternError } from './linear-regex.js';
+import { oneOf, rejectUnknownKeys, requireObject } from '../../base/validate.js';
+import {
+  allHold,
+  onlyMatcher,
+  parseHeaderMatch,
+  parseMetadataKey,
+  parseMethodMatch,
+  VALUE_MATCHERS,
+  valueTest,
+  type HeaderMatchJson,
+  type Match,
+  type MethodMatchJson,
+  type ValuesOf,
+} from './rule-matches.js';
 
-/** One rule as written in options or service-config JSON. Exactly one matcher. */
+export { MAX_REGEX_VALUE_LENGTH, parseMetadataKey } from './rule-matches.js';
+export type { HeaderMatchJson, MethodMatchJson, ValuesOf } from './rule-matches.js';
+
+/**
+ * One rule as written in options or service-config JSON: at least one match, all of which must
+ * hold. `header` with one of `equals`, `prefix`, `regex` is the single-header form (a header
+ * match written inline); it may be combined with `method` and `headers`.
+ */
 export interface RouteRuleJson {
+  /** A match on the call's full method name. */
+  method?: MethodMatchJson;
+  /** Header matches, every one of which must hold. */
+  headers?: HeaderMatchJson[];
   /** Metadata key to read (lower case, not `-bin`). */
-  header: string;
+  header?: string;
   /** The value equals this string. */
   equals?: string;
   /** The value starts with this string. */
@@ -27,81 +51,63 @@ export interface RouteRuleJson {
 
 /** A validated rule; `subset` is the subset's index. */
 export interface RouteRule {
-  readonly header: string;
-  readonly matches: (value: string) => boolean;
   readonly subset: number;
   readonly json: RouteRuleJson;
+  /** Every match holds for a call with these headers (read by `valuesOf`) and this method ('' if unknown). */
+  test<H>(headers: H, method: string, valuesOf: ValuesOf<H>): boolean;
 }
 
-/** Metadata keys a routing option may read: ASCII, lower case, text-valued, not reserved. */
-const METADATA_KEY = /^(?!grpc-)[0-9a-z_.-]+$/;
+const RULE_KEYS = ['method', 'headers', 'header', ...VALUE_MATCHERS, 'subset'];
 
-export function parseMetadataKey(raw: unknown, field: string): string {
-  if (typeof raw !== 'string' || !METADATA_KEY.test(raw) || raw.endsWith('-bin')) {
-    throw typeErrorAt(field, 'a lower-case metadata key such as "x-user-id" (not "grpc-*", not "-bin")', raw);
-  }
-  return raw;
+/** The single-header form's match, or null when the rule does not use it. */
+function inlineHeaderMatch(obj: Record<string, unknown>, field: string): [Match, Partial<RouteRuleJson>] | null {
+  if (obj['header'] === undefined && VALUE_MATCHERS.every((m) => obj[m] === undefined)) return null;
+  const header = parseMetadataKey(obj['header'], `${field}.header`);
+  const kind = onlyMatcher(obj, VALUE_MATCHERS, field);
+  const [test, value] = valueTest(kind, obj[kind], `${field}.${kind}`);
+  return [
+    { header, test, invert: false },
+    { header, [kind]: value },
+  ];
 }
 
-const MATCHERS = ['equals', 'prefix', 'regex'] as const;
-
-/**
- * Longest header value a `regex` rule looks at; a longer value never matches. Matching is
- * linear, but a gateway may forward headers of any size and rules run on every call: with
- * MAX_REGEX_STATES this bounds one match to about 260,000 automaton steps.
- */
-export const MAX_REGEX_VALUE_LENGTH = 1024;
-
-function regexMatcher(value: string, field: string): (v: string) => boolean {
-  let pattern: LinearRegex;
-  try {
-    pattern = new LinearRegex(value);
-  } catch (error) {
-    if (error instanceof PatternTooLargeError) {
-      throw typeErrorAt(
-        field,
-        `a regular expression of at most ${MAX_REGEX_STATES} ` +
-          `automaton states (a repeat counts its body once per copy)`,
-        value,
-      );
-    }
-    if (error instanceof UnsupportedPatternError) {
-      throw typeErrorAt(
-        field,
-        `a regular expression without backreferences, lookarounds or word boundaries (${error.message})`,
-        value,
-      );
-    }
-    throw typeErrorAt(field, `a valid regular expression (${(error as Error).message})`, value);
-  }
-  return (v) => v.length <= MAX_REGEX_VALUE_LENGTH && pattern.test(v);
+function headerMatches(raw: unknown, field: string): [Match, HeaderMatchJson][] {
+  if (!Array.isArray(raw) || raw.length === 0)
+    throw typeErrorAt(
+      field,
+      'a non-empty list of header matches such as [{"header": "x-beta", "equals": "yes"}]',
+      raw,
+    );
+  return raw.map((match, i) => parseHeaderMatch(match, `${field}[${i}]`));
 }
 
 function parseRule(raw: unknown, field: string, subsetNames: readonly string[]): RouteRule {
   const obj = requireObject(raw, field, 'a rule such as {"header": "x-canary", "equals": "always", "subset": "v2"}');
-  rejectUnknownKeys(obj, ['header', ...MATCHERS, 'subset'], `${field}.`);
-  const header = parseMetadataKey(obj['header'], `${field}.header`);
-  const given = MATCHERS.filter((m) => obj[m] !== undefined);
-  if (given.length !== 1) {
-    throw new TrafficSplitTypeError(
-      `${field}: expected exactly one of equals, prefix, regex, ` +
-        `got ${given.length === 0 ? 'none' : given.join(' and ')}`,
-    );
-  }
-  const kind = given[0]!;
-  const value = stringValue(`${field}.${kind}`, obj[kind]);
+  rejectUnknownKeys(obj, RULE_KEYS, `${field}.`);
+  const method = obj['method'] === undefined ? null : parseMethodMatch(obj['method'], `${field}.method`);
+  const inline = inlineHeaderMatch(obj, field);
+  const headers = obj['headers'] === undefined ? [] : headerMatches(obj['headers'], `${field}.headers`);
+  // The method first: it rules out the calls of other methods before any header is read.
+  const matches: Match[] = [];
+  if (method !== null) matches.push(method[0]);
+  if (inline !== null) matches.push(inline[0]);
+  for (const [match] of headers) matches.push(match);
+  if (matches.length === 0)
+    throw new TrafficSplitTypeError(`${field}: expected at least one match (method, headers, or header), got none`);
   const subset = subsetNames.indexOf(
     oneOf(`${field}.subset`, obj['subset'], subsetNames, `one of the subsets ${subsetNames.join(', ')}`),
   );
-  let matches: (v: string) => boolean;
-  if (kind === 'equals') matches = (v) => v === value;
-  else if (kind === 'prefix') matches = (v) => v.startsWith(value);
-  else matches = regexMatcher(value, `${field}.regex`);
+  const json: RouteRuleJson = {
+    ...(method === null ? {} : { method: method[1] }),
+    ...(headers.length === 0 ? {} : { headers: headers.map(([, j]) => j) }),
+    ...inline?.[1],
+    subset: subsetNames[subset]!,
+  };
+  const all = Object.freeze(matches);
   return Object.freeze({
-    header,
-    matches,
     subset,
-    json: { header, [kind]: value, subset: subsetNames[subset]! } as RouteRuleJson,
+    json,
+    test: <H>(headers: H, methodName: string, valuesOf: ValuesOf<H>) => allHold(all, headers, methodName, valuesOf),
   });
 }
 

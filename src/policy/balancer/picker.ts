@@ -272,7 +272,7 @@ export class TrafficSplitPicker implements Picker {
           `traffic_split: unknown subset "${own.subset}" (subsets: ${routing.subsetNames.join(', ')})`,
         );
     } else {
-      subset = matchRule(metadata, routing.rules);
+      subset = matchRule(metadata, context?.method ?? '', routing.rules);
       if (subset < 0) {
         strict = false;
         subset = this.pickUnrouted(metadata, routing, own, stream, context, plan);
@@ -379,12 +379,9 @@ function missingInterceptor(splitName: string): PickResult {
   return failure(PickResultType.DROP, lacksInterceptor(splitName, 'has retryOnOtherSubset on'));
 }
 
-/** The subset of the first rule whose header matches, or -1. */
-function matchRule(metadata: Metadata, rules: readonly RouteRule[]): number {
-  for (const rule of rules) {
-    for (const value of metadataValues(metadata, rule.header) ?? []) {
-      if (typeof value === 'string' && rule.matches(value)) return rule.subset;
-    }
-  }
+/** The subset of the first rule that holds for the call's headers and method ('' if unknown), or -1. */
+function matchRule(metadata: Metadata, method: string, rules: readonly RouteRule[]): number {
+  // Indexed: for-of over the frozen list costs more than the match itself.
+  for (let i = 0; i < rules.length; i++) if (rules[i]!.test(metadata, method, metadataValues)) return rules[i]!.subset;
   return -1;
 }
