@@ -64,6 +64,8 @@ export interface StreamRecord {
   endedBySplit: string | null;
   /** Ends the call on the client side with UNAVAILABLE and `details`. */
   readonly end: (details: string) => void;
+  /** Its call's slot in the per-method figures (-1: none): `stats()` counts open streams by it. */
+  method: number;
   /** What the split's ender keeps for this stream (its age timer). */
   timer: object | null;
 }
@@ -113,6 +115,7 @@ export class StreamBook {
       endedBySplit: null,
       end,
       timer: null,
+      method: -1,
     };
   }
 
