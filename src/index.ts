@@ -9,6 +9,7 @@ export type {
   TrafficSplitEvents,
   SplitStats,
   SubsetStats,
+  MethodStats,
   ConnectivityStateName,
   TrafficSplitSummary,
   StatusName,
@@ -16,6 +17,7 @@ export type {
   SetWeightsOptions,
 } from './split/types.js';
 export type { RebalanceStreamsOptions } from './algorithms/streams/stream-ender.js';
+export type { MethodFiguresOptions } from './algorithms/method-names.js';
 export type { RouteRequest } from './policy/call/route-options.js';
 export type { RouteRuleJson, MethodMatchJson, HeaderMatchJson } from './algorithms/routing/rules.js';
 export { STICKY_HASH_VERSION } from './algorithms/routing/sticky-hash.js';

@@ -316,6 +316,15 @@ describe('admin endpoint', () => {
         'traffic_split_latency_seconds:gauge',
         'traffic_split_calls_not_started_total:counter',
         'traffic_split_subset_calls_not_started_total:counter',
+        'traffic_split_method_calls_started_total:counter',
+        'traffic_split_method_calls_finished_total:counter',
+        'traffic_split_method_calls_in_flight:gauge',
+        'traffic_split_method_streams_open:gauge',
+        'traffic_split_method_streams_rebalanced_total:counter',
+        'traffic_split_method_calls_abandoned_total:counter',
+        'traffic_split_method_calls_refused_total:counter',
+        'traffic_split_method_latency_seconds:gauge',
+        'traffic_split_method_calls_not_started_total:counter',
         'traffic_split_rollout_percent:gauge',
         'traffic_split_rollout_p_value:gauge',
         'traffic_split_rollout_effect:gauge',
@@ -337,6 +346,7 @@ describe('admin endpoint', () => {
     assert.equal(value('traffic_split_subset_state', { subset: 'v2', state: 'READY' }), 1);
     assert.equal(value('traffic_split_subset_state', { subset: 'v2', state: 'IDLE' }), 0);
     assert.equal(value('traffic_split_calls_started_total', { subset: 'v1' }), 7);
+    assert.equal(value('traffic_split_method_calls_started_total', { subset: 'v1', method: 'test.Echo/Echo' }), 7);
     assert.equal(value('traffic_split_calls_finished_total', { subset: 'v1', code: 'OK' }), 6);
     assert.equal(value('traffic_split_calls_finished_total', { subset: 'v1', code: 'NOT_FOUND' }), 1);
     assert.equal(value('traffic_split_calls_finished_total', { subset: 'v2', code: 'OK' }), 2);

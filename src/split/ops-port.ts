@@ -13,6 +13,7 @@ export type {
   StatsMark,
   StatusName,
   SubsetStats,
+  MethodStats,
   TrafficSplitEvents,
 } from './types.js';
 export { telemetryPortOf } from '../policy/call/telemetry-port.js';

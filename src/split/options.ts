@@ -12,6 +12,11 @@ import { parseSplitConfig, type ParsedSplitConfig, type TrafficSplitConfigJson }
 import { parseMirrorOptions, type MirrorOptions, type MirrorSettings } from '../policy/mirror/mirror-options.js';
 import { checkNoiseWeight } from '../policy/mirror/noise/mirror-noise-options.js';
 import { parseMaxStreamAgeMs, parseRebalanceStreams } from '../policy/streams/stream-setup.js';
+import {
+  parseMethodFigures,
+  type MethodFiguresOptions,
+  type MethodFiguresSettings,
+} from '../algorithms/method-names.js';
 
 /** Options of `new TrafficSplit()`: the policy config plus the split's own settings. */
 export interface TrafficSplitOptions extends TrafficSplitConfigJson {
@@ -77,6 +82,15 @@ export interface TrafficSplitOptions extends TrafficSplitConfigJson {
    * @example methodWeights: { '/shop.Store/Write': { v1: 100, v2: 0 } }
    */
   methodWeights?: Record<string, Record<string, number>>;
+  /**
+   * Which methods `stats()` (`subsets.<name>.methods`) and the metrics count apart: the methods
+   * declared (`methods`, or every method of `services`), then others in the order first seen
+   * up to `limit`; every further method counts as `other`, calls of an unknown method as
+   * `unknown`. `false` (or `limit: 0` with nothing declared) turns per-method figures off: no
+   * call then looks its method up. @default { limit: 100 }
+   * @example new TrafficSplit({ ...config, methodFigures: { services: [shopService], limit: 0 } })
+   */
+  methodFigures?: MethodFiguresOptions | false;
 }
 
 /** The split's own options, besides the policy config. */
@@ -90,6 +104,7 @@ const SPLIT_KEYS = [
   'maxStreamAgeMs',
   'mirror',
   'methodWeights',
+  'methodFigures',
 ];
 
 const SPLIT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -106,6 +121,8 @@ export interface ParsedSplitOptions {
   readonly maxStreamAgeMs: number | null;
   readonly mirror: MirrorSettings | null;
   readonly methodWeights: ReadonlyMap<string, readonly number[] | null>;
+  /** Null when per-method figures are off. */
+  readonly methodFigures: MethodFiguresSettings | null;
 }
 
 /** Checks every option; throws a TypeError/RangeError naming the first bad field. */
@@ -132,6 +149,7 @@ export function parseSplitOptions(options: unknown): ParsedSplitOptions {
       raw['methodWeights'] === undefined
         ? new Map()
         : parseMethodWeights(config.subsetNames, raw['methodWeights'], 'methodWeights', false),
+    methodFigures: parseMethodFigures(raw['methodFigures']),
   };
   checkNoiseWeight(
     parsed.mirror?.noise,

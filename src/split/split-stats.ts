@@ -5,7 +5,7 @@
 import { ConnectivityState, Status } from '../policy/grpc/grpc.js';
 import type { CountersMark } from '../policy/call/counters.js';
 import type { SplitState } from '../policy/balancer/split-state.js';
-import type { ConnectivityStateName, StatusName, SubsetStats } from './types.js';
+import type { ConnectivityStateName, MethodStats, StatusName, SubsetStats } from './types.js';
 
 /** Every subset's figures, for the split's lifetime or since `since`. */
 export function subsetStats(
@@ -33,9 +33,38 @@ export function subsetStats(
       notStarted: byCodeName(figures.notStarted),
       latencyMs: figures.latencyMs,
       latencyHistogram: figures.latencyHistogram,
+      methods: methodStats(state, i, since),
     };
   });
   return subsets;
+}
+
+/** Subset `subset`'s figures per method, by the same definitions as the subset's. */
+function methodStats(state: SplitState, subset: number, since: CountersMark | null): Record<string, MethodStats> {
+  const methods = state.counters.methods;
+  const stats: Record<string, MethodStats> = {};
+  if (methods === null) return stats;
+  const names = methods.names.names;
+  const open = new Array<number>(names.length).fill(0);
+  for (const stream of state.streams.streamsOn(subset))
+    if (stream.method >= 0 && stream.method < open.length) open[stream.method]!++;
+  names.forEach((name, slot) => {
+    const figures = methods.figures(slot, subset, since?.methods ?? null);
+    stats[name] = {
+      started: figures.started,
+      finished: figures.finished,
+      inFlight: methods.inFlight(slot, subset),
+      openStreams: open[slot]!,
+      rebalanced: figures.rebalanced,
+      codes: byCodeName(figures.codes),
+      abandoned: figures.abandoned,
+      refused: figures.refused,
+      notStarted: byCodeName(figures.notStarted),
+      latencyMs: figures.latencyMs,
+      latencyHistogram: figures.latencyHistogram,
+    };
+  });
+  return stats;
 }
 
 /** Counts by status code number, as counts by status name. */

@@ -18,6 +18,7 @@ import { createCallPipeline } from '../policy/call/call-pipeline.js';
 import { createCallGuard } from '../policy/call/call-guard.js';
 import { composeClientOptions } from '../policy/grpc/channel-options.js';
 import { createTelemetryPort } from '../policy/call/telemetry-port.js';
+import { MethodCounters } from '../policy/call/method-counters.js';
 import { rendezvousPick, subsetSeeds } from '../algorithms/routing/sticky-hash.js';
 import type { SplitHandle } from './handle.js';
 import type {
@@ -95,6 +96,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     super();
     // First: on an unsupported grpc-js this must fail with the clear error, not inside parsing.
     register();
+    const parsed = parseSplitOptions(options);
     const {
       config,
       name,
@@ -106,7 +108,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       maxStreamAgeMs,
       mirror,
       methodWeights,
-    } = parseSplitOptions(options);
+    } = parsed;
     this.name = name;
     this.subsets = config.subsetNames;
     this.targets = config.targets;
@@ -120,6 +122,8 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
       seed,
       clock,
     );
+    if (parsed.methodFigures !== null)
+      this.state.counters.methods = new MethodCounters(parsed.methodFigures, this.subsets.length);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({

@@ -74,7 +74,32 @@ export interface SubsetStats {
   /** The same latencies as a histogram: `[bucket middle in ms, count]` for each non-empty
    * bucket of the fixed log-linear histogram (8 buckets per power of two), fastest first. */
   latencyHistogram: [ms: number, count: number][];
+  /**
+   * The same figures per method of the calls (option `methodFigures`), by full method name
+   * (`/shop.Store/Read`): the methods declared, then the others in the order first seen up to
+   * the limit; `other` counts every further method, `unknown` the calls whose method the split
+   * never saw (clients built without its options). For each counted figure the methods add up
+   * to the subset's. Every named method is listed under every subset. Empty when
+   * `methodFigures` is off; absent from figures that do not count methods (a fleet's).
+   */
+  methods?: Record<string, MethodStats>;
 }
+
+/** One method's figures on one subset: the subset's figures, for that method's calls only. */
+export type MethodStats = Pick<
+  SubsetStats,
+  | 'started'
+  | 'finished'
+  | 'inFlight'
+  | 'openStreams'
+  | 'rebalanced'
+  | 'codes'
+  | 'abandoned'
+  | 'refused'
+  | 'notStarted'
+  | 'latencyMs'
+  | 'latencyHistogram'
+>;
 
 /** A plain, JSON-able snapshot. */
 export interface SplitStats {

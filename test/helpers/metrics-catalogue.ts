@@ -4,9 +4,13 @@
  */
 import { METRIC_LABELS, METRICS } from '../../src/ops/index.js';
 
-/** Every leaf of `value` as a dot path; arrays' items are `[]`; an empty object or array is a leaf. */
+/** Every leaf of `value` as a dot path; arrays' items are `[]`; an empty object or array is a leaf.
+ * A dot in a key (method names: `/shop.Store/Read`) is written `%2E`, so each key is one segment. */
 export function leafPaths(value: unknown, path = ''): string[] {
-  const join = (key: string) => (path === '' ? key : `${path}.${key}`);
+  const join = (key: string) => {
+    const segment = key.replace(/%/g, '%25').replace(/\./g, '%2E');
+    return path === '' ? segment : `${path}.${segment}`;
+  };
   if (Array.isArray(value))
     return value.length === 0 ? [path] : [...new Set(value.flatMap((item) => leafPaths(item, join('[]'))))];
   if (typeof value === 'object' && value !== null) {

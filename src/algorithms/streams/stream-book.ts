@@ -67,6 +67,8 @@ export interface StreamRecord {
   /** The book it was last placed in, null before: the split's, or a method override's (each
    * override balances its own streams). Its end is told to that book. */
   home: StreamBook | null;
+  /** Its call's slot in the per-method figures (-1: none): `stats()` counts open streams by it. */
+  method: number;
   /** What the split's ender keeps for this stream (its age timer). */
   timer: object | null;
 }
@@ -117,6 +119,7 @@ export class StreamBook {
       end,
       timer: null,
       home: null,
+      method: -1,
     };
   }
 

@@ -107,9 +107,18 @@ export const SUBSET_METRICS: readonly MetricDefinition[] = [
     // Recorded per finished attempt (gRFC A66's buckets): its count is the attempts finished by status.
     otel: { name: 'grpc.lb.traffic_split.attempt.duration', instrument: 'histogram' },
     unit: 's',
-    help: 'Duration of each finished call attempt per subset and status, from the pick to the status.',
-    labels: ['subset', 'code'],
-    from: ['subsets.*.finished', 'subsets.*.codes', 'subsets.*.latencyMs', 'subsets.*.latencyHistogram'],
+    help: 'Duration of each finished call attempt per subset, method and status, from the pick to the status.',
+    labels: ['subset', 'method', 'code'],
+    from: [
+      'subsets.*.finished',
+      'subsets.*.codes',
+      'subsets.*.latencyMs',
+      'subsets.*.latencyHistogram',
+      'subsets.*.methods.*.finished',
+      'subsets.*.methods.*.codes',
+      'subsets.*.methods.*.latencyMs',
+      'subsets.*.methods.*.latencyHistogram',
+    ],
     read: null,
   },
   {

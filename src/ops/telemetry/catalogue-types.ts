@@ -8,7 +8,18 @@ import type { SplitStats } from '../../split/ops-port.js';
 
 /** A label of the catalogue; `LABELS` gives its Prometheus name and OpenTelemetry attribute. */
 export type MetricLabel =
-  'subset' | 'state' | 'code' | 'quantile' | 'baseline' | 'test' | 'effect' | 'outcome' | 'side' | 'reason' | 'field';
+  | 'subset'
+  | 'method'
+  | 'state'
+  | 'code'
+  | 'quantile'
+  | 'baseline'
+  | 'test'
+  | 'effect'
+  | 'outcome'
+  | 'side'
+  | 'reason'
+  | 'field';
 
 /** What every figure is read from at collection time. */
 export interface MetricFigures {

@@ -7,6 +7,7 @@
  */
 import type { SplitHandle, SplitStats } from '../../split/ops-port.js';
 import { activeRollout, lastComparison } from '../rollout/rollout.js';
+import { METHOD_METRICS } from './catalogue-methods.js';
 import { MIRROR_METRICS } from './catalogue-mirror.js';
 import { SUBSET_METRICS } from './catalogue-subsets.js';
 import type { MetricDefinition, MetricFigures, MetricLabel } from './catalogue-types.js';
@@ -16,6 +17,8 @@ export type { MetricDefinition, MetricFigures, MetricLabel, MetricSample, OtelIn
 /** Each label's name in Prometheus and attribute in OpenTelemetry. */
 export const METRIC_LABELS: Readonly<Record<MetricLabel, { prometheus: string; otel: string }>> = {
   subset: { prometheus: 'subset', otel: 'grpc.lb.traffic_split.subset' },
+  // gRFC A66's attribute, with its values: the method name without its leading slash, `other`.
+  method: { prometheus: 'method', otel: 'grpc.method' },
   state: { prometheus: 'state', otel: 'grpc.lb.traffic_split.state' },
   code: { prometheus: 'code', otel: 'grpc.status' },
   quantile: { prometheus: 'quantile', otel: 'grpc.lb.traffic_split.quantile' },
@@ -78,7 +81,12 @@ const ROLLOUT_METRICS: readonly MetricDefinition[] = [
 ];
 
 /** Every figure, in the order exporters render them. */
-export const METRICS: readonly MetricDefinition[] = [...SUBSET_METRICS, ...ROLLOUT_METRICS, ...MIRROR_METRICS];
+export const METRICS: readonly MetricDefinition[] = [
+  ...SUBSET_METRICS,
+  ...METHOD_METRICS,
+  ...ROLLOUT_METRICS,
+  ...MIRROR_METRICS,
+];
 
 /** The `stats()` paths that are not figures, and why (the catalogue test checks all others are exported). */
 export const NOT_FIGURES: Readonly<Record<string, string>> = {

@@ -15,6 +15,7 @@ import {
   type MetricDefinition,
   type MetricSample,
 } from './metrics-catalogue.js';
+import { methodLabel } from './catalogue-methods.js';
 
 /** Attribute naming the subset a figure belongs to. */
 export const SUBSET_ATTRIBUTE = METRIC_LABELS.subset.otel;
@@ -70,7 +71,7 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
   const observables = observed.map((o) => o.instrument);
   meter.addBatchObservableCallback(observe, observables);
   const stopRecording =
-    duration === undefined ? () => {} : port.onAttemptFinished(attemptRecorder(duration, target, split.subsets));
+    duration === undefined ? () => {} : port.onAttemptFinished(attemptRecorder(duration, target, split.subsets, port));
   return () => {
     meter.removeBatchObservableCallback(observe, observables);
     stopRecording();
@@ -83,22 +84,28 @@ function attributesOf(target: string, metric: MetricDefinition, sample: MetricSa
   return attributes;
 }
 
-/** Records each finished attempt's duration. Attribute sets per (subset, status) are built on
- * first use, so recording allocates nothing. */
+/** Records each finished attempt's duration. Attribute sets per (method, subset, status) are
+ * built on first use, so recording allocates nothing; the methods are the bounded ones of
+ * `stats()` (slot -1, per-method figures off, is `other`). */
 function attemptRecorder(
   duration: Histogram,
   target: string,
   subsets: readonly string[],
-): (subset: number, code: number, durationMs: number) => void {
-  const finishedAttributes: (Attributes | undefined)[] = new Array(subsets.length * CODE_COUNT);
-  return (subset, code, durationMs) => {
-    const slot = subset * CODE_COUNT + (code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN);
+  port: Pick<TelemetryPort, 'methodName'>,
+): (subset: number, code: number, durationMs: number, method: number) => void {
+  // By method slot + 1, then by subset * CODE_COUNT + code.
+  const byMethod: (Attributes | undefined)[][] = [];
+  return (subset, code, durationMs, method) => {
+    const codeSlot = code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN;
+    const slot = subset * CODE_COUNT + codeSlot;
+    const finishedAttributes = (byMethod[method + 1] ??= new Array(subsets.length * CODE_COUNT).fill(undefined));
     let attributes = finishedAttributes[slot];
     if (attributes === undefined) {
       attributes = {
         'grpc.target': target,
         [SUBSET_ATTRIBUTE]: subsets[subset]!,
-        [METRIC_LABELS.code.otel]: Status[slot % CODE_COUNT],
+        [METRIC_LABELS.method.otel]: methodLabel(port.methodName(method)),
+        [METRIC_LABELS.code.otel]: Status[codeSlot],
       };
       finishedAttributes[slot] = attributes;
     }

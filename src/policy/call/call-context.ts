@@ -65,6 +65,10 @@ export class CallContext implements AttemptLog {
   /** The call's full method name (`/package.Service/Method`); '' when the split's pipeline and
    * call guard never saw the call (a client built without the split's options). */
   readonly method: string;
+  /** The call's slot in the per-method figures of `methodTable` (method-counters.ts), resolved
+   * once per call; -1 before. */
+  methodSlot = -1;
+  methodTable: object | null = null;
   /** The split's pipeline saw the call (a retry without it means the interceptor is missing). */
   intercepted = false;
 

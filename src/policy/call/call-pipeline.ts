@@ -70,11 +70,15 @@ function trackedCall(
   inner: CallInterface,
 ): InterceptingCall {
   const { counters, streams } = parts;
-  const answers = new CallAnswers(counters);
+  // Resolved here once: the attempts, the answers and the stream record share it.
+  const methodSlot = counters.methodSlotOf(context);
+  const answers = new CallAnswers(counters, methodSlot);
   context.answers = answers;
   let call: InterceptingCall | null = null;
-  if (isStreaming(method))
+  if (isStreaming(method)) {
     openStreamRecord(streams, context, (details) => call?.cancelWithStatus(status.UNAVAILABLE, details));
+    context.stream!.method = methodSlot;
+  }
   call = new InterceptingCall(inner, {
     start(metadata, _listener, next) {
       // The call guard attached it already to a call it prepared; else one clone, with options
@@ -91,7 +95,7 @@ function trackedCall(
         },
         onReceiveStatus(result, nextStatus) {
           closeStreamRecord(streams, context);
-          if (!context.started) counters.notStartedCall(context.queuedFor, result.code);
+          if (!context.started) counters.notStartedCall(context.queuedFor, result.code, methodSlot);
           else answers.settle(applicationStatusCode(method.responseStream, result.code, answers.lastMessageNull));
           nextStatus(result);
         },

@@ -51,14 +51,18 @@ export class CallAnswers implements AnswerSink {
   /** The last message of the call was null (or no message came). */
   lastMessageNull = true;
 
-  constructor(private readonly counters: SubsetCounters) {}
+  /** `method`: the call's slot in the counters' per-method figures, -1 without them. */
+  constructor(
+    private readonly counters: SubsetCounters,
+    private readonly method = -1,
+  ) {}
 
   attemptStarted(): void {
     this.release();
   }
 
   attemptAnswered(subset: number, code: number, durationMs: number): void {
-    if (this.settled) return this.counters.countAnswer(subset, code, durationMs);
+    if (this.settled) return this.counters.countAnswer(subset, code, durationMs, this.method);
     this.release();
     this.heldSubset = subset;
     this.heldCode = code;
@@ -71,14 +75,14 @@ export class CallAnswers implements AnswerSink {
     this.settled = true;
     if (this.heldSubset < 0) return;
     const committed = this.heldCode === Status.OK || this.answered;
-    this.counters.countAnswer(this.heldSubset, committed ? applicationCode : this.heldCode, this.heldMs);
+    this.counters.countAnswer(this.heldSubset, committed ? applicationCode : this.heldCode, this.heldMs, this.method);
     this.heldSubset = -1;
   }
 
   /** Counts the held attempt with its own status. */
   private release(): void {
     if (this.heldSubset < 0) return;
-    this.counters.countAnswer(this.heldSubset, this.heldCode, this.heldMs);
+    this.counters.countAnswer(this.heldSubset, this.heldCode, this.heldMs, this.method);
     this.heldSubset = -1;
   }
 }

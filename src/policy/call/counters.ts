@@ -25,16 +25,27 @@
  * child's. Pooling it keeps the call path free of allocation. It is safe because grpc-js reads a
  * pick result only until it starts the call, then calls `onCallEnded` once, after which the
  * attempt returns to the pool; a result grpc-js drops without starting it is never reused.
+ *
+ * With `methods` (the split's `methodFigures`), every count also goes to the row of the call's
+ * method on the subset (method-counters.ts), at the same moment, so the methods add up.
  * @module
  */
 import type { CallContext } from './call-context.js';
 import { noteAttemptRefused, noteAttemptStarted } from './call-attempts.js';
+import type { MethodCounters } from './method-counters.js';
 import { type Metadata, type PickResult, type SubchannelInterface } from '../grpc/grpc.js';
-import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
+import { LATENCY_BUCKETS, latencyBucket } from '../../algorithms/latency.js';
+import {
+  CODE_COUNT,
+  codeCounts,
+  codeSlot,
+  rowFigures,
+  rowInFlight,
+  type FigureRows,
+  type RowFigures,
+} from '../../algorithms/figure-rows.js';
 
-/** gRPC status codes 0..16; anything else is counted as UNKNOWN (2). */
-export const CODE_COUNT = 17;
-const UNKNOWN_CODE = 2;
+export { CODE_COUNT };
 // Plain constants: grpc-js's `Status` is read through getters in its CommonJS build.
 const CANCELLED = 1;
 const UNAVAILABLE = 14;
@@ -61,6 +72,8 @@ class Attempt implements PickResult {
   readonly onCallStarted: () => void;
   readonly onCallEnded: EndedHook;
   subset = 0;
+  /** The slot of the call's method in the per-method figures, from its start; -1 without them. */
+  method = -1;
   record: CallContext | undefined = undefined;
   childStarted: (() => void) | null = null;
   childEnded: EndedHook | null = null;
@@ -81,30 +94,14 @@ export function markEndedBySplit(result: PickResult): void {
 }
 
 /** A copy of the cumulative figures at one moment; `stats({ since })` subtracts it. */
-export interface CountersMark {
+export interface CountersMark extends FigureRows {
   readonly at: number;
-  readonly started: Float64Array;
-  readonly finished: Float64Array;
-  readonly abandoned: Float64Array;
-  readonly refused: Float64Array;
-  readonly codes: Float64Array;
-  readonly notStarted: Float64Array;
-  readonly latency: Float64Array;
-  readonly rebalanced: Float64Array;
+  /** The per-method figures then; null without them. */
+  readonly methods: FigureRows | null;
 }
 
 /** One subset's figures (or, for `notStarted`, the split's), cumulative or since a mark. */
-export interface SubsetFigures {
-  started: number;
-  finished: number;
-  abandoned: number;
-  refused: number;
-  rebalanced: number;
-  codes: Map<number, number>;
-  notStarted: Map<number, number>;
-  latencyMs: { p50: number | null; p90: number | null; p99: number | null };
-  latencyHistogram: [ms: number, count: number][];
-}
+export type SubsetFigures = RowFigures;
 
 export class SubsetCounters {
   readonly started: Float64Array;
@@ -126,8 +123,12 @@ export class SubsetCounters {
   private startTimes = new Float64Array(64);
   private readonly freeSlots: number[] = [];
   private slotCount = 0;
-  /** Told of every answered attempt (what `finished` counts) while telemetry is on; null otherwise. */
-  finishObserver: ((subset: number, code: number, durationMs: number) => void) | null = null;
+  /** Told of every answered attempt (what `finished` counts) while telemetry is on; null otherwise.
+   * `method` is the slot of the call's method in `methods`, -1 without them. */
+  finishObserver: ((subset: number, code: number, durationMs: number, method: number) => void) | null = null;
+  /** The per-method figures (the split's `methodFigures`); null when off, and then nothing on the
+   * call path looks at the method. */
+  methods: MethodCounters | null = null;
 
   constructor(readonly subsetCount: number) {
     this.started = new Float64Array(subsetCount);
@@ -171,6 +172,11 @@ export class SubsetCounters {
   /** @internal The attempt's stream started. */
   start(attempt: Attempt): void {
     this.started[attempt.subset]!++;
+    const methods = this.methods;
+    if (methods !== null) {
+      attempt.method = methods.slotOf(attempt.record);
+      methods.table.started[methods.row(attempt.method, attempt.subset)]!++;
+    }
     attempt.slot = this.freeSlots.pop() ?? this.newSlot();
     this.startTimes[attempt.slot] = performance.now();
     if (attempt.record !== undefined) {
@@ -188,19 +194,26 @@ export class SubsetCounters {
   /** @internal The attempt ended; grpc-js calls this once, and only after `start`. */
   end(attempt: Attempt, code: number, details: string, metadata: Metadata): void {
     const subset = attempt.subset;
+    const method = attempt.method;
+    // The method's row, where the subset's count goes (-1 without per-method figures).
+    const row = method < 0 ? -1 : this.methods!.row(method, subset);
     if (attempt.endedBySplit) {
       this.rebalanced[subset]!++;
+      if (row >= 0) this.methods!.table.rebalanced[row]!++;
     } else if (code === CANCELLED && details === HEDGE_DISCARDED_DETAILS) {
       this.abandoned[subset]!++;
+      if (row >= 0) this.methods!.table.abandoned[row]!++;
     } else if (code === UNAVAILABLE && details === STREAM_REFUSED_DETAILS) {
       this.refused[subset]!++;
+      if (row >= 0) this.methods!.table.refused[row]!++;
       if (attempt.record !== undefined) noteAttemptRefused(attempt.record, subset, attempt.subchannel);
     } else {
       const durationMs = performance.now() - this.startTimes[attempt.slot]!;
       const answers = attempt.record?.answers;
       if (answers != null) answers.attemptAnswered(subset, code, durationMs);
-      else this.countAnswer(subset, code, durationMs);
+      else this.countAnswer(subset, code, durationMs, method);
     }
+    attempt.method = -1;
     const childEnded = attempt.childEnded;
     this.freeSlots.push(attempt.slot);
     attempt.subchannel = null;
@@ -212,32 +225,46 @@ export class SubsetCounters {
     childEnded?.(code, details, metadata);
   }
 
-  /** One attempt `subset` answered, counted with `code` in `finished`, `codes` and the latency. */
-  countAnswer(subset: number, code: number, durationMs: number): void {
+  /** One attempt `subset` answered, counted with `code` in `finished`, `codes` and the latency;
+   * `method` is its call's slot in `methods` (-1: none). */
+  countAnswer(subset: number, code: number, durationMs: number, method = -1): void {
     this.finished[subset]!++;
-    const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
-    this.codes[subset * CODE_COUNT + codeSlot]!++;
-    this.latency[subset * LATENCY_BUCKETS + latencyBucket(durationMs)]!++;
-    this.finishObserver?.(subset, code, durationMs);
+    const codeAt = codeSlot(code);
+    const bucket = latencyBucket(durationMs);
+    this.codes[subset * CODE_COUNT + codeAt]!++;
+    this.latency[subset * LATENCY_BUCKETS + bucket]!++;
+    const methods = this.methods;
+    if (methods !== null && method >= 0) {
+      const row = methods.row(method, subset);
+      const table = methods.table;
+      table.finished[row]!++;
+      table.codes[row * CODE_COUNT + codeAt]!++;
+      table.latency[row * LATENCY_BUCKETS + bucket]!++;
+    }
+    this.finishObserver?.(subset, code, durationMs, method);
   }
 
-  /** A call ended without any attempt starting; `subset` is the one it was bound to, or -1. */
-  notStartedCall(subset: number, code: number): void {
-    const codeSlot = code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
-    this.notStarted[this.subsetCount * CODE_COUNT + codeSlot]!++;
-    if (subset >= 0 && subset < this.subsetCount) this.notStarted[subset * CODE_COUNT + codeSlot]!++;
+  /** A call ended without any attempt starting; `subset` is the one it was bound to, or -1;
+   * `method` is its slot in `methods` (-1: none). */
+  notStartedCall(subset: number, code: number, method = -1): void {
+    const codeAt = codeSlot(code);
+    this.notStarted[this.subsetCount * CODE_COUNT + codeAt]!++;
+    if (subset < 0 || subset >= this.subsetCount) return;
+    this.notStarted[subset * CODE_COUNT + codeAt]!++;
+    const methods = this.methods;
+    if (methods === null || method < 0) return;
+    methods.table.notStarted[methods.row(method, subset) * CODE_COUNT + codeAt]!++;
+  }
+
+  /** The slot of the call of `context` in `methods` (resolved once per call), or -1 without them. */
+  methodSlotOf(context: CallContext): number {
+    return this.methods === null ? -1 : this.methods.slotOf(context);
   }
 
   /** Attempts started on `subset` and not counted yet: not ended, or answered and waiting for
    * their call's status to reach the split's interceptor (a few ticks). */
   inFlight(subset: number): number {
-    return (
-      this.started[subset]! -
-      this.finished[subset]! -
-      this.abandoned[subset]! -
-      this.refused[subset]! -
-      this.rebalanced[subset]!
-    );
+    return rowInFlight(this, subset);
   }
 
   mark(): CountersMark {
@@ -251,6 +278,7 @@ export class SubsetCounters {
       codes: this.codes.slice(),
       notStarted: this.notStarted.slice(),
       latency: this.latency.slice(),
+      methods: this.methods?.table.copy() ?? null,
     });
   }
 
@@ -261,40 +289,6 @@ export class SubsetCounters {
 
   /** Figures of one subset, cumulative or since `mark`. */
   figures(subset: number, since: CountersMark | null): SubsetFigures {
-    const minus = (now: Float64Array, then: Float64Array | undefined) => now[subset]! - (then?.[subset] ?? 0);
-    let latency: ArrayLike<number> = this.latency;
-    let offset = subset * LATENCY_BUCKETS;
-    if (since !== null) {
-      const window = new Float64Array(LATENCY_BUCKETS);
-      for (let b = 0; b < LATENCY_BUCKETS; b++) window[b] = this.latency[offset + b]! - since.latency[offset + b]!;
-      latency = window;
-      offset = 0;
-    }
-    return {
-      started: minus(this.started, since?.started),
-      finished: minus(this.finished, since?.finished),
-      abandoned: minus(this.abandoned, since?.abandoned),
-      refused: minus(this.refused, since?.refused),
-      rebalanced: minus(this.rebalanced, since?.rebalanced),
-      codes: codeCounts(this.codes, since?.codes, subset),
-      notStarted: codeCounts(this.notStarted, since?.notStarted, subset),
-      latencyMs: {
-        p50: latencyQuantile(latency, offset, 0.5),
-        p90: latencyQuantile(latency, offset, 0.9),
-        p99: latencyQuantile(latency, offset, 0.99),
-      },
-      latencyHistogram: latencyHistogram(latency, offset),
-    };
+    return rowFigures(this, since, subset);
   }
-}
-
-/** The non-zero counts of row `row` of a `[row * 17 + code]` table, minus a mark's. */
-function codeCounts(now: Float64Array, then: Float64Array | undefined, row: number): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (let code = 0; code < CODE_COUNT; code++) {
-    const i = row * CODE_COUNT + code;
-    const n = now[i]! - (then?.[i] ?? 0);
-    if (n > 0) counts.set(code, n);
-  }
-  return counts;
 }

@@ -6,9 +6,11 @@
  * @module
  */
 import type { SplitState } from '../balancer/split-state.js';
+import { OTHER_METHOD } from '../../algorithms/method-names.js';
 
-/** Called once per finished attempt: subset index, status code, duration. */
-export type FinishListener = (subset: number, code: number, durationMs: number) => void;
+/** Called once per finished attempt: subset index, status code, duration, and the slot of the
+ * call's method (`TelemetryPort.methodName()` names it). */
+export type FinishListener = (subset: number, code: number, durationMs: number, method: number) => void;
 
 /**
  * Called once per call, synchronously in the caller's context (where its span is active):
@@ -25,6 +27,9 @@ export interface TelemetryPort {
   onAttemptFinished(listener: FinishListener): () => void;
   /** Installs the per-call subset observer (one at a time); returns the function that removes it. */
   observeCallSubsets(observer: SubsetObserver): () => void;
+  /** The name of a method slot of a `FinishListener`, as `stats()` names it; `other` for -1
+   * (per-method figures off). */
+  methodName(method: number): string;
 }
 
 /** The port's own slots, kept beside it for the split's pipeline. */
@@ -47,13 +52,17 @@ export class SplitTelemetryPort implements TelemetryPort {
     const listeners = this.finishListeners;
     listeners.add(listener);
     // The counters call out only while there is a listener.
-    this.state.counters.finishObserver = (subset, code, durationMs) => {
-      for (const each of listeners) each(subset, code, durationMs);
+    this.state.counters.finishObserver = (subset, code, durationMs, method) => {
+      for (const each of listeners) each(subset, code, durationMs, method);
     };
     return () => {
       listeners.delete(listener);
       if (listeners.size === 0) this.state.counters.finishObserver = null;
     };
+  }
+
+  methodName(method: number): string {
+    return this.state.counters.methods?.names.names[method] ?? OTHER_METHOD;
   }
 
   observeCallSubsets(observer: SubsetObserver): () => void {
