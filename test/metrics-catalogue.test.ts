@@ -44,7 +44,12 @@ async function mirroredSplit(t: TestContext): Promise<{ split: TrafficSplit; cli
   const down = await startRecordingServer('down', plainAnswer);
   down.kill();
   const subsets = { v1: v1.target, v2: v2.target, baseline: baseline.target, down: down.target };
-  const split = new TrafficSplit({ name: 'catalogue', subsets, weights: { v1: 100, v2: 0, baseline: 0, down: 0 } });
+  const split = new TrafficSplit({
+    name: 'catalogue',
+    subsets,
+    weights: { v1: 100, v2: 0, baseline: 0, down: 0 },
+    methodWeights: { '/test.Echo/Chat': { v1: 100, v2: 0, baseline: 0, down: 0 } },
+  });
   const client = echoClient(split.target, split.channelOptions);
   closeAfter(t, client, split, v1, v2, baseline);
   connect(client);

@@ -5,22 +5,9 @@
  * @module
  */
 import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
-import type { SplitStats, SubsetStats } from '../../split/ops-port.js';
+import type { MethodStats, SplitStats, SubsetStats } from '../../split/ops-port.js';
 
-type Counted = Pick<
-  SubsetStats,
-  | 'started'
-  | 'finished'
-  | 'inFlight'
-  | 'openStreams'
-  | 'rebalanced'
-  | 'codes'
-  | 'abandoned'
-  | 'refused'
-  | 'notStarted'
-  | 'latencyMs'
-  | 'latencyHistogram'
->;
+type Counted = MethodStats;
 
 /** Whether a method name is one of `keys` (a full name, or a service prefix ending in "/"). */
 function matches(method: string, keys: readonly string[]): boolean {
@@ -31,8 +18,7 @@ function matches(method: string, keys: readonly string[]): boolean {
 export function restrictToMethods(stats: SplitStats, keys: readonly string[]): SplitStats {
   const subsets: Record<string, SubsetStats> = {};
   for (const [name, subset] of Object.entries(stats.subsets)) {
-    const perMethod = (subset as SubsetStats & { methods?: Record<string, Counted> }).methods ?? {};
-    const methods = Object.entries(perMethod).filter(([method]) => matches(method, keys));
+    const methods = Object.entries(subset.methods ?? {}).filter(([method]) => matches(method, keys));
     subsets[name] = { ...subset, ...sumOf(methods.map(([, figures]) => figures)) };
   }
   return { ...stats, subsets };

@@ -41,6 +41,18 @@ const perMethodCode =
 
 export const METHOD_METRICS: readonly MetricDefinition[] = [
   {
+    prometheus: { name: 'traffic_split_method_weight', type: 'gauge' },
+    otel: { name: 'grpc.lb.traffic_split.method.weight', instrument: 'gauge' },
+    unit: '{weight}',
+    help: 'Weight in force for each subset under each method-weight override (method: its key, a method or a service prefix).',
+    labels: ['subset', 'method'],
+    from: ['methodWeights', 'methodWeights.*.*'],
+    read: ({ stats }) =>
+      Object.entries(stats.methodWeights).flatMap(([key, weights]) =>
+        Object.entries(weights).map(([subset, value]) => ({ labels: { subset, method: methodLabel(key) }, value })),
+      ),
+  },
+  {
     prometheus: { name: 'traffic_split_method_calls_started_total', type: 'counter' },
     otel: { name: 'grpc.lb.traffic_split.method.attempt.started', instrument: 'counter' },
     unit: '{attempt}',

@@ -94,8 +94,6 @@ export const NOT_FIGURES: Readonly<Record<string, string>> = {
   target: 'the `grpc.target` attribute in OpenTelemetry',
   closed: 'a closed split stops its exporters',
   periodMs: 'the span of a mark; exporters read lifetime figures',
-  methodWeights: 'configuration (`GET /method-weights`)',
-  'methodWeights.*.*': 'configuration (`GET /method-weights`)',
   'subsets.*.target': 'configuration (the split summary)',
   'mirror.subset': 'the `subset` label of the mirror figures',
   'mirror.samples': 'the latest mismatches, for inspection (`GET /stats`)',
