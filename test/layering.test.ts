@@ -212,6 +212,7 @@ describe('rooms of src/policy, src/ops and src/algorithms', () => {
       'ops/telemetry -> ops/rollout',
     ]);
     assert.deepEqual(roomGraph(SRC, 'algorithms'), [
+      'algorithms/judge -> algorithms',
       'algorithms/schedule -> algorithms',
       'algorithms/streams -> algorithms/schedule',
     ]);

@@ -73,6 +73,7 @@ const ROOMS: ReadonlyMap<string, { readonly imports: readonly string[]; readonly
   ['ops/telemetry', { imports: ['ops/rollout'], why: 'telemetry reports a rollout, never drives one' }],
   ['ops/rollout', { imports: [], why: 'a rollout imports no other operation' }],
   ['algorithms', { imports: [], why: 'the shared small algorithms import no room' }],
+  ['algorithms/judge', { imports: ['algorithms'], why: 'the judge builds on the shared statistics only' }],
   ['algorithms/routing', { imports: [], why: 'routing imports no other algorithm' }],
   ['algorithms/schedule', { imports: ['algorithms'], why: 'the schedule builds on the shared algorithms only' }],
   [
