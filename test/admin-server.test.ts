@@ -316,6 +316,7 @@ describe('admin endpoint', () => {
         'traffic_split_latency_seconds:gauge',
         'traffic_split_calls_not_started_total:counter',
         'traffic_split_subset_calls_not_started_total:counter',
+        'traffic_split_method_weight:gauge',
         'traffic_split_method_calls_started_total:counter',
         'traffic_split_method_calls_finished_total:counter',
         'traffic_split_method_calls_in_flight:gauge',

@@ -241,7 +241,7 @@ describe('TrafficSplit options', () => {
       message:
         'wieghts: unknown option (known: subsets, weights, childPolicy, reresolveIntervalMs, ' +
         'fallbackToZeroWeight, connectGraceMs, stickyKey, rules, name, authority, retryOnOtherSubset, ' +
-        'scheduleSeed, clock, rebalanceStreams, maxStreamAgeMs, mirror, methodWeights), got `{}` (object)',
+        'scheduleSeed, clock, rebalanceStreams, maxStreamAgeMs, mirror, methodWeights, methodFigures), got `{}` (object)',
     });
   });
 
