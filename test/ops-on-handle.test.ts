@@ -88,6 +88,7 @@ class HandleDouble extends EventEmitter<TrafficSplitEvents> implements SplitHand
       closed: false,
       periodMs: 1,
       weights: this.getWeights(),
+      methodWeights: {},
       channels: 1,
       notStarted: {},
       subsets,

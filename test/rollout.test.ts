@@ -366,7 +366,7 @@ describe('rollout', () => {
       'unknown-key',
       { ...fast(), step: [1] },
       'step: unknown option (known: subset, steps, intervalMs, analysis, ' +
-        'clock, baseline, shadow, allowStepsBelowOnePercent), got `[1]` (array)',
+        'clock, baseline, shadow, allowStepsBelowOnePercent, methods), got `[1]` (array)',
       TrafficSplitTypeError,
     ],
     [

@@ -48,7 +48,7 @@ export const METHOD_METRICS: readonly MetricDefinition[] = [
     labels: ['subset', 'method'],
     from: ['methodWeights', 'methodWeights.*.*'],
     read: ({ stats }) =>
-      Object.entries(stats.methodWeights).flatMap(([key, weights]) =>
+      Object.entries(stats.methodWeights ?? {}).flatMap(([key, weights]) =>
         Object.entries(weights).map(([subset, value]) => ({ labels: { subset, method: methodLabel(key) }, value })),
       ),
   },
