@@ -428,7 +428,7 @@ describe('rollout', () => {
       'analysis-typo',
       fast({ maxErrorrate: 1 } as object),
       'analysis.maxErrorrate: unknown option (known: maxErrorRate, failureCodes, maxP99Ms, minCalls, ' +
-        'maxWaitIntervals, judge, judgeTimeoutMs, baseline, confidence, maxErrorRateIncrease, maxLatencyRatio), got ' +
+        'maxWaitIntervals, judge, judgeTimeoutMs, baseline, confidence, maxErrorRateIncrease, maxLatencyRatio, stratify, sequential), got ' +
         '`1` (number)',
       TrafficSplitTypeError,
     ],

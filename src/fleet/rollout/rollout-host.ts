@@ -49,6 +49,12 @@ export class FleetRollouts implements RolloutHost {
       );
     if (parsed.shadow !== null)
       throw typeErrorAt('shadow', 'no shadow phase in a fleet rollout (a mirror is set per replica)', options.shadow);
+    if (parsed.sequential)
+      throw typeErrorAt(
+        'analysis.sequential',
+        "false in a fleet rollout (the leader sees its own replica's calls only; each step is judged on the fleet's figures)",
+        options.analysis.sequential,
+      );
     const { core } = this;
     const id = `${core.replicaId}-${core.clock.now()}-${randomBytes(3).toString('hex')}`;
     const plain = JSON.parse(JSON.stringify(options)) as RolloutOptions;

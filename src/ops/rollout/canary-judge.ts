@@ -14,9 +14,13 @@ import {
   type Histogram,
 } from '../../algorithms/stats-tests.js';
 import type { StatusName, SubsetStats } from '../../split/ops-port.js';
+import { judgeStratifiedErrors, type StratumTest } from '../../algorithms/judge/stratified-errors.js';
+import { judgeStratifiedLatency } from '../../algorithms/judge/stratified-latency.js';
 
-/** The part of a `SubsetStats` window the comparison reads. */
-export type CanaryWindow = Pick<SubsetStats, 'finished' | 'codes' | 'latencyHistogram'>;
+/** The part of a `SubsetStats` window the comparison reads (`methods`: to stratify by method). */
+export type CanaryWindow = Pick<SubsetStats, 'finished' | 'codes' | 'latencyHistogram'> & {
+  methods?: Record<string, Pick<SubsetStats, 'finished' | 'codes' | 'latencyHistogram'>> | undefined;
+};
 
 /** Options of `judgeCanary()`. */
 export interface CanaryJudgeOptions {
@@ -31,6 +35,14 @@ export interface CanaryJudgeOptions {
   failureCodes?: ReadonlySet<number>;
   /** Names used in the reason. @default ['canary', 'baseline'] */
   names?: readonly [canary: string, baseline: string];
+  /**
+   * Judge each method against the same method when both windows carry per-method figures
+   * (`methods`, with at least two methods called): errors by Cochran-Mantel-Haenszel and a Fisher
+   * test per method, latency by van Elteren and a Mann-Whitney test per method, Holm-adjusted
+   * together, the failing methods named. A regression of one rarely called method is then found,
+   * and a different mix of methods on the two sides makes no false difference. @default true
+   */
+  stratify?: boolean;
 }
 
 /** One subset's side of a comparison. */
@@ -67,6 +79,9 @@ export interface CanaryVerdict {
     medianRatio: number | null;
     failed: boolean;
   };
+  /** The per-method tests, when the comparison was stratified (null otherwise): the pooled test
+   * first (stratum null), then one per method. */
+  stratified: { errors: StratumTest[]; latency: StratumTest[] } | null;
 }
 
 const DEFAULT_CODES: ReadonlySet<number> = new Set(
@@ -124,6 +139,9 @@ export function judgeCanary(
   const alpha = 1 - confidence;
   const c = side(canary, codes);
   const b = side(baseline, codes);
+  const strata = options.stratify === false ? null : methodStrata(canary, baseline);
+  if (strata !== null)
+    return stratifiedVerdict(strata, c, b, codes, { alpha, maxIncrease, maxRatio, names: [canaryName, baselineName] });
 
   const fisher = fisherExactGreater(c.failures, c.calls, b.failures, b.calls);
   const increase = c.errorRate - b.errorRate;
@@ -154,6 +172,93 @@ export function judgeCanary(
     baseline: b,
     errors: { pValue: fisher.pValue, increase, failed: errorsFailed },
     latency: { u: mw.u, z: mw.z, pValue: mw.pValue, medianRatio, failed: latencyFailed },
+    stratified: null,
+  };
+}
+
+type Stratum = readonly [method: string, canary: CanaryWindow, baseline: CanaryWindow];
+
+/** The methods both windows count (with calls on either side), or null when fewer than two:
+ * with one method, stratifying changes nothing. */
+function methodStrata(canary: CanaryWindow, baseline: CanaryWindow): Stratum[] | null {
+  if (canary.methods === undefined || baseline.methods === undefined) return null;
+  const empty: CanaryWindow = { finished: 0, codes: {}, latencyHistogram: [] };
+  const names = new Set([...Object.keys(canary.methods), ...Object.keys(baseline.methods)]);
+  const strata: Stratum[] = [];
+  for (const name of names) {
+    const c = canary.methods[name] ?? empty;
+    const b = baseline.methods[name] ?? empty;
+    if (c.finished + b.finished > 0) strata.push([name, c, b]);
+  }
+  return strata.length >= 2 ? strata : null;
+}
+
+/** `judgeCanary()` stratified by method. */
+function stratifiedVerdict(
+  strata: readonly Stratum[],
+  c: CanarySide,
+  b: CanarySide,
+  codes: ReadonlySet<number>,
+  {
+    alpha,
+    maxIncrease,
+    maxRatio,
+    names,
+  }: { alpha: number; maxIncrease: number; maxRatio: number; names: readonly [string, string] },
+): CanaryVerdict {
+  const sides = strata.map(([name, canary, baseline]) => [name, side(canary, codes), side(baseline, codes)] as const);
+  const errors = judgeStratifiedErrors(
+    sides.map(([stratum, cs, bs]) => ({
+      stratum,
+      canaryFailures: cs.failures,
+      canaryCalls: cs.calls,
+      baselineFailures: bs.failures,
+      baselineCalls: bs.calls,
+    })),
+    { alpha, maxIncrease },
+  );
+  const latency = judgeStratifiedLatency(
+    strata.map(([stratum, canary, baseline]) => ({
+      stratum,
+      canary: canary.latencyHistogram as Histogram,
+      baseline: baseline.latencyHistogram as Histogram,
+    })),
+    { alpha, maxRatio },
+  );
+  const [canaryName, baselineName] = names;
+  const byMethod = new Map(sides.map(([name, cs, bs]) => [name, { cs, bs }]));
+  const errorWords = (test: StratumTest): string => {
+    if (test.stratum === null)
+      return `errors of every method (Cochran-Mantel-Haenszel): +${percent(Math.max(0, test.effect))} ${test.effect > maxIncrease ? '>' : '<='} ${percent(maxIncrease)}, ${pWords(test.adjustedPValue)} (Holm)`;
+    const { cs, bs } = byMethod.get(test.stratum)!;
+    return (
+      `errors of ${test.stratum}: ${canaryName} ${percent(cs.errorRate)} (${cs.failures} of ${cs.calls}) ` +
+      `vs ${baselineName} ${percent(bs.errorRate)} (${bs.failures} of ${bs.calls}), Fisher ${pWords(test.adjustedPValue)} (Holm)`
+    );
+  };
+  const latencyWords = (test: StratumTest): string => {
+    const ratio = Number.isFinite(test.effect) ? `x${round(test.effect, 2)}` : 'no latencies';
+    const scope = test.stratum === null ? 'every method (van Elteren)' : `${test.stratum} (Mann-Whitney)`;
+    return `latency of ${scope}: median ${ratio} ${test.effect > maxRatio ? '>' : '<='} ${maxRatio}, ${pWords(test.adjustedPValue)} (Holm)`;
+  };
+  const failed = [
+    ...errors.tests.filter((t) => t.failed).map(errorWords),
+    ...latency.tests.filter((t) => t.failed).map(latencyWords),
+  ];
+  const pooledErrors = errors.tests[0]!;
+  const pooledLatency = latency.tests[0]!;
+  const medianRatio = Number.isFinite(pooledLatency.effect) ? pooledLatency.effect : null;
+  return {
+    verdict: failed.length > 0 ? 'fail' : 'pass',
+    reason:
+      failed.length > 0
+        ? failed.join('; ')
+        : `stratified by ${strata.length} methods: ${errorWords(pooledErrors)}; ${latencyWords(pooledLatency)}`,
+    canary: c,
+    baseline: b,
+    errors: { pValue: pooledErrors.pValue, increase: pooledErrors.effect, failed: errors.failed },
+    latency: { u: NaN, z: NaN, pValue: pooledLatency.pValue, medianRatio, failed: latency.failed },
+    stratified: { errors: errors.tests, latency: latency.tests },
   };
 }
 

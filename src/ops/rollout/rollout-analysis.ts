@@ -85,6 +85,7 @@ export function compareWithBaseline(
     maxLatencyRatio: options.maxLatencyRatio,
     failureCodes: options.failureCodes,
     names: [subset, baseline],
+    stratify: options.stratify,
   });
   return { ...verdict, subsets: { canary: subset, baseline } };
 }

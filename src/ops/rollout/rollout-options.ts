@@ -43,6 +43,19 @@ export interface RolloutAnalysis {
   /** Largest accepted ratio of the subset's median latency to the baseline's (>= 1). @default 1.2 */
   maxLatencyRatio?: number;
   /**
+   * Compare with `baseline` method by method when the split counts methods (`methodFigures`):
+   * see `judgeCanary()`'s `stratify`. `false` compares the pooled calls. @default true
+   */
+  stratify?: boolean;
+  /**
+   * With `baseline`: also judge every call as it ends, with tests that stay valid however often
+   * they are read (a false rollback over the whole rollout at most `1 - confidence`), rolling
+   * back as soon as a regression beyond the margins is shown and ending a step early (promoting
+   * it) once equivalence within the margins is shown. The step's interval then only bounds how
+   * long a step may take. See docs/judging.md. @default false
+   */
+  sequential?: boolean;
+  /**
    * Status codes (names or numbers) counted as failures. Codes a client causes itself, such as
    * NOT_FOUND or INVALID_ARGUMENT, are left out by default: they say nothing about the version.
    * @default ["UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS", "RESOURCE_EXHAUSTED"]
@@ -197,6 +210,8 @@ export interface ParsedRolloutOptions {
   readonly confidence: number;
   readonly maxErrorRateIncrease: number;
   readonly maxLatencyRatio: number;
+  readonly stratify: boolean;
+  readonly sequential: boolean;
   readonly failureCodes: ReadonlySet<number>;
   readonly maxP99Ms: number | null;
   readonly minCalls: number;
@@ -222,6 +237,8 @@ const ANALYSIS_KEYS = [
   'confidence',
   'maxErrorRateIncrease',
   'maxLatencyRatio',
+  'stratify',
+  'sequential',
 ];
 
 /** Validates every option before anything changes. @internal Long as a list of fields is long:
@@ -311,6 +328,8 @@ export function parseRolloutOptions(raw: unknown, subsetNames: readonly string[]
       DEFAULT_MAX_LATENCY_RATIO,
       (x) => x >= 1,
     ),
+    stratify: booleanValue('analysis.stratify', analysis['stratify'] ?? true),
+    sequential: parseSequential(analysis['sequential'], baseline),
     failureCodes: parseFailureCodes(analysis['failureCodes']),
     maxP99Ms:
       analysis['maxP99Ms'] === undefined
@@ -451,4 +470,11 @@ function parseRolloutMethods(raw: unknown): readonly string[] | null {
     seen.add(method);
   });
   return Object.freeze([...seen]);
+}
+
+function parseSequential(raw: unknown, baseline: string | null): boolean {
+  const sequential = booleanValue('analysis.sequential', raw ?? false);
+  if (sequential && baseline === null)
+    throw typeErrorAt('analysis.sequential', 'true only with a baseline (analysis.baseline or baseline)', raw);
+  return sequential;
 }

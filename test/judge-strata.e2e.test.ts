@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TrafficSplit } from '../src/index.js';
+import { judgeCanary, type CanaryWindow } from '../src/ops/index.js';
+import { startServer } from './helpers/servers.js';
+import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { callShop, SHOP, shopClient, type ShopUnaryMethod } from './helpers/shop-service.js';
+
+const INTERNAL = 13;
+
+describe('the judge stratified by method', () => {
+  it('rolls back a v2 whose rarely called List fails 20%, naming it, where the pooled judge passes it', async (t) => {
+    const v1 = await startServer('v1');
+    const v2 = await startServer('v2');
+    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
+    const client = shopClient(split.target, split.channelOptions);
+    t.after(async () => {
+      client.close();
+      split.close();
+      await Promise.all([v1.kill(), v2.kill()]);
+    });
+    connect(client);
+    await waitForSubsetsReady(split);
+    // 2,000 calls: List is 5% of them; every 5th List call fails on v2 (each method is split
+    // 50/50 on its own, so v2 answers 50 Lists, 10 or so of them flagged).
+    const plan: ShopUnaryMethod[] = [];
+    for (let i = 0; i < 2_000; i++) plan.push(i % 20 === 0 ? 'list' : i % 2 === 0 ? 'read' : 'write');
+    let lists = 0;
+    for (let i = 0; i < plan.length; i += 20) {
+      await Promise.all(
+        plan.slice(i, i + 20).map((method) => {
+          const request = method === 'list' && lists++ % 5 === 0 ? { failWith: INTERNAL, failOn: 'v2' } : {};
+          return callShop(client, method, request).catch(() => null);
+        }),
+      );
+    }
+    const window = split.stats();
+    const failedLists = window.subsets['v2']!.methods![SHOP.list]!.codes.INTERNAL ?? 0;
+    assert.ok(failedLists >= 5, `v2 failed ${failedLists} Lists`);
+    assert.equal(window.subsets['v1']!.codes.INTERNAL, undefined);
+    const options = { names: ['v2', 'v1'] as const, maxErrorRateIncrease: 0.02 };
+    const pooled = judgeCanary(window.subsets['v2']!, window.subsets['v1']!, { ...options, stratify: false });
+    const stratified = judgeCanary(window.subsets['v2']!, window.subsets['v1']!, options);
+    assert.equal(pooled.verdict, 'pass', pooled.reason);
+    assert.equal(pooled.stratified, null);
+    assert.equal(stratified.verdict, 'fail', stratified.reason);
+    assert.match(stratified.reason, /^errors of \/shop\.Store\/List: v2 /);
+    assert.deepEqual(
+      stratified.stratified!.errors.filter((test) => test.failed).map((test) => test.stratum),
+      [SHOP.list],
+    );
+  });
+
+  it('passes equal versions where v2 gets twice the share of a slow method, where the pooled judge alarms', () => {
+    // What a rule sending half of the slow List calls to v2 leaves: v2 answers twice the Lists
+    // v1 does, at the same latencies as v1 method by method.
+    const fast: [number, number][] = [[1, 500]];
+    const window = (lists: number): CanaryWindow => ({
+      finished: 500 + lists,
+      codes: { OK: 500 + lists },
+      latencyHistogram: [
+        [1, 500],
+        [30, lists],
+      ],
+      methods: {
+        [SHOP.read]: { finished: 500, codes: { OK: 500 }, latencyHistogram: fast },
+        [SHOP.list]: { finished: lists, codes: { OK: lists }, latencyHistogram: [[30, lists]] },
+      },
+    });
+    const v2 = window(600);
+    const v1 = window(300);
+    const pooled = judgeCanary(v2, v1, { names: ['v2', 'v1'], stratify: false });
+    const stratified = judgeCanary(v2, v1, { names: ['v2', 'v1'] });
+    assert.equal(pooled.verdict, 'fail', pooled.reason);
+    assert.match(pooled.reason, /^latency: v2 median 30 ms vs v1 1 ms/);
+    assert.equal(stratified.verdict, 'pass', stratified.reason);
+    assert.match(stratified.reason, /^stratified by 2 methods: /);
+  });
+});
