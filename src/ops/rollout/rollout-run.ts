@@ -18,6 +18,9 @@ import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from 
 import type { StatsMark, SplitHandle } from '../../split/ops-port.js';
 import { ShadowPhase, type ShadowRecord } from './rollout-shadow.js';
 import { restrictToMethods } from './method-window.js';
+import { SequentialWatch } from './sequential-watch.js';
+import type { SequentialVerdict } from '../../algorithms/judge/sequential-judge.js';
+import type { SplitStats } from '../../split/ops-port.js';
 import { mirrorSettingsJson } from '../../split/ops-port.js';
 import type {
   Rollout,
@@ -47,6 +50,8 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private expected: Record<string, number>;
   private readonly history: RolloutStepRecord[] = [];
   private result: RolloutResult | null = null;
+  /** The sequential judge (`analysis.sequential`), or null. */
+  private watch: SequentialWatch | null = null;
   /** The running shadow phase, or null. */
   private shadow: ShadowPhase | null = null;
   private shadowRecord: ShadowRecord | null = null;
@@ -84,8 +89,51 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     if (this.options.methods === null) this.split.on('weights', this.onWeights);
     else this.split.on('methodWeights', this.onMethodWeights);
     this.split.on('close', this.onClose);
+    if (this.options.sequential) this.startWatch();
     if (this.options.shadow !== null) this.enterShadow();
     else this.enterStep(0);
+  }
+
+  /** One sequential judge for the whole rollout, fed by every call of the subset and its baseline. */
+  private startWatch(): void {
+    const { options } = this;
+    const watch = new SequentialWatch(
+      this.split,
+      {
+        canary: this.subset,
+        baseline: options.baseline!,
+        confidence: options.confidence,
+        maxErrorRateIncrease: options.maxErrorRateIncrease,
+        maxLatencyRatio: options.maxLatencyRatio,
+        failureCodes: options.failureCodes,
+        stratify: options.stratify,
+        methods: options.methods,
+      },
+      knownMethods(this.split.stats(), options.methods),
+      (verdict) => this.onSequentialVerdict(verdict),
+    );
+    this.watch = watch;
+    watch.start();
+  }
+
+  /** The sequential judge decided: roll back at once, or end the step early as passed. */
+  private onSequentialVerdict(verdict: SequentialVerdict): void {
+    if (this.stateValue === 'done' || this.shadow !== null || verdict.decision === 'continue') return;
+    // Paused: a regression still rolls back; a promotion waits for the step's own end.
+    if (verdict.decision === 'promote' && this.stateValue !== 'running') return;
+    this.stopClock();
+    const stats = this.split.stats({ since: this.stepMark! });
+    const window = this.options.methods === null ? stats : restrictToMethods(stats, this.options.methods);
+    const periodMs = this.options.clock.now() - this.windowStartedAt;
+    const figures = measure(window, this.subset, this.options.failureCodes, periodMs, this.waited);
+    const { decision, test, metric, stratum, calls } = verdict;
+    this.conclude(figures, { verdict: decision === 'rollback' ? 'fail' : 'pass', reason: verdict.reason }, undefined, {
+      decision,
+      test,
+      metric,
+      stratum,
+      calls,
+    });
   }
 
   pause(): void {
@@ -192,6 +240,7 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
   private enterStep(index: number): void {
     this.stepIndex = index;
     this.waited = 0;
+    this.watch?.newStep();
     const plan = this.plan[index]!;
     this.apply(plan.weights);
     this.emitLater('step', plan);
@@ -320,7 +369,12 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     this.armTimer();
   }
 
-  private conclude(figures: RolloutFigures, verdict: StepVerdict, comparison?: RolloutComparison): void {
+  private conclude(
+    figures: RolloutFigures,
+    verdict: StepVerdict,
+    comparison?: RolloutComparison,
+    sequential?: RolloutStepRecord['sequential'],
+  ): void {
     const plan = this.plan[this.stepIndex]!;
     const record: RolloutStepRecord = {
       ...plan,
@@ -328,6 +382,7 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
       figures,
       ...verdict,
       ...(comparison && { comparison }),
+      ...(sequential && { sequential }),
     };
     this.history.push(record);
     this.emitLater('verdict', record);
@@ -346,6 +401,7 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     if (this.stateValue === 'done') return;
     this.stateValue = 'done';
     this.stopClock();
+    this.watch?.stop();
     this.split.off('weights', this.onWeights);
     this.split.off('methodWeights', this.onMethodWeights);
     this.split.off('close', this.onClose);
@@ -381,4 +437,18 @@ function overridesOf(
   weights: Record<string, number>,
 ): Record<string, Record<string, number>> {
   return Object.fromEntries(methods.map((key) => [key, { ...weights }]));
+}
+
+/** The methods the split counts by name now (the strata of a stratified judge), among the
+ * rollout's `methods` if it has some: a method first seen later is judged in the `other` stratum. */
+function knownMethods(stats: SplitStats, methods: readonly string[] | null): string[] {
+  const names = new Set<string>();
+  for (const subset of Object.values(stats.subsets))
+    for (const name of Object.keys(subset.methods ?? {}))
+      if (
+        name.startsWith('/') &&
+        (methods === null || methods.some((key) => (key.endsWith('/') ? name.startsWith(key) : name === key)))
+      )
+        names.add(name);
+  return [...names];
 }

@@ -24,6 +24,16 @@ export interface RolloutStepRecord extends RolloutStepPlan {
    * quantiles, the test statistics, p-values and effect sizes. Absent without a baseline, or
    * when the step ended before it could be compared (too few calls). */
   comparison?: RolloutComparison;
+  /** With `analysis.sequential`, when the sequential judge decided the step (a rollback, or an
+   * early promotion): the test that fired and the calls it had seen of each side. */
+  sequential?: {
+    decision: 'rollback' | 'promote';
+    test: string | null;
+    metric: string | null;
+    /** The method whose test fired, or null for a test over every method. */
+    stratum: string | null;
+    calls: { canary: number; baseline: number } | null;
+  };
 }
 
 /** A step's comparison with its baseline: `judgeCanary()`'s verdict and the subsets' names. */

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { TrafficSplit } from '../src/index.js';
+import { startRollout, type Rollout, type RolloutStepRecord } from '../src/ops/index.js';
+import { FakeClock } from './helpers/fake-clock.js';
+import { startServer } from './helpers/servers.js';
+import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { callShop, shopClient, type ShopClientInstance } from './helpers/shop-service.js';
+
+const INTERNAL = 13;
+/** Steps of 5 minutes on a clock the test never moves: only the sequential judge ends a step. */
+const FIVE_MINUTES = 300_000;
+
+async function shopSplit(t: TestContext, weights: Record<string, number>) {
+  const v1 = await startServer('v1');
+  const v2 = await startServer('v2');
+  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights });
+  const client = shopClient(split.target, split.channelOptions);
+  t.after(async () => {
+    client.close();
+    split.close();
+    await Promise.all([v1.kill(), v2.kill()]);
+  });
+  connect(client);
+  await waitForSubsetsReady(split);
+  return { split, client };
+}
+
+/**
+ * Calls Read, `concurrency` at a time, until the rollout is done or `limit` calls were made;
+ * `failOnV2(i)` makes call i fail on v2. Returns the calls made before the rollout ended.
+ */
+async function drive(
+  client: ShopClientInstance,
+  rollout: Rollout,
+  limit: number,
+  failOnV2: (i: number) => boolean = () => false,
+  concurrency = 4,
+): Promise<number> {
+  let made = 0;
+  let doneAt = -1;
+  void rollout.done.then(() => (doneAt = made));
+  const worker = async () => {
+    while (doneAt < 0 && made < limit) {
+      const i = made++;
+      const request = failOnV2(i) ? { failWith: INTERNAL, failOn: 'v2' } : {};
+      await callShop(client, 'read', request).catch(() => null);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return doneAt < 0 ? made : doneAt;
+}
+
+describe('a rollout judged sequentially', () => {
+  it('rolls back a v2 failing 30% of calls at a 10% step long before the step ends, naming the test', async (t) => {
+    const { split, client } = await shopSplit(t, { v1: 100, v2: 0 });
+    const rollout = startRollout(split, {
+      subset: 'v2',
+      steps: [10, 50],
+      intervalMs: FIVE_MINUTES,
+      analysis: { baseline: 'v1', sequential: true },
+      clock: new FakeClock(),
+    });
+    // 1,000 calls are 5 s of traffic at 200 calls/s.
+    const calls = await drive(client, rollout, 1_000, (i) => i % 10 < 3);
+    const result = await Promise.race([rollout.done, Promise.resolve(null)]);
+    assert.ok(result !== null, `not rolled back after ${calls} calls`);
+    assert.equal(result.outcome, 'rolled-back');
+    assert.match(result.reason, /^step 1 \(10%\): .*sequential error-rate test/);
+    const record = result.history[0]!;
+    assert.equal(record.sequential?.decision, 'rollback');
+    assert.equal(record.sequential?.test, 'sequential error-rate test');
+    assert.ok(calls < 1_000, `${calls} calls`);
+    assert.deepEqual(split.getWeights(), { v1: 100, v2: 0 });
+    t.diagnostic(`rolled back after ${calls} calls (${record.sequential?.calls?.canary} on v2)`);
+  });
+
+  it('promotes each step of identical versions early, never rolling back', async (t) => {
+    const { split, client } = await shopSplit(t, { v1: 100, v2: 0 });
+    const rollout = startRollout(split, {
+      subset: 'v2',
+      steps: [50],
+      intervalMs: FIVE_MINUTES,
+      analysis: { baseline: 'v1', sequential: true },
+      clock: new FakeClock(),
+    });
+    const steps: RolloutStepRecord[] = [];
+    rollout.on('verdict', (record) => steps.push(record));
+    const calls = await drive(client, rollout, 40_000, () => false, 8);
+    const result = await rollout.done;
+    assert.equal(result.outcome, 'promoted', result.reason);
+    assert.equal(steps.length, 1);
+    assert.equal(steps[0]!.sequential?.decision, 'promote');
+    assert.deepEqual(split.getWeights(), { v1: 0, v2: 100 });
+    t.diagnostic(`promoted after ${calls} calls`);
+  });
+});
