@@ -46,7 +46,7 @@ function methodStats(state: SplitState, subset: number, since: CountersMark | nu
   if (methods === null) return stats;
   const names = methods.names.names;
   const open = new Array<number>(names.length).fill(0);
-  for (const stream of state.streams.streamsOn(subset))
+  for (const stream of state.streamsOn(subset))
     if (stream.method >= 0 && stream.method < open.length) open[stream.method]!++;
   names.forEach((name, slot) => {
     const figures = methods.figures(slot, subset, since?.methods ?? null);

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { inspect, type InspectOptions } from 'node:util';
 import { weightsToRecord, configToJson, validateWeights } from '../policy/balancer/config.js';
-import { methodWeightsToRecord, parseMethodWeights } from '../policy/methods/method-weights.js';
+import { checkOverridesInForce, methodWeightsToRecord, parseMethodWeights } from '../policy/methods/method-weights.js';
 import { POLICY_NAME, TARGET_SCHEME } from '../base/constants.js';
 import { TrafficSplitClosedError, typeErrorAt } from '../base/errors.js';
 import { ConnectivityState } from '../policy/grpc/grpc.js';
@@ -183,6 +183,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     const validated = validateWeights(this.subsets, weights);
     const methods = options?.methods;
     const changes = methods === undefined ? null : parseMethodWeights(this.subsets, methods, 'options.methods', true);
+    if (changes !== null) checkOverridesInForce(this.state.methods.sizeAfter(changes, false), 'options.methods');
     const before = this.state.weights;
     this.state.applyWeights(validated);
     if (changes !== null) this.state.applyMethodWeights(changes, false);

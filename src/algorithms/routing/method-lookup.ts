@@ -7,8 +7,8 @@
  */
 
 /** Distinct method names whose answer is remembered. Method names come from the application's
- * clients (a generic client can send any), so the memo is bounded; past it, names are looked up
- * with one slice each. */
+ * clients (a generic client can send any), so the memo is bounded, in names and in their length
+ * (no key is longer than MAX_METHOD_KEY_LENGTH); past it, names are looked up with one slice each. */
 const MAX_REMEMBERED = 1_024;
 
 export class MethodLookup {
@@ -26,7 +26,8 @@ export class MethodLookup {
     const known = this.remembered.get(method);
     if (known !== undefined) return known;
     const found = this.find(method);
-    if (this.remembered.size < MAX_REMEMBERED) this.remembered.set(method, found);
+    if (this.remembered.size < MAX_REMEMBERED && method.length <= MAX_METHOD_KEY_LENGTH)
+      this.remembered.set(method, found);
     return found;
   }
 

@@ -194,6 +194,23 @@ export class StreamBook {
     record.started = false;
   }
 
+  /** Takes over every stream placed in `other`, or waiting there (a method override's book, as
+   * the override goes): they stay open and counted, here, and end here. */
+  adopt(other: StreamBook): void {
+    for (let subset = 0; subset < this.subsetCount; subset++) {
+      for (const record of other.bySubset[subset]!) {
+        this.bySubset[subset]!.add(record);
+        record.home = this;
+      }
+      for (const record of other.waitingBySubset[subset]!) {
+        this.waitingBySubset[subset]!.add(record);
+        record.home = this;
+      }
+      other.bySubset[subset]!.clear();
+      other.waitingBySubset[subset]!.clear();
+    }
+  }
+
   /** The pick for `subset` queued: the stream holds no place, and waits for that subset. */
   queued(record: StreamRecord, subset: number): void {
     this.release(record);

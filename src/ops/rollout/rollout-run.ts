@@ -90,8 +90,17 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     else this.split.on('methodWeights', this.onMethodWeights);
     this.split.on('close', this.onClose);
     if (this.options.sequential) this.startWatch();
-    if (this.options.shadow !== null) this.enterShadow();
-    else this.enterStep(0);
+    try {
+      if (this.options.shadow !== null) this.enterShadow();
+      else this.enterStep(0);
+    } catch (error) {
+      // Its first weights were refused (a rollout by methods over a full set of overrides):
+      // nothing changed, and the rollout never ran.
+      this.stateValue = 'done';
+      this.stopClock();
+      this.stopListening();
+      throw error;
+    }
   }
 
   /** One sequential judge for the whole rollout, fed by every call of the subset and its baseline. */
@@ -401,10 +410,7 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     if (this.stateValue === 'done') return;
     this.stateValue = 'done';
     this.stopClock();
-    this.watch?.stop();
-    this.split.off('weights', this.onWeights);
-    this.split.off('methodWeights', this.onMethodWeights);
-    this.split.off('close', this.onClose);
+    this.stopListening();
     // The mirror from before the shadow phase comes back (unless someone changed it meanwhile).
     this.shadow?.stop();
     // Listener removed first, so restoring is not mistaken for an outside change. A closed
@@ -424,6 +430,13 @@ export class RolloutRun extends EventEmitter<RolloutEvents> implements Rollout {
     };
     this.resolveDone(this.result);
     this.emitLater('done', this.result);
+  }
+
+  private stopListening(): void {
+    this.watch?.stop();
+    this.split.off('weights', this.onWeights);
+    this.split.off('methodWeights', this.onMethodWeights);
+    this.split.off('close', this.onClose);
   }
 
   private emitLater<K extends keyof RolloutEvents>(event: K, ...args: RolloutEvents[K]): void {

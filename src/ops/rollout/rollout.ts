@@ -115,8 +115,9 @@ export function startRollout(split: SplitHandle, options: RolloutOptions): Rollo
     throw typeErrorAt('methods', 'no methods on a fleet rollout (a fleet does not share method weights)', 'set');
   if (host !== undefined) return host.start(options, parsed, previous);
   const rollout = new RolloutRun(split, parsed, previous);
-  latestBySplit.set(split, rollout);
+  // Started first: a rollout whose first step throws is not left as the split's running one.
   rollout.start();
+  latestBySplit.set(split, rollout);
   return rollout;
 }
 

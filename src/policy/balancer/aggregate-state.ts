@@ -93,7 +93,7 @@ export function aggregateState(
           plans: methods.list.map(
             (o) => planFor(subsets, o.schedules.weights, o.schedules, o.streams, fallbackToZeroWeight).plan,
           ),
-          ownSchedules: (method) => methods.ownSchedules(method, weightsNow),
+          ownSchedules: (method, weights) => methods.ownSchedules(method, weights),
         };
   const picker = new TrafficSplitPicker({
     ...main.plan,

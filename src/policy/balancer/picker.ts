@@ -93,13 +93,17 @@ export interface MethodPlans {
   /** Null when the split has no override. */
   readonly lookup: MethodLookup | null;
   readonly plans: readonly WeightPlan[];
-  /** A method's own schedules under the split's weights, null past the bound (method-weight-book.ts). */
-  readonly ownSchedules: (method: string) => {
+  /** A method's own schedules under `weights` (those that apply to it), null past the bound
+   * (method-weight-book.ts). */
+  readonly ownSchedules: (
+    method: string,
+    weights: readonly number[],
+  ) => {
     scheduleFor(eligible: readonly number[], equalShares: boolean): WeightedSchedule;
   } | null;
 }
 
-/** Plans a picker derives for methods under the split's weights, at most: past it, the split's own. */
+/** Plans a picker remembers for methods, at most. */
 const MAX_OWN_PLANS = 256;
 
 export interface PickerParts extends WeightPlan {
@@ -128,7 +132,7 @@ export interface StreamPlacement {
 }
 
 export class TrafficSplitPicker implements Picker {
-  /** Per method under the split's weights: the split's plan on the method's own schedules. */
+  /** Per method: the plan of its weight set on the method's own schedules. */
   private readonly ownPlans = new Map<string, WeightPlan>();
 
   constructor(private readonly parts: PickerParts) {}
@@ -204,30 +208,28 @@ export class TrafficSplitPicker implements Picker {
   private planOf(context: CallContext | undefined): WeightPlan {
     const methods = this.parts.methodPlans;
     if (methods == null || context === undefined || context.method === '') return this.parts;
-    if (methods.lookup !== null) {
-      const index = methods.lookup.indexOf(context.method);
-      if (index >= 0) return methods.plans[index]!;
-    }
     return this.ownPlans.get(context.method) ?? this.ownPlan(context.method, methods);
   }
 
+  /** The plan of the weight set that applies to `method` on the method's own schedules, which
+   * follow that set (an override added, changed or removed included) with their lag carried. */
   private ownPlan(method: string, methods: MethodPlans): WeightPlan {
-    const parts = this.parts;
-    const book = parts.schedule === null ? null : methods.ownSchedules(method);
-    let plan: WeightPlan = parts;
-    if (book !== null) {
-      const placement = parts.streams!;
-      plan = {
-        schedule: book.scheduleFor(Array.from(placement.eligible), placement.equalShares),
-        keepsShare: parts.keepsShare,
-        stickyCandidates: parts.stickyCandidates,
-        retryCandidates: parts.retryCandidates,
-        weights: parts.weights,
-        fallback: parts.fallback,
-        streams: placement,
-        scheduleFor: (eligible) => book.scheduleFor(eligible, false),
-      };
-    }
+    const index = methods.lookup === null ? -1 : methods.lookup.indexOf(method);
+    const base = index < 0 ? this.parts : methods.plans[index]!;
+    const book = base.schedule === null ? null : methods.ownSchedules(method, base.weights);
+    // Past the bound (or not a method name): the weight set's shared schedules, not remembered.
+    if (book === null) return base;
+    const placement = base.streams!;
+    const plan: WeightPlan = {
+      schedule: book.scheduleFor(Array.from(placement.eligible), placement.equalShares),
+      keepsShare: base.keepsShare,
+      stickyCandidates: base.stickyCandidates,
+      retryCandidates: base.retryCandidates,
+      weights: base.weights,
+      fallback: base.fallback,
+      streams: placement,
+      scheduleFor: (eligible) => book.scheduleFor(eligible, false),
+    };
     if (this.ownPlans.size < MAX_OWN_PLANS) this.ownPlans.set(method, plan);
     return plan;
   }

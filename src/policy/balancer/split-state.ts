@@ -20,7 +20,7 @@ import { validateWeights } from './config.js';
 import { SubsetCounters } from '../call/counters.js';
 import { SUBCHANNEL_ARGS_EXCLUDE_KEY_PREFIX } from '../grpc/grpc.js';
 import { randomSeed, seededRandom, type RandomSource } from '../../algorithms/random.js';
-import { StreamBook } from '../../algorithms/streams/stream-book.js';
+import { StreamBook, type StreamRecord } from '../../algorithms/streams/stream-book.js';
 import { MethodWeightBook } from '../methods/method-weight-book.js';
 
 /**
@@ -95,7 +95,6 @@ export class SplitState {
   applyWeights(weights: readonly number[]): void {
     const previous = this.schedules.apply(weights);
     if (previous === null) return;
-    this.methods.followSplitWeights(this.schedules.weights);
     this.notifyChange();
     this.onEvent({ type: 'weights', weights: this.schedules.weights, previous });
   }
@@ -114,6 +113,12 @@ export class SplitState {
   /** Streams open on `subset`: under the split's weights and under every method override. */
   openStreamsOn(subset: number): number {
     return this.streams.openOn(subset) + this.methods.openStreamsOn(subset);
+  }
+
+  /** The streams `openStreamsOn(subset)` counts. */
+  *streamsOn(subset: number): Iterable<StreamRecord> {
+    yield* this.streams.streamsOn(subset);
+    for (const override of this.methods.list) yield* override.streams.streamsOn(subset);
   }
 
   /** The schedule shared by every channel whose eligible subsets are `eligible`: see ScheduleBook. */

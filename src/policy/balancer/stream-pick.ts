@@ -30,17 +30,18 @@ export function pickForStream(
     return result;
   }
   const token = book.place(record, subset, pin);
+  // The record's book at the time of the event: the split's takes the streams of an override gone.
   return {
     pickResultType: result.pickResultType,
     subchannel: result.subchannel,
     status: result.status,
     onCallStarted: () => {
-      book.started(record, token, subset);
+      (record.home ?? book).started(record, token, subset);
       result.onCallStarted?.();
     },
     // Typed as grpc-js 1.14 calls it; releases before 1.14 pass the code alone.
     onCallEnded: (code: number, details: string, metadata: Metadata) => {
-      book.attemptEnded(record, token);
+      (record.home ?? book).attemptEnded(record, token);
       if (endedBySplit(record, code, details as string | undefined)) markEndedBySplit(result);
       result.onCallEnded?.(code, details, metadata);
     },

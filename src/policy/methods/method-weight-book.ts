@@ -8,7 +8,7 @@
  */
 import { ScheduleBook } from '../../algorithms/schedule/schedule-book.js';
 import { StreamBook } from '../../algorithms/streams/stream-book.js';
-import { MethodLookup } from '../../algorithms/routing/method-lookup.js';
+import { MAX_METHOD_KEY_LENGTH, METHOD_NAME, MethodLookup } from '../../algorithms/routing/method-lookup.js';
 import type { RandomSource } from '../../algorithms/random.js';
 
 /** One override: its key, its weights and what is drawn from them. */
@@ -18,19 +18,20 @@ export interface MethodOverride {
   readonly streams: StreamBook;
 }
 
-/** Methods under the split's weights that get schedules of their own; calls of further methods
- * share the split's. Method names come from the application's clients (a generic client can
- * send any), so this is bounded. */
+/** Methods that get schedules of their own; calls of further methods share their weight set's.
+ * Method names come from the application's clients (a generic client can send any), so this is
+ * bounded. */
 export const MAX_OWN_SCHEDULES = 256;
 
 export class MethodWeightBook {
   private overrides: readonly MethodOverride[] = [];
   private table: MethodLookup | null = null;
-  /** Per method without an override: schedules under the split's weights, so that each method's
-   * calls are split exactly on their own (a method's calls taken from one shared schedule are a
-   * subsequence of it, exact only on average). */
+  /** Per method: schedules under the weights that apply to it (its override's, else the split's),
+   * so that each method's calls are split exactly on their own (a method's calls taken from one
+   * shared schedule are a subsequence of it, exact only on average). One book per method, whose
+   * weights follow the method's through every change, so its lag carries across an override
+   * added or removed as across any change. */
   private readonly own = new Map<string, ScheduleBook>();
-  private splitWeights: readonly number[] | null = null;
 
   constructor(
     private readonly subsetCount: number,
@@ -84,29 +85,38 @@ export class MethodWeightBook {
       }
     }
     if (!changed) return false;
+    // The streams of an override gone stay open: the split's book counts them from now on.
+    for (const override of this.overrides)
+      if (byKey.get(override.key) !== override) this.splitStreams.adopt(override.streams);
     this.overrides = Object.freeze([...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
     this.table = this.overrides.length === 0 ? null : new MethodLookup(this.overrides.map((o) => o.key));
     return true;
   }
 
-  /** The schedules of `method` under the split's weights `weights`, made on its first call;
-   * null past MAX_OWN_SCHEDULES methods (their calls share the split's schedules). */
+  /** The schedules of `method`, brought to `weights` (the weights that apply to it now), made on
+   * its first call; null past MAX_OWN_SCHEDULES methods, and for a name that is not a full
+   * method name of at most MAX_METHOD_KEY_LENGTH characters (none is kept for it). */
   ownSchedules(method: string, weights: readonly number[]): ScheduleBook | null {
     let book = this.own.get(method);
-    if (book === undefined) {
-      if (this.own.size >= MAX_OWN_SCHEDULES) return null;
-      book = new ScheduleBook(weights, Math.floor(this.random() * 0x1_0000_0000));
-      this.own.set(method, book);
-      this.splitWeights = weights;
+    if (book !== undefined) {
+      book.apply(weights);
+      return book;
     }
+    if (this.own.size >= MAX_OWN_SCHEDULES || method.length > MAX_METHOD_KEY_LENGTH || !METHOD_NAME.test(method))
+      return null;
+    book = new ScheduleBook(weights, Math.floor(this.random() * 0x1_0000_0000));
+    this.own.set(method, book);
     return book;
   }
 
-  /** The split's weights changed: every method's own schedules follow, carrying their lag. */
-  followSplitWeights(weights: readonly number[]): void {
-    if (this.splitWeights === weights) return;
-    this.splitWeights = weights;
-    for (const book of this.own.values()) book.apply(weights);
+  /** How many overrides `apply(changes, replace)` would leave in force. */
+  sizeAfter(changes: ReadonlyMap<string, readonly number[] | null>, replace: boolean): number {
+    const keys = new Set(replace ? [] : this.overrides.map((o) => o.key));
+    for (const [key, weights] of changes) {
+      if (weights === null) keys.delete(key);
+      else keys.add(key);
+    }
+    return keys.size;
   }
 
   /** Streams open on `subset` under every override. */

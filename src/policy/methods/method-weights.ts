@@ -44,8 +44,14 @@ export function parseMethodWeights(
     'an object mapping method names ("/pkg.Service/Method") or service prefixes ("/pkg.Service/") to weights',
   );
   const keys = Object.keys(obj);
-  if (keys.length > MAX_METHOD_OVERRIDES) {
-    throw new TrafficSplitRangeError(`${field}: at most ${MAX_METHOD_OVERRIDES} overrides, got ${keys.length}`);
+  // Removals do not count: a whole set replacing another removes up to as many as it adds.
+  const removals = allowRemoval ? keys.filter((key) => obj[key] === null).length : 0;
+  for (const [count, what] of [
+    [keys.length - removals, 'overrides'],
+    [removals, 'removals'],
+  ] as const) {
+    if (count > MAX_METHOD_OVERRIDES)
+      throw new TrafficSplitRangeError(`${field}: at most ${MAX_METHOD_OVERRIDES} ${what}, got ${count}`);
   }
   const parsed = new Map<string, number[] | null>();
   for (const key of keys) {
@@ -56,6 +62,15 @@ export function parseMethodWeights(
     else parsed.set(key, validateWeights(subsetNames, value, at));
   }
   return parsed;
+}
+
+/** Refuses a change that would leave more than MAX_METHOD_OVERRIDES overrides in force. */
+export function checkOverridesInForce(count: number, field: string): void {
+  if (count > MAX_METHOD_OVERRIDES) {
+    throw new TrafficSplitRangeError(
+      `${field}: at most ${MAX_METHOD_OVERRIDES} overrides in force, got ${count} with this change`,
+    );
+  }
 }
 
 /** The overrides in force as plain records, keys sorted. */
