@@ -316,6 +316,9 @@ describe('a fleet rollout', () => {
     mark(): StatsMark {
       return {} as StatsMark;
     }
+    onCallEnded(): () => void {
+      return () => {};
+    }
   }
 
   it('refuses what cannot travel through etcd to the replica that will run it: a judge, a clock, a shadow phase', () => {

@@ -234,12 +234,19 @@ describe('per-method figures on real servers', () => {
     }
     assert.deepEqual([...labels].sort(), [...named.map((n) => n.slice(1)), 'other', 'unknown'].sort());
     // Per subset and method: started, in flight, open streams, rebalanced, abandoned, refused,
-    // one series per code finished, and p50/p90/p99 once one finished (no call was not started).
+    // streams finished, one series per code finished, and p50/p90/p99 of the latency once one
+    // finished and of the unary latency once a unary call did (no call was not started, none
+    // was a stream).
+    const quantiles = (histogram: unknown[] | undefined) => (histogram!.length > 0 ? 3 : 0);
     const expected = Object.values(stats.subsets)
       .flatMap((subset) => Object.values(subset.methods!))
-      .reduce((n, m) => n + 6 + Object.keys(m.codes).length + (m.finished > 0 ? 3 : 0), 0);
+      .reduce(
+        (n, m) =>
+          n + 7 + Object.keys(m.codes).length + quantiles(m.latencyHistogram) + quantiles(m.unaryLatencyHistogram),
+        0,
+      );
     assert.equal(series, expected, 'method series in /metrics');
-    assert.ok(series <= 2 * 102 * (6 + 17 + 3 + 17), `${series} series`);
+    assert.ok(series <= 2 * 102 * (7 + 17 + 3 + 3 + 17), `${series} series`);
 
     // OpenTelemetry: the attempt duration histogram, recorded as attempts finish, counts each
     // finished attempt under the same bounded method names as stats().

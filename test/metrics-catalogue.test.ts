@@ -26,6 +26,7 @@ import {
   type MetricDefinition,
 } from '../src/ops/index.js';
 import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
+import { drainStream } from './helpers/shop-service.js';
 import { covers, leafPaths, metricsTable } from './helpers/metrics-catalogue.js';
 import { copiesSettled, plainAnswer, startRecordingServer } from './helpers/mirror-rig.js';
 import { parsePrometheusText, type ParsedFamily } from './helpers/prometheus-parser.js';
@@ -65,6 +66,8 @@ async function mirroredSplit(t: TestContext): Promise<{ split: TrafficSplit; cli
     noise: { subset: 'baseline', decode: (bytes) => JSON.parse(bytes.toString()) },
   });
   for (let i = 0; i < CALLS; i++) await callEcho(client, { text: `req-${i}` });
+  // A stream of three messages: a first message, two gaps, an end after a message.
+  assert.equal((await drainStream(client.stream({ count: 3 }))).replies.length, 3);
   await copiesSettled(split);
   return { split, client };
 }
@@ -183,8 +186,9 @@ describe('the metrics catalogue', () => {
       withOtel.map((m) => `${m.otel!.name} ${kinds[m.otel!.instrument]} ${m.unit} ${m.help}`),
     );
 
-    // One call for the attempt histogram, which records attempts that finish while instrumented.
+    // A call and a stream for the histograms, which record what happens while instrumented.
     await callEcho(client, { text: 'timed' });
+    await drainStream(client.stream({ count: 3 }));
     await copiesSettled(split);
     await reader.forceFlush();
     const collected = new Map<string, MetricData>();

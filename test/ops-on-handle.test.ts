@@ -60,6 +60,11 @@ class HandleDouble extends EventEmitter<TrafficSplitEvents> implements SplitHand
     return {};
   }
 
+  /** No calls here: the feed never calls its listener. */
+  onCallEnded(): () => void {
+    return () => {};
+  }
+
   mark(): StatsMark {
     this.marks++;
     // Opaque to the operations: they only hand it back to stats().

@@ -249,11 +249,16 @@ describe('OpenTelemetry', () => {
     const afterStop = await metrics.collect();
     assert.deepEqual(pointsBy(afterStop.get('grpc.lb.traffic_split.subset.weight'), SUBSET), { v1: 1, v2: 1 });
     assert.deepEqual(pointsBy(afterStop.get('grpc.lb.traffic_split.attempt.duration'), SUBSET), finishedBefore);
-    const empty = { observing: false, finishListeners: 0, countersObserved: false };
+    const empty = { observing: false, finishListeners: 0, streamListeners: 0, countersObserved: false };
     assert.deepEqual(telemetrySlotsOf(split), empty);
 
     await instrumentTrafficSplit(split, { api, meterProvider: metrics.provider });
-    assert.deepEqual(telemetrySlotsOf(split), { observing: true, finishListeners: 1, countersObserved: true });
+    assert.deepEqual(telemetrySlotsOf(split), {
+      observing: true,
+      finishListeners: 1,
+      streamListeners: 1,
+      countersObserved: true,
+    });
     split.close();
     assert.deepEqual(telemetrySlotsOf(split), empty);
     await assert.rejects(instrumentTrafficSplit(split, { api }), { code: 'ERR_SPLIT_CLOSED' });

@@ -99,7 +99,7 @@ describe('weights file', () => {
     writeFileSync(path, '{ "v1": 0, "v2": 1 }\n');
     const watcher = watch(t, r.split, path);
     const [applied] = await Promise.all([nextApplied(watcher), watcher.ready]);
-    assert.deepEqual(applied, [{ path, weights: { v1: 0, v2: 1 }, previous: { v1: 1, v2: 0 } }]);
+    assert.deepEqual(applied, [{ path, weights: { v1: 0, v2: 1 }, previous: { v1: 1, v2: 0 }, methods: {} }]);
     assert.deepEqual(await serversOf(r.client, 3), ['v2', 'v2', 'v2']);
   });
 

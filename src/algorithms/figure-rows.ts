@@ -16,10 +16,37 @@ export function codeSlot(code: number): number {
   return code >= 0 && code < CODE_COUNT ? code : UNKNOWN_CODE;
 }
 
+/** How an answered attempt is counted besides `finished`, `codes` and `latency`. */
+export const enum AnswerKind {
+  /** A unary call, or a call the split's pipeline never saw (it cannot tell a stream). */
+  Unary = 0,
+  /** A stream that delivered no message. */
+  Stream = 1,
+  /** A stream that delivered at least one message. */
+  StreamAfterMessage = 2,
+}
+
+/**
+ * The figures of streaming calls, in rows like the rest of the table: `finished` at `[r]`,
+ * `afterMessage` at `[r * CODE_COUNT + code]`, the histograms at `[r * LATENCY_BUCKETS + bucket]`.
+ * Made at the table's first stream, so a split of unary calls never pays for them.
+ */
+export interface StreamRows {
+  /** Answered attempts of streams (a part of `finished`). */
+  readonly finished: Float64Array;
+  /** Of those, the ones that had delivered a message, by code. */
+  readonly afterMessage: Float64Array;
+  readonly firstMessage: Float64Array;
+  readonly gaps: Float64Array;
+  /** The streams' part of `latency` (their lifetimes): the rest of it is the unary latency. */
+  readonly lifetimes: Float64Array;
+}
+
 /**
  * The arrays of a table of figures, or of a copy of one (a mark): row `r` at `[r]`, its codes at
  * `[r * CODE_COUNT + code]`, its latency histogram at `[r * LATENCY_BUCKETS + bucket]`. A copy
- * taken before the table grew is shorter: the rows it lacks were all zero then.
+ * taken before the table grew is shorter: the rows it lacks were all zero then; so were the
+ * stream figures of a copy whose `streams` is null.
  */
 export interface FigureRows {
   readonly started: Float64Array;
@@ -30,6 +57,24 @@ export interface FigureRows {
   readonly codes: Float64Array;
   readonly notStarted: Float64Array;
   readonly latency: Float64Array;
+  readonly streams: StreamRows | null;
+}
+
+/** Quantiles of a histogram in milliseconds, null before any sample. */
+export interface Quantiles {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+}
+
+/** One row's stream figures (`StreamStats` names them by status code). */
+export interface StreamFigures {
+  finished: number;
+  codesAfterFirstMessage: Map<number, number>;
+  firstMessageMs: Quantiles;
+  firstMessageHistogram: [ms: number, count: number][];
+  gapMs: Quantiles;
+  gapHistogram: [ms: number, count: number][];
 }
 
 /** One row's figures, cumulative or since a copy. */
@@ -41,21 +86,19 @@ export interface RowFigures {
   rebalanced: number;
   codes: Map<number, number>;
   notStarted: Map<number, number>;
-  latencyMs: { p50: number | null; p90: number | null; p99: number | null };
+  latencyMs: Quantiles;
   latencyHistogram: [ms: number, count: number][];
+  unaryLatencyMs: Quantiles;
+  unaryLatencyHistogram: [ms: number, count: number][];
+  streams: StreamFigures;
 }
 
 /** Row `row` of `now`, minus its value in `then` when given. */
 export function rowFigures(now: FigureRows, then: FigureRows | null, row: number): RowFigures {
   const minus = (a: Float64Array, b: Float64Array | undefined) => a[row]! - (b?.[row] ?? 0);
-  let latency: ArrayLike<number> = now.latency;
-  let offset = row * LATENCY_BUCKETS;
-  if (then !== null) {
-    const window = new Float64Array(LATENCY_BUCKETS);
-    for (let b = 0; b < LATENCY_BUCKETS; b++) window[b] = now.latency[offset + b]! - (then.latency[offset + b] ?? 0);
-    latency = window;
-    offset = 0;
-  }
+  const latency = rowWindow(now.latency, then?.latency, row, LATENCY_BUCKETS);
+  const lifetimes = rowWindow(now.streams?.lifetimes, then?.streams?.lifetimes, row, LATENCY_BUCKETS);
+  const unary = latency.map((count, bucket) => count - lifetimes[bucket]!);
   return {
     started: minus(now.started, then?.started),
     finished: minus(now.finished, then?.finished),
@@ -64,12 +107,41 @@ export function rowFigures(now: FigureRows, then: FigureRows | null, row: number
     rebalanced: minus(now.rebalanced, then?.rebalanced),
     codes: codeCounts(now.codes, then?.codes, row),
     notStarted: codeCounts(now.notStarted, then?.notStarted, row),
-    latencyMs: {
-      p50: latencyQuantile(latency, offset, 0.5),
-      p90: latencyQuantile(latency, offset, 0.9),
-      p99: latencyQuantile(latency, offset, 0.99),
-    },
-    latencyHistogram: latencyHistogram(latency, offset),
+    latencyMs: quantiles(latency),
+    latencyHistogram: latencyHistogram(latency, 0),
+    unaryLatencyMs: quantiles(unary),
+    unaryLatencyHistogram: latencyHistogram(unary, 0),
+    streams: streamFigures(now.streams, then?.streams ?? null, row),
+  };
+}
+
+function streamFigures(now: StreamRows | null, then: StreamRows | null, row: number): StreamFigures {
+  const firstMessage = rowWindow(now?.firstMessage, then?.firstMessage, row, LATENCY_BUCKETS);
+  const gaps = rowWindow(now?.gaps, then?.gaps, row, LATENCY_BUCKETS);
+  return {
+    finished: now === null ? 0 : now.finished[row]! - (then?.finished[row] ?? 0),
+    codesAfterFirstMessage: now === null ? new Map() : codeCounts(now.afterMessage, then?.afterMessage, row),
+    firstMessageMs: quantiles(firstMessage),
+    firstMessageHistogram: latencyHistogram(firstMessage, 0),
+    gapMs: quantiles(gaps),
+    gapHistogram: latencyHistogram(gaps, 0),
+  };
+}
+
+/** Row `row` of a `[row * width + i]` table, minus a copy's (zeros for a table not made yet). */
+function rowWindow(now: Float64Array | undefined, then: Float64Array | undefined, row: number, width: number) {
+  const window = new Float64Array(width);
+  if (now === undefined) return window;
+  const offset = row * width;
+  for (let i = 0; i < width; i++) window[i] = now[offset + i]! - (then?.[offset + i] ?? 0);
+  return window;
+}
+
+function quantiles(histogram: Float64Array): Quantiles {
+  return {
+    p50: latencyQuantile(histogram, 0, 0.5),
+    p90: latencyQuantile(histogram, 0, 0.9),
+    p99: latencyQuantile(histogram, 0, 0.99),
   };
 }
 
@@ -89,6 +161,24 @@ export function codeCounts(now: Float64Array, then: Float64Array | undefined, ro
   return counts;
 }
 
+/** An array of `rows * perRow` zeros holding `old`'s counts. */
+function wider(old: Float64Array, rows: number, perRow: number): Float64Array {
+  const array = new Float64Array(rows * perRow);
+  array.set(old);
+  return array;
+}
+
+function streamRowsOf(rows: number, old: StreamRows | null): StreamRows {
+  const empty = new Float64Array(0);
+  return {
+    finished: wider(old?.finished ?? empty, rows, 1),
+    afterMessage: wider(old?.afterMessage ?? empty, rows, CODE_COUNT),
+    firstMessage: wider(old?.firstMessage ?? empty, rows, LATENCY_BUCKETS),
+    gaps: wider(old?.gaps ?? empty, rows, LATENCY_BUCKETS),
+    lifetimes: wider(old?.lifetimes ?? empty, rows, LATENCY_BUCKETS),
+  };
+}
+
 /** A table of `rows` rows of figures that can grow; its arrays are replaced when it does. */
 export class FigureTable implements FigureRows {
   started: Float64Array;
@@ -99,6 +189,7 @@ export class FigureTable implements FigureRows {
   codes: Float64Array;
   notStarted: Float64Array;
   latency: Float64Array;
+  streams: StreamRows | null = null;
 
   constructor(public rows: number) {
     this.started = new Float64Array(rows);
@@ -114,24 +205,21 @@ export class FigureTable implements FigureRows {
   /** Makes room for `rows` rows, keeping every count. */
   grow(rows: number): void {
     if (rows <= this.rows) return;
-    const wider = (old: Float64Array, perRow: number) => {
-      const array = new Float64Array(rows * perRow);
-      array.set(old);
-      return array;
-    };
-    this.started = wider(this.started, 1);
-    this.finished = wider(this.finished, 1);
-    this.abandoned = wider(this.abandoned, 1);
-    this.refused = wider(this.refused, 1);
-    this.rebalanced = wider(this.rebalanced, 1);
-    this.codes = wider(this.codes, CODE_COUNT);
-    this.notStarted = wider(this.notStarted, CODE_COUNT);
-    this.latency = wider(this.latency, LATENCY_BUCKETS);
+    this.started = wider(this.started, rows, 1);
+    this.finished = wider(this.finished, rows, 1);
+    this.abandoned = wider(this.abandoned, rows, 1);
+    this.refused = wider(this.refused, rows, 1);
+    this.rebalanced = wider(this.rebalanced, rows, 1);
+    this.codes = wider(this.codes, rows, CODE_COUNT);
+    this.notStarted = wider(this.notStarted, rows, CODE_COUNT);
+    this.latency = wider(this.latency, rows, LATENCY_BUCKETS);
+    if (this.streams !== null) this.streams = streamRowsOf(rows, this.streams);
     this.rows = rows;
   }
 
   /** A frozen copy of every count now. */
   copy(): FigureRows {
+    const streams = this.streams;
     return Object.freeze({
       started: this.started.slice(),
       finished: this.finished.slice(),
@@ -141,6 +229,34 @@ export class FigureTable implements FigureRows {
       codes: this.codes.slice(),
       notStarted: this.notStarted.slice(),
       latency: this.latency.slice(),
+      streams:
+        streams === null
+          ? null
+          : Object.freeze({
+              finished: streams.finished.slice(),
+              afterMessage: streams.afterMessage.slice(),
+              firstMessage: streams.firstMessage.slice(),
+              gaps: streams.gaps.slice(),
+              lifetimes: streams.lifetimes.slice(),
+            }),
     });
+  }
+
+  /** Counts an answered attempt in row `row`: its code's slot, its latency bucket and kind. */
+  addAnswer(row: number, codeAt: number, bucket: number, kind: AnswerKind): void {
+    this.finished[row]!++;
+    this.codes[row * CODE_COUNT + codeAt]!++;
+    this.latency[row * LATENCY_BUCKETS + bucket]!++;
+    if (kind === AnswerKind.Unary) return;
+    const streams = (this.streams ??= streamRowsOf(this.rows, null));
+    streams.finished[row]!++;
+    streams.lifetimes[row * LATENCY_BUCKETS + bucket]!++;
+    if (kind === AnswerKind.StreamAfterMessage) streams.afterMessage[row * CODE_COUNT + codeAt]!++;
+  }
+
+  /** Counts a stream's first message (`gap` false) or a gap before a later one, in row `row`. */
+  addStreamMessage(row: number, bucket: number, gap: boolean): void {
+    const streams = (this.streams ??= streamRowsOf(this.rows, null));
+    (gap ? streams.gaps : streams.firstMessage)[row * LATENCY_BUCKETS + bucket]!++;
   }
 }

@@ -14,6 +14,7 @@ import { sameWeights } from '../ops/rollout/rollout-plan.js';
 import {
   emitClientWarning,
   trace,
+  type CallEndedListener,
   type MirrorSettings,
   type SetWeightsOptions,
   type SplitHandle,
@@ -218,6 +219,11 @@ export class Fleet extends EventEmitter implements SplitHandle, FleetCore {
   /** The local split's mirror. */
   getMirror(): MirrorSettings | null {
     return this.split.getMirror();
+  }
+
+  /** The local split's feed of answered attempts: this replica's calls only. */
+  onCallEnded(listener: CallEndedListener): () => void {
+    return this.split.onCallEnded(listener);
   }
 
   /**

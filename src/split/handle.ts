@@ -5,7 +5,7 @@
  * @module
  */
 import type { MirrorOptions, MirrorSettings } from '../policy/mirror/mirror-options.js';
-import type { SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
+import type { CallEndedListener, SetWeightsOptions, SplitStats, StatsMark, TrafficSplitEvents } from './types.js';
 
 /** A listener of one of the split's events. */
 type Listener<K extends keyof TrafficSplitEvents> = (...args: TrafficSplitEvents[K]) => void;
@@ -31,6 +31,15 @@ export interface SplitHandle {
   setMirror(options: MirrorOptions | null): void;
   getMirror(): MirrorSettings | null;
   mark(): StatsMark;
+  /**
+   * The feed of answered attempts, for judges that look at every call: `listener` is called
+   * once for each attempt counted in `stats().subsets[subset].finished`, as it is counted, with
+   * its subset, method, status code and stream figures (see `CallEnded`). Returns the function
+   * that removes it. A listener that throws is reported once (a grpc-js ERROR log line) and
+   * never reaches the call. With no listener, nothing is built per call. A hook of the library's
+   * operations: its record may gain fields in a minor version.
+   */
+  onCallEnded(listener: CallEndedListener): () => void;
   on<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;
   once<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;
   off<K extends keyof TrafficSplitEvents>(event: K, listener: Listener<K>): unknown;

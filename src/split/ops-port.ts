@@ -7,6 +7,8 @@
  */
 export type { SplitHandle } from './handle.js';
 export type {
+  CallEnded,
+  CallEndedListener,
   ConnectivityStateName,
   SetWeightsOptions,
   SplitStats,
@@ -14,10 +16,16 @@ export type {
   StatusName,
   SubsetStats,
   MethodStats,
+  StreamStats,
   TrafficSplitEvents,
 } from './types.js';
 export { telemetryPortOf } from '../policy/call/telemetry-port.js';
-export type { FinishListener, SubsetObserver, TelemetryPort } from '../policy/call/telemetry-port.js';
+export type {
+  FinishListener,
+  StreamMessageListener,
+  SubsetObserver,
+  TelemetryPort,
+} from '../policy/call/telemetry-port.js';
 export { ConnectivityState, Status } from '../policy/grpc/grpc.js';
 export { CODE_COUNT } from '../policy/call/counters.js';
 export { emitClientWarning, logError } from '../policy/grpc/logging.js';

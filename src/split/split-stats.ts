@@ -4,6 +4,7 @@
  */
 import { ConnectivityState, Status } from '../policy/grpc/grpc.js';
 import type { CountersMark } from '../policy/call/counters.js';
+import type { RowFigures } from '../algorithms/figure-rows.js';
 import type { SplitState } from '../policy/balancer/split-state.js';
 import type { ConnectivityStateName, MethodStats, StatusName, SubsetStats } from './types.js';
 
@@ -31,8 +32,7 @@ export function subsetStats(
       abandoned: figures.abandoned,
       refused: figures.refused,
       notStarted: byCodeName(figures.notStarted),
-      latencyMs: figures.latencyMs,
-      latencyHistogram: figures.latencyHistogram,
+      ...latencyAndStreams(figures),
       methods: methodStats(state, i, since),
     };
   });
@@ -60,11 +60,24 @@ function methodStats(state: SplitState, subset: number, since: CountersMark | nu
       abandoned: figures.abandoned,
       refused: figures.refused,
       notStarted: byCodeName(figures.notStarted),
-      latencyMs: figures.latencyMs,
-      latencyHistogram: figures.latencyHistogram,
+      ...latencyAndStreams(figures),
     };
   });
   return stats;
+}
+
+/** The latency and stream figures of a row, as `stats()` names them. */
+function latencyAndStreams(
+  figures: RowFigures,
+): Pick<SubsetStats, 'latencyMs' | 'latencyHistogram' | 'unaryLatencyMs' | 'unaryLatencyHistogram' | 'streams'> {
+  const streams = figures.streams;
+  return {
+    latencyMs: figures.latencyMs,
+    latencyHistogram: figures.latencyHistogram,
+    unaryLatencyMs: figures.unaryLatencyMs,
+    unaryLatencyHistogram: figures.unaryLatencyHistogram,
+    streams: { ...streams, codesAfterFirstMessage: byCodeName(streams.codesAfterFirstMessage) },
+  };
 }
 
 /** Counts by status code number, as counts by status name. */

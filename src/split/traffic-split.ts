@@ -19,9 +19,11 @@ import { createCallGuard } from '../policy/call/call-guard.js';
 import { composeClientOptions } from '../policy/grpc/channel-options.js';
 import { createTelemetryPort } from '../policy/call/telemetry-port.js';
 import { MethodCounters } from '../policy/call/method-counters.js';
+import { CallFeed } from '../policy/call/call-feed.js';
 import { rendezvousPick, subsetSeeds } from '../algorithms/routing/sticky-hash.js';
 import type { SplitHandle } from './handle.js';
 import type {
+  CallEndedListener,
   ConnectivityStateName,
   SetWeightsOptions,
   SplitStats,
@@ -91,6 +93,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   private readonly mirrorControl: MirrorController;
   /** Builds the split's clients' channels: each knows its credentials, for its mirror copies. */
   private readonly channelFactory: NonNullable<ClientOptions['channelFactoryOverride']>;
+  private readonly feed: CallFeed;
 
   constructor(options: TrafficSplitOptions) {
     super();
@@ -124,6 +127,7 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
     );
     if (parsed.methodFigures !== null)
       this.state.counters.methods = new MethodCounters(parsed.methodFigures, this.subsets.length);
+    this.feed = new CallFeed(this.state.counters, this.subsets);
     this.id = `${this.name}-${nextSplitNumber++}`;
     this.target = `${TARGET_SCHEME}:///${this.id}`;
     this.routing = Object.freeze({
@@ -281,6 +285,15 @@ export class TrafficSplit extends EventEmitter<TrafficSplitEvents> implements Sp
   /** Marks the counters now; pass the mark to `stats({ since })`. */
   mark(): StatsMark {
     return issuedMark(this.state.counters.mark(), this);
+  }
+
+  /**
+   * Calls `listener` once for each answered attempt, as `stats()` counts it in `finished` (see
+   * `SplitHandle.onCallEnded`); returns the function that removes it.
+   * @example const stop = split.onCallEnded(({ subset, method, code }) => judge.observe(subset, method, code));
+   */
+  onCallEnded(listener: CallEndedListener): () => void {
+    return this.feed.add(listener);
   }
 
   /**

@@ -8,6 +8,8 @@ import type { CountersMark } from '../policy/call/counters.js';
 import type { MirrorStats } from '../policy/mirror/mirror-figures.js';
 import type { MirrorSettings } from '../policy/mirror/mirror-options.js';
 
+export type { CallEnded, CallEndedListener } from '../policy/call/call-feed.js';
+
 export type { ConnectivityStateName, StatusName } from '../base/names.js';
 import type { ConnectivityStateName, StatusName } from '../base/names.js';
 
@@ -69,11 +71,21 @@ export interface SubsetStats {
    * `channelOptions` (the split's interceptor sees whole calls). */
   notStarted: Partial<Record<StatusName, number>>;
   /** Latency of the `finished` attempts, from the stream's start to its status, in
-   * milliseconds (null before any finished); accurate to about 9%. */
+   * milliseconds (null before any finished); accurate to about 9%. A streaming call's is its
+   * lifetime: judge latency on `unaryLatencyMs`, and streams on `streams`. */
   latencyMs: { p50: number | null; p90: number | null; p99: number | null };
   /** The same latencies as a histogram: `[bucket middle in ms, count]` for each non-empty
    * bucket of the fixed log-linear histogram (8 buckets per power of two), fastest first. */
   latencyHistogram: [ms: number, count: number][];
+  /** `latencyMs` of the `finished` attempts that are not streams' (`finished - streams.finished`
+   * of them): the latency to judge a version on. Streams of clients built without `channelOptions`
+   * cannot be told from unary calls and are counted here. Absent from a fleet's figures. */
+  unaryLatencyMs?: { p50: number | null; p90: number | null; p99: number | null };
+  /** The same as a histogram, in the form of `latencyHistogram`. Absent from a fleet's figures. */
+  unaryLatencyHistogram?: [ms: number, count: number][];
+  /** The figures of streaming calls, whose lifetime is not a latency. Absent from a fleet's
+   * figures. */
+  streams?: StreamStats;
   /**
    * The same figures per method of the calls (option `methodFigures`), by full method name
    * (`/shop.Store/Read`): the methods declared, then the others in the order first seen up to
@@ -83,6 +95,36 @@ export interface SubsetStats {
    * `methodFigures` is off; absent from figures that do not count methods (a fleet's).
    */
   methods?: Record<string, MethodStats>;
+}
+
+/**
+ * A subset's figures of streaming calls (client, server and bidi streaming calls of clients built
+ * with `channelOptions`: only the split's interceptor sees messages). A stream's messages are
+ * those its application received; they are counted on the subset of the attempt that delivered
+ * them, and the time to the first one runs from that attempt's start on the subset. Counted
+ * like the other figures: for the split's lifetime, or since a mark (`stats({ since })`), each
+ * figure when it happens.
+ */
+export interface StreamStats {
+  /** Answered attempts of streams: the part of `finished` (with their codes in `codes`) that is
+   * streams, counted when the stream ends; what a judge of streams counts. A stream that failed
+   * before any message is an ordinary failure, in `codes`. */
+  finished: number;
+  /** Of `finished`, the streams that had delivered at least one message, by the status code the
+   * application got (`OK` included). Those with a failure code (a rollout's `failureCodes`) are
+   * the mid-stream failures. */
+  codesAfterFirstMessage: Partial<Record<StatusName, number>>;
+  /** Time to first message: from the start of the attempt on the subset to the first message
+   * the application received, in milliseconds, counted when that message arrives (so streams
+   * still open count); null before any. Accurate to about 9%. */
+  firstMessageMs: { p50: number | null; p90: number | null; p99: number | null };
+  /** The same as a histogram, in the form of `latencyHistogram`. */
+  firstMessageHistogram: [ms: number, count: number][];
+  /** Gaps between consecutive messages of a stream (server and bidi streaming; a stream of `n`
+   * messages has `n - 1`), in milliseconds, each counted when its later message arrives. */
+  gapMs: { p50: number | null; p90: number | null; p99: number | null };
+  /** The same as a histogram, in the form of `latencyHistogram`. */
+  gapHistogram: [ms: number, count: number][];
 }
 
 /** One method's figures on one subset: the subset's figures, for that method's calls only. */
@@ -99,6 +141,9 @@ export type MethodStats = Pick<
   | 'notStarted'
   | 'latencyMs'
   | 'latencyHistogram'
+  | 'unaryLatencyMs'
+  | 'unaryLatencyHistogram'
+  | 'streams'
 >;
 
 /** A plain, JSON-able snapshot. */

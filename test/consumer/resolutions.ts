@@ -24,6 +24,7 @@ export function rolloutOnDouble(stats: SplitStats, mark: StatsMark, options: Rol
     mark: () => mark,
     setMirror: () => {},
     getMirror: () => null,
+    onCallEnded: () => () => {},
     on: () => handle,
     once: () => handle,
     off: () => handle,

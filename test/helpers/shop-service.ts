@@ -11,8 +11,14 @@ export interface ShopRequest {
   /** Ask the server named `failOn` (any server without it) to fail the call with this code. */
   failWith?: number;
   failOn?: string;
-  /** Watch: how many replies. */
+  /** Watch: how many replies (before failing, with `failWith`). */
   count?: number;
+  /** Watch: the server named `slowServer` (every server without it) waits this long, on a timer
+   * of its own, before its first reply. */
+  firstDelayMs?: number;
+  slowServer?: string;
+  /** Watch: the server waits this long, on a timer, between two replies. */
+  intervalMs?: number;
 }
 
 export interface ShopReply {
@@ -86,9 +92,23 @@ export function shopHandlers(server: string): grpc.UntypedServiceImplementation 
     write: unary('Write'),
     list: unary('List'),
     watch: (call: grpc.ServerWritableStream<ShopRequest, ShopReply>) => {
-      const count = call.request.count ?? 3;
-      for (let index = 0; index < count; index++) call.write({ server, method: 'Watch', index });
-      call.end();
+      const request = call.request;
+      const count = request.count ?? 3;
+      const fails = request.failWith && (request.failOn === undefined || request.failOn === server);
+      const slow = request.firstDelayMs && (request.slowServer === undefined || request.slowServer === server);
+      const write = (index: number): void => {
+        if (index < count) {
+          call.write({ server, method: 'Watch', index });
+          if (request.intervalMs) setTimeout(() => write(index + 1), request.intervalMs).unref();
+          else write(index + 1);
+        } else if (fails) {
+          const details = `${server} fails Watch with ${request.failWith} after ${count} replies`;
+          // grpc-js's way to end a server stream with a status: the 'error' event.
+          call.emit('error', Object.assign(new Error(details), { code: request.failWith, details }));
+        } else call.end();
+      };
+      if (slow) setTimeout(() => write(0), request.firstDelayMs).unref();
+      else write(0);
     },
   };
 }
@@ -113,4 +133,31 @@ export function callShop(
       error ? reject(error) : resolve(reply!),
     );
   });
+}
+
+/** How a stream ended, and the messages it delivered first. */
+export interface StreamEnd<T> {
+  replies: T[];
+  code: grpc.status;
+}
+
+/** Reads `call` to its end; never rejects (a failure is its `code`). */
+export function drainStream<T>(call: grpc.ClientReadableStream<T>): Promise<StreamEnd<T>> {
+  const replies: T[] = [];
+  return new Promise((resolve) => {
+    call.on('data', (reply: T) => replies.push(reply));
+    call.on('error', () => {});
+    call.on('status', (status: grpc.StatusObject) => resolve({ replies, code: status.code }));
+  });
+}
+
+/** One Watch call, read to its end. */
+export function watchShop(
+  client: ShopClientInstance,
+  request: ShopRequest = {},
+  metadata = new grpc.Metadata(),
+  options: grpc.CallOptions = {},
+): Promise<StreamEnd<ShopReply>> {
+  type Watch = (r: ShopRequest, m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<ShopReply>;
+  return drainStream((client as unknown as { watch: Watch }).watch(request, metadata, options));
 }

@@ -10,9 +10,12 @@ import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } fro
 import type { ConnectivityStateName, SplitStats, StatusName, SubsetStats } from '../../split/fleet-port.js';
 
 /** A subset's cumulative figures as one replica publishes them (its `stats()` without the
- * quantiles, which are computed again from the summed histogram, and without the per-method
- * figures, which the fleet does not add up). */
-export type PublishedSubset = Omit<SubsetStats, 'weight' | 'latencyMs' | 'methods'>;
+ * quantiles, which are computed again from the summed histogram, and without the per-method,
+ * unary latency and stream figures, which the fleet does not add up). */
+export type PublishedSubset = Omit<
+  SubsetStats,
+  'weight' | 'latencyMs' | 'methods' | 'unaryLatencyMs' | 'unaryLatencyHistogram' | 'streams'
+>;
 
 /** One replica's publication: the value of `<prefix>/replicas/<replicaId>`. */
 export interface Publication {
@@ -41,7 +44,15 @@ export function publicationOf(
 ): Publication {
   const subsets: Record<string, PublishedSubset> = {};
   for (const [name, subset] of Object.entries(stats.subsets)) {
-    const { weight: _weight, latencyMs: _latency, methods: _methods, ...published } = subset;
+    const {
+      weight: _w,
+      latencyMs: _l,
+      methods: _m,
+      unaryLatencyMs: _u,
+      unaryLatencyHistogram: _h,
+      streams: _s,
+      ...published
+    } = subset;
     subsets[name] = published;
   }
   return { ...meta, since: meta.at - stats.periodMs, channels: stats.channels, notStarted: stats.notStarted, subsets };

@@ -126,6 +126,63 @@ export const METHOD_METRICS: readonly MetricDefinition[] = [
       eachMethod(figures).flatMap(([subset, method, f]) => quantileSamples(f.latencyMs, { subset, method })),
   },
   {
+    prometheus: { name: 'traffic_split_method_unary_latency_seconds', type: 'gauge' },
+    otel: null,
+    unit: 's',
+    help: 'Latency quantiles of unary calls per subset and method over the split lifetime, in seconds.',
+    labels: ['subset', 'method', 'quantile'],
+    from: ['subsets.*.methods.*.unaryLatencyMs', 'subsets.*.methods.*.unaryLatencyHistogram'],
+    read: (figures) =>
+      eachMethod(figures).flatMap(([subset, method, f]) =>
+        f.unaryLatencyMs === undefined ? [] : quantileSamples(f.unaryLatencyMs, { subset, method }),
+      ),
+  },
+  {
+    prometheus: { name: 'traffic_split_method_streams_finished_total', type: 'counter' },
+    otel: { name: 'grpc.lb.traffic_split.method.streams.finished', instrument: 'counter' },
+    unit: '{stream}',
+    help: 'Streams that ended on each subset per method (their answered attempts).',
+    labels: ['subset', 'method'],
+    from: ['subsets.*.methods.*.streams.finished'],
+    read: (figures) =>
+      eachMethod(figures).flatMap(([subset, method, f]) =>
+        f.streams === undefined ? [] : [{ labels: { subset, method }, value: f.streams.finished }],
+      ),
+  },
+  {
+    prometheus: { name: 'traffic_split_method_streams_ended_after_first_message_total', type: 'counter' },
+    otel: { name: 'grpc.lb.traffic_split.method.streams.ended_after_first_message', instrument: 'counter' },
+    unit: '{stream}',
+    help: 'Streams that ended after at least one message, per subset, method and gRPC status code.',
+    labels: ['subset', 'method', 'code'],
+    from: ['subsets.*.methods.*.streams.codesAfterFirstMessage'],
+    read: perMethodCode((f) => f.streams?.codesAfterFirstMessage ?? {}),
+  },
+  {
+    prometheus: { name: 'traffic_split_method_streams_first_message_seconds', type: 'gauge' },
+    otel: null,
+    unit: 's',
+    help: "Quantiles of streams' time to first message per subset and method, in seconds.",
+    labels: ['subset', 'method', 'quantile'],
+    from: ['subsets.*.methods.*.streams.firstMessageMs', 'subsets.*.methods.*.streams.firstMessageHistogram'],
+    read: (figures) =>
+      eachMethod(figures).flatMap(([subset, method, f]) =>
+        f.streams === undefined ? [] : quantileSamples(f.streams.firstMessageMs, { subset, method }),
+      ),
+  },
+  {
+    prometheus: { name: 'traffic_split_method_streams_gap_seconds', type: 'gauge' },
+    otel: null,
+    unit: 's',
+    help: 'Quantiles of the gaps between consecutive messages of a stream per subset and method, in seconds.',
+    labels: ['subset', 'method', 'quantile'],
+    from: ['subsets.*.methods.*.streams.gapMs', 'subsets.*.methods.*.streams.gapHistogram'],
+    read: (figures) =>
+      eachMethod(figures).flatMap(([subset, method, f]) =>
+        f.streams === undefined ? [] : quantileSamples(f.streams.gapMs, { subset, method }),
+      ),
+  },
+  {
     prometheus: { name: 'traffic_split_method_calls_not_started_total', type: 'counter' },
     otel: { name: 'grpc.lb.traffic_split.method.call.not_started', instrument: 'counter' },
     unit: '{call}',

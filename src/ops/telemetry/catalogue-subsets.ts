@@ -120,6 +120,7 @@ export const SUBSET_METRICS: readonly MetricDefinition[] = [
       'subsets.*.methods.*.latencyHistogram',
     ],
     read: null,
+    records: 'attemptDuration',
   },
   {
     prometheus: { name: 'traffic_split_calls_in_flight', type: 'gauge' },

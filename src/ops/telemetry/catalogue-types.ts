@@ -39,6 +39,11 @@ export interface MetricSample {
 /** OpenTelemetry instrument kinds; the observable ones are read at collection time. */
 export type OtelInstrument = 'counter' | 'upDownCounter' | 'gauge' | 'histogram';
 
+/** What an OpenTelemetry histogram records, as it happens: the duration of each finished
+ * attempt (of every call, or of unary calls only), each stream's time to first message, each
+ * gap between a stream's messages. */
+export type RecordedFigure = 'attemptDuration' | 'unaryAttemptDuration' | 'firstMessage' | 'messageGap';
+
 /** One figure. A side is null when another entry exports the same `stats()` paths there. */
 export interface MetricDefinition {
   prometheus: { name: string; type: 'counter' | 'gauge' } | null;
@@ -51,8 +56,10 @@ export interface MetricDefinition {
   /** The `stats()` paths it exports: dot-separated keys, `*` for a record's keys (subsets,
    * status codes), `[]` for an array's items; a path covers everything beneath it. */
   from: readonly string[];
-  /** Its samples; null for the one figure recorded per finished attempt (a histogram). */
+  /** Its samples; null for a histogram, recorded as it happens (`records`). */
   read: ((figures: MetricFigures) => MetricSample[]) | null;
+  /** What a histogram records (with `read: null`). */
+  records?: RecordedFigure;
 }
 
 /** Quantile samples in seconds from milliseconds (none for a quantile not known yet). */

@@ -2,17 +2,26 @@
  * The metrics catalogue: every figure a split exports, declared once. The Prometheus text
  * (split-metrics.ts), the OpenTelemetry instruments (otel-metrics.ts) and the prom-client example
  * render from this list, and a test fails when a `stats()` figure has no entry here. To add a
- * figure: add it to `stats()`, then one entry here (catalogue-subsets.ts or catalogue-mirror.ts).
+ * figure: add it to `stats()`, then one entry here (catalogue-subsets.ts, catalogue-streams.ts,
+ * catalogue-methods.ts or catalogue-mirror.ts).
  * @module
  */
 import type { SplitHandle, SplitStats } from '../../split/ops-port.js';
 import { activeRollout, lastComparison } from '../rollout/rollout.js';
 import { METHOD_METRICS } from './catalogue-methods.js';
 import { MIRROR_METRICS } from './catalogue-mirror.js';
+import { STREAM_METRICS } from './catalogue-streams.js';
 import { SUBSET_METRICS } from './catalogue-subsets.js';
 import type { MetricDefinition, MetricFigures, MetricLabel } from './catalogue-types.js';
 
-export type { MetricDefinition, MetricFigures, MetricLabel, MetricSample, OtelInstrument } from './catalogue-types.js';
+export type {
+  MetricDefinition,
+  MetricFigures,
+  MetricLabel,
+  MetricSample,
+  OtelInstrument,
+  RecordedFigure,
+} from './catalogue-types.js';
 
 /** Each label's name in Prometheus and attribute in OpenTelemetry. */
 export const METRIC_LABELS: Readonly<Record<MetricLabel, { prometheus: string; otel: string }>> = {
@@ -83,6 +92,7 @@ const ROLLOUT_METRICS: readonly MetricDefinition[] = [
 /** Every figure, in the order exporters render them. */
 export const METRICS: readonly MetricDefinition[] = [
   ...SUBSET_METRICS,
+  ...STREAM_METRICS,
   ...METHOD_METRICS,
   ...ROLLOUT_METRICS,
   ...MIRROR_METRICS,

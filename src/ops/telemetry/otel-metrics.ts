@@ -14,6 +14,7 @@ import {
   readMetricFigures,
   type MetricDefinition,
   type MetricSample,
+  type RecordedFigure,
 } from './metrics-catalogue.js';
 import { methodLabel } from './catalogue-methods.js';
 
@@ -45,13 +46,13 @@ interface Observed {
 export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: TelemetryPort): () => void {
   const target = split.target;
   const observed: Observed[] = [];
-  let duration: Histogram | undefined;
+  const histograms: Partial<Record<RecordedFigure, Histogram>> = {};
   for (const metric of METRICS) {
     if (metric.otel === null) continue;
     const options = { unit: metric.unit, description: metric.help };
     const { name, instrument } = metric.otel;
     if (instrument === 'histogram')
-      duration = meter.createHistogram(name, {
+      histograms[metric.records ?? 'attemptDuration'] = meter.createHistogram(name, {
         ...options,
         advice: { explicitBucketBoundaries: A66_LATENCY_BUCKETS_S },
       });
@@ -70,11 +71,12 @@ export function startSplitMetrics(meter: Meter, split: MeteredSplit, port: Telem
   };
   const observables = observed.map((o) => o.instrument);
   meter.addBatchObservableCallback(observe, observables);
-  const stopRecording =
-    duration === undefined ? () => {} : port.onAttemptFinished(attemptRecorder(duration, target, split.subsets, port));
+  const stopAttempts = port.onAttemptFinished(attemptRecorder(histograms, target, split.subsets, port));
+  const stopStreams = port.onStreamMessage(streamRecorder(histograms, target, split.subsets, port));
   return () => {
     meter.removeBatchObservableCallback(observe, observables);
-    stopRecording();
+    stopAttempts();
+    stopStreams();
   };
 }
 
@@ -84,18 +86,20 @@ function attributesOf(target: string, metric: MetricDefinition, sample: MetricSa
   return attributes;
 }
 
-/** Records each finished attempt's duration. Attribute sets per (method, subset, status) are
- * built on first use, so recording allocates nothing; the methods are the bounded ones of
- * `stats()` (slot -1, per-method figures off, is `other`). */
+/** Records each finished attempt's duration, and a unary call's in the unary histogram too.
+ * Attribute sets per (method, subset, status) are built on first use, so recording allocates
+ * nothing; the methods are the bounded ones of `stats()` (slot -1, per-method figures off, is
+ * `other`). */
 function attemptRecorder(
-  duration: Histogram,
+  histograms: Partial<Record<RecordedFigure, Histogram>>,
   target: string,
   subsets: readonly string[],
   port: Pick<TelemetryPort, 'methodName'>,
-): (subset: number, code: number, durationMs: number, method: number) => void {
+): (subset: number, code: number, durationMs: number, method: number, streaming: boolean) => void {
+  const { attemptDuration: duration, unaryAttemptDuration: unary } = histograms;
   // By method slot + 1, then by subset * CODE_COUNT + code.
   const byMethod: (Attributes | undefined)[][] = [];
-  return (subset, code, durationMs, method) => {
+  return (subset, code, durationMs, method, streaming) => {
     const codeSlot = code >= 0 && code < CODE_COUNT ? code : Status.UNKNOWN;
     const slot = subset * CODE_COUNT + codeSlot;
     const finishedAttributes = (byMethod[method + 1] ??= new Array(subsets.length * CODE_COUNT).fill(undefined));
@@ -109,6 +113,29 @@ function attemptRecorder(
       };
       finishedAttributes[slot] = attributes;
     }
-    duration.record(durationMs / 1000, attributes);
+    duration?.record(durationMs / 1000, attributes);
+    if (!streaming) unary?.record(durationMs / 1000, attributes);
+  };
+}
+
+/** Records each stream's time to first message and each gap between its messages, with
+ * attribute sets per (method, subset) built on first use. */
+function streamRecorder(
+  histograms: Partial<Record<RecordedFigure, Histogram>>,
+  target: string,
+  subsets: readonly string[],
+  port: Pick<TelemetryPort, 'methodName'>,
+): (subset: number, gap: boolean, ms: number, method: number) => void {
+  const { firstMessage, messageGap } = histograms;
+  // By method slot + 1, then by subset.
+  const byMethod: (Attributes | undefined)[][] = [];
+  return (subset, gap, ms, method) => {
+    const perSubset = (byMethod[method + 1] ??= new Array(subsets.length).fill(undefined));
+    const attributes = (perSubset[subset] ??= {
+      'grpc.target': target,
+      [SUBSET_ATTRIBUTE]: subsets[subset]!,
+      [METRIC_LABELS.method.otel]: methodLabel(port.methodName(method)),
+    });
+    (gap ? messageGap : firstMessage)?.record(ms / 1000, attributes);
   };
 }

@@ -22,10 +22,25 @@ export const RESERVED_HEADER = 'x-traffic-split';
 
 /** Where the answered attempts of a call go when its final status is still to come. */
 export interface AnswerSink {
-  /** An attempt of the call started: the attempt answered before it was not the committed one. */
-  attemptStarted(): void;
+  /** An attempt of the call started on `subset` at `startedAt` (`performance.now()`): the attempt
+   * answered before it was not the committed one. */
+  attemptStarted(subset: number, startedAt: number): void;
   /** An attempt of the call was answered on `subset` with `code`, after `durationMs`. */
   attemptAnswered(subset: number, code: number, durationMs: number): void;
+}
+
+/** What the split's pipeline knows of a call when it counts one of its answered attempts. */
+export interface AnsweredCall {
+  /** The call's full method name; '' unknown. */
+  readonly method: string;
+  /** A client, server or bidi stream. */
+  readonly streaming: boolean;
+  /** Streams: from the start of the attempt that delivered it to the first message, in ms. */
+  readonly firstMessageMs: number;
+  /** Streams: the largest gap between two consecutive messages, in ms (0 before a second). */
+  readonly maxGapMs: number;
+  /** Streams: from the first message to the last, in ms. */
+  readonly messagesSpanMs: number;
 }
 
 /** What the mirror's call guard hands its interceptor stage about one call it chose to copy. */

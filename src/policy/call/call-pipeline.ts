@@ -7,7 +7,7 @@
  *    metadata with one clone at the start, where the picker reads it. Telemetry adds its
  *    observer of attempt starts here, in the caller's context (where its span is active).
  * 3. Call tracking: calls that never start, the status the application gets (call-tracking.ts),
- *    and, for streams, the stream record (stream-tracking.ts).
+ *    and, for streams, the stream record (stream-tracking.ts) and the messages' times.
  * 4. Mirror: for the calls its guard chose to copy only (mirror-interceptor.ts).
  * 5. Retry on another subset: unary calls with `retryOnOtherSubset` only (retry-other-subset.ts).
  *
@@ -72,10 +72,11 @@ function trackedCall(
   const { counters, streams } = parts;
   // Resolved here once: the attempts, the answers and the stream record share it.
   const methodSlot = counters.methodSlotOf(context);
-  const answers = new CallAnswers(counters, methodSlot);
+  const streaming = isStreaming(method);
+  const answers = new CallAnswers(counters, methodSlot, context.method, streaming);
   context.answers = answers;
   let call: InterceptingCall | null = null;
-  if (isStreaming(method)) {
+  if (streaming) {
     openStreamRecord(streams, context, (details) => call?.cancelWithStatus(status.UNAVAILABLE, details));
     context.stream!.method = methodSlot;
   }
@@ -90,7 +91,10 @@ function trackedCall(
         },
         onReceiveMessage(message, nextMessage) {
           answers.lastMessageNull = message === null;
-          if (message !== null) answers.answered = true;
+          if (message !== null) {
+            answers.answered = true;
+            if (streaming) answers.streamMessage();
+          }
           nextMessage(message);
         },
         onReceiveStatus(result, nextStatus) {

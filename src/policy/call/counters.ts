@@ -28,17 +28,24 @@
  *
  * With `methods` (the split's `methodFigures`), every count also goes to the row of the call's
  * method on the subset (method-counters.ts), at the same moment, so the methods add up.
+ *
+ * Streams (calls the split's pipeline saw as streaming) are counted besides: their answered
+ * attempts apart from the unary ones (the latency of a stream is its lifetime), what they ended
+ * with after a first message, and, as each message arrives (call-tracking.ts), the time to the
+ * first one and the gaps between them.
  * @module
  */
-import type { CallContext } from './call-context.js';
+import type { AnsweredCall, CallContext } from './call-context.js';
 import { noteAttemptRefused, noteAttemptStarted } from './call-attempts.js';
 import type { MethodCounters } from './method-counters.js';
 import { type Metadata, type PickResult, type SubchannelInterface } from '../grpc/grpc.js';
-import { LATENCY_BUCKETS, latencyBucket } from '../../algorithms/latency.js';
+import { latencyBucket } from '../../algorithms/latency.js';
 import {
+  AnswerKind,
   CODE_COUNT,
   codeCounts,
   codeSlot,
+  FigureTable,
   rowFigures,
   rowInFlight,
   type FigureRows,
@@ -100,22 +107,17 @@ export interface CountersMark extends FigureRows {
   readonly methods: FigureRows | null;
 }
 
+/** Told of each answered attempt, as `countAnswer` counts it (the split's feed, call-feed.ts). */
+export interface AnswerFeed {
+  answered(subset: number, code: number, durationMs: number, call: AnsweredCall | null, messages: number): void;
+}
+
 /** One subset's figures (or, for `notStarted`, the split's), cumulative or since a mark. */
 export type SubsetFigures = RowFigures;
 
-export class SubsetCounters {
-  readonly started: Float64Array;
-  readonly finished: Float64Array;
-  readonly abandoned: Float64Array;
-  readonly refused: Float64Array;
-  /** Streams the split ended itself. */
-  readonly rebalanced: Float64Array;
-  /** `codes[subset * 17 + code]`. */
-  readonly codes: Float64Array;
-  /** `notStarted[row * 17 + code]`, row = subset, and row = subsetCount for every call. */
-  readonly notStarted: Float64Array;
-  /** `latency[subset * LATENCY_BUCKETS + bucket]`. */
-  readonly latency: Float64Array;
+/** Row `subset` of the table per subset; `rebalanced` counts the streams the split ended itself,
+ * and `notStarted` has one more row, `subsetCount`, for every call. It never grows. */
+export class SubsetCounters extends FigureTable {
   /** Idle attempts; as many exist as attempts were ever picked and not yet ended at once. An
    * attempt whose pick grpc-js drops without starting it is left to the garbage collector. */
   private readonly pool: Attempt[] = [];
@@ -125,20 +127,20 @@ export class SubsetCounters {
   private slotCount = 0;
   /** Told of every answered attempt (what `finished` counts) while telemetry is on; null otherwise.
    * `method` is the slot of the call's method in `methods`, -1 without them. */
-  finishObserver: ((subset: number, code: number, durationMs: number, method: number) => void) | null = null;
+  finishObserver:
+    ((subset: number, code: number, durationMs: number, method: number, streaming: boolean) => void) | null = null;
+  /** Told of each stream's first message (`gap` false) and of each gap before a later one, while
+   * telemetry is on; null otherwise. */
+  streamObserver: ((subset: number, gap: boolean, ms: number, method: number) => void) | null = null;
+  /** The split's feed of answered attempts (call-feed.ts), while it has a listener; else null. */
+  feed: AnswerFeed | null = null;
   /** The per-method figures (the split's `methodFigures`); null when off, and then nothing on the
    * call path looks at the method. */
   methods: MethodCounters | null = null;
 
   constructor(readonly subsetCount: number) {
-    this.started = new Float64Array(subsetCount);
-    this.finished = new Float64Array(subsetCount);
-    this.abandoned = new Float64Array(subsetCount);
-    this.refused = new Float64Array(subsetCount);
-    this.rebalanced = new Float64Array(subsetCount);
-    this.codes = new Float64Array(subsetCount * CODE_COUNT);
+    super(subsetCount);
     this.notStarted = new Float64Array((subsetCount + 1) * CODE_COUNT);
-    this.latency = new Float64Array(subsetCount * LATENCY_BUCKETS);
   }
 
   /**
@@ -178,7 +180,8 @@ export class SubsetCounters {
       methods.table.started[methods.row(attempt.method, attempt.subset)]!++;
     }
     attempt.slot = this.freeSlots.pop() ?? this.newSlot();
-    this.startTimes[attempt.slot] = performance.now();
+    const startedAt = performance.now();
+    this.startTimes[attempt.slot] = startedAt;
     if (attempt.record !== undefined) {
       const first = !attempt.record.started;
       attempt.record.started = true;
@@ -186,7 +189,7 @@ export class SubsetCounters {
       attempt.record.waitingFor = -1;
       noteAttemptStarted(attempt.record, attempt.subset, attempt.subchannel);
       attempt.record.attemptStarted(attempt.subset, first);
-      attempt.record.answers?.attemptStarted();
+      attempt.record.answers?.attemptStarted(attempt.subset, startedAt);
     }
     attempt.childStarted?.();
   }
@@ -225,23 +228,42 @@ export class SubsetCounters {
     childEnded?.(code, details, metadata);
   }
 
-  /** One attempt `subset` answered, counted with `code` in `finished`, `codes` and the latency;
-   * `method` is its call's slot in `methods` (-1: none). */
-  countAnswer(subset: number, code: number, durationMs: number, method = -1): void {
-    this.finished[subset]!++;
+  /**
+   * One attempt `subset` answered, counted with `code` in `finished`, `codes` and the latency;
+   * `method` is its call's slot in `methods` (-1: none). `call` is what the pipeline knows of its
+   * call (null: nothing, a unary call to the figures), `messages` the messages it delivered.
+   */
+  countAnswer(
+    subset: number,
+    code: number,
+    durationMs: number,
+    method = -1,
+    call: AnsweredCall | null = null,
+    messages = 0,
+  ): void {
     const codeAt = codeSlot(code);
     const bucket = latencyBucket(durationMs);
-    this.codes[subset * CODE_COUNT + codeAt]!++;
-    this.latency[subset * LATENCY_BUCKETS + bucket]!++;
+    const kind =
+      call === null || !call.streaming
+        ? AnswerKind.Unary
+        : messages > 0
+          ? AnswerKind.StreamAfterMessage
+          : AnswerKind.Stream;
+    this.addAnswer(subset, codeAt, bucket, kind);
     const methods = this.methods;
-    if (methods !== null && method >= 0) {
-      const row = methods.row(method, subset);
-      const table = methods.table;
-      table.finished[row]!++;
-      table.codes[row * CODE_COUNT + codeAt]!++;
-      table.latency[row * LATENCY_BUCKETS + bucket]!++;
-    }
-    this.finishObserver?.(subset, code, durationMs, method);
+    if (methods !== null && method >= 0) methods.table.addAnswer(methods.row(method, subset), codeAt, bucket, kind);
+    this.finishObserver?.(subset, code, durationMs, method, kind !== AnswerKind.Unary);
+    this.feed?.answered(subset, code, durationMs, call, messages);
+  }
+
+  /** A stream's first message (`gap` false, `ms` from its attempt's start) or the gap before a
+   * later message, on `subset`; `method` is its call's slot in `methods` (-1: none). */
+  countStreamMessage(subset: number, gap: boolean, ms: number, method: number): void {
+    const bucket = latencyBucket(ms);
+    this.addStreamMessage(subset, bucket, gap);
+    const methods = this.methods;
+    if (methods !== null && method >= 0) methods.table.addStreamMessage(methods.row(method, subset), bucket, gap);
+    this.streamObserver?.(subset, gap, ms, method);
   }
 
   /** A call ended without any attempt starting; `subset` is the one it was bound to, or -1;
@@ -268,18 +290,7 @@ export class SubsetCounters {
   }
 
   mark(): CountersMark {
-    return Object.freeze({
-      at: Date.now(),
-      started: this.started.slice(),
-      finished: this.finished.slice(),
-      abandoned: this.abandoned.slice(),
-      refused: this.refused.slice(),
-      rebalanced: this.rebalanced.slice(),
-      codes: this.codes.slice(),
-      notStarted: this.notStarted.slice(),
-      latency: this.latency.slice(),
-      methods: this.methods?.table.copy() ?? null,
-    });
+    return Object.freeze({ at: Date.now(), ...this.copy(), methods: this.methods?.table.copy() ?? null });
   }
 
   /** Calls of the whole split that never started, by code, cumulative or since `mark`. */

@@ -8,9 +8,20 @@
 import type { SplitState } from '../balancer/split-state.js';
 import { OTHER_METHOD } from '../../algorithms/method-names.js';
 
-/** Called once per finished attempt: subset index, status code, duration, and the slot of the
- * call's method (`TelemetryPort.methodName()` names it). */
-export type FinishListener = (subset: number, code: number, durationMs: number, method: number) => void;
+/** Called once per finished attempt: subset index, status code, duration, the slot of the
+ * call's method (`TelemetryPort.methodName()` names it), and whether the call is a stream. */
+export type FinishListener = (
+  subset: number,
+  code: number,
+  durationMs: number,
+  method: number,
+  streaming: boolean,
+) => void;
+
+/** Called as a stream's messages arrive: at its first (`gap` false, `ms` from its attempt's start)
+ * and at each later one (`gap` true, `ms` since the message before), with the subset index and
+ * the call's method slot. */
+export type StreamMessageListener = (subset: number, gap: boolean, ms: number, method: number) => void;
 
 /**
  * Called once per call, synchronously in the caller's context (where its span is active):
@@ -25,6 +36,8 @@ export interface TelemetryPort {
   readonly closed: boolean;
   /** Adds a listener of finished attempts; returns the function that removes it. */
   onAttemptFinished(listener: FinishListener): () => void;
+  /** Adds a listener of streams' messages; returns the function that removes it. */
+  onStreamMessage(listener: StreamMessageListener): () => void;
   /** Installs the per-call subset observer (one at a time); returns the function that removes it. */
   observeCallSubsets(observer: SubsetObserver): () => void;
   /** The name of a method slot of a `FinishListener`, as `stats()` names it; `other` for -1
@@ -37,6 +50,7 @@ export class SplitTelemetryPort implements TelemetryPort {
   /** Set while a subset observer is installed; read once per call. */
   callObserver: SubsetObserver | null = null;
   readonly finishListeners = new Set<FinishListener>();
+  readonly streamListeners = new Set<StreamMessageListener>();
 
   constructor(private readonly state: SplitState) {}
 
@@ -52,12 +66,24 @@ export class SplitTelemetryPort implements TelemetryPort {
     const listeners = this.finishListeners;
     listeners.add(listener);
     // The counters call out only while there is a listener.
-    this.state.counters.finishObserver = (subset, code, durationMs, method) => {
-      for (const each of listeners) each(subset, code, durationMs, method);
+    this.state.counters.finishObserver = (subset, code, durationMs, method, streaming) => {
+      for (const each of listeners) each(subset, code, durationMs, method, streaming);
     };
     return () => {
       listeners.delete(listener);
       if (listeners.size === 0) this.state.counters.finishObserver = null;
+    };
+  }
+
+  onStreamMessage(listener: StreamMessageListener): () => void {
+    const listeners = this.streamListeners;
+    listeners.add(listener);
+    this.state.counters.streamObserver = (subset, gap, ms, method) => {
+      for (const each of listeners) each(subset, gap, ms, method);
+    };
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.state.counters.streamObserver = null;
     };
   }
 
@@ -90,9 +116,14 @@ export function telemetryPortOf(split: object): TelemetryPort | undefined {
 /** For tests: the port's slots, to check that stopping telemetry empties them. */
 export function telemetrySlotsOf(
   split: object,
-): { observing: boolean; finishListeners: number; countersObserved: boolean } | undefined {
+): { observing: boolean; finishListeners: number; streamListeners: number; countersObserved: boolean } | undefined {
   const port = portsBySplit.get(split);
   if (port === undefined) return undefined;
-  const countersObserved = (port as unknown as { state: SplitState }).state.counters.finishObserver !== null;
-  return { observing: port.callObserver !== null, finishListeners: port.finishListeners.size, countersObserved };
+  const counters = (port as unknown as { state: SplitState }).state.counters;
+  return {
+    observing: port.callObserver !== null,
+    finishListeners: port.finishListeners.size,
+    streamListeners: port.streamListeners.size,
+    countersObserved: counters.finishObserver !== null || counters.streamObserver !== null,
+  };
 }
