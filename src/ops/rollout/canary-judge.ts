@@ -7,20 +7,18 @@
  */
 import { numberWhere } from '../../base/validate.js';
 import { Status } from '../../split/ops-port.js';
-import {
-  fisherExactGreater,
-  histogramQuantile,
-  mannWhitneyGreater,
-  type Histogram,
-} from '../../algorithms/stats-tests.js';
+import { fisherExactGreater, histogramQuantile, mannWhitneyGreater } from '../../algorithms/stats-tests.js';
 import type { StatusName, SubsetStats } from '../../split/ops-port.js';
 import { judgeStratifiedErrors, type StratumTest } from '../../algorithms/judge/stratified-errors.js';
 import { judgeStratifiedLatency } from '../../algorithms/judge/stratified-latency.js';
+import { answerHistogram, type LatencySource } from './judged-latency.js';
 
-/** The part of a `SubsetStats` window the comparison reads (`methods`: to stratify by method). */
-export type CanaryWindow = Pick<SubsetStats, 'finished' | 'codes' | 'latencyHistogram'> & {
-  methods?: Record<string, Pick<SubsetStats, 'finished' | 'codes' | 'latencyHistogram'>> | undefined;
-};
+/** The part of one method's (or a whole subset's) figures the comparison reads. */
+export type CanaryFigures = Pick<SubsetStats, 'finished' | 'codes'> & LatencySource;
+
+/** The part of a `SubsetStats` window the comparison reads (`methods`: to stratify by method).
+ * Latency is the time to the first answer (see judged-latency.ts). */
+export type CanaryWindow = CanaryFigures & { methods?: Record<string, CanaryFigures> | undefined };
 
 /** Options of `judgeCanary()`. */
 export interface CanaryJudgeOptions {
@@ -147,7 +145,7 @@ export function judgeCanary(
   const increase = c.errorRate - b.errorRate;
   const errorsFailed = fisher.pValue < alpha && increase > maxIncrease;
 
-  const mw = mannWhitneyGreater(canary.latencyHistogram as Histogram, baseline.latencyHistogram as Histogram);
+  const mw = mannWhitneyGreater(answerHistogram(canary), answerHistogram(baseline));
   const medianRatio = c.p50Ms !== null && b.p50Ms !== null && b.p50Ms > 0 ? c.p50Ms / b.p50Ms : null;
   const latencyFailed = mw.pValue < alpha && medianRatio !== null && medianRatio > maxRatio;
 
@@ -176,13 +174,13 @@ export function judgeCanary(
   };
 }
 
-type Stratum = readonly [method: string, canary: CanaryWindow, baseline: CanaryWindow];
+type Stratum = readonly [method: string, canary: CanaryFigures, baseline: CanaryFigures];
 
 /** The methods both windows count (with calls on either side), or null when fewer than two:
  * with one method, stratifying changes nothing. */
 function methodStrata(canary: CanaryWindow, baseline: CanaryWindow): Stratum[] | null {
   if (canary.methods === undefined || baseline.methods === undefined) return null;
-  const empty: CanaryWindow = { finished: 0, codes: {}, latencyHistogram: [] };
+  const empty: CanaryFigures = { finished: 0, codes: {}, latencyHistogram: [] };
   const names = new Set([...Object.keys(canary.methods), ...Object.keys(baseline.methods)]);
   const strata: Stratum[] = [];
   for (const name of names) {
@@ -220,8 +218,8 @@ function stratifiedVerdict(
   const latency = judgeStratifiedLatency(
     strata.map(([stratum, canary, baseline]) => ({
       stratum,
-      canary: canary.latencyHistogram as Histogram,
-      baseline: baseline.latencyHistogram as Histogram,
+      canary: answerHistogram(canary),
+      baseline: answerHistogram(baseline),
     })),
     { alpha, maxRatio },
   );
@@ -273,11 +271,11 @@ function checked(
   return raw === undefined ? fallback : numberWhere(field, raw, expectation, valid);
 }
 
-function side(window: CanaryWindow, codes: ReadonlySet<number>): CanarySide {
+function side(window: CanaryFigures, codes: ReadonlySet<number>): CanarySide {
   let failures = 0;
   for (const [name, count] of Object.entries(window.codes))
     if (codes.has(Status[name as StatusName])) failures += count ?? 0;
-  const histogram = window.latencyHistogram as Histogram;
+  const histogram = answerHistogram(window);
   return {
     calls: window.finished,
     failures,

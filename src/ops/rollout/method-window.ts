@@ -5,7 +5,9 @@
  * @module
  */
 import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
-import type { MethodStats, SplitStats, SubsetStats } from '../../split/ops-port.js';
+import type { MethodStats, SplitStats, StreamStats, SubsetStats } from '../../split/ops-port.js';
+import { histogramQuantile } from '../../algorithms/stats-tests.js';
+import { mergeHistograms } from './judged-latency.js';
 
 type Counted = MethodStats;
 
@@ -53,12 +55,42 @@ function sumOf(parts: readonly Counted[]): Counted {
     for (const [ms, count] of part.latencyHistogram) buckets[latencyBucket(ms)]! += count;
   }
   sum.latencyHistogram = latencyHistogram(buckets, 0);
+  const unary = parts.map((part) => part.unaryLatencyHistogram);
+  if (unary.every((histogram) => histogram !== undefined)) {
+    sum.unaryLatencyHistogram = mergeHistograms(unary) as [number, number][];
+    sum.unaryLatencyMs = quantiles(sum.unaryLatencyHistogram);
+  }
+  const streams = parts.map((part) => part.streams);
+  if (streams.every((each) => each !== undefined)) sum.streams = sumOfStreams(streams);
   sum.latencyMs = {
     p50: latencyQuantile(buckets, 0, 0.5),
     p90: latencyQuantile(buckets, 0, 0.9),
     p99: latencyQuantile(buckets, 0, 0.99),
   };
   return sum;
+}
+
+function sumOfStreams(parts: readonly StreamStats[]): StreamStats {
+  const codesAfterFirstMessage: Record<string, number> = {};
+  for (const part of parts) addCodes(codesAfterFirstMessage, part.codesAfterFirstMessage);
+  const firstMessageHistogram = mergeHistograms(parts.map((p) => p.firstMessageHistogram)) as [number, number][];
+  const gapHistogram = mergeHistograms(parts.map((p) => p.gapHistogram)) as [number, number][];
+  return {
+    finished: parts.reduce((total, part) => total + part.finished, 0),
+    codesAfterFirstMessage,
+    firstMessageMs: quantiles(firstMessageHistogram),
+    firstMessageHistogram,
+    gapMs: quantiles(gapHistogram),
+    gapHistogram,
+  };
+}
+
+function quantiles(histogram: [number, number][]): { p50: number | null; p90: number | null; p99: number | null } {
+  return {
+    p50: histogramQuantile(histogram, 0.5),
+    p90: histogramQuantile(histogram, 0.9),
+    p99: histogramQuantile(histogram, 0.99),
+  };
 }
 
 function addCodes(into: Record<string, number>, from: Partial<Record<string, number>>): void {

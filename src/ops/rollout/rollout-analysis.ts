@@ -5,6 +5,8 @@
  * @module
  */
 import { judgeCanary } from './canary-judge.js';
+import { answerHistogram } from './judged-latency.js';
+import { histogramQuantile } from '../../algorithms/stats-tests.js';
 import type { ClockTimer } from '../../base/clock.js';
 import { describeValue } from '../../base/errors.js';
 import { Status } from '../../split/ops-port.js';
@@ -40,7 +42,7 @@ export function measure(
     calls: stats.finished,
     failures,
     errorRate: stats.finished > 0 ? failures / stats.finished : 0,
-    p99Ms: stats.latencyMs.p99,
+    p99Ms: histogramQuantile(answerHistogram(stats), 0.99),
     waitedIntervals,
   };
 }
