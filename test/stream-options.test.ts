@@ -46,7 +46,7 @@ describe('stream options and counting', () => {
       message: 'options.rebalanceStreams.withinMs: expected an integer from 0 to 2147483647, got `1.5` (number)',
     });
     assert.throws(() => split.setWeights({ v1: 10, v2: 90 }, { rebalance: true } as never), {
-      message: 'options.rebalance: unknown option (known: rebalanceStreams), got `true` (boolean)',
+      message: 'options.rebalance: unknown option (known: rebalanceStreams, methods), got `true` (boolean)',
     });
     assert.deepEqual(split.getWeights(), { v1: 90, v2: 10 });
     split.setWeights({ v1: 10, v2: 90 }, { rebalanceStreams: false });

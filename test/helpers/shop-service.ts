@@ -10,6 +10,9 @@ export interface ShopRequest {
   item?: string;
   /** Ask the server named `failOn` (any server without it) to fail the call with this code. */
   failWith?: number;
+  /** Unary: with `failWith`, fail only every `failEvery`-th call of this method that the server
+   * (`failOn`) receives: an exact failure rate whatever the routing. */
+  failEvery?: number;
   failOn?: string;
   /** Watch: how many replies (before failing, with `failWith`). */
   count?: number;
@@ -75,11 +78,15 @@ export function shopClient(
 
 /** Handlers of a server named `server`. */
 export function shopHandlers(server: string): grpc.UntypedServiceImplementation {
+  const received = new Map<string, number>();
   const unary =
     (name: string) =>
     (call: grpc.ServerUnaryCall<ShopRequest, ShopReply>, callback: grpc.sendUnaryData<ShopReply>) => {
       const request = call.request;
-      if (request.failWith && (request.failOn === undefined || request.failOn === server)) {
+      const mine = request.failOn === undefined || request.failOn === server;
+      const nth = mine ? (received.get(name) ?? 0) + 1 : 0;
+      if (mine) received.set(name, nth);
+      if (request.failWith && mine && (request.failEvery === undefined || nth % request.failEvery === 0)) {
         const details = `${server} fails ${name} with ${request.failWith}`;
         const metadata = new grpc.Metadata();
         callback(Object.assign(new Error(details), { code: request.failWith, details, metadata }));

@@ -14,7 +14,8 @@ export type LatencySource = Pick<SubsetStats, 'latencyHistogram'> &
 
 /** The window's times to first answer, as one histogram (fastest first). */
 export function answerHistogram(window: LatencySource): Histogram {
-  if (window.unaryLatencyHistogram === undefined) return window.latencyHistogram as Histogram;
+  // A handle's figures may come without histograms (a test double's, a custom handle's).
+  if (window.unaryLatencyHistogram === undefined) return (window.latencyHistogram ?? []) as Histogram;
   const streams = window.streams?.firstMessageHistogram ?? [];
   if (streams.length === 0) return window.unaryLatencyHistogram as Histogram;
   return mergeHistograms([window.unaryLatencyHistogram, streams]);

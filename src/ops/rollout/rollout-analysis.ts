@@ -33,6 +33,7 @@ export function measure(
   waitedIntervals: number,
 ): RolloutFigures {
   const stats = window.subsets[subset]!;
+  const answered = answerHistogram(stats);
   let failures = 0;
   for (const [name, count] of Object.entries(stats.codes)) {
     if (failureCodes.has(Status[name as StatusName])) failures += count ?? 0;
@@ -42,7 +43,7 @@ export function measure(
     calls: stats.finished,
     failures,
     errorRate: stats.finished > 0 ? failures / stats.finished : 0,
-    p99Ms: histogramQuantile(answerHistogram(stats), 0.99),
+    p99Ms: answered.length > 0 ? histogramQuantile(answered, 0.99) : stats.latencyMs.p99,
     waitedIntervals,
   };
 }
