@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TrafficSplit } from '../src/index.js';
 import { judgeCanary, type CanaryWindow } from '../src/ops/index.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { callShop, SHOP, shopClient, type ShopUnaryMethod } from './helpers/shop-service.js';
+import { shopRig } from './helpers/shop-rig.js';
+import { callShop, SHOP, type ShopUnaryMethod } from './helpers/shop-service.js';
 
 const INTERNAL = 13;
 
 describe('the judge stratified by method', () => {
   it('rolls back a v2 whose rarely called List fails 20%, naming it, where the pooled judge passes it', async (t) => {
-    const v1 = await startServer('v1');
-    const v2 = await startServer('v2');
-    const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
-    const client = shopClient(split.target, split.channelOptions);
-    t.after(async () => {
-      client.close();
-      split.close();
-      await Promise.all([v1.kill(), v2.kill()]);
-    });
-    connect(client);
-    await waitForSubsetsReady(split);
+    const { split, client } = await shopRig(t, { v1: 50, v2: 50 });
     // 4,000 calls: List is 5% of them, and v2 fails every 5th List it receives (each method is
     // split 50/50 on its own, so v2 answers 100 Lists and fails 20 of them).
     const plan: ShopUnaryMethod[] = [];

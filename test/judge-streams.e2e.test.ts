@@ -4,29 +4,12 @@
  * here rests on the speed of the test machine.
  */
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { TrafficSplit } from '../src/index.js';
 import { judgeCanary, startRollout, type RolloutStepRecord } from '../src/ops/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { shopClient, watchShop, type ShopClientInstance, type ShopRequest } from './helpers/shop-service.js';
-
-async function rig(t: TestContext) {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 100, v2: 0 } });
-  const client = shopClient(split.target, split.channelOptions);
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
-  return { split, client };
-}
+import { watchShop, type ShopClientInstance, type ShopRequest } from './helpers/shop-service.js';
+import { shopRig } from './helpers/shop-rig.js';
 
 /** `count` Watch streams, 10 at a time, each read to its end. */
 async function watches(client: ShopClientInstance, count: number, request: ShopRequest): Promise<void> {
@@ -37,7 +20,7 @@ async function watches(client: ShopClientInstance, count: number, request: ShopR
 describe('streams judged against a baseline', () => {
   it('rolls back a v2 whose first message comes 200 ms later, sequentially and at the step`s end', async (t) => {
     for (const sequential of [true, false]) {
-      const { split, client } = await rig(t);
+      const { split, client } = await shopRig(t, { v1: 100, v2: 0 });
       const clock = new FakeClock();
       const rollout = startRollout(split, {
         subset: 'v2',
@@ -62,7 +45,7 @@ describe('streams judged against a baseline', () => {
   });
 
   it('does not judge slower a v2 whose streams live long but answer at once', async (t) => {
-    const { split, client } = await rig(t);
+    const { split, client } = await shopRig(t, { v1: 100, v2: 0 });
     // v2's streams last 3 x 150 ms; v1's end at once. Both send their first message at once.
     const long = (server: string): ShopRequest => ({ count: 3, intervalMs: server === 'v2' ? 150 : 0 });
     const pinned = (server: string) => split.route({ subset: server });

@@ -3,30 +3,14 @@ import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { seededRandom } from '../src/algorithms/random.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { callShop, SHOP, shopClient, type ShopClientInstance, type ShopUnaryMethod } from './helpers/shop-service.js';
+import { callShop, SHOP, type ShopUnaryMethod } from './helpers/shop-service.js';
+import { shopRig as rig } from './helpers/shop-rig.js';
+
+/** Seeded, so that the schedules' order (within their bound) is the same at every run. */
+const shopRig = (t: TestContext, weights: Record<string, number>, extra: Partial<TrafficSplitOptions> = {}) =>
+  rig(t, weights, { scheduleSeed: 7, ...extra });
 
 const WRITE_ON_V1 = { [SHOP.write]: { v1: 100, v2: 0 } };
-
-async function shopRig(
-  t: TestContext,
-  weights: Record<string, number>,
-  extra: Partial<TrafficSplitOptions> = {},
-): Promise<{ split: TrafficSplit; client: ShopClientInstance }> {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, scheduleSeed: 7, ...extra });
-  const client = shopClient(split.target, split.channelOptions);
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
-  return { split, client };
-}
 
 /** The largest gap, over every window of consecutive calls, between v2's count and `share` of the window. */
 function worstWindowGap(servers: readonly string[], share: number): number {

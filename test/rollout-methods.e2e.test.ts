@@ -1,33 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { describe, it, type TestContext } from 'node:test';
-import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
+import { describe, it } from 'node:test';
+import { TrafficSplit } from '../src/index.js';
 import { startRollout, type Rollout, type RolloutStepRecord } from '../src/ops/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { callShop, SHOP, shopClient, type ShopClientInstance, type ShopUnaryMethod } from './helpers/shop-service.js';
+import { callShop, SHOP, type ShopClientInstance, type ShopUnaryMethod } from './helpers/shop-service.js';
+import { shopRig } from './helpers/shop-rig.js';
 
 const INTERNAL = 13;
-
-async function shopRig(
-  t: TestContext,
-  weights: Record<string, number>,
-  extra: Partial<TrafficSplitOptions> = {},
-): Promise<{ split: TrafficSplit; client: ShopClientInstance }> {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights, ...extra });
-  const client = shopClient(split.target, split.channelOptions);
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
-  return { split, client };
-}
 
 /** `count` calls of `method`, one at a time; where each went (`error` for a failure on v2). */
 async function calls(client: ShopClientInstance, method: ShopUnaryMethod, count: number): Promise<string[]> {

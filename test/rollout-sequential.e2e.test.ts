@@ -1,30 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import { TrafficSplit } from '../src/index.js';
+import { describe, it } from 'node:test';
 import { startRollout, type Rollout } from '../src/ops/index.js';
 import { FakeClock } from './helpers/fake-clock.js';
-import { startServer } from './helpers/servers.js';
-import { connect, waitForSubsetsReady } from './helpers/split-helpers.js';
-import { callShop, shopClient, type ShopClientInstance } from './helpers/shop-service.js';
+import { callShop, type ShopClientInstance } from './helpers/shop-service.js';
+import { shopRig } from './helpers/shop-rig.js';
 
 const INTERNAL = 13;
 /** Steps of 5 minutes on a clock the test never moves: only the sequential judge ends a step. */
 const FIVE_MINUTES = 300_000;
-
-async function shopSplit(t: TestContext, weights: Record<string, number>) {
-  const v1 = await startServer('v1');
-  const v2 = await startServer('v2');
-  const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights });
-  const client = shopClient(split.target, split.channelOptions);
-  t.after(async () => {
-    client.close();
-    split.close();
-    await Promise.all([v1.kill(), v2.kill()]);
-  });
-  connect(client);
-  await waitForSubsetsReady(split);
-  return { split, client };
-}
 
 /**
  * Calls Read, `concurrency` at a time, until the rollout is done or `limit` calls were made;
@@ -53,7 +36,7 @@ async function drive(
 
 describe('a rollout judged sequentially', () => {
   it('rolls back a v2 failing 30% of calls at a 10% step long before the step ends, naming the test', async (t) => {
-    const { split, client } = await shopSplit(t, { v1: 100, v2: 0 });
+    const { split, client } = await shopRig(t, { v1: 100, v2: 0 });
     const rollout = startRollout(split, {
       subset: 'v2',
       steps: [10, 50],
@@ -79,7 +62,7 @@ describe('a rollout judged sequentially', () => {
     // Calls one at a time, as at 200 calls/s (a call every 5 ms) on loopback: no two overlap.
     const callsToPromote: number[] = [];
     for (let run = 0; run < 5; run++) {
-      const { split, client } = await shopSplit(t, { v1: 100, v2: 0 });
+      const { split, client } = await shopRig(t, { v1: 100, v2: 0 });
       const rollout = startRollout(split, {
         subset: 'v2',
         steps: [50],
