@@ -82,10 +82,20 @@ export interface CanaryVerdict {
   stratified: { errors: StratumTest[]; latency: StratumTest[] } | null;
 }
 
+/** The rollout's `DEFAULT_FAILURE_CODES` (rollout-options.ts imports this file, so not imported
+ * from there; test/adversary-judge.test.ts checks that they agree). */
 const DEFAULT_CODES: ReadonlySet<number> = new Set(
-  (['UNKNOWN', 'INTERNAL', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'DATA_LOSS', 'RESOURCE_EXHAUSTED'] as StatusName[]).map(
-    (name) => Status[name],
-  ),
+  (
+    [
+      'UNKNOWN',
+      'INTERNAL',
+      'UNIMPLEMENTED',
+      'UNAVAILABLE',
+      'DEADLINE_EXCEEDED',
+      'DATA_LOSS',
+      'RESOURCE_EXHAUSTED',
+    ] as StatusName[]
+  ).map((name) => Status[name]),
 );
 
 /** Defaults of `judgeCanary()`. */
@@ -138,8 +148,16 @@ export function judgeCanary(
   const c = side(canary, codes);
   const b = side(baseline, codes);
   const strata = options.stratify === false ? null : methodStrata(canary, baseline);
-  if (strata !== null)
-    return stratifiedVerdict(strata, c, b, codes, { alpha, maxIncrease, maxRatio, names: [canaryName, baselineName] });
+  if (strata !== null) {
+    const verdict = stratifiedVerdict(strata, c, b, codes, {
+      alpha,
+      maxIncrease,
+      maxRatio,
+      names: [canaryName, baselineName],
+    });
+    verdict.reason += oneSidedWords(strata, codes, [canaryName, baselineName]);
+    return verdict;
+  }
 
   const fisher = fisherExactGreater(c.failures, c.calls, b.failures, b.calls);
   const increase = c.errorRate - b.errorRate;
@@ -189,6 +207,22 @@ function methodStrata(canary: CanaryWindow, baseline: CanaryWindow): Stratum[] |
     if (c.finished + b.finished > 0) strata.push([name, c, b]);
   }
   return strata.length >= 2 ? strata : null;
+}
+
+/** The methods only one side served, which no test can compare: named, so that a method a rule
+ * sends to the canary alone is not passed in silence (`; not compared (one side only): ...`). */
+function oneSidedWords(
+  strata: readonly Stratum[],
+  codes: ReadonlySet<number>,
+  names: readonly [string, string],
+): string {
+  const words: string[] = [];
+  for (const [method, canary, baseline] of strata) {
+    if (canary.finished > 0 && baseline.finished > 0) continue;
+    const [name, figures] = canary.finished > 0 ? [names[0], canary] : [names[1], baseline];
+    words.push(`${method} (${name}: ${figures.finished} calls, ${side(figures, codes).failures} failed)`);
+  }
+  return words.length === 0 ? '' : `; not compared (one side only): ${words.join(', ')}`;
 }
 
 /** `judgeCanary()` stratified by method. */

@@ -41,7 +41,9 @@ const POOL = 'all';
 export class SequentialWatch {
   private readonly judge: SequentialJudge;
   private unsubscribe: (() => void) | null = null;
-  private decided = false;
+  /** The decision last told (in this step): each is told once, and a rollback after a promotion
+   * the rollout held back (paused) is still told. */
+  private told: SequentialVerdict['decision'] = 'continue';
 
   /**
    * `strata`: the methods judged apart (others go to the judge's `other`); `onDecision` is told,
@@ -72,10 +74,10 @@ export class SequentialWatch {
     this.unsubscribe = null;
   }
 
-  /** A new step: its promotion must be shown on its own calls. */
+  /** A new step, or a fresh window of one (resumed): its promotion must be shown on its own calls. */
   newStep(): void {
     this.judge.resetEquivalence();
-    this.decided = false;
+    this.told = 'continue';
   }
 
   private observe(call: CallEnded): void {
@@ -94,8 +96,9 @@ export class SequentialWatch {
       judge.observe(MID_STREAM, stratum, side, failed);
       if (call.meanGapMs !== null) judge.observe(GAPS, stratum, side, call.meanGapMs);
     }
-    if (this.decided || judge.decision() === 'continue') return;
-    this.decided = true;
+    const decision = judge.decision();
+    if (decision === 'continue' || decision === this.told) return;
+    this.told = decision;
     // Told on a later tick: the rollout changes weights, which must not happen inside a call's status.
     process.nextTick(() => {
       if (this.unsubscribe !== null) this.onDecision(judge.verdict());
