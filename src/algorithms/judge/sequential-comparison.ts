@@ -12,6 +12,9 @@ export type { MetricKind, RegressionEvidence } from './margin-tests.js';
 /** The stratum of the calls of strata nobody declared (gRFC A66 names unregistered methods so). */
 export const OTHER_STRATUM = 'other';
 
+/** The names of spare strata until they are claimed: no method name starts with a NUL. */
+const SPARE = '\u0000spare:';
+
 /** One metric the judge compares. */
 export interface SequentialMetric {
   /** Its name in reasons: `errors`, `latency`, `time to first message`. */
@@ -40,7 +43,8 @@ export interface Firing {
 
 /** One stratum's blocks, tests and counts. */
 export interface StratumState extends SideCounts {
-  readonly name: string;
+  /** Its name; a spare stratum is named by the first unknown name observed into it. */
+  name: string;
   readonly tests: MarginTests;
   regressionFiring: Firing | null;
   equivalenceFiring: Firing | null;
@@ -57,6 +61,9 @@ export interface ComparisonOptions {
   equivalenceAlpha: number;
   /** The strata judged one by one; calls of any other stratum go to `OTHER_STRATUM`. None: no strata. */
   strata?: readonly string[];
+  /** Strata reserved, with their share of alpha, for names first observed later: each of the
+   * first `spareStrata` unknown names gets one (then `OTHER_STRATUM`). @default 0 */
+  spareStrata?: number;
   /** What a rollback needs. @default 'beyond-margin' */
   evidence?: RegressionEvidence;
 }
@@ -81,10 +88,19 @@ export class SequentialComparison implements SideCounts {
   private readonly formers: readonly BlockFormer[];
   private readonly indexes = new Map<string, number>();
   private readonly other: number;
+  /** The next spare stratum, and the end of the spares. */
+  private nextSpare: number;
+  private readonly spareEnd: number;
 
   constructor(readonly options: Readonly<ComparisonOptions>) {
-    const names = options.strata === undefined || options.strata.length === 0 ? [''] : [...new Set(options.strata)];
+    const declared = [...new Set(options.strata ?? [])].filter((name) => !name.startsWith(SPARE));
+    const spares = Array.from({ length: Math.max(0, Math.floor(options.spareStrata ?? 0)) }, (_, i) => `${SPARE}${i}`);
+    const names = declared.length + spares.length === 0 ? [''] : [...declared, ...spares];
     if (names.length > 1 && !names.includes(OTHER_STRATUM)) names.push(OTHER_STRATUM);
+    // One stratum with no name (a single spare) is the pool.
+    if (names.length === 1) names[0] = '';
+    this.nextSpare = names.length === 1 ? 0 : declared.length;
+    this.spareEnd = names.length === 1 ? 0 : declared.length + spares.length;
     const split = names.length > 1 ? options.regressionAlpha / 2 : options.regressionAlpha;
     const { kind, margin, equivalenceAlpha, evidence } = options;
     this.strata = names.map((name) => ({
@@ -106,7 +122,7 @@ export class SequentialComparison implements SideCounts {
    * 0 for a success (a rate), or the call's duration (a latency). `sequence` orders firings.
    */
   observe(stratum: string, side: Side, value: number, sequence: number): void {
-    const index = this.strata.length === 1 ? 0 : (this.indexes.get(stratum) ?? this.other);
+    const index = this.strata.length === 1 ? 0 : (this.indexes.get(stratum) ?? this.claim(stratum));
     const state = this.strata[index]!;
     state.calls[side]++;
     this.calls[side]++;
@@ -129,6 +145,17 @@ export class SequentialComparison implements SideCounts {
     this.pooledEquivalence ??= firing(pooled.equivalence.fired, pooled.equivalence, this, null, sequence);
   }
 
+  /** The index for a name not seen before: the next spare stratum, named after it, else `other`. */
+  private claim(stratum: string): number {
+    if (this.nextSpare >= this.spareEnd || stratum === OTHER_STRATUM) return this.other;
+    const index = this.nextSpare++;
+    const state = this.strata[index]!;
+    this.indexes.delete(state.name);
+    state.name = stratum;
+    this.indexes.set(stratum, index);
+    return index;
+  }
+
   /** The first regression that fired (pooled or a stratum's), or null. */
   regression(): Firing | null {
     let first = this.pooledRegression;
@@ -145,7 +172,7 @@ export class SequentialComparison implements SideCounts {
    */
   equivalence(rule: 'pooled' | 'every-stratum'): boolean {
     if (this.pooled === null) return this.strata[0]!.equivalenceFiring !== null;
-    if (rule === 'pooled') return this.pooledEquivalence !== null;
+    if (rule === 'pooled') return this.pooledEquivalence !== null && !this.strata.some(leaningToRegression);
     const active = this.strata.filter((state) => state.tests.regression.count > 0);
     return active.length > 0 && active.every((state) => state.equivalenceFiring !== null);
   }
@@ -180,4 +207,16 @@ function firing(
     eValue: test.eValue,
     sequence,
   };
+}
+
+/**
+ * A stratum whose regression test is half-way to firing (its wealth at the square root of the
+ * threshold): the pooled equivalence of every stratum must not promote a step while one
+ * method's regression is still being shown (a rare method's evidence grows more slowly than the
+ * pool's). Only holds a promotion back, so neither bound of the judge changes; under no
+ * regression a stratum gets there with a chance of at most the square root of its alpha (Ville).
+ */
+function leaningToRegression(state: StratumState): boolean {
+  const bet = state.tests.regression;
+  return bet.count > 0 && bet.logWealth >= Math.log(1 / bet.alpha) / 2;
 }

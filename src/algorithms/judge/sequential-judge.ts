@@ -25,6 +25,8 @@ export interface SequentialJudgeOptions {
   metrics: readonly SequentialMetric[];
   /** Strata (methods) judged one by one, plus `other` for the rest. None: one pool. */
   strata?: readonly string[];
+  /** Strata reserved for names first seen later (each takes a share of alpha now). @default 0 */
+  spareStrata?: number;
   /** What a rollback needs (see `RegressionEvidence`). @default 'beyond-margin' */
   evidence?: RegressionEvidence;
   /** Promotion needs the pooled equivalence test (`pooled`), or every stratum's. @default 'pooled' */
@@ -92,6 +94,7 @@ export class SequentialJudge {
           equivalenceAlpha: alpha,
           evidence,
           ...(options.strata !== undefined && { strata: options.strata }),
+          ...(options.spareStrata !== undefined && { spareStrata: options.spareStrata }),
         }),
     );
   }

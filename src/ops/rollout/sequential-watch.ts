@@ -12,7 +12,7 @@ import {
   streamMetrics,
   type SequentialVerdict,
 } from '../../algorithms/judge/sequential-judge.js';
-import type { CallEnded, SplitHandle } from '../../split/ops-port.js';
+import { Status, type CallEnded, type SplitHandle } from '../../split/ops-port.js';
 
 /** What the watch needs of the rollout's options. */
 export interface WatchOptions {
@@ -34,6 +34,12 @@ const LATENCY = 1;
 const FIRST_MESSAGE = 2;
 const MID_STREAM = 3;
 const GAPS = 4;
+
+/** Strata kept for methods first called after the rollout started: each takes its share of the
+ * false-rollback budget from the start, so more spares cost every method power. A split that
+ * has counted methods already needs few; one that has seen no call yet, enough for a service. */
+const SPARE_STRATA = 2;
+const SPARE_STRATA_WHEN_NONE_KNOWN = 4;
 
 /** The pooled stratum's name when methods are not judged apart. */
 const POOL = 'all';
@@ -60,7 +66,11 @@ export class SequentialWatch {
     this.judge = new SequentialJudge({
       confidence: options.confidence,
       metrics: [...requestMetrics(margins), ...streamMetrics(margins)],
-      ...(options.stratify && strata.length > 0 && { strata }),
+      // Methods first called during the rollout get strata of their own too, up to SPARE_STRATA.
+      ...(options.stratify && {
+        strata,
+        spareStrata: strata.length === 0 ? SPARE_STRATA_WHEN_NONE_KNOWN : SPARE_STRATA,
+      }),
       names: [options.canary, options.baseline],
     });
   }
@@ -95,6 +105,10 @@ export class SequentialWatch {
       judge.observe(FIRST_MESSAGE, stratum, side, call.firstMessageMs);
       judge.observe(MID_STREAM, stratum, side, failed);
       if (call.meanGapMs !== null) judge.observe(GAPS, stratum, side, call.meanGapMs);
+    } else if (call.code === Status.CANCELLED || call.code === Status.DEADLINE_EXCEEDED) {
+      // Given up before its first message: that message would have come later than this, so its
+      // lifetime is a lower bound of its time to first message (a slow side is still seen slower).
+      judge.observe(FIRST_MESSAGE, stratum, side, call.durationMs);
     }
     const decision = judge.decision();
     if (decision === 'continue' || decision === this.told) return;
