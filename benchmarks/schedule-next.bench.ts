@@ -118,7 +118,9 @@ async function main(argv: string[]): Promise<void> {
     if (c.runners.length > 1) cells.push(fmtRatio(ratioSpread(c.runners[1]!.ns, c.runners[0]!.ns)));
     console.log(`| ${cells.join(' | ')} |`);
   }
-  console.log(`\nmedian of this build: ${cases.map((c) => `${c.n}/${c.kind} ${fmt(spread(c.runners.at(-1)!.ns).median, 1)}`).join(', ')}`);
+  console.log(
+    `\nmedian of this build: ${cases.map((c) => `${c.n}/${c.kind} ${fmt(spread(c.runners.at(-1)!.ns).median, 1)}`).join(', ')}`,
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

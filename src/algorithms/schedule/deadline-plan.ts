@@ -161,7 +161,7 @@ export class DeadlinePlan {
     const words = this.window >> 5;
     let k = start >> 5;
     let bits = used[k]! & (-1 << (start & 31));
-    for (let seen = 0; bits === 0; ) {
+    for (let seen = 0; bits === 0;) {
       if (++seen > words) return -1;
       k = k + 1 === words ? 0 : k + 1;
       bits = used[k]!;
@@ -194,7 +194,7 @@ export class DeadlinePlan {
     const q = this.pick;
     this.horizon = q + this.window;
     this.sweepAt = q + this.window / 2;
-    for (let i = this.lists.first(overflow); i >= 0; ) {
+    for (let i = this.lists.first(overflow); i >= 0;) {
       const following = this.lists.next(i);
       if (this.releases[i]! <= q) {
         if (Math.max(this.deadlines[i]!, q) < this.horizon) {
