@@ -36,6 +36,8 @@ export class DeadlinePlan {
   readonly credits: Float64Array;
   private readonly releases: Float64Array;
   private readonly deadlines: Float64Array;
+  /** `floor(total / w)`: about how many picks apart an item's deadlines are. */
+  private readonly steps: Float64Array;
   /** The list each item is in: release slot, `window` + deadline slot, or `2 * window` (overflow). */
   private readonly listOf: Int32Array;
   private readonly lists: SlotLists;
@@ -47,6 +49,7 @@ export class DeadlinePlan {
     this.credits = new Float64Array(n);
     this.releases = new Float64Array(n);
     this.deadlines = new Float64Array(n);
+    this.steps = new Float64Array(n);
     this.listOf = new Int32Array(n);
     this.lists = new SlotLists(n);
   }
@@ -66,7 +69,11 @@ export class DeadlinePlan {
     for (let i = 0; i < weights.length; i++) {
       const w = weights[i]!;
       this.credits[i] = w > 0 ? credits[i]! : 0;
-      if (w > 0) this.schedule(i, 1);
+      if (w === 0) continue;
+      this.steps[i] = Math.floor(total / w);
+      this.releases[i] = firstAbove(credits[i]!, w);
+      this.deadlines[i] = ceilDiv(credits[i]! + total, w);
+      this.file(i, 1);
     }
   }
 
@@ -81,8 +88,8 @@ export class DeadlinePlan {
     this.item = j;
     this.release = this.releases[j]!;
     this.deadline = this.deadlines[j]!;
-    this.credits[j]! += this.total;
-    this.schedule(j, q + 1);
+    this.nextJob(j);
+    this.file(j, q + 1);
     // A job due now and not planned: the state was not feasible (only after a change of weights).
     // It stays first in line.
     const due = this.window + (q & this.mask);
@@ -108,12 +115,27 @@ export class DeadlinePlan {
     this.sweepAt -= picks;
   }
 
-  /** Computes item i's next job and files it: by deadline when released by pick `next`, else by release. */
-  private schedule(i: number, next: number): void {
-    const w = this.weights[i]!;
-    const credit = this.credits[i]!;
-    this.releases[i] = firstAbove(credit, w);
-    this.deadlines[i] = ceilDiv(credit + this.total, w);
+  /**
+   * Item j's next job, once its current one is planned, without a division: it is released when
+   * the current one falls due (or a pick later) and falls due about `total / w` picks after it.
+   * Both are corrected as `ceilDiv` corrects its quotient, so they are what the credit gives.
+   */
+  private nextJob(j: number): void {
+    const w = this.weights[j]!;
+    const credit = (this.credits[j]! += this.total);
+    let release = this.deadlines[j]!;
+    while (release * w <= credit) release++;
+    while ((release - 1) * w > credit) release--;
+    const owed = credit + this.total;
+    let deadline = this.deadlines[j]! + this.steps[j]!;
+    while (deadline * w < owed) deadline++;
+    while ((deadline - 1) * w >= owed) deadline--;
+    this.releases[j] = release;
+    this.deadlines[j] = deadline;
+  }
+
+  /** Files item i: by deadline when released by pick `next`, else by release. */
+  private file(i: number, next: number): void {
     if (this.releases[i]! <= next) this.linkDue(i, next);
     else this.linkRelease(i);
   }

@@ -15,7 +15,7 @@
  * pick; the plan's work is O(1) amortised.
  * @module
  */
-import { DeadlinePlan } from './deadline-plan.js';
+import { PlanReplay } from './plan-replay.js';
 import type { RandomSource } from '../random.js';
 
 /** Jobs in the ring, and picks its slack covers. */
@@ -40,7 +40,7 @@ export class JobRing {
   private recount = false;
   /** The credit (lag times the total weight, plus picks times the weight) of what was served. */
   private readonly credits: Float64Array;
-  private readonly plan: DeadlinePlan;
+  private readonly plan: PlanReplay;
   // The jobs: item, release, deadline, the pick it is filed under by deadline (-1: beyond the
   // deadline calendar), target.
   private readonly items = new Int32Array(LANES);
@@ -74,7 +74,7 @@ export class JobRing {
     private readonly random: RandomSource,
   ) {
     this.credits = new Float64Array(weights.length);
-    this.plan = new DeadlinePlan(weights);
+    this.plan = new PlanReplay(weights);
   }
 
   /** Installs lags (in calls, summing to 0 over the items of positive weight) for `weights`. */
