@@ -1,29 +1,26 @@
 /**
  * The weighted schedule for four or more active items: the jobs the earliest-deadline-first plan
- * (deadline-plan.ts) gives the next 32 picks, served in a random order that meets every deadline.
+ * (plan-replay.ts) gives the next 32 picks, served in a random order that meets every deadline.
  * See docs/scheduler.md ("Four or more active items").
  *
  * The ring holds 32 jobs that can be served in the next 32 picks, each in its window (from its
- * release to its deadline). Its *slack* at pick p + k is k + 1 minus the jobs due by then; the
- * first pick where it is 0 is the first *tight* pick T. A released job due by T can be served
- * now and the other 31 still fit the picks after it (Hall's condition); with no tight pick, any
- * released job can. The pick is the one whose *target*, a pick drawn at random in its window when
- * it was planned, comes first. The plan then fills the freed place with the pick 32 ahead.
+ * release to its deadline). A released job due by the first tight pick of the ring (slack-lanes.ts)
+ * can be served now and the other 31 still fit the picks after it (Hall's condition); with no tight
+ * pick, any released job can. The pick is the one whose *target*, a pick drawn evenly from what is
+ * left of its window when it was planned, comes first. The plan then fills the freed place.
  *
- * Jobs are numbered 0..31 (a bit each); calendars by pick are bit masks of jobs; the slack of the
- * 32 picks is kept bit-sliced (6 bit planes, 32 lanes). One random number and no allocation per
- * pick; the plan's work is O(1) amortised.
+ * Jobs are numbered 0..31, a bit each; the calendars by pick are bit masks of jobs. One random
+ * number and no allocation per pick.
  * @module
  */
 import { PlanReplay } from './plan-replay.js';
 import type { RandomSource } from '../random.js';
+import { LANES, SlackLanes } from './slack-lanes.js';
 
-/** Jobs in the ring, and picks its slack covers. */
-const LANES = 32;
-/** Calendars by pick (release, deadline): picks p .. p + 63. */
+/** Calendars of release and deadline: picks p .. p + 63. */
 const SLOTS = 64;
 const SLOT = SLOTS - 1;
-/** Calendar of targets: p - 64 .. p + 63. */
+/** Calendar of targets: picks p - 64 .. p + 63, a bit each in `aimed`. */
 const TARGETS = 128;
 const TARGET = TARGETS - 1;
 /** Pick numbers are moved back after this many picks: a multiple of every calendar and of the plan's. */
@@ -36,38 +33,32 @@ export class JobRing {
   private picks = 0;
   /** The job `peek()` chose for the next pick; -1 when none. */
   private chosen = -1;
-  /** The last choice was not known to be safe: count the slack again after it. */
+  /** The last choice was not known to be safe, or deadlines were missed: recount the slack. */
   private recount = false;
   /** The credit (lag times the total weight, plus picks times the weight) of what was served. */
   private readonly credits: Float64Array;
   private readonly plan: PlanReplay;
+  private readonly slack = new SlackLanes();
   // The jobs: item, release, deadline, the pick it is filed under by deadline (-1: beyond the
-  // deadline calendar), target.
+  // calendar), target.
   private readonly items = new Int32Array(LANES);
   private readonly releases = new Float64Array(LANES);
   private readonly deadlines = new Float64Array(LANES);
   private readonly filed = new Float64Array(LANES);
   private readonly targets = new Float64Array(LANES);
-  /** Jobs released by the next pick. */
+  /** Jobs released (each also filed by target). */
   private released = 0;
-  /** By pick: jobs released there (later than the next pick). */
+  /** By pick: jobs released there. */
   private readonly releasing = new Int32Array(SLOTS);
   /** By pick: jobs due there, and how many. */
   private readonly due = new Int32Array(SLOTS);
   private readonly dueCounts = new Int32Array(SLOTS);
-  /** Jobs due beyond the deadline calendar; looked at every 32 picks. */
+  /** Jobs due beyond the calendar, filed as it reaches them (every 32 picks). */
   private far = 0;
   private sweepAt = 0;
-  /** By pick: jobs with their target there; the earliest pick that may hold one. */
+  /** By pick: released jobs with their target there; one bit per pick with any. */
   private readonly aiming = new Int32Array(TARGETS);
-  private earliestTarget = 0;
-  // Slack at picks p .. p + 31 (lane k: pick p + k), bit-sliced: bit k of plane b is bit b of it.
-  private s0 = 0;
-  private s1 = 0;
-  private s2 = 0;
-  private s3 = 0;
-  private s4 = 0;
-  private s5 = 0;
+  private readonly aimed = new Int32Array(TARGETS / 32);
 
   constructor(
     private readonly weights: Float64Array,
@@ -91,10 +82,10 @@ export class JobRing {
     this.due.fill(0);
     this.dueCounts.fill(0);
     this.aiming.fill(0);
-    this.earliestTarget = 1;
+    this.aimed.fill(0);
     this.sweepAt = 1 + LANES;
     for (let job = 0; job < LANES; job++) this.planInto(job, 1);
-    this.recomputeSlack(1);
+    this.slack.recompute(this.dueCounts, 1, SLOT);
   }
 
   /** Each item's lag in calls, into `out`. */
@@ -122,55 +113,62 @@ export class JobRing {
     this.remove(job, p);
     this.picks = p;
     const q = p + 1;
-    // Its calendar slots are the next pick's last ones now: empty them first.
+    // Pick p's calendar slots are pick q's last ones now: anything still due at p moves on first.
     if (this.dueCounts[p & SLOT] !== 0) this.carryOverdue(p);
     this.planInto(job, q);
     if (this.recount) {
       this.recount = false;
-      this.recomputeSlack(q);
+      this.slack.recompute(this.dueCounts, q, SLOT);
     } else {
-      this.appendLane(q);
+      this.slack.append(this.dueCounts[(q + LANES - 1) & SLOT]!);
     }
-    this.released |= this.releasing[q & SLOT]!;
-    this.releasing[q & SLOT] = 0;
+    const releasing = this.releasing[q & SLOT]!;
+    if (releasing !== 0) this.releaseAt(q, releasing);
     if (q === this.sweepAt) this.sweep(q);
-    if (this.earliestTarget <= q - SLOTS) this.ageTargets(q);
     if (p === REBASE_PICKS) this.rebase();
     return item;
   }
 
   /** The released job, due by the first tight pick, whose target comes first. */
   private choose(p: number): number {
-    const zero = ~(this.s0 | this.s1 | this.s2 | this.s3 | this.s4 | this.s5);
-    let candidates = this.released;
-    if (zero !== 0) {
-      const tight = 31 - Math.clz32(zero & -zero);
-      let dueBy = 0;
-      for (let k = 0; k <= tight; k++) dueBy |= this.due[(p + k) & SLOT]!;
-      candidates &= dueBy;
+    const tight = this.slack.firstTight();
+    let candidates = -1;
+    if (tight >= 0) {
+      candidates = 0;
+      for (let k = 0; k <= tight; k++) candidates |= this.due[(p + k) & SLOT]!;
+      candidates &= this.released;
     }
-    // Only rounding, or weights the carried lags cannot meet, leave none: any released job, any job
-    // (the slack is then counted again after the pick).
-    if (candidates === 0) {
-      candidates = this.released !== 0 ? this.released : -1;
+    // Weights the carried lags cannot meet (or rounding) leave none safe: the earliest target, and
+    // the slack counted again after the pick.
+    if (candidates === 0 || this.released === 0) {
       this.recount = true;
+      if (this.released === 0) return 0;
+      candidates = -1;
     }
-    // No target is set before the next pick any more: the empty picks before it are done with.
-    let t = this.earliestTarget;
-    while (t < p && this.aiming[t & TARGET] === 0) t++;
-    this.earliestTarget = t;
-    for (const last = p + SLOTS; t < last; t++) {
-      const hits = this.aiming[t & TARGET]! & candidates;
+    // The targets of released jobs, from the oldest (p - 64) on.
+    const start = (p - SLOTS) & TARGET;
+    let word = start >> 5;
+    let bits = this.aimed[word]! & (-1 << (start & 31));
+    for (let seen = 0; seen <= TARGETS / 32;) {
+      if (bits === 0) {
+        word = (word + 1) & 3;
+        bits = this.aimed[word]!;
+        seen++;
+        continue;
+      }
+      const slot = (word << 5) + 31 - Math.clz32(bits & -bits);
+      const hits = this.aiming[slot]! & candidates;
       if (hits !== 0) return 31 - Math.clz32(hits & -hits);
+      bits &= bits - 1;
     }
-    return 31 - Math.clz32(candidates & -candidates);
+    return 31 - Math.clz32(this.released & -this.released);
   }
 
   /** Takes job `job` (served at pick p) out of every calendar and out of the slack. */
   private remove(job: number, p: number): void {
     const bit = 1 << job;
-    this.released &= ~bit;
-    this.aiming[this.targets[job]! & TARGET]! &= ~bit;
+    if ((this.released & bit) !== 0) this.unaim(job);
+    else for (let slot = 0; slot < SLOTS; slot++) this.releasing[slot]! &= ~bit; // only when nothing was released
     const filed = this.filed[job]!;
     if (filed < 0) {
       this.far &= ~bit;
@@ -178,87 +176,50 @@ export class JobRing {
       this.due[filed & SLOT]! &= ~bit;
       this.dueCounts[filed & SLOT]!--;
     }
-    // Lane k of the next pick is lane k + 1 now: one pick fewer to serve the jobs due before
-    // this one's deadline, the same for those due from it on.
+    // Lane k of the next pick is lane k + 1 now: one pick fewer for the jobs due before this one's
+    // deadline, the same for those due from it on.
     const lanes = filed < 0 ? LANES : filed - p;
-    this.shiftSlack(lanes >= LANES ? 0x7fff_ffff : lanes <= 1 ? 0 : (1 << (lanes - 1)) - 1);
-  }
-
-  /** Slack moves down a lane (to the next pick), less one in the lanes of `mask`. */
-  private shiftSlack(mask: number): void {
-    let borrow = mask;
-    let plane = this.s0 >>> 1;
-    this.s0 = plane ^ borrow;
-    borrow &= ~plane;
-    plane = this.s1 >>> 1;
-    this.s1 = plane ^ borrow;
-    borrow &= ~plane;
-    plane = this.s2 >>> 1;
-    this.s2 = plane ^ borrow;
-    borrow &= ~plane;
-    plane = this.s3 >>> 1;
-    this.s3 = plane ^ borrow;
-    borrow &= ~plane;
-    plane = this.s4 >>> 1;
-    this.s4 = plane ^ borrow;
-    borrow &= ~plane;
-    this.s5 = (this.s5 >>> 1) ^ borrow;
-  }
-
-  /** Lane 31 (pick q + 31): the slack of lane 30 plus one, less the jobs due there. */
-  private appendLane(q: number): void {
-    const before =
-      ((this.s0 >>> 30) & 1) |
-      (((this.s1 >>> 30) & 1) << 1) |
-      (((this.s2 >>> 30) & 1) << 2) |
-      (((this.s3 >>> 30) & 1) << 3) |
-      (((this.s4 >>> 30) & 1) << 4) |
-      (((this.s5 >>> 30) & 1) << 5);
-    const slack = Math.max(0, before + 1 - this.dueCounts[(q + 31) & SLOT]!);
-    this.s0 |= (slack & 1) << 31;
-    this.s1 |= ((slack >> 1) & 1) << 31;
-    this.s2 |= ((slack >> 2) & 1) << 31;
-    this.s3 |= ((slack >> 3) & 1) << 31;
-    this.s4 |= ((slack >> 4) & 1) << 31;
-    this.s5 |= ((slack >> 5) & 1) << 31;
-  }
-
-  /** The slack of every lane from the counts of jobs due (after a load, or when deadlines were missed). */
-  private recomputeSlack(p: number): void {
-    this.s0 = this.s1 = this.s2 = this.s3 = this.s4 = this.s5 = 0;
-    let slack = 0;
-    for (let k = 0; k < LANES; k++) {
-      slack = Math.max(0, slack + 1 - this.dueCounts[(p + k) & SLOT]!);
-      this.s0 |= (slack & 1) << k;
-      this.s1 |= ((slack >> 1) & 1) << k;
-      this.s2 |= ((slack >> 2) & 1) << k;
-      this.s3 |= ((slack >> 3) & 1) << k;
-      this.s4 |= ((slack >> 4) & 1) << k;
-      this.s5 |= ((slack >> 5) & 1) << k;
-    }
+    this.slack.shift(lanes >= LANES ? 0x7fff_ffff : lanes <= 1 ? 0 : (1 << (lanes - 1)) - 1);
   }
 
   /** Plans the next job of the plan as job `job`; `q` is the next pick. */
   private planInto(job: number, q: number): void {
     const plan = this.plan;
     plan.planNext();
-    const bit = 1 << job;
     this.items[job] = plan.item;
     const release = plan.release;
     const deadline = plan.deadline;
     this.releases[job] = release;
     this.deadlines[job] = deadline;
-    if (release <= q) this.released |= bit;
-    else this.releasing[Math.min(release, q + SLOT) & SLOT]! |= bit;
     // A deadline already past (weights the lags cannot meet) is filed at the next pick.
     this.fileDue(job, Math.max(deadline, q), q);
     // Target: a pick drawn evenly from what is left of the job's window (within the calendar).
     const from = Math.max(release, q);
-    const to = Math.max(from, Math.min(deadline, q + SLOT));
-    const target = from + Math.floor(this.random() * (to - from + 1));
-    this.targets[job] = target;
-    this.aiming[target & TARGET]! |= bit;
-    if (target < this.earliestTarget) this.earliestTarget = target;
+    const to = Math.max(from, Math.min(deadline, q + SLOTS - 1));
+    this.targets[job] = from + Math.floor(this.random() * (to - from + 1));
+    if (release <= q) this.aim(job);
+    else this.releasing[Math.min(release, q + SLOT) & SLOT]! |= 1 << job;
+  }
+
+  /** Job `job` is released: it may be chosen, by its target. */
+  private aim(job: number): void {
+    const bit = 1 << job;
+    const slot = this.targets[job]! & TARGET;
+    this.released |= bit;
+    this.aiming[slot]! |= bit;
+    this.aimed[slot >> 5]! |= 1 << (slot & 31);
+  }
+
+  private unaim(job: number): void {
+    const bit = 1 << job;
+    const slot = this.targets[job]! & TARGET;
+    this.released &= ~bit;
+    if ((this.aiming[slot]! &= ~bit) === 0) this.aimed[slot >> 5]! &= ~(1 << (slot & 31));
+  }
+
+  private releaseAt(q: number, jobs: number): void {
+    this.releasing[q & SLOT] = 0;
+    for (; jobs !== 0; jobs &= jobs - 1) this.aim(31 - Math.clz32(jobs & -jobs));
   }
 
   private fileDue(job: number, at: number, q: number): void {
@@ -278,39 +239,32 @@ export class JobRing {
     let jobs = this.due[p & SLOT]!;
     this.due[p & SLOT] = 0;
     this.dueCounts[p & SLOT] = 0;
-    while (jobs !== 0) {
-      const job = 31 - Math.clz32(jobs & -jobs);
-      jobs &= jobs - 1;
-      this.fileDue(job, p + 1, p + 1);
-    }
+    for (; jobs !== 0; jobs &= jobs - 1) this.fileDue(31 - Math.clz32(jobs & -jobs), p + 1, p + 1);
     this.recount = true;
   }
 
-  /** Files the jobs due beyond the calendar whose deadline is now within it (all beyond lane 31). */
+  /**
+   * Every 32 picks: files the jobs due beyond the calendar whose deadline it now reaches (all due
+   * beyond lane 31), and moves targets older than 32 picks up to then, so that none is older
+   * than the target calendar's 64 picks of past.
+   */
   private sweep(q: number): void {
     this.sweepAt = q + LANES;
-    let jobs = this.far;
-    while (jobs !== 0) {
+    for (let jobs = this.far; jobs !== 0; jobs &= jobs - 1) {
       const job = 31 - Math.clz32(jobs & -jobs);
-      jobs &= jobs - 1;
-      if (this.deadlines[job]! < q + SLOTS) {
-        this.far &= ~(1 << job);
-        this.fileDue(job, this.deadlines[job]!, q);
-      }
+      if (this.deadlines[job]! >= q + SLOTS) continue;
+      this.far &= ~(1 << job);
+      this.fileDue(job, this.deadlines[job]!, q);
     }
-  }
-
-  /** Targets a calendar's length in the past move up one pick, so that no two picks share a slot. */
-  private ageTargets(q: number): void {
-    while (this.earliestTarget <= q - SLOTS) {
-      const t = this.earliestTarget;
+    for (let t = q - SLOTS; t < q - LANES; t++) {
       const jobs = this.aiming[t & TARGET]!;
-      if (jobs !== 0) {
-        this.aiming[t & TARGET] = 0;
-        this.aiming[(t + 1) & TARGET]! |= jobs;
-        for (let rest = jobs; rest !== 0; rest &= rest - 1) this.targets[31 - Math.clz32(rest & -rest)] = t + 1;
+      if (jobs === 0) continue;
+      for (let rest = jobs; rest !== 0; rest &= rest - 1) {
+        const job = 31 - Math.clz32(rest & -rest);
+        this.unaim(job);
+        this.targets[job] = q - LANES;
+        this.aim(job);
       }
-      this.earliestTarget = t + 1;
     }
   }
 
@@ -324,7 +278,6 @@ export class JobRing {
       this.targets[job]! -= t;
       if (this.filed[job]! >= 0) this.filed[job]! -= t;
     }
-    this.earliestTarget -= t;
     this.sweepAt -= t;
     this.plan.rebase(t);
     this.picks = 0;
