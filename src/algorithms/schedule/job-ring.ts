@@ -39,10 +39,9 @@ export class JobRing {
   private readonly credits: Float64Array;
   private readonly plan: PlanReplay;
   private readonly slack = new SlackLanes();
-  // The jobs: item, release, deadline, the pick it is filed under by deadline (-1: beyond the
-  // calendar), target.
+  // The jobs: item, deadline, the pick it is filed under by deadline (-1: beyond the calendar),
+  // target.
   private readonly items = new Int32Array(LANES);
-  private readonly releases = new Float64Array(LANES);
   private readonly deadlines = new Float64Array(LANES);
   private readonly filed = new Float64Array(LANES);
   private readonly targets = new Float64Array(LANES);
@@ -189,7 +188,6 @@ export class JobRing {
     this.items[job] = plan.item;
     const release = plan.release;
     const deadline = plan.deadline;
-    this.releases[job] = release;
     this.deadlines[job] = deadline;
     // A deadline already past (weights the lags cannot meet) is filed at the next pick.
     this.fileDue(job, Math.max(deadline, q), q);
@@ -273,7 +271,6 @@ export class JobRing {
     const t = this.picks;
     for (let i = 0; i < this.weights.length; i++) this.credits[i]! -= t * this.weights[i]!;
     for (let job = 0; job < LANES; job++) {
-      this.releases[job]! -= t;
       this.deadlines[job]! -= t;
       this.targets[job]! -= t;
       if (this.filed[job]! >= 0) this.filed[job]! -= t;
