@@ -9,17 +9,21 @@
  * pick, any released job can. The pick is the one whose *target*, a pick drawn evenly from what is
  * left of its window when it was planned, comes first. The plan then fills the freed place.
  *
- * Jobs are numbered 0..31, a bit each; the calendars by pick are bit masks of jobs. One random
- * number and no allocation per pick.
+ * Jobs are numbered 0..31, a bit each; the calendars by pick are bit masks of jobs. Half a random
+ * number (16 bits) and no allocation per pick.
  * @module
  */
 import { PlanReplay } from './plan-replay.js';
 import type { RandomSource } from '../random.js';
 import { LANES, SlackLanes } from './slack-lanes.js';
 
-/** Calendars of release and deadline: picks p .. p + 63. */
-const SLOTS = 64;
+/** Calendar of deadlines: picks p .. p + 255; of releases (all within the ring): p .. p + 63. */
+const SLOTS = 256;
 const SLOT = SLOTS - 1;
+const RELEASES = 64;
+const RELEASE = RELEASES - 1;
+/** Targets are drawn within this many picks of the next. */
+const REACH = 64;
 /** Calendar of targets: picks p - 64 .. p + 63, a bit each in `aimed`. */
 const TARGETS = 128;
 const TARGET = TARGETS - 1;
@@ -33,6 +37,8 @@ export class JobRing {
   private picks = 0;
   /** The job `peek()` chose for the next pick; -1 when none. */
   private chosen = -1;
+  /** The unused half of the last random number, -1 when none. */
+  private spareBits = -1;
   /** The last choice was not known to be safe, or deadlines were missed: recount the slack. */
   private recount = false;
   /** The credit (lag times the total weight, plus picks times the weight) of what was served. */
@@ -43,12 +49,12 @@ export class JobRing {
   // target.
   private readonly items = new Int32Array(LANES);
   private readonly deadlines = new Float64Array(LANES);
-  private readonly filed = new Float64Array(LANES);
-  private readonly targets = new Float64Array(LANES);
+  private readonly filed = new Int32Array(LANES);
+  private readonly targets = new Int32Array(LANES);
   /** Jobs released (each also filed by target). */
   private released = 0;
   /** By pick: jobs released there. */
-  private readonly releasing = new Int32Array(SLOTS);
+  private readonly releasing = new Int32Array(RELEASES);
   /** By pick: jobs due there, and how many. */
   private readonly due = new Int32Array(SLOTS);
   private readonly dueCounts = new Int32Array(SLOTS);
@@ -75,6 +81,7 @@ export class JobRing {
     this.picks = 0;
     this.chosen = -1;
     this.recount = false;
+    this.spareBits = -1;
     this.released = 0;
     this.far = 0;
     this.releasing.fill(0);
@@ -121,7 +128,7 @@ export class JobRing {
     } else {
       this.slack.append(this.dueCounts[(q + LANES - 1) & SLOT]!);
     }
-    const releasing = this.releasing[q & SLOT]!;
+    const releasing = this.releasing[q & RELEASE]!;
     if (releasing !== 0) this.releaseAt(q, releasing);
     if (q === this.sweepAt) this.sweep(q);
     if (p === REBASE_PICKS) this.rebase();
@@ -145,7 +152,7 @@ export class JobRing {
       candidates = -1;
     }
     // The targets of released jobs, from the oldest (p - 64) on.
-    const start = (p - SLOTS) & TARGET;
+    const start = (p - REACH) & TARGET;
     let word = start >> 5;
     let bits = this.aimed[word]! & (-1 << (start & 31));
     for (let seen = 0; seen <= TARGETS / 32;) {
@@ -167,7 +174,7 @@ export class JobRing {
   private remove(job: number, p: number): void {
     const bit = 1 << job;
     if ((this.released & bit) !== 0) this.unaim(job);
-    else for (let slot = 0; slot < SLOTS; slot++) this.releasing[slot]! &= ~bit; // only when nothing was released
+    else for (let slot = 0; slot < RELEASES; slot++) this.releasing[slot]! &= ~bit; // only when nothing was released
     const filed = this.filed[job]!;
     if (filed < 0) {
       this.far &= ~bit;
@@ -193,10 +200,22 @@ export class JobRing {
     this.fileDue(job, Math.max(deadline, q), q);
     // Target: a pick drawn evenly from what is left of the job's window (within the calendar).
     const from = Math.max(release, q);
-    const to = Math.max(from, Math.min(deadline, q + SLOTS - 1));
-    this.targets[job] = from + Math.floor(this.random() * (to - from + 1));
+    const to = Math.max(from, Math.min(deadline, q + REACH - 1));
+    this.targets[job] = from + ((this.halfRandom() * (to - from + 1)) >>> 16);
     if (release <= q) this.aim(job);
-    else this.releasing[Math.min(release, q + SLOT) & SLOT]! |= 1 << job;
+    else this.releasing[Math.min(release, q + RELEASE) & RELEASE]! |= 1 << job;
+  }
+
+  /** 16 random bits: each number from the source gives two. */
+  private halfRandom(): number {
+    if (this.spareBits >= 0) {
+      const bits = this.spareBits;
+      this.spareBits = -1;
+      return bits;
+    }
+    const bits = (this.random() * 0x1_0000_0000) >>> 0;
+    this.spareBits = bits >>> 16;
+    return bits & 0xffff;
   }
 
   /** Job `job` is released: it may be chosen, by its target. */
@@ -216,7 +235,7 @@ export class JobRing {
   }
 
   private releaseAt(q: number, jobs: number): void {
-    this.releasing[q & SLOT] = 0;
+    this.releasing[q & RELEASE] = 0;
     for (; jobs !== 0; jobs &= jobs - 1) this.aim(31 - Math.clz32(jobs & -jobs));
   }
 
@@ -254,7 +273,7 @@ export class JobRing {
       this.far &= ~(1 << job);
       this.fileDue(job, this.deadlines[job]!, q);
     }
-    for (let t = q - SLOTS; t < q - LANES; t++) {
+    for (let t = q - REACH; t < q - LANES; t++) {
       const jobs = this.aiming[t & TARGET]!;
       if (jobs === 0) continue;
       for (let rest = jobs; rest !== 0; rest &= rest - 1) {
