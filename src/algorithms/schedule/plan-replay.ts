@@ -9,8 +9,11 @@
  */
 import { DeadlinePlan } from './deadline-plan.js';
 
-/** The longest period recorded (picks); 12 bytes a pick. */
-const MAX_PERIOD = 8192;
+/**
+ * The longest period recorded (picks), 6 bytes a pick (96 KiB at most): a job lies within one
+ * period and a pick of the pick it is planned for, so both distances fit 16 bits, and so do items.
+ */
+const MAX_PERIOD = 16_384;
 /** Periods recorded before giving up when the plan does not come back to where it started. */
 const MAX_ATTEMPTS = 4;
 
@@ -29,9 +32,10 @@ export class PlanReplay {
   /** The next entry of the record. */
   private index = 0;
   private attempts = 0;
-  private items = new Int32Array(0);
-  private releaseOffsets = new Int32Array(0);
-  private deadlineOffsets = new Int32Array(0);
+  private items = new Uint16Array(0);
+  /** Picks from the job's release to the pick it is planned for, and from there to its deadline. */
+  private waits = new Uint16Array(0);
+  private slacks = new Uint16Array(0);
   /** The plan's lags (times the total) where the record starts. */
   private readonly startLags: Float64Array;
 
@@ -49,9 +53,9 @@ export class PlanReplay {
     this.period = periodOf(this.weights, credits, total);
     if (this.period === 0) return;
     if (this.items.length < this.period) {
-      this.items = new Int32Array(this.period);
-      this.releaseOffsets = new Int32Array(this.period);
-      this.deadlineOffsets = new Int32Array(this.period);
+      this.items = new Uint16Array(this.period);
+      this.waits = new Uint16Array(this.period);
+      this.slacks = new Uint16Array(this.period);
     }
     this.startRecord();
   }
@@ -63,8 +67,8 @@ export class PlanReplay {
     const k = this.index;
     if (this.replaying) {
       this.item = this.items[k]!;
-      this.release = q + this.releaseOffsets[k]!;
-      this.deadline = q + this.deadlineOffsets[k]!;
+      this.release = q - this.waits[k]!;
+      this.deadline = q + this.slacks[k]!;
       this.index = k + 1 === this.period ? 0 : k + 1;
       return;
     }
@@ -74,9 +78,14 @@ export class PlanReplay {
     this.release = plan.release;
     this.deadline = plan.deadline;
     if (this.period === 0) return;
+    // A job outside its window (lags the weights cannot meet) is no plan to repeat.
+    if (plan.release > q || plan.deadline < q) {
+      this.period = 0;
+      return;
+    }
     this.items[k] = plan.item;
-    this.releaseOffsets[k] = plan.release - q;
-    this.deadlineOffsets[k] = plan.deadline - q;
+    this.waits[k] = q - plan.release;
+    this.slacks[k] = plan.deadline - q;
     this.index = k + 1;
     if (this.index === this.period) this.closeRecord();
   }
@@ -120,7 +129,7 @@ function periodOf(weights: Float64Array, credits: Float64Array, total: number): 
     if (!Number.isInteger(w) || !Number.isInteger(credits[i]!)) return 0;
     divisor = gcd(divisor, w);
   }
-  if (divisor === 0 || !Number.isInteger(total)) return 0;
+  if (divisor === 0 || !Number.isInteger(total) || weights.length > 0x1_0000) return 0;
   const period = total / divisor;
   return period <= MAX_PERIOD ? period : 0;
 }
