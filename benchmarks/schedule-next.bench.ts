@@ -18,17 +18,19 @@ import { fmt, fmtRatio, fmtSpread, ratioSpread, spread } from './stats.js';
 
 interface ScheduleLike {
   next(): number;
+  setWeights(weights: ArrayLike<number>): void;
 }
 type ScheduleClass = new (weights: ArrayLike<number>, options: { random: () => number }) => ScheduleLike;
 type TimingLoop = (schedule: ScheduleLike, picks: number, now: () => number) => number;
 
 const SIZES = [2, 3, 4, 8, 16, 64, 100];
-const KINDS = ['random', 'skewed', 'cyclic'] as const;
+const KINDS = ['random', 'skewed', 'cyclic', 'changed'] as const;
 type Kind = (typeof KINDS)[number];
 
 /**
  * random: integers 1..100 (seeded); skewed: item 0 holds 99% and the others share 1%; cyclic:
- * `i % 7 + 1`, the weights of the pick-ratio bench's 100 subsets.
+ * `i % 7 + 1`, the weights of the pick-ratio bench's 100 subsets; changed: cyclic, put in force by
+ * `setWeights` after 1,000 picks at `i % 5 + 1` (the lags carried over, as after a rollout step).
  */
 function weightsFor(kind: Kind, n: number): number[] {
   if (kind === 'random') {
@@ -36,6 +38,7 @@ function weightsFor(kind: Kind, n: number): number[] {
     return Array.from({ length: n }, () => 1 + Math.floor(random() * 100));
   }
   if (kind === 'skewed') return Array.from({ length: n }, (_, i) => (i === 0 ? 99 * (n - 1) : 1));
+  if (kind === 'changed') return Array.from({ length: n }, (_, i) => (i % 5) + 1);
   return Array.from({ length: n }, (_, i) => (i % 7) + 1);
 }
 
@@ -90,12 +93,14 @@ async function main(argv: string[]): Promise<void> {
   for (const n of SIZES.filter((s) => only === undefined || only.includes(s))) {
     for (const kind of KINDS) {
       const weights = weightsFor(kind, n);
-      const runners = builds.map((build) => ({
-        build,
-        schedule: new build.Schedule(weights, { random: seededRandom(7) }),
-        loop: newTimingLoop(),
-        ns: [] as number[],
-      }));
+      const runners = builds.map((build) => {
+        const schedule = new build.Schedule(weights, { random: seededRandom(7) });
+        if (kind === 'changed') {
+          for (let k = 0; k < 1_000; k++) schedule.next();
+          schedule.setWeights(weightsFor('cyclic', n));
+        }
+        return { build, schedule, loop: newTimingLoop(), ns: [] as number[] };
+      });
       for (const r of runners) r.loop(r.schedule, picks, now); // warm up, untimed
       cases.push({ n, kind, runners });
     }
