@@ -81,10 +81,16 @@ export class DeadlinePlan {
   planNext(): void {
     const q = this.pick;
     if (q === this.sweepAt) this.sweep();
-    this.releaseAt(q);
+    if (this.lists.first(q & this.mask) >= 0) this.releaseAt(q);
     const slot = this.firstDue(q & this.mask);
-    const j = slot >= 0 ? this.lists.first(this.window + slot) : this.overdueOrEarliest();
-    this.unlink(j);
+    let j: number;
+    if (slot >= 0) {
+      j = this.lists.takeFirst(this.window + slot);
+      if (this.lists.first(this.window + slot) < 0) this.used[slot >> 5]! &= ~(1 << (slot & 31));
+    } else {
+      j = this.overdueOrEarliest();
+      this.lists.remove(j, this.listOf[j]!);
+    }
     this.item = j;
     this.release = this.releases[j]!;
     this.deadline = this.deadlines[j]!;
@@ -93,10 +99,13 @@ export class DeadlinePlan {
     // A job due now and not planned: the state was not feasible (only after a change of weights).
     // It stays first in line.
     const due = this.window + (q & this.mask);
-    while (this.lists.first(due) >= 0) {
-      const i = this.lists.first(due);
-      this.unlink(i);
-      this.linkDue(i, q + 1);
+    if (this.lists.first(due) >= 0) {
+      this.used[(q & this.mask) >> 5]! &= ~(1 << (q & 31));
+      for (let i = this.lists.takeAll(due); i >= 0;) {
+        const following = this.lists.next(i);
+        this.linkDue(i, q + 1);
+        i = following;
+      }
     }
     this.pick = q + 1;
   }
@@ -159,21 +168,12 @@ export class DeadlinePlan {
     this.lists.add(i, list);
   }
 
-  private unlink(i: number): void {
-    const list = this.listOf[i]!;
-    this.lists.remove(i, list);
-    if (list >= this.window && list < 2 * this.window && this.lists.first(list) < 0) {
-      const slot = list - this.window;
-      this.used[slot >> 5]! &= ~(1 << (slot & 31));
-    }
-  }
-
   /** The items whose job is released at pick q become candidates. */
   private releaseAt(q: number): void {
-    const slot = q & this.mask;
-    for (let i = this.lists.first(slot); i >= 0; i = this.lists.first(slot)) {
-      this.lists.remove(i, slot);
+    for (let i = this.lists.takeAll(q & this.mask); i >= 0;) {
+      const following = this.lists.next(i);
       this.linkDue(i, q);
+      i = following;
     }
   }
 
@@ -212,21 +212,14 @@ export class DeadlinePlan {
 
   /** Moves the overflow items whose event now lies within the calendar into it. */
   private sweep(): void {
-    const overflow = 2 * this.window;
     const q = this.pick;
     this.horizon = q + this.window;
     this.sweepAt = q + this.window / 2;
-    for (let i = this.lists.first(overflow); i >= 0;) {
+    for (let i = this.lists.takeAll(2 * this.window); i >= 0;) {
       const following = this.lists.next(i);
-      if (this.releases[i]! <= q) {
-        if (Math.max(this.deadlines[i]!, q) < this.horizon) {
-          this.lists.remove(i, overflow);
-          this.linkDue(i, q);
-        }
-      } else if (this.releases[i]! < this.horizon) {
-        this.lists.remove(i, overflow);
-        this.linkRelease(i);
-      }
+      // Each goes back to the overflow list, or into the calendar now that it reaches it.
+      if (this.releases[i]! <= q) this.linkDue(i, q);
+      else this.linkRelease(i);
       i = following;
     }
   }
