@@ -17,6 +17,8 @@ export class SlackLanes {
   private s3 = 0;
   private s4 = 0;
   private s5 = 0;
+  /** Lane 31's slack. */
+  private last = 0;
 
   /** The first lane at 0 (the first tight pick), or -1. */
   firstTight(): number {
@@ -29,6 +31,7 @@ export class SlackLanes {
    * lanes of `mask`, which must all be above 0 (a bit-sliced subtraction, borrow by borrow).
    */
   shift(mask: number): void {
+    this.last -= (mask >>> 30) & 1;
     let borrow = mask;
     let plane = this.s0 >>> 1;
     this.s0 = plane ^ borrow;
@@ -50,14 +53,9 @@ export class SlackLanes {
 
   /** Sets lane 31 (empty after `shift`) to lane 30's slack plus one, less `due` (at least 0). */
   append(due: number): void {
-    const before =
-      ((this.s0 >>> 30) & 1) |
-      (((this.s1 >>> 30) & 1) << 1) |
-      (((this.s2 >>> 30) & 1) << 2) |
-      (((this.s3 >>> 30) & 1) << 3) |
-      (((this.s4 >>> 30) & 1) << 4) |
-      (((this.s5 >>> 30) & 1) << 5);
-    this.set(31, Math.max(0, before + 1 - due));
+    // Lane 30 is the old lane 31, less one if `shift` took one from it.
+    this.last = Math.max(0, this.last + 1 - due);
+    this.set(31, this.last);
   }
 
   /**
@@ -71,6 +69,7 @@ export class SlackLanes {
       slack = Math.max(0, slack + 1 - due[(first + k) & mask]!);
       this.set(k, slack);
     }
+    this.last = slack;
   }
 
   /** ORs `slack` into lane k (which must be 0). */
