@@ -39,6 +39,7 @@ interface Build {
 }
 
 const ORDER_WEIGHTS = [
+  [60, 30, 10],
   [1, 2, 3, 4],
   [40, 30, 20, 10],
   [3, 1, 1, 1, 1, 1],

@@ -8,14 +8,15 @@
  * - two active items take a randomised walk that gives each pick to the second item with
  *   exactly its share as its chance;
  * - three take the three-item walk (triple-walk.ts), exact in the same way;
- * - four or more take a random item among those whose pick keeps every deadline meetable
- *   (slack-schedule.ts), by share weighted by urgency.
+ * - four or more serve the jobs an earliest-deadline-first plan gives the next 32 picks in a
+ *   random order that meets every deadline (job-ring.ts): each job at a random target in its
+ *   window, as far as the others' deadlines allow.
  * Lags are kept multiplied by the total weight, exact for integer weights. The derivation, the
  * bounds (within 2 over any run) and where they stop holding are in docs/scheduler.md; read it
  * before changing a rule here.
  *
- * Cost: two and three items O(1), one random number per pick; more items O(log window) over the
- * slack calendar, a few random numbers per pick. No allocation per pick.
+ * Cost: O(1) per pick for any number of items (the plan's O(1) amortised, or replayed once it
+ * repeats); one random number per pick, half of one for four or more. No allocation per pick.
  */
 import { randomSeed, seededRandom, type RandomSource } from '../random.js';
 import { recentre } from './schedule-math.js';
