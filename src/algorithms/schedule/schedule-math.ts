@@ -30,3 +30,11 @@ export function recentre(lags: Float64Array, weights: Float64Array, total: numbe
   }
   if (largest >= 0.99) for (let i = 0; i < lags.length; i++) lags[i]! *= 0.99 / largest;
 }
+
+/** The least integer q with `q * b > a`, for b > 0: `floor(a / b) + 1`, corrected as `ceilDiv` is. */
+export function firstAbove(a: number, b: number): number {
+  let q = Math.floor(a / b) + 1;
+  if (q * b <= a) q++;
+  else if ((q - 1) * b > a) q--;
+  return q;
+}

@@ -8,18 +8,19 @@
  * - two active items take a randomised walk that gives each pick to the second item with
  *   exactly its share as its chance;
  * - three take the three-item walk (triple-walk.ts), exact in the same way;
- * - four or more take a random item among those whose pick keeps every deadline meetable
- *   (slack-schedule.ts), by share weighted by urgency.
+ * - four or more serve the jobs an earliest-deadline-first plan gives the next 32 picks in a
+ *   random order that meets every deadline (job-ring.ts): each job at a random target in its
+ *   window, as far as the others' deadlines allow.
  * Lags are kept multiplied by the total weight, exact for integer weights. The derivation, the
  * bounds (within 2 over any run) and where they stop holding are in docs/scheduler.md; read it
  * before changing a rule here.
  *
- * Cost: two and three items O(1), one random number per pick; more items O(log window) over the
- * slack calendar, a few random numbers per pick. No allocation per pick.
+ * Cost: O(1) per pick for any number of items (the plan's O(1) amortised, or replayed once it
+ * repeats); one random number per pick, half of one for four or more. No allocation per pick.
  */
 import { randomSeed, seededRandom, type RandomSource } from '../random.js';
 import { recentre } from './schedule-math.js';
-import { SlackSchedule } from './slack-schedule.js';
+import { JobRing } from './job-ring.js';
 import { pickOfThree } from './triple-walk.js';
 
 /** Options of a `WeightedSchedule`. */
@@ -66,7 +67,7 @@ export class WeightedSchedule {
   private readonly threeWeights = new Float64Array(3);
   private readonly threeLags = new Float64Array(3);
   // Four or more: made at the first use, as most schedules never have four items.
-  private many: SlackSchedule | null = null;
+  private many: JobRing | null = null;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
@@ -127,9 +128,8 @@ export class WeightedSchedule {
     } else if (this.mode === Mode.Three) {
       return this.nextOfThree();
     } else if (this.mode === Mode.Many) {
-      i = this.many!.choose();
-      this.many!.commit(i);
-      return i;
+      // Its own peek() keeps what it drew: nothing is pending here.
+      return this.many!.next();
     } else {
       i = this.choose();
     }
@@ -139,6 +139,7 @@ export class WeightedSchedule {
 
   /** The index `next()` will return, without taking it. -1 when nothing can be picked. */
   peek(): number {
+    if (this.mode === Mode.Many) return this.many!.peek();
     if (this.pending < 0) this.pending = this.choose();
     return this.pending;
   }
@@ -187,10 +188,8 @@ export class WeightedSchedule {
         this.pairLag = lag;
         return i;
       }
-      case Mode.Three:
-        return this.threeItems[pickOfThree(this.threeLags, this.threeWeights, this.total, this.random())]!;
       default:
-        return this.many!.choose();
+        return this.threeItems[pickOfThree(this.threeLags, this.threeWeights, this.total, this.random())]!;
     }
   }
 
@@ -201,8 +200,6 @@ export class WeightedSchedule {
     } else if (this.mode === Mode.Three) {
       const lags = this.threeLags;
       for (let k = 0; k < 3; k++) lags[k]! += (this.threeItems[k] === i ? this.total : 0) - this.threeWeights[k]!;
-    } else if (this.mode === Mode.Many) {
-      this.many!.commit(i);
     }
   }
 
@@ -249,7 +246,7 @@ export class WeightedSchedule {
         this.threeLags[k] = lags[i]! * this.total;
       }
     } else if (this.mode === Mode.Many) {
-      this.many ??= new SlackSchedule(this.weights, this.random);
+      this.many ??= new JobRing(this.weights, this.random);
       this.many.load(lags, this.total);
     }
   }

@@ -1,18 +1,16 @@
 /**
- * Items filed by calendar slot: one intrusive doubly-linked list per slot, over fixed arrays
- * (an item is in at most one list), so filing and unfiling allocate nothing.
+ * Items filed by calendar slot: one intrusive stack per slot over fixed arrays (an item is in at
+ * most one), so filing and taking allocate nothing.
  * @module
  */
 
-/** Lists of items by slot; the slack schedule keeps two (by first deadline, by next due job). */
+/** Stacks of items by slot; the plan keeps its release, deadline and overflow lists in one. */
 export class SlotLists {
   private heads = new Int32Array(0);
   private readonly after: Int32Array;
-  private readonly before: Int32Array;
 
   constructor(items: number) {
     this.after = new Int32Array(items);
-    this.before = new Int32Array(items);
   }
 
   /** Empties every list, for `slots` slots. */
@@ -26,25 +24,38 @@ export class SlotLists {
     return this.heads[slot]!;
   }
 
-  /** The item after `item` in its list, -1 at the end. */
+  /** The item after `item` in its list, -1 at the end (still readable after `takeAll`). */
   next(item: number): number {
     return this.after[item]!;
   }
 
   add(item: number, slot: number): void {
-    const head = this.heads[slot]!;
-    this.after[item] = head;
-    this.before[item] = -1;
-    if (head >= 0) this.before[head] = item;
+    this.after[item] = this.heads[slot]!;
     this.heads[slot] = item;
   }
 
-  /** Takes `item` out of the list of `slot`, where it must be. */
+  /** Takes the first item of the slot's list, which must not be empty. */
+  takeFirst(slot: number): number {
+    const item = this.heads[slot]!;
+    this.heads[slot] = this.after[item]!;
+    return item;
+  }
+
+  /** Empties the slot's list and returns its first item: walk the rest with `next` before adding any. */
+  takeAll(slot: number): number {
+    const item = this.heads[slot]!;
+    this.heads[slot] = -1;
+    return item;
+  }
+
+  /** Takes `item` out of the slot's list, where it must be: O(length of the list). */
   remove(item: number, slot: number): void {
-    const previous = this.before[item]!;
-    const following = this.after[item]!;
-    if (previous >= 0) this.after[previous] = following;
-    else this.heads[slot] = following;
-    if (following >= 0) this.before[following] = previous;
+    if (this.heads[slot] === item) {
+      this.heads[slot] = this.after[item]!;
+      return;
+    }
+    let before = this.heads[slot]!;
+    while (this.after[before] !== item) before = this.after[before]!;
+    this.after[before] = this.after[item]!;
   }
 }
