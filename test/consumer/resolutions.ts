@@ -24,6 +24,8 @@ export function rolloutOnDouble(stats: SplitStats, mark: StatsMark, options: Rol
     mark: () => mark,
     setMirror: () => {},
     getMirror: () => null,
+    setMethodWeights: () => {},
+    getMethodWeights: () => ({}),
     onCallEnded: () => () => {},
     on: () => handle,
     once: () => handle,
