@@ -4,15 +4,15 @@
  * (`SubsetStats.methods`), so every judge reads them as it reads a whole split's.
  * @module
  */
-import { LATENCY_BUCKETS, latencyBucket, latencyHistogram, latencyQuantile } from '../../algorithms/latency.js';
 import type { MethodStats, SplitStats, StreamStats, SubsetStats } from '../../split/ops-port.js';
 import { histogramQuantile } from '../../algorithms/stats-tests.js';
 import { mergeHistograms } from './judged-latency.js';
 
 type Counted = MethodStats;
 
-/** Whether a method name is one of `keys` (a full name, or a service prefix ending in "/"). */
-function matches(method: string, keys: readonly string[]): boolean {
+/** Whether a method name is one of `keys` (a full name, or a service prefix ending in "/"): the
+ * methods a rollout by methods concerns. */
+export function methodMatches(method: string, keys: readonly string[]): boolean {
   return keys.some((key) => (key.endsWith('/') ? method.startsWith(key) : method === key));
 }
 
@@ -20,7 +20,7 @@ function matches(method: string, keys: readonly string[]): boolean {
 export function restrictToMethods(stats: SplitStats, keys: readonly string[]): SplitStats {
   const subsets: Record<string, SubsetStats> = {};
   for (const [name, subset] of Object.entries(stats.subsets)) {
-    const methods = Object.entries(subset.methods ?? {}).filter(([method]) => matches(method, keys));
+    const methods = Object.entries(subset.methods ?? {}).filter(([method]) => methodMatches(method, keys));
     subsets[name] = { ...subset, ...sumOf(methods.map(([, figures]) => figures)) };
   }
   return { ...stats, subsets };
@@ -40,7 +40,6 @@ function sumOf(parts: readonly Counted[]): Counted {
     latencyMs: { p50: null, p90: null, p99: null },
     latencyHistogram: [],
   };
-  const buckets = new Float64Array(LATENCY_BUCKETS);
   for (const part of parts) {
     sum.started += part.started;
     sum.finished += part.finished;
@@ -51,10 +50,9 @@ function sumOf(parts: readonly Counted[]): Counted {
     sum.refused += part.refused;
     addCodes(sum.codes, part.codes);
     addCodes(sum.notStarted, part.notStarted);
-    // Bucket middles map back to their own bucket: the merged histogram is exact.
-    for (const [ms, count] of part.latencyHistogram) buckets[latencyBucket(ms)]! += count;
   }
-  sum.latencyHistogram = latencyHistogram(buckets, 0);
+  sum.latencyHistogram = mergeHistograms(parts.map((part) => part.latencyHistogram)) as [number, number][];
+  sum.latencyMs = quantiles(sum.latencyHistogram);
   const unary = parts.map((part) => part.unaryLatencyHistogram);
   if (unary.every((histogram) => histogram !== undefined)) {
     sum.unaryLatencyHistogram = mergeHistograms(unary) as [number, number][];
@@ -62,11 +60,6 @@ function sumOf(parts: readonly Counted[]): Counted {
   }
   const streams = parts.map((part) => part.streams);
   if (streams.every((each) => each !== undefined)) sum.streams = sumOfStreams(streams);
-  sum.latencyMs = {
-    p50: latencyQuantile(buckets, 0, 0.5),
-    p90: latencyQuantile(buckets, 0, 0.9),
-    p99: latencyQuantile(buckets, 0, 0.99),
-  };
   return sum;
 }
 

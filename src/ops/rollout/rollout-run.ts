@@ -17,7 +17,7 @@ import type { ParsedRolloutOptions, RolloutFigures } from './rollout-options.js'
 import { planRollout, promotedWeights, sameWeights, type RolloutStepPlan } from './rollout-plan.js';
 import type { StatsMark, SplitHandle } from '../../split/ops-port.js';
 import { ShadowPhase, type ShadowRecord } from './rollout-shadow.js';
-import { restrictToMethods } from './method-window.js';
+import { methodMatches, restrictToMethods } from './method-window.js';
 import { SequentialWatch } from './sequential-watch.js';
 import type { SequentialVerdict } from '../../algorithms/judge/sequential-judge.js';
 import type { SplitStats } from '../../split/ops-port.js';
@@ -460,10 +460,6 @@ function knownMethods(stats: SplitStats, methods: readonly string[] | null): str
   const names = new Set<string>();
   for (const subset of Object.values(stats.subsets))
     for (const name of Object.keys(subset.methods ?? {}))
-      if (
-        name.startsWith('/') &&
-        (methods === null || methods.some((key) => (key.endsWith('/') ? name.startsWith(key) : name === key)))
-      )
-        names.add(name);
+      if (name.startsWith('/') && (methods === null || methodMatches(name, methods))) names.add(name);
   return [...names];
 }

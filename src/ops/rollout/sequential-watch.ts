@@ -5,6 +5,7 @@
  * false rollbacks covers every step; its equivalence tests start afresh at each step.
  * @module
  */
+import { methodMatches } from './method-window.js';
 import { BASELINE, CANARY, type Side } from '../../algorithms/judge/blocks.js';
 import {
   requestMetrics,
@@ -121,7 +122,6 @@ export class SequentialWatch {
 
   private concerns(method: string): boolean {
     const keys = this.options.methods;
-    if (keys === null) return true;
-    return keys.some((key) => (key.endsWith('/') ? method.startsWith(key) : method === key));
+    return keys === null || methodMatches(method, keys);
   }
 }
