@@ -210,13 +210,18 @@ function firing(
 }
 
 /**
- * A stratum whose regression test is half-way to firing (its wealth at the square root of the
- * threshold): the pooled equivalence of every stratum must not promote a step while one
- * method's regression is still being shown (a rare method's evidence grows more slowly than the
- * pool's). Only holds a promotion back, so neither bound of the judge changes; under no
- * regression a stratum gets there with a chance of at most the square root of its alpha (Ville).
+ * A stratum whose estimate is beyond the margin, or whose regression test is half-way to firing
+ * (its wealth at the square root of its threshold): the pooled equivalence of every stratum must
+ * not promote a step while one method's regression is still being shown (a rare method's
+ * evidence grows more slowly than the pool's). It only holds a promotion back, so neither bound
+ * of the judge changes; between equal versions it delays one until the stratum's estimate is
+ * back within the margin.
  */
 function leaningToRegression(state: StratumState): boolean {
-  const bet = state.tests.regression;
-  return bet.count > 0 && bet.logWealth >= Math.log(1 / bet.alpha) / 2;
+  const { tests } = state;
+  const bet = tests.regression;
+  if (bet.count === 0) return false;
+  // Its estimate beyond the margin: the pool's equivalence does not speak for this method yet.
+  if (tests.estimate > (tests.kind === 'rate' ? tests.margin : 0.5)) return true;
+  return bet.logWealth >= Math.log(1 / bet.alpha) / 2;
 }
