@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  hasMetadataKey,
   Metadata,
   metadataValues,
   PickResultType,
@@ -134,6 +135,8 @@ export interface StreamPlacement {
 export class TrafficSplitPicker implements Picker {
   /** Per method: the plan of its weight set on the method's own schedules. */
   private readonly ownPlans = new Map<string, WeightPlan>();
+  /** The same plans by the method's slot in the per-method figures, where it has one. */
+  private readonly plansBySlot: (WeightPlan | undefined)[] = [];
 
   constructor(private readonly parts: PickerParts) {}
 
@@ -141,7 +144,7 @@ export class TrafficSplitPicker implements Picker {
     const { parts } = this;
     const metadata = args.metadata;
     // Every call: the reserved header never reaches a server, whatever it holds.
-    if (metadataValues(metadata, RESERVED_HEADER) !== undefined) metadata.remove(RESERVED_HEADER);
+    if (hasMetadataKey(metadata, RESERVED_HEADER)) metadata.remove(RESERVED_HEADER);
     const context = (metadata.getOptions() as { [CALL_SLOT]?: CallContext })[CALL_SLOT];
     if (parts.missingInterceptor != null && (context === undefined || !context.intercepted))
       parts.missingInterceptor.note();
@@ -208,7 +211,20 @@ export class TrafficSplitPicker implements Picker {
   private planOf(context: CallContext | undefined): WeightPlan {
     const methods = this.parts.methodPlans;
     if (methods == null || context === undefined || context.method === '') return this.parts;
-    return this.ownPlans.get(context.method) ?? this.ownPlan(context.method, methods);
+    // The pipeline resolved the call's slot in the per-method figures once per call: an array
+    // read here instead of a lookup by name at every pick.
+    const figures = this.parts.counters.methods;
+    const slot = figures !== null && context.methodTable === figures ? context.methodSlot : -1;
+    if (slot >= 0) {
+      const plan = this.plansBySlot[slot];
+      if (plan !== undefined) return plan;
+    }
+    const method = context.method;
+    const plan = this.ownPlans.get(method) ?? this.ownPlan(method, methods);
+    // Only a slot named after this method (not `other`) stands for it alone.
+    if (slot >= 0 && figures!.names.names[slot] === method && this.ownPlans.get(method) === plan)
+      this.plansBySlot[slot] = plan;
+    return plan;
   }
 
   /** The plan of the weight set that applies to `method` on the method's own schedules, which

@@ -165,17 +165,28 @@ export function defaultAuthorityOf(target: string): string {
 
 type MetadataValue = ReturnType<Metadata['get']>[number];
 
+/** Whether this grpc-js keeps metadata in a Map of lower-case keys (`internalRepr`), as every
+ * supported release does; checked once, so the call path reads the Map without a type test. */
+const MAP_REPR = (new Metadata() as unknown as { internalRepr?: unknown }).internalRepr instanceof Map;
+
+type WithRepr = { internalRepr?: Map<string, MetadataValue[]> };
+
 /**
- * The values of a lower-case metadata key, or undefined. grpc-js keeps metadata in a Map of
- * lower-case keys (`internalRepr`); reading it directly skips `get()`'s key normalisation and
- * the empty array `get()` allocates on a miss, on every routed pick. Falls back to `get()` if a
- * grpc-js version stores metadata differently.
+ * The values of a lower-case metadata key, or undefined. Reading grpc-js's Map directly skips
+ * `get()`'s key normalisation and the empty array `get()` allocates on a miss, on every routed
+ * pick; `get()` serves a grpc-js that stores metadata differently.
  */
 export function metadataValues(metadata: Metadata, lowerCaseKey: string): readonly MetadataValue[] | undefined {
-  const repr = (metadata as unknown as { internalRepr?: unknown }).internalRepr;
-  if (repr instanceof Map) return repr.get(lowerCaseKey) as MetadataValue[] | undefined;
+  const repr = MAP_REPR ? (metadata as unknown as WithRepr).internalRepr : undefined;
+  if (repr !== undefined) return repr.get(lowerCaseKey);
   const values = metadata.get(lowerCaseKey);
   return values.length === 0 ? undefined : values;
+}
+
+/** Whether `metadata` has the lower-case key (see metadataValues). */
+export function hasMetadataKey(metadata: Metadata, lowerCaseKey: string): boolean {
+  const repr = MAP_REPR ? (metadata as unknown as WithRepr).internalRepr : undefined;
+  return repr !== undefined ? repr.has(lowerCaseKey) : metadata.get(lowerCaseKey).length > 0;
 }
 
 // ---------------------------------------------------------------------------------------------
