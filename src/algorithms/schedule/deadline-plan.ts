@@ -9,6 +9,10 @@
  * by deadline after; a bitmap of the deadline buckets in use finds the earliest. Events beyond
  * the calendar wait in an overflow list, looked at every `window / 2` picks. Every operation is
  * O(1) amortised; nothing is allocated after `load`.
+ *
+ * Given a period (integer weights), each item's jobs are also kept within periods of that many
+ * picks from the first: `total / gcd` picks hold `w / gcd` jobs of each item, each window cut to
+ * its period. When that plan meets every window, every period ends at the lags it started from.
  * @module
  */
 import { ceilDiv, firstAbove } from './schedule-math.js';
@@ -36,6 +40,14 @@ export class DeadlinePlan {
   readonly credits: Float64Array;
   private readonly releases: Float64Array;
   private readonly deadlines: Float64Array;
+  /** Deadlines before they are cut to a period: the next one is stepped from them. */
+  private readonly dueBy: Float64Array;
+  /** Picks per period, 0 when jobs are not kept within periods. */
+  private period = 0;
+  /** Per item: jobs per period, jobs left in the current one, its last pick. */
+  private readonly perPeriod: Float64Array;
+  private readonly periodLeft: Float64Array;
+  private readonly periodEnd: Float64Array;
   /** `floor(total / w)`: about how many picks apart an item's deadlines are. */
   private readonly steps: Float64Array;
   /** The list each item is in: release slot, `window` + deadline slot, or `2 * window` (overflow). */
@@ -49,15 +61,23 @@ export class DeadlinePlan {
     this.credits = new Float64Array(n);
     this.releases = new Float64Array(n);
     this.deadlines = new Float64Array(n);
+    this.dueBy = new Float64Array(n);
+    this.perPeriod = new Float64Array(n);
+    this.periodLeft = new Float64Array(n);
+    this.periodEnd = new Float64Array(n);
     this.steps = new Float64Array(n);
     this.listOf = new Int32Array(n);
     this.lists = new SlotLists(n);
   }
 
-  /** Starts a plan from `credits` (lag times `total`, before pick 1) for the weights in force. */
-  load(credits: Float64Array, total: number): void {
+  /**
+   * Starts a plan from `credits` (lag times `total`, before pick 1) for the weights in force; with
+   * `period` (picks, a multiple of `total / w` for every weight w), each job within its period.
+   */
+  load(credits: Float64Array, total: number, period = 0): void {
     const { weights } = this;
     this.total = total;
+    this.period = period;
     this.window = windowFor(weights);
     this.mask = this.window - 1;
     if (this.used.length < this.window / 32) this.used = new Int32Array(this.window / 32);
@@ -71,8 +91,11 @@ export class DeadlinePlan {
       this.credits[i] = w > 0 ? credits[i]! : 0;
       if (w === 0) continue;
       this.steps[i] = Math.floor(total / w);
+      this.perPeriod[i] = this.periodLeft[i] = (period * w) / total;
+      this.periodEnd[i] = period;
       this.releases[i] = firstAbove(credits[i]!, w);
-      this.deadlines[i] = ceilDiv(credits[i]! + total, w);
+      this.dueBy[i] = ceilDiv(credits[i]! + total, w);
+      this.deadlines[i] = period === 0 ? this.dueBy[i]! : Math.min(this.dueBy[i]!, period);
       this.file(i, 1);
     }
   }
@@ -118,6 +141,8 @@ export class DeadlinePlan {
       this.credits[i]! -= picks * weights[i]!;
       this.releases[i]! -= picks;
       this.deadlines[i]! -= picks;
+      this.dueBy[i]! -= picks;
+      this.periodEnd[i]! -= picks;
     }
     this.pick -= picks;
     this.horizon -= picks;
@@ -127,18 +152,30 @@ export class DeadlinePlan {
   /**
    * Item j's next job, once its current one is planned, without a division: it is released when
    * the current one falls due (or a pick later) and falls due about `total / w` picks after it.
-   * Both are corrected as `ceilDiv` corrects its quotient, so they are what the credit gives.
+   * Both are corrected as `ceilDiv` corrects its quotient, so they are what the credit gives;
+   * then cut to the job's period, when there is one (a window cut so is never empty: the period's
+   * first job is due, and its last released, within it).
    */
   private nextJob(j: number): void {
     const w = this.weights[j]!;
     const credit = (this.credits[j]! += this.total);
-    let release = this.deadlines[j]!;
+    let release = this.dueBy[j]!;
     while (release * w <= credit) release++;
     while ((release - 1) * w > credit) release--;
     const owed = credit + this.total;
-    let deadline = this.deadlines[j]! + this.steps[j]!;
+    let deadline = this.dueBy[j]! + this.steps[j]!;
     while (deadline * w < owed) deadline++;
     while ((deadline - 1) * w >= owed) deadline--;
+    this.dueBy[j] = deadline;
+    const period = this.period;
+    if (period !== 0) {
+      if (--this.periodLeft[j]! === 0) {
+        this.periodLeft[j] = this.perPeriod[j]!;
+        this.periodEnd[j]! += period;
+      }
+      release = Math.max(release, this.periodEnd[j]! - period + 1);
+      deadline = Math.min(deadline, this.periodEnd[j]!);
+    }
     this.releases[j] = release;
     this.deadlines[j] = deadline;
   }

@@ -73,11 +73,14 @@ export class JobRing {
     this.plan = new PlanReplay(weights);
   }
 
-  /** Installs lags (in calls, summing to 0 over the items of positive weight) for `weights`. */
-  load(lags: Float64Array, total: number): void {
+  /**
+   * Installs lags (in calls, summing to 0 over the items of positive weight) for `weights`; with
+   * `period`, the plan keeps each job within its period (`DeadlinePlan.load`).
+   */
+  load(lags: Float64Array, total: number, period = 0): void {
     this.total = total;
     for (let i = 0; i < lags.length; i++) this.credits[i] = this.weights[i]! > 0 ? lags[i]! * total : 0;
-    this.plan.load(this.credits, total);
+    this.plan.load(this.credits, total, period);
     this.picks = 0;
     this.chosen = -1;
     this.recount = false;
@@ -92,6 +95,11 @@ export class JobRing {
     this.sweepAt = 1 + LANES;
     for (let job = 0; job < LANES; job++) this.planInto(job, 1);
     this.slack.recompute(this.dueCounts, 1, SLOT);
+  }
+
+  /** The plan gave a job outside its window since `load`: its periods (or lags) cannot be met. */
+  get missed(): boolean {
+    return this.plan.missed;
   }
 
   /** Each item's lag in calls, into `out`. */

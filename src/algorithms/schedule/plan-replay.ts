@@ -8,6 +8,7 @@
  * @module
  */
 import { DeadlinePlan } from './deadline-plan.js';
+import { gcd } from './schedule-math.js';
 
 /**
  * The longest period recorded (picks), 6 bytes a pick (96 KiB at most): a job lies within one
@@ -23,6 +24,8 @@ export class PlanReplay {
   item = -1;
   release = 0;
   deadline = 0;
+  /** A job was planned outside its window since `load` (lags, or periods, the plan cannot meet). */
+  missed = false;
   /** The pick number `planNext()` plans. */
   private pick = 1;
   private readonly plan: DeadlinePlan;
@@ -44,13 +47,15 @@ export class PlanReplay {
     this.startLags = new Float64Array(weights.length);
   }
 
-  /** Starts a plan from `credits` (lag times `total`, before pick 1). */
-  load(credits: Float64Array, total: number): void {
-    this.plan.load(credits, total);
+  /** Starts a plan from `credits` (lag times `total`, before pick 1), with `period` as `DeadlinePlan.load`. */
+  load(credits: Float64Array, total: number, period = 0): void {
+    this.plan.load(credits, total, period);
     this.pick = 1;
+    this.missed = false;
     this.replaying = false;
     this.attempts = 0;
-    this.period = periodOf(this.weights, credits, total);
+    // A plan kept within periods is served once and then looped by the schedule (period-loop.ts).
+    this.period = period === 0 ? periodOf(this.weights, credits, total) : 0;
     if (this.period === 0) return;
     if (this.items.length < this.period) {
       this.items = new Uint16Array(this.period);
@@ -77,12 +82,13 @@ export class PlanReplay {
     this.item = plan.item;
     this.release = plan.release;
     this.deadline = plan.deadline;
-    if (this.period === 0) return;
     // A job outside its window (lags the weights cannot meet) is no plan to repeat.
     if (plan.release > q || plan.deadline < q) {
+      this.missed = true;
       this.period = 0;
       return;
     }
+    if (this.period === 0) return;
     this.items[k] = plan.item;
     this.waits[k] = q - plan.release;
     this.slacks[k] = plan.deadline - q;
@@ -132,9 +138,4 @@ function periodOf(weights: Float64Array, credits: Float64Array, total: number): 
   if (divisor === 0 || !Number.isInteger(total) || weights.length > 0x1_0000) return 0;
   const period = total / divisor;
   return period <= MAX_PERIOD ? period : 0;
-}
-
-function gcd(a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
 }

@@ -38,3 +38,24 @@ export function firstAbove(a: number, b: number): number {
   else if ((q - 1) * b > a) q--;
   return q;
 }
+
+/** The greatest common divisor of two non-negative integers. */
+export function gcd(a: number, b: number): number {
+  // Below 2^31 the remainder is an integer instruction; above, a floating-point one, many times slower.
+  if ((a | 0) === a && (b | 0) === b) {
+    let x = a | 0;
+    let y = b | 0;
+    while (y !== 0) {
+      const rest = x % y;
+      x = y;
+      y = rest;
+    }
+    return x;
+  }
+  while (b !== 0) {
+    const rest = a % b;
+    a = b;
+    b = rest;
+  }
+  return a;
+}

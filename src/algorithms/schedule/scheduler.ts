@@ -10,17 +10,19 @@
  * - three take the three-item walk (triple-walk.ts), exact in the same way;
  * - four or more serve the jobs an earliest-deadline-first plan gives the next 32 picks in a
  *   random order that meets every deadline (job-ring.ts): each job at a random target in its
- *   window, as far as the others' deadlines allow.
+ *   window, as far as the others' deadlines allow; with integer weights, one period of those
+ *   picks is then served for ever, shuffled by random swaps within the bound (period-loop.ts).
  * Lags are kept multiplied by the total weight, exact for integer weights. The derivation, the
  * bounds (within 2 over any run) and where they stop holding are in docs/scheduler.md; read it
  * before changing a rule here.
  *
- * Cost: O(1) per pick for any number of items (the plan's O(1) amortised, or replayed once it
- * repeats); one random number per pick, half of one for four or more. No allocation per pick.
+ * Cost: O(1) per pick for any number of items (the plan's O(1) amortised while the ring serves);
+ * one random number per pick, two random bits for four or more once a period loops. No allocation
+ * per pick.
  */
 import { randomSeed, seededRandom, type RandomSource } from '../random.js';
 import { recentre } from './schedule-math.js';
-import { JobRing } from './job-ring.js';
+import { PeriodLoop } from './period-loop.js';
 import { pickOfThree } from './triple-walk.js';
 
 /** Options of a `WeightedSchedule`. */
@@ -67,7 +69,7 @@ export class WeightedSchedule {
   private readonly threeWeights = new Float64Array(3);
   private readonly threeLags = new Float64Array(3);
   // Four or more: made at the first use, as most schedules never have four items.
-  private many: JobRing | null = null;
+  private many: PeriodLoop | null = null;
 
   /**
    * @param weights one weight per item, indexed as the items are: finite and >= 0 (validation is
@@ -246,7 +248,7 @@ export class WeightedSchedule {
         this.threeLags[k] = lags[i]! * this.total;
       }
     } else if (this.mode === Mode.Many) {
-      this.many ??= new JobRing(this.weights, this.random);
+      this.many ??= new PeriodLoop(this.weights, this.random);
       this.many.load(lags, this.total);
     }
   }
