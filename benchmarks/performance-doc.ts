@@ -63,6 +63,8 @@ and ratios much less. Compare figures of one run, or of runs on the same idle ma
   with it <= 1.05 x.
 - **Connections**: 1,000 splits with one client each over the same two backends hold at most
   4 sockets, and each split still counts its own calls.
+- **Admin endpoint**: \`GET /stats\` with 1,000 mirror samples of 64 KiB bodies blocks the
+  event loop <= 50 ms at a time, idle and beside two busy loops.
 - **End to end**, the schedule's precision and weight changes: the targets each bench names in
   its table below.
 `;

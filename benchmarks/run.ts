@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { runAdminBench } from './admin.bench.js';
 import { runChartBench } from './chart.bench.js';
 import { runE2eBench } from './e2e.bench.js';
 import { describeEnvironment, describeLoadAtEnd, markLoad } from './env.js';
@@ -58,6 +59,11 @@ const BENCHES: Bench[] = [
     name: 'mirror',
     describe: 'primary p50/p99 with and without a mirror (identical v2, slow v2)',
     run: runMirrorBench,
+  },
+  {
+    name: 'admin',
+    describe: 'longest event-loop block during GET /stats with 1,000 samples of 64 KiB',
+    run: runAdminBench,
   },
   { name: 'chart', describe: 'share of v2 over time across a weight change (SVG)', run: runChartBench },
   { name: 'sockets', describe: 'TCP connections of 1,000 splits over the same two backends', run: runSocketsBench },

@@ -6,20 +6,22 @@ import {
   JsonSlicer,
   MAX_BINARY_BYTES,
   MAX_DEPTH,
-  MAX_PIECE_CHARS,
+  MAX_PIECE_BYTES,
   MAX_STRING_CHARS,
-  SLICE_CHARS,
+  SLICE_BYTES,
   SLICE_VALUES,
 } from '../src/ops/admin/admin-json.js';
+import { JsonBytes } from '../src/ops/admin/admin-json-bytes.js';
+import { SlicePool } from '../src/ops/admin/admin-slice-pool.js';
 
-function slicesOf(value: unknown): string[] {
+function slicesOf(value: unknown): Buffer[] {
   const slicer = new JsonSlicer(value);
-  const slices: string[] = [];
+  const slices: Buffer[] = [];
   for (let slice = slicer.next(); slice !== null; slice = slicer.next()) slices.push(slice);
   return slices;
 }
 
-const render = (value: unknown): string => slicesOf(value).join('');
+const render = (value: unknown): string => Buffer.concat(slicesOf(value)).toString();
 
 describe('JSON of the admin endpoint (JsonSlicer)', () => {
   it('renders plain JSON data exactly as JSON.stringify(value, null, 2)', () => {
@@ -144,7 +146,7 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
     assert.ok(rendered < 2_048 + 256, `capped response of ${rendered} characters`);
   });
 
-  it('cuts the text in slices of at most SLICE_CHARS + MAX_PIECE_CHARS characters and SLICE_VALUES values', () => {
+  it('cuts the text in slices of at most SLICE_BYTES + MAX_PIECE_BYTES bytes and SLICE_VALUES values', () => {
     const escaped = '\u0001'.repeat(MAX_STRING_CHARS);
     const value = {
       numbers: Array.from({ length: 50_000 }, (_, i) => i),
@@ -152,13 +154,94 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
       omitted: Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, undefined])),
     };
     const slices = slicesOf(value);
-    assert.equal(slices.join(''), JSON.stringify(value, null, 2));
+    assert.equal(Buffer.concat(slices).toString(), JSON.stringify(value, null, 2));
     const longest = Math.max(...slices.map((s) => s.length));
-    assert.ok(longest <= SLICE_CHARS + MAX_PIECE_CHARS, `a slice of ${longest} characters`);
-    // Escaped strings fill a slice past SLICE_CHARS by at most one piece of them.
-    assert.ok(longest > SLICE_CHARS, `${longest}`);
+    assert.ok(longest <= SLICE_BYTES + MAX_PIECE_BYTES, `a slice of ${longest} bytes`);
+    // Escaped strings fill a slice past SLICE_BYTES by at most one piece of them.
+    assert.ok(longest > SLICE_BYTES, `${longest}`);
     // 20,000 left-out keys print nothing, yet take at least 20,000 / SLICE_VALUES slices.
-    const empty = slices.filter((s) => s === '').length;
+    const empty = slices.filter((s) => s.length === 0).length;
     assert.ok(empty >= Math.floor(20_000 / SLICE_VALUES) - 1, `${empty} empty slices`);
+  });
+});
+
+describe('bytes of the admin endpoint (JsonBytes)', () => {
+  it('writes strings as UTF-8 and binaries as base64 exactly as Buffer does, growing past its capacity', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string({ maxLength: 200, unit: 'binary' }), fc.uint8Array({ maxLength: 200 })), {
+          maxLength: 20,
+        }),
+        (pieces) => {
+          const bytes = new JsonBytes(new SlicePool(16, 64));
+          let chars = 0;
+          for (const piece of pieces) chars += typeof piece === 'string' ? bytes.write(piece) : bytes.base64(piece);
+          const expected = pieces
+            .map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('base64')))
+            .join('');
+          assert.equal(bytes.take().toString(), expected);
+          assert.equal(chars, expected.length);
+        },
+      ),
+      { numRuns: 300, seed: 20 },
+    );
+  });
+
+  it('hands out each slice once and starts the next in a Buffer of its own', () => {
+    // Buffers large enough for both slices: the second must not go into the first's.
+    const bytes = new JsonBytes(new SlicePool(64, 256));
+    bytes.write('first');
+    bytes.spaces(3);
+    const first = bytes.take();
+    bytes.write('é second');
+    const second = bytes.take();
+    assert.deepEqual([first.toString(), second.toString(), bytes.take().length], ['first   ', 'é second', 0]);
+    assert.notEqual(first.buffer, second.buffer);
+  });
+});
+
+describe('buffers of the admin endpoint (SlicePool)', () => {
+  it('hands out a buffer given back again, never twice at once, and keeps at most maxBytes', () => {
+    const pool = new SlicePool(16, 32);
+    const [a, b, c] = [pool.take(), pool.take(), pool.take()];
+    assert.deepEqual([a.length, pool.allocated, pool.size], [16, 3, 0]);
+    // A view of the buffer (a slice as JsonBytes hands it out), given back twice: kept once.
+    pool.give(a.subarray(0, 5));
+    pool.give(a);
+    pool.give(b);
+    pool.give(c);
+    assert.equal(pool.size, 2, 'two of 16 bytes within 32');
+    const again = [pool.take(), pool.take(), pool.take()];
+    assert.deepEqual(
+      again.map((buffer) => [a.buffer, b.buffer].indexOf(buffer.buffer as ArrayBuffer)),
+      [1, 0, -1],
+    );
+    assert.deepEqual([pool.allocated, pool.size], [4, 0]);
+  });
+
+  it('ignores buffers that are not its own, even of its size', () => {
+    const pool = new SlicePool(16, 64);
+    pool.give(Buffer.allocUnsafeSlow(16));
+    pool.give(new Uint8Array(16));
+    pool.give(new SlicePool(16, 64).take());
+    assert.equal(pool.size, 0);
+  });
+
+  it('JSON answers take their slices from the pool, and a second answer uses the buffers of the first', () => {
+    const pool = new SlicePool(SLICE_BYTES + 4 * 1024, 8 * 1024 * 1024);
+    const value = Array.from({ length: 2_000 }, (_, i) => ({ i, text: 'x'.repeat(100) }));
+    const answer = (): string => {
+      const slicer = new JsonSlicer(value, pool);
+      const slices: Buffer[] = [];
+      for (let slice = slicer.next(); slice !== null; slice = slicer.next()) slices.push(slice);
+      const text = Buffer.concat(slices).toString();
+      for (const slice of slices) pool.give(slice);
+      return text;
+    };
+    assert.equal(answer(), JSON.stringify(value, null, 2));
+    const first = pool.allocated;
+    assert.ok(first > 1, `${first} buffers`);
+    assert.equal(answer(), JSON.stringify(value, null, 2));
+    assert.equal(pool.allocated, first);
   });
 });

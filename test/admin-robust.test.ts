@@ -4,16 +4,22 @@
  * bytes one by one and all together.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect } from 'node:net';
+import { EventEmitter, once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { TrafficSplit } from '../src/index.js';
 import { startAdminServer, type AdminServer } from '../src/ops/index.js';
+import { eventually } from './helpers/split-helpers.js';
+import { MAX_PIECE_BYTES, SLICE_BYTES, SLICE_POOL } from '../src/ops/admin/admin-json.js';
 import {
   HeldReplyBytes,
+  MAX_HELD_REPLY_BYTES,
   MAX_REPLY_BYTES,
   release,
   renderReply,
+  WRITE_BYTES_PER_TURN,
+  writeReply,
   type RenderedReply,
   type ReplyRefusal,
 } from '../src/ops/admin/admin-reply.js';
@@ -114,6 +120,177 @@ describe('admin endpoint: answers that cannot end the process', () => {
     assert.equal(answer.status, 200);
     assert.equal(Number(answer.headers.get('content-length')), Buffer.byteLength(answer.text));
     assert.equal(JSON.parse(answer.text).length, 1_000);
+  });
+});
+
+describe('admin endpoint: memory of answers', () => {
+  it('gives the Buffers of an answer back once written: a second answer as large allocates none', async (t) => {
+    const { split, server } = await adminFor(t);
+    // About 2 MB: some 130 slices.
+    const value = Array(2_000).fill('y'.repeat(1_000));
+    replace(t, split, 'stats', () => value);
+    const first = await get(server, '/stats');
+    const allocated = SLICE_POOL.allocated;
+    assert.ok(SLICE_POOL.size >= first.text.length / (SLICE_BYTES + MAX_PIECE_BYTES), `${SLICE_POOL.size} kept`);
+    const second = await get(server, '/stats');
+    assert.deepEqual(
+      [first.status, second.status, second.text === first.text, JSON.parse(second.text).length],
+      [200, 200, true, 2_000],
+    );
+    assert.equal(SLICE_POOL.allocated, allocated);
+  });
+
+  it('keeps an answer intact while a slow client reads it and the next answers are rendered', async (t) => {
+    const { split, server } = await adminFor(t);
+    // 12 MB: more than the kernel buffers between a client that stopped reading and the server,
+    // so part of the answer waits in the server while the others are rendered.
+    const value = Array.from({ length: 1_500 }, (_, i) => `${i % 10}`.repeat(8 * 1024));
+    const expected = `${JSON.stringify(value, null, 2)}\n`;
+    replace(t, split, 'stats', () => value);
+    // From an empty pool, as in a fresh process: the next answers take what the first gives back.
+    const kept: Buffer[] = [];
+    while (SLICE_POOL.size > 0) kept.push(SLICE_POOL.take());
+    t.after(() => kept.forEach((buffer) => SLICE_POOL.give(buffer)));
+    const slow = connect(server.port, '127.0.0.1');
+    t.after(() => slow.destroy());
+    slow.on('error', () => {});
+    await once(slow, 'connect');
+    slow.write(`GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    const received: Buffer[] = [];
+    const [first] = (await once(slow, 'data')) as [Buffer];
+    received.push(first);
+    slow.pause();
+    const others = await Promise.all(Array.from({ length: 3 }, () => get(server, '/stats')));
+    assert.deepEqual(
+      others.map((answer) => [answer.status, answer.text === expected]),
+      Array(3).fill([200, true]),
+    );
+    slow.on('data', (chunk: Buffer) => received.push(chunk));
+    slow.resume();
+    await once(slow, 'end');
+    const text = Buffer.concat(received).toString('latin1');
+    assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4) === expected, true, 'the slow answer is intact');
+  });
+});
+
+describe('admin endpoint: clients that do not read', () => {
+  it('holds at most MAX_HELD_REPLY_BYTES of answers for them, answers 503 beyond, and 200 once they leave', async (t) => {
+    const { split, server } = await adminFor(t);
+    // 1,000 strings of 8 KiB: an answer of 8.2 MB, so 12 of them pass the 64 MiB held for all.
+    const value = Array(1_000).fill('z'.repeat(8 * 1024));
+    const size = Buffer.byteLength(`${JSON.stringify(value, null, 2)}\n`);
+    assert.equal(MAX_HELD_REPLY_BYTES, 64 * 1024 * 1024);
+    const clients = 12;
+    assert.ok(clients * size > MAX_HELD_REPLY_BYTES + size);
+    replace(t, split, 'stats', () => value);
+    const sockets: Socket[] = [];
+    t.after(() => sockets.forEach((socket) => socket.destroy()));
+    const statuses = await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const socket = connect(server.port, '127.0.0.1');
+        sockets.push(socket);
+        socket.on('error', () => {});
+        await once(socket, 'connect');
+        socket.write(`GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        // The status line, then nothing more is read: the answer waits in the server.
+        const [first] = (await once(socket, 'data')) as [Buffer];
+        socket.pause();
+        return Number(/^HTTP\/1\.1 (\d{3}) /.exec(first.toString('latin1'))?.[1]);
+      }),
+    );
+    const served = statuses.filter((status) => status === 200).length;
+    const busy = statuses.filter((status) => status === 503).length;
+    assert.equal(served + busy, clients, `statuses ${statuses.join(', ')}`);
+    // Answers held in full: no more than fit in the bound, the others refused.
+    assert.ok(served >= 1 && served <= Math.floor(MAX_HELD_REPLY_BYTES / size), `${served} answers held`);
+    for (const socket of sockets) socket.destroy();
+    // Their bytes come back as the connections close: a full answer again.
+    await eventually(
+      async () => (await get(server, '/stats')).status === 200,
+      () => 'still busy',
+      10_000,
+    );
+    const answer = await get(server, '/stats');
+    assert.equal(answer.text.length, size);
+  });
+});
+
+describe('admin endpoint: writing an answer (writeReply)', () => {
+  it('writes at most WRITE_BYTES_PER_TURN per turn of the event loop to a socket that takes everything at once', async () => {
+    const writes: number[] = [];
+    let turn = 0;
+    let ended = 0;
+    const response = Object.assign(new EventEmitter(), {
+      headersSent: false,
+      destroyed: false,
+      writeHead: () => undefined,
+      write: () => {
+        writes.push(turn);
+        return true;
+      },
+      end: () => ended++,
+    });
+    const request = { headers: {}, readableEnded: true, socket: { destroyed: false } };
+    // Chunks of 16 KiB, as the slices of a JSON answer: four per turn.
+    const chunks = Array.from({ length: 50 }, () => Buffer.alloc(WRITE_BYTES_PER_TURN / 4));
+    let done = false;
+    // Counts turns from before the first write, so that each turn's count comes first in it.
+    const ticked = (async () => {
+      for (; !done && turn < 1_000; turn++) await new Promise((resolve) => setImmediate(resolve));
+    })();
+    const written = writeReply(
+      request as unknown as IncomingMessage,
+      response as unknown as ServerResponse,
+      { status: 200 },
+      { chunks, size: chunks.reduce((sum, chunk) => sum + chunk.length, 0) },
+    ).then(() => (done = true));
+    await Promise.all([written, ticked]);
+    const perTurn = new Map<number, number>();
+    for (const at of writes) perTurn.set(at, (perTurn.get(at) ?? 0) + 1);
+    assert.deepEqual([writes.length, Math.max(...perTurn.values()), perTurn.size, ended], [50, 4, 13, 1]);
+  });
+});
+
+describe('admin endpoint: Buffers of an answer (writeReply)', () => {
+  it('gives each back to the pool once the socket is done with it, and the unwritten ones when it closes', async () => {
+    const callbacks: (() => void)[] = [];
+    const response = Object.assign(new EventEmitter(), {
+      headersSent: false,
+      destroyed: false,
+      writeHead: () => undefined,
+      // A socket that keeps every chunk until its callback (a client that reads slowly).
+      write: (_chunk: Buffer, callback: () => void) => {
+        callbacks.push(callback);
+        return false;
+      },
+      end: () => undefined,
+    });
+    const request = { headers: {}, readableEnded: true, socket: { destroyed: false } };
+    const kept: Buffer[] = [];
+    while (SLICE_POOL.size > 0) kept.push(SLICE_POOL.take());
+    try {
+      const chunks = [SLICE_POOL.take(), SLICE_POOL.take(), SLICE_POOL.take()];
+      const written = writeReply(
+        request as unknown as IncomingMessage,
+        response as unknown as ServerResponse,
+        { status: 200 },
+        { chunks, size: 3 * SLICE_POOL.bufferBytes },
+      );
+      assert.deepEqual([callbacks.length, SLICE_POOL.size], [1, 0], 'the first chunk is still being written');
+      response.emit('drain');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual([callbacks.length, SLICE_POOL.size], [2, 0]);
+      callbacks[0]!();
+      assert.equal(SLICE_POOL.size, 1, 'the first chunk is written: back in the pool');
+      // The client leaves: the third chunk was never written, the second is the socket's until its callback.
+      response.emit('close');
+      await written;
+      assert.equal(SLICE_POOL.size, 2);
+      callbacks[1]!();
+      assert.equal(SLICE_POOL.size, 3);
+    } finally {
+      kept.forEach((buffer) => SLICE_POOL.give(buffer));
+    }
   });
 });
 

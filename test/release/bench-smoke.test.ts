@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ADMIN_STATS_TARGET, runAdminBench } from '../../benchmarks/admin.bench.js';
 import { runChartBench } from '../../benchmarks/chart.bench.js';
 import { runE2eBench } from '../../benchmarks/e2e.bench.js';
 import { FEATURE_VARIANTS } from '../../benchmarks/feature-variants.js';
@@ -131,6 +132,25 @@ test('scale bench: endpoint, subset, memory and pick tables; results files are w
   }
 });
 
+test('admin bench: GET /stats answered 200 in each condition, one check per condition', TIMEOUT, async () => {
+  const section = await runAdminBench(TINY);
+  const rows = section.tables[0]!.rows;
+  assert.deepEqual(
+    rows.map((r) => [r[0], r[columnIndex(section, 0, 'status')]]),
+    [
+      ['first request (cold code)', '200'],
+      ['idle', '200'],
+    ],
+  );
+  assert.deepEqual(
+    section.checks!.map((c) => [c.group, c.label]),
+    [
+      [ADMIN_STATS_TARGET, 'first request (cold code)'],
+      [ADMIN_STATS_TARGET, 'idle'],
+    ],
+  );
+});
+
 test('runner: --help lists every bench by name, --quick and where results go', () => {
   const run = fileURLToPath(new URL('../../benchmarks/run.js', import.meta.url));
   assert.ok(existsSync(run));
@@ -143,6 +163,7 @@ test('runner: --help lists every bench by name, --quick and where results go', (
     'features',
     'precision',
     'reaction',
+    'admin',
     'chart',
     'sockets',
     'scale',

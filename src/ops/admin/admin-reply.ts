@@ -1,20 +1,25 @@
 /**
  * Answers of the admin endpoint: rendered a slice per turn of the event loop (the gRPC calls of
- * the process share that loop), bounded in bytes one by one and all together, and written only
- * as fast as the client reads them.
+ * the process share that loop), bounded in bytes one by one and all together, and written at
+ * most WRITE_BYTES_PER_TURN per turn, only as fast as the client reads them. Each slice's Buffer
+ * goes back to the pool (SLICE_POOL) once the socket is done with it.
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { JsonSlicer } from './admin-json.js';
+import { JsonSlicer, SLICE_POOL } from './admin-json.js';
 import type { AdminReply } from './admin-routes.js';
 
-/** Largest answer, in bytes. `/stats` with 1,000 samples and `keepBodies` is about 6 MB. */
+/** Largest answer, in bytes. `/stats` with 1,000 samples and `keepBodies` is about 3.8 MB
+ * (test/release/admin-stats-samples.test.ts). */
 export const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 /**
  * Most bytes of answers rendered and not yet written out, over all of an endpoint's connections:
  * 64 connections each pipelining 8 `GET /stats` must not hold 512 answers of megabytes.
  */
 export const MAX_HELD_REPLY_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of an answer written to its socket in one turn of the event loop, at most (plus a chunk). */
+export const WRITE_BYTES_PER_TURN = 64 * 1024;
 
 /** The bytes of answers an endpoint holds now. */
 export class HeldReplyBytes {
@@ -76,10 +81,17 @@ export async function renderReply(
   }
   const slicer = new JsonSlicer(reply.json ?? null);
   for (;;) {
-    const slice = slicer.next()!;
-    const refusal = add(Buffer.from(slicer.done ? `${slice}\n` : slice));
+    let chunk = slicer.next()!;
+    if (slicer.done) {
+      const last = chunk;
+      chunk = Buffer.concat([last, NEWLINE]);
+      SLICE_POOL.give(last);
+    }
+    // A slice that only skipped values (left-out keys) holds no byte: nothing to keep.
+    const refusal = chunk.length > 0 ? add(chunk) : null;
     if (refusal !== null || gone()) {
       release(holder, rendered.size);
+      recycle(rendered.chunks);
       return refusal;
     }
     // A small answer (one slice) goes out in the same turn.
@@ -88,6 +100,8 @@ export async function renderReply(
   }
 }
 
+const NEWLINE = Buffer.from('\n');
+
 /** Resolves after the event loop has handled the I/O that arrived meanwhile. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -95,11 +109,21 @@ function nextTurn(): Promise<void> {
 
 /** A small answer (an error's), rendered at once: not counted, never refused. */
 export function renderSmallReply(reply: AdminReply): RenderedReply {
+  if (reply.text !== undefined) {
+    const chunk = Buffer.from(reply.text);
+    return { chunks: [chunk], size: chunk.length };
+  }
   const slicer = new JsonSlicer(reply.json ?? null);
-  const slices: string[] = [];
+  const slices: Buffer[] = [];
   for (let slice = slicer.next(); slice !== null; slice = slicer.next()) slices.push(slice);
-  const chunk = Buffer.from(reply.text ?? `${slices.join('')}\n`);
+  const chunk = Buffer.concat([...slices, NEWLINE]);
+  recycle(slices);
   return { chunks: [chunk], size: chunk.length };
+}
+
+/** Gives the slices' Buffers back to the pool: nothing reads them any more. */
+function recycle(chunks: readonly Buffer[]): void {
+  for (const chunk of chunks) SLICE_POOL.give(chunk);
 }
 
 /** Gives back the bytes a rendered answer held (once per answer). */
@@ -120,7 +144,7 @@ export async function writeReply(
   reply: AdminReply,
   body: RenderedReply,
 ): Promise<void> {
-  if (response.headersSent || request.socket.destroyed) return;
+  if (response.headersSent || request.socket.destroyed) return recycle(body.chunks);
   const hasBody =
     request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
   const unread = hasBody && !request.readableEnded;
@@ -137,9 +161,18 @@ export async function writeReply(
     closed = true;
   };
   response.once('close', onClose);
-  for (const chunk of body.chunks) {
-    if (closed) return;
-    if (!response.write(chunk) && !closed) await drainedOrClosed(response);
+  let writtenThisTurn = 0;
+  for (const [index, chunk] of body.chunks.entries()) {
+    // A socket that takes every chunk at once (loopback, a fast client) emits 'drain' in the
+    // same turn: waiting for it alone wrote megabytes without yielding.
+    if (writtenThisTurn >= WRITE_BYTES_PER_TURN) {
+      await nextTurn();
+      writtenThisTurn = 0;
+    }
+    if (closed) return recycle(body.chunks.slice(index));
+    writtenThisTurn += chunk.length;
+    // The socket may hold the chunk until it is written (error or not): only then is it free.
+    if (!response.write(chunk, () => SLICE_POOL.give(chunk)) && !closed) await drainedOrClosed(response);
   }
   response.off('close', onClose);
   if (!closed) response.end();
