@@ -140,6 +140,71 @@ describe('the loop', () => {
     }
   });
 
+  it('serves no pick at a lag of 1 from a lag carried in calls that misses its integer (8 / 49 * 49 < 8), period after period', () => {
+    // Item 2 (weight 4) is owed nothing at credit 8 = 2 x 4: taken at the second pick, its lag would
+    // be 1. Loaded as 7.999999999999999 the window allowed it, and the loop served it every period.
+    const weights = [9, 2, 4, 34];
+    const credits = [9, -20, 8, 3];
+    assert.notEqual((8 / 49) * 49, 8);
+    const loop = new PeriodLoop(Float64Array.from(weights), seededRandom(10784));
+    loop.load(
+      Float64Array.from(credits, (credit) => credit / 49),
+      49,
+    );
+    const exact = [...credits];
+    const atBound: string[] = [];
+    for (let t = 1; t <= 20 * 49; t++) {
+      const picked = loop.next();
+      weights.forEach((w, i) => {
+        exact[i]! += (i === picked ? 49 : 0) - w;
+        if (exact[i]! >= 49 || exact[i]! <= -49) atBound.push(`pick ${t}: item ${i} at ${exact[i]} / 49`);
+      });
+    }
+    assert.deepEqual(atBound, []);
+  });
+
+  it('keeps every lag below 1 at every pick, and in (-1, 1) from a period after each change, counted exactly in 49ths (property)', () => {
+    // Weights summing to 49 throughout: each lag times 49 is an integer, counted here exactly, while
+    // the schedule carries lags in calls across each change (c / 49 * 49 is not always c).
+    const total = 49;
+    const weightsOf = (n: number) =>
+      fc.uniqueArray(fc.integer({ min: 1, max: total - 1 }), { minLength: n - 1, maxLength: n - 1 }).map((cuts) => {
+        const ends = [0, ...cuts.sort((a, b) => a - b), total];
+        return ends.slice(1).map((end, i) => end - ends[i]!);
+      });
+    const steps = (n: number) =>
+      fc.array(
+        fc.record({
+          weights: weightsOf(n),
+          picks: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 2 * total, max: 3 * total })),
+        }),
+        { minLength: 2, maxLength: 8 },
+      );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 10 }).chain((n) => fc.tuple(steps(n), fc.nat())),
+        ([changes, seed]) => {
+          const n = changes[0]!.weights.length;
+          const schedule = new WeightedSchedule(changes[0]!.weights, { random: seededRandom(seed) });
+          const exact = new Array<number>(n).fill(0);
+          for (const [c, step] of changes.entries()) {
+            schedule.setWeights(step.weights);
+            for (let k = 0; k < step.picks; k++) {
+              const picked = schedule.next();
+              for (let i = 0; i < n; i++) {
+                exact[i]! += (i === picked ? total : 0) - step.weights[i]!;
+                if (exact[i]! >= total || (k >= total && exact[i]! <= -total))
+                  return assert.fail(`change ${c}, pick ${k}: lag of item ${i} is ${exact[i]} / ${total}`);
+              }
+            }
+          }
+          return true;
+        },
+      ),
+      { numRuns: 300, seed: PROPERTY_SEED },
+    );
+  });
+
   it('keeps shuffling a looped period: 50 periods of 1/2/3/4 after the first hold at least 40 orders, for 20 seeds', () => {
     for (let seed = 0; seed < 20; seed++) {
       const schedule = new WeightedSchedule([1, 2, 3, 4], { random: seededRandom(seed) });

@@ -74,12 +74,12 @@ export class JobRing {
   }
 
   /**
-   * Installs lags (in calls, summing to 0 over the items of positive weight) for `weights`; with
-   * `period`, the plan keeps each job within its period (`DeadlinePlan.load`).
+   * Installs lags times `total` (summing to 0 over the items of positive weight) for `weights`;
+   * with `period`, the plan keeps each job within its period (`DeadlinePlan.load`).
    */
-  load(lags: Float64Array, total: number, period = 0): void {
+  load(credits: Float64Array, total: number, period = 0): void {
     this.total = total;
-    for (let i = 0; i < lags.length; i++) this.credits[i] = this.weights[i]! > 0 ? lags[i]! * total : 0;
+    for (let i = 0; i < credits.length; i++) this.credits[i] = this.weights[i]! > 0 ? credits[i]! : 0;
     this.plan.load(this.credits, total, period);
     this.picks = 0;
     this.chosen = -1;
@@ -100,6 +100,14 @@ export class JobRing {
   /** The plan gave a job outside its window since `load`: its periods (or lags) cannot be met. */
   get missed(): boolean {
     return this.plan.missed;
+  }
+
+  /** Each item's lag times the total, into `out`: what `load` takes, with no division. */
+  lagCredits(out: Float64Array): void {
+    for (let i = 0; i < out.length; i++) {
+      const w = this.weights[i]!;
+      out[i] = w > 0 ? this.credits[i]! - this.picks * w : 0;
+    }
   }
 
   /** Each item's lag in calls, into `out`. */

@@ -23,6 +23,9 @@ const MAX_PERIOD = 16_384;
 const WINDOW_CAP = 0x3fff;
 /** Recordings tried after a load before the ring serves alone (until the next load). */
 const MAX_ATTEMPTS = 4;
+/** Error of a lag times the total (`lag * total`, then sums of products below 2^52) relative to
+ * the total, with a wide margin. */
+const FLOAT_SLACK = 2 ** -36;
 
 /** The four-or-more-item schedule; `WeightedSchedule` holds one and feeds it its weights. */
 export class PeriodLoop {
@@ -50,7 +53,7 @@ export class PeriodLoop {
   private readonly counts: Int32Array;
   private readonly perPeriod: Int32Array;
   private readonly ring: JobRing;
-  private readonly retryLags: Float64Array;
+  private readonly retryCredits: Float64Array;
 
   constructor(
     private readonly weights: Float64Array,
@@ -60,7 +63,7 @@ export class PeriodLoop {
     this.starts = new Float64Array(n);
     this.counts = new Int32Array(n);
     this.perPeriod = new Int32Array(n);
-    this.retryLags = new Float64Array(n);
+    this.retryCredits = new Float64Array(n);
     this.ring = new JobRing(weights, random);
   }
 
@@ -81,10 +84,20 @@ export class PeriodLoop {
       this.counts[i] = 0;
       if (w > 0 && divisor >= 0) divisor = Number.isInteger(w) ? gcd(divisor, w) : -1;
     }
+    // `lag * total` of a lag that was `c / total` can miss the integer c by an ulp (1 / 49 * 49 < 1):
+    // a credit of w - 1e-15 lets an item be picked to a lag of exactly 1, and the loop would serve
+    // that pick every period. With integer weights, credits that close to an integer are one.
+    if (divisor > 0) {
+      const tolerance = Math.min(0.25, total * FLOAT_SLACK);
+      for (let i = 0; i < weights.length; i++) {
+        const nearest = Math.round(this.starts[i]!);
+        if (Math.abs(this.starts[i]! - nearest) <= tolerance) this.starts[i] = nearest;
+      }
+    }
     this.divisor = divisor;
     this.period = periodOf(divisor, total);
     if (this.entries.length < 2 * this.period) this.entries = new Int32Array(2 * this.period);
-    this.record(lags);
+    this.record();
   }
 
   /** Each item's lag in calls, into `out`. */
@@ -155,11 +168,13 @@ export class PeriodLoop {
     // would be `lag + total - w + j w`, below `total` while `j < 1 - lag / w`; taken j picks later,
     // the lag before it would be `lag - j w`, above `-total` while `j < (lag + total) / w`. Each
     // quotient is corrected once, as `ceilDiv` does.
-    const lag = this.starts[item]! + this.counts[item]! * total - k * w;
+    const lag = this.starts[item]! + (this.counts[item]! * total - k * w);
+    // A window whose end is the bound to within rounding is cut there: the loop serves it for ever.
+    const slack = total * FLOAT_SLACK;
     let earlier = Math.ceil(-lag / w);
-    if (lag + earlier * w >= w) earlier--;
+    if (lag + earlier * w >= w - slack) earlier--;
     let later = Math.ceil((lag + total) / w) - 1;
-    if (lag - later * w <= -total) later--;
+    if (lag - later * w <= slack - total) later--;
     if (earlier < 0 || later < 0) this.recordValid = false;
     this.entries[2 * k] = item;
     this.entries[2 * k + 1] = (Math.min(earlier, WINDOW_CAP) << 16) | Math.min(later, WINDOW_CAP);
@@ -187,33 +202,25 @@ export class PeriodLoop {
       this.counts.fill(0);
       return;
     }
-    this.ring.load(this.ringLags(), this.total);
+    this.ring.lagCredits(this.retryCredits);
+    this.ring.load(this.retryCredits, this.total);
     if (++this.attempts < MAX_ATTEMPTS) this.pause = this.period;
     else this.period = 0;
   }
 
-  /** The ring's lags, in a scratch array. */
-  private ringLags(): Float64Array {
-    this.ring.lags(this.retryLags);
-    return this.retryLags;
-  }
-
   /** Records again from the ring's lags, after a record that did not loop. */
   private recordAgain(): void {
-    const lags = this.ringLags();
-    for (let i = 0; i < lags.length; i++) {
-      this.starts[i] = lags[i]! * this.total;
-      this.counts[i] = 0;
-    }
-    this.record(lags);
+    this.ring.lagCredits(this.starts);
+    this.counts.fill(0);
+    this.record();
   }
 
-  /** The ring serves from `lags` (the lags `starts` holds) and records, within periods. */
-  private record(lags: Float64Array): void {
+  /** The ring serves from `starts` and records, within periods. */
+  private record(): void {
     this.looping = false;
     this.pos = 0;
     this.recordValid = true;
-    this.ring.load(lags, this.total, this.period);
+    this.ring.load(this.starts, this.total, this.period);
   }
 }
 
