@@ -164,3 +164,146 @@ describe('method weights', () => {
     }
   });
 });
+
+/** `gen.S` with `count` unary methods M0, M1, ...: each answers with the server's name. */
+function genericService(count: number): grpc.ServiceDefinition {
+  const json = {
+    serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
+    deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString()),
+  };
+  return Object.fromEntries(
+    Array.from({ length: count }, (_, i) => [
+      `m${i}`,
+      {
+        path: `/gen.S/M${i}`,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: json.serialize,
+        requestDeserialize: json.deserialize,
+        responseSerialize: json.serialize,
+        responseDeserialize: json.deserialize,
+      },
+    ]),
+  );
+}
+
+async function genericServer(t: TestContext, name: string, service: grpc.ServiceDefinition): Promise<string> {
+  const server = new grpc.Server();
+  const reply: grpc.handleUnaryCall<unknown, unknown> = (_call, callback) => callback(null, { server: name });
+  server.addService(service, Object.fromEntries(Object.keys(service).map((key) => [key, reply])));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
+  );
+  t.after(() => server.forceShutdown());
+  return `ipv4:127.0.0.1:${port}`;
+}
+
+function genericCall(client: grpc.Client, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      path,
+      (value: unknown) => Buffer.from(JSON.stringify(value)),
+      (bytes: Buffer) => JSON.parse(bytes.toString()) as { server: string },
+      {},
+      new grpc.Metadata(),
+      { deadline: Date.now() + 20_000 },
+      (error, reply) => resolve(error ? `error ${error.code}` : reply!.server),
+    );
+  });
+}
+
+/** The largest gap, over every window of consecutive calls, between v2's count and the sum of
+ * v2's shares in force at those calls. */
+function worstGapOfShares(servers: readonly string[], shares: readonly number[]): number {
+  let worst = 0;
+  for (let start = 0; start < servers.length; start++) {
+    let gap = 0;
+    for (let end = start; end < servers.length; end++) {
+      gap += (servers[end] === 'v2' ? 1 : 0) - shares[end]!;
+      worst = Math.max(worst, Math.abs(gap));
+    }
+  }
+  return Math.round(worst * 1000) / 1000;
+}
+
+describe('each method on its own plan, whatever the per-method figures', () => {
+  const path = (i: number) => `/gen.S/M${i}`;
+  const variants: [string, TrafficSplitOptions['methodFigures']][] = [
+    ['on', undefined],
+    ['off', false],
+    ['with a limit of 1 (the others counted as `other`)', { limit: 1 }],
+    ['declared only', { methods: [path(2), path(7)], limit: 0 }],
+  ];
+  for (const [name, methodFigures] of variants) {
+    it(`keeps every method within 2 of its own shares, an override added and removed midway (figures ${name})`, async (t) => {
+      const service = genericService(12);
+      const split = new TrafficSplit({
+        subsets: { v1: await genericServer(t, 'v1', service), v2: await genericServer(t, 'v2', service) },
+        weights: { v1: 70, v2: 30 },
+        methodWeights: { [path(0)]: { v1: 100, v2: 0 }, [path(1)]: { v1: 0, v2: 100 }, [path(2)]: { v1: 25, v2: 75 } },
+        scheduleSeed: 5,
+        ...(methodFigures === undefined ? {} : { methodFigures }),
+      });
+      t.after(() => split.close());
+      const client = new grpc.Client(split.target, grpc.credentials.createInsecure(), split.channelOptions);
+      t.after(() => client.close());
+      const v2Share = (method: number): number => {
+        const weights = split.getWeights(path(method));
+        return weights['v2']! / (weights['v1']! + weights['v2']!);
+      };
+      const random = seededRandom(17);
+      const seen = Array.from({ length: 12 }, () => ({ servers: [] as string[], shares: [] as number[] }));
+      // M11 first: with a limit of 1 it takes the one name, and the methods with overrides are `other`.
+      const order = [11, ...Array.from({ length: 1_199 }, () => Math.floor(random() * 12))];
+      for (const [k, method] of order.entries()) {
+        if (k === 600)
+          split.setWeights({ v1: 70, v2: 30 }, { methods: { [path(0)]: null, [path(3)]: { v1: 0, v2: 100 } } });
+        const share = v2Share(method);
+        seen[method]!.servers.push(await genericCall(client, path(method)));
+        seen[method]!.shares.push(share);
+      }
+      const gaps = seen.map(({ servers, shares }) => worstGapOfShares(servers, shares));
+      assert.deepEqual(
+        gaps.flatMap((gap, method) => (gap <= 2 ? [] : [`M${method} strays by ${gap}`])),
+        [],
+      );
+      const on = (method: number, share: number) =>
+        seen[method]!.servers.filter((_, k) => seen[method]!.shares[k] === share);
+      assert.deepEqual(new Set(on(0, 0)), new Set(['v1']), 'M0 on v1 while its override holds');
+      assert.deepEqual(new Set(seen[1]!.servers), new Set(['v2']), 'M1 on v2 throughout');
+      assert.deepEqual(new Set(on(3, 1)), new Set(['v2']), 'M3 on v2 once its override holds');
+    });
+  }
+
+  it('keeps the first methods exact after a generic client called 10,000 other names', async (t) => {
+    const service = genericService(4);
+    const split = new TrafficSplit({
+      subsets: { v1: await genericServer(t, 'v1', service), v2: await genericServer(t, 'v2', service) },
+      weights: { v1: 70, v2: 30 },
+      methodWeights: { [path(0)]: { v1: 100, v2: 0 }, [path(1)]: { v1: 0, v2: 100 }, '/flood.S/': { v1: 0, v2: 100 } },
+      methodFigures: { limit: 10_000 },
+      scheduleSeed: 5,
+    });
+    t.after(() => split.close());
+    const client = new grpc.Client(split.target, grpc.credentials.createInsecure(), split.channelOptions);
+    t.after(() => client.close());
+    const seen: string[][] = [[], [], [], []];
+    for (let round = 0; round < 20; round++)
+      for (let m = 0; m < 4; m++) seen[m]!.push(await genericCall(client, path(m)));
+    // Unimplemented on the servers: each still takes a slot of the figures and a pick.
+    for (let batch = 0; batch < 50; batch++)
+      await Promise.all(Array.from({ length: 200 }, (_, i) => genericCall(client, `/flood.S/M${batch * 200 + i}`)));
+    for (let round = 0; round < 200; round++)
+      for (let m = 0; m < 4; m++) seen[m]!.push(await genericCall(client, path(m)));
+    assert.deepEqual(
+      seen.map((servers) => [...new Set(servers)].sort()),
+      [['v1'], ['v2'], ['v1', 'v2'], ['v1', 'v2']],
+    );
+    for (const m of [2, 3]) {
+      const gap = worstGapOfShares(seen[m]!, Array(seen[m]!.length).fill(0.3));
+      assert.ok(gap <= 2, `M${m} strays by ${gap}`);
+    }
+  });
+});

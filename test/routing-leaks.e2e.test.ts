@@ -225,3 +225,101 @@ describe('the refusal on other channels', () => {
     assert.equal(await collect(plain), 'UNAVAILABLE after 0');
   });
 });
+
+describe('the reserved header, every way a client can send it', () => {
+  it(
+    'never reaches a server from a split channel, in any case, with several values, on unary and ' +
+      "streaming calls and on every attempt, with or without the split's interceptor; -bin is another header",
+    async (t) => {
+      // Every server records the metadata keys of every call it receives, whatever its kind.
+      const received: string[][] = [];
+      const recording: grpc.ServerInterceptor = (_method, call) =>
+        new grpc.ServerInterceptingCall(call, {
+          start: (next) =>
+            next({
+              onReceiveMetadata: (metadata, pass) => {
+                received.push(Object.keys(metadata.getMap()).sort());
+                pass(metadata);
+              },
+            }),
+        });
+      const v1 = await startServer('v1', 0, grpc.ServerCredentials.createInsecure(), { interceptors: [recording] });
+      const v2 = await startServer('v2', 0, grpc.ServerCredentials.createInsecure(), { interceptors: [recording] });
+      const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
+      const retrying = JSON.stringify({
+        methodConfig: [
+          {
+            name: [{ service: 'test.Echo' }],
+            retryPolicy: {
+              maxAttempts: 3,
+              initialBackoff: '0.01s',
+              maxBackoff: '0.01s',
+              backoffMultiplier: 1,
+              retryableStatusCodes: ['UNAVAILABLE'],
+            },
+          },
+        ],
+      });
+      const clients = {
+        split: echoClient(split.target, split.channelOptions),
+        'split, retrying': echoClient(split.target, split.withChannelOptions({ 'grpc.service_config': retrying })),
+        'no interceptor': echoClient(split.target, {}),
+        plain: echoClient(v1.target),
+      };
+      t.after(async () => {
+        for (const client of Object.values(clients)) client.close();
+        split.close();
+        await Promise.all([v1.kill(), v2.kill()]);
+      });
+      const forged = (): grpc.Metadata => {
+        const metadata = new grpc.Metadata();
+        metadata.add('X-Traffic-Split', 'a;s=v1');
+        metadata.add('x-traffic-split', 'b');
+        metadata.add('X-TRAFFIC-SPLIT', '');
+        metadata.add('x-traffic-split-bin', Buffer.from([0, 1, 2]));
+        return metadata;
+      };
+      /** The streaming methods with metadata, which the helper's typings leave out. */
+      interface WithMetadata {
+        stream(request: object, metadata: grpc.Metadata): grpc.ClientReadableStream<unknown>;
+        collect(metadata: grpc.Metadata, callback: () => void): grpc.ClientWritableStream<unknown>;
+        chat(metadata: grpc.Metadata): grpc.ClientDuplexStream<unknown, unknown>;
+      }
+      const sent = async (client: ReturnType<typeof echoClient>): Promise<string[][]> => {
+        const streams = client as unknown as WithMetadata;
+        received.length = 0;
+        // Unary (v2 fails it once, so the retrying channel makes a second attempt), then a
+        // server stream, a client stream and a bidi stream.
+        await callEcho(client, { failWith: grpc.status.UNAVAILABLE, failOn: 'v2' }, forged()).catch(() => null);
+        await new Promise((resolve) =>
+          streams
+            .stream({ count: 1 }, forged())
+            .on('data', () => {})
+            .on('close', resolve),
+        );
+        await new Promise<void>((resolve) => streams.collect(forged(), resolve).end());
+        await new Promise((resolve) => {
+          const chat = streams.chat(forged());
+          chat.on('data', () => {}).on('close', resolve);
+          chat.end();
+        });
+        return [...received];
+      };
+      const reserved = (keys: string[][]) =>
+        keys.map((k) => `${k.includes('x-traffic-split')} ${k.includes('x-traffic-split-bin')}`);
+      assert.deepEqual(
+        reserved(await sent(clients.plain)),
+        Array(4).fill('true true'),
+        'the control: a plain channel',
+      );
+      for (const name of ['split', 'split, retrying', 'no interceptor'] as const) {
+        for (let round = 0; round < 4; round++) {
+          const keys = await sent(clients[name]);
+          // The unary call fails on v2: retried once by the retrying channel when it lands there.
+          assert.ok(keys.length >= 4, `${name}: ${keys.length} calls received`);
+          assert.deepEqual(reserved(keys), Array(keys.length).fill('false true'), `${name}, round ${round}`);
+        }
+      }
+    },
+  );
+});
