@@ -173,6 +173,88 @@ describe('admin endpoint: memory of answers', () => {
   });
 });
 
+describe('admin endpoint: answers sharing the pool', () => {
+  it('never puts bytes of one answer in another: pipelining clients that wait, clients that leave, fast ones', async (t) => {
+    const { split, server } = await adminFor(t);
+    // Every answer its own: each item names the answer it belongs to (about 1.4 MB each).
+    let answers = 0;
+    replace(t, split, 'stats', () => {
+      const id = ++answers;
+      return {
+        id,
+        items: Array.from({ length: 3_000 }, (_, i) => `${id}:${i}:${'é'.repeat(id % 5)}${'w'.repeat(400)}`),
+      };
+    });
+    const kept: Buffer[] = [];
+    while (SLICE_POOL.size > 0) kept.push(SLICE_POOL.take());
+    t.after(() => kept.forEach((buffer) => SLICE_POOL.give(buffer)));
+    /** The bodies of the whole answers in `bytes` (HTTP/1.1 with content-length). */
+    const bodies = (bytes: Buffer): string[] => {
+      const found: string[] = [];
+      for (let at = 0; ;) {
+        const head = bytes.indexOf('\r\n\r\n', at);
+        if (head < 0) return found;
+        const length = Number(/content-length: (\d+)/i.exec(bytes.subarray(at, head).toString('latin1'))?.[1]);
+        if (bytes.length < head + 4 + length) return found;
+        found.push(bytes.subarray(head + 4, head + 4 + length).toString());
+        at = head + 4 + length;
+      }
+    };
+    const open = async (requests: number): Promise<Socket> => {
+      const socket = connect(server.port, '127.0.0.1');
+      t.after(() => socket.destroy());
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      socket.write(`GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(requests));
+      return socket;
+    };
+    // Three answers pipelined on each of four connections that read their first bytes, then wait.
+    const waiting = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const socket = await open(3);
+        const received: Buffer[] = [(await once(socket, 'data'))[0] as Buffer];
+        socket.pause();
+        return { socket, received };
+      }),
+    );
+    // Meanwhile clients that leave in the middle of an answer, and clients that read at once.
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const socket = await open(2);
+        await once(socket, 'data');
+        socket.destroy();
+      }),
+    );
+    const fast = await Promise.all(Array.from({ length: 4 }, () => get(server, '/stats')));
+    const waited = await Promise.all(
+      waiting.map(async ({ socket, received }) => {
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        socket.resume();
+        // Bounded: the server's answers end, or the test's own deadline does.
+        while (bodies(Buffer.concat(received)).length < 3) await once(socket, 'data');
+        return bodies(Buffer.concat(received));
+      }),
+    );
+    const texts = [...fast.map((answer) => answer.text), ...waited.flat()];
+    const foreign = texts.flatMap((text, k) => {
+      let answer: { id: number; items: string[] };
+      try {
+        answer = JSON.parse(text) as { id: number; items: string[] };
+      } catch {
+        return [`answer ${k} is not JSON`];
+      }
+      const { id, items } = answer;
+      return items
+        .filter((item) => !item.startsWith(`${id}:`))
+        .map((item) => `answer ${k} (${id}): ${item.slice(0, 12)}`);
+    });
+    assert.deepEqual(foreign.slice(0, 5), []);
+    const ids = texts.map((text) => (JSON.parse(text) as { id: number }).id);
+    assert.deepEqual([texts.length, new Set(ids).size], [16, 16]);
+    assert.equal((await get(server, '/stats')).status, 200);
+  });
+});
+
 describe('admin endpoint: clients that do not read', () => {
   it('holds at most MAX_HELD_REPLY_BYTES of answers for them, answers 503 beyond, and 200 once they leave', async (t) => {
     const { split, server } = await adminFor(t);
