@@ -48,6 +48,36 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
     assert.equal(render(undefined), 'null');
   });
 
+  it('renders any UTF-16 text (lone surrogates, U+2028, controls, non-ASCII) byte for byte as JSON.stringify, in keys and values', () => {
+    // Pieces of up to 64 characters are copied by a loop that hands non-ASCII text to Node; longer
+    // ones are encoded by Node at once; the specials sit on both sides of that length.
+    const specials = [
+      '\u2028',
+      '\ud800',
+      '\udc00',
+      '\ud83d\ude00',
+      'é',
+      '"',
+      '\\',
+      '\u0000',
+      '\u007f',
+      '\u0080',
+      '\uffff',
+      'a',
+    ];
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc.array(fc.constantFrom(...specials), { maxLength: 130 }).map((pieces) => pieces.join('')),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text), { maxLength: 8 }), (pairs) => {
+        const value = [Object.fromEntries(pairs), pairs.map(([, v]) => v)];
+        assert.equal(render(value), JSON.stringify(value, null, 2));
+      }),
+      { numRuns: 500, seed: 20 },
+    );
+  });
+
   it(
     'renders what JSON.stringify throws on or garbles: BigInt, ' +
       'binaries, cycles, throwing getters, proxies, Map, Set',
