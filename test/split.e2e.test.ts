@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { TrafficSplit } from '../src/index.js';
 import { callEcho, echoClient, type EchoClientInstance, type EchoReply } from './helpers/echo-service.js';
 import { rig } from './helpers/rig.js';
 import { countOf, maxWindowDeviation } from './helpers/sequences.js';
@@ -136,6 +137,43 @@ describe('a split over persistent connections', () => {
     await waitForSubsetsReady(split, ['v2'], 10_000);
     const after = await sequentialCalls(client, 100);
     assert.ok(Math.abs(countOf(after)['v2']! - 50) <= 1, JSON.stringify(countOf(after)));
+  });
+
+  it('keeps five subsets (a looped period) within 2 in every window while one stops, its weight changes, and it returns', async (t) => {
+    const servers = await Promise.all(['v1', 'v2', 'v3', 'v4', 'v5'].map((name) => startServer(name)));
+    const split = new TrafficSplit({
+      subsets: Object.fromEntries(servers.map((server) => [server.name, server.target])),
+      weights: { v1: 40, v2: 30, v3: 15, v4: 10, v5: 5 },
+      scheduleSeed: 3,
+    });
+    const client = echoClient(split.target, split.channelOptions);
+    let v5 = servers[4]!;
+    t.after(async () => {
+      client.close();
+      split.close();
+      await Promise.all([...servers.slice(0, 4), v5].map((server) => server.kill()));
+    });
+    connect(client);
+    await waitForSubsetsReady(split);
+    const worst = (calls: string[], weights: Record<string, number>) =>
+      Math.max(...[10, 57, calls.length].map((window) => maxWindowDeviation(calls, weights, window)));
+    const all = await sequentialCalls(client, 300);
+    assert.ok(worst(all, split.getWeights()) < 2, `all five: ${worst(all, split.getWeights())}`);
+    await v5.kill();
+    await eventually(
+      () => split.stats().subsets['v5']!.state !== 'READY',
+      () => JSON.stringify(split.stats().subsets['v5']),
+    );
+    const four = { v1: 40, v2: 30, v3: 15, v4: 10 };
+    const without = await sequentialCalls(client, 200);
+    // v5's weight changes while it is away: the four's schedule takes the weights again, unchanged.
+    split.setWeights({ ...four, v5: 7 });
+    without.push(...(await sequentialCalls(client, 200)));
+    assert.ok(worst(without, four) < 2, `four: ${worst(without, four)} ${JSON.stringify(countOf(without))}`);
+    v5 = await startServer('v5', v5.port);
+    await waitForSubsetsReady(split, ['v5'], 10_000);
+    const back = await sequentialCalls(client, 300);
+    assert.ok(worst(back, split.getWeights()) < 2, `five again: ${worst(back, split.getWeights())}`);
   });
 
   it('fails calls with UNAVAILABLE naming every subset and its state when none can serve', async (t) => {
