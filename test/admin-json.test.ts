@@ -132,6 +132,31 @@ describe('JSON of the admin endpoint (JsonSlicer)', () => {
     },
   );
 
+  it('renders a revoked proxy and one whose getPrototypeOf throws as "[unreadable]", at the root, as a member and capped', () => {
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const refusing = new Proxy(
+      {},
+      {
+        getPrototypeOf: () => {
+          throw new Error('no prototype');
+        },
+      },
+    );
+    for (const hostile of [revoked, refusing]) {
+      assert.equal(render(hostile), '"[unreadable]"');
+      assert.deepEqual(
+        JSON.parse(render({ a: 1, hostile, list: [hostile], capped: new CappedValue(hostile, 100, 10) })),
+        {
+          a: 1,
+          hostile: '[unreadable]',
+          list: ['[unreadable]'],
+          capped: '[unreadable]',
+        },
+      );
+    }
+  });
+
   it('bounds strings, binaries and nesting, and marks what it cuts', () => {
     const long = 'y'.repeat(MAX_STRING_CHARS + 10);
     const parsed = JSON.parse(render({ long, bytes: Buffer.alloc(MAX_BINARY_BYTES + 1, 1) }));

@@ -67,6 +67,22 @@ describe('admin endpoint: answers that cannot end the process', () => {
     );
   });
 
+  it('answers 200 with "[unreadable]" for a revoked proxy at the end of a large answer, and holds no bytes for it', async (t) => {
+    const { split, server } = await adminFor(t);
+    // `instanceof` throws on a revoked proxy: the answer was cut off (the connection destroyed)
+    // and its 3.3 MB stayed counted as held, so 21 such requests made every large answer a 503.
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const samples = Array(400).fill('s'.repeat(8 * 1024));
+    replace(t, split, 'stats', () => ({ samples, response: proxy }));
+    const answers = [];
+    for (let i = 0; i < 25; i++) answers.push(await get(server, '/stats'));
+    assert.deepEqual(
+      answers.map((answer) => [answer.status, (JSON.parse(answer.text) as { response: unknown }).response]),
+      Array(25).fill([200, '[unreadable]']),
+    );
+  });
+
   it('answers 500 ERR_ADMIN_INTERNAL when a handler throws anything, even a value whose description throws', async (t) => {
     const { split, server } = await adminFor(t);
     const hostile = new Proxy(
@@ -420,5 +436,19 @@ describe('admin endpoint: bytes of answers (renderReply)', () => {
     let asked = 0;
     const result = await renderReply(many, holder, () => ++asked === 3);
     assert.deepEqual([result, holder.held, asked], [null, 0, 3]);
+  });
+
+  it('gives back the bytes it held when rendering fails half-way', async () => {
+    const holder = new HeldReplyBytes();
+    const many = { status: 200, json: Array(10_000).fill('w'.repeat(100)) };
+    let pauses = 0;
+    const failing = async (): Promise<void> => {
+      if (++pauses === 3) throw new Error('rendering failed');
+    };
+    await assert.rejects(
+      renderReply(many, holder, () => false, MAX_REPLY_BYTES, failing),
+      /rendering failed/,
+    );
+    assert.deepEqual([pauses, holder.held], [3, 0]);
   });
 });

@@ -217,11 +217,12 @@ export class JsonSlicer {
   private value(raw: unknown, depth: number, outer: Budget | null): void {
     let value = raw;
     let budget = outer;
-    if (value instanceof CappedValue) {
-      budget ??= { left: value.maxChars, maxBinaryBytes: value.maxBinaryBytes };
-      value = value.value;
-    }
     try {
+      // `instanceof` asks a proxy's getPrototypeOf trap, which may throw (a revoked proxy does).
+      if (value instanceof CappedValue) {
+        budget ??= { left: value.maxChars, maxBinaryBytes: value.maxBinaryBytes };
+        value = value.value;
+      }
       // As JSON.stringify, outside capped subtrees (there the value is the application's).
       // Not for binaries: a Buffer's toJSON() is an array of numbers, one line each.
       if (

@@ -80,23 +80,30 @@ export async function renderReply(
     return refusal ?? rendered;
   }
   const slicer = new JsonSlicer(reply.json ?? null);
-  for (;;) {
-    let chunk = slicer.next()!;
-    if (slicer.done) {
-      const last = chunk;
-      chunk = Buffer.concat([last, NEWLINE]);
-      SLICE_POOL.give(last);
+  try {
+    for (;;) {
+      let chunk = slicer.next()!;
+      if (slicer.done) {
+        const last = chunk;
+        chunk = Buffer.concat([last, NEWLINE]);
+        SLICE_POOL.give(last);
+      }
+      // A slice that only skipped values (left-out keys) holds no byte: nothing to keep.
+      const refusal = chunk.length > 0 ? add(chunk) : null;
+      if (refusal !== null || gone()) {
+        release(holder, rendered.size);
+        recycle(rendered.chunks);
+        return refusal;
+      }
+      // A small answer (one slice) goes out in the same turn.
+      if (slicer.done) return rendered;
+      await pause();
     }
-    // A slice that only skipped values (left-out keys) holds no byte: nothing to keep.
-    const refusal = chunk.length > 0 ? add(chunk) : null;
-    if (refusal !== null || gone()) {
-      release(holder, rendered.size);
-      recycle(rendered.chunks);
-      return refusal;
-    }
-    // A small answer (one slice) goes out in the same turn.
-    if (slicer.done) return rendered;
-    await pause();
+  } catch (error) {
+    // Bytes held for an answer that never goes out would count against every later one, for ever.
+    release(holder, rendered.size);
+    recycle(rendered.chunks);
+    throw error;
   }
 }
 
