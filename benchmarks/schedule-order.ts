@@ -6,6 +6,8 @@
  *   share of one position of the period, per subset, from the subset's share;
  * - pools: over 20 seeds x 4,000 picks, the clients of pools of 2, 4, 5, 10 and 16 left without a
  *   subset;
+ * - a large pool: at 90/4/3/2/1 (a period of 100), the client and subset pairs of a pool of 50
+ *   clients (5 seeds x 200,000 picks) that got no call, and under a quarter of their share;
  * - weight changes: with new weights at every pick for 300 picks (300 sequences per size, each
  *   weight 0 with probability 0.1, else 10^u for u even in [-3, 3]), the lowest lag of an item;
  * - set changes: new weights at every pick, each 0 with probability 0.15 (else 1..100), for 10,000
@@ -82,6 +84,28 @@ function starvedClients(Schedule: ScheduleClass, weights: number[]): number {
     }
   }
   return starved;
+}
+
+/** A pool of 50 clients at 90/4/3/2/1 (see the module comment): [pairs at 0, pairs under 1/4]. */
+function largePool(Schedule: ScheduleClass): [number, number] {
+  const weights = [90, 4, 3, 2, 1];
+  const pool = 50;
+  const picks = 200_000;
+  let none = 0;
+  let underQuarter = 0;
+  for (let seed = 0; seed < 5; seed++) {
+    const schedule = new Schedule(weights, { random: seededRandom(seed) });
+    const seen = weights.map(() => new Array<number>(pool).fill(0));
+    for (let t = 0; t < picks; t++) seen[schedule.next()]![t % pool]!++;
+    weights.forEach((w, item) => {
+      const expected = (picks / pool) * (w / 100);
+      for (const count of seen[item]!) {
+        if (count === 0) none++;
+        if (count < expected / 4) underQuarter++;
+      }
+    });
+  }
+  return [none, underQuarter];
 }
 
 /** The lowest lag of an active item with new weights at every pick (see the module comment). */
@@ -170,6 +194,11 @@ async function main(argv: string[]): Promise<void> {
     );
     console.log(`| ${weights.join('/')} | ${cells.join(' | ')} |`);
   }
+  console.log(
+    '\nA pool of 50 clients at 90/4/3/2/1, 5 seeds x 200,000 picks: pairs with no call, under 1/4 of share\n',
+  );
+  console.log(header('pool'));
+  console.log(`| 50 | ${builds.map((b) => largePool(b.Schedule).join(', ')).join(' | ')} |`);
   console.log('\nLowest lag, weights changed at every pick (300 sequences of 300 picks per size)\n');
   console.log(header('items'));
   for (const n of CHANGE_SIZES) {
