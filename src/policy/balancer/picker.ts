@@ -7,7 +7,6 @@
  * @module
  */
 import {
-  hasMetadataKey,
   Metadata,
   metadataValues,
   PickResultType,
@@ -144,7 +143,7 @@ export class TrafficSplitPicker implements Picker {
     const { parts } = this;
     const metadata = args.metadata;
     // Every call: the reserved header never reaches a server, whatever it holds.
-    if (hasMetadataKey(metadata, RESERVED_HEADER)) metadata.remove(RESERVED_HEADER);
+    if (metadataValues(metadata, RESERVED_HEADER) !== undefined) metadata.remove(RESERVED_HEADER);
     const context = (metadata.getOptions() as { [CALL_SLOT]?: CallContext })[CALL_SLOT];
     if (parts.missingInterceptor != null && (context === undefined || !context.intercepted))
       parts.missingInterceptor.note();

@@ -183,12 +183,6 @@ export function metadataValues(metadata: Metadata, lowerCaseKey: string): readon
   return values.length === 0 ? undefined : values;
 }
 
-/** Whether `metadata` has the lower-case key (see metadataValues). */
-export function hasMetadataKey(metadata: Metadata, lowerCaseKey: string): boolean {
-  const repr = MAP_REPR ? (metadata as unknown as WithRepr).internalRepr : undefined;
-  return repr !== undefined ? repr.has(lowerCaseKey) : metadata.get(lowerCaseKey).length > 0;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Adapters for grpc-js before 1.14. Each detects the older shape by a feature, not a version.
 // ---------------------------------------------------------------------------------------------
