@@ -18,7 +18,7 @@ import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { instrumentTrafficSplit } from '../src/ops/index.js';
 import type { EchoClientInstance } from '../test/helpers/echo-service.js';
 import type { Backends } from './backends.js';
-import { roundRobinClient, splitClient } from './clients.js';
+import { plainClient, roundRobinClient, splitClient } from './clients.js';
 import type { UnaryCall } from './load.js';
 
 /** What a variant's calls carry: nothing, or a sticky key (1,000 users) and a rule's header. */
@@ -39,6 +39,9 @@ export interface BuiltVariant {
   close(): Promise<void> | void;
   /** The split, when the variant is one. */
   split?: TrafficSplit;
+  /** A plain channel to the shadow subset's server that every 10th call is also sent on, by the
+   * caller itself: the floor of a 10% mirror made in the same process. */
+  copy?: EchoClientInstance;
 }
 
 const USERS = 1000;
@@ -74,6 +77,13 @@ function telemetryOptions(mode: 'off' | 'on', stops: (() => void)[]): Parameters
   stops.push(() => void provider.shutdown());
   return { api: otelApi, meterProvider: provider };
 }
+
+/** The split without a feature, plus a plain channel the caller copies every 10th call to. */
+const handMadeCopy: FeatureVariant['build'] = async (backends) => {
+  const built = await splitVariant('handCopy10', {})(backends);
+  const copy = plainClient(backends.target('v2'));
+  return { ...built, copy, close: () => (copy.close(), built.close()) };
+};
 
 const roundRobin: FeatureVariant['build'] = async (backends) => {
   const client = roundRobinClient([backends.ports['v1']!, backends.ports['v2']!]);
@@ -112,6 +122,14 @@ export const FEATURE_VARIANTS: readonly FeatureVariant[] = [
     label: 'mirror 10% (on)',
     baseline: 'base',
     build: splitVariant('mirror10', { mirror: { subset: 'shadow', percent: 10 } }),
+    headers: 'none',
+    stream: false,
+  },
+  {
+    key: 'handCopy10',
+    label: 'hand-made copy 10%: the caller sends every 10th call to shadow too (plain grpc-js)',
+    baseline: 'base',
+    build: handMadeCopy,
     headers: 'none',
     stream: false,
   },
@@ -193,7 +211,18 @@ export const FEATURE_VARIANTS: readonly FeatureVariant[] = [
 export function variantCaller(
   client: EchoClientInstance,
   variant: Pick<FeatureVariant, 'headers' | 'stream'>,
+  copy?: EchoClientInstance,
 ): UnaryCall {
+  if (copy !== undefined) {
+    // As the mirror copies: the primary first, the copy after the current turn of the event
+    // loop, its answer awaited by nobody.
+    const sendCopy = (): void => void copy.echo(REQUEST, () => {});
+    let n = 0;
+    return (done) => {
+      client.echo(REQUEST, (error) => done(error));
+      if (++n % 10 === 0) setImmediate(sendCopy);
+    };
+  }
   if (variant.stream) {
     const request = { count: 1 };
     return (done) => {

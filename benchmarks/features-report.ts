@@ -55,12 +55,15 @@ export function featureTable(runs: FeatureRuns, variants: readonly FeatureVarian
   return { columns: ['variant', 'against', 'CPU µs/call', 'CPU ÷ against', 'QPS', 'p99 ms', 'p99 ÷ against'], rows };
 }
 
+/** Primary p99 per round at C = 1: no mirror, a 10% mirror, a hand-made 10% copy. */
+export interface PrimaryP99 {
+  base: number[];
+  mirror10: number[];
+  handCopy10: number[];
+}
+
 /** The summary lines: targets where the issue sets one (a feature off <= 1.02x), figures otherwise. */
-export function featureChecks(
-  runs: FeatureRuns,
-  p99: { base: number[]; mirror10: number[] },
-  withNginx: boolean,
-): BenchCheck[] {
+export function featureChecks(runs: FeatureRuns, p99: PrimaryP99, withNginx: boolean): BenchCheck[] {
   const ratio = (key: string, base: string): Spread => cpuRatio(runs, key, base);
   const judged = (group: string, label: string, target: string, s: Spread, limit: number): BenchCheck => ({
     group,
@@ -96,6 +99,12 @@ export function featureChecks(
         `${fmtRatio(p99Ratio)} (${fmt(spread(p99.mirror10).median, 3)} ` + `vs ${fmt(spread(p99.base).median, 3)} ms)`,
       ok: p99Ratio.median <= 1.05,
     },
+    figure(
+      'hand-made copy 10% (the floor of a copy made in process): CPU/call and primary p99 vs the split without',
+      'CPU, p99',
+      'every 10th call also sent by the caller on a plain grpc-js channel',
+      `CPU ${fmtRatio(ratio('handCopy10', 'base'))}, p99 ${fmtRatio(ratioSpread(p99.handCopy10, p99.base))}`,
+    ),
     ...offOn('sticky keys', 'stickyOff', 'stickyOn', 'baseKeyed'),
     ...offOn('rules', 'rulesOff', 'rulesOn', 'baseKeyed'),
     ...offOn('OpenTelemetry', 'otelOff', 'otelOn', 'base'),

@@ -13,7 +13,7 @@ import { closedLoop, type LoadOptions } from './load.js';
 import { nginxFor, NginxProxy } from './nginx.js';
 import { loggerOf, sized, type BenchOptions } from './options.js';
 import { processTreeCpu } from './proc-cpu.js';
-import { featureChecks, featureTable, type FeatureRuns } from './features-report.js';
+import { featureChecks, featureTable, type FeatureRuns, type PrimaryP99 } from './features-report.js';
 import type { BenchSection } from './report.js';
 import { fmt } from './stats.js';
 
@@ -52,7 +52,7 @@ export async function runFeaturesBench(opts: BenchOptions): Promise<BenchSection
             ? undefined
             : (edge: 'start' | 'end') =>
                 edge === 'start' ? (proxyStart = proxyCpu()) : (proxyUs = proxyCpu() - proxyStart);
-        const result = await closedLoop(variantCaller(built.client, variant), { ...load, onWindow });
+        const result = await closedLoop(variantCaller(built.client, variant, built.copy), { ...load, onWindow });
         if (result.errors > 0)
           log(`features: ${variant.label}: ${result.errors} failed call(s): ${result.firstError}`);
         runs[variant.key]!.push({ ...result, proxyCpuUsPerCall: proxyUs / result.calls });
@@ -80,7 +80,8 @@ export async function runFeaturesBench(opts: BenchOptions): Promise<BenchSection
           "(master and worker, from /proc, 10 ms ticks) per call is added to its client's."
         : absent,
       `Primary p99 with a 10% mirror: ${p99Calls} sequential calls (C = 1) per round, ${p99.base.length} ` +
-        `rounds alternating with the split without mirror; median of per-round ratios.`,
+        `rounds rotating it with the split without mirror and with the hand-made copy (the caller sends ` +
+        `every 10th call to shadow on a plain channel too); median of per-round ratios.`,
     ];
     if (opts.tiny === true) notes.push('Tiny run (smoke test): figures are not meaningful.');
     return {
@@ -135,23 +136,22 @@ async function startNginx(bin: string, backends: Backends, closers: (() => unkno
   };
 }
 
-/** p99 of sequential calls through the plain split and the one with a 10% mirror, alternating. */
-async function primaryP99(
-  running: Running[],
-  rounds: number,
-  calls: number,
-): Promise<{ base: number[]; mirror10: number[] }> {
-  const out = { base: [] as number[], mirror10: [] as number[] };
-  const pair = (['base', 'mirror10'] as const).map((key) => running.find((r) => r.variant.key === key)!);
+/** p99 of sequential calls through the plain split, the one with a 10% mirror, and the plain
+ * split with a hand-made 10% copy, in rotating order. */
+async function primaryP99(running: Running[], rounds: number, calls: number): Promise<PrimaryP99> {
+  const out: PrimaryP99 = { base: [], mirror10: [], handCopy10: [] };
+  const keys = ['base', 'mirror10', 'handCopy10'] as const;
+  const trio = keys.map((key) => running.find((r) => r.variant.key === key)!);
   for (let r = 0; r < rounds; r++) {
-    for (const { variant, built } of r % 2 === 0 ? pair : [...pair].reverse()) {
-      const result = await closedLoop(variantCaller(built.client, variant), {
+    for (let k = 0; k < trio.length; k++) {
+      const { variant, built } = trio[(r + k) % trio.length]!;
+      const result = await closedLoop(variantCaller(built.client, variant, built.copy), {
         concurrency: 1,
         warmupMs: 20,
         durationMs: 60_000,
         maxCalls: calls,
       });
-      out[variant.key as 'base' | 'mirror10'].push(result.p99Ms);
+      out[variant.key as (typeof keys)[number]].push(result.p99Ms);
     }
   }
   return out;

@@ -17,7 +17,13 @@ import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../src/index.js';
 import { sampleBytes } from '../src/policy/mirror/mirror-figures.js';
 import { copyChannelOptions, GRPC_DEFAULT_MAX_RECEIVE_BYTES } from '../src/policy/mirror/mirror-channels.js';
-import { callEcho, echoClient, type EchoReply } from './helpers/echo-service.js';
+import {
+  callEcho,
+  echoClient,
+  type EchoClientInstance,
+  type EchoReply,
+  type EchoRequest,
+} from './helpers/echo-service.js';
 import { median, runCalls, scriptedServer, type RunResult, type ScriptedAnswer } from './helpers/isolation-rig.js';
 import type { EchoServerMessage } from './fixtures/echo-server.js';
 import { closeAfter, connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
@@ -222,13 +228,40 @@ describe('the mirror within maxBufferedBytes', () => {
       closeAfter(t, client, split, v1, v2);
       connect(client);
       await waitForSubsetsReady(split);
+      // The floor of any copy made in this process: the caller itself sends each call to v2 too,
+      // on a plain grpc-js channel, at most 2 at a time, and drops the answers.
+      const plainV2 = echoClient(v2.target, { 'grpc.max_receive_message_length': 64 * MiB });
+      closeAfter(t, plainV2);
+      let handInFlight = 0;
+      const withHandMadeCopies = {
+        echo: (
+          request: EchoRequest,
+          metadata: grpc.Metadata,
+          options: grpc.CallOptions,
+          done: grpc.requestCallback<EchoReply>,
+        ) => {
+          const call = client.echo(request, metadata, options, done);
+          if (handInFlight < 2) {
+            handInFlight++;
+            setImmediate(() => plainV2.echo(request, () => handInFlight--));
+          }
+          return call;
+        },
+      } as unknown as EchoClientInstance;
       // Rounds with and without the mirror, interleaved, so that both see the same machine.
       const without: RunResult[] = [];
       const mirrored: RunResult[] = [];
+      const handMade: RunResult[] = [];
       const delay = monitorEventLoopDelay({ resolution: 1 });
       for (let round = 0; round < 5; round++) {
         split.setMirror(null);
         without.push(await runCalls(client, 10, (i) => ({ text: `plain-${round}-${i}` })));
+        handMade.push(await runCalls(withHandMadeCopies, 10, (i) => ({ text: `hand-${round}-${i}` })));
+        await eventually(
+          () => handInFlight === 0,
+          () => `${handInFlight} hand-made copies in flight`,
+          30_000,
+        );
         split.setMirror({ subset: 'v2', percent: 100, compare: true, maxInFlight: 2, timeoutMs: 60_000 });
         delay.enable();
         mirrored.push(await runCalls(client, 10, (i) => ({ text: `copied-${round}-${i}` })));
@@ -261,7 +294,8 @@ describe('the mirror within maxBufferedBytes', () => {
       const p50 = (runs: RunResult[]): string => median(runs.flatMap((run) => run.latenciesMs)).toFixed(2);
       t.diagnostic(
         `primary p50 over 5 interleaved rounds of 10 calls: ` +
-          `without mirror ${p50(without)} ms, with ${p50(mirrored)} ms`,
+          `without mirror ${p50(without)} ms, with ${p50(mirrored)} ms, ` +
+          `with hand-made copies on a plain channel ${p50(handMade)} ms`,
       );
       t.diagnostic(
         `event loop delay during the mirrored rounds: max ${(delay.max / 1e6).toFixed(1)} ` +
