@@ -1,0 +1,105 @@
+/**
+ * Issues 22 and 23 attacked a second time, with inputs a unit test gives on demand: windows of
+ * tens of millions of calls for the fixed judge, and method-weight sets that are not plain objects.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { judgeCanary, type CanaryWindow } from '../src/ops/index.js';
+import { fisherExactGreater } from '../src/algorithms/stats-tests.js';
+
+/** How many times `run` calls Math.exp: the terms a p-value sums, whatever the machine's speed. */
+function expCalls(run: () => void): number {
+  const exp = Math.exp;
+  let calls = 0;
+  Math.exp = (x: number) => (calls++, exp(x));
+  try {
+    run();
+  } finally {
+    Math.exp = exp;
+  }
+  return calls;
+}
+
+/** P(X >= k) summed over every term, by the definition: the reference for small tables. */
+function fisherByDefinition(k: number, n1: number, f2: number, n2: number): number {
+  const logFactorial = (n: number) => {
+    let sum = 0;
+    for (let i = 2; i <= n; i++) sum += Math.log(i);
+    return sum;
+  };
+  const logChoose = (n: number, r: number) => logFactorial(n) - logFactorial(r) - logFactorial(n - r);
+  const failures = k + f2;
+  const total = n1 + n2;
+  let p = 0;
+  for (let x = k; x <= Math.min(failures, n1); x++) {
+    if (n1 - x > total - failures) continue;
+    p += Math.exp(logChoose(failures, x) + logChoose(total - failures, n1 - x) - logChoose(total, n1));
+  }
+  return Math.min(1, p);
+}
+
+const window = (calls: number, failed: number): CanaryWindow => ({
+  finished: calls,
+  codes: { OK: calls - failed, ...(failed > 0 && { UNAVAILABLE: failed }) },
+  latencyHistogram: [[10, calls]],
+});
+
+describe('the fixed judge on windows of millions of calls', () => {
+  it('judges a canary that fixes a baseline failing half its calls from a few thousand terms', () => {
+    // 10 million calls a side (a busy fleet's hour): the baseline fails 5 million, the canary 1.
+    let verdict: ReturnType<typeof judgeCanary> | undefined;
+    const terms = expCalls(() => {
+      verdict = judgeCanary(window(1e7, 1), window(1e7, 5e6), { names: ['v2', 'v1'] });
+    });
+    assert.equal(verdict!.verdict, 'pass', verdict!.reason);
+    assert.equal(verdict!.errors.pValue, 1);
+    // A walk from 1 failure up to the mode (2.5 million) would take one term per count.
+    assert.ok(terms < 100_000, `${terms} terms`);
+  });
+
+  it('and the same when the windows are stratified by method', () => {
+    const methods = (failed: number) => ({
+      '/shop.Store/Read': window(5e6, failed),
+      '/shop.Store/Write': window(5e6, failed),
+    });
+    let verdict: ReturnType<typeof judgeCanary> | undefined;
+    const terms = expCalls(() => {
+      verdict = judgeCanary(
+        { ...window(1e7, 2), methods: methods(1) },
+        { ...window(1e7, 5e6), methods: methods(2.5e6) },
+      );
+    });
+    assert.equal(verdict!.verdict, 'pass', verdict!.reason);
+    assert.ok(terms < 200_000, `${terms} terms`);
+  });
+
+  it('still fails a canary 1% worse at that size, from as few terms', () => {
+    let verdict: ReturnType<typeof judgeCanary> | undefined;
+    const terms = expCalls(() => {
+      verdict = judgeCanary(window(1e7, 5.1e6), window(1e7, 5e6), { names: ['v2', 'v1'] });
+    });
+    assert.equal(verdict!.verdict, 'fail', verdict!.reason);
+    assert.ok(verdict!.errors.pValue < 1e-300, `${verdict!.errors.pValue}`);
+    assert.ok(terms < 100_000, `${terms} terms`);
+  });
+
+  it('gives the p-value of the definition on small tables, on either side of the mode', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (n1, n2, r1, r2) => {
+          const k = Math.round(r1 * n1);
+          const f2 = Math.round(r2 * n2);
+          const expected = k === 0 ? 1 : fisherByDefinition(k, n1, f2, n2);
+          const got = fisherExactGreater(k, n1, f2, n2).pValue;
+          assert.ok(Math.abs(got - expected) <= 1e-12, `${k}/${n1} vs ${f2}/${n2}: ${got}, expected ${expected}`);
+        },
+      ),
+      { numRuns: 2_000, seed: 8 },
+    );
+  });
+});
