@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { TrafficSplit } from '../src/index.js';
 import { judgeCanary, type CanaryWindow } from '../src/ops/index.js';
 import { fisherExactGreater } from '../src/algorithms/stats-tests.js';
 
@@ -101,5 +102,50 @@ describe('the fixed judge on windows of millions of calls', () => {
       ),
       { numRuns: 2_000, seed: 8 },
     );
+  });
+});
+
+describe('method weights that are not a plain object', () => {
+  const READ = '/shop.Store/Read';
+  const WRITE = '/shop.Store/Write';
+
+  it('refuses a Map, a Date and a class instance, naming the field, and keeps every override', () => {
+    const split = new TrafficSplit({
+      subsets: { v1: 'ipv4:127.0.0.1:1', v2: 'ipv4:127.0.0.1:2' },
+      weights: { v1: 50, v2: 50 },
+      methodWeights: { [WRITE]: { v1: 100, v2: 0 } },
+      name: 'not-plain',
+    });
+    try {
+      const map = new Map([[READ, { v1: 0, v2: 100 }]]);
+      class Overrides {}
+      for (const value of [map, new Date(0), new Overrides()]) {
+        assert.throws(() => split.setMethodWeights(value as never), {
+          name: 'TrafficSplitTypeError',
+          message:
+            /^methods: expected an object mapping method names .* \(a plain object, not \[object (Map|Date|Object)\]\), got /,
+        });
+        assert.throws(() => split.setWeights({ v1: 10, v2: 90 }, { methods: value as never }), {
+          name: 'TrafficSplitTypeError',
+          message: /^options\.methods: expected an object mapping .* \(a plain object, not \[object \w+\]\)/,
+        });
+        assert.deepEqual(split.getMethodWeights(), { [WRITE]: { v1: 100, v2: 0 } });
+        assert.deepEqual(split.getWeights(), { v1: 50, v2: 50 });
+      }
+      assert.throws(
+        () =>
+          new TrafficSplit({
+            subsets: { v1: 'ipv4:127.0.0.1:1' },
+            weights: { v1: 1 },
+            methodWeights: new Map() as never,
+          }),
+        /^TrafficSplitTypeError: methodWeights: expected an object .* \(a plain object, not \[object Map\]\)/,
+      );
+      // Objects without a prototype are plain (a parsed file's, Object.create(null)).
+      split.setMethodWeights(Object.assign(Object.create(null), { [READ]: { v1: 0, v2: 100 } }));
+      assert.deepEqual(split.getMethodWeights(), { [READ]: { v1: 0, v2: 100 } });
+    } finally {
+      split.close();
+    }
   });
 });
