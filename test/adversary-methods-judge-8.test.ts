@@ -123,7 +123,7 @@ describe('method weights that are not a plain object', () => {
         assert.throws(() => split.setMethodWeights(value as never), {
           name: 'TrafficSplitTypeError',
           message:
-            /^methods: expected an object mapping method names .* \(a plain object, not \[object (Map|Date|Object)\]\), got /,
+            /^methods: expected an object mapping .* \(a plain object, not \[object (Map|Date|Object)\]\), got /,
         });
         assert.throws(() => split.setWeights({ v1: 10, v2: 90 }, { methods: value as never }), {
           name: 'TrafficSplitTypeError',
