@@ -149,3 +149,53 @@ describe('method weights that are not a plain object', () => {
     }
   });
 });
+
+describe('judgeCanary() on figures it cannot read', () => {
+  const good = window(1_000, 0);
+  const broken: [string, unknown, RegExp][] = [
+    ['NaN calls', { ...window(100, 100), finished: NaN }, /^unreadable figures: canary\.finished: .* got `NaN`/],
+    [
+      'negative calls',
+      { ...window(100, 100), finished: -100 },
+      /^unreadable figures: canary\.finished: .* got `-100`/,
+    ],
+    [
+      'a negative count of failures',
+      { ...window(100, 0), codes: { OK: 200, INTERNAL: -100 } },
+      /^unreadable figures: canary\.codes\.INTERNAL: expected a count, got `-100`/,
+    ],
+    [
+      'more failures than calls',
+      { ...window(10, 0), codes: { INTERNAL: 100 } },
+      /^unreadable figures: canary\.codes: 100 calls by code, more than the 10 finished$/,
+    ],
+    ['no codes', { finished: 100, latencyHistogram: [] }, /^unreadable figures: canary\.codes: .* got undefined/],
+    ['null', null, /^unreadable figures: canary: expected figures, got `null`/],
+    [
+      'a NaN latency',
+      { ...window(100, 0), latencyHistogram: [[NaN, 100]] },
+      /^unreadable figures: canary\.latencyHistogram: .* got `\[null,100\]`/,
+    ],
+    [
+      'a method of NaN calls',
+      {
+        ...window(100, 100),
+        methods: { '/shop.Store/Read': { ...window(50, 50), finished: NaN }, '/shop.Store/List': window(50, 50) },
+      },
+      /^unreadable figures: canary\.methods\["\/shop\.Store\/Read"\]\.finished: .* got `NaN`/,
+    ],
+  ];
+  for (const [name, canary, reason] of broken) {
+    it(`fails a canary given ${name}, naming the field, without throwing`, () => {
+      const verdict = judgeCanary(canary as CanaryWindow, good, { names: ['v2', 'v1'] });
+      assert.equal(verdict.verdict, 'fail', verdict.reason);
+      assert.match(verdict.reason, reason);
+    });
+  }
+
+  it('names the baseline when its figures are the unreadable ones', () => {
+    const verdict = judgeCanary(good, { ...good, finished: Infinity });
+    assert.equal(verdict.verdict, 'fail');
+    assert.match(verdict.reason, /^unreadable figures: baseline\.finished: .* got `Infinity`/);
+  });
+});
