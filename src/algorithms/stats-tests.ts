@@ -67,15 +67,28 @@ export function fisherExactGreater(
   const total = canaryCalls + baselineCalls;
   if (canaryFailures === 0 || total === 0) return { pValue: 1 };
   const denominator = logChoose(total, canaryCalls);
-  const most = Math.min(failures, canaryCalls);
-  let pValue = 0;
-  for (let x = canaryFailures; x <= most; x++) {
-    const term = Math.exp(logChoose(failures, x) + logChoose(total - failures, canaryCalls - x) - denominator);
-    pValue += term;
-    // Past the mode the terms only shrink; stop once they no longer change the sum.
-    if (term < pValue * 1e-17) break;
+  const probability = (x: number): number =>
+    Math.exp(logChoose(failures, x) + logChoose(total - failures, canaryCalls - x) - denominator);
+  // The terms grow up to the mode, then shrink. Each tail is summed from its inner end outwards
+  // (below the mode, P(X >= k) = 1 - P(X < k)), so a sum takes some standard deviations of terms,
+  // not one term per count between k and the mode: millions of failures would block the loop.
+  const mode = Math.floor(((canaryCalls + 1) * (failures + 1)) / (total + 2));
+  if (canaryFailures > mode)
+    return { pValue: Math.min(1, tailSum(probability, canaryFailures, Math.min(failures, canaryCalls), 1)) };
+  const least = Math.max(0, canaryCalls - (total - failures));
+  return { pValue: Math.min(1, Math.max(0, 1 - tailSum(probability, canaryFailures - 1, least, -1))) };
+}
+
+/** The sum of `probability(x)` from `from` to `to` (by `step`), terms shrinking: stops once they
+ * no longer change it (or underflow to 0). */
+function tailSum(probability: (x: number) => number, from: number, to: number, step: 1 | -1): number {
+  let sum = 0;
+  for (let x = from; step > 0 ? x <= to : x >= to; x += step) {
+    const term = probability(x);
+    sum += term;
+    if (term <= sum * 1e-17) break;
   }
-  return { pValue: Math.min(1, pValue) };
+  return sum;
 }
 
 /** A histogram: `[value, count]` pairs, any order; equal values are ties. */

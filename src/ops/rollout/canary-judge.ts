@@ -12,6 +12,7 @@ import type { StatusName, SubsetStats } from '../../split/ops-port.js';
 import { judgeStratifiedErrors, type StratumTest } from '../../algorithms/judge/stratified-errors.js';
 import { judgeStratifiedLatency } from '../../algorithms/judge/stratified-latency.js';
 import { answerHistogram, type LatencySource } from './judged-latency.js';
+import { windowProblem } from './canary-window-check.js';
 
 /** The part of one method's (or a whole subset's) figures the comparison reads. */
 export type CanaryFigures = Pick<SubsetStats, 'finished' | 'codes'> & LatencySource;
@@ -110,7 +111,8 @@ export const DEFAULT_MAX_LATENCY_RATIO = 1.2;
  * `maxErrorRateIncrease`, or when its latencies are significantly greater (one-sided
  * Mann-Whitney U, ties per histogram bucket) AND its median is more than `maxLatencyRatio` times
  * the baseline's. Assumes independent calls; latencies are compared at the histogram's
- * resolution (about 9%).
+ * resolution (about 9%). Figures it cannot read (NaN or negative counts, more failures than calls)
+ * fail the canary, the reason naming the field and value.
  * @throws TrafficSplitTypeError / TrafficSplitRangeError for an option out of range.
  * @example
  * const w = split.stats({ since: mark });
@@ -145,6 +147,8 @@ export function judgeCanary(
   const codes = options.failureCodes ?? DEFAULT_CODES;
   const [canaryName, baselineName] = options.names ?? ['canary', 'baseline'];
   const alpha = 1 - confidence;
+  const unreadable = windowProblem(canary, 'canary') ?? windowProblem(baseline, 'baseline');
+  if (unreadable !== null) return unreadableVerdict(unreadable);
   const c = side(canary, codes);
   const b = side(baseline, codes);
   const strata = options.stratify === false ? null : methodStrata(canary, baseline);
@@ -188,6 +192,20 @@ export function judgeCanary(
     baseline: b,
     errors: { pValue: fisher.pValue, increase, failed: errorsFailed },
     latency: { u: mw.u, z: mw.z, pValue: mw.pValue, medianRatio, failed: latencyFailed },
+    stratified: null,
+  };
+}
+
+/** Figures no test can read fail the canary: never promoted on them. */
+function unreadableVerdict(problem: string): CanaryVerdict {
+  const none: CanarySide = { calls: 0, failures: 0, errorRate: 0, p50Ms: null, p90Ms: null, p99Ms: null };
+  return {
+    verdict: 'fail',
+    reason: `unreadable figures: ${problem}`,
+    canary: none,
+    baseline: none,
+    errors: { pValue: 1, increase: 0, failed: false },
+    latency: { u: NaN, z: NaN, pValue: 1, medianRatio: null, failed: false },
     stratified: null,
   };
 }

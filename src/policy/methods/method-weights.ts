@@ -38,11 +38,13 @@ export function parseMethodWeights(
   field: string,
   allowRemoval: boolean,
 ): Map<string, number[] | null> {
-  const obj = requireObject(
-    raw,
-    field,
-    'an object mapping method names ("/pkg.Service/Method") or service prefixes ("/pkg.Service/") to weights',
-  );
+  const expectation =
+    'an object mapping method names ("/pkg.Service/Method") or service prefixes ("/pkg.Service/") to weights';
+  const obj = requireObject(raw, field, expectation);
+  // A Map keeps its entries out of its own keys: read as {}, it would remove every override.
+  const prototype = Object.getPrototypeOf(obj);
+  if (prototype !== Object.prototype && prototype !== null)
+    throw typeErrorAt(field, `${expectation} (a plain object, not ${Object.prototype.toString.call(raw)})`, raw);
   const keys = Object.keys(obj);
   // Removals do not count: a whole set replacing another removes up to as many as it adds.
   const removals = allowRemoval ? keys.filter((key) => obj[key] === null).length : 0;
