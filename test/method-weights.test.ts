@@ -13,7 +13,7 @@ const SUBSETS = ['v1', 'v2'];
 function longestMatch(keys: readonly string[], method: string): number {
   let best = -1;
   keys.forEach((key, i) => {
-    const hit = key.endsWith('/') ? method.startsWith(key) && !method.slice(key.length).includes('/') : key === method;
+    const hit = key.endsWith('/') ? method.startsWith(key) : key === method;
     if (hit && (best < 0 || key.length > keys[best]!.length)) best = i;
   });
   return best;
@@ -28,6 +28,9 @@ describe('method lookup', () => {
     assert.equal(lookup.indexOf('/c.U/X'), -1);
     assert.equal(lookup.indexOf(''), -1);
     assert.equal(lookup.indexOf('/a.S'), -1);
+    // As a rollout's methods and a rule's prefix see it: the service ends at the second slash.
+    assert.equal(lookup.indexOf('/a.S/Read/x'), 0);
+    assert.equal(lookup.indexOf('/b.T//'), 2);
   });
 
   it('agrees with a brute-force longest match for any keys and names', () => {
@@ -38,6 +41,8 @@ describe('method lookup', () => {
     );
     const method = fc.oneof(
       fc.tuple(part, part).map(([s, m]) => `/${s}/${m}`),
+      // Not gRPC names, but a generic client can send them: of the service before the second slash.
+      fc.tuple(part, part, part).map(([s, m, x]) => `/${s}/${m}/${x}`),
       fc.string({ maxLength: 8 }),
     );
     fc.assert(

@@ -35,7 +35,9 @@ export class MethodLookup {
     const exact = this.exact.get(method);
     if (exact !== undefined) return exact;
     if (this.services.size === 0) return -1;
-    const slash = method.lastIndexOf('/');
+    // The service ends at the second slash (a service name has none): `/svc/a/b`, which a
+    // generic client can send, is of service `/svc/`, as a rule's or a rollout's prefix sees it.
+    const slash = method.indexOf('/', 1);
     return slash <= 0 ? -1 : (this.services.get(method.slice(0, slash + 1)) ?? -1);
   }
 }
