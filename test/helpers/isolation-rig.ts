@@ -3,8 +3,12 @@
  * primaries saw: a server scripted per request (and per attempt), runs of calls that record
  * every primary's outcome and latency, and the primary channel's own call count (channelz).
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import type { HangingServerMessage } from '../fixtures/hanging-server.js';
 import { echoService, type EchoClientInstance, type EchoRequest } from './echo-service.js';
 
 /** An answer as a reply object, raw response bytes, or an error status; possibly later. */
@@ -72,6 +76,21 @@ export async function scriptedServer(
     inFlight: () => inFlight,
     kill: () => server.forceShutdown(),
   };
+}
+
+/** A server that never answers, in a child process (fixtures/hanging-server.ts); `held()` is
+ * the count of calls it holds as it last told (within about 10 ms). */
+export async function hangingServerProcess(): Promise<{ target: string; held(): number; kill(): void }> {
+  const child = fork(fileURLToPath(new URL('../fixtures/hanging-server.js', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let held = 0;
+  const [ready] = (await once(child, 'message')) as [HangingServerMessage];
+  if (ready.type !== 'ready') throw new Error(`hanging server: ${JSON.stringify(ready)}`);
+  child.on('message', (message: HangingServerMessage) => {
+    if (message.type === 'held') held = message.count;
+  });
+  return { target: `ipv4:127.0.0.1:${ready.port}`, held: () => held, kill: () => child.kill('SIGKILL') };
 }
 
 /** What the primaries of one run saw. */

@@ -9,16 +9,17 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit } from '../../src/index.js';
 import { startRollout, type RolloutStepPlan } from '../../src/ops/index.js';
-import { echoClient, type EchoRequest } from '../helpers/echo-service.js';
+import { echoClient, type EchoClientInstance, type EchoRequest } from '../helpers/echo-service.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { within } from '../helpers/load.js';
 import {
   channelCallsStarted,
   firstAttempt,
+  hangingServerProcess,
   median,
   runCalls,
   scriptedServer,
@@ -73,6 +74,94 @@ async function splitRig(
   connect(client);
   await waitForSubsetsReady(split, waitFor);
   return { split, client };
+}
+
+/**
+ * 512 KiB requests through a channel whose retry policy retries UNAVAILABLE once: 30 warm-up
+ * calls, then a burst of 160 (16 at a time) whose first attempts v1 refuses, without a mirror,
+ * then with a 100% mirror of `maxInFlight` onto a v2 that never answers; with `handMade`, also
+ * with the test sending each call to v2 on a plain channel. Asserts what the primaries saw is the
+ * same in every run (no failure, the same attempts on v1, no copy on the primary channel),
+ * reports each run's p50, and returns the mirror's figures once the copies hang on v2.
+ */
+async function retryBufferRuns(t: TestContext, maxInFlight: number, handMade = false) {
+  // grpc-js keeps every request of a call that may still be retried in a buffer of 16 MiB per
+  // channel. Copies that never get an answer would hold theirs there until their deadline, and
+  // the burst's primaries, each refused once by v1, could no longer be retried.
+  const pad = 'x'.repeat(512 * 1024);
+  const v1 = await scriptedServer((request, metadata) =>
+    request.text!.startsWith('burst') && firstAttempt(metadata) ? unavailable : ok('v1'),
+  );
+  // In a process of its own: the copies' cost to this client is sending them, not a server
+  // decoding 512 KiB per copy on the event loop of the primaries.
+  const v2 = await hangingServerProcess();
+  closeAfter(t, v1, v2);
+  const { split, client } = await splitRig(
+    t,
+    v1.target,
+    v2.target,
+    { 'grpc.service_config': serviceConfig({ retryPolicy: RETRY_POLICY }) },
+    ['v1', 'v2'],
+  );
+  const runs: { name: string; result: RunResult; attempts: number; calls: number }[] = [];
+  const run = async (name: string, through = client): Promise<void> => {
+    const [attemptsBefore, callsBeforeRun] = [v1.attempts(), await channelCallsStarted(client)];
+    const warm = await runCalls(through, 30, (i) => ({ text: `warm-${i}:${pad}` }));
+    assert.deepEqual(warm.failures, []);
+    const result = await runCalls(through, 160, (i) => ({ text: `burst-${i}:${pad}` }), 16);
+    const calls = (await channelCallsStarted(client)) - callsBeforeRun;
+    runs.push({ name, result, attempts: v1.attempts() - attemptsBefore, calls });
+  };
+
+  await run('without mirror');
+  split.setMirror({ subset: 'v2', percent: 100, maxInFlight, timeoutMs: 60_000, maxBufferedBytes: 1024 ** 3 });
+  await run('with mirror');
+  const copies = Math.min(maxInFlight, 190);
+  await eventually(
+    () => v2.held() === copies,
+    () => `${v2.held()} copies hung on v2`,
+    10_000,
+  );
+  const mirror = split.stats().mirror!;
+  t.diagnostic(`copies: ${JSON.stringify({ sent: mirror.sent, inFlight: mirror.inFlight, dropped: mirror.dropped })}`);
+
+  if (handMade) {
+    // The floor of copies made in this process: the test itself sends each call to v2 too.
+    split.setMirror(null);
+    const plainV2 = echoClient(v2.target);
+    closeAfter(t, plainV2);
+    const handMadeCopies: grpc.ClientUnaryCall[] = [];
+    const copyOf = (request: EchoRequest): void =>
+      void handMadeCopies.push(
+        plainV2.echo(request, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, () => {}),
+      );
+    const withHandMadeCopies = {
+      echo: (request: EchoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, done: () => void) => {
+        const call = client.echo(request, metadata, options, done);
+        setImmediate(copyOf, request);
+        return call;
+      },
+    } as unknown as EchoClientInstance;
+    await run('with hand-made copies', withHandMadeCopies);
+    await eventually(
+      () => v2.held() === copies + 190,
+      () => `${v2.held()} calls hung on v2`,
+      10_000,
+    );
+    for (const call of handMadeCopies) call.cancel();
+    await eventually(
+      () => v2.held() === copies,
+      () => `${v2.held()} calls hung on v2 after the hand-made copies were cancelled`,
+      10_000,
+    );
+  }
+  for (const { name, result, attempts, calls } of runs) {
+    t.diagnostic(describeRun(name, result, attempts, calls));
+    assert.deepEqual(result.failures, [], `${name}: no primary lost its retry`);
+    assert.equal(attempts, 350, `${name}: 190 first attempts and 160 retries`);
+    assert.equal(calls, 190, `${name}: no copy on the primary channel`);
+  }
+  return { mirror, v2 };
 }
 
 function describeRun(name: string, run: RunResult, attempts: number, calls: number): string {
@@ -130,60 +219,22 @@ describe('copies share nothing with the primaries', () => {
     "fill none of the channel's retry buffer: 30 copies hung with " +
       '512 KiB each, and 0 of 160 primaries fail in the next burst',
     async (t) => {
-      // grpc-js keeps every request of a call that may still be retried in a buffer of 16 MiB per
-      // channel. Copies that never get an answer would hold theirs there until their deadline, and
-      // the burst's primaries, each refused once by v1, could no longer be retried.
-      const pad = 'x'.repeat(512 * 1024);
-      const v1 = await scriptedServer((request, metadata) =>
-        request.text!.startsWith('burst') && firstAttempt(metadata) ? unavailable : ok('v1'),
-      );
-      const v2 = await scriptedServer(() => new Promise<ScriptedAnswer>(() => {}));
-      closeAfter(t, v1, v2);
-      const { split, client } = await splitRig(
-        t,
-        v1.target,
-        v2.target,
-        { 'grpc.service_config': serviceConfig({ retryPolicy: RETRY_POLICY }) },
-        ['v1', 'v2'],
-      );
-      const run = async (): Promise<RunResult> => {
-        const warm = await runCalls(client, 30, (i) => ({ text: `warm-${i}:${pad}` }));
-        assert.deepEqual(warm.failures, []);
-        return runCalls(client, 160, (i) => ({ text: `burst-${i}:${pad}` }), 16);
-      };
+      // The attack's shape: the warm-up's 30 copies hang (15.7 MB, what a shared 16 MiB buffer
+      // could not hold beside the burst's own requests); the burst's copies find no free slot.
+      const { mirror, v2 } = await retryBufferRuns(t, 30);
+      assert.equal(v2.held(), 30);
+      assert.deepEqual([mirror.sent, mirror.inFlight, mirror.droppedBy.maxInFlight], [30, 30, 160]);
+    },
+  );
 
-      const callsBefore = await channelCallsStarted(client);
-      const without = await run();
-      const [attemptsWithout, callsWithout] = [v1.attempts(), (await channelCallsStarted(client)) - callsBefore];
-      // No byte bound of the mirror's own in the way: the copies hang, all of them.
-      split.setMirror({
-        subset: 'v2',
-        percent: 100,
-        maxInFlight: 1_000,
-        timeoutMs: 60_000,
-        maxBufferedBytes: 1024 * 1024 * 1024,
-      });
-      const mirrored = await run();
-      const [attemptsWith, callsWith] = [
-        v1.attempts() - attemptsWithout,
-        (await channelCallsStarted(client)) - callsBefore - callsWithout,
-      ];
-      await eventually(
-        () => v2.inFlight() === 190,
-        () => `${v2.inFlight()} copies hung on v2`,
-        10_000,
-      );
-      const mirror = split.stats().mirror!;
-      t.diagnostic(describeRun('without mirror', without, attemptsWithout, callsWithout));
-      t.diagnostic(describeRun('with mirror', mirrored, attemptsWith, callsWith));
-      t.diagnostic(
-        `copies: ${JSON.stringify({ sent: mirror.sent, inFlight: mirror.inFlight, dropped: mirror.dropped, bufferedBytes: mirror.bufferedBytes })}`,
-      );
-
-      assert.deepEqual(without.failures, []);
-      assert.deepEqual(mirrored.failures, [], 'no primary lost its retry to the hung copies');
-      assert.deepEqual([attemptsWithout, attemptsWith], [350, 350], 'each run: 190 first attempts and 160 retries');
-      assert.deepEqual([callsWithout, callsWith], [190, 190], 'no copy on the primary channel');
+  it(
+    "fill none of the channel's retry buffer when every call is copied: 190 copies hung with " +
+      '512 KiB each, and 0 of 160 primaries fail',
+    async (t) => {
+      // No bound of the mirror's own in the way: every copy hangs. Each request is sent twice, and
+      // the hand-made copies of the same calls on a plain channel show what that costs by itself.
+      const { mirror, v2 } = await retryBufferRuns(t, 1_000, true);
+      assert.equal(v2.held(), 190);
       assert.deepEqual([mirror.sent, mirror.inFlight, mirror.dropped], [190, 190, 0]);
     },
   );
