@@ -137,7 +137,11 @@ export class TrafficSplitPicker implements Picker {
   /** The same plans by the method's slot in the per-method figures, where it has one. */
   private readonly plansBySlot: (WeightPlan | undefined)[] = [];
 
-  constructor(private readonly parts: PickerParts) {}
+  private readonly parts: PickerParts;
+
+  constructor(parts: PickerParts) {
+    this.parts = new PartsRecord(parts);
+  }
 
   pick(args: PickArgs): PickResult {
     const { parts } = this;
@@ -373,6 +377,46 @@ export class TrafficSplitPicker implements Picker {
     const home = retryOf >= 0 ? retryAt : record!.callSubset;
     if (home >= 0 && this.isReady(home)) return home;
     return retryOf >= 0 ? -1 : NEW_PLACEMENT;
+  }
+}
+
+/**
+ * The parts of every picker in one object shape. Built by spreading a plan into a literal, the
+ * parts of pickers of different splits and states took different hidden classes, and each read
+ * of them on the pick path turned megamorphic once a process held a few splits (the 2-subset
+ * pick twice as slow after the picker bench had run in the same process).
+ */
+class PartsRecord implements PickerParts {
+  readonly schedule: WeightedSchedule | null;
+  readonly keepsShare: Uint8Array;
+  readonly stickyCandidates: Int32Array;
+  readonly retryCandidates: Int32Array;
+  readonly weights: readonly number[];
+  readonly fallback: FixedPickResult;
+  readonly streams: StreamPlacement | null;
+  readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
+  readonly childPickers: readonly Picker[];
+  readonly notReady: readonly (FixedPickResult | null)[];
+  readonly counters: SubsetCounters;
+  readonly routing: RoutingTable | null;
+  readonly methodPlans: MethodPlans | null;
+  readonly missingInterceptor: MissingInterceptorWarning | null;
+
+  constructor(parts: PickerParts) {
+    this.schedule = parts.schedule;
+    this.keepsShare = parts.keepsShare;
+    this.stickyCandidates = parts.stickyCandidates;
+    this.retryCandidates = parts.retryCandidates;
+    this.weights = parts.weights;
+    this.fallback = parts.fallback;
+    this.streams = parts.streams;
+    this.scheduleFor = parts.scheduleFor;
+    this.childPickers = parts.childPickers;
+    this.notReady = parts.notReady;
+    this.counters = parts.counters;
+    this.routing = parts.routing;
+    this.methodPlans = parts.methodPlans ?? null;
+    this.missingInterceptor = parts.missingInterceptor ?? null;
   }
 }
 
