@@ -146,11 +146,13 @@ export class TrafficSplitPicker implements Picker {
   pick(args: PickArgs): PickResult {
     const { parts } = this;
     const metadata = args.metadata;
-    // Every call: the reserved header never reaches a server, whatever it holds.
-    if (metadataValues(metadata, RESERVED_HEADER) !== undefined) metadata.remove(RESERVED_HEADER);
     const context = (metadata.getOptions() as { [CALL_SLOT]?: CallContext })[CALL_SLOT];
-    if (parts.missingInterceptor != null && (context === undefined || !context.intercepted))
-      parts.missingInterceptor.note();
+    if (context === undefined || !context.intercepted) {
+      // The reserved header never reaches a server, whatever it holds: the split's interceptor
+      // removed it from the calls it saw (call-pipeline.ts), the picker removes it from the rest.
+      if (metadataValues(metadata, RESERVED_HEADER) !== undefined) metadata.remove(RESERVED_HEADER);
+      if (parts.missingInterceptor != null) parts.missingInterceptor.note();
+    }
     if (parts.routing !== null) return this.pickRouted(args, parts.routing, context);
     // A closed split (or one with no subset to offer) answers every call alike.
     if (parts.schedule === null) return parts.fallback;

@@ -17,7 +17,8 @@ import type { AttemptLog, LaterAttempt } from './call-attempts.js';
 /** The one per-call slot: in metadata options (the context) and in call options (a route). */
 export const CALL_SLOT = Symbol('grpc-traffic-split.call');
 
-/** The reserved header: every split's picker removes it from what is sent and never reads it. */
+/** The reserved header: never read, never sent (the split's interceptor removes it from the calls it
+ * sees, the picker from the others). */
 export const RESERVED_HEADER = 'x-traffic-split';
 
 /** Where the answered attempts of a call go when its final status is still to come. */

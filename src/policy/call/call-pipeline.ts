@@ -19,7 +19,7 @@
 import { InterceptingCall, status, type Interceptor, type InterceptorOptions, type NextCall } from '@grpc/grpc-js';
 import type { StreamBook } from '../../algorithms/streams/stream-book.js';
 import { closeStreamRecord, isStreaming, openStreamRecord } from '../streams/stream-tracking.js';
-import { CallContext, contextOf, withContext } from './call-context.js';
+import { CallContext, contextOf, RESERVED_HEADER, withContext } from './call-context.js';
 import { applicationStatusCode, CallAnswers } from './call-tracking.js';
 import type { SubsetCounters } from './counters.js';
 import { RetryOnOtherSubset } from './retry-other-subset.js';
@@ -84,7 +84,11 @@ function trackedCall(
     start(metadata, _listener, next) {
       // The call guard attached it already to a call it prepared; else one clone, with options
       // of its own (the application may pass one Metadata to many calls).
-      next(contextOf(metadata) === context ? metadata : withContext(metadata, context), {
+      const own = contextOf(metadata) === context ? metadata : withContext(metadata, context);
+      // Once per call, below every interceptor of the application: the picker removes it only
+      // from calls this interceptor did not see.
+      own.remove(RESERVED_HEADER);
+      next(own, {
         onReceiveMetadata(received, nextMetadata) {
           answers.answered = true;
           nextMetadata(received);
