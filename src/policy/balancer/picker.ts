@@ -140,7 +140,7 @@ export class TrafficSplitPicker implements Picker {
   private readonly parts: PickerParts;
 
   constructor(parts: PickerParts) {
-    this.parts = new PartsRecord(parts);
+    this.parts = uniformParts(parts);
   }
 
   pick(args: PickArgs): PickResult {
@@ -383,43 +383,28 @@ export class TrafficSplitPicker implements Picker {
 }
 
 /**
- * The parts of every picker in one object shape. Built by spreading a plan into a literal, the
- * parts of pickers of different splits and states took different hidden classes, and each read
- * of them on the pick path turned megamorphic once a process held a few splits (the 2-subset
- * pick twice as slow after the picker bench had run in the same process).
+ * The parts of every picker in one object shape, made at one site with every field in one order.
+ * Spread into literals, the parts of pickers of different splits and states took different hidden
+ * classes, and each read of them on the pick path turned megamorphic once a process held a few
+ * splits (the 2-subset pick twice as slow after the picker bench had run in the same process).
  */
-class PartsRecord implements PickerParts {
-  readonly schedule: WeightedSchedule | null;
-  readonly keepsShare: Uint8Array;
-  readonly stickyCandidates: Int32Array;
-  readonly retryCandidates: Int32Array;
-  readonly weights: readonly number[];
-  readonly fallback: FixedPickResult;
-  readonly streams: StreamPlacement | null;
-  readonly scheduleFor: (eligible: readonly number[]) => WeightedSchedule;
-  readonly childPickers: readonly Picker[];
-  readonly notReady: readonly (FixedPickResult | null)[];
-  readonly counters: SubsetCounters;
-  readonly routing: RoutingTable | null;
-  readonly methodPlans: MethodPlans | null;
-  readonly missingInterceptor: MissingInterceptorWarning | null;
-
-  constructor(parts: PickerParts) {
-    this.schedule = parts.schedule;
-    this.keepsShare = parts.keepsShare;
-    this.stickyCandidates = parts.stickyCandidates;
-    this.retryCandidates = parts.retryCandidates;
-    this.weights = parts.weights;
-    this.fallback = parts.fallback;
-    this.streams = parts.streams;
-    this.scheduleFor = parts.scheduleFor;
-    this.childPickers = parts.childPickers;
-    this.notReady = parts.notReady;
-    this.counters = parts.counters;
-    this.routing = parts.routing;
-    this.methodPlans = parts.methodPlans ?? null;
-    this.missingInterceptor = parts.missingInterceptor ?? null;
-  }
+function uniformParts(parts: PickerParts): PickerParts {
+  return {
+    schedule: parts.schedule,
+    keepsShare: parts.keepsShare,
+    stickyCandidates: parts.stickyCandidates,
+    retryCandidates: parts.retryCandidates,
+    weights: parts.weights,
+    fallback: parts.fallback,
+    streams: parts.streams,
+    scheduleFor: parts.scheduleFor,
+    childPickers: parts.childPickers,
+    notReady: parts.notReady,
+    counters: parts.counters,
+    routing: parts.routing,
+    methodPlans: parts.methodPlans ?? null,
+    missingInterceptor: parts.missingInterceptor ?? null,
+  };
 }
 
 /** laterSubset(): the call's subset is gone; the attempt is placed as a first attempt would be. */
