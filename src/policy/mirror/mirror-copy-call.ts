@@ -63,8 +63,8 @@ export function copyTimeoutMs(settings: MirrorSettings, primaryDeadline: Interce
 }
 
 /** `metadata` (a private clone of the primary's) made the copy's: fresh options (so no
- * wait-for-ready), less the reserved header, which the split's picker removes from primaries and
- * which a copy meets no such picker to remove. */
+ * wait-for-ready), less the reserved header, which a copy, made below the split's interceptor and
+ * picked by no split, would otherwise keep. */
 export function copyMetadataOf(metadata: Metadata): Metadata {
   metadata.setOptions({});
   metadata.remove(RESERVED_HEADER);
