@@ -331,17 +331,22 @@ test('summary: figures without a target read "info" and count neither as met nor
 const SUMMARY_ROWS: [string, RegExp][] = [
   [
     'pick-ratio',
-    /^ {2}(pass|FAIL) {2}pick-ratio {2}keyless pick \+ hooks <= 2x round_robin at 2 subsets, <= 3x at 100: 2 subsets [\d.]+x.*; 100 subsets [\d.]+x/,
+    /^ {2}(pass|FAIL) {2}pick-ratio {2}keyless pick <= 2x round_robin at 2 subsets, <= 3x at 100: 2 subsets [\d.]+x.*; 100 subsets [\d.]+x/,
   ],
   [
     'pick-ratio',
-    /^ {2}info {2}pick-ratio {2}sticky pick \+ hooks, 8 subsets, 1000 users: [\d,.]+ ns, [\d.]+x round_robin$/,
+    /^ {2}info {2}pick-ratio {2}floor of a keyless pick \(context read, fixed order, rr child, pooled result\): 2 subsets [\d.]+x.*; 100 subsets [\d.]+x/,
   ],
+  ['pick-ratio', /^ {2}info {2}pick-ratio {2}sticky pick, 8 subsets, 1000 users: [\d,.]+ ns, [\d.]+x round_robin$/],
   [
     'features',
     /^ {2}(pass|FAIL) {2}features {4}mirror: client CPU\/call <= 1\.02x at 0%, <= 1\.12x at 10% \(the split without\): 0% [\d.]+x.*; 10% [\d.]+x/,
   ],
   ['features', /^ {2}(pass|FAIL) {2}features {4}mirror 10%: primary p99 <= 1\.05x no mirror \(C = 1\): [\d.]+x/],
+  [
+    'features',
+    /^ {2}info {2}features {4}hand-made copy 10% \(the floor of a copy made in process\): .*: CPU, p99 CPU [\d.]+x.*, p99 [\d.]+x/,
+  ],
   ...['sticky keys', 'rules', 'OpenTelemetry'].map((name): [string, RegExp] => [
     'features',
     new RegExp(
@@ -387,6 +392,8 @@ test(
         'traffic-split, 2 subsets, keyless',
         'traffic-split, 100 subsets, keyless',
         'traffic-split, 8 subsets, sticky key (1000 users)',
+        'floor: context read, fixed order, rr child, 2 subsets',
+        'floor: context read, fixed order, rr child, 100 subsets',
       ],
     );
     // The metadata the bench makes through the split's interceptors has the shape of a real call's.
