@@ -11,7 +11,6 @@ import {
   type Metadata,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { RESERVED_HEADER } from '../call/call-context.js';
 import { DEFAULT_MIRROR_TIMEOUT_MS, type MirrorSettings } from './mirror-options.js';
 
 /** A copy's call, as the channel gives it. */
@@ -62,12 +61,10 @@ export function copyTimeoutMs(settings: MirrorSettings, primaryDeadline: Interce
   return Math.min(DEFAULT_MIRROR_TIMEOUT_MS, at - Date.now());
 }
 
-/** `metadata` (a private clone of the primary's) made the copy's: fresh options (so no
- * wait-for-ready), less the reserved header, which a copy, made below the split's interceptor and
- * picked by no split, would otherwise keep. */
+/** `metadata` (a private clone of the primary's, taken below the split's interceptor, which has
+ * removed the reserved header) made the copy's: fresh options, so no wait-for-ready. */
 export function copyMetadataOf(metadata: Metadata): Metadata {
   metadata.setOptions({});
-  metadata.remove(RESERVED_HEADER);
   return metadata;
 }
 
