@@ -15,7 +15,7 @@
  */
 import type { RandomSource } from '../random.js';
 import { JobRing } from './job-ring.js';
-import { gcd } from './schedule-math.js';
+import { weightsDivisor } from './schedule-math.js';
 
 /** The longest period recorded (picks), 8 bytes a pick (128 KiB at most). */
 const MAX_PERIOD = 16_384;
@@ -68,22 +68,19 @@ export class PeriodLoop {
   }
 
   /**
-   * Installs lags (in calls, summing to 0 over the items of positive weight) for `weights`. One pass
-   * over the items: this runs at every change of weights, rarely enough to stay unoptimised.
+   * Installs lags (in calls, summing to 0 over the items of positive weight) for `weights`: this
+   * runs at every change of weights, rarely enough to stay unoptimised.
    */
   load(lags: Float64Array, total: number): void {
     const weights = this.weights;
     this.total = total;
     this.attempts = 0;
     this.pause = 0;
-    // The gcd of the positive weights, or -1 when one is not an integer.
-    let divisor = 0;
     for (let i = 0; i < weights.length; i++) {
-      const w = weights[i]!;
-      this.starts[i] = w > 0 ? lags[i]! * total : 0;
+      this.starts[i] = weights[i]! > 0 ? lags[i]! * total : 0;
       this.counts[i] = 0;
-      if (w > 0 && divisor >= 0) divisor = Number.isInteger(w) ? gcd(divisor, w) : -1;
     }
+    const divisor = weightsDivisor(weights);
     // `lag * total` of a lag that was `c / total` can miss the integer c by an ulp (1 / 49 * 49 < 1):
     // a credit of w - 1e-15 lets an item be picked to a lag of exactly 1, and the loop would serve
     // that pick every period. With integer weights, credits that close to an integer are one.

@@ -8,7 +8,7 @@
  * @module
  */
 import { DeadlinePlan } from './deadline-plan.js';
-import { gcd } from './schedule-math.js';
+import { weightsDivisor } from './schedule-math.js';
 
 /**
  * The longest period recorded (picks), 6 bytes a pick (96 KiB at most): a job lies within one
@@ -128,14 +128,9 @@ export class PlanReplay {
 
 /** `total / gcd` of the positive weights when they and the credits are integers and it is short; else 0. */
 function periodOf(weights: Float64Array, credits: Float64Array, total: number): number {
-  let divisor = 0;
-  for (let i = 0; i < weights.length; i++) {
-    const w = weights[i]!;
-    if (w === 0) continue;
-    if (!Number.isInteger(w) || !Number.isInteger(credits[i]!)) return 0;
-    divisor = gcd(divisor, w);
-  }
-  if (divisor === 0 || !Number.isInteger(total) || weights.length > 0x1_0000) return 0;
+  const divisor = weightsDivisor(weights);
+  if (divisor <= 0 || !Number.isInteger(total) || weights.length > 0x1_0000) return 0;
+  for (let i = 0; i < weights.length; i++) if (weights[i] !== 0 && !Number.isInteger(credits[i]!)) return 0;
   const period = total / divisor;
   return period <= MAX_PERIOD ? period : 0;
 }

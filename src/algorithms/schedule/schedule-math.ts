@@ -59,3 +59,15 @@ export function gcd(a: number, b: number): number {
   }
   return a;
 }
+
+/** The gcd of the positive weights, -1 when one of them is not an integer, 0 when none is positive. */
+export function weightsDivisor(weights: ArrayLike<number>): number {
+  let divisor = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i]!;
+    if (w === 0) continue;
+    if (!Number.isInteger(w)) return -1;
+    divisor = gcd(divisor, w);
+  }
+  return divisor;
+}
