@@ -19,6 +19,11 @@ export interface PickResultLike {
   onCallEnded: ((code: number, details: string, metadata: grpc.Metadata) => void) | null;
 }
 
+/** The weights of the pick benches' splits of `n` subsets: 90/10 at two, uneven (1 to 7) beyond. */
+export function pickBenchWeights(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => (n === 2 ? [90, 10][i]! : (i % 7) + 1));
+}
+
 /** The part of a grpc-js picker a call uses. */
 export interface PickerLike {
   pick(args: { metadata: grpc.Metadata; extraPickInfo: Record<string, string> }): PickResultLike;

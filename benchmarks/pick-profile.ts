@@ -9,7 +9,13 @@ import { TrafficSplit } from '../src/index.js';
 import { echoService } from '../test/helpers/echo-service.js';
 import { startBackends } from './backends.js';
 import { splitClient, waitForReady, waitForSubsets } from './clients.js';
-import { livePicker, splitCallPipeline, type PickResultLike, type PreparedCall } from './pick-pipeline.js';
+import {
+  livePicker,
+  pickBenchWeights,
+  splitCallPipeline,
+  type PickResultLike,
+  type PreparedCall,
+} from './pick-pipeline.js';
 
 const TRAILERS = new grpc.Metadata();
 
@@ -33,7 +39,7 @@ async function main(): Promise<void> {
   const backends = await startBackends(['v1', 'v2']);
   const names = Array.from({ length: n }, (_, i) => `s${i}`);
   const subsets = Object.fromEntries(names.map((s, i) => [s, backends.target(i % 2 === 0 ? 'v1' : 'v2')]));
-  const weights = Object.fromEntries(names.map((s, i) => [s, n === 2 ? [90, 10][i]! : (i % 7) + 1]));
+  const weights = Object.fromEntries(pickBenchWeights(n).map((w, i) => [names[i]!, w]));
   const split = new TrafficSplit({ name: 'profile', subsets, weights });
   const client = splitClient(split);
   await waitForReady(client);

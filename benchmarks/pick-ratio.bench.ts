@@ -26,6 +26,7 @@ import {
   capturePickMetadata,
   livePicker,
   metadataShape,
+  pickBenchWeights,
   splitCallPipeline,
   type PickerLike,
   type PickResultLike,
@@ -140,16 +141,11 @@ async function floorVariant(
     label: `floor: context read, fixed order, rr child, ${n} subsets`,
     picker: new FloorPicker(
       children.map((client) => livePicker(client)),
-      floorOrder(splitWeights(n)),
+      floorOrder(pickBenchWeights(n)),
     ),
     prepare: split.prepare,
     shapeDifference: split.shapeDifference,
   };
-}
-
-/** 90/10 at two subsets; uneven weights (1..7) beyond. */
-function splitWeights(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => (n === 2 ? [90, 10][i]! : (i % 7) + 1));
 }
 
 async function splitVariant(
@@ -161,7 +157,7 @@ async function splitVariant(
 ): Promise<Variant> {
   const names = Array.from({ length: n }, (_, i) => `s${i}`);
   const subsets = Object.fromEntries(names.map((s, i) => [s, target(i % 2 === 0 ? 'v1' : 'v2')]));
-  const weights = Object.fromEntries(splitWeights(n).map((w, i) => [names[i]!, w]));
+  const weights = Object.fromEntries(pickBenchWeights(n).map((w, i) => [names[i]!, w]));
   const split = new TrafficSplit({
     name: `pick-${key}`,
     subsets,

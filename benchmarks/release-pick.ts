@@ -22,7 +22,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { echoService } from '../test/helpers/echo-service.js';
 import { startBackends } from './backends.js';
-import { livePicker, type PickerLike, type PickResultLike } from './pick-pipeline.js';
+import { roundRobinClient, waitForReady } from './clients.js';
+import { livePicker, pickBenchWeights, type PickerLike, type PickResultLike } from './pick-pipeline.js';
 import { spread } from './stats.js';
 
 const BATCH = 1024;
@@ -45,19 +46,17 @@ async function child(lib: string): Promise<void> {
   const backends = await startBackends(['v1', 'v2']);
   const Client = grpc.makeGenericClientConstructor(echoService, 'Echo');
   const clients: grpc.Client[] = [];
-  const ready = (client: grpc.Client): Promise<void> =>
-    new Promise((ok, fail) => client.waitForReady(Date.now() + 10_000, (e) => (e ? fail(e) : ok())));
   const splitPicker = async (n: number, sticky: boolean): Promise<{ picker: () => PickerLike; split: SplitLike }> => {
     const names = Array.from({ length: n }, (_, i) => `s${i}`);
     const split = new TrafficSplit({
       name: `release-${n}-${sticky}`,
       subsets: Object.fromEntries(names.map((s, i) => [s, backends.target(i % 2 === 0 ? 'v1' : 'v2')])),
-      weights: Object.fromEntries(names.map((s, i) => [s, n === 2 ? [90, 10][i]! : (i % 7) + 1])),
+      weights: Object.fromEntries(pickBenchWeights(n).map((w, i) => [names[i]!, w])),
       ...(sticky ? { stickyKey: 'x-user-id' } : {}),
     });
     const client = new Client(split.target, grpc.credentials.createInsecure(), split.channelOptions);
     clients.push(client);
-    await ready(client);
+    await waitForReady(client);
     await everySubsetReady(() => livePicker(client), sticky);
     return { picker: () => livePicker(client), split };
   };
@@ -65,13 +64,9 @@ async function child(lib: string): Promise<void> {
   grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const keyless = await splitPicker(2, false);
   const sticky = await splitPicker(8, true);
-  const rrTarget = `ipv4:127.0.0.1:${backends.ports['v1']},127.0.0.1:${backends.ports['v2']}`;
-  const rr = new Client(rrTarget, grpc.credentials.createInsecure(), {
-    'grpc.use_local_subchannel_pool': 1,
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-  });
+  const rr = roundRobinClient([backends.ports['v1']!, backends.ports['v2']!]);
   clients.push(rr);
-  await ready(rr);
+  await waitForReady(rr);
   const rounds = { keyless: [] as number[], sticky: [] as number[], rr: [] as number[] };
   for (let r = 0; r < 24; r++) {
     const warm = r < 3;
