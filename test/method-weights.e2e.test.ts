@@ -3,6 +3,7 @@ import { describe, it, type TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { seededRandom } from '../src/algorithms/random.js';
+import { jsonMethod } from './helpers/echo-service.js';
 import { callShop, SHOP, type ShopUnaryMethod } from './helpers/shop-service.js';
 import { shopRig as rig } from './helpers/shop-rig.js';
 
@@ -167,24 +168,7 @@ describe('method weights', () => {
 
 /** `gen.S` with `count` unary methods M0, M1, ...: each answers with the server's name. */
 function genericService(count: number): grpc.ServiceDefinition {
-  const json = {
-    serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-    deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString()),
-  };
-  return Object.fromEntries(
-    Array.from({ length: count }, (_, i) => [
-      `m${i}`,
-      {
-        path: `/gen.S/M${i}`,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: json.serialize,
-        requestDeserialize: json.deserialize,
-        responseSerialize: json.serialize,
-        responseDeserialize: json.deserialize,
-      },
-    ]),
-  );
+  return Object.fromEntries(Array.from({ length: count }, (_, i) => [`m${i}`, jsonMethod(`/gen.S/M${i}`)]));
 }
 
 async function genericServer(t: TestContext, name: string, service: grpc.ServiceDefinition): Promise<string> {

@@ -30,9 +30,10 @@ const json = {
   deserialize: (bytes: Buffer): any => JSON.parse(bytes.toString()),
 };
 
-function method(path: string, requestStream: boolean, responseStream: boolean) {
+/** A method definition at the full name `path`, its messages JSON. */
+export function jsonMethod(path: string, requestStream = false, responseStream = false) {
   return {
-    path: `/test.Echo/${path}`,
+    path,
     requestStream,
     responseStream,
     requestSerialize: json.serialize,
@@ -43,10 +44,10 @@ function method(path: string, requestStream: boolean, responseStream: boolean) {
 }
 
 export const echoService = {
-  echo: method('Echo', false, false),
-  stream: method('Stream', false, true),
-  collect: method('Collect', true, false),
-  chat: method('Chat', true, true),
+  echo: jsonMethod('/test.Echo/Echo'),
+  stream: jsonMethod('/test.Echo/Stream', false, true),
+  collect: jsonMethod('/test.Echo/Collect', true, false),
+  chat: jsonMethod('/test.Echo/Chat', true, true),
 } satisfies grpc.ServiceDefinition;
 
 export const EchoClient = grpc.makeGenericClientConstructor(echoService, 'test.Echo');

@@ -5,6 +5,7 @@
  * (servers.ts).
  */
 import * as grpc from '@grpc/grpc-js';
+import { jsonMethod } from './echo-service.js';
 
 export interface ShopRequest {
   item?: string;
@@ -31,28 +32,11 @@ export interface ShopReply {
   index?: number;
 }
 
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): any => JSON.parse(bytes.toString()),
-};
-
-function method(name: string, responseStream: boolean) {
-  return {
-    path: `/shop.Store/${name}`,
-    requestStream: false,
-    responseStream,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  };
-}
-
 export const shopService = {
-  read: method('Read', false),
-  write: method('Write', false),
-  list: method('List', false),
-  watch: method('Watch', true),
+  read: jsonMethod('/shop.Store/Read'),
+  write: jsonMethod('/shop.Store/Write'),
+  list: jsonMethod('/shop.Store/List'),
+  watch: jsonMethod('/shop.Store/Watch', false, true),
 } satisfies grpc.ServiceDefinition;
 
 /** The full method names, as the split sees them. */

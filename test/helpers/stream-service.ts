@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import dc from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
-import { echoHandlers, echoService } from './echo-service.js';
+import { echoHandlers, echoService, jsonMethod } from './echo-service.js';
 
 /** Sockets accepted per local port (Node publishes each one a net.Server accepts). */
 const socketsByPort = new Map<number, Set<Socket>>();
@@ -32,21 +32,8 @@ export interface FeedMessage {
   id: string;
 }
 
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): any => JSON.parse(bytes.toString()),
-};
-
 export const feedService = {
-  subscribe: {
-    path: '/test.Feed/Subscribe',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
+  subscribe: jsonMethod('/test.Feed/Subscribe', false, true),
 } satisfies grpc.ServiceDefinition;
 
 /** One client type for both services. */
