@@ -20,6 +20,7 @@ import { FakeClock } from './helpers/fake-clock.js';
 import { startServer, type TestServer } from './helpers/servers.js';
 import { callShop, SHOP, shopClient, shopService, type ShopUnaryMethod } from './helpers/shop-service.js';
 import { closeAfter, connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { methodServiceConfig, quickRetryPolicy } from './helpers/service-config.js';
 
 const UNAVAILABLE = grpc.status.UNAVAILABLE;
 const CHAT = '/test.Echo/Chat';
@@ -508,17 +509,9 @@ describe('adversary: methods', () => {
         { retryOnOtherSubset: true, methodWeights: { [SHOP.write]: { v1: 100, v2: 0 } } },
       );
       const serviceConfig = (policy: object) =>
-        JSON.stringify({ methodConfig: [{ name: [{ service: 'shop.Store', method: 'Write' }], ...policy }] });
+        methodServiceConfig({ service: 'shop.Store', method: 'Write' }, policy);
       const retry = await readyShop(t, split, {
-        'grpc.service_config': serviceConfig({
-          retryPolicy: {
-            maxAttempts: 3,
-            initialBackoff: '0.01s',
-            maxBackoff: '0.01s',
-            backoffMultiplier: 1,
-            retryableStatusCodes: ['UNAVAILABLE'],
-          },
-        }),
+        'grpc.service_config': serviceConfig({ retryPolicy: quickRetryPolicy(3) }),
       });
       const hedge = await readyShop(t, split, {
         'grpc.service_config': serviceConfig({

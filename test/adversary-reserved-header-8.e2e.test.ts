@@ -11,6 +11,7 @@ import { TrafficSplit, type TrafficSplitOptions } from '../src/index.js';
 import { callEcho, echoClient, type EchoClientInstance } from './helpers/echo-service.js';
 import { startServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { methodServiceConfig, quickRetryPolicy } from './helpers/service-config.js';
 
 const RESERVED = 'x-traffic-split';
 const HUGE = 'h'.repeat(64 * 1024);
@@ -133,20 +134,11 @@ describe('the reserved header through every client an outside user can build', (
       { v1: 50, v2: 50 },
       { retryOnOtherSubset: true },
     );
-    const config = (policy: object) =>
-      JSON.stringify({ methodConfig: [{ name: [{ service: 'test.Echo' }], ...policy }] });
+    const config = (policy: object) => methodServiceConfig({ service: 'test.Echo' }, policy);
     const hedging = config({
       hedgingPolicy: { maxAttempts: 3, hedgingDelay: '0s', nonFatalStatusCodes: ['UNAVAILABLE'] },
     });
-    const retrying = config({
-      retryPolicy: {
-        maxAttempts: 4,
-        initialBackoff: '0.01s',
-        maxBackoff: '0.01s',
-        backoffMultiplier: 1,
-        retryableStatusCodes: ['UNAVAILABLE'],
-      },
-    });
+    const retrying = config({ retryPolicy: quickRetryPolicy(4) });
     const clients = {
       hedging: clientOf(
         t,

@@ -18,6 +18,7 @@ import {
   type EchoRequest,
 } from './helpers/echo-service.js';
 import { closeAfter, connect, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { quickRetryPolicy } from './helpers/service-config.js';
 
 /** One attempt as a server saw it. */
 interface Arrival {
@@ -187,15 +188,7 @@ describe('attempts of one call spread out', () => {
     const log: Arrival[] = [];
     const v1 = await loggingServer(t, 'v1', log, (previous) => (previous === 0 ? 'unavailable' : 'answer'));
     const v2 = await loggingServer(t, 'v2', log, () => 'answer');
-    const retryPolicy = {
-      retryPolicy: {
-        maxAttempts: 2,
-        initialBackoff: '0.01s',
-        maxBackoff: '0.01s',
-        backoffMultiplier: 1,
-        retryableStatusCodes: ['UNAVAILABLE'],
-      },
-    };
+    const retryPolicy = { retryPolicy: quickRetryPolicy(2) };
     const { split, client } = await splitClient(t, { v1: v1.target, v2: v2.target }, true, retryPolicy);
     await calls(client, 'call-', 40);
     const failedOnV1 = [...attemptsById(log, 'call-').values()].filter((attempts) => attempts[0]!.server === 'v1');
@@ -214,15 +207,7 @@ describe('attempts of one call spread out', () => {
     const v1a = await loggingServer(t, 'v1a', log, failFirst);
     const v1b = await loggingServer(t, 'v1b', log, failFirst);
     const v2 = await loggingServer(t, 'v2', log, failFirst);
-    const retryPolicy = {
-      retryPolicy: {
-        maxAttempts: 2,
-        initialBackoff: '0.01s',
-        maxBackoff: '0.01s',
-        backoffMultiplier: 1,
-        retryableStatusCodes: ['UNAVAILABLE'],
-      },
-    };
+    const retryPolicy = { retryPolicy: quickRetryPolicy(2) };
     const { split, client } = await splitClient(
       t,
       { v1: `ipv4:${v1a.address},${v1b.address}`, v2: v2.target },

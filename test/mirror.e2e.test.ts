@@ -13,6 +13,7 @@ import { activeResources, diffResources } from './helpers/resources.js';
 import { eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
 import { FakeClock } from './helpers/fake-clock.js';
 import { setManualEndpoints } from './helpers/manual-resolver.js';
+import { methodServiceConfig, quickRetryPolicy } from './helpers/service-config.js';
 
 /** v2 answers differently when the request's number is a multiple of 7. */
 const differsOn = (request: EchoRequest): boolean => Number(request.text?.slice(4)) % 7 === 0;
@@ -340,14 +341,7 @@ describe('shadow traffic (mirror)', () => {
   });
 
   it('never retries a copy, even under a channel retry policy that retries the primaries', async (t) => {
-    const retryPolicy = {
-      maxAttempts: 3,
-      initialBackoff: '0.01s',
-      maxBackoff: '0.01s',
-      backoffMultiplier: 1,
-      retryableStatusCodes: ['UNAVAILABLE'],
-    };
-    const serviceConfig = JSON.stringify({ methodConfig: [{ name: [{ service: 'test.Echo' }], retryPolicy }] });
+    const serviceConfig = methodServiceConfig({ service: 'test.Echo' }, { retryPolicy: quickRetryPolicy(3) });
     const { split, client, v2 } = await mirrorRig(
       t,
       () => ({ code: grpc.status.UNAVAILABLE, details: 'v2 is overloaded' }),

@@ -6,6 +6,7 @@ import { callEcho, echoClient, type EchoReply } from './helpers/echo-service.js'
 import { rig } from './helpers/rig.js';
 import { startServer } from './helpers/servers.js';
 import { connect, eventually, waitForSubsetsReady } from './helpers/split-helpers.js';
+import { methodServiceConfig, quickRetryPolicy } from './helpers/service-config.js';
 
 const UNAVAILABLE_ON_V2 = { failWith: grpc.status.UNAVAILABLE, failOn: 'v2' };
 
@@ -246,20 +247,7 @@ describe('the reserved header, every way a client can send it', () => {
       const v1 = await startServer('v1', 0, grpc.ServerCredentials.createInsecure(), { interceptors: [recording] });
       const v2 = await startServer('v2', 0, grpc.ServerCredentials.createInsecure(), { interceptors: [recording] });
       const split = new TrafficSplit({ subsets: { v1: v1.target, v2: v2.target }, weights: { v1: 50, v2: 50 } });
-      const retrying = JSON.stringify({
-        methodConfig: [
-          {
-            name: [{ service: 'test.Echo' }],
-            retryPolicy: {
-              maxAttempts: 3,
-              initialBackoff: '0.01s',
-              maxBackoff: '0.01s',
-              backoffMultiplier: 1,
-              retryableStatusCodes: ['UNAVAILABLE'],
-            },
-          },
-        ],
-      });
+      const retrying = methodServiceConfig({ service: 'test.Echo' }, { retryPolicy: quickRetryPolicy(3) });
       const clients = {
         split: echoClient(split.target, split.channelOptions),
         'split, retrying': echoClient(split.target, split.withChannelOptions({ 'grpc.service_config': retrying })),

@@ -8,6 +8,7 @@ import { feedClient, subscribe, type FeedClientInstance } from './helpers/stream
 import { startAdversaryServer, type AdversaryServer } from './helpers/stream-adversary-server.js';
 import { startFeedServer } from './helpers/stream-service.js';
 import { Resubscriber, splitCounts, streamRig, type StreamRig } from './helpers/stream-rig.js';
+import { quickRetryPolicy } from './helpers/service-config.js';
 
 interface Rig {
   v1: AdversaryServer;
@@ -48,13 +49,7 @@ function open(split: TrafficSplit): Record<string, number> {
 describe('long-lived streams under attack', () => {
   it('keeps the age limit of a stream whose retry starts after the limit fell due', async (t) => {
     const clock = new FakeClock();
-    const retryPolicy = {
-      maxAttempts: 2,
-      initialBackoff: '0.01s',
-      maxBackoff: '0.01s',
-      backoffMultiplier: 1,
-      retryableStatusCodes: ['UNAVAILABLE'],
-    };
+    const retryPolicy = quickRetryPolicy(2);
     const { v1, split, client } = await rig(t, { v1: 100, v2: 0 }, { clock, maxStreamAgeMs: 1_000 }, { retryPolicy });
     const s = subscribe(client, 'fail-once:a');
     t.after(() => s.call.cancel());

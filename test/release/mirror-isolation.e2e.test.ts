@@ -28,19 +28,13 @@ import {
 } from '../helpers/isolation-rig.js';
 import { copiesSettled } from '../helpers/mirror-rig.js';
 import { closeAfter, connect, eventually, waitForSubsetsReady } from '../helpers/split-helpers.js';
+import { methodServiceConfig, quickRetryPolicy } from '../helpers/service-config.js';
 
-const RETRY_POLICY = {
-  maxAttempts: 2,
-  initialBackoff: '0.01s',
-  maxBackoff: '0.01s',
-  backoffMultiplier: 1,
-  retryableStatusCodes: ['UNAVAILABLE'],
-};
+const RETRY_POLICY = quickRetryPolicy(2);
 
 /** A service config for test.Echo with `method` (a retry or hedging policy), and `extra`. */
-function serviceConfig(method: object, extra: object = {}): string {
-  return JSON.stringify({ methodConfig: [{ name: [{ service: 'test.Echo' }], ...method }], ...extra });
-}
+const serviceConfig = (method: object, extra: object = {}): string =>
+  methodServiceConfig({ service: 'test.Echo' }, method, extra);
 
 const ok = (text: string): ScriptedAnswer => ({ reply: { text } });
 const unavailable: ScriptedAnswer = { code: grpc.status.UNAVAILABLE, details: 'v1: first attempt refused' };
